@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* signetfs.conf (INI, parsed with inih) into one structure. */
+#ifndef SIGNETFS_CONFIG_H
+#define SIGNETFS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "signer.h"
+#include "util.h"
+#include "verify.h"
+
+enum sfs_mode {
+	SFS_MODE_STRICT = 0,
+	SFS_MODE_AUDIT = 1,
+};
+
+struct sfs_config {
+	char *path;			/* the file it came from */
+	struct sfs_key_config key;	/* [signetfs] module, key, ... */
+	struct sfs_trust_config trust;	/* [signetfs] trust, capath, crl */
+	char *audit_log;
+	bool audit_sync;		/* fsync each audit record */
+	bool sync_sig;			/* fsync every .sig */
+	enum sfs_mode mode;		/* inbox: strict or audit */
+	char *state_dir;
+	/* [outbox] */
+	uint32_t *writer_uids;
+	size_t n_writer_uids;
+	uint32_t *writer_gids;
+	size_t n_writer_gids;
+	bool writers_set;		/* false: mounting user and root */
+	bool sign_nonzero_exit;		/* sign when a writer exits != 0 */
+	/* [inbox] */
+	uint8_t (*pins)[32];		/* signer-sha256 = HEX ... */
+	size_t n_pins;
+	bool path_binding;		/* default true */
+};
+
+/*
+ * Parse CONF. Relative paths in it are taken relative to CONF's directory.
+ * On error err names the file, the line and the key.
+ */
+int config_load(const char *path, struct sfs_config **out,
+		struct sfs_error *err);
+void config_free(struct sfs_config *cfg);
+
+#endif

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Signature format v1: detached CMS SignedData with signetfs attributes. */
+#ifndef SIGNETFS_SIGFMT_H
+#define SIGNETFS_SIGFMT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "digest.h"
+
+/* UUID arc (X.667) and the attributes under it; docs/signature-format.md */
+#define SIG_OID_ARC "2.25.106367305641964467425266344124869205754"
+#define SIG_OID_PATH SIG_OID_ARC ".1.1"
+#define SIG_OID_WRITER SIG_OID_ARC ".1.2"
+#define SIG_PATH_VERSION 1
+#define SIG_WRITER_VERSION 1
+
+/* Who wrote the bytes, as the kernel reported it. */
+struct sfs_writer {
+	uint32_t uid;
+	uint32_t gid;
+	int32_t pid;		/* not signed; audit only */
+	char user[64];
+	char exe[512];
+	char host[256];
+	char mount_id[64];
+};
+
+/* Fill w with the calling process's identity (CLI `sign`). */
+void sfs_writer_self(struct sfs_writer *w);
+/* Fill w from /proc/PID (exe, user name looked up from uid). */
+void sfs_writer_from_pid(struct sfs_writer *w, pid_t pid, uid_t uid,
+			 gid_t gid);
+
+/* What a verified (or parsed) signature says. */
+struct sig_info {
+	struct sfs_digest digest;	/* messageDigest, with its algorithm */
+	char *path;			/* signetfs-path, NUL-terminated */
+	size_t path_len;
+	struct sfs_writer writer;
+	time_t signing_time;
+	uint8_t signer_sha256[32];	/* SHA-256 of the signer cert DER */
+	char signer_subject[256];	/* one-line RFC 2253 */
+};
+
+void sig_info_clear(struct sig_info *info);
+
+#endif

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Makes v1 signatures with a PKCS#11 key; no OpenSSL types leak out. */
+#ifndef SIGNETFS_SIGNER_H
+#define SIGNETFS_SIGNER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "digest.h"
+#include "sigfmt.h"
+#include "util.h"
+
+struct sfs_key_config {
+	char *module;		/* PKCS#11 module path */
+	char *key_uri;		/* RFC 7512 URI of the private key */
+	char *pin_file;		/* or pin-source=file: in the URI */
+	char *cert;		/* PEM signer certificate */
+	char *chain;		/* PEM intermediates to include (optional) */
+	char *softhsm_conf;	/* exported as SOFTHSM2_CONF when set */
+	enum sfs_md md;
+};
+
+struct sfs_signer;
+
+/*
+ * Load the module, log in once, find the key, check the certificate matches
+ * it. On failure err says which (module, token, PIN, key, cert), exit 3
+ * for token errors and 2 for configuration errors.
+ */
+int signer_open(const struct sfs_key_config *cfg, struct sfs_signer **out,
+		struct sfs_error *err);
+void signer_close(struct sfs_signer *s);
+
+/*
+ * Sign: digest is the content digest (its alg must be cfg->md), path the
+ * mount-relative path as raw bytes. Thread-safe. On token failure the next
+ * call logs in again. *der is malloc'd.
+ */
+int signer_sign(struct sfs_signer *s, const struct sfs_digest *digest,
+		const char *path, size_t path_len,
+		const struct sfs_writer *writer, uint8_t **der, size_t *der_len,
+		struct sfs_error *err);
+
+enum sfs_md signer_md(const struct sfs_signer *s);
+/* Key URI without any PIN attribute, for logs and audit. */
+const char *signer_key_uri(const struct sfs_signer *s);
+/* Lower-case hex SHA-256 of the signer certificate. */
+const char *signer_cert_sha256(const struct sfs_signer *s);
+/* Token serial number (for audit). */
+const char *signer_token_serial(const struct sfs_signer *s);
+
+#endif

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Small helpers: whole reads and writes, atomic files, path checks. */
+#ifndef SIGNETFS_UTIL_H
+#define SIGNETFS_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Exit codes of the CLI (docs/exit-codes.md); stable. */
+enum sfs_exit {
+	SFS_EXIT_OK = 0,
+	SFS_EXIT_REFUSED = 1,	/* verification failed / signing refused */
+	SFS_EXIT_USAGE = 2,	/* usage or configuration error */
+	SFS_EXIT_TOKEN = 3,	/* token / HSM error */
+};
+
+/* Largest .sig we parse; anything larger is refused unread. */
+#define SFS_SIG_MAX (256 * 1024)
+#define SFS_SIG_SUFFIX ".sig"
+
+/* An error for the user: a one-line message and the exit class. */
+struct sfs_error {
+	int code;		/* -errno */
+	enum sfs_exit exit;	/* what the CLI exits with */
+	char msg[512];
+};
+
+void sfs_error_set(struct sfs_error *err, int code, enum sfs_exit ex,
+		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Return 0 or -errno; short reads/writes are retried, EINTR too. */
+int sfs_full_pread(int fd, void *buf, size_t len, off_t off, size_t *got);
+int sfs_full_write(int fd, const void *buf, size_t len);
+
+/* Read a whole (small) file; fails with -EFBIG above max bytes. */
+int sfs_read_file_at(int dirfd, const char *path, size_t max,
+		     uint8_t **buf, size_t *len);
+
+/*
+ * Write NAME in dirfd atomically: a temp file ".NAME.XXXXXX.tmp" in the same
+ * directory, written, optionally fsynced, then renamed over NAME; the
+ * directory is fsynced too when sync is set.  Readers see the old or the
+ * new file, never a part.
+ */
+int sfs_write_atomic_at(int dirfd, const char *name, const void *buf,
+			size_t len, mode_t mode, bool sync);
+
+/* Is this a name of a temp file that sfs_write_atomic_at() made? */
+bool sfs_is_atomic_temp(const char *name);
+
+/*
+ * A mount-relative path as signed: '/'-separated, no leading '/', no empty,
+ * "." or ".." component, no NUL.  Returns 0 or -EINVAL.
+ */
+int sfs_path_check(const char *path, size_t len);
+
+/*
+ * Make FILE (as given on a command line) relative to ROOT, both resolved
+ * with realpath of their directories (FILE's last component kept, so a
+ * symlink named FILE is not resolved). -EXDEV when FILE is outside ROOT.
+ */
+int sfs_path_relative(const char *root, const char *file, char **rel);
+
+/* Does NAME end in ".sig"? */
+bool sfs_is_sig_name(const char *name, size_t len);
+
+/* Lower-case hex of len bytes into out (2*len+1 bytes). */
+void sfs_hex(const uint8_t *in, size_t len, char *out);
+/* Parse hex into out; returns bytes written or -EINVAL. */
+int sfs_unhex(const char *hex, uint8_t *out, size_t outlen);
+
+/* Disable core dumps (the PIN lives in this process). */
+void sfs_harden_process(void);
+
+#endif

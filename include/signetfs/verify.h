@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Verification of v1 signatures against a trust store and policy. */
+#ifndef SIGNETFS_VERIFY_H
+#define SIGNETFS_VERIFY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sigfmt.h"
+#include "util.h"
+
+/* Why a signature was refused; each has its own text (verify_reason_str). */
+enum verify_reason {
+	VR_OK = 0,
+	VR_NO_SIG,		/* NAME.sig does not exist */
+	VR_SIG_EMPTY,
+	VR_SIG_TOO_LARGE,
+	VR_SIG_MALFORMED,	/* not DER ContentInfo */
+	VR_SIG_TRAILING,	/* bytes after the DER */
+	VR_NOT_SIGNED_DATA,
+	VR_NOT_DETACHED,
+	VR_CONTENT_TYPE,	/* eContentType is not id-data */
+	VR_SIGNER_COUNT,	/* not exactly one SignerInfo */
+	VR_DIGEST_ALG,		/* not SHA-256/384/512 */
+	VR_NO_SIGNED_ATTRS,
+	VR_ATTR_MISSING,	/* a required signed attribute is absent */
+	VR_ATTR_MALFORMED,
+	VR_ATTR_VERSION,	/* unknown signetfs attribute version */
+	VR_ATTR_CONTENT_TYPE,	/* contentType attribute is not id-data */
+	VR_SIGNER_CERT,		/* signer certificate not in the SignedData */
+	VR_BAD_SIGNATURE,	/* signature over the attributes is wrong */
+	VR_UNTRUSTED,		/* chain does not reach the trust store */
+	VR_EXPIRED,
+	VR_NOT_YET_VALID,
+	VR_NO_CODESIGN_EKU,
+	VR_REVOKED,
+	VR_CRL_ERROR,		/* CRL missing, expired or unverifiable */
+	VR_PIN_MISMATCH,	/* signer not among the pinned signers */
+	VR_PATH_MISMATCH,	/* signed path is not the served path */
+	VR_CONTENT_DIGEST,	/* content does not match messageDigest */
+	VR_IO,			/* could not read the file or its .sig */
+	VR_INTERNAL,
+	VR_COUNT_
+};
+
+const char *verify_reason_str(enum verify_reason r);
+/* Short machine name ("content-digest") for JSON and audit. */
+const char *verify_reason_name(enum verify_reason r);
+
+struct sfs_trust_config {
+	char *cafile;		/* PEM bundle of trust anchors */
+	char *capath;		/* OpenSSL hashed directory */
+	char *crlfile;		/* PEM CRL(s); when set, checked for the chain */
+	bool at_signing_time;	/* validity at signingTime instead of now */
+};
+
+/* Per-call policy: which signers and whether the path is bound. */
+struct verify_policy {
+	const char *expected_path;	/* NULL: do not check path binding */
+	size_t expected_path_len;
+	const uint8_t (*pins)[32];	/* signer cert SHA-256 allowed, or */
+	size_t n_pins;			/* 0: any signer the store trusts */
+};
+
+struct sfs_verifier;
+
+int verifier_new(const struct sfs_trust_config *cfg,
+		 struct sfs_verifier **out, struct sfs_error *err);
+void verifier_free(struct sfs_verifier *v);
+
+/*
+ * Every check but the content digest: format, attributes, signature, chain,
+ * EKU, validity, CRL, pin, path. Fills info (caller clears it). Thread-safe.
+ */
+enum verify_reason verifier_check_sig(struct sfs_verifier *v,
+				      const uint8_t *der, size_t len,
+				      const struct verify_policy *pol,
+				      struct sig_info *info);
+
+/* verifier_check_sig() and then the content of fd against messageDigest. */
+enum verify_reason verifier_check_fd(struct sfs_verifier *v,
+				     const uint8_t *der, size_t len,
+				     const struct verify_policy *pol, int fd,
+				     struct sig_info *info);
+
+#endif

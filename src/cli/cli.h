@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Subcommand entry points; each returns an exit code (enum sfs_exit). */
+#ifndef SIGNETFS_CLI_H
+#define SIGNETFS_CLI_H
+
+int cmd_init(int argc, char **argv);
+int cmd_sign(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_outbox(int argc, char **argv);
+int cmd_inbox(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+
+/* Print "signetfs: CMD: message" to stderr. */
+void cli_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif

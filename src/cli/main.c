@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: Apache-2.0
+/* signetfs: git-style dispatch to one cmd_*.c per subcommand. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "cli.h"
+#include "signetfs/util.h"
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *what;
+} cmds[] = {
+	{"init", cmd_init, "create the embedded default token, CA and config"},
+	{"sign", cmd_sign, "sign files (writes FILE.sig)"},
+	{"verify", cmd_verify, "verify files against their FILE.sig"},
+	{"outbox", cmd_outbox, "mount a directory that signs what is written"},
+	{"inbox", cmd_inbox, "mount a directory that serves verified files"},
+	{"audit", cmd_audit, "verify or show an audit log"},
+};
+
+void cli_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "signetfs: %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: signetfs COMMAND [OPTIONS] [ARGS]\n\ncommands:\n");
+	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++)
+		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].what);
+	fprintf(f, "\n'signetfs COMMAND --help' describes each. Exit codes: "
+		   "0 ok, 1 refused, 2 usage/config, 3 token/HSM.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return SFS_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return SFS_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("signetfs %s\n", SIGNETFS_VERSION);
+		return SFS_EXIT_OK;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
+		if (strcmp(argv[1], cmds[i].name) == 0) {
+			/* The PIN may live in this process: no core dumps. */
+			sfs_harden_process();
+			/* Secure heap for the PIN (libp11 copies it, we wipe). */
+			CRYPTO_secure_malloc_init(64 * 1024, 32);
+			return cmds[i].fn(argc - 1, argv + 1);
+		}
+	}
+	fprintf(stderr, "signetfs: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return SFS_EXIT_USAGE;
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Daemon plumbing shared by both mounts: start-up contract, loop, unmount. */
+#ifndef SIGNETFS_FS_MOUNT_H
+#define SIGNETFS_FS_MOUNT_H
+
+#ifndef FUSE_USE_VERSION
+#define FUSE_USE_VERSION 314
+#endif
+#include <fuse_lowlevel.h>
+
+#include "signetfs/fs.h"
+#include "signetfs/util.h"
+
+struct fsmount_spec {
+	const struct fuse_lowlevel_ops *ops;
+	size_t ops_size;
+	void *userdata;
+	const char *subtype;		/* "signetfs-outbox" */
+	bool read_only;			/* adds -o ro */
+	/*
+	 * Runs in the process that will serve, before mounting: log in to the
+	 * HSM, open the audit log. An error is printed by the command that
+	 * started the daemon, which exits with err->exit.
+	 */
+	int (*setup)(void *userdata, struct sfs_error *err);
+	/* After unmount, in the serving process. */
+	void (*teardown)(void *userdata);
+};
+
+/* Mount, detach unless foreground, serve until unmounted; exit code. */
+int fsmount_run(const struct fsmount_spec *spec,
+		const struct sfs_mount_args *args);
+
+/* For ops->init: apply -o max_write=, writeback_cache, splice_* options. */
+void fsmount_apply_conn_opts(struct fuse_conn_info *conn);
+
+#endif

@@ -1,0 +1,328 @@
+// SPDX-License-Identifier: Apache-2.0
+/* signetfs.conf: INI parsed with inih into struct sfs_config. */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "signetfs/config.h"
+
+struct parse_state {
+	struct sfs_config *cfg;
+	char *dir;		/* directory of the config file */
+	struct sfs_error *err;
+	int line_err;		/* set when a handler rejected a value */
+};
+
+/* Relative paths in the config are relative to the config's directory. */
+static int set_path(struct parse_state *st, char **dst, const char *v)
+{
+	char *p;
+
+	if (!*v) {
+		free(*dst);
+		*dst = NULL;
+		return 0;
+	}
+	if (v[0] == '/' || !st->dir)
+		p = strdup(v);
+	else if (asprintf(&p, "%s/%s", st->dir, v) < 0)
+		p = NULL;
+	if (!p)
+		return -ENOMEM;
+	free(*dst);
+	*dst = p;
+	return 0;
+}
+
+static int set_str(char **dst, const char *v)
+{
+	char *p = strdup(v);
+
+	if (!p)
+		return -ENOMEM;
+	free(*dst);
+	*dst = p;
+	return 0;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+	if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1") ||
+	    !strcmp(v, "on"))
+		*out = true;
+	else if (!strcmp(v, "false") || !strcmp(v, "no") ||
+		 !strcmp(v, "0") || !strcmp(v, "off"))
+		*out = false;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/* A whitespace- or comma-separated list of unsigned numbers. */
+static int parse_ids(const char *v, uint32_t **out, size_t *n)
+{
+	char *copy = strdup(v), *save = NULL, *tok;
+	int ret = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, " \t,", &save); tok;
+	     tok = strtok_r(NULL, " \t,", &save)) {
+		char *end;
+		unsigned long id;
+		uint32_t *grown;
+
+		errno = 0;
+		id = strtoul(tok, &end, 10);
+		if (errno || *end || end == tok || id > UINT32_MAX - 1) {
+			ret = -EINVAL;
+			break;
+		}
+		grown = realloc(*out, (*n + 1) * sizeof(**out));
+		if (!grown) {
+			ret = -ENOMEM;
+			break;
+		}
+		*out = grown;
+		(*out)[(*n)++] = (uint32_t)id;
+	}
+	free(copy);
+	return ret;
+}
+
+static int parse_pins(struct sfs_config *cfg, const char *v)
+{
+	char *copy = strdup(v), *save = NULL, *tok;
+	int ret = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, " \t,", &save); tok;
+	     tok = strtok_r(NULL, " \t,", &save)) {
+		uint8_t(*grown)[32];
+
+		grown = realloc(cfg->pins, (cfg->n_pins + 1) * 32);
+		if (!grown) {
+			ret = -ENOMEM;
+			break;
+		}
+		cfg->pins = grown;
+		if (sfs_unhex(tok, cfg->pins[cfg->n_pins], 32) != 32) {
+			ret = -EINVAL;
+			break;
+		}
+		cfg->n_pins++;
+	}
+	free(copy);
+	return ret;
+}
+
+static int parse_md(const char *v, enum sfs_md *md)
+{
+	if (!strcmp(v, "sha256"))
+		*md = SFS_MD_SHA256;
+	else if (!strcmp(v, "sha384"))
+		*md = SFS_MD_SHA384;
+	else if (!strcmp(v, "sha512"))
+		*md = SFS_MD_SHA512;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int main_key(struct parse_state *st, const char *k, const char *v)
+{
+	struct sfs_config *c = st->cfg;
+
+	if (!strcmp(k, "module"))
+		return set_path(st, &c->key.module, v);
+	if (!strcmp(k, "key"))
+		return set_str(&c->key.key_uri, v);
+	if (!strcmp(k, "pin-file"))
+		return set_path(st, &c->key.pin_file, v);
+	if (!strcmp(k, "cert"))
+		return set_path(st, &c->key.cert, v);
+	if (!strcmp(k, "chain"))
+		return set_path(st, &c->key.chain, v);
+	if (!strcmp(k, "softhsm-conf"))
+		return set_path(st, &c->key.softhsm_conf, v);
+	if (!strcmp(k, "digest"))
+		return parse_md(v, &c->key.md);
+	if (!strcmp(k, "trust"))
+		return set_path(st, &c->trust.cafile, v);
+	if (!strcmp(k, "trust-dir"))
+		return set_path(st, &c->trust.capath, v);
+	if (!strcmp(k, "crl"))
+		return set_path(st, &c->trust.crlfile, v);
+	if (!strcmp(k, "validity")) {
+		if (!strcmp(v, "now"))
+			c->trust.at_signing_time = false;
+		else if (!strcmp(v, "signing-time"))
+			c->trust.at_signing_time = true;
+		else
+			return -EINVAL;
+		return 0;
+	}
+	if (!strcmp(k, "audit-log"))
+		return set_path(st, &c->audit_log, v);
+	if (!strcmp(k, "audit-sync"))
+		return parse_bool(v, &c->audit_sync);
+	if (!strcmp(k, "sync-sig"))
+		return parse_bool(v, &c->sync_sig);
+	if (!strcmp(k, "state-dir"))
+		return set_path(st, &c->state_dir, v);
+	return -ENOENT;
+}
+
+static int outbox_key(struct parse_state *st, const char *k, const char *v)
+{
+	struct sfs_config *c = st->cfg;
+
+	if (!strcmp(k, "writers-uid")) {
+		c->writers_set = true;
+		return parse_ids(v, &c->writer_uids, &c->n_writer_uids);
+	}
+	if (!strcmp(k, "writers-gid")) {
+		c->writers_set = true;
+		return parse_ids(v, &c->writer_gids, &c->n_writer_gids);
+	}
+	if (!strcmp(k, "sign-nonzero-exit"))
+		return parse_bool(v, &c->sign_nonzero_exit);
+	return -ENOENT;
+}
+
+static int inbox_key(struct parse_state *st, const char *k, const char *v)
+{
+	struct sfs_config *c = st->cfg;
+
+	if (!strcmp(k, "mode")) {
+		if (!strcmp(v, "strict"))
+			c->mode = SFS_MODE_STRICT;
+		else if (!strcmp(v, "audit"))
+			c->mode = SFS_MODE_AUDIT;
+		else
+			return -EINVAL;
+		return 0;
+	}
+	if (!strcmp(k, "signer-sha256"))
+		return parse_pins(c, v);
+	if (!strcmp(k, "path-binding"))
+		return parse_bool(v, &c->path_binding);
+	return -ENOENT;
+}
+
+static int handler(void *user, const char *section, const char *name,
+		   const char *value)
+{
+	struct parse_state *st = user;
+	int ret;
+
+	if (!strcmp(section, "signetfs"))
+		ret = main_key(st, name, value);
+	else if (!strcmp(section, "outbox"))
+		ret = outbox_key(st, name, value);
+	else if (!strcmp(section, "inbox"))
+		ret = inbox_key(st, name, value);
+	else
+		ret = -ENOENT;
+	if (ret == 0)
+		return 1;
+	if (!st->line_err)
+		sfs_error_set(st->err, ret, SFS_EXIT_USAGE,
+			      "%s: [%s] %s: %s", st->cfg->path, section, name,
+			      ret == -ENOENT ? "unknown key"
+					     : "invalid value");
+	st->line_err = 1;
+	return 0;
+}
+
+static void config_defaults(struct sfs_config *c)
+{
+	c->key.md = SFS_MD_SHA256;
+	c->sign_nonzero_exit = true;
+	c->path_binding = true;
+	c->mode = SFS_MODE_STRICT;
+}
+
+int config_load(const char *path, struct sfs_config **out,
+		struct sfs_error *err)
+{
+	struct parse_state st = {.err = err};
+	char *copy = NULL, *abs = NULL;
+	FILE *f = NULL;
+	int line, ret = -ENOMEM;
+
+	st.cfg = calloc(1, sizeof(*st.cfg));
+	if (!st.cfg)
+		goto fail;
+	config_defaults(st.cfg);
+	abs = realpath(path, NULL);
+	if (!abs) {
+		ret = -errno;
+		sfs_error_set(err, ret, SFS_EXIT_USAGE, "%s: %s", path,
+			      strerror(errno));
+		goto fail;
+	}
+	st.cfg->path = abs;
+	copy = strdup(abs);
+	if (!copy)
+		goto fail;
+	st.dir = dirname(copy);
+	f = fopen(abs, "re");
+	if (!f) {
+		ret = -errno;
+		sfs_error_set(err, ret, SFS_EXIT_USAGE, "%s: %s", path,
+			      strerror(errno));
+		goto fail;
+	}
+	line = ini_parse_file(f, handler, &st);
+	if (line != 0) {
+		ret = -EINVAL;
+		if (!st.line_err)
+			sfs_error_set(err, ret, SFS_EXIT_USAGE,
+				      "%s:%d: syntax error", path, line);
+		else
+			snprintf(err->msg + strlen(err->msg),
+				 sizeof(err->msg) - strlen(err->msg),
+				 " (line %d)", line);
+		goto fail;
+	}
+	fclose(f);
+	free(copy);
+	*out = st.cfg;
+	return 0;
+fail:
+	if (f)
+		fclose(f);
+	free(copy);
+	config_free(st.cfg);
+	return ret;
+}
+
+void config_free(struct sfs_config *c)
+{
+	if (!c)
+		return;
+	free(c->path);
+	free(c->key.module);
+	free(c->key.key_uri);
+	free(c->key.pin_file);
+	free(c->key.cert);
+	free(c->key.chain);
+	free(c->key.softhsm_conf);
+	free(c->trust.cafile);
+	free(c->trust.capath);
+	free(c->trust.crlfile);
+	free(c->audit_log);
+	free(c->state_dir);
+	free(c->writer_uids);
+	free(c->writer_gids);
+	free(c->pins);
+	free(c);
+}

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: Apache-2.0
+/* signetfs.conf parsing: values, relative paths, and rejected input. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "signetfs/config.h"
+
+static char *write_conf(const char *text)
+{
+	static char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/tmp/sfs-conf-XXXXXX");
+	close(mkstemp(path));
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static void test_good(void **state)
+{
+	struct sfs_config *c = NULL;
+	struct sfs_error err = {0};
+	char *p = write_conf(
+		"[signetfs]\nmodule = /usr/lib/softhsm/libsofthsm2.so\n"
+		"key = pkcs11:token=t;object=k\npin-file = pin\n"
+		"cert = signer.pem\ntrust = /etc/ca.pem\ndigest = sha384\n"
+		"[outbox]\nwriters-uid = 0, 1000\nwriters-gid = 27\n"
+		"sign-nonzero-exit = no\n"
+		"[inbox]\nmode = audit\nsigner-sha256 = "
+		"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n");
+
+	(void)state;
+	assert_int_equal(config_load(p, &c, &err), 0);
+	assert_string_equal(c->key.module, "/usr/lib/softhsm/libsofthsm2.so");
+	assert_string_equal(c->key.pin_file, "/tmp/pin");
+	assert_string_equal(c->key.cert, "/tmp/signer.pem");
+	assert_string_equal(c->trust.cafile, "/etc/ca.pem");
+	assert_int_equal(c->key.md, SFS_MD_SHA384);
+	assert_int_equal(c->n_writer_uids, 2);
+	assert_int_equal(c->writer_uids[1], 1000);
+	assert_int_equal(c->writer_gids[0], 27);
+	assert_false(c->sign_nonzero_exit);
+	assert_int_equal(c->mode, SFS_MODE_AUDIT);
+	assert_int_equal(c->n_pins, 1);
+	assert_int_equal(c->pins[0][31], 0xff);
+	assert_true(c->path_binding);
+	config_free(c);
+	unlink(p);
+}
+
+static void expect_bad(const char *text, const char *msg_part)
+{
+	struct sfs_config *c = NULL;
+	struct sfs_error err = {0};
+	char *p = write_conf(text);
+
+	assert_int_not_equal(config_load(p, &c, &err), 0);
+	assert_null(c);
+	assert_int_equal(err.exit, SFS_EXIT_USAGE);
+	assert_non_null(strstr(err.msg, msg_part));
+	unlink(p);
+}
+
+static void test_bad(void **state)
+{
+	(void)state;
+	expect_bad("[signetfs]\nbogus = 1\n", "unknown key");
+	expect_bad("[signetfs]\ndigest = md5\n", "invalid value");
+	expect_bad("[outbox]\nwriters-uid = 12x\n", "invalid value");
+	expect_bad("[inbox]\nsigner-sha256 = abcd\n", "invalid value");
+	expect_bad("[inbox]\nmode = lax\n", "invalid value");
+	expect_bad("[nosuch]\na = b\n", "unknown key");
+	expect_bad("[signetfs\nmodule = x\n", "line");
+}
+
+static void test_missing(void **state)
+{
+	struct sfs_config *c = NULL;
+	struct sfs_error err = {0};
+
+	(void)state;
+	assert_int_equal(config_load("/nonexistent/x.conf", &c, &err),
+			 -ENOENT);
+	assert_non_null(strstr(err.msg, "/nonexistent/x.conf"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_missing),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Path rules, hex, atomic writes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "signetfs/util.h"
+
+static void test_path_check(void **state)
+{
+	static const char *good[] = {"a", "a/b", "a b/c\nd", "\xff\xfe/x",
+				     "...", "a/.b", "..a"};
+	static const char *bad[] = {"", "/a", "a/", "a//b", ".", "..",
+				    "a/./b", "a/../b", "../a", "a/.."};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++)
+		assert_int_equal(sfs_path_check(good[i], strlen(good[i])), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		assert_int_equal(sfs_path_check(bad[i], strlen(bad[i])),
+				 -EINVAL);
+	/* An embedded NUL is never part of a Linux name. */
+	assert_int_equal(sfs_path_check("a\0b", 3), -EINVAL);
+}
+
+static void test_hex(void **state)
+{
+	uint8_t b[4] = {0x00, 0xab, 0x7f, 0xff}, back[4];
+	char hex[9];
+
+	(void)state;
+	sfs_hex(b, 4, hex);
+	assert_string_equal(hex, "00ab7fff");
+	assert_int_equal(sfs_unhex("00:AB:7f:ff", back, 4), 4);
+	assert_memory_equal(b, back, 4);
+	assert_int_equal(sfs_unhex("0g", back, 4), -EINVAL);
+	assert_int_equal(sfs_unhex("abc", back, 4), -EINVAL);
+	assert_int_equal(sfs_unhex("0011223344", back, 4), -EINVAL);
+}
+
+static void test_sig_name(void **state)
+{
+	(void)state;
+	assert_true(sfs_is_sig_name("a.sig", 5));
+	assert_true(sfs_is_sig_name(".sig", 4));
+	assert_false(sfs_is_sig_name("a.sig2", 6));
+	assert_false(sfs_is_sig_name("sig", 3));
+}
+
+static void test_atomic_write(void **state)
+{
+	char dir[] = "/tmp/sfs-unit-XXXXXX";
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int dfd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	assert_true(dfd >= 0);
+	assert_int_equal(sfs_write_atomic_at(dfd, "f.sig", "one", 3, 0444,
+					     true),
+			 0);
+	assert_int_equal(sfs_write_atomic_at(dfd, "f.sig", "second", 6, 0444,
+					     false),
+			 0);
+	assert_int_equal(sfs_read_file_at(dfd, "f.sig", 100, &buf, &len), 0);
+	assert_int_equal(len, 6);
+	assert_memory_equal(buf, "second", 6);
+	free(buf);
+	/* Over the size limit: refused, not truncated. */
+	assert_int_equal(sfs_read_file_at(dfd, "f.sig", 5, &buf, &len),
+			 -EFBIG);
+	assert_true(sfs_is_atomic_temp(".f.sig.abc123.tmp"));
+	assert_false(sfs_is_atomic_temp("f.sig"));
+	assert_int_equal(unlinkat(dfd, "f.sig", 0), 0);
+	/* Nothing else left behind: no temp files. */
+	assert_int_equal(unlinkat(dfd, ".", AT_REMOVEDIR), -1);
+	close(dfd);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+static void test_relative(void **state)
+{
+	char dir[] = "/tmp/sfs-unit-XXXXXX", sub[64], file[96];
+	char *rel = NULL;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	snprintf(file, sizeof(file), "%s/sub/../sub/f", dir);
+	assert_int_equal(sfs_path_relative(dir, file, &rel), 0);
+	assert_string_equal(rel, "sub/f");
+	free(rel);
+	assert_int_equal(sfs_path_relative(sub, "/etc/passwd", &rel), -EXDEV);
+	snprintf(file, sizeof(file), "%s/subx", dir);
+	assert_int_equal(sfs_path_relative(sub, file, &rel), -EXDEV);
+	assert_int_equal(rmdir(sub), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_path_check),
+		cmocka_unit_test(test_hex),
+		cmocka_unit_test(test_sig_name),
+		cmocka_unit_test(test_atomic_write),
+		cmocka_unit_test(test_relative),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
