@@ -1,2 +1,548 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Placeholder until implemented. */
+/* The one *at() gate to BACKING: inode table, caller credentials, paths. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "backing.h"
+#include "signetfs/log.h"
+
+#define BK_MIN_BUCKETS 1024
+#define BK_MAX_GROUPS 256
+
+static size_t bucket_of(const struct backing *bk, dev_t dev, ino_t ino)
+{
+	uint64_t key[2] = {(uint64_t)dev, (uint64_t)ino};
+
+	return (size_t)(XXH3_64bits(key, sizeof(key)) & (bk->n_buckets - 1));
+}
+
+static void grow_locked(struct backing *bk)
+{
+	size_t n = bk->n_buckets * 2;
+	struct bk_inode **nb = calloc(n, sizeof(*nb));
+
+	if (!nb)
+		return; /* longer chains, still correct */
+	for (size_t b = 0; b < bk->n_buckets; b++) {
+		struct bk_inode *i = bk->buckets[b], *next;
+
+		for (; i; i = next) {
+			uint64_t key[2] = {(uint64_t)i->dev, (uint64_t)i->ino};
+			size_t h = (size_t)(XXH3_64bits(key, sizeof(key)) &
+					    (n - 1));
+
+			next = i->next;
+			i->next = nb[h];
+			nb[h] = i;
+		}
+	}
+	free(bk->buckets);
+	bk->buckets = nb;
+	bk->n_buckets = n;
+}
+
+static struct bk_inode *find_locked(struct backing *bk, dev_t dev, ino_t ino)
+{
+	struct bk_inode *i;
+
+	if (bk->root.dev == dev && bk->root.ino == ino)
+		return &bk->root;
+	for (i = bk->buckets[bucket_of(bk, dev, ino)]; i; i = i->next)
+		if (i->dev == dev && i->ino == ino)
+			return i;
+	return NULL;
+}
+
+struct bk_inode *bk_find(struct backing *bk, dev_t dev, ino_t ino)
+{
+	struct bk_inode *i;
+
+	pthread_mutex_lock(&bk->table_lock);
+	i = find_locked(bk, dev, ino);
+	pthread_mutex_unlock(&bk->table_lock);
+	return i;
+}
+
+int bk_init(struct backing *bk, const char *path)
+{
+	struct stat st;
+
+	memset(bk, 0, sizeof(*bk));
+	bk->root.fd = -1;
+	bk->proc_fd = -1;
+	pthread_mutex_init(&bk->table_lock, NULL);
+	pthread_mutex_init(&bk->root.lock, NULL);
+	bk->root_path = realpath(path, NULL);
+	if (!bk->root_path)
+		return -errno;
+	bk->root_len = strlen(bk->root_path);
+	if (bk->root_len == 1)
+		bk->root_len = 0; /* "/" */
+	bk->root.fd = open(bk->root_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (bk->root.fd < 0 || fstat(bk->root.fd, &st) < 0)
+		return -errno;
+	bk->root.dev = st.st_dev;
+	bk->root.ino = st.st_ino;
+	bk->root.type = S_IFDIR;
+	bk->root.nlookup = 2;
+	bk->proc_fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (bk->proc_fd < 0)
+		return -errno;
+	bk->n_buckets = BK_MIN_BUCKETS;
+	bk->buckets = calloc(bk->n_buckets, sizeof(*bk->buckets));
+	if (!bk->buckets)
+		return -ENOMEM;
+	bk->switch_creds = geteuid() == 0;
+	bk->timeout = 1.0;
+	return 0;
+}
+
+static void inode_free(struct backing *bk, struct bk_inode *i)
+{
+	if (i->priv && bk->priv_free)
+		bk->priv_free(i->priv);
+	if (i->fd >= 0)
+		close(i->fd);
+	pthread_mutex_destroy(&i->lock);
+	free(i);
+}
+
+void bk_destroy(struct backing *bk)
+{
+	for (size_t b = 0; bk->buckets && b < bk->n_buckets; b++) {
+		struct bk_inode *i = bk->buckets[b], *next;
+
+		for (; i; i = next) {
+			next = i->next;
+			inode_free(bk, i);
+		}
+	}
+	free(bk->buckets);
+	if (bk->root.priv && bk->priv_free)
+		bk->priv_free(bk->root.priv);
+	if (bk->root.fd >= 0)
+		close(bk->root.fd);
+	if (bk->proc_fd >= 0)
+		close(bk->proc_fd);
+	free(bk->root_path);
+	pthread_mutex_destroy(&bk->table_lock);
+	pthread_mutex_destroy(&bk->root.lock);
+	memset(bk, 0, sizeof(*bk));
+}
+
+static void fill_entry(struct backing *bk, struct bk_inode *i,
+		       const struct stat *st, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = bk_nodeid(bk, i);
+	e->attr = *st;
+	e->attr_timeout = bk->timeout;
+	e->entry_timeout = bk->timeout;
+}
+
+/* Insert (or reference) the inode for an O_PATH fd we own; fd is consumed. */
+static int insert(struct backing *bk, int fd, const struct stat *st,
+		  struct fuse_entry_param *e, struct bk_inode **out)
+{
+	struct bk_inode *i, *n = NULL;
+
+	pthread_mutex_lock(&bk->table_lock);
+	i = find_locked(bk, st->st_dev, st->st_ino);
+	if (!i) {
+		n = calloc(1, sizeof(*n));
+		if (!n) {
+			pthread_mutex_unlock(&bk->table_lock);
+			close(fd);
+			return -ENOMEM;
+		}
+		n->fd = fd;
+		fd = -1; /* transferred */
+		n->dev = st->st_dev;
+		n->ino = st->st_ino;
+		n->type = st->st_mode & S_IFMT;
+		pthread_mutex_init(&n->lock, NULL);
+		if (bk->n_inodes >= bk->n_buckets)
+			grow_locked(bk);
+		n->next = bk->buckets[bucket_of(bk, n->dev, n->ino)];
+		bk->buckets[bucket_of(bk, n->dev, n->ino)] = n;
+		bk->n_inodes++;
+		i = n;
+	}
+	i->nlookup++;
+	pthread_mutex_unlock(&bk->table_lock);
+	if (fd >= 0)
+		close(fd);
+	fill_entry(bk, i, st, e);
+	if (out)
+		*out = i;
+	return 0;
+}
+
+int bk_lookup(struct backing *bk, struct bk_inode *parent, const char *name,
+	      struct fuse_entry_param *e, struct bk_inode **out)
+{
+	struct stat st;
+	int fd;
+
+	fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+		int ret = -errno;
+
+		close(fd);
+		return ret;
+	}
+	return insert(bk, fd, &st, e, out);
+}
+
+int bk_lookup_fd(struct backing *bk, struct bk_inode *parent,
+		 const char *name, int fd, struct fuse_entry_param *e,
+		 struct bk_inode **out)
+{
+	struct stat st;
+	char p[32];
+	int pfd;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	/* An O_PATH fd on the very inode we opened, whatever NAME is now. */
+	snprintf(p, sizeof(p), "%d", fd);
+	pfd = openat(bk->proc_fd, p, O_PATH | O_CLOEXEC);
+	if (pfd < 0)
+		return -errno;
+	(void)parent;
+	(void)name;
+	return insert(bk, pfd, &st, e, out);
+}
+
+void bk_forget(struct backing *bk, struct bk_inode *i, uint64_t n)
+{
+	if (i == &bk->root)
+		return;
+	pthread_mutex_lock(&bk->table_lock);
+	if (i->nlookup > n) {
+		i->nlookup -= n;
+		pthread_mutex_unlock(&bk->table_lock);
+		return;
+	}
+	struct bk_inode **pp = &bk->buckets[bucket_of(bk, i->dev, i->ino)];
+
+	while (*pp && *pp != i)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = i->next;
+	bk->n_inodes--;
+	pthread_mutex_unlock(&bk->table_lock);
+	inode_free(bk, i);
+}
+
+void bk_op_forget_multi(struct backing *bk, size_t count,
+			struct fuse_forget_data *forgets)
+{
+	for (size_t k = 0; k < count; k++)
+		bk_forget(bk, bk_inode(bk, forgets[k].ino), forgets[k].nlookup);
+}
+
+int bk_reopen(struct backing *bk, struct bk_inode *i, int flags)
+{
+	char p[32];
+	int fd;
+
+	snprintf(p, sizeof(p), "%d", i->fd);
+	fd = openat(bk->proc_fd, p, (flags & ~O_NOFOLLOW) | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int bk_stat(struct bk_inode *i, struct stat *st)
+{
+	if (fstatat(i->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return 0;
+}
+
+int bk_relpath(struct backing *bk, struct bk_inode *i, char *buf,
+	       size_t *len)
+{
+	char p[32], full[PATH_MAX];
+	struct stat st;
+	ssize_t n;
+
+	if (i == &bk->root) {
+		buf[0] = '\0';
+		*len = 0;
+		return 0;
+	}
+	snprintf(p, sizeof(p), "%d", i->fd);
+	n = readlinkat(bk->proc_fd, p, full, sizeof(full) - 1);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n >= sizeof(full) - 1)
+		return -ENAMETOOLONG;
+	full[n] = '\0';
+	/* d_path appends " (deleted)" to unlinked inodes: trust nlink. */
+	if (bk_stat(i, &st) < 0 || (st.st_nlink == 0 && !S_ISDIR(st.st_mode)))
+		return -ENOENT;
+	if ((size_t)n <= bk->root_len + 1 ||
+	    memcmp(full, bk->root_path, bk->root_len) != 0 ||
+	    full[bk->root_len] != '/')
+		return -EXDEV;
+	*len = (size_t)n - bk->root_len - 1;
+	memcpy(buf, full + bk->root_len + 1, *len + 1);
+	return 0;
+}
+
+int bk_child_relpath(struct backing *bk, struct bk_inode *parent,
+		     const char *name, char *buf, size_t *len)
+{
+	size_t pl = 0, nl = strlen(name);
+	int ret;
+
+	ret = bk_relpath(bk, parent, buf, &pl);
+	if (ret)
+		return ret;
+	if (pl + 1 + nl + 1 > PATH_MAX)
+		return -ENAMETOOLONG;
+	if (pl)
+		buf[pl++] = '/';
+	memcpy(buf + pl, name, nl + 1);
+	*len = pl + nl;
+	return 0;
+}
+
+static int open_beneath(struct backing *bk, const char *rel, int flags)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC),
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+			   RESOLVE_NO_MAGICLINKS,
+	};
+	long fd = syscall(SYS_openat2, bk->root.fd, rel, &how, sizeof(how));
+
+	return fd < 0 ? -errno : (int)fd;
+}
+
+int bk_open_dir(struct backing *bk, const char *rel)
+{
+	int fd;
+
+	if (!*rel) {
+		fd = openat(bk->root.fd, ".", O_RDONLY | O_DIRECTORY |
+						      O_CLOEXEC);
+		return fd < 0 ? -errno : fd;
+	}
+	return open_beneath(bk, rel, O_RDONLY | O_DIRECTORY);
+}
+
+int bk_open_parent(struct backing *bk, const char *rel, const char **base)
+{
+	const char *slash = strrchr(rel, '/');
+	char dir[PATH_MAX];
+
+	if (!slash) {
+		*base = rel;
+		return bk_open_dir(bk, "");
+	}
+	if ((size_t)(slash - rel) >= sizeof(dir))
+		return -ENAMETOOLONG;
+	memcpy(dir, rel, (size_t)(slash - rel));
+	dir[slash - rel] = '\0';
+	*base = slash + 1;
+	return bk_open_dir(bk, dir);
+}
+
+static __thread bool thread_groups_cleared;
+
+void bk_creds_enter(struct backing *bk, fuse_req_t req, bool with_groups)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+
+	if (!bk->switch_creds)
+		return;
+	if (with_groups) {
+		gid_t groups[BK_MAX_GROUPS];
+		int n = fuse_req_getgroups(req, BK_MAX_GROUPS, groups);
+
+		if (n > BK_MAX_GROUPS)
+			n = BK_MAX_GROUPS;
+		if (n > 0 && syscall(SYS_setgroups, (size_t)n, groups) == 0)
+			thread_groups_cleared = false;
+	} else if (!thread_groups_cleared) {
+		/* The daemon's own groups must not lend the caller access. */
+		if (syscall(SYS_setgroups, 0, NULL) == 0)
+			thread_groups_cleared = true;
+	}
+	syscall(SYS_setfsgid, c->gid);
+	syscall(SYS_setfsuid, c->uid);
+}
+
+void bk_creds_leave(struct backing *bk)
+{
+	if (!bk->switch_creds)
+		return;
+	syscall(SYS_setfsuid, 0);
+	syscall(SYS_setfsgid, 0);
+	if (!thread_groups_cleared && syscall(SYS_setgroups, 0, NULL) == 0)
+		thread_groups_cleared = true;
+}
+
+void bk_op_getattr(struct backing *bk, fuse_req_t req, struct bk_inode *i)
+{
+	struct stat st;
+	int ret = bk_stat(i, &st);
+
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_attr(req, &st, bk->timeout);
+}
+
+void bk_op_statfs(struct backing *bk, fuse_req_t req)
+{
+	struct statvfs sv;
+
+	if (fstatvfs(bk->root.fd, &sv) < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_statfs(req, &sv);
+}
+
+int bk_opendir(struct backing *bk, struct bk_inode *i, struct bk_dir **out)
+{
+	struct bk_dir *d = calloc(1, sizeof(*d));
+	int fd, ret;
+
+	if (!d)
+		return -ENOMEM;
+	fd = openat(i->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		free(d);
+		return ret;
+	}
+	d->dp = fdopendir(fd);
+	if (!d->dp) {
+		ret = -errno;
+		close(fd);
+		free(d);
+		return ret;
+	}
+	(void)bk;
+	*out = d;
+	return 0;
+}
+
+void bk_closedir(struct bk_dir *d)
+{
+	if (!d)
+		return;
+	closedir(d->dp);
+	free(d);
+}
+
+static bool is_dot(const char *n)
+{
+	return n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0'));
+}
+
+/* Add one entry; 1 when the buffer is full, 0 added, -errno. */
+static int add_entry(struct backing *bk, fuse_req_t req, struct bk_inode *dir,
+		     struct dirent *de, off_t next, char *p, size_t rem,
+		     bool plus, size_t *used)
+{
+	size_t n;
+
+	if (plus && !is_dot(de->d_name)) {
+		struct fuse_entry_param e;
+		struct bk_inode *i;
+		int ret = bk_lookup(bk, dir, de->d_name, &e, &i);
+
+		if (ret)
+			return ret == -ENOENT ? 0 : ret;
+		n = fuse_add_direntry_plus(req, p, rem, de->d_name, &e, next);
+		if (n > rem) {
+			bk_forget(bk, i, 1);
+			return 1;
+		}
+	} else {
+		struct fuse_entry_param e = {.attr = {.st_ino = de->d_ino,
+					     .st_mode = (mode_t)DTTOIF(
+						     de->d_type)}};
+
+		n = plus ? fuse_add_direntry_plus(req, p, rem, de->d_name, &e,
+						  next)
+			 : fuse_add_direntry(req, p, rem, de->d_name, &e.attr,
+					     next);
+		if (n > rem)
+			return 1;
+	}
+	*used = n;
+	return 0;
+}
+
+void bk_readdir(struct backing *bk, fuse_req_t req, struct bk_inode *dir,
+		struct bk_dir *d, size_t size, off_t off, bool plus,
+		bool (*hide)(const char *name))
+{
+	char *buf = calloc(1, size), *p = buf;
+	size_t rem = size;
+	int err = 0;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (off != d->offset) {
+		seekdir(d->dp, off);
+		d->entry = NULL;
+		d->offset = off;
+	}
+	for (;;) {
+		size_t used = 0;
+		int ret;
+
+		if (!d->entry) {
+			errno = 0;
+			d->entry = readdir(d->dp);
+			if (!d->entry) {
+				err = errno;
+				break;
+			}
+		}
+		off_t next = d->entry->d_off;
+
+		if (hide && hide(d->entry->d_name)) {
+			ret = 0;
+		} else {
+			ret = add_entry(bk, req, dir, d->entry, next, p, rem,
+					plus, &used);
+			if (ret == 1)
+				break;
+			if (ret < 0) {
+				err = -ret;
+				break;
+			}
+		}
+		p += used;
+		rem -= used;
+		d->entry = NULL;
+		d->offset = next;
+	}
+	/* An error after some entries: return those, the error comes next. */
+	if (err && rem == size)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_buf(req, buf, size - rem);
+	free(buf);
+}

@@ -1,10 +1,1227 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Placeholder until implemented. */
-#include "signetfs/fs.h"
+/* The outbox: a read-write view of BACKING that signs files on close. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "outbox.h"
+#include "signetfs/log.h"
+
+#define OB_XATTR_PREFIX "user.signetfs."
+
+static const char *const ob_xattrs[] = {
+	OB_XATTR_PREFIX "status",
+	OB_XATTR_PREFIX "sha256",
+	OB_XATTR_PREFIX "signer",
+};
+
+struct ob_inode *ob_inode_state(struct bk_inode *i)
+{
+	if (!i->priv)
+		i->priv = calloc(1, sizeof(struct ob_inode));
+	return i->priv;
+}
+
+void ob_inode_free(void *p)
+{
+	struct ob_inode *s = p;
+
+	if (s)
+		sfs_hash_free(s->hash);
+	free(s);
+}
+
+/* Names the outbox keeps for itself: signatures and their temp files. */
+bool ob_reserved_name(const char *name)
+{
+	return sfs_is_sig_name(name, strlen(name)) || sfs_is_atomic_temp(name);
+}
+
+static bool ob_hidden(const char *name)
+{
+	return sfs_is_atomic_temp(name);
+}
+
+static bool id_in(uint32_t id, const uint32_t *list, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		if (list[k] == id)
+			return true;
+	return false;
+}
+
+static bool groups_allowed(struct outbox *ob, fuse_req_t req)
+{
+	gid_t groups[256];
+	int n;
+
+	if (!ob->cfg->n_writer_gids)
+		return false;
+	n = fuse_req_getgroups(req, (int)ARRAY_SIZE(groups), groups);
+	for (int k = 0; k < n && k < (int)ARRAY_SIZE(groups); k++)
+		if (id_in(groups[k], ob->cfg->writer_gids,
+			  ob->cfg->n_writer_gids))
+			return true;
+	return false;
+}
+
+static bool policy_allows(struct outbox *ob, fuse_req_t req)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	const struct sfs_config *cfg = ob->cfg;
+
+	if (!cfg->writers_set)
+		return c->uid == 0 || c->uid == ob->mounter;
+	return id_in(c->uid, cfg->writer_uids, cfg->n_writer_uids) ||
+	       id_in(c->gid, cfg->writer_gids, cfg->n_writer_gids) ||
+	       groups_allowed(ob, req);
+}
+
+bool ob_writer_allowed(struct outbox *ob, fuse_req_t req, const char *op,
+		       struct bk_inode *i, const char *name)
+{
+	struct sfs_writer w;
+	char rel[PATH_MAX], why[64];
+	size_t len = 0;
+
+	if (policy_allows(ob, req))
+		return true;
+	if ((name ? bk_child_relpath(&ob->bk, i, name, rel, &len)
+		  : bk_relpath(&ob->bk, i, rel, &len)) != 0) {
+		rel[0] = '\0';
+		len = 0;
+	}
+	ob_writer_of(ob, req, &w);
+	snprintf(why, sizeof(why), "%s: uid %u not an allowed writer", op,
+		 (unsigned)w.uid);
+	ob_audit(ob, "policy-denied", rel, len, -1, NULL, &w, why);
+	return false;
+}
+
+/* Run fn as the caller; again with its supplementary groups on EACCES. */
+#define AS_CALLER(ob, req, expr)                                          \
+	({                                                                \
+		int __r;                                                  \
+		bk_creds_enter(&(ob)->bk, req, false);                    \
+		__r = (expr);                                             \
+		if (__r < 0 && (errno == EACCES || errno == EPERM) &&     \
+		    (ob)->bk.switch_creds) {                              \
+			bk_creds_enter(&(ob)->bk, req, true);             \
+			__r = (expr);                                     \
+		}                                                         \
+		int __e = errno;                                          \
+		bk_creds_leave(&(ob)->bk);                                \
+		errno = __e;                                              \
+		__r;                                                      \
+	})
+
+static void reply_entry_or_err(fuse_req_t req, int ret,
+			       const struct fuse_entry_param *e)
+{
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_entry(req, e);
+}
+
+static void ob_op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct outbox *ob = userdata;
+
+	/* Defaults chosen by measurement (docs/outbox.md); -o overrides. */
+	if (conn->capable & FUSE_CAP_WRITEBACK_CACHE)
+		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+	if (conn->capable & FUSE_CAP_SPLICE_READ)
+		conn->want |= FUSE_CAP_SPLICE_READ;
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	conn->want &= ~(unsigned)(FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
+	conn->max_write = 1U << 20;
+	fsmount_apply_conn_opts(conn);
+	ob->writeback = conn->want & FUSE_CAP_WRITEBACK_CACHE;
+}
+
+static void ob_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct outbox *ob = ob_of(req);
+	struct fuse_entry_param e;
+	struct bk_inode *i;
+	int ret;
+
+	if (ob_hidden(name)) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	ret = bk_lookup(&ob->bk, bk_inode(&ob->bk, parent), name, &e, &i);
+	if (ret == 0 && sfs_is_sig_name(name, strlen(name)))
+		__atomic_fetch_or(&i->flags, BK_F_SIG_NAME, __ATOMIC_RELAXED);
+	reply_entry_or_err(req, ret, &e);
+}
+
+static void ob_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t n)
+{
+	struct outbox *ob = ob_of(req);
+
+	bk_forget(&ob->bk, bk_inode(&ob->bk, ino), n);
+	fuse_reply_none(req);
+}
+
+static void ob_op_forget_multi(fuse_req_t req, size_t count,
+			       struct fuse_forget_data *forgets)
+{
+	bk_op_forget_multi(&ob_of(req)->bk, count, forgets);
+	fuse_reply_none(req);
+}
+
+static void ob_op_getattr(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	struct outbox *ob = ob_of(req);
+
+	bk_op_getattr(&ob->bk, req, bk_inode(&ob->bk, ino));
+}
+
+/* A content change: running digest, generation, status. */
+static void note_change_locked(struct ob_inode *s, const void *buf,
+			       size_t len, off_t off)
+{
+	s->content_gen++;
+	s->status = OB_ST_UNKNOWN;
+	if (!s->hash_ok)
+		return;
+	if (buf && (uint64_t)off == s->hash_off &&
+	    sfs_hash_update(s->hash, buf, len) == 0) {
+		s->hash_off += len;
+		return;
+	}
+	s->hash_ok = false;
+}
+
+/* The running digest restarts at offset 0 (the file is empty). */
+static void hash_restart_locked(struct outbox *ob, struct ob_inode *s)
+{
+	if (!s->hash)
+		s->hash = sfs_hash_new(ob->md);
+	s->hash_ok = s->hash && sfs_hash_reset(s->hash) == 0;
+	s->hash_off = 0;
+}
+
+static int truncate_locked(struct outbox *ob, struct bk_inode *i,
+			   struct ob_file *f, off_t size)
+{
+	struct ob_inode *s = ob_inode_state(i);
+	int fd = f ? f->fd : -1, ret = 0;
+
+	if (!s)
+		return -ENOMEM;
+	if (!ob->no_sign && !s->sig_cleared) {
+		ret = ob_clear_sig_locked(ob, i, s);
+		if (ret)
+			return -EIO;
+	}
+	if (fd < 0) {
+		fd = bk_reopen(&ob->bk, i, O_WRONLY);
+		if (fd < 0)
+			return fd;
+	}
+	if (ftruncate(fd, size) < 0)
+		ret = -errno;
+	if (!f)
+		close(fd);
+	if (ret || ob->no_sign)
+		return ret;
+	s->content_gen++;
+	s->status = OB_ST_UNKNOWN;
+	if (size == 0)
+		hash_restart_locked(ob, s);
+	else if ((uint64_t)size != s->hash_off)
+		s->hash_ok = false;
+	return 0;
+}
+
+static int set_times(struct outbox *ob, struct bk_inode *i, struct ob_file *f,
+		     const struct stat *attr, int valid)
+{
+	struct timespec tv[2] = {{.tv_nsec = UTIME_OMIT},
+				 {.tv_nsec = UTIME_OMIT}};
+	char p[32];
+
+	if (valid & FUSE_SET_ATTR_ATIME_NOW)
+		tv[0].tv_nsec = UTIME_NOW;
+	else if (valid & FUSE_SET_ATTR_ATIME)
+		tv[0] = attr->st_atim;
+	if (valid & FUSE_SET_ATTR_MTIME_NOW)
+		tv[1].tv_nsec = UTIME_NOW;
+	else if (valid & FUSE_SET_ATTR_MTIME)
+		tv[1] = attr->st_mtim;
+	if (f)
+		return futimens(f->fd, tv) < 0 ? -errno : 0;
+	snprintf(p, sizeof(p), "%d", i->fd);
+	return utimensat(ob->bk.proc_fd, p, tv, 0) < 0 ? -errno : 0;
+}
+
+static int setattr_meta(fuse_req_t req, struct outbox *ob, struct bk_inode *i,
+			struct ob_file *f, const struct stat *attr, int valid)
+{
+	char p[32];
+	int r = 0;
+
+	snprintf(p, sizeof(p), "%d", i->fd);
+	if (valid & FUSE_SET_ATTR_MODE)
+		r = AS_CALLER(ob, req,
+			      f ? fchmod(f->fd, attr->st_mode)
+				: fchmodat(ob->bk.proc_fd, p, attr->st_mode, 0));
+	if (r == 0 && (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
+		uid_t u = valid & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1;
+		gid_t g = valid & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1;
+
+		r = AS_CALLER(ob, req,
+			      fchownat(i->fd, "", u, g,
+				       AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW));
+	}
+	if (r < 0)
+		return -errno;
+	if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
+		bk_creds_enter(&ob->bk, req, false);
+		r = set_times(ob, i, f, attr, valid);
+		bk_creds_leave(&ob->bk);
+	}
+	return r;
+}
+
+/* truncate(2) with no open file is a whole modification: sign it now. */
+static int setattr_size(fuse_req_t req, struct outbox *ob, struct bk_inode *i,
+			struct ob_file *f, off_t size)
+{
+	struct ob_inode *s;
+	struct sfs_writer w;
+	int ret;
+
+	pthread_rwlock_rdlock(&ob->ns_lock);
+	pthread_mutex_lock(&i->lock);
+	bk_creds_enter(&ob->bk, req, false);
+	ret = truncate_locked(ob, i, f, size);
+	bk_creds_leave(&ob->bk);
+	s = i->priv;
+	if (ret == 0 && !f && !ob->no_sign && s && s->n_writers == 0) {
+		ob_writer_of(ob, req, &w);
+		ret = ob_sign_locked(ob, i, s, &w);
+	}
+	pthread_mutex_unlock(&i->lock);
+	pthread_rwlock_unlock(&ob->ns_lock);
+	return ret;
+}
+
+static void ob_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+			  int valid, struct fuse_file_info *fi)
+{
+	struct outbox *ob = ob_of(req);
+	struct bk_inode *i = bk_inode(&ob->bk, ino);
+	struct ob_file *f = fi ? ob_file_of(fi) : NULL;
+	int ret;
+
+	if (i->flags & BK_F_SIG_NAME) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (!ob_writer_allowed(ob, req, "setattr", i, NULL)) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	ret = setattr_meta(req, ob, i, f, attr, valid);
+	if (ret == 0 && (valid & FUSE_SET_ATTR_SIZE)) {
+		if (i->type != S_IFREG)
+			ret = -EISDIR;
+		else
+			ret = setattr_size(req, ob, i, f, attr->st_size);
+	}
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		bk_op_getattr(&ob->bk, req, i);
+}
+
+static void ob_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+			mode_t mode)
+{
+	struct outbox *ob = ob_of(req);
+	struct bk_inode *p = bk_inode(&ob->bk, parent);
+	struct fuse_entry_param e;
+	int ret;
+
+	if (ob_reserved_name(name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (!ob_writer_allowed(ob, req, "mkdir", p, name)) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	if (AS_CALLER(ob, req, mkdirat(p->fd, name, mode)) < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	ret = bk_lookup(&ob->bk, p, name, &e, NULL);
+	reply_entry_or_err(req, ret, &e);
+}
+
+static void ob_op_refuse(fuse_req_t req)
+{
+	fuse_reply_err(req, EPERM);
+}
+
+static void ob_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+			mode_t mode, dev_t rdev)
+{
+	ob_op_refuse(req);
+}
+
+static void ob_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+			  const char *name)
+{
+	ob_op_refuse(req);
+}
+
+static void ob_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		       const char *newname)
+{
+	ob_op_refuse(req);
+}
+
+static void ob_op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct outbox *ob = ob_of(req);
+	char buf[PATH_MAX];
+	ssize_t n = readlinkat(bk_inode(&ob->bk, ino)->fd, "", buf,
+			       sizeof(buf) - 1);
+
+	if (n < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	buf[n] = '\0';
+	fuse_reply_readlink(req, buf);
+}
+
+/* NAME.sig of a name that has no file any more is an orphan: removable. */
+static bool sig_has_file(struct bk_inode *p, const char *name)
+{
+	char base[NAME_MAX + 1];
+	size_t n = strlen(name) - 4;
+	struct stat st;
+
+	if (n == 0 || n > NAME_MAX)
+		return false;
+	memcpy(base, name, n);
+	base[n] = '\0';
+	return fstatat(p->fd, base, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+static void ob_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct outbox *ob = ob_of(req);
+	struct bk_inode *p = bk_inode(&ob->bk, parent), *i = NULL;
+	char sig[NAME_MAX + 8];
+	struct stat st;
+	int ret = 0;
+
+	if (ob_hidden(name)) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (sfs_is_sig_name(name, strlen(name)) && sig_has_file(p, name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (!ob_writer_allowed(ob, req, "unlink", p, name)) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	if (fstatat(p->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	if (S_ISREG(st.st_mode))
+		i = bk_find(&ob->bk, st.st_dev, st.st_ino);
+	if (i)
+		pthread_mutex_lock(&i->lock);
+	if (AS_CALLER(ob, req, unlinkat(p->fd, name, 0)) < 0)
+		ret = -errno;
+	if (ret == 0 && S_ISREG(st.st_mode) && !ob->no_sign &&
+	    !sfs_is_sig_name(name, strlen(name)) &&
+	    (size_t)snprintf(sig, sizeof(sig), "%s.sig", name) <= NAME_MAX &&
+	    unlinkat(p->fd, sig, 0) < 0 && errno != ENOENT)
+		sfs_err("unlink %s: cannot remove its .sig: %s", name,
+			strerror(errno));
+	if (i) {
+		struct ob_inode *s = ob_inode_state(i);
+
+		if (s && ret == 0) {
+			s->sig_cleared = true;
+			s->status = OB_ST_UNKNOWN;
+		}
+		pthread_mutex_unlock(&i->lock);
+	}
+	fuse_reply_err(req, -ret);
+}
+
+/* Temp .sig files a killed daemon left; ours are younger than the mount. */
+static void remove_stale_temps(struct outbox *ob, struct bk_inode *dir)
+{
+	int fd = openat(dir->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *de;
+	DIR *dp;
+
+	if (fd < 0)
+		return;
+	dp = fdopendir(fd);
+	if (!dp) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(dp))) {
+		struct stat st;
+
+		if (!sfs_is_atomic_temp(de->d_name) ||
+		    fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		if (st.st_mtim.tv_sec < ob->started.tv_sec ||
+		    (st.st_mtim.tv_sec == ob->started.tv_sec &&
+		     st.st_mtim.tv_nsec < ob->started.tv_nsec))
+			unlinkat(fd, de->d_name, 0);
+	}
+	closedir(dp);
+}
+
+static void ob_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct outbox *ob = ob_of(req);
+	struct bk_inode *p = bk_inode(&ob->bk, parent);
+	struct fuse_entry_param e;
+	struct bk_inode *d;
+	int r;
+
+	if (!ob_writer_allowed(ob, req, "rmdir", p, name)) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	r = AS_CALLER(ob, req, unlinkat(p->fd, name, AT_REMOVEDIR));
+	if (r < 0 && errno == ENOTEMPTY &&
+	    bk_lookup(&ob->bk, p, name, &e, &d) == 0) {
+		remove_stale_temps(ob, d);
+		bk_forget(&ob->bk, d, 1);
+		r = AS_CALLER(ob, req, unlinkat(p->fd, name, AT_REMOVEDIR));
+	}
+	fuse_reply_err(req, r < 0 ? errno : 0);
+}
+
+/* Flags for the backing fd: we do append and truncation ourselves. */
+static int backing_flags(struct outbox *ob, int flags)
+{
+	flags &= ~(O_CREAT | O_EXCL | O_NOCTTY | O_APPEND | O_TRUNC);
+	/* The writeback cache reads partial pages through any handle. */
+	if (ob->writeback && (flags & O_ACCMODE) == O_WRONLY)
+		flags = (flags & ~O_ACCMODE) | O_RDWR;
+	return flags | O_CLOEXEC | O_NOFOLLOW;
+}
+
+static struct ob_file *new_file(struct outbox *ob, fuse_req_t req, int fd,
+				int flags)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	struct ob_file *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return NULL;
+	f->fd = fd;
+	f->writable = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+	f->open_seq = atomic_fetch_add(&ob->seq, 1) + 1;
+	f->uid = c->uid;
+	f->gid = c->gid;
+	f->pid = c->pid;
+	return f;
+}
+
+/*
+ * A writable open: NAME.sig goes before a truncation lands; the running
+ * digest starts when the file is empty.
+ */
+static int open_for_write_locked(struct outbox *ob, struct bk_inode *i,
+				 struct ob_file *f, bool trunc, bool created)
+{
+	struct ob_inode *s = ob_inode_state(i);
+	struct stat st;
+	int ret;
+
+	if (!s)
+		return -ENOMEM;
+	if (!ob->no_sign && (trunc || created) && !s->sig_cleared) {
+		ret = ob_clear_sig_locked(ob, i, s);
+		if (ret)
+			return -EIO;
+	}
+	if (trunc && ftruncate(f->fd, 0) < 0)
+		return -errno;
+	if (!ob->no_sign && (trunc || created)) {
+		s->content_gen++;
+		s->status = OB_ST_UNKNOWN;
+		hash_restart_locked(ob, s);
+	} else if (!ob->no_sign && !s->hash_ok && s->n_writers == 0 &&
+		   fstat(f->fd, &st) == 0 && st.st_size == 0) {
+		hash_restart_locked(ob, s);
+	}
+	f->must_sign = trunc || created;
+	s->n_writers++;
+	return 0;
+}
+
+static void reply_open(fuse_req_t req, struct outbox *ob,
+		       struct fuse_file_info *fi, struct ob_file *f,
+		       const struct fuse_entry_param *e)
+{
+	fi->fh = (uint64_t)(uintptr_t)f;
+	fi->keep_cache = ob->writeback;
+	/* close(2) of a read-only file needs no round trip (kernel >= 5.16). */
+	fi->noflush = !f->writable;
+	if (e ? fuse_reply_create(req, e, fi) : fuse_reply_open(req, fi)) {
+		/* The opener was interrupted: the kernel never saw the file. */
+		close(f->fd);
+		free(f);
+	}
+}
+
+static void ob_op_open(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct outbox *ob = ob_of(req);
+	struct bk_inode *i = bk_inode(&ob->bk, ino);
+	bool wr = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
+	struct ob_file *f;
+	int fd, ret = 0;
+
+	if (wr && (i->flags & BK_F_SIG_NAME)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (wr && !ob_writer_allowed(ob, req, "open for write", i, NULL)) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	fd = AS_CALLER(ob, req, bk_reopen(&ob->bk, i,
+					  backing_flags(ob, fi->flags)));
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	f = new_file(ob, req, fd, fi->flags);
+	if (!f) {
+		close(fd);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (f->writable) {
+		pthread_mutex_lock(&i->lock);
+		ret = open_for_write_locked(ob, i, f, fi->flags & O_TRUNC,
+					    false);
+		pthread_mutex_unlock(&i->lock);
+	}
+	if (ret) {
+		close(fd);
+		free(f);
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	reply_open(req, ob, fi, f, NULL);
+}
+
+static void ob_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+			 mode_t mode, struct fuse_file_info *fi)
+{
+	struct outbox *ob = ob_of(req);
+	struct bk_inode *p = bk_inode(&ob->bk, parent), *i;
+	int flags = backing_flags(ob, fi->flags);
+	struct fuse_entry_param e;
+	bool created = true;
+	struct ob_file *f;
+	int fd, ret;
+
+	if (ob_reserved_name(name) || !S_ISREG(mode)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (!ob_writer_allowed(ob, req, "create", p, name)) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	fd = AS_CALLER(ob, req,
+		       openat(p->fd, name, flags | O_CREAT | O_EXCL, mode));
+	if (fd < 0 && errno == EEXIST && !(fi->flags & O_EXCL)) {
+		created = false;
+		fd = AS_CALLER(ob, req, openat(p->fd, name, flags));
+	}
+	if (fd < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	ret = bk_lookup_fd(&ob->bk, p, name, fd, &e, &i);
+	f = ret ? NULL : new_file(ob, req, fd, fi->flags | O_WRONLY);
+	if (f) {
+		pthread_mutex_lock(&i->lock);
+		ret = open_for_write_locked(ob, i, f, fi->flags & O_TRUNC,
+					    created);
+		pthread_mutex_unlock(&i->lock);
+	} else if (!ret) {
+		ret = -ENOMEM;
+	}
+	if (ret) {
+		close(fd);
+		free(f);
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	reply_open(req, ob, fi, f, &e);
+}
+
+static void ob_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].fd = ob_file_of(fi)->fd;
+	buf.buf[0].pos = off;
+	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+static void ob_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+			size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct outbox *ob = ob_of(req);
+	struct bk_inode *i = bk_inode(&ob->bk, ino);
+	struct ob_file *f = ob_file_of(fi);
+	struct ob_inode *s;
+	ssize_t n;
+
+	if (ob->no_sign) {
+		n = pwrite(f->fd, buf, size, off);
+		goto reply;
+	}
+	/*
+	 * Under the inode lock: the .sig goes before the first byte, and the
+	 * running digest sees the writes in the order they land.
+	 */
+	pthread_mutex_lock(&i->lock);
+	s = ob_inode_state(i);
+	if (!s || (!s->sig_cleared && ob_clear_sig_locked(ob, i, s))) {
+		pthread_mutex_unlock(&i->lock);
+		fuse_reply_err(req, s ? EIO : ENOMEM);
+		return;
+	}
+	n = pwrite(f->fd, buf, size, off);
+	if (n > 0)
+		note_change_locked(s, buf, (size_t)n, off);
+	pthread_mutex_unlock(&i->lock);
+reply:
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+static void ob_op_flush(fuse_req_t req, fuse_ino_t ino,
+			struct fuse_file_info *fi)
+{
+	struct outbox *ob = ob_of(req);
+	struct bk_inode *i = bk_inode(&ob->bk, ino);
+	struct ob_file *f = ob_file_of(fi);
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	struct ob_inode *s;
+	struct sfs_writer w;
+	struct ob_exit ex;
+	int ret = 0;
+
+	if (!f->writable || ob->no_sign) {
+		fuse_reply_err(req, 0);
+		return;
+	}
+	/* The closing task is blocked in this flush: its pid is stable. */
+	ob_exit_state(c->pid, &ex);
+	pthread_rwlock_rdlock(&ob->ns_lock);
+	pthread_mutex_lock(&i->lock);
+	s = ob_inode_state(i);
+	if (!s) {
+		ret = -ENOMEM;
+	} else if (ex.signal ||
+		   (ex.exiting && ex.status && !ob->cfg->sign_nonzero_exit)) {
+		ob_writer_of(ob, req, &w);
+		ob_refuse_locked(ob, i, s, f->open_seq, f->must_sign, &w, &ex);
+		f->refused = true;
+		ret = -EIO;
+	} else if (!f->refused &&
+		   (f->must_sign || s->content_gen != s->decided_gen)) {
+		ob_writer_of(ob, req, &w);
+		ret = ob_sign_locked(ob, i, s, &w);
+		if (ret == 0)
+			f->must_sign = false;
+	}
+	if (s)
+		f->flush_gen = s->content_gen;
+	pthread_mutex_unlock(&i->lock);
+	pthread_rwlock_unlock(&ob->ns_lock);
+	fuse_reply_err(req, -ret);
+}
+
+/*
+ * Bytes that reach us after the last flush (dirty mmap pages written back
+ * at munmap/release) are signed when the last writer goes; an error here
+ * cannot reach anybody but the audit log.
+ */
+static void release_writer(struct outbox *ob, struct bk_inode *i,
+			   struct ob_file *f)
+{
+	struct ob_inode *s;
+	struct sfs_writer w;
+
+	pthread_rwlock_rdlock(&ob->ns_lock);
+	pthread_mutex_lock(&i->lock);
+	s = ob_inode_state(i);
+	if (s && s->n_writers)
+		s->n_writers--;
+	if (s && !ob->no_sign && !f->refused && s->n_writers == 0 &&
+	    s->content_gen != f->flush_gen &&
+	    s->content_gen != s->decided_gen) {
+		ob_writer_ids(ob, f->pid, f->uid, f->gid, &w);
+		ob_sign_locked(ob, i, s, &w);
+	}
+	pthread_mutex_unlock(&i->lock);
+	pthread_rwlock_unlock(&ob->ns_lock);
+}
+
+static void ob_op_release(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	struct outbox *ob = ob_of(req);
+	struct ob_file *f = ob_file_of(fi);
+
+	if (f->writable)
+		release_writer(ob, bk_inode(&ob->bk, ino), f);
+	close(f->fd);
+	free(f);
+	fuse_reply_err(req, 0);
+}
+
+/* fsync of a file also makes its .sig durable, now and at the next sign. */
+static void ob_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+			struct fuse_file_info *fi)
+{
+	struct outbox *ob = ob_of(req);
+	struct bk_inode *i = bk_inode(&ob->bk, ino);
+	struct ob_file *f = ob_file_of(fi);
+	char rel[PATH_MAX];
+	size_t len;
+	int ret;
+
+	ret = (datasync ? fdatasync(f->fd) : fsync(f->fd)) < 0 ? -errno : 0;
+	if (ret == 0 && !ob->no_sign) {
+		pthread_mutex_lock(&i->lock);
+		if (ob_inode_state(i))
+			((struct ob_inode *)i->priv)->sync_next = true;
+		if (bk_relpath(&ob->bk, i, rel, &len) == 0)
+			ret = ob_sync_sig(ob, rel);
+		pthread_mutex_unlock(&i->lock);
+	}
+	fuse_reply_err(req, -ret);
+}
+
+static void ob_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
+			    off_t off, off_t len, struct fuse_file_info *fi)
+{
+	struct outbox *ob = ob_of(req);
+	struct bk_inode *i = bk_inode(&ob->bk, ino);
+	struct ob_inode *s;
+	int ret = 0;
+
+	pthread_mutex_lock(&i->lock);
+	s = ob_inode_state(i);
+	if (!s)
+		ret = -ENOMEM;
+	else if (!ob->no_sign && !s->sig_cleared &&
+		 ob_clear_sig_locked(ob, i, s))
+		ret = -EIO;
+	if (ret == 0 && fallocate(ob_file_of(fi)->fd, mode, off, len) < 0)
+		ret = -errno;
+	if (ret == 0 && !ob->no_sign)
+		note_change_locked(s, NULL, 0, -1);
+	pthread_mutex_unlock(&i->lock);
+	fuse_reply_err(req, -ret);
+}
+
+static void ob_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+			struct fuse_file_info *fi)
+{
+	off_t r = lseek(ob_file_of(fi)->fd, off, whence);
+
+	if (r < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_lseek(req, r);
+}
+
+static void ob_op_opendir(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	struct outbox *ob = ob_of(req);
+	struct bk_dir *d;
+	int ret = bk_opendir(&ob->bk, bk_inode(&ob->bk, ino), &d);
+
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)d;
+	if (fuse_reply_open(req, fi))
+		bk_closedir(d);
+}
+
+static void ob_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+			  off_t off, struct fuse_file_info *fi)
+{
+	struct outbox *ob = ob_of(req);
+
+	bk_readdir(&ob->bk, req, bk_inode(&ob->bk, ino),
+		   (struct bk_dir *)(uintptr_t)fi->fh, size, off, false,
+		   ob_hidden);
+}
+
+static void ob_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			      off_t off, struct fuse_file_info *fi)
+{
+	struct outbox *ob = ob_of(req);
+
+	bk_readdir(&ob->bk, req, bk_inode(&ob->bk, ino),
+		   (struct bk_dir *)(uintptr_t)fi->fh, size, off, true,
+		   ob_hidden);
+}
+
+static void ob_op_releasedir(fuse_req_t req, fuse_ino_t ino,
+			     struct fuse_file_info *fi)
+{
+	bk_closedir((struct bk_dir *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void ob_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+			   struct fuse_file_info *fi)
+{
+	struct bk_dir *d = (struct bk_dir *)(uintptr_t)fi->fh;
+	int fd = dirfd(d->dp);
+
+	fuse_reply_err(req, (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? errno
+								       : 0);
+}
+
+static void ob_op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	bk_op_statfs(&ob_of(req)->bk, req);
+}
+
+static bool is_ob_xattr(const char *name)
+{
+	return strncmp(name, OB_XATTR_PREFIX, strlen(OB_XATTR_PREFIX)) == 0;
+}
+
+static void reply_xattr(fuse_req_t req, const char *val, ssize_t len,
+			size_t size)
+{
+	if (len < 0)
+		fuse_reply_err(req, (int)-len);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)len);
+	else if ((size_t)len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, val, (size_t)len);
+}
+
+static bool xattr_capable(struct bk_inode *i)
+{
+	return i->type == S_IFREG || i->type == S_IFDIR;
+}
+
+static void ob_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			   size_t size)
+{
+	struct outbox *ob = ob_of(req);
+	struct bk_inode *i = bk_inode(&ob->bk, ino);
+	char path[64], *buf = NULL;
+	ssize_t n;
+
+	if (is_ob_xattr(name)) {
+		char val[256];
+		int ret = ob_status_xattr(ob, i, name, val, sizeof(val));
+
+		reply_xattr(req, val, ret < 0 ? ret : (ssize_t)strlen(val),
+			    size);
+		return;
+	}
+	if (!xattr_capable(i)) {
+		fuse_reply_err(req, ENOTSUP);
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", i->fd);
+	if (size) {
+		buf = malloc(size);
+		if (!buf) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+	}
+	n = getxattr(path, name, buf, size);
+	reply_xattr(req, buf, n < 0 ? -errno : n, size);
+	free(buf);
+}
+
+static void ob_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct outbox *ob = ob_of(req);
+	struct bk_inode *i = bk_inode(&ob->bk, ino);
+	size_t extra = 0, cap;
+	char path[64], *buf;
+	ssize_t n;
+
+	if (!xattr_capable(i)) {
+		reply_xattr(req, "", 0, size);
+		return;
+	}
+	if (i->type == S_IFREG && !(i->flags & BK_F_SIG_NAME) && !ob->no_sign)
+		for (size_t k = 0; k < ARRAY_SIZE(ob_xattrs); k++)
+			extra += strlen(ob_xattrs[k]) + 1;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", i->fd);
+	n = listxattr(path, NULL, 0);
+	if (n < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	cap = (size_t)n + extra + 1;
+	buf = malloc(cap);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = n ? listxattr(path, buf, (size_t)n) : 0;
+	if (n < 0) {
+		n = -errno;
+	} else if (extra) {
+		for (size_t k = 0; k < ARRAY_SIZE(ob_xattrs); k++) {
+			size_t l = strlen(ob_xattrs[k]) + 1;
+
+			memcpy(buf + n, ob_xattrs[k], l);
+			n += (ssize_t)l;
+		}
+	}
+	reply_xattr(req, buf, n, size);
+	free(buf);
+}
+
+static void ob_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			   const char *value, size_t size, int flags)
+{
+	struct outbox *ob = ob_of(req);
+	struct bk_inode *i = bk_inode(&ob->bk, ino);
+	char path[64];
+
+	if (is_ob_xattr(name) || (i->flags & BK_F_SIG_NAME)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (!xattr_capable(i)) {
+		fuse_reply_err(req, ENOTSUP);
+		return;
+	}
+	if (!ob_writer_allowed(ob, req, "setxattr", i, NULL)) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", i->fd);
+	if (AS_CALLER(ob, req, setxattr(path, name, value, size, flags)) < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_err(req, 0);
+}
+
+static void ob_op_removexattr(fuse_req_t req, fuse_ino_t ino,
+			      const char *name)
+{
+	struct outbox *ob = ob_of(req);
+	struct bk_inode *i = bk_inode(&ob->bk, ino);
+	char path[64];
+
+	if (is_ob_xattr(name) || (i->flags & BK_F_SIG_NAME)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (!xattr_capable(i)) {
+		fuse_reply_err(req, ENOTSUP);
+		return;
+	}
+	if (!ob_writer_allowed(ob, req, "removexattr", i, NULL)) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", i->fd);
+	if (AS_CALLER(ob, req, removexattr(path, name)) < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_err(req, 0);
+}
+
+static const struct fuse_lowlevel_ops ob_ops = {
+	.init = ob_op_init,
+	.lookup = ob_op_lookup,
+	.forget = ob_op_forget,
+	.forget_multi = ob_op_forget_multi,
+	.getattr = ob_op_getattr,
+	.setattr = ob_op_setattr,
+	.readlink = ob_op_readlink,
+	.mknod = ob_op_mknod,
+	.mkdir = ob_op_mkdir,
+	.unlink = ob_op_unlink,
+	.rmdir = ob_op_rmdir,
+	.symlink = ob_op_symlink,
+	.rename = ob_op_rename,
+	.link = ob_op_link,
+	.open = ob_op_open,
+	.read = ob_op_read,
+	.write = ob_op_write,
+	.flush = ob_op_flush,
+	.release = ob_op_release,
+	.fsync = ob_op_fsync,
+	.opendir = ob_op_opendir,
+	.readdir = ob_op_readdir,
+	.readdirplus = ob_op_readdirplus,
+	.releasedir = ob_op_releasedir,
+	.fsyncdir = ob_op_fsyncdir,
+	.statfs = ob_op_statfs,
+	.setxattr = ob_op_setxattr,
+	.getxattr = ob_op_getxattr,
+	.listxattr = ob_op_listxattr,
+	.removexattr = ob_op_removexattr,
+	.create = ob_op_create,
+	.fallocate = ob_op_fallocate,
+	.lseek = ob_op_lseek,
+};
+
+static void ob_teardown(void *userdata)
+{
+	struct outbox *ob = userdata;
+
+	if (ob->audit) {
+		ob_audit(ob, "unmount", ob->args->mountpoint,
+			 strlen(ob->args->mountpoint), -1, NULL, NULL,
+			 ob->mount_id);
+		audit_close(ob->audit);
+		ob->audit = NULL;
+	}
+	verifier_free(ob->verifier);
+	ob->verifier = NULL;
+	signer_close(ob->signer);
+	ob->signer = NULL;
+	bk_destroy(&ob->bk);
+}
+
+static int ob_setup(void *userdata, struct sfs_error *err)
+{
+	struct outbox *ob = userdata;
+	const struct sfs_config *cfg = ob->cfg;
+	struct sfs_error verr = {0};
+	int ret;
+
+	ret = bk_init(&ob->bk, ob->args->backing);
+	if (ret) {
+		sfs_error_set(err, ret, SFS_EXIT_USAGE, "%s: %s",
+			      ob->args->backing, strerror(-ret));
+		goto fail;
+	}
+	ob->bk.priv_free = ob_inode_free;
+	ob->md = cfg->key.md;
+	if (!ob->no_sign) {
+		ret = signer_open(&cfg->key, &ob->signer, err);
+		if (ret)
+			goto fail;
+		ob->md = signer_md(ob->signer);
+	}
+	if ((cfg->trust.cafile || cfg->trust.capath) &&
+	    verifier_new(&cfg->trust, &ob->verifier, &verr) != 0)
+		sfs_info("no verifier (%s): rename and status xattrs trust any "
+			 "existing .sig", verr.msg);
+	if (cfg->audit_log) {
+		ret = audit_open(cfg->audit_log, cfg->audit_sync, &ob->audit);
+		if (ret) {
+			sfs_error_set(err, ret, SFS_EXIT_USAGE, "audit log %s: %s",
+				      cfg->audit_log, strerror(-ret));
+			goto fail;
+		}
+		ob_audit(ob, "mount", ob->args->mountpoint,
+			 strlen(ob->args->mountpoint), -1, NULL, NULL,
+			 ob->mount_id);
+	}
+	return 0;
+fail:
+	ob_teardown(ob);
+	return ret ? ret : -EIO;
+}
+
+static void make_mount_id(struct outbox *ob)
+{
+	uint64_t rnd = 0;
+
+	if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		rnd = (uint64_t)ob->started.tv_nsec ^ (uint64_t)getpid() << 32;
+	sfs_hex((const uint8_t *)&rnd, sizeof(rnd), ob->mount_id);
+}
 
 int outbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 {
-	(void)cfg;
-	(void)a;
-	return SFS_EXIT_USAGE;
+	struct sfs_mount_args args = *a;
+	struct outbox *ob = calloc(1, sizeof(*ob));
+	struct fsmount_spec spec = {
+		.ops = &ob_ops,
+		.ops_size = sizeof(ob_ops),
+		.userdata = ob,
+		.subtype = "signetfs-outbox",
+		.setup = ob_setup,
+		.teardown = ob_teardown,
+	};
+	char *opts = NULL;
+	int ret;
+
+	if (!ob)
+		return SFS_EXIT_USAGE;
+	/* The kernel checks modes: needed with allow_other, cheap without. */
+	if (asprintf(&opts, "default_permissions%s%s",
+		     a->fuse_opts && *a->fuse_opts ? "," : "",
+		     a->fuse_opts ? a->fuse_opts : "") < 0) {
+		free(ob);
+		return SFS_EXIT_USAGE;
+	}
+	args.fuse_opts = opts;
+	ob->cfg = cfg;
+	ob->args = &args;
+	ob->no_sign = a->no_sign;
+	ob->mounter = getuid();
+	clock_gettime(CLOCK_REALTIME, &ob->started);
+	make_mount_id(ob);
+	pthread_rwlock_init(&ob->ns_lock, NULL);
+	ret = fsmount_run(&spec, &args);
+	pthread_rwlock_destroy(&ob->ns_lock);
+	free(opts);
+	free(ob);
+	return ret;
 }

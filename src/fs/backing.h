@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The one *at() gate to BACKING: inode table, caller credentials, paths. */
+#ifndef SIGNETFS_FS_BACKING_H
+#define SIGNETFS_FS_BACKING_H
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "mount.h"
+
+/*
+ * One backing inode, keyed by (dev, ino), holding an O_PATH fd so that it
+ * stays reachable whatever happens to its names (libfuse passthrough_hp).
+ * Its address is the FUSE node id.
+ */
+struct bk_inode {
+	int fd;				/* O_PATH | O_NOFOLLOW */
+	dev_t dev;
+	ino_t ino;
+	mode_t type;			/* S_IFMT bits */
+	uint64_t nlookup;		/* bk->table_lock */
+	struct bk_inode *next;		/* hash chain, bk->table_lock */
+	/*
+	 * Serialises content changes and signing of this inode. Lock order:
+	 * outbox ns_lock -> bk_inode.lock -> backing.table_lock.
+	 */
+	pthread_mutex_t lock;
+	unsigned flags;			/* owner-defined (BK_F_*) */
+	void *priv;			/* owner-defined, freed by bk->priv_free */
+};
+
+/* Last name this inode was looked up by ends in ".sig". */
+#define BK_F_SIG_NAME 0x1
+
+struct backing {
+	struct bk_inode root;
+	char *root_path;		/* realpath of BACKING */
+	size_t root_len;
+	int proc_fd;			/* /proc/self/fd */
+	bool switch_creds;		/* we are root: act as the caller */
+	double timeout;			/* entry and attribute timeout */
+	void (*priv_free)(void *priv);
+
+	pthread_mutex_t table_lock;	/* the hash table and nlookup */
+	struct bk_inode **buckets;
+	size_t n_buckets;
+	size_t n_inodes;
+};
+
+int bk_init(struct backing *bk, const char *path);
+void bk_destroy(struct backing *bk);
+
+static inline struct bk_inode *bk_inode(struct backing *bk, fuse_ino_t ino)
+{
+	if (ino == FUSE_ROOT_ID)
+		return &bk->root;
+	return (struct bk_inode *)(uintptr_t)ino;
+}
+
+static inline fuse_ino_t bk_nodeid(struct backing *bk, struct bk_inode *i)
+{
+	return i == &bk->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)i;
+}
+
+/* Look NAME up in PARENT (no symlink followed) and take a reference. */
+int bk_lookup(struct backing *bk, struct bk_inode *parent, const char *name,
+	      struct fuse_entry_param *e, struct bk_inode **out);
+/* Same for a file just created through fd (an O_RDWR/O_WRONLY fd). */
+int bk_lookup_fd(struct backing *bk, struct bk_inode *parent,
+		 const char *name, int fd, struct fuse_entry_param *e,
+		 struct bk_inode **out);
+/* The table's inode for (dev, ino) without a reference, or NULL. */
+struct bk_inode *bk_find(struct backing *bk, dev_t dev, ino_t ino);
+void bk_forget(struct backing *bk, struct bk_inode *i, uint64_t n);
+
+/* A real fd on the inode: open("/proc/self/fd/N", flags). */
+int bk_reopen(struct backing *bk, struct bk_inode *i, int flags);
+int bk_stat(struct bk_inode *i, struct stat *st);
+
+/*
+ * The inode's path relative to BACKING as the kernel resolves its O_PATH fd
+ * now (follows renames). -ENOENT once the inode has no name left, -EXDEV if
+ * it is not below BACKING. buf must hold PATH_MAX bytes.
+ */
+int bk_relpath(struct backing *bk, struct bk_inode *i, char *buf,
+	       size_t *len);
+/* PARENT's relative path + "/" + NAME ("" for the root) into buf. */
+int bk_child_relpath(struct backing *bk, struct bk_inode *parent,
+		     const char *name, char *buf, size_t *len);
+/*
+ * Open the directory part of REL below BACKING with no symlink, magic link
+ * or ".." escape (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS); *base
+ * points into rel at its last component.
+ */
+int bk_open_parent(struct backing *bk, const char *rel, const char **base);
+/* Open a directory below BACKING the same way. */
+int bk_open_dir(struct backing *bk, const char *rel);
+
+/*
+ * Act as the caller for the syscalls that follow on this thread: fsuid,
+ * fsgid and no supplementary groups (per thread, raw syscalls: glibc's
+ * wrappers would change every thread). with_groups adds the caller's
+ * supplementary groups from /proc (costs a read, so callers retry with
+ * them only after EACCES/EPERM).
+ */
+void bk_creds_enter(struct backing *bk, fuse_req_t req, bool with_groups);
+void bk_creds_leave(struct backing *bk);
+
+/* Pass-through ops shared by the mounts (reply themselves). */
+void bk_op_getattr(struct backing *bk, fuse_req_t req, struct bk_inode *i);
+void bk_op_statfs(struct backing *bk, fuse_req_t req);
+void bk_op_forget_multi(struct backing *bk, size_t count,
+			struct fuse_forget_data *forgets);
+
+/* Directory streams for opendir/readdir/releasedir. */
+struct bk_dir {
+	DIR *dp;
+	off_t offset;
+	struct dirent *entry;
+};
+
+int bk_opendir(struct backing *bk, struct bk_inode *i, struct bk_dir **out);
+void bk_closedir(struct bk_dir *d);
+/*
+ * Fill a readdir(plus) reply; hide(name) == true skips an entry (it is
+ * also not looked up). Replies itself.
+ */
+void bk_readdir(struct backing *bk, fuse_req_t req, struct bk_inode *dir,
+		struct bk_dir *d, size_t size, off_t off, bool plus,
+		bool (*hide)(const char *name));
+
+#endif

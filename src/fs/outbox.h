@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Outbox internals shared by outbox.c, outbox_sign.c and outbox_rename.c. */
+#ifndef SIGNETFS_FS_OUTBOX_H
+#define SIGNETFS_FS_OUTBOX_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "backing.h"
+#include "signetfs/audit.h"
+#include "signetfs/config.h"
+#include "signetfs/digest.h"
+#include "signetfs/signer.h"
+#include "signetfs/verify.h"
+
+struct outbox {
+	struct backing bk;
+	const struct sfs_config *cfg;
+	const struct sfs_mount_args *args;
+	bool no_sign;
+	struct sfs_signer *signer;	/* NULL with --no-sign */
+	struct sfs_verifier *verifier;	/* NULL when no trust store is set */
+	struct audit_log *audit;	/* NULL when no audit-log is set */
+	enum sfs_md md;
+	uid_t mounter;			/* default writer besides root */
+	bool writeback;			/* kernel writeback cache negotiated */
+	char mount_id[64];
+	struct timespec started;	/* temp files older than this are stale */
+	atomic_uint_fast64_t seq;	/* orders opens and signatures */
+	/*
+	 * Signing takes it shared, renames exclusive, so that no signature
+	 * is computed for a path that a rename is changing. Lock order:
+	 * ns_lock -> bk_inode.lock -> backing.table_lock.
+	 */
+	pthread_rwlock_t ns_lock;
+};
+
+enum ob_status {
+	OB_ST_UNKNOWN = 0,	/* compute from NAME.sig */
+	OB_ST_SIGNED,
+	OB_ST_UNSIGNED,
+	OB_ST_FAILED,
+};
+
+/* Per-inode outbox state (bk_inode.priv), under bk_inode.lock. */
+struct ob_inode {
+	/* Running digest: valid while it covers bytes [0, hash_off) = file. */
+	struct sfs_hash *hash;
+	bool hash_ok;
+	uint64_t hash_off;
+	uint64_t content_gen;	/* bumped by every write/truncate */
+	uint64_t decided_gen;	/* content_gen at the last sign or refusal */
+	uint64_t sign_seq;	/* ob->seq when it was last signed */
+	bool sig_cleared;	/* NAME.sig removed since the last signature */
+	bool sync_next;		/* a handle fsynced: make the next .sig durable */
+	unsigned n_writers;	/* open writable handles */
+	/* What the status xattrs report, valid for the stat snapshot. */
+	enum ob_status status;
+	char reason[160];
+	struct sfs_digest digest;
+	char signer[65];
+	off_t snap_size;
+	struct timespec snap_mtime, snap_ctime;
+};
+
+/* One open file (fuse_file_info.fh). */
+struct ob_file {
+	int fd;
+	bool writable;
+	bool must_sign;		/* created or truncated by this open */
+	bool refused;		/* its writer was killed: never sign for it */
+	uint64_t open_seq;
+	uint64_t flush_gen;	/* content_gen at its last flush */
+	/* Who opened it: release carries no credentials. */
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+};
+
+static inline struct outbox *ob_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static inline struct ob_file *ob_file_of(struct fuse_file_info *fi)
+{
+	return (struct ob_file *)(uintptr_t)fi->fh;
+}
+
+/* The inode's outbox state, allocated on first use; NULL on ENOMEM. */
+struct ob_inode *ob_inode_state(struct bk_inode *i);
+void ob_inode_free(void *p);
+
+/* outbox_sign.c */
+
+/* How the task that sent a request is doing (from /proc/PID/stat). */
+struct ob_exit {
+	bool exiting;		/* PF_EXITING */
+	int signal;		/* killed by this signal, else 0 */
+	int status;		/* exit status of a normal exit */
+};
+
+void ob_exit_state(pid_t pid, struct ob_exit *ex);
+
+/* Remove NAME.sig of the inode (ENOENT is fine); 0 or -errno. */
+int ob_clear_sig_locked(struct outbox *ob, struct bk_inode *i,
+			struct ob_inode *s);
+/* Remove REL.sig; 0 or -errno (never -ENOENT). */
+int ob_unlink_sig(struct outbox *ob, const char *rel);
+
+/*
+ * Hash the current content (running digest when it covers the file) and
+ * sign it under its current path, install NAME.sig, audit. Caller holds
+ * ns_lock shared and i->lock. 0, or -EIO with the reason audited.
+ */
+int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
+		   const struct sfs_writer *w);
+/*
+ * The killed-writer path: no signature for what the handle opened at
+ * open_seq may have written; a stale one is removed; audited.
+ */
+void ob_refuse_locked(struct outbox *ob, struct bk_inode *i,
+		      struct ob_inode *s, uint64_t open_seq, bool must_sign,
+		      const struct sfs_writer *w, const struct ob_exit *ex);
+
+/* Sign DIGEST for REL with WRITER; *der is malloc'd; -EIO and why. */
+int ob_sign_digest(struct outbox *ob, const char *rel, size_t rel_len,
+		   const struct sfs_digest *digest,
+		   const struct sfs_writer *writer, uint8_t **der,
+		   size_t *der_len, char *why, size_t why_len);
+/* Write REL.sig atomically, owned like the file; 0 or -errno. */
+int ob_install_sig(struct outbox *ob, const char *rel, const uint8_t *der,
+		   size_t len, const struct stat *file_st, bool sync);
+int ob_audit(struct outbox *ob, const char *event, const char *rel,
+	      size_t rel_len, int64_t size, const struct sfs_digest *d,
+	      const struct sfs_writer *w, const char *reason);
+void ob_writer_of(struct outbox *ob, fuse_req_t req, struct sfs_writer *w);
+void ob_writer_ids(struct outbox *ob, pid_t pid, uid_t uid, gid_t gid,
+		   struct sfs_writer *w);
+/* fsync REL.sig and its directory when it exists. */
+int ob_sync_sig(struct outbox *ob, const char *rel);
+
+/* Status xattrs: value of user.signetfs.{status,sha256,signer}. */
+int ob_status_xattr(struct outbox *ob, struct bk_inode *i, const char *name,
+		    char *out, size_t outlen);
+/* Record what we now know about the inode's signature. */
+void ob_set_status_locked(struct bk_inode *i, struct ob_inode *s,
+			  enum ob_status st, const struct sfs_digest *d,
+			  const char *signer, const char *reason);
+
+struct ob_sigcheck {
+	struct sfs_digest digest;	/* of the content, in ob->md */
+	struct sfs_writer writer;	/* who wrote it, per the signature */
+	char signer[65];		/* hex SHA-256 of the signer cert */
+	const char *reason;		/* why it is invalid */
+	bool verified;			/* false: no verifier, existence only */
+};
+
+/*
+ * Check BASE.sig in dirfd against the file open on fd for path REL: 0 when
+ * valid (without a verifier: when it exists; the content is then hashed),
+ * -ENOENT (no .sig), -EBADMSG (invalid, c->reason) or -errno.
+ */
+int ob_valid_sig(struct outbox *ob, int dirfd, const char *base,
+		 const char *rel, size_t rel_len, int fd,
+		 struct ob_sigcheck *c);
+
+/* outbox_rename.c */
+void ob_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		  fuse_ino_t newparent, const char *newname, unsigned int flags);
+
+/* outbox.c */
+/* Writers allowed by policy; others get EACCES and an audit record. */
+bool ob_writer_allowed(struct outbox *ob, fuse_req_t req, const char *op,
+		       struct bk_inode *i, const char *name);
+bool ob_reserved_name(const char *name);
+
+#endif

@@ -1,0 +1,498 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Outbox signing: digest, signature, .sig files, killed writers, status. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "outbox.h"
+#include "signetfs/log.h"
+
+#define PF_EXITING 0x00000004	/* include/linux/sched.h */
+
+/*
+ * /proc/PID/stat of the task that sent a flush. Field 9 is the task's
+ * flags, the last field (52) its exit_code, which do_exit() sets before
+ * exit_files() closes the files: a close that comes from process exit shows
+ * PF_EXITING and the wait status (signal number, or status << 8).
+ */
+void ob_exit_state(pid_t pid, struct ob_exit *ex)
+{
+	char path[64], buf[1024], *p, *save = NULL, *tok, *last = NULL;
+	unsigned long flags = 0;
+	int fd, field = 2;
+	ssize_t n;
+
+	memset(ex, 0, sizeof(*ex));
+	if (pid <= 0)
+		return; /* another pid namespace: the kernel did not say */
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	/* comm (field 2) may hold spaces and ')': skip to its last ')'. */
+	p = strrchr(buf, ')');
+	if (!p)
+		return;
+	for (tok = strtok_r(p + 1, " \n", &save); tok;
+	     tok = strtok_r(NULL, " \n", &save)) {
+		field++;
+		if (field == 9)
+			flags = strtoul(tok, NULL, 10);
+		last = tok;
+	}
+	if (field < 52 || !last || !(flags & PF_EXITING))
+		return;
+	ex->exiting = true;
+	n = strtol(last, NULL, 10);
+	ex->signal = (int)(n & 0x7f);
+	ex->status = (int)((n >> 8) & 0xff);
+}
+
+void ob_writer_ids(struct outbox *ob, pid_t pid, uid_t uid, gid_t gid,
+		   struct sfs_writer *w)
+{
+	sfs_writer_from_pid(w, pid, uid, gid);
+	snprintf(w->mount_id, sizeof(w->mount_id), "%s", ob->mount_id);
+}
+
+void ob_writer_of(struct outbox *ob, fuse_req_t req, struct sfs_writer *w)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+
+	ob_writer_ids(ob, c->pid, c->uid, c->gid, w);
+}
+
+int ob_audit(struct outbox *ob, const char *event, const char *rel,
+	     size_t rel_len, int64_t size, const struct sfs_digest *d,
+	     const struct sfs_writer *w, const char *reason)
+{
+	struct audit_record r = {
+		.event = event,
+		.path = rel,
+		.path_len = rel_len,
+		.size = size,
+		.digest = d,
+		.writer = w,
+		.reason = reason,
+	};
+	int ret;
+
+	if (!ob->audit)
+		return 0;
+	if (ob->signer) {
+		r.key_uri = signer_key_uri(ob->signer);
+		r.cert_sha256 = signer_cert_sha256(ob->signer);
+		r.token_serial = signer_token_serial(ob->signer);
+	}
+	ret = audit_write(ob->audit, &r);
+	if (ret)
+		sfs_err("audit log: %s", strerror(-ret));
+	return ret;
+}
+
+static int sig_name(const char *base, char *out)
+{
+	size_t n = strlen(base);
+
+	if (n + 4 > NAME_MAX)
+		return -ENAMETOOLONG;
+	memcpy(out, base, n);
+	memcpy(out + n, SFS_SIG_SUFFIX, 5);
+	return 0;
+}
+
+int ob_unlink_sig(struct outbox *ob, const char *rel)
+{
+	char name[NAME_MAX + 1];
+	const char *base;
+	int dfd, ret;
+
+	dfd = bk_open_parent(&ob->bk, rel, &base);
+	if (dfd < 0)
+		return dfd == -ENOENT ? 0 : dfd;
+	ret = sig_name(base, name);
+	if (ret == 0 && unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
+		ret = -errno;
+	close(dfd);
+	return ret == -ENAMETOOLONG ? 0 : ret;
+}
+
+int ob_clear_sig_locked(struct outbox *ob, struct bk_inode *i,
+			struct ob_inode *s)
+{
+	char rel[PATH_MAX];
+	size_t len;
+	int ret;
+
+	ret = bk_relpath(&ob->bk, i, rel, &len);
+	if (ret == 0)
+		ret = ob_unlink_sig(ob, rel);
+	else if (ret == -ENOENT)
+		ret = 0; /* no name, no .sig */
+	if (ret) {
+		sfs_err("cannot remove the .sig of %s: %s", rel,
+			strerror(-ret));
+		return ret;
+	}
+	s->sig_cleared = true;
+	return 0;
+}
+
+int ob_sync_sig(struct outbox *ob, const char *rel)
+{
+	char name[NAME_MAX + 1];
+	const char *base;
+	int dfd, fd, ret = 0;
+
+	dfd = bk_open_parent(&ob->bk, rel, &base);
+	if (dfd < 0)
+		return dfd;
+	if (sig_name(base, name) == 0) {
+		fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0) {
+			if (fsync(fd) < 0)
+				ret = -errno;
+			close(fd);
+		}
+	}
+	if (ret == 0 && fsync(dfd) < 0)
+		ret = -errno;
+	close(dfd);
+	return ret;
+}
+
+int ob_install_sig(struct outbox *ob, const char *rel, const uint8_t *der,
+		   size_t len, const struct stat *st, bool sync)
+{
+	char name[NAME_MAX + 1];
+	const char *base;
+	int dfd, ret;
+
+	dfd = bk_open_parent(&ob->bk, rel, &base);
+	if (dfd < 0)
+		return dfd;
+	ret = sig_name(base, name);
+	if (ret == 0)
+		ret = sfs_write_atomic_at(dfd, name, der, len, 0644, sync);
+	/* Owned like its file, as if the writer had written it. */
+	if (ret == 0 && ob->bk.switch_creds && (st->st_uid || st->st_gid))
+		fchownat(dfd, name, st->st_uid, st->st_gid,
+			 AT_SYMLINK_NOFOLLOW);
+	close(dfd);
+	return ret;
+}
+
+int ob_sign_digest(struct outbox *ob, const char *rel, size_t rel_len,
+		   const struct sfs_digest *digest,
+		   const struct sfs_writer *writer, uint8_t **der,
+		   size_t *der_len, char *why, size_t why_len)
+{
+	struct sfs_error err = {0};
+	int ret;
+
+	ret = signer_sign(ob->signer, digest, rel, rel_len, writer, der,
+			  der_len, &err);
+	if (ret)
+		snprintf(why, why_len, "signer: %s",
+			 err.msg[0] ? err.msg : strerror(ret < 0 ? -ret : EIO));
+	return ret ? -EIO : 0;
+}
+
+void ob_set_status_locked(struct bk_inode *i, struct ob_inode *s,
+			  enum ob_status st, const struct sfs_digest *d,
+			  const char *signer, const char *reason)
+{
+	struct stat sb;
+
+	s->status = st;
+	if (d)
+		s->digest = *d;
+	else
+		s->digest.len = 0;
+	snprintf(s->signer, sizeof(s->signer), "%s", signer ? signer : "");
+	snprintf(s->reason, sizeof(s->reason), "%s", reason ? reason : "");
+	if (bk_stat(i, &sb) == 0) {
+		s->snap_size = sb.st_size;
+		s->snap_mtime = sb.st_mtim;
+		s->snap_ctime = sb.st_ctim;
+	}
+}
+
+/* Digest of the content now: the running one if it covers the file. */
+static int content_digest_locked(struct outbox *ob, struct bk_inode *i,
+				 struct ob_inode *s, struct sfs_digest *d,
+				 struct stat *st)
+{
+	struct sfs_hash *h;
+	uint64_t size = 0;
+	int fd, ret;
+
+	ret = bk_stat(i, st);
+	if (ret)
+		return ret;
+	if (s->hash_ok && s->hash_off == (uint64_t)st->st_size) {
+		h = sfs_hash_dup(s->hash);
+		if (h) {
+			ret = sfs_hash_final(h, d);
+			sfs_hash_free(h);
+			if (ret == 0)
+				return 0;
+		}
+	}
+	fd = bk_reopen(&ob->bk, i, O_RDONLY);
+	if (fd < 0)
+		return fd;
+	ret = sfs_hash_fd(fd, ob->md, d, &size);
+	close(fd);
+	if (ret == 0 && size != (uint64_t)st->st_size)
+		ret = bk_stat(i, st); /* it grew under us: size for audit */
+	return ret;
+}
+
+/* Signing failed: audited, and no valid signature stays behind. */
+static int sign_failed(struct outbox *ob, struct bk_inode *i,
+		       struct ob_inode *s, const char *rel, size_t len,
+		       const struct sfs_writer *w, const char *reason)
+{
+	sfs_err("signing %s failed: %s", rel, reason);
+	ob_audit(ob, "sign-failed", rel, len, -1, NULL, w, reason);
+	ob_unlink_sig(ob, rel);
+	s->sig_cleared = true;
+	ob_set_status_locked(i, s, OB_ST_FAILED, NULL, NULL, reason);
+	return -EIO;
+}
+
+int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
+		   const struct sfs_writer *w)
+{
+	bool sync = ob->cfg->sync_sig || s->sync_next;
+	char rel[PATH_MAX], why[160];
+	struct sfs_digest d;
+	uint8_t *der = NULL;
+	size_t len, der_len;
+	struct stat st;
+	int ret;
+
+	ret = bk_relpath(&ob->bk, i, rel, &len);
+	if (ret == -ENOENT) {
+		s->decided_gen = s->content_gen; /* unlinked: nothing to sign */
+		return 0;
+	}
+	if (ret) {
+		sfs_err("signing: no path below BACKING: %s", strerror(-ret));
+		return -EIO;
+	}
+	ret = content_digest_locked(ob, i, s, &d, &st);
+	if (ret) {
+		snprintf(why, sizeof(why), "cannot hash: %s", strerror(-ret));
+		return sign_failed(ob, i, s, rel, len, w, why);
+	}
+	if (ob_sign_digest(ob, rel, len, &d, w, &der, &der_len, why,
+			   sizeof(why)))
+		return sign_failed(ob, i, s, rel, len, w, why);
+	ret = ob_install_sig(ob, rel, der, der_len, &st, sync);
+	free(der);
+	if (ret) {
+		snprintf(why, sizeof(why), "cannot write .sig: %s",
+			 strerror(-ret));
+		return sign_failed(ob, i, s, rel, len, w, why);
+	}
+	if (ob_audit(ob, "sign", rel, len, st.st_size, &d, w, NULL))
+		return sign_failed(ob, i, s, rel, len, w,
+				   "cannot write the audit record");
+	s->sig_cleared = false;
+	s->sync_next = false;
+	s->decided_gen = s->content_gen;
+	s->sign_seq = atomic_fetch_add(&ob->seq, 1) + 1;
+	ob_set_status_locked(i, s, OB_ST_SIGNED, &d,
+			     signer_cert_sha256(ob->signer), NULL);
+	return 0;
+}
+
+void ob_refuse_locked(struct outbox *ob, struct bk_inode *i,
+		      struct ob_inode *s, uint64_t open_seq, bool must_sign,
+		      const struct sfs_writer *w, const struct ob_exit *ex)
+{
+	char rel[PATH_MAX], reason[96];
+	size_t len;
+
+	/*
+	 * Whatever this handle may have written is unsigned: the content
+	 * changed since the last decision, or a signature was made while
+	 * the handle was open (another close signed bytes it wrote).
+	 */
+	if (!must_sign && s->content_gen == s->decided_gen &&
+	    s->sign_seq < open_seq)
+		return;
+	if (ex->signal)
+		snprintf(reason, sizeof(reason),
+			 "writer killed by signal %d", ex->signal);
+	else
+		snprintf(reason, sizeof(reason), "writer exited with status %d",
+			 ex->status);
+	if (bk_relpath(&ob->bk, i, rel, &len) == 0) {
+		ob_unlink_sig(ob, rel);
+		ob_audit(ob, "sign-refused", rel, len, -1, NULL, w, reason);
+	}
+	s->sig_cleared = true;
+	s->decided_gen = s->content_gen;
+	ob_set_status_locked(i, s, OB_ST_FAILED, NULL, NULL, reason);
+}
+
+int ob_valid_sig(struct outbox *ob, int dirfd, const char *base,
+		 const char *rel, size_t rel_len, int fd,
+		 struct ob_sigcheck *c)
+{
+	struct verify_policy pol = {.expected_path = rel,
+				    .expected_path_len = rel_len};
+	char name[NAME_MAX + 1];
+	struct sig_info info;
+	enum verify_reason vr;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	int ret;
+
+	memset(c, 0, sizeof(*c));
+	ret = sig_name(base, name);
+	if (ret)
+		return ret == -ENAMETOOLONG ? -ENOENT : ret;
+	ret = sfs_read_file_at(dirfd, name, SFS_SIG_MAX, &der, &len);
+	if (ret)
+		return ret;
+	if (!ob->verifier) {
+		free(der);
+		return sfs_hash_fd(fd, ob->md, &c->digest, NULL);
+	}
+	memset(&info, 0, sizeof(info));
+	vr = verifier_check_fd(ob->verifier, der, len, &pol, fd, &info);
+	free(der);
+	if (vr != VR_OK) {
+		sig_info_clear(&info);
+		c->reason = verify_reason_name(vr);
+		return vr == VR_IO ? -EIO : -EBADMSG;
+	}
+	c->verified = true;
+	c->digest = info.digest;
+	c->writer = info.writer;
+	sfs_hex(info.signer_sha256, 32, c->signer);
+	sig_info_clear(&info);
+	/* The signer takes digests in its own algorithm only. */
+	if (c->digest.alg != ob->md)
+		return sfs_hash_fd(fd, ob->md, &c->digest, NULL);
+	return 0;
+}
+
+static bool snapshot_matches(const struct ob_inode *s, const struct stat *st)
+{
+	return s->snap_size == st->st_size &&
+	       s->snap_mtime.tv_sec == st->st_mtim.tv_sec &&
+	       s->snap_mtime.tv_nsec == st->st_mtim.tv_nsec &&
+	       s->snap_ctime.tv_sec == st->st_ctim.tv_sec &&
+	       s->snap_ctime.tv_nsec == st->st_ctim.tv_nsec;
+}
+
+/* Status from NAME.sig on disk (after a remount, a rename, a change). */
+static void status_from_disk_locked(struct outbox *ob, struct bk_inode *i,
+				    struct ob_inode *s)
+{
+	char rel[PATH_MAX], reason[96];
+	struct ob_sigcheck c;
+	const char *base;
+	int dfd, fd = -1, ret;
+	size_t len;
+
+	ret = bk_relpath(&ob->bk, i, rel, &len);
+	dfd = ret ? ret : bk_open_parent(&ob->bk, rel, &base);
+	if (dfd >= 0) {
+		fd = bk_reopen(&ob->bk, i, O_RDONLY);
+		ret = fd < 0 ? fd
+			     : ob_valid_sig(ob, dfd, base, rel, len, fd, &c);
+	} else {
+		ret = dfd;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (dfd >= 0)
+		close(dfd);
+	if (ret == -ENOENT) {
+		ob_set_status_locked(i, s, OB_ST_UNSIGNED, NULL, NULL, NULL);
+	} else if (ret == 0 && c.verified) {
+		ob_set_status_locked(i, s, OB_ST_SIGNED, &c.digest, c.signer,
+				     NULL);
+	} else if (ret == 0) {
+		ob_set_status_locked(i, s, OB_ST_FAILED, &c.digest, NULL,
+				     "no trust store to check the .sig");
+	} else {
+		snprintf(reason, sizeof(reason), "invalid .sig: %s",
+			 c.reason ? c.reason : strerror(-ret));
+		ob_set_status_locked(i, s, OB_ST_FAILED, NULL, NULL, reason);
+	}
+}
+
+static int format_status(const struct ob_inode *s, const char *which,
+			 char *out, size_t outlen)
+{
+	if (!strcmp(which, "status")) {
+		if (s->status == OB_ST_SIGNED)
+			snprintf(out, outlen, "signed");
+		else if (s->status == OB_ST_FAILED)
+			snprintf(out, outlen, "failed: %s", s->reason);
+		else
+			snprintf(out, outlen, "unsigned");
+		return 0;
+	}
+	if (s->status != OB_ST_SIGNED)
+		return -ENODATA;
+	if (!strcmp(which, "sha256")) {
+		if (s->digest.len * 2 + 1 > outlen)
+			return -ERANGE;
+		sfs_hex(s->digest.bytes, s->digest.len, out);
+		return 0;
+	}
+	if (!strcmp(which, "signer") && s->signer[0]) {
+		snprintf(out, outlen, "%s", s->signer);
+		return 0;
+	}
+	return -ENODATA;
+}
+
+int ob_status_xattr(struct outbox *ob, struct bk_inode *i, const char *name,
+		    char *out, size_t outlen)
+{
+	const char *which = strrchr(name, '.') + 1;
+	struct ob_inode *s;
+	struct stat st;
+	int ret;
+
+	if (i->type != S_IFREG || (i->flags & BK_F_SIG_NAME) || ob->no_sign)
+		return -ENODATA;
+	if (strcmp(which, "status") && strcmp(which, "sha256") &&
+	    strcmp(which, "signer"))
+		return -ENODATA;
+	pthread_mutex_lock(&i->lock);
+	s = ob_inode_state(i);
+	if (!s) {
+		ret = -ENOMEM;
+	} else if (s->n_writers && s->content_gen != s->decided_gen) {
+		/* Being written: what is there now is not signed yet. */
+		snprintf(out, outlen, "unsigned");
+		ret = strcmp(which, "status") ? -ENODATA : 0;
+	} else {
+		ret = bk_stat(i, &st);
+		if (ret == 0 && (s->status == OB_ST_UNKNOWN ||
+				 !snapshot_matches(s, &st)))
+			status_from_disk_locked(ob, i, s);
+		if (ret == 0)
+			ret = format_status(s, which, out, outlen);
+	}
+	pthread_mutex_unlock(&i->lock);
+	return ret;
+}
