@@ -16,6 +16,7 @@
 
 #include "backing.h"
 #include "signetfs/log.h"
+#include "signetfs/util.h"
 
 #define BK_MIN_BUCKETS 1024
 #define BK_MAX_GROUPS 256
@@ -192,19 +193,24 @@ static int insert(struct backing *bk, int fd, const struct stat *st,
 int bk_lookup(struct backing *bk, struct bk_inode *parent, const char *name,
 	      struct fuse_entry_param *e, struct bk_inode **out)
 {
+	struct bk_inode *i;
 	struct stat st;
-	int fd;
+	int fd, ret;
 
 	fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
-		int ret = -errno;
-
+		ret = -errno;
 		close(fd);
 		return ret;
 	}
-	return insert(bk, fd, &st, e, out);
+	ret = insert(bk, fd, &st, e, &i);
+	if (ret == 0 && sfs_is_sig_name(name, strlen(name)))
+		__atomic_fetch_or(&i->flags, BK_F_SIG_NAME, __ATOMIC_RELAXED);
+	if (ret == 0 && out)
+		*out = i;
+	return ret;
 }
 
 int bk_lookup_fd(struct backing *bk, struct bk_inode *parent,

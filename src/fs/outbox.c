@@ -151,16 +151,13 @@ static void ob_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct outbox *ob = ob_of(req);
 	struct fuse_entry_param e;
-	struct bk_inode *i;
 	int ret;
 
 	if (ob_hidden(name)) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	ret = bk_lookup(&ob->bk, bk_inode(&ob->bk, parent), name, &e, &i);
-	if (ret == 0 && sfs_is_sig_name(name, strlen(name)))
-		__atomic_fetch_or(&i->flags, BK_F_SIG_NAME, __ATOMIC_RELAXED);
+	ret = bk_lookup(&ob->bk, bk_inode(&ob->bk, parent), name, &e, NULL);
 	reply_entry_or_err(req, ret, &e);
 }
 
