@@ -1,0 +1,197 @@
+# SPDX-License-Identifier: Apache-2.0
+# Shared by the outbox cases: a private token, BACKING, a mount, and the
+# two independent verifiers (signetfs verify, stock openssl cms).
+# shellcheck source=../lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+
+# ob_start [--no-sign] [-o OPTS] [CONF_EXTRA_LINES]: sets TOK B M CONF CA
+ob_start() {
+	local extra=() conf_extra=""
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--no-sign) extra+=(--no-sign) ;;
+		-o) extra+=(-o "$2"); shift ;;
+		*) conf_extra=$1 ;;
+		esac
+		shift
+	done
+	sfs_need_fuse
+	TOK=$SFS_TMP/tok
+	B=$SFS_TMP/backing
+	M=$SFS_TMP/mnt
+	mkdir -p "$B" "$M"
+	[ -e "$TOK/signetfs.conf" ] || sfs_init "$TOK"
+	CA=$(ob_ca "$TOK")
+	# Same directory: relative paths in the config stay valid.
+	CONF=$TOK/outbox.conf
+	AUDIT=$SFS_TMP/audit.jsonl
+	{
+		cat "$TOK/signetfs.conf"
+		printf '\n[signetfs]\naudit-log = %s\n[outbox]\n%s\n' \
+			"$AUDIT" "$conf_extra"
+	} >"$CONF"
+	sfs_mount outbox "$CONF" "$B" "$M" "${extra[@]}"
+	OB_PID=$SFS_PID
+	OB_LOG=$SFS_LOG
+}
+
+ob_stop() {
+	sfs_umount "$M" "$OB_PID" "$OB_LOG"
+}
+
+# The CA certificate `signetfs init` made (trust = in its config).
+ob_ca() {
+	local t
+	t=$(sed -n 's/^[[:space:]]*trust[[:space:]]*=[[:space:]]*//p' \
+		"$1/signetfs.conf" | head -1)
+	case "$t" in /*) echo "$t" ;; *) echo "$1/$t" ;; esac
+}
+
+# ob_ok REL: BACKING/REL has a signature both verifiers accept.
+ob_ok() {
+	sfs_verify_both "$CONF" "$B" "$B/$1" "$CA"
+}
+
+# ob_bad REL: no verifier accepts BACKING/REL (missing or invalid .sig).
+ob_bad() {
+	if "$SIGNETFS" verify --config "$CONF" --root "$B" "$B/$1" \
+		>/dev/null 2>&1; then
+		fail "signetfs verify accepted $1"
+	fi
+}
+
+# ob_forge_flip REL: a flipped byte in BACKING must not verify (restored).
+ob_forge_flip() {
+	local f=$B/$1 save=$SFS_TMP/flip.save
+	cp -p "$f" "$save"
+	printf '\x5a' | dd of="$f" bs=1 seek=$(($(stat -c %s "$f") / 2)) \
+		conv=notrunc status=none
+	cmp -s "$f" "$save" && printf '\xa5' | dd of="$f" bs=1 \
+		seek=$(($(stat -c %s "$f") / 2)) conv=notrunc status=none
+	ob_bad "$1"
+	if openssl cms -verify -binary -inform DER -in "$f.sig" -content "$f" \
+		-CAfile "$CA" -purpose any -out /dev/null 2>/dev/null; then
+		fail "openssl accepted a flipped byte in $1"
+	fi
+	cp -p "$save" "$f"
+}
+
+# ob_forge_move REL OTHER: the signature of REL does not vouch for OTHER.
+ob_forge_move() {
+	cp "$B/$1" "$B/$2"
+	cp "$B/$1.sig" "$B/$2.sig"
+	ob_bad "$2"
+	rm -f "$B/$2" "$B/$2.sig"
+}
+
+# ob_fails CMD...: the command must fail (with EPERM/EACCES/EIO...).
+ob_fails() {
+	if "$@" 2>/dev/null; then fail "should have failed: $*"; fi
+}
+
+# ob_errno ERRNO PYTHON_EXPR: the expression raises OSError with ERRNO.
+ob_errno() {
+	python3 - "$1" "$2" <<'PY' || fail "expected $1 from: $2"
+import errno, os, sys
+want = getattr(errno, sys.argv[1])
+try:
+    exec(sys.argv[2])
+except OSError as e:
+    sys.exit(0 if e.errno == want else f"got {errno.errorcode.get(e.errno)}")
+sys.exit("no error")
+PY
+}
+
+ob_xattr() {
+	getfattr --only-values -n "user.signetfs.$2" "$1" 2>/dev/null
+}
+
+# No atomic-write temp file visible through the mount or left in BACKING.
+ob_no_temps() {
+	! find "$1" -name '.*.tmp' | grep -q . || {
+		find "$1" -name '.*.tmp' >&2
+		fail "temp files under $1"
+	}
+}
+
+# The audit log records EVENT (optionally for PATH).
+ob_audited() {
+	grep -q "\"event\":\"$1\"${2:+.*\"path\":\"$2\"}" "$AUDIT" ||
+		fail "no $1 audit record${2:+ for $2}"
+}
+
+# ob_kill_trials SIGNAL N SIZE_MIB WRITER...: N writers of a SIZE_MIB file
+# into the mount, each killed with SIGNAL when BACKING holds a random
+# amount of it. A killed writer must never leave a valid signature; one
+# that finished first must leave a valid one of the whole file.
+ob_kill_trials() {
+	local sig=$1 n=$2 mib=$3; shift 3
+	local writers=("$@") src=$SFS_TMP/kill.src killed=0 t w pid rc thr
+	head -c $((mib << 20)) /dev/urandom >"$src"
+	for t in $(seq 1 "$n"); do
+		w=${writers[$((t % ${#writers[@]}))]}
+		rm -f "$M/k"
+		# Background jobs of a script ignore SIGINT: restore it.
+		case "$w" in
+		cp) env --default-signal=INT cp "$src" "$M/k" & ;;
+		dd) env --default-signal=INT dd if="$src" of="$M/k" bs=1M \
+			status=none & ;;
+		cat) env --default-signal=INT sh -c 'exec cat "$1" >"$2"' _ \
+			"$src" "$M/k" & ;;
+		head) env --default-signal=INT sh -c \
+			'exec head -c '$((mib << 20))' "$1" >"$2"' _ "$src" "$M/k" & ;;
+		esac
+		pid=$!
+		thr=$(( (RANDOM % (mib - 2) + 1) << 20 ))
+		# the mount's size: with the writeback cache BACKING lags
+		wait_for 60 ob_size_at_least "$M/k" "$thr" "$pid" ||
+			fail "trial $t: $w made no progress"
+		kill -"$sig" "$pid" 2>/dev/null || true
+		rc=0
+		wait "$pid" || rc=$?
+		if [ "$rc" -eq 0 ]; then
+			cmp -s "$src" "$B/k" || fail "trial $t: $w exit 0, short"
+			ob_ok k
+			note "trial $t: $w finished before SIG$sig"
+			continue
+		fi
+		if cmp -s "$src" "$B/k"; then
+			# closed (and signed) in full before the signal came
+			ob_ok k
+			note "trial $t: $w wrote all before SIG$sig (rc $rc)"
+			continue
+		fi
+		killed=$((killed + 1))
+		ob_bad k
+		[ ! -e "$B/k.sig" ] || ! openssl cms -verify -binary -inform DER \
+			-in "$B/k.sig" -content "$B/k" -CAfile "$CA" -purpose any \
+			-out /dev/null 2>/dev/null || fail "trial $t: openssl accepted"
+		case "$(ob_xattr "$M/k" status)" in
+		"failed: writer killed"*|unsigned) ;;
+		*) fail "trial $t: status $(ob_xattr "$M/k" status)" ;;
+		esac
+		note "trial $t: $w killed by SIG$sig at $(stat -c %s "$B/k") bytes (rc $rc)"
+	done
+	[ "$killed" -ge $((n * 3 / 4)) ] || fail "only $killed of $n killed mid-copy"
+	ob_audited sign-refused k
+	# the file can be written again normally afterwards
+	cp "$src" "$M/k"
+	ob_ok k
+	ob_forge_flip k
+}
+
+# True when FILE has SIZE bytes, or the writer PID is gone.
+ob_size_at_least() {
+	[ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -ge "$2" ] ||
+		! kill -0 "$3" 2>/dev/null
+}
+
+# The SoftHSM configuration the token from `signetfs init` uses.
+ob_softhsm_conf() {
+	local c
+	c=$(sed -n 's/^[[:space:]]*softhsm-conf[[:space:]]*=[[:space:]]*//p' \
+		"$TOK/signetfs.conf" | head -1)
+	case "$c" in "") c=${SOFTHSM2_CONF:-/etc/softhsm/softhsm2.conf} ;;
+	/*) ;; *) c=$TOK/$c ;; esac
+	echo "$c"
+}

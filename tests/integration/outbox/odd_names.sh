@@ -1,0 +1,17 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Names with spaces, newlines and non-UTF-8 bytes are signed with the exact
+# bytes of their path.
+. "$(dirname "$0")/common.sh"
+ob_start
+mkdir "$M/dir with space"
+echo a >"$M/dir with space/file name"
+printf 'b\n' >"$M/new"$'\n'"line"
+printf 'c\n' >"$M/"$'\xff\xfe'"latin"$'\xe9'
+ob_ok "dir with space/file name"
+ob_ok "new"$'\n'"line"
+ob_ok $'\xff\xfe'"latin"$'\xe9'
+[ "$(ls "$M" | wc -l)" -ge 5 ] || fail "readdir"
+ob_forge_move "dir with space/file name" "dir with space/file  name"
+ob_forge_flip "dir with space/file name"
+ob_stop
