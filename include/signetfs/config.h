@@ -22,7 +22,12 @@ struct sfs_config {
 	struct sfs_key_config key;	/* [signetfs] module, key, ... */
 	struct sfs_trust_config trust;	/* [signetfs] trust, capath, crl */
 	char *audit_log;
-	bool audit_sync;		/* fsync each audit record */
+	bool audit_sync;		/* any fsync of audit records */
+	int audit_sync_mode;		/* enum audit_sync */
+	unsigned int audit_group_ms;
+	unsigned int checkpoint_every;	/* records between checkpoints */
+	unsigned int checkpoint_secs;	/* seconds between checkpoints */
+	bool audit_syslog;
 	bool sync_sig;			/* fsync every .sig */
 	enum sfs_mode mode;		/* inbox: strict or audit */
 	char *state_dir;
