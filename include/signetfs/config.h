@@ -10,6 +10,7 @@
 
 #include "signer.h"
 #include "util.h"
+#include "policy.h"
 #include "verify.h"
 
 enum sfs_mode {
@@ -37,11 +38,15 @@ struct sfs_config {
 	uint32_t *writer_gids;
 	size_t n_writer_gids;
 	bool writers_set;		/* false: mounting user and root */
+	bool writers_any;		/* "*": anyone may write */
 	bool sign_nonzero_exit;		/* sign when a writer exits != 0 */
 	/* [inbox] */
 	uint8_t (*pins)[32];		/* signer-sha256 = HEX ... */
 	size_t n_pins;
 	bool path_binding;		/* default true */
+	/* [rule PATTERN] sections, in file order (policy.h) */
+	struct sfs_rule *rules;
+	size_t n_rules;
 };
 
 /*
