@@ -243,7 +243,8 @@ static void uri_free(struct p11_uri *u)
 	free(u->id);
 	free(u->pin_source);
 	if (u->pin_value)
-		OPENSSL_secure_clear_free(u->pin_value, strlen(u->pin_value));
+		OPENSSL_secure_clear_free(u->pin_value,
+					  strlen(u->pin_value) + 1);
 	free(u->module_path);
 	free(u->clean);
 	memset(u, 0, sizeof(*u));
@@ -839,6 +840,8 @@ static int token_setup_locked(struct hsm *h, struct sfs_error *err)
 		ret = -ENOMEM;
 	if (!h->label && !(h->label = strdup(t->label ? t->label : "")))
 		ret = -ENOMEM;
+	if (ret == -ENOMEM)
+		sfs_error_set(err, ret, SFS_EXIT_TOKEN, "out of memory");
 	/* Recovery must not quietly switch to another key. */
 	if (!ret && h->pub && !pub_same(h->pub, h->priv)) {
 		sfs_error_set(err, -EKEYREJECTED, SFS_EXIT_TOKEN,

@@ -40,6 +40,11 @@ struct fx {
 };
 
 static const char *signetfs_exe;
+/*
+ * Handles a test left open when an assert failed: teardown closes them,
+ * or the module would stay loaded with that test's SoftHSM config.
+ */
+static struct hsm *live[4];
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -117,6 +122,11 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 
+	for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++) {
+		hsm_close(live[i]);
+		live[i] = NULL;
+	}
+
 	nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	free(f);
 	return 0;
@@ -132,6 +142,17 @@ static struct hsm_config cfg_of(const struct fx *f, const char *uri)
 	};
 }
 
+static void track(struct hsm *h)
+{
+	for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++) {
+		if (!live[i]) {
+			live[i] = h;
+			return;
+		}
+	}
+	fail_msg("too many open handles");
+}
+
 static struct hsm *open_ok(const struct hsm_config *c)
 {
 	struct sfs_error err = {0};
@@ -140,7 +161,16 @@ static struct hsm *open_ok(const struct hsm_config *c)
 	if (hsm_open(c, &h, &err) != 0)
 		fail_msg("hsm_open: %s", err.msg);
 	assert_non_null(h);
+	track(h);
 	return h;
+}
+
+static void done(struct hsm *h)
+{
+	for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++)
+		if (live[i] == h)
+			live[i] = NULL;
+	hsm_close(h);
 }
 
 static void expect_fail(const struct hsm_config *c, enum sfs_exit ex,
@@ -150,6 +180,8 @@ static void expect_fail(const struct hsm_config *c, enum sfs_exit ex,
 	struct hsm *h = NULL;
 	int ret = hsm_open(c, &h, &err);
 
+	if (h)
+		track(h);
 	assert_true(ret < 0);
 	assert_null(h);
 	if (err.exit != ex || !strstr(err.msg, want))
@@ -245,7 +277,7 @@ static void test_open(void **state)
 	assert_string_equal(hsm_key_uri(h), KEY_URI);
 	assert_int_equal(strlen(hsm_token_serial(h)), 16);
 	sign_verify(h, "hello, token");
-	hsm_close(h);
+	done(h);
 }
 
 static void test_missing_module(void **state)
@@ -276,7 +308,7 @@ static void test_wrong_pin(void **state)
 	expect_fail(&c, SFS_EXIT_TOKEN, "wrong PIN for token 'signetfs'");
 	/* A failed login must leave nothing behind: the right PIN works. */
 	c.pin_file = f->pin;
-	hsm_close(open_ok(&c));
+	done(open_ok(&c));
 }
 
 static void test_missing_key(void **state)
@@ -326,6 +358,7 @@ static void test_malformed_uri(void **state)
 	/* The message names the attribute, never a value: it may be a PIN. */
 	c.key_uri = "pkcs11:token=signetfs;bogus=1?pin-value=SECRET1234";
 	assert_true(hsm_open(&c, &h, &err) < 0);
+	assert_null(h);
 	assert_non_null(strstr(err.msg, "'bogus'"));
 	assert_null(strstr(err.msg, "SECRET"));
 }
@@ -363,7 +396,7 @@ static void test_pin_source(void **state)
 	h = open_ok(&c);
 	assert_string_equal(hsm_key_uri(h), KEY_URI);
 	sign_verify(h, "pin from the query");
-	hsm_close(h);
+	done(h);
 	/* The older form with pin-source as a path attribute. */
 	snprintf(uri, sizeof(uri),
 		 "pkcs11:token=signetfs;pin-source=file://%s;object=signing-key",
@@ -371,11 +404,11 @@ static void test_pin_source(void **state)
 	h = open_ok(&c);
 	assert_string_equal(hsm_key_uri(h),
 			    "pkcs11:token=signetfs;object=signing-key");
-	hsm_close(h);
+	done(h);
 	/* The URI wins over the pin file. */
 	c.pin_file = "/nonexistent";
 	h = open_ok(&c);
-	hsm_close(h);
+	done(h);
 }
 
 static void test_uri_sanitised(void **state)
@@ -397,11 +430,11 @@ static void test_uri_sanitised(void **state)
 			    "?x-vendor=1");
 	assert_null(strstr(hsm_key_uri(h), pin));
 	sign_verify(h, "pin from pin-value");
-	hsm_close(h);
+	done(h);
 	snprintf(uri, sizeof(uri), "%s?pin-value=%s", KEY_URI, pin);
 	h = open_ok(&c);
 	assert_string_equal(hsm_key_uri(h), KEY_URI);
-	hsm_close(h);
+	done(h);
 }
 
 static char logged[1024];
@@ -419,10 +452,10 @@ static void test_pin_mode_warning(void **state)
 
 	sfs_log_set_sink(capture);
 	logged[0] = '\0';
-	hsm_close(open_ok(&c));
+	done(open_ok(&c));
 	assert_string_equal(logged, "");
 	assert_int_equal(chmod(f->pin, 0640), 0);
-	hsm_close(open_ok(&c));
+	done(open_ok(&c));
 	sfs_log_set_sink(NULL);
 	assert_non_null(strstr(logged, "PIN file"));
 	assert_non_null(strstr(logged, "640"));
@@ -482,7 +515,7 @@ static void test_recovery(void **state)
 	move_tokens(f, false);
 	assert_true(sign_within(h, 3.0, "after"));
 	sign_verify(h, "and again");
-	hsm_close(h);
+	done(h);
 }
 
 enum { THREADS = 8, PER_THREAD = 250 };
@@ -559,7 +592,7 @@ static void test_threads(void **state)
 	print_message("EC P-256 signatures/s through hsm_sign_begin/end: "
 		      "1 thread %.0f, 2 threads %.0f, 8 threads %.0f\n",
 		      r1, r2, r8);
-	hsm_close(h);
+	done(h);
 }
 
 /* The token goes away and comes back while four threads keep signing. */
@@ -599,7 +632,7 @@ static void test_recovery_under_load(void **state)
 	}
 	/* The outage was seen: some signatures did fail meanwhile. */
 	assert_true(w[0].failed + w[1].failed + w[2].failed + w[3].failed > 0);
-	hsm_close(h);
+	done(h);
 }
 
 /* ---- init ------------------------------------------------------------- */
@@ -700,7 +733,7 @@ static void test_init_files(void **state)
 					 .softhsm_conf = cfg->key.softhsm_conf});
 	assert_int_equal(EVP_PKEY_eq(hsm_public_key(h),
 				     X509_get0_pubkey(signer)), 1);
-	hsm_close(h);
+	done(h);
 	config_free(cfg);
 	X509_free(ca);
 	X509_free(signer);
@@ -731,7 +764,7 @@ static void test_init_refuses(void **state)
 	X509_free(after);
 	X509_free(before);
 	/* The new token works with the new PIN. */
-	hsm_close(open_ok(&c));
+	done(open_ok(&c));
 }
 
 static void test_init_usage(void **state)
@@ -774,7 +807,7 @@ static void test_init_rsa(void **state)
 			 EVP_PKEY_RSA);
 	assert_int_equal(EVP_PKEY_get_bits(hsm_public_key(h)), 3072);
 	sign_verify(h, "rsa");
-	hsm_close(h);
+	done(h);
 }
 
 int main(void)
