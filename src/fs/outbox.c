@@ -13,14 +13,6 @@
 #include "outbox.h"
 #include "signetfs/log.h"
 
-#define OB_XATTR_PREFIX "user.signetfs."
-
-static const char *const ob_xattrs[] = {
-	OB_XATTR_PREFIX "status",
-	OB_XATTR_PREFIX "sha256",
-	OB_XATTR_PREFIX "signer",
-};
-
 struct ob_inode *ob_inode_state(struct bk_inode *i)
 {
 	if (!i->priv)
@@ -43,44 +35,28 @@ bool ob_reserved_name(const char *name)
 	return sfs_is_sig_name(name, strlen(name)) || sfs_is_atomic_temp(name);
 }
 
-static bool ob_hidden(const char *name)
+bool ob_hidden(const char *name)
 {
 	return sfs_is_atomic_temp(name);
 }
 
-static bool id_in(uint32_t id, const uint32_t *list, size_t n)
+/* Writers allowed by policy (per subtree); the groups only when needed. */
+static bool policy_allows(struct outbox *ob, fuse_req_t req, const char *rel)
 {
-	for (size_t k = 0; k < n; k++)
-		if (list[k] == id)
-			return true;
-	return false;
-}
-
-static bool groups_allowed(struct outbox *ob, fuse_req_t req)
-{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
 	gid_t groups[256];
 	int n;
 
-	if (!ob->cfg->n_writer_gids)
-		return false;
+	if (policy_may_write(ob->cfg, rel, c->uid, c->gid, NULL, 0,
+			     ob->mounter))
+		return true;
 	n = fuse_req_getgroups(req, (int)ARRAY_SIZE(groups), groups);
-	for (int k = 0; k < n && k < (int)ARRAY_SIZE(groups); k++)
-		if (id_in(groups[k], ob->cfg->writer_gids,
-			  ob->cfg->n_writer_gids))
-			return true;
-	return false;
-}
-
-static bool policy_allows(struct outbox *ob, fuse_req_t req)
-{
-	const struct fuse_ctx *c = fuse_req_ctx(req);
-	const struct sfs_config *cfg = ob->cfg;
-
-	if (!cfg->writers_set)
-		return c->uid == 0 || c->uid == ob->mounter;
-	return id_in(c->uid, cfg->writer_uids, cfg->n_writer_uids) ||
-	       id_in(c->gid, cfg->writer_gids, cfg->n_writer_gids) ||
-	       groups_allowed(ob, req);
+	if (n <= 0)
+		return false;
+	if (n > (int)ARRAY_SIZE(groups))
+		n = (int)ARRAY_SIZE(groups);
+	return policy_may_write(ob->cfg, rel, c->uid, c->gid, groups, n,
+				ob->mounter);
 }
 
 bool ob_writer_allowed(struct outbox *ob, fuse_req_t req, const char *op,
@@ -90,44 +66,19 @@ bool ob_writer_allowed(struct outbox *ob, fuse_req_t req, const char *op,
 	char rel[PATH_MAX], why[64];
 	size_t len = 0;
 
-	if (policy_allows(ob, req))
-		return true;
 	if ((name ? bk_child_relpath(&ob->bk, i, name, rel, &len)
 		  : bk_relpath(&ob->bk, i, rel, &len)) != 0) {
 		rel[0] = '\0';
 		len = 0;
 	}
+	if (policy_allows(ob, req, rel))
+		return true;
 	ob_writer_of(ob, req, &w);
-	snprintf(why, sizeof(why), "%s: uid %u not an allowed writer", op,
+	snprintf(why, sizeof(why), "%s: uid %u may not write here", op,
 		 (unsigned)w.uid);
+	sfs_stats_add(&ob->stats, SFS_C_SIGN_REFUSED, 1);
 	ob_audit(ob, "policy-denied", rel, len, -1, NULL, &w, why);
 	return false;
-}
-
-/* Run fn as the caller; again with its supplementary groups on EACCES. */
-#define AS_CALLER(ob, req, expr)                                          \
-	({                                                                \
-		int __r;                                                  \
-		bk_creds_enter(&(ob)->bk, req, false);                    \
-		__r = (expr);                                             \
-		if (__r < 0 && (errno == EACCES || errno == EPERM) &&     \
-		    (ob)->bk.switch_creds) {                              \
-			bk_creds_enter(&(ob)->bk, req, true);             \
-			__r = (expr);                                     \
-		}                                                         \
-		int __e = errno;                                          \
-		bk_creds_leave(&(ob)->bk);                                \
-		errno = __e;                                              \
-		__r;                                                      \
-	})
-
-static void reply_entry_or_err(fuse_req_t req, int ret,
-			       const struct fuse_entry_param *e)
-{
-	if (ret)
-		fuse_reply_err(req, -ret);
-	else
-		fuse_reply_entry(req, e);
 }
 
 static void ob_op_init(void *userdata, struct fuse_conn_info *conn)
@@ -342,181 +293,6 @@ static void ob_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		fuse_reply_err(req, -ret);
 	else
 		bk_op_getattr(&ob->bk, req, i);
-}
-
-static void ob_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
-			mode_t mode)
-{
-	struct outbox *ob = ob_of(req);
-	struct bk_inode *p = bk_inode(&ob->bk, parent);
-	struct fuse_entry_param e;
-	int ret;
-
-	if (ob_reserved_name(name)) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
-	if (!ob_writer_allowed(ob, req, "mkdir", p, name)) {
-		fuse_reply_err(req, EACCES);
-		return;
-	}
-	if (AS_CALLER(ob, req, mkdirat(p->fd, name, mode)) < 0) {
-		fuse_reply_err(req, errno);
-		return;
-	}
-	ret = bk_lookup(&ob->bk, p, name, &e, NULL);
-	reply_entry_or_err(req, ret, &e);
-}
-
-static void ob_op_refuse(fuse_req_t req)
-{
-	fuse_reply_err(req, EPERM);
-}
-
-static void ob_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
-			mode_t mode, dev_t rdev)
-{
-	ob_op_refuse(req);
-}
-
-static void ob_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
-			  const char *name)
-{
-	ob_op_refuse(req);
-}
-
-static void ob_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
-		       const char *newname)
-{
-	ob_op_refuse(req);
-}
-
-static void ob_op_readlink(fuse_req_t req, fuse_ino_t ino)
-{
-	struct outbox *ob = ob_of(req);
-	char buf[PATH_MAX];
-	ssize_t n = readlinkat(bk_inode(&ob->bk, ino)->fd, "", buf,
-			       sizeof(buf) - 1);
-
-	if (n < 0) {
-		fuse_reply_err(req, errno);
-		return;
-	}
-	buf[n] = '\0';
-	fuse_reply_readlink(req, buf);
-}
-
-/* NAME.sig of a name that has no file any more is an orphan: removable. */
-static bool sig_has_file(struct bk_inode *p, const char *name)
-{
-	char base[NAME_MAX + 1];
-	size_t n = strlen(name) - 4;
-	struct stat st;
-
-	if (n == 0 || n > NAME_MAX)
-		return false;
-	memcpy(base, name, n);
-	base[n] = '\0';
-	return fstatat(p->fd, base, &st, AT_SYMLINK_NOFOLLOW) == 0;
-}
-
-static void ob_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	struct outbox *ob = ob_of(req);
-	struct bk_inode *p = bk_inode(&ob->bk, parent), *i = NULL;
-	char sig[NAME_MAX + 8];
-	struct stat st;
-	int ret = 0;
-
-	if (ob_hidden(name)) {
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
-	if (sfs_is_sig_name(name, strlen(name)) && sig_has_file(p, name)) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
-	if (!ob_writer_allowed(ob, req, "unlink", p, name)) {
-		fuse_reply_err(req, EACCES);
-		return;
-	}
-	if (fstatat(p->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		fuse_reply_err(req, errno);
-		return;
-	}
-	if (S_ISREG(st.st_mode))
-		i = bk_find(&ob->bk, st.st_dev, st.st_ino);
-	if (i)
-		pthread_mutex_lock(&i->lock);
-	if (AS_CALLER(ob, req, unlinkat(p->fd, name, 0)) < 0)
-		ret = -errno;
-	if (ret == 0 && S_ISREG(st.st_mode) && !ob->no_sign &&
-	    !sfs_is_sig_name(name, strlen(name)) &&
-	    (size_t)snprintf(sig, sizeof(sig), "%s.sig", name) <= NAME_MAX &&
-	    unlinkat(p->fd, sig, 0) < 0 && errno != ENOENT)
-		sfs_err("unlink %s: cannot remove its .sig: %s", name,
-			strerror(errno));
-	if (i) {
-		struct ob_inode *s = ob_inode_state(i);
-
-		if (s && ret == 0) {
-			s->sig_cleared = true;
-			s->status = OB_ST_UNKNOWN;
-		}
-		pthread_mutex_unlock(&i->lock);
-	}
-	fuse_reply_err(req, -ret);
-}
-
-/* Temp .sig files a killed daemon left; ours are younger than the mount. */
-static void remove_stale_temps(struct outbox *ob, struct bk_inode *dir)
-{
-	int fd = openat(dir->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	struct dirent *de;
-	DIR *dp;
-
-	if (fd < 0)
-		return;
-	dp = fdopendir(fd);
-	if (!dp) {
-		close(fd);
-		return;
-	}
-	while ((de = readdir(dp))) {
-		struct stat st;
-
-		if (!sfs_is_atomic_temp(de->d_name) ||
-		    fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISREG(st.st_mode))
-			continue;
-		if (st.st_mtim.tv_sec < ob->started.tv_sec ||
-		    (st.st_mtim.tv_sec == ob->started.tv_sec &&
-		     st.st_mtim.tv_nsec < ob->started.tv_nsec))
-			unlinkat(fd, de->d_name, 0);
-	}
-	closedir(dp);
-}
-
-static void ob_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	struct outbox *ob = ob_of(req);
-	struct bk_inode *p = bk_inode(&ob->bk, parent);
-	struct fuse_entry_param e;
-	struct bk_inode *d;
-	int r;
-
-	if (!ob_writer_allowed(ob, req, "rmdir", p, name)) {
-		fuse_reply_err(req, EACCES);
-		return;
-	}
-	r = AS_CALLER(ob, req, unlinkat(p->fd, name, AT_REMOVEDIR));
-	if (r < 0 && errno == ENOTEMPTY &&
-	    bk_lookup(&ob->bk, p, name, &e, &d) == 0) {
-		remove_stale_temps(ob, d);
-		bk_forget(&ob->bk, d, 1);
-		r = AS_CALLER(ob, req, unlinkat(p->fd, name, AT_REMOVEDIR));
-	}
-	fuse_reply_err(req, r < 0 ? errno : 0);
 }
 
 /* Flags for the backing fd: we do append and truncation ourselves. */
@@ -871,212 +647,9 @@ static void ob_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		fuse_reply_lseek(req, r);
 }
 
-static void ob_op_opendir(fuse_req_t req, fuse_ino_t ino,
-			  struct fuse_file_info *fi)
-{
-	struct outbox *ob = ob_of(req);
-	struct bk_dir *d;
-	int ret = bk_opendir(&ob->bk, bk_inode(&ob->bk, ino), &d);
-
-	if (ret) {
-		fuse_reply_err(req, -ret);
-		return;
-	}
-	fi->fh = (uint64_t)(uintptr_t)d;
-	if (fuse_reply_open(req, fi))
-		bk_closedir(d);
-}
-
-static void ob_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
-			  off_t off, struct fuse_file_info *fi)
-{
-	struct outbox *ob = ob_of(req);
-
-	bk_readdir(&ob->bk, req, bk_inode(&ob->bk, ino),
-		   (struct bk_dir *)(uintptr_t)fi->fh, size, off, false,
-		   ob_hidden);
-}
-
-static void ob_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
-			      off_t off, struct fuse_file_info *fi)
-{
-	struct outbox *ob = ob_of(req);
-
-	bk_readdir(&ob->bk, req, bk_inode(&ob->bk, ino),
-		   (struct bk_dir *)(uintptr_t)fi->fh, size, off, true,
-		   ob_hidden);
-}
-
-static void ob_op_releasedir(fuse_req_t req, fuse_ino_t ino,
-			     struct fuse_file_info *fi)
-{
-	bk_closedir((struct bk_dir *)(uintptr_t)fi->fh);
-	fuse_reply_err(req, 0);
-}
-
-static void ob_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
-			   struct fuse_file_info *fi)
-{
-	struct bk_dir *d = (struct bk_dir *)(uintptr_t)fi->fh;
-	int fd = dirfd(d->dp);
-
-	fuse_reply_err(req, (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? errno
-								       : 0);
-}
-
 static void ob_op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	bk_op_statfs(&ob_of(req)->bk, req);
-}
-
-static bool is_ob_xattr(const char *name)
-{
-	return strncmp(name, OB_XATTR_PREFIX, strlen(OB_XATTR_PREFIX)) == 0;
-}
-
-static void reply_xattr(fuse_req_t req, const char *val, ssize_t len,
-			size_t size)
-{
-	if (len < 0)
-		fuse_reply_err(req, (int)-len);
-	else if (size == 0)
-		fuse_reply_xattr(req, (size_t)len);
-	else if ((size_t)len > size)
-		fuse_reply_err(req, ERANGE);
-	else
-		fuse_reply_buf(req, val, (size_t)len);
-}
-
-static bool xattr_capable(struct bk_inode *i)
-{
-	return i->type == S_IFREG || i->type == S_IFDIR;
-}
-
-static void ob_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-			   size_t size)
-{
-	struct outbox *ob = ob_of(req);
-	struct bk_inode *i = bk_inode(&ob->bk, ino);
-	char path[64], *buf = NULL;
-	ssize_t n;
-
-	if (is_ob_xattr(name)) {
-		char val[256];
-		int ret = ob_status_xattr(ob, i, name, val, sizeof(val));
-
-		reply_xattr(req, val, ret < 0 ? ret : (ssize_t)strlen(val),
-			    size);
-		return;
-	}
-	if (!xattr_capable(i)) {
-		fuse_reply_err(req, ENOTSUP);
-		return;
-	}
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", i->fd);
-	if (size) {
-		buf = malloc(size);
-		if (!buf) {
-			fuse_reply_err(req, ENOMEM);
-			return;
-		}
-	}
-	n = getxattr(path, name, buf, size);
-	reply_xattr(req, buf, n < 0 ? -errno : n, size);
-	free(buf);
-}
-
-static void ob_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
-{
-	struct outbox *ob = ob_of(req);
-	struct bk_inode *i = bk_inode(&ob->bk, ino);
-	size_t extra = 0, cap;
-	char path[64], *buf;
-	ssize_t n;
-
-	if (!xattr_capable(i)) {
-		reply_xattr(req, "", 0, size);
-		return;
-	}
-	if (i->type == S_IFREG && !(i->flags & BK_F_SIG_NAME) && !ob->no_sign)
-		for (size_t k = 0; k < ARRAY_SIZE(ob_xattrs); k++)
-			extra += strlen(ob_xattrs[k]) + 1;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", i->fd);
-	n = listxattr(path, NULL, 0);
-	if (n < 0) {
-		fuse_reply_err(req, errno);
-		return;
-	}
-	cap = (size_t)n + extra + 1;
-	buf = malloc(cap);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	n = n ? listxattr(path, buf, (size_t)n) : 0;
-	if (n < 0) {
-		n = -errno;
-	} else if (extra) {
-		for (size_t k = 0; k < ARRAY_SIZE(ob_xattrs); k++) {
-			size_t l = strlen(ob_xattrs[k]) + 1;
-
-			memcpy(buf + n, ob_xattrs[k], l);
-			n += (ssize_t)l;
-		}
-	}
-	reply_xattr(req, buf, n, size);
-	free(buf);
-}
-
-static void ob_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-			   const char *value, size_t size, int flags)
-{
-	struct outbox *ob = ob_of(req);
-	struct bk_inode *i = bk_inode(&ob->bk, ino);
-	char path[64];
-
-	if (is_ob_xattr(name) || (i->flags & BK_F_SIG_NAME)) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
-	if (!xattr_capable(i)) {
-		fuse_reply_err(req, ENOTSUP);
-		return;
-	}
-	if (!ob_writer_allowed(ob, req, "setxattr", i, NULL)) {
-		fuse_reply_err(req, EACCES);
-		return;
-	}
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", i->fd);
-	if (AS_CALLER(ob, req, setxattr(path, name, value, size, flags)) < 0)
-		fuse_reply_err(req, errno);
-	else
-		fuse_reply_err(req, 0);
-}
-
-static void ob_op_removexattr(fuse_req_t req, fuse_ino_t ino,
-			      const char *name)
-{
-	struct outbox *ob = ob_of(req);
-	struct bk_inode *i = bk_inode(&ob->bk, ino);
-	char path[64];
-
-	if (is_ob_xattr(name) || (i->flags & BK_F_SIG_NAME)) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
-	if (!xattr_capable(i)) {
-		fuse_reply_err(req, ENOTSUP);
-		return;
-	}
-	if (!ob_writer_allowed(ob, req, "removexattr", i, NULL)) {
-		fuse_reply_err(req, EACCES);
-		return;
-	}
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", i->fd);
-	if (AS_CALLER(ob, req, removexattr(path, name)) < 0)
-		fuse_reply_err(req, errno);
-	else
-		fuse_reply_err(req, 0);
 }
 
 static const struct fuse_lowlevel_ops ob_ops = {
@@ -1120,16 +693,14 @@ static void ob_teardown(void *userdata)
 	struct outbox *ob = userdata;
 
 	if (ob->audit) {
-		ob_audit(ob, "unmount", ob->args->mountpoint,
-			 strlen(ob->args->mountpoint), -1, NULL, NULL,
-			 ob->mount_id);
+		ob_audit(ob, "unmount", NULL, 0, -1, NULL, NULL, ob->mount_id);
 		audit_close(ob->audit);
 		ob->audit = NULL;
 	}
 	verifier_free(ob->verifier);
 	ob->verifier = NULL;
-	signer_close(ob->signer);
-	ob->signer = NULL;
+	keyring_close(ob->ring);
+	ob->ring = NULL;
 	bk_destroy(&ob->bk);
 }
 
@@ -1149,25 +720,25 @@ static int ob_setup(void *userdata, struct sfs_error *err)
 	ob->bk.priv_free = ob_inode_free;
 	ob->md = cfg->key.md;
 	if (!ob->no_sign) {
-		ret = signer_open(&cfg->key, &ob->signer, err);
+		ret = keyring_open(cfg, &ob->ring, err);
 		if (ret)
 			goto fail;
-		ob->md = signer_md(ob->signer);
+		if (keyring_default(ob->ring))
+			ob->md = signer_md(keyring_default(ob->ring));
 	}
 	if ((cfg->trust.cafile || cfg->trust.capath) &&
 	    verifier_new(&cfg->trust, &ob->verifier, &verr) != 0)
 		sfs_info("no verifier (%s): rename and status xattrs trust any "
 			 "existing .sig", verr.msg);
 	if (cfg->audit_log) {
-		ret = audit_open(cfg->audit_log, cfg->audit_sync, &ob->audit);
+		ret = audit_open_config(cfg, ob->ring ? keyring_default(ob->ring)
+						      : NULL, &ob->audit);
 		if (ret) {
 			sfs_error_set(err, ret, SFS_EXIT_USAGE, "audit log %s: %s",
 				      cfg->audit_log, strerror(-ret));
 			goto fail;
 		}
-		ob_audit(ob, "mount", ob->args->mountpoint,
-			 strlen(ob->args->mountpoint), -1, NULL, NULL,
-			 ob->mount_id);
+		ob_audit(ob, "mount", NULL, 0, -1, NULL, NULL, ob->mount_id);
 	}
 	return 0;
 fail:

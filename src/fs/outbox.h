@@ -14,7 +14,9 @@
 #include "signetfs/audit.h"
 #include "signetfs/config.h"
 #include "signetfs/digest.h"
+#include "signetfs/policy.h"
 #include "signetfs/signer.h"
+#include "signetfs/stats.h"
 #include "signetfs/verify.h"
 
 struct outbox {
@@ -22,10 +24,11 @@ struct outbox {
 	const struct sfs_config *cfg;
 	const struct sfs_mount_args *args;
 	bool no_sign;
-	struct sfs_signer *signer;	/* NULL with --no-sign */
+	struct sfs_keyring *ring;	/* one signer per key; NULL: --no-sign */
 	struct sfs_verifier *verifier;	/* NULL when no trust store is set */
 	struct audit_log *audit;	/* NULL when no audit-log is set */
-	enum sfs_md md;
+	enum sfs_md md;			/* of the running digests */
+	struct sfs_stats stats;		/* user.signetfs.stats of the root */
 	uid_t mounter;			/* default writer besides root */
 	bool writeback;			/* kernel writeback cache negotiated */
 	char mount_id[64];
@@ -127,7 +130,12 @@ void ob_refuse_locked(struct outbox *ob, struct bk_inode *i,
 		      struct ob_inode *s, uint64_t open_seq, bool must_sign,
 		      const struct sfs_writer *w, const struct ob_exit *ex);
 
-/* Sign DIGEST for REL with WRITER; *der is malloc'd; -EIO and why. */
+/* The signer for REL (per-subtree keys), NULL if none. */
+struct sfs_signer *ob_signer_for(struct outbox *ob, const char *rel);
+/*
+ * Sign DIGEST for REL with WRITER; *der is malloc'd; -EIO and why. DIGEST
+ * must be in signer_md() of ob_signer_for(REL).
+ */
 int ob_sign_digest(struct outbox *ob, const char *rel, size_t rel_len,
 		   const struct sfs_digest *digest,
 		   const struct sfs_writer *writer, uint8_t **der,
@@ -144,16 +152,13 @@ void ob_writer_ids(struct outbox *ob, pid_t pid, uid_t uid, gid_t gid,
 /* fsync REL.sig and its directory when it exists. */
 int ob_sync_sig(struct outbox *ob, const char *rel);
 
-/* Status xattrs: value of user.signetfs.{status,sha256,signer}. */
-int ob_status_xattr(struct outbox *ob, struct bk_inode *i, const char *name,
-		    char *out, size_t outlen);
 /* Record what we now know about the inode's signature. */
 void ob_set_status_locked(struct bk_inode *i, struct ob_inode *s,
 			  enum ob_status st, const struct sfs_digest *d,
 			  const char *signer, const char *reason);
 
 struct ob_sigcheck {
-	struct sfs_digest digest;	/* of the content, in ob->md */
+	struct sfs_digest digest;	/* of the content, in the md asked */
 	struct sfs_writer writer;	/* who wrote it, per the signature */
 	char signer[65];		/* hex SHA-256 of the signer cert */
 	const char *reason;		/* why it is invalid */
@@ -166,17 +171,75 @@ struct ob_sigcheck {
  * -ENOENT (no .sig), -EBADMSG (invalid, c->reason) or -errno.
  */
 int ob_valid_sig(struct outbox *ob, int dirfd, const char *base,
-		 const char *rel, size_t rel_len, int fd,
+		 const char *rel, size_t rel_len, int fd, enum sfs_md md,
 		 struct ob_sigcheck *c);
+
+/* outbox_ns.c */
+void ob_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		 mode_t mode);
+void ob_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		 mode_t mode, dev_t rdev);
+void ob_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		   const char *name);
+void ob_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		const char *newname);
+void ob_op_readlink(fuse_req_t req, fuse_ino_t ino);
+void ob_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void ob_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void ob_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ob_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		   struct fuse_file_info *fi);
+void ob_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+		       off_t off, struct fuse_file_info *fi);
+void ob_op_releasedir(fuse_req_t req, fuse_ino_t ino,
+		      struct fuse_file_info *fi);
+void ob_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+		    struct fuse_file_info *fi);
+
+/* outbox_xattr.c */
+void ob_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		    size_t size);
+void ob_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void ob_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		    const char *value, size_t size, int flags);
+void ob_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
 /* outbox_rename.c */
 void ob_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		  fuse_ino_t newparent, const char *newname, unsigned int flags);
 
 /* outbox.c */
+/* Temp files of atomic .sig writes: invisible through the mount. */
+bool ob_hidden(const char *name);
 /* Writers allowed by policy; others get EACCES and an audit record. */
 bool ob_writer_allowed(struct outbox *ob, fuse_req_t req, const char *op,
 		       struct bk_inode *i, const char *name);
 bool ob_reserved_name(const char *name);
+
+/* Run fn as the caller; again with its supplementary groups on EACCES. */
+#define AS_CALLER(ob, req, expr)                                          \
+	({                                                                \
+		int __r;                                                  \
+		bk_creds_enter(&(ob)->bk, req, false);                    \
+		__r = (expr);                                             \
+		if (__r < 0 && (errno == EACCES || errno == EPERM) &&     \
+		    (ob)->bk.switch_creds) {                              \
+			bk_creds_enter(&(ob)->bk, req, true);             \
+			__r = (expr);                                     \
+		}                                                         \
+		int __e = errno;                                          \
+		bk_creds_leave(&(ob)->bk);                                \
+		errno = __e;                                              \
+		__r;                                                      \
+	})
+
+static inline void reply_entry_or_err(fuse_req_t req, int ret,
+			       const struct fuse_entry_param *e)
+{
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_entry(req, e);
+}
 
 #endif

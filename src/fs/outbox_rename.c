@@ -97,6 +97,7 @@ static int plan_file(struct outbox *ob, struct rs_plan *p, int dfd,
 		     const char *base, const char *old_rel,
 		     const char *new_rel, bool always_job)
 {
+	struct sfs_signer *sg;
 	struct ob_sigcheck c;
 	struct rs_job *j;
 	struct stat st;
@@ -109,10 +110,11 @@ static int plan_file(struct outbox *ob, struct rs_plan *p, int dfd,
 		close(fd);
 		return 0;
 	}
+	sg = ob_signer_for(ob, new_rel);
 	ret = has_writers(ob, &st)
 		      ? -ENOENT
 		      : ob_valid_sig(ob, dfd, base, old_rel, strlen(old_rel),
-				     fd, &c);
+				     fd, sg ? signer_md(sg) : ob->md, &c);
 	close(fd);
 	if (ret && ret != -ENOENT && ret != -EBADMSG)
 		return ret;
@@ -235,12 +237,14 @@ static int install(struct outbox *ob, struct rs_plan *p)
 		if (!j->der) {
 			r = ob_unlink_sig(ob, n);
 		} else {
-			r = ob_install_sig(ob, n, j->der, j->der_len, &j->st,
-					   ob->cfg->sync_sig);
+			/* The record comes first: no signature without one. */
+			r = ob_audit(ob, "sign", n, nl, j->st.st_size,
+				     &j->digest, &j->writer, "rename");
 			if (r == 0)
-				r = ob_audit(ob, "sign", n, nl, j->st.st_size,
-					     &j->digest, &j->writer,
-					     "rename");
+				r = ob_install_sig(ob, n, j->der, j->der_len,
+						   &j->st, ob->cfg->sync_sig);
+			if (r == 0)
+				sfs_stats_add(&ob->stats, SFS_C_SIGNED, 1);
 		}
 		if (r) {
 			char why[160];

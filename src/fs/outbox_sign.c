@@ -83,14 +83,15 @@ int ob_audit(struct outbox *ob, const char *event, const char *rel,
 		.writer = w,
 		.reason = reason,
 	};
+	struct sfs_signer *sg = rel ? ob_signer_for(ob, rel) : NULL;
 	int ret;
 
 	if (!ob->audit)
 		return 0;
-	if (ob->signer) {
-		r.key_uri = signer_key_uri(ob->signer);
-		r.cert_sha256 = signer_cert_sha256(ob->signer);
-		r.token_serial = signer_token_serial(ob->signer);
+	if (sg) {
+		r.key_uri = signer_key_uri(sg);
+		r.cert_sha256 = signer_cert_sha256(sg);
+		r.token_serial = signer_token_serial(sg);
 	}
 	ret = audit_write(ob->audit, &r);
 	if (ret)
@@ -190,16 +191,37 @@ int ob_install_sig(struct outbox *ob, const char *rel, const uint8_t *der,
 	return ret;
 }
 
+struct sfs_signer *ob_signer_for(struct outbox *ob, const char *rel)
+{
+	return ob->ring ? keyring_for(ob->ring, rel) : NULL;
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 int ob_sign_digest(struct outbox *ob, const char *rel, size_t rel_len,
 		   const struct sfs_digest *digest,
 		   const struct sfs_writer *writer, uint8_t **der,
 		   size_t *der_len, char *why, size_t why_len)
 {
+	struct sfs_signer *sg = ob_signer_for(ob, rel);
 	struct sfs_error err = {0};
+	uint64_t t0 = now_us();
 	int ret;
 
-	ret = signer_sign(ob->signer, digest, rel, rel_len, writer, der,
-			  der_len, &err);
+	if (!sg) {
+		snprintf(why, why_len, "no signing key for this path");
+		return -EIO;
+	}
+	ret = signer_sign(sg, digest, rel, rel_len, writer, der, der_len,
+			  &err);
+	sfs_stats_add(&ob->stats, SFS_C_HSM_OPS, 1);
+	sfs_stats_latency(&ob->stats, now_us() - t0);
 	if (ret)
 		snprintf(why, why_len, "signer: %s",
 			 err.msg[0] ? err.msg : strerror(ret < 0 ? -ret : EIO));
@@ -228,8 +250,8 @@ void ob_set_status_locked(struct bk_inode *i, struct ob_inode *s,
 
 /* Digest of the content now: the running one if it covers the file. */
 static int content_digest_locked(struct outbox *ob, struct bk_inode *i,
-				 struct ob_inode *s, struct sfs_digest *d,
-				 struct stat *st)
+				 struct ob_inode *s, enum sfs_md md,
+				 struct sfs_digest *d, struct stat *st)
 {
 	struct sfs_hash *h;
 	uint64_t size = 0;
@@ -238,7 +260,8 @@ static int content_digest_locked(struct outbox *ob, struct bk_inode *i,
 	ret = bk_stat(i, st);
 	if (ret)
 		return ret;
-	if (s->hash_ok && s->hash_off == (uint64_t)st->st_size) {
+	if (s->hash_ok && md == ob->md &&
+	    s->hash_off == (uint64_t)st->st_size) {
 		h = sfs_hash_dup(s->hash);
 		if (h) {
 			ret = sfs_hash_final(h, d);
@@ -250,8 +273,9 @@ static int content_digest_locked(struct outbox *ob, struct bk_inode *i,
 	fd = bk_reopen(&ob->bk, i, O_RDONLY);
 	if (fd < 0)
 		return fd;
-	ret = sfs_hash_fd(fd, ob->md, d, &size);
+	ret = sfs_hash_fd(fd, md, d, &size);
 	close(fd);
+	sfs_stats_add(&ob->stats, SFS_C_BYTES_HASHED, size);
 	if (ret == 0 && size != (uint64_t)st->st_size)
 		ret = bk_stat(i, st); /* it grew under us: size for audit */
 	return ret;
@@ -263,6 +287,7 @@ static int sign_failed(struct outbox *ob, struct bk_inode *i,
 		       const struct sfs_writer *w, const char *reason)
 {
 	sfs_err("signing %s failed: %s", rel, reason);
+	sfs_stats_add(&ob->stats, SFS_C_SIGN_FAILED, 1);
 	ob_audit(ob, "sign-failed", rel, len, -1, NULL, w, reason);
 	ob_unlink_sig(ob, rel);
 	s->sig_cleared = true;
@@ -275,6 +300,7 @@ int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
 {
 	bool sync = ob->cfg->sync_sig || s->sync_next;
 	char rel[PATH_MAX], why[160];
+	struct sfs_signer *sg;
 	struct sfs_digest d;
 	uint8_t *der = NULL;
 	size_t len, der_len;
@@ -290,7 +316,9 @@ int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
 		sfs_err("signing: no path below BACKING: %s", strerror(-ret));
 		return -EIO;
 	}
-	ret = content_digest_locked(ob, i, s, &d, &st);
+	sg = ob_signer_for(ob, rel);
+	ret = content_digest_locked(ob, i, s, sg ? signer_md(sg) : ob->md, &d,
+				    &st);
 	if (ret) {
 		snprintf(why, sizeof(why), "cannot hash: %s", strerror(-ret));
 		return sign_failed(ob, i, s, rel, len, w, why);
@@ -298,6 +326,12 @@ int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
 	if (ob_sign_digest(ob, rel, len, &d, w, &der, &der_len, why,
 			   sizeof(why)))
 		return sign_failed(ob, i, s, rel, len, w, why);
+	/* The record comes first: no signature exists without one. */
+	if (ob_audit(ob, "sign", rel, len, st.st_size, &d, w, NULL)) {
+		free(der);
+		return sign_failed(ob, i, s, rel, len, w,
+				   "cannot write the audit record");
+	}
 	ret = ob_install_sig(ob, rel, der, der_len, &st, sync);
 	free(der);
 	if (ret) {
@@ -305,15 +339,13 @@ int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
 			 strerror(-ret));
 		return sign_failed(ob, i, s, rel, len, w, why);
 	}
-	if (ob_audit(ob, "sign", rel, len, st.st_size, &d, w, NULL))
-		return sign_failed(ob, i, s, rel, len, w,
-				   "cannot write the audit record");
+	sfs_stats_add(&ob->stats, SFS_C_SIGNED, 1);
 	s->sig_cleared = false;
 	s->sync_next = false;
 	s->decided_gen = s->content_gen;
 	s->sign_seq = atomic_fetch_add(&ob->seq, 1) + 1;
-	ob_set_status_locked(i, s, OB_ST_SIGNED, &d,
-			     signer_cert_sha256(ob->signer), NULL);
+	ob_set_status_locked(i, s, OB_ST_SIGNED, &d, signer_cert_sha256(sg),
+			     NULL);
 	return 0;
 }
 
@@ -338,6 +370,7 @@ void ob_refuse_locked(struct outbox *ob, struct bk_inode *i,
 	else
 		snprintf(reason, sizeof(reason), "writer exited with status %d",
 			 ex->status);
+	sfs_stats_add(&ob->stats, SFS_C_SIGN_REFUSED, 1);
 	if (bk_relpath(&ob->bk, i, rel, &len) == 0) {
 		ob_unlink_sig(ob, rel);
 		ob_audit(ob, "sign-refused", rel, len, -1, NULL, w, reason);
@@ -348,7 +381,7 @@ void ob_refuse_locked(struct outbox *ob, struct bk_inode *i,
 }
 
 int ob_valid_sig(struct outbox *ob, int dirfd, const char *base,
-		 const char *rel, size_t rel_len, int fd,
+		 const char *rel, size_t rel_len, int fd, enum sfs_md md,
 		 struct ob_sigcheck *c)
 {
 	struct verify_policy pol = {.expected_path = rel,
@@ -369,7 +402,7 @@ int ob_valid_sig(struct outbox *ob, int dirfd, const char *base,
 		return ret;
 	if (!ob->verifier) {
 		free(der);
-		return sfs_hash_fd(fd, ob->md, &c->digest, NULL);
+		return sfs_hash_fd(fd, md, &c->digest, NULL);
 	}
 	memset(&info, 0, sizeof(info));
 	vr = verifier_check_fd(ob->verifier, der, len, &pol, fd, &info);
@@ -385,114 +418,7 @@ int ob_valid_sig(struct outbox *ob, int dirfd, const char *base,
 	sfs_hex(info.signer_sha256, 32, c->signer);
 	sig_info_clear(&info);
 	/* The signer takes digests in its own algorithm only. */
-	if (c->digest.alg != ob->md)
-		return sfs_hash_fd(fd, ob->md, &c->digest, NULL);
+	if (c->digest.alg != md)
+		return sfs_hash_fd(fd, md, &c->digest, NULL);
 	return 0;
-}
-
-static bool snapshot_matches(const struct ob_inode *s, const struct stat *st)
-{
-	return s->snap_size == st->st_size &&
-	       s->snap_mtime.tv_sec == st->st_mtim.tv_sec &&
-	       s->snap_mtime.tv_nsec == st->st_mtim.tv_nsec &&
-	       s->snap_ctime.tv_sec == st->st_ctim.tv_sec &&
-	       s->snap_ctime.tv_nsec == st->st_ctim.tv_nsec;
-}
-
-/* Status from NAME.sig on disk (after a remount, a rename, a change). */
-static void status_from_disk_locked(struct outbox *ob, struct bk_inode *i,
-				    struct ob_inode *s)
-{
-	char rel[PATH_MAX], reason[96];
-	struct ob_sigcheck c;
-	const char *base;
-	int dfd, fd = -1, ret;
-	size_t len;
-
-	ret = bk_relpath(&ob->bk, i, rel, &len);
-	dfd = ret ? ret : bk_open_parent(&ob->bk, rel, &base);
-	if (dfd >= 0) {
-		fd = bk_reopen(&ob->bk, i, O_RDONLY);
-		ret = fd < 0 ? fd
-			     : ob_valid_sig(ob, dfd, base, rel, len, fd, &c);
-	} else {
-		ret = dfd;
-	}
-	if (fd >= 0)
-		close(fd);
-	if (dfd >= 0)
-		close(dfd);
-	if (ret == -ENOENT) {
-		ob_set_status_locked(i, s, OB_ST_UNSIGNED, NULL, NULL, NULL);
-	} else if (ret == 0 && c.verified) {
-		ob_set_status_locked(i, s, OB_ST_SIGNED, &c.digest, c.signer,
-				     NULL);
-	} else if (ret == 0) {
-		ob_set_status_locked(i, s, OB_ST_FAILED, &c.digest, NULL,
-				     "no trust store to check the .sig");
-	} else {
-		snprintf(reason, sizeof(reason), "invalid .sig: %s",
-			 c.reason ? c.reason : strerror(-ret));
-		ob_set_status_locked(i, s, OB_ST_FAILED, NULL, NULL, reason);
-	}
-}
-
-static int format_status(const struct ob_inode *s, const char *which,
-			 char *out, size_t outlen)
-{
-	if (!strcmp(which, "status")) {
-		if (s->status == OB_ST_SIGNED)
-			snprintf(out, outlen, "signed");
-		else if (s->status == OB_ST_FAILED)
-			snprintf(out, outlen, "failed: %s", s->reason);
-		else
-			snprintf(out, outlen, "unsigned");
-		return 0;
-	}
-	if (s->status != OB_ST_SIGNED)
-		return -ENODATA;
-	if (!strcmp(which, "sha256")) {
-		if (s->digest.len * 2 + 1 > outlen)
-			return -ERANGE;
-		sfs_hex(s->digest.bytes, s->digest.len, out);
-		return 0;
-	}
-	if (!strcmp(which, "signer") && s->signer[0]) {
-		snprintf(out, outlen, "%s", s->signer);
-		return 0;
-	}
-	return -ENODATA;
-}
-
-int ob_status_xattr(struct outbox *ob, struct bk_inode *i, const char *name,
-		    char *out, size_t outlen)
-{
-	const char *which = strrchr(name, '.') + 1;
-	struct ob_inode *s;
-	struct stat st;
-	int ret;
-
-	if (i->type != S_IFREG || (i->flags & BK_F_SIG_NAME) || ob->no_sign)
-		return -ENODATA;
-	if (strcmp(which, "status") && strcmp(which, "sha256") &&
-	    strcmp(which, "signer"))
-		return -ENODATA;
-	pthread_mutex_lock(&i->lock);
-	s = ob_inode_state(i);
-	if (!s) {
-		ret = -ENOMEM;
-	} else if (s->n_writers && s->content_gen != s->decided_gen) {
-		/* Being written: what is there now is not signed yet. */
-		snprintf(out, outlen, "unsigned");
-		ret = strcmp(which, "status") ? -ENODATA : 0;
-	} else {
-		ret = bk_stat(i, &st);
-		if (ret == 0 && (s->status == OB_ST_UNKNOWN ||
-				 !snapshot_matches(s, &st)))
-			status_from_disk_locked(ob, i, s);
-		if (ret == 0)
-			ret = format_status(s, which, out, outlen);
-	}
-	pthread_mutex_unlock(&i->lock);
-	return ret;
 }

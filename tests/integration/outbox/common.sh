@@ -195,3 +195,9 @@ ob_softhsm_conf() {
 	/*) ;; *) c=$TOK/$c ;; esac
 	echo "$c"
 }
+
+# How many files under DIR the daemon reports as signed (xattr).
+ob_count_signed() {
+	{ getfattr -R -n user.signetfs.status "$1" 2>/dev/null || true; } |
+		grep -c '="signed"' || true
+}

@@ -26,7 +26,7 @@ note "CPU busy: ${busy}% of one core (of $((ncpu * 100))%)"
 [ "$ncpu" -lt 2 ] || [ "$busy" -ge 120 ] || fail "cores not busy: ${busy}%"
 n=$(find "$B" -name '*.sig' | wc -l)
 [ "$n" -eq 8000 ] || fail "$n signatures"
-st=$(getfattr -R -n user.signetfs.status "$M" 2>/dev/null | grep -c '="signed"')
+st=$(ob_count_signed "$M")
 [ "$st" -eq 8000 ] || fail "status: $st signed"
 for w in 1 4 8; do for i in 0000 0500 0999; do ob_ok "w$w/f$i"; done; done
 ob_forge_flip w3/f0123

@@ -26,7 +26,10 @@ case "$(ob_xattr "$M/during" status)" in
 esac
 ob_audited sign-failed during
 mv "$tokdir.away" "$tokdir"
-cp "$SFS_TMP/src" "$M/after"
+# The HSM layer retries the module with a back-off (docs/architecture.md):
+# the first write after it recovered is signed; poll with a deadline.
+ob_cp_signed() { cp "$SFS_TMP/src" "$M/after" 2>/dev/null; }
+wait_for 10 ob_cp_signed || { cat "$OB_LOG" >&2; fail "not signed after the token came back"; }
 ob_ok after
 cp "$SFS_TMP/src" "$M/during"
 ob_ok during
