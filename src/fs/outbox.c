@@ -15,9 +15,15 @@
 
 struct ob_inode *ob_inode_state(struct bk_inode *i)
 {
-	if (!i->priv)
-		i->priv = calloc(1, sizeof(struct ob_inode));
-	return i->priv;
+	struct ob_inode *s = i->priv;
+
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (s)
+			ob_run_init(&s->run);
+		i->priv = s;
+	}
+	return s;
 }
 
 void ob_inode_free(void *p)
@@ -25,7 +31,7 @@ void ob_inode_free(void *p)
 	struct ob_inode *s = p;
 
 	if (s)
-		sfs_hash_free(s->hash);
+		ob_run_free(&s->run);
 	free(s);
 }
 
@@ -135,29 +141,11 @@ static void ob_op_getattr(fuse_req_t req, fuse_ino_t ino,
 	bk_op_getattr(&ob->bk, req, bk_inode(&ob->bk, ino));
 }
 
-/* A content change: running digest, generation, status. */
-static void note_change_locked(struct ob_inode *s, const void *buf,
-			       size_t len, off_t off)
+/* A content change: generation and status (the digest is fed apart). */
+static void note_change_locked(struct ob_inode *s)
 {
 	s->content_gen++;
 	s->status = OB_ST_UNKNOWN;
-	if (!s->hash_ok)
-		return;
-	if (buf && (uint64_t)off == s->hash_off &&
-	    sfs_hash_update(s->hash, buf, len) == 0) {
-		s->hash_off += len;
-		return;
-	}
-	s->hash_ok = false;
-}
-
-/* The running digest restarts at offset 0 (the file is empty). */
-static void hash_restart_locked(struct outbox *ob, struct ob_inode *s)
-{
-	if (!s->hash)
-		s->hash = sfs_hash_new(ob->md);
-	s->hash_ok = s->hash && sfs_hash_reset(s->hash) == 0;
-	s->hash_off = 0;
 }
 
 static int truncate_locked(struct outbox *ob, struct bk_inode *i,
@@ -184,12 +172,11 @@ static int truncate_locked(struct outbox *ob, struct bk_inode *i,
 		close(fd);
 	if (ret || ob->no_sign)
 		return ret;
-	s->content_gen++;
-	s->status = OB_ST_UNKNOWN;
+	note_change_locked(s);
 	if (size == 0)
-		hash_restart_locked(ob, s);
-	else if ((uint64_t)size != s->hash_off)
-		s->hash_ok = false;
+		ob_run_restart(&s->run, ob->md);
+	else
+		ob_run_truncated(&s->run, (uint64_t)size);
 	return 0;
 }
 
@@ -343,12 +330,12 @@ static int open_for_write_locked(struct outbox *ob, struct bk_inode *i,
 	if (trunc && ftruncate(f->fd, 0) < 0)
 		return -errno;
 	if (!ob->no_sign && (trunc || created)) {
-		s->content_gen++;
-		s->status = OB_ST_UNKNOWN;
-		hash_restart_locked(ob, s);
-	} else if (!ob->no_sign && !s->hash_ok && s->n_writers == 0 &&
-		   fstat(f->fd, &st) == 0 && st.st_size == 0) {
-		hash_restart_locked(ob, s);
+		note_change_locked(s);
+		ob_run_restart(&s->run, ob->md);
+	} else if (!ob->no_sign && s->n_writers == 0 &&
+		   !ob_run_ok(&s->run) && fstat(f->fd, &st) == 0 &&
+		   st.st_size == 0) {
+		ob_run_restart(&s->run, ob->md);
 	}
 	f->must_sign = trunc || created;
 	s->n_writers++;
@@ -480,6 +467,7 @@ static void ob_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	struct bk_inode *i = bk_inode(&ob->bk, ino);
 	struct ob_file *f = ob_file_of(fi);
 	struct ob_inode *s;
+	uint64_t epoch;
 	ssize_t n;
 
 	if (ob->no_sign) {
@@ -487,8 +475,10 @@ static void ob_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		goto reply;
 	}
 	/*
-	 * Under the inode lock: the .sig goes before the first byte, and the
-	 * running digest sees the writes in the order they land.
+	 * Under the inode lock: the .sig goes before the first byte, and a
+	 * truncation cannot come between the pwrite and its epoch. The
+	 * digest is fed outside it: hashing one write overlaps the next
+	 * write's pwrite.
 	 */
 	pthread_mutex_lock(&i->lock);
 	s = ob_inode_state(i);
@@ -497,10 +487,13 @@ static void ob_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		fuse_reply_err(req, s ? EIO : ENOMEM);
 		return;
 	}
+	epoch = ob_run_epoch(&s->run);
 	n = pwrite(f->fd, buf, size, off);
 	if (n > 0)
-		note_change_locked(s, buf, (size_t)n, off);
+		note_change_locked(s);
 	pthread_mutex_unlock(&i->lock);
+	if (n > 0)
+		ob_run_feed(&s->run, epoch, buf, (size_t)n, (uint64_t)off);
 reply:
 	if (n < 0)
 		fuse_reply_err(req, errno);
@@ -630,8 +623,10 @@ static void ob_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 		ret = -EIO;
 	if (ret == 0 && fallocate(ob_file_of(fi)->fd, mode, off, len) < 0)
 		ret = -errno;
-	if (ret == 0 && !ob->no_sign)
-		note_change_locked(s, NULL, 0, -1);
+	if (ret == 0 && !ob->no_sign) {
+		note_change_locked(s);
+		ob_run_invalidate(&s->run);
+	}
 	pthread_mutex_unlock(&i->lock);
 	fuse_reply_err(req, -ret);
 }

@@ -49,12 +49,44 @@ enum ob_status {
 	OB_ST_FAILED,
 };
 
+struct ob_chunk;
+
+/*
+ * Running digest of a file written from offset 0 on: valid (ok) while it
+ * covers bytes [0, off) of the file and the parked chunks the bytes after
+ * them. Its own lock, taken after bk_inode.lock or alone, so that hashing
+ * runs in parallel with other writes' pwrite. epoch changes with every
+ * truncation: a write fed with an older epoch was truncated away.
+ */
+struct ob_run {
+	pthread_mutex_t lock;
+	struct sfs_hash *h;
+	bool ok;
+	uint64_t off;
+	uint64_t epoch;
+	struct ob_chunk *pending;	/* sorted by offset */
+	size_t pending_bytes;
+};
+
+void ob_run_init(struct ob_run *r);
+void ob_run_free(struct ob_run *r);
+/* The file is empty now (caller holds bk_inode.lock). */
+void ob_run_restart(struct ob_run *r, enum sfs_md md);
+/* The file was cut or extended to size (caller holds bk_inode.lock). */
+void ob_run_truncated(struct ob_run *r, uint64_t size);
+void ob_run_invalidate(struct ob_run *r);
+/* Bytes that landed at off by a pwrite made at epoch. */
+void ob_run_feed(struct ob_run *r, uint64_t epoch, const void *buf,
+		 size_t len, uint64_t off);
+/* The digest if it covers exactly size bytes; -ENODATA if not. */
+int ob_run_final(struct ob_run *r, enum sfs_md md, uint64_t size,
+		 struct sfs_digest *d);
+bool ob_run_ok(struct ob_run *r);
+uint64_t ob_run_epoch(struct ob_run *r);
+
 /* Per-inode outbox state (bk_inode.priv), under bk_inode.lock. */
 struct ob_inode {
-	/* Running digest: valid while it covers bytes [0, hash_off) = file. */
-	struct sfs_hash *hash;
-	bool hash_ok;
-	uint64_t hash_off;
+	struct ob_run run;
 	uint64_t content_gen;	/* bumped by every write/truncate */
 	uint64_t decided_gen;	/* content_gen at the last sign or refusal */
 	uint64_t sign_seq;	/* ob->seq when it was last signed */

@@ -253,23 +253,14 @@ static int content_digest_locked(struct outbox *ob, struct bk_inode *i,
 				 struct ob_inode *s, enum sfs_md md,
 				 struct sfs_digest *d, struct stat *st)
 {
-	struct sfs_hash *h;
 	uint64_t size = 0;
 	int fd, ret;
 
 	ret = bk_stat(i, st);
 	if (ret)
 		return ret;
-	if (s->hash_ok && md == ob->md &&
-	    s->hash_off == (uint64_t)st->st_size) {
-		h = sfs_hash_dup(s->hash);
-		if (h) {
-			ret = sfs_hash_final(h, d);
-			sfs_hash_free(h);
-			if (ret == 0)
-				return 0;
-		}
-	}
+	if (ob_run_final(&s->run, md, (uint64_t)st->st_size, d) == 0)
+		return 0;
 	fd = bk_reopen(&ob->bk, i, O_RDONLY);
 	if (fd < 0)
 		return fd;

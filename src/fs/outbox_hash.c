@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Running digests of files written in order, fed outside the inode lock. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "outbox.h"
+
+/*
+ * Out-of-order chunks wait in memory until the gap before them fills
+ * (the kernel's writeback sends up to max_background writes at once and
+ * the worker threads race): at most this much per file, then the digest
+ * is given up and the file re-read at close.
+ */
+#define OB_RUN_PENDING_MAX (32U << 20)
+
+struct ob_chunk {
+	struct ob_chunk *next;
+	uint64_t off;
+	size_t len;
+	uint8_t data[];
+};
+
+static void drop_pending_locked(struct ob_run *r)
+{
+	while (r->pending) {
+		struct ob_chunk *c = r->pending;
+
+		r->pending = c->next;
+		free(c);
+	}
+	r->pending_bytes = 0;
+}
+
+void ob_run_init(struct ob_run *r)
+{
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_init(&r->lock, NULL);
+}
+
+void ob_run_free(struct ob_run *r)
+{
+	drop_pending_locked(r);
+	sfs_hash_free(r->h);
+	pthread_mutex_destroy(&r->lock);
+}
+
+void ob_run_restart(struct ob_run *r, enum sfs_md md)
+{
+	pthread_mutex_lock(&r->lock);
+	drop_pending_locked(r);
+	if (!r->h)
+		r->h = sfs_hash_new(md);
+	r->ok = r->h && sfs_hash_reset(r->h) == 0;
+	r->off = 0;
+	r->epoch++;
+	pthread_mutex_unlock(&r->lock);
+}
+
+void ob_run_truncated(struct ob_run *r, uint64_t size)
+{
+	pthread_mutex_lock(&r->lock);
+	if (size != r->off || r->pending) {
+		r->ok = false;
+		drop_pending_locked(r);
+	}
+	r->epoch++;
+	pthread_mutex_unlock(&r->lock);
+}
+
+void ob_run_invalidate(struct ob_run *r)
+{
+	pthread_mutex_lock(&r->lock);
+	r->ok = false;
+	drop_pending_locked(r);
+	pthread_mutex_unlock(&r->lock);
+}
+
+static void give_up_locked(struct ob_run *r)
+{
+	r->ok = false;
+	drop_pending_locked(r);
+}
+
+static void hash_in_order_locked(struct ob_run *r, const void *buf,
+				 size_t len)
+{
+	if (sfs_hash_update(r->h, buf, len)) {
+		give_up_locked(r);
+		return;
+	}
+	r->off += len;
+	while (r->ok && r->pending && r->pending->off <= r->off) {
+		struct ob_chunk *c = r->pending;
+
+		r->pending = c->next;
+		r->pending_bytes -= c->len;
+		if (c->off != r->off || sfs_hash_update(r->h, c->data, c->len))
+			give_up_locked(r); /* overlap: the bytes may differ */
+		else
+			r->off += c->len;
+		free(c);
+	}
+}
+
+static void park_locked(struct ob_run *r, const void *buf, size_t len,
+			uint64_t off)
+{
+	struct ob_chunk *c, **pp = &r->pending;
+
+	if (r->pending_bytes + len > OB_RUN_PENDING_MAX) {
+		give_up_locked(r);
+		return;
+	}
+	c = malloc(sizeof(*c) + len);
+	if (!c) {
+		give_up_locked(r);
+		return;
+	}
+	c->off = off;
+	c->len = len;
+	memcpy(c->data, buf, len);
+	while (*pp && (*pp)->off < off)
+		pp = &(*pp)->next;
+	if (*pp && (*pp)->off < off + len) {
+		free(c); /* overlaps a parked chunk */
+		give_up_locked(r);
+		return;
+	}
+	c->next = *pp;
+	*pp = c;
+	r->pending_bytes += len;
+}
+
+void ob_run_feed(struct ob_run *r, uint64_t epoch, const void *buf,
+		 size_t len, uint64_t off)
+{
+	pthread_mutex_lock(&r->lock);
+	/* A truncation since the pwrite removed these bytes again. */
+	if (r->ok && epoch == r->epoch) {
+		if (off == r->off)
+			hash_in_order_locked(r, buf, len);
+		else if (off > r->off)
+			park_locked(r, buf, len, off);
+		else
+			give_up_locked(r);
+	}
+	pthread_mutex_unlock(&r->lock);
+}
+
+int ob_run_final(struct ob_run *r, enum sfs_md md, uint64_t size,
+		 struct sfs_digest *d)
+{
+	struct sfs_hash *h = NULL;
+	int ret = -ENODATA;
+
+	pthread_mutex_lock(&r->lock);
+	if (r->ok && r->h && !r->pending && r->off == size)
+		h = sfs_hash_dup(r->h);
+	pthread_mutex_unlock(&r->lock);
+	if (h) {
+		ret = sfs_hash_final(h, d);
+		if (ret == 0 && d->alg != md)
+			ret = -ENODATA;
+		sfs_hash_free(h);
+	}
+	return ret;
+}
+
+bool ob_run_ok(struct ob_run *r)
+{
+	bool ok;
+
+	pthread_mutex_lock(&r->lock);
+	ok = r->ok;
+	pthread_mutex_unlock(&r->lock);
+	return ok;
+}
+
+uint64_t ob_run_epoch(struct ob_run *r)
+{
+	uint64_t e;
+
+	pthread_mutex_lock(&r->lock);
+	e = r->epoch;
+	pthread_mutex_unlock(&r->lock);
+	return e;
+}
