@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -75,6 +76,35 @@ struct bk_inode *bk_find(struct backing *bk, dev_t dev, ino_t ino)
 	return i;
 }
 
+/*
+ * Every inode the kernel knows holds an O_PATH fd (as in passthrough_hp),
+ * so a tree of 10,000 files and their signatures needs 20,000+ fds: take
+ * what the system allows (root may raise the hard limit up to nr_open).
+ */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	unsigned long nr_open = 0;
+	FILE *f;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	f = fopen("/proc/sys/fs/nr_open", "re");
+	if (f) {
+		if (fscanf(f, "%lu", &nr_open) != 1)
+			nr_open = 0;
+		fclose(f);
+	}
+	if (nr_open > rl.rlim_max) {
+		struct rlimit up = {nr_open, nr_open};
+
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			return;
+	}
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 int bk_init(struct backing *bk, const char *path)
 {
 	struct stat st;
@@ -106,6 +136,7 @@ int bk_init(struct backing *bk, const char *path)
 		return -ENOMEM;
 	bk->switch_creds = geteuid() == 0;
 	bk->timeout = 1.0;
+	raise_fd_limit();
 	return 0;
 }
 
