@@ -493,36 +493,35 @@ static bool is_dot(const char *n)
 	return n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0'));
 }
 
-/* Add one entry; 1 when the buffer is full, 0 added, -errno. */
+/* Add one entry; 1 when the buffer is full, 0 added (or skipped). */
 static int add_entry(struct backing *bk, fuse_req_t req, struct bk_inode *dir,
 		     struct dirent *de, off_t next, char *p, size_t rem,
 		     bool plus, size_t *used)
 {
+	struct fuse_entry_param e = {.attr = {.st_ino = de->d_ino,
+				     .st_mode = (mode_t)DTTOIF(de->d_type)}};
+	struct bk_inode *i = NULL;
 	size_t n;
 
 	if (plus && !is_dot(de->d_name)) {
-		struct fuse_entry_param e;
-		struct bk_inode *i;
 		int ret = bk_lookup(bk, dir, de->d_name, &e, &i);
 
-		if (ret)
-			return ret == -ENOENT ? 0 : ret;
-		n = fuse_add_direntry_plus(req, p, rem, de->d_name, &e, next);
-		if (n > rem) {
-			bk_forget(bk, i, 1);
-			return 1;
+		if (ret == -ENOENT)
+			return 0; /* gone since readdir */
+		if (ret) {
+			/* e.g. EMFILE: a plain entry, the kernel looks it up */
+			memset(&e, 0, sizeof(e));
+			e.attr.st_ino = de->d_ino;
+			e.attr.st_mode = (mode_t)DTTOIF(de->d_type);
+			i = NULL;
 		}
-	} else {
-		struct fuse_entry_param e = {.attr = {.st_ino = de->d_ino,
-					     .st_mode = (mode_t)DTTOIF(
-						     de->d_type)}};
-
-		n = plus ? fuse_add_direntry_plus(req, p, rem, de->d_name, &e,
-						  next)
-			 : fuse_add_direntry(req, p, rem, de->d_name, &e.attr,
-					     next);
-		if (n > rem)
-			return 1;
+	}
+	n = plus ? fuse_add_direntry_plus(req, p, rem, de->d_name, &e, next)
+		 : fuse_add_direntry(req, p, rem, de->d_name, &e.attr, next);
+	if (n > rem) {
+		if (i)
+			bk_forget(bk, i, 1);
+		return 1;
 	}
 	*used = n;
 	return 0;
@@ -547,7 +546,6 @@ void bk_readdir(struct backing *bk, fuse_req_t req, struct bk_inode *dir,
 	}
 	for (;;) {
 		size_t used = 0;
-		int ret;
 
 		if (!d->entry) {
 			errno = 0;
@@ -559,18 +557,10 @@ void bk_readdir(struct backing *bk, fuse_req_t req, struct bk_inode *dir,
 		}
 		off_t next = d->entry->d_off;
 
-		if (hide && hide(d->entry->d_name)) {
-			ret = 0;
-		} else {
-			ret = add_entry(bk, req, dir, d->entry, next, p, rem,
-					plus, &used);
-			if (ret == 1)
-				break;
-			if (ret < 0) {
-				err = -ret;
-				break;
-			}
-		}
+		if (!(hide && hide(d->entry->d_name)) &&
+		    add_entry(bk, req, dir, d->entry, next, p, rem, plus,
+			      &used) == 1)
+			break;
 		p += used;
 		rem -= used;
 		d->entry = NULL;

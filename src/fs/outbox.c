@@ -91,14 +91,18 @@ static void ob_op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct outbox *ob = userdata;
 
-	/* Defaults chosen by measurement (docs/outbox.md); -o overrides. */
+	/*
+	 * Defaults chosen by measurement (docs/outbox.md); -o overrides.
+	 * Writeback cache: 3x on warm reads, never slower on writes. Splice:
+	 * writes must pass through memory to be hashed, and splice_read
+	 * showed no gain on reads here.
+	 */
 	if (conn->capable & FUSE_CAP_WRITEBACK_CACHE)
 		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
-	if (conn->capable & FUSE_CAP_SPLICE_READ)
-		conn->want |= FUSE_CAP_SPLICE_READ;
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
-	conn->want &= ~(unsigned)(FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
+	conn->want &= ~(unsigned)(FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
+				  FUSE_CAP_SPLICE_READ);
 	conn->max_write = 1U << 20;
 	fsmount_apply_conn_opts(conn);
 	ob->writeback = conn->want & FUSE_CAP_WRITEBACK_CACHE;
