@@ -10,6 +10,13 @@ int cmd_outbox(int argc, char **argv);
 int cmd_inbox(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 
+#include <stddef.h>
+
+/* Run fn(0..n-1) on `threads` threads; returns when all are done. */
+void cli_parallel(size_t n, int threads, void (*fn)(size_t i, void *ctx),
+		  void *ctx);
+int cli_default_jobs(void);
+
 /* Print "signetfs: CMD: message" to stderr. */
 void cli_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

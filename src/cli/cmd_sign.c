@@ -1,11 +1,293 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Placeholder until implemented. */
+/* signetfs sign: one HSM login, many files signed in parallel threads. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "cli.h"
-#include "signetfs/util.h"
+#include "signetfs/audit.h"
+#include "signetfs/config.h"
+#include "signetfs/signer.h"
+
+enum { OPT_MODULE = 256, OPT_KEY, OPT_CERT, OPT_CHAIN, OPT_PIN_FILE,
+       OPT_SYNC };
+
+struct sign_job {
+	struct sfs_signer *signer;
+	struct audit_log *audit;
+	const char *root;
+	char **files;
+	int *result;		/* enum sfs_exit per file */
+	char **msg;		/* error per file, or NULL */
+	struct sfs_writer writer;
+	bool sync;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: signetfs sign --config CONF [--root R] [--sync] FILE...\n"
+		"       signetfs sign --module SO --key URI --cert PEM "
+		"[--pin-file F] [--chain PEM] FILE...\n\n"
+		"Writes FILE.sig (detached CMS, format v1) next to each FILE, "
+		"bound to FILE's\npath relative to R (default: the current "
+		"directory).\n\n"
+		"  -c, --config CONF   signetfs.conf (module, key, cert, "
+		"pin-file, audit-log)\n"
+		"  -R, --root R        paths are signed relative to R\n"
+		"      --module SO     PKCS#11 module (instead of a config)\n"
+		"      --key URI       RFC 7512 URI of the key; the PIN comes "
+		"from pin-source=file:\n"
+		"      --pin-file F    or from this file (never from the "
+		"command line)\n"
+		"      --cert PEM      signer certificate (+ chain after it)\n"
+		"      --chain PEM     intermediate certificates to include\n"
+		"      --sync          fsync each .sig and its directory\n"
+		"  -j, --jobs N        signing threads (default: CPUs)\n"
+		"  -v, --verbose       print each signed file\n"
+		"  -h, --help          this text\n\n"
+		"Exit: 0 all signed, 1 some file refused, 2 usage/config, "
+		"3 token/HSM error.\n");
+}
+
+static void fail_file(struct sign_job *j, size_t i, enum sfs_exit ex,
+		      const char *fmt, const char *arg)
+{
+	char *m = NULL;
+
+	j->result[i] = ex;
+	if (asprintf(&m, fmt, arg) < 0)
+		m = NULL;
+	j->msg[i] = m;
+}
+
+static int audit_sign(struct sign_job *j, const char *event,
+		      const char *rel, int64_t size, const struct sfs_digest *d,
+		      const char *reason)
+{
+	struct audit_record r = {
+		.event = event, .path = rel, .path_len = strlen(rel),
+		.size = size, .digest = d, .writer = &j->writer,
+		.key_uri = signer_key_uri(j->signer),
+		.cert_sha256 = signer_cert_sha256(j->signer),
+		.token_serial = signer_token_serial(j->signer),
+		.reason = reason,
+	};
+
+	return audit_write(j->audit, &r);
+}
+
+static void sign_one(size_t i, void *ctx)
+{
+	struct sign_job *j = ctx;
+	const char *file = j->files[i];
+	struct sfs_error err = {0};
+	struct sfs_digest d;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	uint64_t size = 0;
+	char *rel = NULL, *sig = NULL;
+	int fd = -1, ret;
+
+	j->result[i] = SFS_EXIT_OK;
+	if (sfs_is_sig_name(file, strlen(file))) {
+		fail_file(j, i, SFS_EXIT_REFUSED, "%s: refusing to sign a .sig "
+			  "file", file);
+		return;
+	}
+	ret = sfs_path_relative(j->root, file, &rel);
+	if (ret) {
+		fail_file(j, i, SFS_EXIT_REFUSED,
+			  ret == -EXDEV ? "%s: outside the root (--root)"
+					: "%s: cannot resolve the path", file);
+		return;
+	}
+	fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		fail_file(j, i, SFS_EXIT_REFUSED, "%s: cannot open", file);
+		goto out;
+	}
+	if (sfs_hash_fd(fd, signer_md(j->signer), &d, &size) != 0) {
+		fail_file(j, i, SFS_EXIT_REFUSED, "%s: read error", file);
+		goto out;
+	}
+	ret = signer_sign(j->signer, &d, rel, strlen(rel), &j->writer, &der,
+			  &len, &err);
+	if (ret) {
+		audit_sign(j, "sign-failed", rel, (int64_t)size, &d, err.msg);
+		fail_file(j, i, err.exit ? err.exit : SFS_EXIT_TOKEN, "%s",
+			  err.msg);
+		goto out;
+	}
+	/* The record is written before the signature exists. */
+	if (audit_sign(j, "sign", rel, (int64_t)size, &d, NULL) != 0) {
+		fail_file(j, i, SFS_EXIT_REFUSED,
+			  "%s: cannot write the audit log", file);
+		goto out;
+	}
+	if (asprintf(&sig, "%s" SFS_SIG_SUFFIX, file) < 0) {
+		sig = NULL;
+		fail_file(j, i, SFS_EXIT_REFUSED, "%s: out of memory", file);
+		goto out;
+	}
+	ret = sfs_write_atomic_at(AT_FDCWD, sig, der, len, 0644, j->sync);
+	if (ret)
+		fail_file(j, i, SFS_EXIT_REFUSED, "%s: cannot write", sig);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(der);
+	free(rel);
+	free(sig);
+}
+
+static int load_key_config(const char *conf, struct sfs_config **cfg,
+			   struct sfs_key_config *kc)
+{
+	struct sfs_error err = {0};
+
+	if (!conf)
+		return 0;
+	if (config_load(conf, cfg, &err)) {
+		cli_error("sign", "%s", err.msg);
+		return -1;
+	}
+	*kc = (*cfg)->key;
+	return 0;
+}
 
 int cmd_sign(int argc, char **argv)
 {
-	(void)argc;
-	cli_error(argv[0], "not implemented yet");
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"root", required_argument, NULL, 'R'},
+		{"module", required_argument, NULL, OPT_MODULE},
+		{"key", required_argument, NULL, OPT_KEY},
+		{"cert", required_argument, NULL, OPT_CERT},
+		{"chain", required_argument, NULL, OPT_CHAIN},
+		{"pin-file", required_argument, NULL, OPT_PIN_FILE},
+		{"sync", no_argument, NULL, OPT_SYNC},
+		{"jobs", required_argument, NULL, 'j'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct sign_job j = {.root = "."};
+	struct sfs_key_config kc = {.md = SFS_MD_SHA256}, over = {0};
+	struct sfs_config *cfg = NULL;
+	struct sfs_error err = {0};
+	const char *conf = NULL;
+	int c, jobs = cli_default_jobs(), ret = SFS_EXIT_USAGE;
+	bool verbose = false, sync = false;
+	size_t n;
+
+	while ((c = getopt_long(argc, argv, "c:R:j:vh", longopts, NULL)) !=
+	       -1) {
+		switch (c) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 'R':
+			j.root = optarg;
+			break;
+		case OPT_MODULE:
+			over.module = optarg;
+			break;
+		case OPT_KEY:
+			over.key_uri = optarg;
+			break;
+		case OPT_CERT:
+			over.cert = optarg;
+			break;
+		case OPT_CHAIN:
+			over.chain = optarg;
+			break;
+		case OPT_PIN_FILE:
+			over.pin_file = optarg;
+			break;
+		case OPT_SYNC:
+			sync = true;
+			break;
+		case 'j':
+			jobs = atoi(optarg);
+			if (jobs < 1 || jobs > 256)
+				goto bad;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return SFS_EXIT_OK;
+		default:
+			goto bad;
+		}
+	}
+	if (optind >= argc || (!conf && (!over.module || !over.key_uri ||
+					 !over.cert)))
+		goto bad;
+	if (load_key_config(conf, &cfg, &kc))
+		return SFS_EXIT_USAGE;
+	if (over.module)
+		kc.module = over.module;
+	if (over.key_uri)
+		kc.key_uri = over.key_uri;
+	if (over.cert)
+		kc.cert = over.cert;
+	if (over.chain)
+		kc.chain = over.chain;
+	if (over.pin_file)
+		kc.pin_file = over.pin_file;
+	j.sync = sync || (cfg && cfg->sync_sig);
+	if (cfg && cfg->audit_log) {
+		int e = audit_open(cfg->audit_log, cfg->audit_sync, &j.audit);
+
+		if (e) {
+			cli_error("sign", "cannot open the audit log %s: %s",
+				  cfg->audit_log, strerror(-e));
+			goto out;
+		}
+	}
+	if (signer_open(&kc, &j.signer, &err)) {
+		cli_error("sign", "%s", err.msg);
+		ret = err.exit ? err.exit : SFS_EXIT_TOKEN;
+		goto out;
+	}
+	sfs_writer_self(&j.writer);
+	n = (size_t)(argc - optind);
+	j.files = argv + optind;
+	j.result = calloc(n, sizeof(*j.result));
+	j.msg = calloc(n, sizeof(*j.msg));
+	if (!j.result || !j.msg) {
+		cli_error("sign", "out of memory");
+		goto out;
+	}
+	cli_parallel(n, jobs, sign_one, &j);
+	ret = SFS_EXIT_OK;
+	for (size_t i = 0; i < n; i++) {
+		if (j.result[i] == SFS_EXIT_OK) {
+			if (verbose)
+				printf("signed %s\n", j.files[i]);
+			continue;
+		}
+		cli_error("sign", "%s", j.msg[i] ? j.msg[i] : j.files[i]);
+		/* A token error outranks a refused file. */
+		if (ret != SFS_EXIT_TOKEN)
+			ret = j.result[i];
+		free(j.msg[i]);
+	}
+out:
+	free(j.result);
+	free(j.msg);
+	signer_close(j.signer);
+	audit_close(j.audit);
+	config_free(cfg);
+	return ret;
+bad:
+	usage(stderr);
 	return SFS_EXIT_USAGE;
 }

@@ -1,11 +1,274 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Placeholder until implemented. */
+/* signetfs verify: the inbox's checks, without a mount. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "cli.h"
-#include "signetfs/util.h"
+#include "signetfs/config.h"
+#include "signetfs/json.h"
+#include "signetfs/verify.h"
+
+enum { OPT_TRUST = 256, OPT_CRL, OPT_PIN, OPT_JSON, OPT_SIGNING_TIME };
+
+struct verify_job {
+	struct sfs_verifier *v;
+	const char *root;
+	char **files;
+	const uint8_t (*pins)[32];
+	size_t n_pins;
+	bool path_binding;
+	enum verify_reason *reason;
+	struct sig_info *info;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: signetfs verify --config CONF [--root R] [--json] "
+		"FILE...\n"
+		"       signetfs verify --trust CA.pem [--crl CRL.pem] "
+		"[--signer-sha256 HEX]... FILE...\n\n"
+		"Checks FILE.sig for each FILE: format v1, one signer, chain to "
+		"the trust store,\ncodeSigning EKU, validity, CRL, pinned "
+		"signer, the signed path (FILE relative\nto R, default the "
+		"current directory) and the content digest.\n"
+		"Prints 'OK FILE' or 'FAIL FILE: reason' per file.\n\n"
+		"  -c, --config CONF       trust, crl, signer-sha256 from the "
+		"config\n"
+		"  -R, --root R            paths are checked relative to R\n"
+		"      --trust CA.pem      trust anchors (PEM bundle)\n"
+		"      --crl CRL.pem       check revocation against this CRL\n"
+		"      --signer-sha256 HEX accept only this signer certificate "
+		"(repeatable)\n"
+		"      --at-signing-time   check validity at signingTime, not "
+		"now\n"
+		"      --json              one JSON object per line\n"
+		"  -j, --jobs N            threads (default: CPUs)\n"
+		"  -h, --help              this text\n\n"
+		"Exit: 0 all verified, 1 some file failed, 2 usage/config.\n");
+}
+
+static void verify_one(size_t i, void *ctx)
+{
+	struct verify_job *j = ctx;
+	const char *file = j->files[i];
+	struct verify_policy pol = {.pins = j->pins, .n_pins = j->n_pins};
+	uint8_t *der = NULL;
+	size_t len = 0;
+	char *rel = NULL, *sig = NULL;
+	enum verify_reason r;
+	int fd = -1, ret;
+
+	if (j->path_binding) {
+		ret = sfs_path_relative(j->root, file, &rel);
+		if (ret) {
+			/* Outside the root: no path could match. */
+			r = ret == -EXDEV ? VR_PATH_MISMATCH : VR_IO;
+			goto out;
+		}
+		pol.expected_path = rel;
+		pol.expected_path_len = strlen(rel);
+	}
+	if (asprintf(&sig, "%s" SFS_SIG_SUFFIX, file) < 0) {
+		sig = NULL;
+		r = VR_INTERNAL;
+		goto out;
+	}
+	ret = sfs_read_file_at(AT_FDCWD, sig, SFS_SIG_MAX, &der, &len);
+	if (ret) {
+		r = ret == -ENOENT ? VR_NO_SIG
+		    : ret == -EFBIG ? VR_SIG_TOO_LARGE
+				    : VR_IO;
+		goto out;
+	}
+	fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		r = VR_IO;
+		goto out;
+	}
+	r = verifier_check_fd(j->v, der, len, &pol, fd, &j->info[i]);
+out:
+	j->reason[i] = r;
+	if (fd >= 0)
+		close(fd);
+	free(der);
+	free(rel);
+	free(sig);
+}
+
+static void print_json(const char *file, enum verify_reason r,
+		       const struct sig_info *info)
+{
+	struct json_buf b = {0};
+	char hex[2 * SFS_MD_MAX + 1];
+
+	json_raw(&b, "{\"file\":", 8);
+	json_str(&b, file, strlen(file));
+	json_printf(&b, ",\"ok\":%s,\"reason\":\"%s\"",
+		    r == VR_OK ? "true" : "false", verify_reason_name(r));
+	if (r != VR_OK)
+		json_printf(&b, ",\"message\":\"%s\"", verify_reason_str(r));
+	if (info->path) {
+		json_raw(&b, ",\"signed_path\":", 15);
+		json_str(&b, info->path, info->path_len);
+		sfs_hex(info->signer_sha256, 32, hex);
+		json_printf(&b, ",\"signer_sha256\":\"%s\"", hex);
+		json_raw(&b, ",\"signer\":", 10);
+		json_str(&b, info->signer_subject,
+			 strlen(info->signer_subject));
+		sfs_hex(info->digest.bytes, info->digest.len, hex);
+		json_printf(&b, ",\"%s\":\"%s\",\"signing_time\":%lld",
+			    sfs_md_name(info->digest.alg), hex,
+			    (long long)info->signing_time);
+		json_printf(&b, ",\"writer\":{\"uid\":%u,\"gid\":%u",
+			    info->writer.uid, info->writer.gid);
+		json_raw(&b, ",\"user\":", 8);
+		json_str(&b, info->writer.user, strlen(info->writer.user));
+		json_raw(&b, "}", 1);
+	}
+	json_raw(&b, "}\n", 2);
+	if (!b.oom)
+		fputs(b.data, stdout);
+	json_buf_free(&b);
+}
 
 int cmd_verify(int argc, char **argv)
 {
-	(void)argc;
-	cli_error(argv[0], "not implemented yet");
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"root", required_argument, NULL, 'R'},
+		{"trust", required_argument, NULL, OPT_TRUST},
+		{"crl", required_argument, NULL, OPT_CRL},
+		{"signer-sha256", required_argument, NULL, OPT_PIN},
+		{"at-signing-time", no_argument, NULL, OPT_SIGNING_TIME},
+		{"json", no_argument, NULL, OPT_JSON},
+		{"jobs", required_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct verify_job j = {.root = ".", .path_binding = true};
+	struct sfs_trust_config tc = {0};
+	struct sfs_config *cfg = NULL;
+	struct sfs_error err = {0};
+	uint8_t(*pins)[32] = NULL;
+	const char *conf = NULL, *trust = NULL, *crl = NULL;
+	int c, jobs = cli_default_jobs(), ret = SFS_EXIT_USAGE;
+	bool json = false, at_signing = false;
+	size_t n, n_pins = 0;
+
+	while ((c = getopt_long(argc, argv, "c:R:j:h", longopts, NULL)) !=
+	       -1) {
+		switch (c) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 'R':
+			j.root = optarg;
+			break;
+		case OPT_TRUST:
+			trust = optarg;
+			break;
+		case OPT_CRL:
+			crl = optarg;
+			break;
+		case OPT_PIN: {
+			uint8_t(*grown)[32] = realloc(pins, (n_pins + 1) * 32);
+
+			if (!grown)
+				goto bad;
+			pins = grown;
+			if (sfs_unhex(optarg, pins[n_pins], 32) != 32) {
+				cli_error("verify", "--signer-sha256 needs 64 "
+					  "hex digits");
+				goto bad;
+			}
+			n_pins++;
+			break;
+		}
+		case OPT_SIGNING_TIME:
+			at_signing = true;
+			break;
+		case OPT_JSON:
+			json = true;
+			break;
+		case 'j':
+			jobs = atoi(optarg);
+			if (jobs < 1 || jobs > 256)
+				goto bad;
+			break;
+		case 'h':
+			usage(stdout);
+			free(pins);
+			return SFS_EXIT_OK;
+		default:
+			goto bad;
+		}
+	}
+	if (optind >= argc || (!conf && !trust))
+		goto bad;
+	if (conf) {
+		if (config_load(conf, &cfg, &err)) {
+			cli_error("verify", "%s", err.msg);
+			goto out;
+		}
+		tc = cfg->trust;
+		j.path_binding = cfg->path_binding;
+		if (!n_pins) {
+			j.pins = (const uint8_t(*)[32])cfg->pins;
+			j.n_pins = cfg->n_pins;
+		}
+	}
+	if (trust)
+		tc.cafile = (char *)trust;
+	if (crl)
+		tc.crlfile = (char *)crl;
+	if (at_signing)
+		tc.at_signing_time = true;
+	if (n_pins) {
+		j.pins = (const uint8_t(*)[32])pins;
+		j.n_pins = n_pins;
+	}
+	if (verifier_new(&tc, &j.v, &err)) {
+		cli_error("verify", "%s", err.msg);
+		goto out;
+	}
+	n = (size_t)(argc - optind);
+	j.files = argv + optind;
+	j.reason = calloc(n, sizeof(*j.reason));
+	j.info = calloc(n, sizeof(*j.info));
+	if (!j.reason || !j.info) {
+		cli_error("verify", "out of memory");
+		goto out;
+	}
+	cli_parallel(n, jobs, verify_one, &j);
+	ret = SFS_EXIT_OK;
+	for (size_t i = 0; i < n; i++) {
+		if (json)
+			print_json(j.files[i], j.reason[i], &j.info[i]);
+		else if (j.reason[i] == VR_OK)
+			printf("OK %s\n", j.files[i]);
+		else
+			printf("FAIL %s: %s\n", j.files[i],
+			       verify_reason_str(j.reason[i]));
+		if (j.reason[i] != VR_OK)
+			ret = SFS_EXIT_REFUSED;
+		sig_info_clear(&j.info[i]);
+	}
+out:
+	free(j.reason);
+	free(j.info);
+	free(pins);
+	verifier_free(j.v);
+	config_free(cfg);
+	return ret;
+bad:
+	free(pins);
+	usage(stderr);
 	return SFS_EXIT_USAGE;
 }

@@ -1,2 +1,181 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Placeholder until implemented. */
+/* The signer: an HSM key, its certificate chain, and the v1 format. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "signetfs/hsm.h"
+#include "signetfs/log.h"
+#include "signetfs/sigbuild.h"
+#include "signetfs/signer.h"
+
+struct sfs_signer {
+	struct hsm *hsm;
+	X509 *cert;
+	STACK_OF(X509) *chain;	/* intermediates from cert/chain files */
+	enum sfs_md md;
+	char cert_sha256[65];
+};
+
+/* The first certificate of FILE is the signer; any others are chain. */
+static int load_certs(const char *file, X509 **first, STACK_OF(X509) *rest,
+		      struct sfs_error *err)
+{
+	BIO *bio = BIO_new_file(file, "r");
+	X509 *x;
+	int n = 0;
+
+	if (!bio) {
+		sfs_error_set(err, -ENOENT, SFS_EXIT_USAGE,
+			      "cannot read certificate file %s", file);
+		return -ENOENT;
+	}
+	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+		if (first && !*first)
+			*first = x;
+		else if (!sk_X509_push(rest, x))
+			X509_free(x);
+		n++;
+	}
+	BIO_free(bio);
+	ERR_clear_error();
+	if (n == 0) {
+		sfs_error_set(err, -EINVAL, SFS_EXIT_USAGE,
+			      "no PEM certificate in %s", file);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int signer_open(const struct sfs_key_config *cfg, struct sfs_signer **out,
+		struct sfs_error *err)
+{
+	struct hsm_config hc = {
+		.module = cfg->module,
+		.key_uri = cfg->key_uri,
+		.pin_file = cfg->pin_file,
+		.softhsm_conf = cfg->softhsm_conf,
+	};
+	struct sfs_signer *s = calloc(1, sizeof(*s));
+	uint8_t fp[32];
+	unsigned int fplen = sizeof(fp);
+	int ret = -ENOMEM;
+
+	if (!s)
+		goto fail;
+	s->md = cfg->md;
+	s->chain = sk_X509_new_null();
+	if (!s->chain)
+		goto fail;
+	if (!cfg->cert || !cfg->key_uri || !cfg->module) {
+		ret = -EINVAL;
+		sfs_error_set(err, ret, SFS_EXIT_USAGE,
+			      "signing needs module, key and cert");
+		goto fail;
+	}
+	ret = load_certs(cfg->cert, &s->cert, s->chain, err);
+	if (!ret && cfg->chain)
+		ret = load_certs(cfg->chain, NULL, s->chain, err);
+	if (ret)
+		goto fail;
+	ret = hsm_open(&hc, &s->hsm, err);
+	if (ret)
+		goto fail;
+	if (EVP_PKEY_eq(X509_get0_pubkey(s->cert), hsm_public_key(s->hsm)) !=
+	    1) {
+		ret = -EINVAL;
+		sfs_error_set(err, ret, SFS_EXIT_TOKEN,
+			      "certificate %s does not match the key %s",
+			      cfg->cert, hsm_key_uri(s->hsm));
+		goto fail;
+	}
+	X509_digest(s->cert, EVP_sha256(), fp, &fplen);
+	sfs_hex(fp, 32, s->cert_sha256);
+	ERR_clear_error();
+	*out = s;
+	return 0;
+fail:
+	ERR_clear_error();
+	signer_close(s);
+	return ret;
+}
+
+void signer_close(struct sfs_signer *s)
+{
+	if (!s)
+		return;
+	hsm_close(s->hsm);
+	X509_free(s->cert);
+	sk_X509_pop_free(s->chain, X509_free);
+	free(s);
+}
+
+static void log_openssl_errors(const char *what)
+{
+	unsigned long e;
+	char buf[256];
+
+	while ((e = ERR_get_error()) != 0) {
+		ERR_error_string_n(e, buf, sizeof(buf));
+		sfs_err("%s: %s", what, buf);
+	}
+}
+
+int signer_sign(struct sfs_signer *s, const struct sfs_digest *digest,
+		const char *path, size_t path_len,
+		const struct sfs_writer *writer, uint8_t **der, size_t *der_len,
+		struct sfs_error *err)
+{
+	struct sig_build b = {
+		.cert = s->cert,
+		.chain = s->chain,
+		.digest = digest,
+		.path = path,
+		.path_len = path_len,
+		.writer = writer,
+	};
+	int ret;
+
+	if (digest->alg != s->md || sfs_path_check(path, path_len)) {
+		sfs_error_set(err, -EINVAL, SFS_EXIT_USAGE,
+			      "invalid digest or path to sign");
+		return -EINVAL;
+	}
+	ret = hsm_sign_begin(s->hsm, &b.key, err);
+	if (ret)
+		return ret;
+	ret = sig_build_der(&b, der, der_len);
+	hsm_sign_end(s->hsm, ret != 0);
+	if (ret) {
+		log_openssl_errors("signing");
+		sfs_error_set(err, -EIO, SFS_EXIT_TOKEN,
+			      "the token failed to sign (%s)",
+			      hsm_key_uri(s->hsm));
+		return -EIO;
+	}
+	return 0;
+}
+
+enum sfs_md signer_md(const struct sfs_signer *s)
+{
+	return s->md;
+}
+
+const char *signer_key_uri(const struct sfs_signer *s)
+{
+	return hsm_key_uri(s->hsm);
+}
+
+const char *signer_cert_sha256(const struct sfs_signer *s)
+{
+	return s->cert_sha256;
+}
+
+const char *signer_token_serial(const struct sfs_signer *s)
+{
+	return hsm_token_serial(s->hsm);
+}

@@ -1,2 +1,520 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Placeholder until implemented. */
+/* Verify v1 signatures: strict format, attributes, signature, chain, policy. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/cms.h>
+#include <openssl/err.h>
+#include <openssl/ess.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "signetfs/log.h"
+#include "signetfs/sigbuild.h"
+#include "signetfs/verify.h"
+
+struct sfs_verifier {
+	X509_STORE *store;	/* read-only after verifier_new(): shared */
+	bool crl_check;
+	bool at_signing_time;
+};
+
+static const struct {
+	const char *name;
+	const char *text;
+} reasons[VR_COUNT_] = {
+	[VR_OK] = {"ok", "ok"},
+	[VR_NO_SIG] = {"no-signature", "no signature file"},
+	[VR_SIG_EMPTY] = {"sig-empty", "signature file is empty"},
+	[VR_SIG_TOO_LARGE] = {"sig-too-large",
+			      "signature file is larger than the limit"},
+	[VR_SIG_MALFORMED] = {"sig-malformed",
+			      "signature is not a DER CMS ContentInfo"},
+	[VR_SIG_TRAILING] = {"sig-trailing-data",
+			     "trailing bytes after the signature"},
+	[VR_NOT_SIGNED_DATA] = {"not-signed-data",
+				"CMS content is not SignedData"},
+	[VR_NOT_DETACHED] = {"not-detached",
+			     "signature carries content (not detached)"},
+	[VR_CONTENT_TYPE] = {"econtent-type", "eContentType is not id-data"},
+	[VR_SIGNER_COUNT] = {"signer-count", "not exactly one signer"},
+	[VR_DIGEST_ALG] = {"digest-algorithm",
+			   "digest algorithm not allowed (SHA-256/384/512)"},
+	[VR_NO_SIGNED_ATTRS] = {"no-signed-attributes",
+				"no signed attributes"},
+	[VR_ATTR_MISSING] = {"attribute-missing",
+			     "a required signed attribute is missing or repeated"},
+	[VR_ATTR_MALFORMED] = {"attribute-malformed",
+			       "a signed attribute is malformed"},
+	[VR_ATTR_VERSION] = {"attribute-version",
+			     "unknown signetfs attribute version"},
+	[VR_ATTR_CONTENT_TYPE] = {"content-type-attribute",
+				  "contentType attribute is not id-data"},
+	[VR_SIGNER_CERT] = {"signer-cert-missing",
+			    "signer certificate not found in the signature"},
+	[VR_BAD_SIGNATURE] = {"bad-signature",
+			      "signature over the signed attributes is invalid"},
+	[VR_UNTRUSTED] = {"untrusted",
+			  "signer does not chain to the trust store"},
+	[VR_EXPIRED] = {"cert-expired", "certificate has expired"},
+	[VR_NOT_YET_VALID] = {"cert-not-yet-valid",
+			      "certificate is not yet valid"},
+	[VR_NO_CODESIGN_EKU] = {"no-codesigning-eku",
+				"signer certificate lacks the codeSigning EKU"},
+	[VR_REVOKED] = {"revoked", "certificate is revoked"},
+	[VR_CRL_ERROR] = {"crl-error",
+			  "CRL missing, expired or not verifiable"},
+	[VR_PIN_MISMATCH] = {"signer-not-pinned",
+			     "signer is not one of the pinned signers"},
+	[VR_PATH_MISMATCH] = {"path-mismatch",
+			      "signed path differs from the file's path"},
+	[VR_CONTENT_DIGEST] = {"content-digest",
+			       "content does not match the signed digest"},
+	[VR_IO] = {"io-error", "cannot read the file or its signature"},
+	[VR_INTERNAL] = {"internal-error", "internal error"},
+};
+
+const char *verify_reason_str(enum verify_reason r)
+{
+	return (unsigned)r < VR_COUNT_ ? reasons[r].text : "unknown";
+}
+
+const char *verify_reason_name(enum verify_reason r)
+{
+	return (unsigned)r < VR_COUNT_ ? reasons[r].name : "unknown";
+}
+
+static int load_crls(X509_STORE *store, const char *file,
+		     struct sfs_error *err)
+{
+	STACK_OF(X509_INFO) *infos;
+	BIO *bio = BIO_new_file(file, "r");
+	int n = 0;
+
+	if (!bio) {
+		sfs_error_set(err, -ENOENT, SFS_EXIT_USAGE,
+			      "cannot read CRL file %s", file);
+		return -ENOENT;
+	}
+	infos = PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	for (int i = 0; infos && i < sk_X509_INFO_num(infos); i++) {
+		X509_INFO *xi = sk_X509_INFO_value(infos, i);
+
+		if (xi->crl && X509_STORE_add_crl(store, xi->crl))
+			n++;
+	}
+	sk_X509_INFO_pop_free(infos, X509_INFO_free);
+	if (n == 0) {
+		sfs_error_set(err, -EINVAL, SFS_EXIT_USAGE,
+			      "no CRL found in %s", file);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int verifier_new(const struct sfs_trust_config *cfg,
+		 struct sfs_verifier **out, struct sfs_error *err)
+{
+	struct sfs_verifier *v = calloc(1, sizeof(*v));
+	int ret = -EINVAL;
+
+	if (!v)
+		return -ENOMEM;
+	v->store = X509_STORE_new();
+	if (!v->store)
+		goto fail;
+	if (!cfg->cafile && !cfg->capath) {
+		sfs_error_set(err, -EINVAL, SFS_EXIT_USAGE,
+			      "no trust store configured (trust = CA.pem)");
+		goto fail;
+	}
+	if (cfg->cafile && !X509_STORE_load_file(v->store, cfg->cafile)) {
+		sfs_error_set(err, -ENOENT, SFS_EXIT_USAGE,
+			      "cannot load trust store %s", cfg->cafile);
+		goto fail;
+	}
+	if (cfg->capath && !X509_STORE_load_path(v->store, cfg->capath)) {
+		sfs_error_set(err, -ENOENT, SFS_EXIT_USAGE,
+			      "cannot load trust directory %s", cfg->capath);
+		goto fail;
+	}
+	if (cfg->crlfile) {
+		ret = load_crls(v->store, cfg->crlfile, err);
+		if (ret)
+			goto fail;
+		v->crl_check = true;
+	}
+	v->at_signing_time = cfg->at_signing_time;
+	ERR_clear_error();
+	*out = v;
+	return 0;
+fail:
+	ERR_clear_error();
+	verifier_free(v);
+	return ret;
+}
+
+void verifier_free(struct sfs_verifier *v)
+{
+	if (!v)
+		return;
+	X509_STORE_free(v->store);
+	free(v);
+}
+
+/* Exactly one attribute with exactly one value of the given type. */
+static ASN1_TYPE *single_attr(CMS_SignerInfo *si, const ASN1_OBJECT *oid)
+{
+	int pos = CMS_signed_get_attr_by_OBJ(si, oid, -1);
+	X509_ATTRIBUTE *a;
+
+	if (pos < 0 || CMS_signed_get_attr_by_OBJ(si, oid, pos) >= 0)
+		return NULL;
+	a = CMS_signed_get_attr(si, pos);
+	if (X509_ATTRIBUTE_count(a) != 1)
+		return NULL;
+	return X509_ATTRIBUTE_get0_type(a, 0);
+}
+
+static enum sfs_md md_from_nid(int nid, bool *ok)
+{
+	*ok = true;
+	switch (nid) {
+	case NID_sha256:
+		return SFS_MD_SHA256;
+	case NID_sha384:
+		return SFS_MD_SHA384;
+	case NID_sha512:
+		return SFS_MD_SHA512;
+	}
+	*ok = false;
+	return SFS_MD_SHA256;
+}
+
+static enum verify_reason seq_attr(CMS_SignerInfo *si, const ASN1_OBJECT *oid,
+				   const uint8_t **der, long *len)
+{
+	ASN1_TYPE *t = single_attr(si, oid);
+
+	if (!t)
+		return VR_ATTR_MISSING;
+	if (ASN1_TYPE_get(t) != V_ASN1_SEQUENCE)
+		return VR_ATTR_MALFORMED;
+	*der = ASN1_STRING_get0_data(t->value.sequence);
+	*len = ASN1_STRING_length(t->value.sequence);
+	return VR_OK;
+}
+
+static enum verify_reason errno_reason(int e)
+{
+	return e == -EPROTO ? VR_ATTR_VERSION
+	       : e == -ENOMEM ? VR_INTERNAL
+			      : VR_ATTR_MALFORMED;
+}
+
+/* The signed attributes: contentType, messageDigest, time, signetfs. */
+static enum verify_reason check_attrs(CMS_SignerInfo *si, enum sfs_md md,
+				      struct sig_info *info)
+{
+	const uint8_t *der;
+	ASN1_TYPE *t;
+	long len;
+	enum verify_reason r;
+
+	if (CMS_signed_get_attr_count(si) <= 0)
+		return VR_NO_SIGNED_ATTRS;
+	t = single_attr(si, OBJ_nid2obj(NID_pkcs9_contentType));
+	if (!t)
+		return VR_ATTR_MISSING;
+	if (ASN1_TYPE_get(t) != V_ASN1_OBJECT ||
+	    OBJ_obj2nid(t->value.object) != NID_pkcs7_data)
+		return VR_ATTR_CONTENT_TYPE;
+	t = single_attr(si, OBJ_nid2obj(NID_pkcs9_messageDigest));
+	if (!t)
+		return VR_ATTR_MISSING;
+	if (ASN1_TYPE_get(t) != V_ASN1_OCTET_STRING ||
+	    (size_t)ASN1_STRING_length(t->value.octet_string) !=
+		    sfs_md_len(md))
+		return VR_ATTR_MALFORMED;
+	info->digest.alg = md;
+	info->digest.len = sfs_md_len(md);
+	memcpy(info->digest.bytes,
+	       ASN1_STRING_get0_data(t->value.octet_string), info->digest.len);
+	t = single_attr(si, OBJ_nid2obj(NID_pkcs9_signingTime));
+	if (!t)
+		return VR_ATTR_MISSING;
+	if (ASN1_TYPE_get(t) == V_ASN1_UTCTIME) {
+		struct tm tm;
+
+		if (!ASN1_TIME_to_tm(t->value.utctime, &tm))
+			return VR_ATTR_MALFORMED;
+		info->signing_time = timegm(&tm);
+	} else if (ASN1_TYPE_get(t) == V_ASN1_GENERALIZEDTIME) {
+		struct tm tm;
+
+		if (!ASN1_TIME_to_tm(t->value.generalizedtime, &tm))
+			return VR_ATTR_MALFORMED;
+		info->signing_time = timegm(&tm);
+	} else {
+		return VR_ATTR_MALFORMED;
+	}
+	/* ESS signingCertificateV2 binds the signer cert (RFC 5035). */
+	if (!single_attr(si, OBJ_nid2obj(NID_id_smime_aa_signingCertificateV2)))
+		return VR_ATTR_MISSING;
+	r = seq_attr(si, sig_oid_path(), &der, &len);
+	if (r)
+		return r;
+	r = errno_reason(sig_path_decode(der, len, &info->path,
+					 &info->path_len));
+	if (info->path)
+		r = VR_OK;
+	if (r)
+		return r;
+	if (sfs_path_check(info->path, info->path_len))
+		return VR_ATTR_MALFORMED;
+	r = seq_attr(si, sig_oid_writer(), &der, &len);
+	if (r)
+		return r;
+	if (sig_writer_decode(der, len, &info->writer) != 0)
+		return errno_reason(sig_writer_decode(der, len, &info->writer));
+	return VR_OK;
+}
+
+static enum verify_reason check_ess(CMS_SignerInfo *si, X509 *signer)
+{
+	ASN1_TYPE *t =
+		single_attr(si, OBJ_nid2obj(NID_id_smime_aa_signingCertificateV2));
+	const unsigned char *p;
+	ESS_SIGNING_CERT_V2 *ss;
+	STACK_OF(X509) *chain;
+	int ok;
+
+	if (ASN1_TYPE_get(t) != V_ASN1_SEQUENCE)
+		return VR_ATTR_MALFORMED;
+	p = ASN1_STRING_get0_data(t->value.sequence);
+	ss = d2i_ESS_SIGNING_CERT_V2(NULL, &p,
+				     ASN1_STRING_length(t->value.sequence));
+	if (!ss)
+		return VR_ATTR_MALFORMED;
+	chain = sk_X509_new_null();
+	ok = chain && sk_X509_push(chain, signer) &&
+	     OSSL_ESS_check_signing_certs(NULL, ss, chain, 1) > 0;
+	sk_X509_free(chain);
+	ESS_SIGNING_CERT_V2_free(ss);
+	return ok ? VR_OK : VR_BAD_SIGNATURE;
+}
+
+static enum verify_reason chain_reason(int e)
+{
+	switch (e) {
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+		return VR_EXPIRED;
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		return VR_NOT_YET_VALID;
+	case X509_V_ERR_CERT_REVOKED:
+		return VR_REVOKED;
+	case X509_V_ERR_UNABLE_TO_GET_CRL:
+	case X509_V_ERR_CRL_HAS_EXPIRED:
+	case X509_V_ERR_CRL_NOT_YET_VALID:
+	case X509_V_ERR_CRL_SIGNATURE_FAILURE:
+	case X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE:
+	case X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER:
+		return VR_CRL_ERROR;
+	}
+	return VR_UNTRUSTED;
+}
+
+static enum verify_reason check_chain(struct sfs_verifier *v, X509 *signer,
+				      STACK_OF(X509) *untrusted,
+				      time_t signing_time)
+{
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	enum verify_reason r = VR_INTERNAL;
+
+	if (!ctx || !X509_STORE_CTX_init(ctx, v->store, signer, untrusted))
+		goto out;
+	if (v->crl_check)
+		X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_CRL_CHECK |
+						      X509_V_FLAG_CRL_CHECK_ALL);
+	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_X509_STRICT);
+	if (v->at_signing_time)
+		X509_STORE_CTX_set_time(ctx, 0, signing_time);
+	if (X509_verify_cert(ctx) == 1)
+		r = VR_OK;
+	else
+		r = chain_reason(X509_STORE_CTX_get_error(ctx));
+out:
+	X509_STORE_CTX_free(ctx);
+	return r;
+}
+
+static bool codesign_eku(X509 *x)
+{
+	uint32_t flags = X509_get_extension_flags(x);
+
+	if (!(flags & EXFLAG_XKUSAGE) ||
+	    !(X509_get_extended_key_usage(x) & XKU_CODE_SIGN))
+		return false;
+	/* keyUsage, when present, must allow digitalSignature. */
+	return !(flags & EXFLAG_KUSAGE) ||
+	       (X509_get_key_usage(x) & KU_DIGITAL_SIGNATURE);
+}
+
+static bool pinned(const struct verify_policy *pol, const uint8_t fp[32])
+{
+	if (!pol || pol->n_pins == 0)
+		return true;
+	for (size_t i = 0; i < pol->n_pins; i++)
+		if (memcmp(pol->pins[i], fp, 32) == 0)
+			return true;
+	return false;
+}
+
+/* Structure of the SignedData, before any attribute is looked at. */
+static enum verify_reason check_structure(CMS_ContentInfo *cms,
+					  CMS_SignerInfo **si_out,
+					  enum sfs_md *md)
+{
+	STACK_OF(CMS_SignerInfo) *sis;
+	ASN1_OCTET_STRING **content;
+	X509_ALGOR *dig = NULL;
+	bool ok;
+
+	if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed)
+		return VR_NOT_SIGNED_DATA;
+	content = CMS_get0_content(cms);
+	if (!content || *content)
+		return VR_NOT_DETACHED;
+	if (OBJ_obj2nid(CMS_get0_eContentType(cms)) != NID_pkcs7_data)
+		return VR_CONTENT_TYPE;
+	sis = CMS_get0_SignerInfos(cms);
+	if (!sis || sk_CMS_SignerInfo_num(sis) != 1)
+		return VR_SIGNER_COUNT;
+	*si_out = sk_CMS_SignerInfo_value(sis, 0);
+	CMS_SignerInfo_get0_algs(*si_out, NULL, NULL, &dig, NULL);
+	*md = md_from_nid(OBJ_obj2nid(dig->algorithm), &ok);
+	return ok ? VR_OK : VR_DIGEST_ALG;
+}
+
+static enum verify_reason parse_der(const uint8_t *der, size_t len,
+				    CMS_ContentInfo **out)
+{
+	const unsigned char *p = der;
+	unsigned char *re = NULL;
+	CMS_ContentInfo *cms;
+	int n;
+
+	if (len == 0)
+		return VR_SIG_EMPTY;
+	if (len > SFS_SIG_MAX)
+		return VR_SIG_TOO_LARGE;
+	cms = d2i_CMS_ContentInfo(NULL, &p, (long)len);
+	if (!cms)
+		return VR_SIG_MALFORMED;
+	if (p != der + len) {
+		CMS_ContentInfo_free(cms);
+		return VR_SIG_TRAILING;
+	}
+	/* BER (indefinite lengths, non-minimal encodings) is not DER. */
+	n = i2d_CMS_ContentInfo(cms, &re);
+	if (n != (int)len || memcmp(re, der, len) != 0) {
+		OPENSSL_free(re);
+		CMS_ContentInfo_free(cms);
+		return VR_SIG_MALFORMED;
+	}
+	OPENSSL_free(re);
+	*out = cms;
+	return VR_OK;
+}
+
+static enum verify_reason check_signer(struct sfs_verifier *v,
+				       CMS_ContentInfo *cms,
+				       CMS_SignerInfo *si,
+				       const struct verify_policy *pol,
+				       struct sig_info *info)
+{
+	STACK_OF(X509) *certs = NULL;
+	enum verify_reason r;
+	X509 *signer = NULL;
+	unsigned int fplen = 32;
+
+	if (CMS_set1_signers_certs(cms, NULL, 0) < 1)
+		return VR_SIGNER_CERT;
+	CMS_SignerInfo_get0_algs(si, NULL, &signer, NULL, NULL);
+	if (!signer)
+		return VR_SIGNER_CERT;
+	if (CMS_SignerInfo_verify(si) != 1)
+		return VR_BAD_SIGNATURE;
+	r = check_ess(si, signer);
+	if (r)
+		return r;
+	certs = CMS_get1_certs(cms);
+	r = check_chain(v, signer, certs, info->signing_time);
+	sk_X509_pop_free(certs, X509_free);
+	if (r)
+		return r;
+	if (!codesign_eku(signer))
+		return VR_NO_CODESIGN_EKU;
+	if (!X509_digest(signer, EVP_sha256(), info->signer_sha256, &fplen))
+		return VR_INTERNAL;
+	X509_NAME_oneline(X509_get_subject_name(signer), info->signer_subject,
+			  sizeof(info->signer_subject));
+	if (!pinned(pol, info->signer_sha256))
+		return VR_PIN_MISMATCH;
+	return VR_OK;
+}
+
+enum verify_reason verifier_check_sig(struct sfs_verifier *v,
+				      const uint8_t *der, size_t len,
+				      const struct verify_policy *pol,
+				      struct sig_info *info)
+{
+	CMS_ContentInfo *cms = NULL;
+	CMS_SignerInfo *si = NULL;
+	enum verify_reason r;
+	enum sfs_md md;
+
+	memset(info, 0, sizeof(*info));
+	r = parse_der(der, len, &cms);
+	if (r)
+		goto out;
+	r = check_structure(cms, &si, &md);
+	if (r)
+		goto out;
+	r = check_attrs(si, md, info);
+	if (r)
+		goto out;
+	r = check_signer(v, cms, si, pol, info);
+	if (r)
+		goto out;
+	if (pol && pol->expected_path &&
+	    (pol->expected_path_len != info->path_len ||
+	     memcmp(pol->expected_path, info->path, info->path_len) != 0))
+		r = VR_PATH_MISMATCH;
+out:
+	CMS_ContentInfo_free(cms);
+	ERR_clear_error();
+	return r;
+}
+
+enum verify_reason verifier_check_fd(struct sfs_verifier *v,
+				     const uint8_t *der, size_t len,
+				     const struct verify_policy *pol, int fd,
+				     struct sig_info *info)
+{
+	struct sfs_digest d;
+	enum verify_reason r;
+
+	r = verifier_check_sig(v, der, len, pol, info);
+	if (r)
+		return r;
+	if (sfs_hash_fd(fd, info->digest.alg, &d, NULL) != 0)
+		return VR_IO;
+	if (d.len != info->digest.len ||
+	    CRYPTO_memcmp(d.bytes, info->digest.bytes, d.len) != 0)
+		return VR_CONTENT_DIGEST;
+	return VR_OK;
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Building and parsing v1 signatures with OpenSSL types. Crypto-level:
+ * src/crypto, src/hsm and tests use it; src/fs never includes it.
+ */
+#ifndef SIGNETFS_SIGBUILD_H
+#define SIGNETFS_SIGBUILD_H
+
+#include <openssl/cms.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "digest.h"
+#include "sigfmt.h"
+
+/* Test hooks: ways to build a deliberately wrong signature. */
+enum sig_build_flags {
+	SIG_BUILD_NO_PATH = 1 << 0,	/* omit signetfs-path */
+	SIG_BUILD_PATH_V2 = 1 << 1,	/* signetfs-path version 2 */
+	SIG_BUILD_NO_ESS = 1 << 2,	/* omit signingCertificateV2 */
+	SIG_BUILD_NO_CERTS = 1 << 3,	/* no certificates at all */
+};
+
+struct sig_build {
+	EVP_PKEY *key;			/* may live on a token */
+	X509 *cert;
+	STACK_OF(X509) *chain;		/* intermediates, may be NULL */
+	const struct sfs_digest *digest;
+	const char *path;
+	size_t path_len;
+	const struct sfs_writer *writer;
+	unsigned int flags;
+};
+
+/*
+ * Build the CMS SignedData (detached, id-data) with the v1 attributes and
+ * sign it with b->key. Returns NULL on error (OpenSSL error queue set).
+ */
+CMS_ContentInfo *sig_build_cms(const struct sig_build *b);
+/* The same, DER-encoded into a malloc'd buffer; 0 or -errno. */
+int sig_build_der(const struct sig_build *b, uint8_t **der, size_t *len);
+
+/* OIDs of the signetfs attributes (static, never freed). */
+const ASN1_OBJECT *sig_oid_path(void);
+const ASN1_OBJECT *sig_oid_writer(void);
+
+/* Encode / decode the attribute values (DER SEQUENCE). */
+int sig_path_encode(long version, const char *path, size_t len,
+		    uint8_t **der, int *der_len);
+/* -EPROTO for an unknown version, -EBADMSG for malformed. */
+int sig_path_decode(const uint8_t *der, long len, char **path,
+		    size_t *path_len);
+int sig_writer_encode(const struct sfs_writer *w, uint8_t **der,
+		      int *der_len);
+int sig_writer_decode(const uint8_t *der, long len, struct sfs_writer *w);
+
+#endif

@@ -1,0 +1,489 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The forgery suite: one good signature and every way to get it wrong,
+ * each rejected with its own reason. Keys are in memory (no token): the
+ * format and the verifier are under test here; tests/hsm covers the token.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/cms.h>
+#include <openssl/rand.h>
+
+#include "pki.h"
+#include "signetfs/sigbuild.h"
+#include "signetfs/verify.h"
+
+static const char content[] = "firmware image v1\n";
+static const char *path = "pkg/app.bin";
+
+struct fx {
+	char dir[64];
+	char ca_pem[96], crl_pem[96];
+	EVP_PKEY *ca_key, *key, *other_key;
+	X509 *ca, *good, *expired, *future, *no_eku, *revoked, *rogue;
+	struct sfs_verifier *v, *v_crl;
+	struct sfs_writer writer;
+};
+
+static struct fx F;
+
+static void digest_of(const void *data, size_t len, struct sfs_digest *d)
+{
+	struct sfs_hash *h = sfs_hash_new(SFS_MD_SHA256);
+
+	assert_non_null(h);
+	assert_int_equal(sfs_hash_update(h, data, len), 0);
+	assert_int_equal(sfs_hash_final(h, d), 0);
+	sfs_hash_free(h);
+}
+
+static int setup(void **state)
+{
+	struct pki_cert_opts ca = {"test CA", true, false, -3600, 86400 * 365, 1};
+	struct pki_cert_opts o = {"signer", false, true, -3600, 86400, 10};
+	struct sfs_trust_config tc = {0};
+	struct sfs_error err = {0};
+	long rev = 14;
+	EVP_PKEY *rogue_ca_key = pki_key();
+	X509 *rogue_ca;
+
+	(void)state;
+	snprintf(F.dir, sizeof(F.dir), "/tmp/sfs-verify-XXXXXX");
+	if (!mkdtemp(F.dir))
+		return -1;
+	F.ca_key = pki_key();
+	F.key = pki_key();
+	F.other_key = pki_key();
+	F.ca = pki_cert(&ca, F.ca_key, NULL, NULL);
+	F.good = pki_cert(&o, F.key, F.ca, F.ca_key);
+	o.serial = 11, o.not_before = -7200, o.not_after = -3600;
+	F.expired = pki_cert(&o, F.key, F.ca, F.ca_key);
+	o.serial = 12, o.not_before = 3600, o.not_after = 7200;
+	F.future = pki_cert(&o, F.key, F.ca, F.ca_key);
+	o.serial = 13, o.not_before = -3600, o.not_after = 86400;
+	o.codesign = false;
+	F.no_eku = pki_cert(&o, F.key, F.ca, F.ca_key);
+	o.serial = 14, o.codesign = true;
+	F.revoked = pki_cert(&o, F.key, F.ca, F.ca_key);
+	ca.cn = "rogue CA";
+	rogue_ca = pki_cert(&ca, rogue_ca_key, NULL, NULL);
+	o.serial = 10;
+	F.rogue = pki_cert(&o, F.key, rogue_ca, rogue_ca_key);
+	X509_free(rogue_ca);
+	EVP_PKEY_free(rogue_ca_key);
+
+	snprintf(F.ca_pem, sizeof(F.ca_pem), "%s/ca.pem", F.dir);
+	snprintf(F.crl_pem, sizeof(F.crl_pem), "%s/crl.pem", F.dir);
+	pki_write_cert(F.ca_pem, F.ca);
+	X509_CRL *crl = pki_crl(F.ca, F.ca_key, &rev, 1, 30);
+	pki_write_crl(F.crl_pem, crl);
+	X509_CRL_free(crl);
+	tc.cafile = F.ca_pem;
+	if (verifier_new(&tc, &F.v, &err))
+		return -1;
+	tc.crlfile = F.crl_pem;
+	if (verifier_new(&tc, &F.v_crl, &err))
+		return -1;
+	sfs_writer_self(&F.writer);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	verifier_free(F.v);
+	verifier_free(F.v_crl);
+	X509_free(F.ca), X509_free(F.good), X509_free(F.expired);
+	X509_free(F.future), X509_free(F.no_eku), X509_free(F.revoked);
+	X509_free(F.rogue);
+	EVP_PKEY_free(F.ca_key), EVP_PKEY_free(F.key);
+	EVP_PKEY_free(F.other_key);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", F.dir);
+	return system(cmd);
+}
+
+/* A signature of `data` for path `p` by (key, cert). */
+static void sign(const void *data, size_t len, const char *p, EVP_PKEY *key,
+		 X509 *cert, unsigned int flags, uint8_t **der, size_t *dlen)
+{
+	struct sfs_digest d;
+	struct sig_build b = {
+		.key = key, .cert = cert, .digest = &d, .path = p,
+		.path_len = strlen(p), .writer = &F.writer, .flags = flags,
+	};
+
+	digest_of(data, len, &d);
+	assert_int_equal(sig_build_der(&b, der, dlen), 0);
+}
+
+static int content_fd(const void *data, size_t len)
+{
+	char p[96];
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/content-XXXXXX", F.dir);
+	fd = mkstemp(p);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	unlink(p);
+	return fd;
+}
+
+static enum verify_reason check_with(struct sfs_verifier *v,
+				     const uint8_t *der, size_t len,
+				     const void *data, size_t dlen,
+				     const char *p,
+				     const struct verify_policy *base)
+{
+	struct verify_policy pol = {p, strlen(p), NULL, 0};
+	struct sig_info info;
+	enum verify_reason r;
+	int fd = content_fd(data, dlen);
+
+	if (base) {
+		pol.pins = base->pins;
+		pol.n_pins = base->n_pins;
+	}
+	r = verifier_check_fd(v, der, len, &pol, fd, &info);
+	if (r == VR_OK) {
+		assert_int_equal(info.path_len, strlen(p));
+		assert_memory_equal(info.path, p, info.path_len);
+		assert_int_equal(info.writer.uid, F.writer.uid);
+	}
+	sig_info_clear(&info);
+	close(fd);
+	return r;
+}
+
+static enum verify_reason check(const uint8_t *der, size_t len,
+				const void *data, size_t dlen, const char *p)
+{
+	return check_with(F.v, der, len, data, dlen, p, NULL);
+}
+
+#define C content, sizeof(content) - 1
+
+/* Sign the content with cert, expect reason on verification. */
+static void expect_cert(X509 *cert, struct sfs_verifier *v,
+			enum verify_reason want)
+{
+	uint8_t *der;
+	size_t len;
+
+	sign(C, path, F.key, cert, 0, &der, &len);
+	assert_string_equal(verify_reason_name(check_with(v, der, len, C, path,
+							  NULL)),
+			    verify_reason_name(want));
+	free(der);
+}
+
+static void test_good(void **state)
+{
+	(void)state;
+	expect_cert(F.good, F.v, VR_OK);
+	expect_cert(F.good, F.v_crl, VR_OK);
+}
+
+static void test_content_flip_and_append(void **state)
+{
+	char flipped[sizeof(content)], longer[sizeof(content) + 1];
+	uint8_t *der;
+	size_t len;
+
+	(void)state;
+	sign(C, path, F.key, F.good, 0, &der, &len);
+	memcpy(flipped, content, sizeof(content));
+	flipped[3] ^= 0x01;
+	assert_int_equal(check(der, len, flipped, sizeof(content) - 1, path),
+			 VR_CONTENT_DIGEST);
+	memcpy(longer, content, sizeof(content));
+	longer[sizeof(content) - 1] = 'x';
+	assert_int_equal(check(der, len, longer, sizeof(content), path),
+			 VR_CONTENT_DIGEST);
+	assert_int_equal(check(der, len, content, sizeof(content) - 2, path),
+			 VR_CONTENT_DIGEST);
+	free(der);
+}
+
+static void test_sig_bytes(void **state)
+{
+	uint8_t *der, *big, rnd[512];
+	size_t len;
+
+	(void)state;
+	sign(C, path, F.key, F.good, 0, &der, &len);
+	assert_int_equal(check(der, len - 1, C, path), VR_SIG_MALFORMED);
+	assert_int_equal(check(der, len / 2, C, path), VR_SIG_MALFORMED);
+	big = malloc(SFS_SIG_MAX + 1);
+	memcpy(big, der, len);
+	memcpy(big + len, "garbage", 7);
+	assert_int_equal(check(big, len + 7, C, path), VR_SIG_TRAILING);
+	assert_int_equal(check(big, 0, C, path), VR_SIG_EMPTY);
+	assert_int_equal(check(big, SFS_SIG_MAX + 1, C, path),
+			 VR_SIG_TOO_LARGE);
+	RAND_bytes(rnd, sizeof(rnd));
+	rnd[0] = 0x04; /* not even a SEQUENCE */
+	assert_int_equal(check(rnd, sizeof(rnd), C, path), VR_SIG_MALFORMED);
+	free(big);
+	free(der);
+}
+
+static void test_other_file_and_rename(void **state)
+{
+	static const char other[] = "another file\n";
+	uint8_t *der;
+	size_t len;
+
+	(void)state;
+	/* b's signature next to a: bound to b's path. */
+	sign(other, sizeof(other) - 1, "pkg/other.bin", F.key, F.good, 0, &der,
+	     &len);
+	assert_int_equal(check(der, len, C, path), VR_PATH_MISMATCH);
+	free(der);
+	/* Another content signed for the same path. */
+	sign(other, sizeof(other) - 1, path, F.key, F.good, 0, &der, &len);
+	assert_int_equal(check(der, len, C, path), VR_CONTENT_DIGEST);
+	free(der);
+	/* The right file and its .sig, renamed or moved together. */
+	sign(C, path, F.key, F.good, 0, &der, &len);
+	assert_int_equal(check(der, len, C, "pkg/app2.bin"), VR_PATH_MISMATCH);
+	assert_int_equal(check(der, len, C, "other/pkg/app.bin"),
+			 VR_PATH_MISMATCH);
+	assert_int_equal(check(der, len, C, "app.bin"), VR_PATH_MISMATCH);
+	free(der);
+}
+
+static void test_certs(void **state)
+{
+	(void)state;
+	expect_cert(F.rogue, F.v, VR_UNTRUSTED);
+	expect_cert(F.expired, F.v, VR_EXPIRED);
+	expect_cert(F.future, F.v, VR_NOT_YET_VALID);
+	expect_cert(F.no_eku, F.v, VR_NO_CODESIGN_EKU);
+	expect_cert(F.revoked, F.v_crl, VR_REVOKED);
+	/* Without the CRL configured the same signature passes. */
+	expect_cert(F.revoked, F.v, VR_OK);
+}
+
+static void test_crl_expired(void **state)
+{
+	struct sfs_trust_config tc = {.cafile = F.ca_pem};
+	struct sfs_verifier *v = NULL;
+	struct sfs_error err = {0};
+	char p[96];
+	X509_CRL *crl = pki_crl(F.ca, F.ca_key, NULL, 0, -1);
+
+	(void)state;
+	snprintf(p, sizeof(p), "%s/old-crl.pem", F.dir);
+	pki_write_crl(p, crl);
+	X509_CRL_free(crl);
+	tc.crlfile = p;
+	assert_int_equal(verifier_new(&tc, &v, &err), 0);
+	expect_cert(F.good, v, VR_CRL_ERROR);
+	verifier_free(v);
+}
+
+static void test_pins(void **state)
+{
+	uint8_t pins[2][32], *der;
+	unsigned int n = 32;
+	struct verify_policy pol = {.pins = (const uint8_t(*)[32])pins};
+	size_t len;
+
+	(void)state;
+	sign(C, path, F.key, F.good, 0, &der, &len);
+	memset(pins, 0xab, sizeof(pins));
+	pol.n_pins = 1;
+	assert_int_equal(check_with(F.v, der, len, C, path, &pol),
+			 VR_PIN_MISMATCH);
+	X509_digest(F.good, EVP_sha256(), pins[1], &n);
+	pol.n_pins = 2;
+	assert_int_equal(check_with(F.v, der, len, C, path, &pol), VR_OK);
+	free(der);
+}
+
+/* Replace the first occurrence of `from` in der by `to` (same length). */
+static void patch(uint8_t *der, size_t len, const char *from, const char *to)
+{
+	size_t n = strlen(from);
+
+	for (size_t i = 0; i + n <= len; i++) {
+		if (memcmp(der + i, from, n) == 0) {
+			memcpy(der + i, to, n);
+			return;
+		}
+	}
+	fail_msg("pattern %s not found", from);
+}
+
+static void test_tampered_attribute(void **state)
+{
+	uint8_t *der;
+	size_t len;
+
+	(void)state;
+	sign(C, path, F.key, F.good, 0, &der, &len);
+	patch(der, len, "pkg/app.bin", "pkg/app.bim");
+	assert_int_equal(check(der, len, C, "pkg/app.bim"), VR_BAD_SIGNATURE);
+	free(der);
+}
+
+static void test_signature_value_flipped(void **state)
+{
+	uint8_t *der;
+	size_t len;
+
+	(void)state;
+	/*
+	 * The signature value is the last field of the only SignerInfo (no
+	 * unsigned attributes): flip its last byte, as a forger without the
+	 * key would have to guess it.
+	 */
+	sign(C, path, F.key, F.good, 0, &der, &len);
+	der[len - 1] ^= 0x01;
+	assert_int_equal(check(der, len, C, path), VR_BAD_SIGNATURE);
+	free(der);
+}
+
+static void test_attributes(void **state)
+{
+	uint8_t *der;
+	size_t len;
+
+	(void)state;
+	sign(C, path, F.key, F.good, SIG_BUILD_NO_PATH, &der, &len);
+	assert_int_equal(check(der, len, C, path), VR_ATTR_MISSING);
+	free(der);
+	sign(C, path, F.key, F.good, SIG_BUILD_PATH_V2, &der, &len);
+	assert_int_equal(check(der, len, C, path), VR_ATTR_VERSION);
+	free(der);
+	sign(C, path, F.key, F.good, SIG_BUILD_NO_ESS, &der, &len);
+	assert_int_equal(check(der, len, C, path), VR_ATTR_MISSING);
+	free(der);
+	sign(C, path, F.key, F.good, SIG_BUILD_NO_CERTS, &der, &len);
+	assert_int_equal(check(der, len, C, path), VR_SIGNER_CERT);
+	free(der);
+}
+
+/* Signatures made with plain OpenSSL CMS, outside the v1 builder. */
+static void raw_cms(unsigned int flags, const EVP_MD *md, int signers,
+		    bool other_type, uint8_t **der, size_t *len)
+{
+	BIO *in = BIO_new_mem_buf(content, sizeof(content) - 1);
+	CMS_ContentInfo *cms;
+	unsigned char *out = NULL;
+	int n;
+
+	cms = CMS_sign(NULL, NULL, NULL, NULL, flags | CMS_PARTIAL | CMS_BINARY);
+	assert_non_null(cms);
+	if (other_type)
+		assert_int_equal(CMS_set1_eContentType(cms,
+				 OBJ_nid2obj(NID_pkcs7_enveloped)), 1);
+	for (int i = 0; i < signers; i++) {
+		/* The certificate is added once, with the first signer. */
+		assert_non_null(CMS_add1_signer(cms, F.good, F.key, md,
+						CMS_BINARY |
+							(i ? CMS_NOCERTS : 0)));
+	}
+	assert_int_equal(CMS_final(cms, in, NULL, flags | CMS_BINARY), 1);
+	n = i2d_CMS_ContentInfo(cms, &out);
+	assert_true(n > 0);
+	*der = malloc((size_t)n);
+	memcpy(*der, out, (size_t)n);
+	*len = (size_t)n;
+	OPENSSL_free(out);
+	CMS_ContentInfo_free(cms);
+	BIO_free(in);
+}
+
+static void test_raw_cms(void **state)
+{
+	uint8_t *der;
+	size_t len;
+
+	(void)state;
+	raw_cms(CMS_DETACHED, EVP_sha1(), 1, false, &der, &len);
+	assert_int_equal(check(der, len, C, path), VR_DIGEST_ALG);
+	free(der);
+	raw_cms(CMS_DETACHED, EVP_sha256(), 2, false, &der, &len);
+	assert_int_equal(check(der, len, C, path), VR_SIGNER_COUNT);
+	free(der);
+	raw_cms(0, EVP_sha256(), 1, false, &der, &len);
+	assert_int_equal(check(der, len, C, path), VR_NOT_DETACHED);
+	free(der);
+	raw_cms(CMS_DETACHED, EVP_sha256(), 1, true, &der, &len);
+	assert_int_equal(check(der, len, C, path), VR_CONTENT_TYPE);
+	free(der);
+	/* Well-formed, trusted, but no signetfs attributes: not v1. */
+	raw_cms(CMS_DETACHED, EVP_sha256(), 1, false, &der, &len);
+	assert_int_equal(check(der, len, C, path), VR_ATTR_MISSING);
+	free(der);
+}
+
+static void test_ber_rejected(void **state)
+{
+	uint8_t *der, *ber;
+	size_t len;
+
+	(void)state;
+	sign(C, path, F.key, F.good, 0, &der, &len);
+	/* Same content, outer SEQUENCE length in non-minimal long form. */
+	assert_int_equal(der[0], 0x30);
+	assert_int_equal(der[1], 0x82);
+	ber = malloc(len + 1);
+	ber[0] = 0x30;
+	ber[1] = 0x83;
+	ber[2] = 0x00;
+	memcpy(ber + 3, der + 2, len - 2);
+	assert_int_equal(check(ber, len + 1, C, path), VR_SIG_MALFORMED);
+	free(ber);
+	free(der);
+}
+
+static void test_reason_texts(void **state)
+{
+	(void)state;
+	/* Every reason has its own name and text. */
+	for (int i = 0; i < VR_COUNT_; i++) {
+		assert_non_null(verify_reason_name(i));
+		for (int j = 0; j < i; j++) {
+			assert_string_not_equal(verify_reason_name(i),
+						verify_reason_name(j));
+			assert_string_not_equal(verify_reason_str(i),
+						verify_reason_str(j));
+		}
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_content_flip_and_append),
+		cmocka_unit_test(test_sig_bytes),
+		cmocka_unit_test(test_other_file_and_rename),
+		cmocka_unit_test(test_certs),
+		cmocka_unit_test(test_crl_expired),
+		cmocka_unit_test(test_pins),
+		cmocka_unit_test(test_tampered_attribute),
+		cmocka_unit_test(test_signature_value_flipped),
+		cmocka_unit_test(test_attributes),
+		cmocka_unit_test(test_raw_cms),
+		cmocka_unit_test(test_ber_rejected),
+		cmocka_unit_test(test_reason_texts),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
