@@ -17,11 +17,12 @@
 #include "signetfs/log.h"
 
 /*
- * Entries and attributes may be cached by the kernel for a second: a file
- * that stops verifying is still re-checked on every open, and ENOENT is
- * never cached, so a new file shows up as soon as it verifies.
+ * The kernel caches no entry, attribute or ENOENT: every path walk asks
+ * us, so a file that stops verifying is gone at once and a new one shows
+ * up as soon as it verifies. A cached verdict makes that ask cheap (two
+ * O_PATH opens). Data stays cached: see cache_policy().
  */
-#define INBOX_TTL 1.0
+#define INBOX_TTL 0.0
 
 /* What a node is: the mount shows directories, files and their .sig. */
 struct node {
@@ -410,6 +411,12 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	struct inbox *ib = userdata;
 
 	fsmount_apply_conn_opts(conn);
+	/*
+	 * With auto_inval_data the kernel asks for attributes before each
+	 * read once they expire, which with a TTL of 0 is every read; the
+	 * page cache is managed at open instead (cache_policy()).
+	 */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 	if (ib->prewarm_wanted && inbox_prewarm_start(ib))
 		sfs_warn("cannot start the prewarm thread");
 }

@@ -194,17 +194,25 @@ static bool ent_visible(const struct batch *b, const struct inbox_dirent *e)
 	return false;
 }
 
-static void filter(const struct batch *b, struct inbox_listing *l)
+/* Decide every entry first: sig_visible() reads names filter() frees. */
+static int filter(const struct batch *b, struct inbox_listing *l)
 {
+	bool *keep = calloc(l->n ? l->n : 1, sizeof(*keep));
 	size_t kept = 0;
 
+	if (!keep)
+		return -ENOMEM;
+	for (size_t i = 0; i < l->n; i++)
+		keep[i] = ent_visible(b, &l->ents[i]);
 	for (size_t i = 0; i < l->n; i++) {
-		if (ent_visible(b, &l->ents[i]))
+		if (keep[i])
 			l->ents[kept++] = l->ents[i];
 		else
 			free(l->ents[i].name);
 	}
 	l->n = kept;
+	free(keep);
+	return 0;
 }
 
 int inbox_list(struct inbox *ib, const char *path, struct inbox_listing *l)
@@ -226,7 +234,7 @@ int inbox_list(struct inbox *ib, const char *path, struct inbox_listing *l)
 			b.jobs[b.n++].name = l->ents[i].name;
 	verify_all(&b);
 	qsort(b.jobs, b.n, sizeof(*b.jobs), cmp_job);
-	filter(&b, l);
+	ret = filter(&b, l);
 out:
 	free(b.jobs);
 	if (ret)
