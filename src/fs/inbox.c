@@ -22,7 +22,7 @@
  * up as soon as it verifies. A cached verdict makes that ask cheap (two
  * O_PATH opens). Data stays cached: see cache_policy().
  */
-#define INBOX_TTL 0.0
+#define INBOX_TTL 1.0
 
 /* What a node is: the mount shows directories, files and their .sig. */
 struct node {
@@ -401,9 +401,82 @@ static int do_lookup(struct inbox *ib, struct node *parent, const char *name,
 /* ------------------------------------------------------------------ */
 /* Lookup, attributes, xattrs */
 
+static void widen_readahead(const char *mnt);
+
+/* The first request after INIT (lookup, getattr, open...) sets readahead. */
 static struct inbox *ib_of(fuse_req_t req)
 {
-	return fuse_req_userdata(req);
+	struct inbox *ib = fuse_req_userdata(req);
+
+	if (!atomic_load_explicit(&ib->readahead_set, memory_order_relaxed) &&
+	    !atomic_exchange(&ib->readahead_set, true))
+		widen_readahead(ib->mnt_real);
+	return ib;
+}
+
+/*
+ * The kernel reads ahead 128 KiB on a FUSE mount: a sequential reader has
+ * about two requests in flight, each waiting for its block to be hashed,
+ * and one core idles. A wider window keeps both busy (measured: cold
+ * serve of 1 GiB 1.1-1.4 s at 128 KiB, ~0.7 s at 4 MiB). Best effort:
+ * needs root and sysfs; found through mountinfo (a stat of the mountpoint
+ * could wait for us). Done at the first lookup, not in init: the kernel
+ * clamps the window to the INIT reply's max_readahead after init returns.
+ */
+#define INBOX_READ_AHEAD_KB "4096"
+
+static void unescape_mountinfo(char *s)
+{
+	char *w = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] && s[3]) {
+			*w++ = (char)(((s[1] - '0') << 6) | ((s[2] - '0') << 3) |
+				      (s[3] - '0'));
+			s += 3;
+		} else {
+			*w++ = *s;
+		}
+	}
+	*w = '\0';
+}
+
+static void widen_readahead(const char *mnt)
+{
+	unsigned maj, min, fmaj = 0, fmin = 0;
+	char *line = NULL, path[PATH_MAX + 1], sys[96];
+	size_t cap = 0;
+	bool found = false;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	int fd;
+
+	if (!f || !mnt)
+		goto out;
+	while (getline(&line, &cap, f) > 0) {
+		if (sscanf(line, "%*d %*d %u:%u %*s %4096s", &maj, &min,
+			   path) != 3)
+			continue;
+		unescape_mountinfo(path);
+		if (!strcmp(path, mnt)) {
+			fmaj = maj;
+			fmin = min;
+			found = true; /* the last one is on top */
+		}
+	}
+	if (!found)
+		goto out;
+	snprintf(sys, sizeof(sys), "/sys/class/bdi/%u:%u/read_ahead_kb", fmaj,
+		 fmin);
+	fd = open(sys, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (write(fd, INBOX_READ_AHEAD_KB, strlen(INBOX_READ_AHEAD_KB)) < 0)
+			sfs_info("%s: %s", sys, strerror(errno));
+		close(fd);
+	}
+out:
+	free(line);
+	if (f)
+		fclose(f);
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -425,7 +498,9 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct inbox *ib = ib_of(req);
 	struct fuse_entry_param e;
-	int ret = do_lookup(ib, node_of(ib, parent), name, &e);
+	int ret;
+
+	ret = do_lookup(ib, node_of(ib, parent), name, &e);
 
 	if (ret)
 		fuse_reply_err(req, -ret);
@@ -1181,6 +1256,7 @@ int inbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 	ib.audit_mode = (a->mode >= 0 ? a->mode : (int)cfg->mode) ==
 			SFS_MODE_AUDIT;
 	ib.prewarm_wanted = a->prewarm;
+	ib.mnt_real = realpath(a->mountpoint, NULL);
 	ib.workers = ncpu > 1 ? (unsigned)ncpu * 2 : 2;
 	/*
 	 * Read buffers are 128 KiB-sized and short-lived: a fixed mmap
@@ -1204,6 +1280,7 @@ int inbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 out:
 	inbox_cache_destroy(&ib);
 	nodes_destroy(&ib);
+	free(ib.mnt_real);
 	free(opts);
 	return ret;
 }

@@ -167,6 +167,7 @@ struct inbox_cache;
 struct inbox {
 	const struct sfs_config *cfg;
 	const char *backing;
+	char *mnt_real;			/* realpath of the mountpoint */
 	int rootfd;
 	bool audit_mode;
 	struct sfs_verifier *verifier;
@@ -178,6 +179,7 @@ struct inbox {
 	bool prewarm_wanted;
 	bool prewarm_running;
 	atomic_bool stopping;
+	atomic_bool readahead_set;
 	/* The node table lives in inbox.c. */
 	void *nodes;
 };

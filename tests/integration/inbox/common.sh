@@ -52,16 +52,21 @@ visible() {
 	cmp -s "$M/$1" "$B/$1" || fail "$1 differs from BACKING"
 }
 
-# hidden REL: not listed, ENOENT on stat and on open.
+# hidden REL: ENOENT on open at once, not listed, and gone for stat once
+# the kernel's 1 s entry/attribute cache (INBOX_TTL) has expired.
 hidden() {
 	local err
-	! listed "$1" || fail "$1 is listed"
-	[ ! -e "$M/$1" ] && [ ! -L "$M/$1" ] || fail "$1 exists in the mount"
 	err=$(cat "$M/$1" 2>&1 >/dev/null) && fail "$1 could be read"
 	case $err in
 	*"No such file or directory"*) ;;
 	*) fail "$1: expected ENOENT, got: $err" ;;
 	esac
+	! listed "$1" || fail "$1 is listed"
+	wait_for 3 not_there "$M/$1" || fail "$1 exists in the mount"
+}
+
+not_there() {
+	[ ! -e "$1" ] && [ ! -L "$1" ]
 }
 
 # audited REL REASON: a verify-denied record for REL with that reason.
