@@ -17,221 +17,20 @@
 #include "signetfs/log.h"
 
 /*
- * The kernel caches no entry, attribute or ENOENT: every path walk asks
- * us, so a file that stops verifying is gone at once and a new one shows
- * up as soon as it verifies. A cached verdict makes that ask cheap (two
- * O_PATH opens). Data stays cached: see cache_policy().
+ * Entries and attributes are cached by the kernel for a second; ENOENT is
+ * never cached, so a new file shows up as soon as it verifies. A file that
+ * stops verifying can still be stat'ed until its entry expires, but every
+ * open checks again and reads serve verified blocks only. With a TTL of 0
+ * `ls -l` of 10,000 files costs 20,000 more round trips (~100 us each on
+ * these VMs).
  */
 #define INBOX_TTL 1.0
-
-/* What a node is: the mount shows directories, files and their .sig. */
-struct node {
-	struct node *next;		/* table chain */
-	uint64_t hash;
-	char *path;			/* mount-relative, "" for the root */
-	size_t len;
-	enum inbox_dtype kind;
-	uint64_t nlookup;
-	bool hashed;
-	/*
-	 * The kernel page cache of this inode holds bytes of the verified
-	 * version cache_gen at most; cached_opens handles read through it.
-	 */
-	uint64_t cache_gen;
-	unsigned cached_opens;
-};
-
-struct node_table {
-	pthread_mutex_t lock;	/* leaf lock: nothing is taken under it */
-	struct node **slots;
-	size_t nslots;
-	size_t n;
-	struct node root;
-};
-
-enum fh_kind { FH_VERIFIED, FH_RAW, FH_SIGBUF };
-
-struct fh {
-	enum fh_kind kind;
-	int fd;
-	struct inbox_vfile *vf;		/* counted by inbox_check */
-	uint64_t size;			/* what is served */
-	uint8_t *buf;			/* FH_SIGBUF: the verified .sig */
-	struct node *node;
-	bool cached;
-};
 
 struct dh {
 	pthread_mutex_t lock;
 	struct inbox_listing l;
 	bool loaded;
 };
-
-static pthread_key_t tbuf_key;
-
-/* ------------------------------------------------------------------ */
-/* Nodes */
-
-static struct node_table *nodes_of(struct inbox *ib)
-{
-	return ib->nodes;
-}
-
-static struct node *node_of(struct inbox *ib, fuse_ino_t ino)
-{
-	if (ino == FUSE_ROOT_ID)
-		return &nodes_of(ib)->root;
-	return (struct node *)(uintptr_t)ino;
-}
-
-static fuse_ino_t ino_of(struct inbox *ib, struct node *n)
-{
-	return n == &nodes_of(ib)->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)n;
-}
-
-static int nodes_init(struct inbox *ib)
-{
-	struct node_table *t = calloc(1, sizeof(*t));
-
-	if (!t)
-		return -ENOMEM;
-	t->nslots = 1024;
-	t->slots = calloc(t->nslots, sizeof(*t->slots));
-	t->root.path = strdup("");
-	if (!t->slots || !t->root.path) {
-		free(t->slots);
-		free(t->root.path);
-		free(t);
-		return -ENOMEM;
-	}
-	t->root.kind = INBOX_DT_DIR;
-	t->root.nlookup = 1;
-	pthread_mutex_init(&t->lock, NULL);
-	ib->nodes = t;
-	return 0;
-}
-
-static void node_free(struct node *n)
-{
-	free(n->path);
-	free(n);
-}
-
-static void nodes_destroy(struct inbox *ib)
-{
-	struct node_table *t = ib->nodes;
-
-	if (!t)
-		return;
-	for (size_t i = 0; i < t->nslots; i++) {
-		struct node *n = t->slots[i], *next;
-
-		for (; n; n = next) {
-			next = n->next;
-			node_free(n);
-		}
-	}
-	free(t->slots);
-	free(t->root.path);
-	pthread_mutex_destroy(&t->lock);
-	free(t);
-	ib->nodes = NULL;
-}
-
-static void unhash_locked(struct node_table *t, struct node *n)
-{
-	struct node **pp = &t->slots[n->hash & (t->nslots - 1)];
-
-	for (; *pp; pp = &(*pp)->next) {
-		if (*pp == n) {
-			*pp = n->next;
-			n->hashed = false;
-			t->n--;
-			return;
-		}
-	}
-}
-
-static void grow_locked(struct node_table *t)
-{
-	size_t ns = t->nslots * 2;
-	struct node **s = calloc(ns, sizeof(*s));
-
-	if (!s)
-		return;
-	for (size_t i = 0; i < t->nslots; i++) {
-		struct node *n = t->slots[i], *next;
-
-		for (; n; n = next) {
-			next = n->next;
-			n->next = s[n->hash & (ns - 1)];
-			s[n->hash & (ns - 1)] = n;
-		}
-	}
-	free(t->slots);
-	t->slots = s;
-	t->nslots = ns;
-}
-
-/*
- * The node for (path, kind), one more lookup counted. The same path keeps
- * its node (and so its page cache) across lookups; a path whose kind
- * changed gets a new one, the old lives on until the kernel forgets it.
- */
-static struct node *node_get(struct inbox *ib, const char *path, size_t len,
-			     enum inbox_dtype kind)
-{
-	struct node_table *t = nodes_of(ib);
-	uint64_t h = XXH3_64bits(path, len);
-	struct node *n;
-
-	pthread_mutex_lock(&t->lock);
-	for (n = t->slots[h & (t->nslots - 1)]; n; n = n->next)
-		if (n->hash == h && n->len == len && !memcmp(n->path, path, len))
-			break;
-	if (n && n->kind != kind) {
-		unhash_locked(t, n);
-		n = NULL;
-	}
-	if (!n) {
-		n = calloc(1, sizeof(*n));
-		if (n && !(n->path = strndup(path, len))) {
-			free(n);
-			n = NULL;
-		}
-		if (n) {
-			n->hash = h;
-			n->len = len;
-			n->kind = kind;
-			n->hashed = true;
-			n->next = t->slots[h & (t->nslots - 1)];
-			t->slots[h & (t->nslots - 1)] = n;
-			if (++t->n > t->nslots)
-				grow_locked(t);
-		}
-	}
-	if (n)
-		n->nlookup++;
-	pthread_mutex_unlock(&t->lock);
-	return n;
-}
-
-static void node_forget(struct inbox *ib, fuse_ino_t ino, uint64_t nlookup)
-{
-	struct node_table *t = nodes_of(ib);
-	struct node *n = node_of(ib, ino);
-
-	if (n == &t->root)
-		return;
-	pthread_mutex_lock(&t->lock);
-	n->nlookup -= nlookup < n->nlookup ? nlookup : n->nlookup;
-	if (n->nlookup == 0) {
-		if (n->hashed)
-			unhash_locked(t, n);
-		node_free(n);
-	}
-	pthread_mutex_unlock(&t->lock);
-}
 
 /* ------------------------------------------------------------------ */
 /* Attributes */
@@ -270,11 +69,6 @@ static int join(char *out, const char *dir, size_t dlen, const char *name,
 	return 0;
 }
 
-static bool served(struct inbox *ib, const struct inbox_vfile *vf)
-{
-	return vf->verdict == VR_OK || ib->audit_mode;
-}
-
 static int file_attr(struct inbox *ib, const char *path, size_t len,
 		     struct stat *st)
 {
@@ -283,7 +77,7 @@ static int file_attr(struct inbox *ib, const char *path, size_t len,
 
 	if (ret)
 		return ret;
-	if (served(ib, vf))
+	if (inbox_served(ib, vf))
 		stamp_to_stat(&vf->content, vf->content.size, st);
 	else
 		ret = -ENOENT;
@@ -389,10 +183,10 @@ static int do_lookup(struct inbox *ib, struct node *parent, const char *name,
 		ret = path_attr(ib, path, len, kind, &e->attr);
 	if (ret)
 		return ret;
-	n = node_get(ib, path, len, kind);
+	n = inbox_node_get(ib, path, len, kind);
 	if (!n)
 		return -ENOMEM;
-	e->ino = ino_of(ib, n);
+	e->ino = inbox_ino_of(ib, n);
 	e->attr_timeout = INBOX_TTL;
 	e->entry_timeout = INBOX_TTL;
 	return 0;
@@ -500,7 +294,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fuse_entry_param e;
 	int ret;
 
-	ret = do_lookup(ib, node_of(ib, parent), name, &e);
+	ret = do_lookup(ib, inbox_node_of(ib, parent), name, &e);
 
 	if (ret)
 		fuse_reply_err(req, -ret);
@@ -510,7 +304,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	node_forget(ib_of(req), ino, nlookup);
+	inbox_node_forget(ib_of(req), ino, nlookup);
 	fuse_reply_none(req);
 }
 
@@ -518,7 +312,7 @@ static void op_forget_multi(fuse_req_t req, size_t count,
 			    struct fuse_forget_data *forgets)
 {
 	for (size_t i = 0; i < count; i++)
-		node_forget(ib_of(req), forgets[i].ino, forgets[i].nlookup);
+		inbox_node_forget(ib_of(req), forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
@@ -526,7 +320,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct inbox *ib = ib_of(req);
-	struct node *n = node_of(ib, ino);
+	struct node *n = inbox_node_of(ib, ino);
 	struct stat st;
 	int ret = path_attr(ib, n->path, n->len, n->kind, &st);
 
@@ -579,7 +373,7 @@ static int node_vfile(struct inbox *ib, struct node *n,
 	if (ret)
 		return ret;
 	if ((*vf)->verdict != VR_OK) {
-		ret = served(ib, *vf) ? -ENODATA : -ENOENT;
+		ret = inbox_served(ib, *vf) ? -ENODATA : -ENOENT;
 		inbox_vfile_put(*vf);
 	}
 	return ret;
@@ -591,7 +385,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct inbox *ib = ib_of(req);
 	struct inbox_vfile *vf;
 	char val[512];
-	int ret = node_vfile(ib, node_of(ib, ino), &vf);
+	int ret = node_vfile(ib, inbox_node_of(ib, ino), &vf);
 
 	if (ret) {
 		fuse_reply_err(req, -ret);
@@ -615,7 +409,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	struct inbox_vfile *vf;
 	char list[128], val[512];
 	size_t len = 0;
-	int ret = node_vfile(ib, node_of(ib, ino), &vf);
+	int ret = node_vfile(ib, inbox_node_of(ib, ino), &vf);
 
 	if (ret == -ENODATA) {
 		fuse_reply_xattr(req, 0);
@@ -651,313 +445,13 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 }
 
 /* ------------------------------------------------------------------ */
-/* Files */
-
-/*
- * Page cache: a handle reads through it only if the cache holds (or is
- * about to hold) bytes of the same verified version. keep_cache keeps
- * them across opens; without it the kernel drops the inode's pages when
- * the open completes. While handles of an older version still read
- * through the cache, a newer version is served with direct_io, so no
- * reader ever sees a mix of two versions.
- */
-static void cache_policy(struct inbox *ib, struct fh *h,
-			 struct fuse_file_info *fi)
-{
-	struct node_table *t = nodes_of(ib);
-	struct node *n = h->node;
-
-	if (h->kind != FH_VERIFIED) {
-		fi->direct_io = 1;
-		return;
-	}
-	pthread_mutex_lock(&t->lock);
-	if (n->cache_gen == h->vf->gen) {
-		fi->keep_cache = 1;
-		h->cached = true;
-	} else if (n->cached_opens == 0) {
-		n->cache_gen = h->vf->gen;
-		h->cached = true;
-	} else {
-		fi->direct_io = 1;
-	}
-	if (h->cached)
-		n->cached_opens++;
-	pthread_mutex_unlock(&t->lock);
-}
-
-static void fh_free(struct inbox *ib, struct fh *h)
-{
-	struct node_table *t = nodes_of(ib);
-
-	if (!h)
-		return;
-	if (h->cached) {
-		pthread_mutex_lock(&t->lock);
-		h->node->cached_opens--;
-		pthread_mutex_unlock(&t->lock);
-	}
-	if (h->vf && h->kind != FH_SIGBUF)
-		inbox_vfile_closed(ib, h->vf);
-	inbox_vfile_put(h->vf);
-	if (h->fd >= 0)
-		close(h->fd);
-	free(h->buf);
-	free(h);
-}
-
-static int open_content(struct inbox *ib, struct node *n, struct fh *h)
-{
-	int ret = inbox_check(ib, n->path, n->len, &h->fd, &h->vf);
-
-	if (ret)
-		return ret;
-	if (!served(ib, h->vf))
-		return -ENOENT;
-	if (h->vf->verdict == VR_OK) {
-		h->kind = FH_VERIFIED;
-		h->size = (uint64_t)h->vf->content.size;
-	} else {
-		h->kind = FH_RAW;
-		h->size = (uint64_t)h->vf->content.size;
-	}
-	return 0;
-}
-
-/* The .sig bytes, served only if they are the ones that verified. */
-static int load_sigbuf(struct inbox *ib, struct node *n, struct fh *h)
-{
-	size_t blen = n->len - (sizeof(SFS_SIG_SUFFIX) - 1);
-	char base[PATH_MAX];
-	uint8_t sha[32];
-	struct stat st;
-	size_t got = 0;
-	int fd, ret;
-
-	memcpy(base, n->path, blen);
-	base[blen] = '\0';
-	ret = inbox_check(ib, base, blen, NULL, &h->vf);
-	if (ret)
-		return ret;
-	if (h->vf->verdict != VR_OK)
-		return -ENOENT;
-	fd = inbox_open_regular(ib->rootfd, n->path, &st);
-	if (fd < 0)
-		return fd;
-	h->buf = malloc(h->vf->sig_len + 1);
-	ret = h->buf ? sfs_full_pread(fd, h->buf, h->vf->sig_len + 1, 0, &got)
-		     : -ENOMEM;
-	close(fd);
-	if (ret)
-		return ret;
-	sfs_sha256(h->buf, got, sha);
-	if (got != h->vf->sig_len || memcmp(sha, h->vf->sig_sha256, 32))
-		return -EAGAIN; /* replaced since it verified: look again */
-	h->kind = FH_SIGBUF;
-	h->size = got;
-	return 0;
-}
-
-static int open_sig(struct inbox *ib, struct node *n, struct fh *h)
-{
-	struct stat st;
-	int ret;
-
-	if (ib->audit_mode) {
-		h->fd = inbox_open_regular(ib->rootfd, n->path, &st);
-		if (h->fd < 0)
-			return h->fd;
-		h->kind = FH_RAW;
-		h->size = (uint64_t)st.st_size;
-		return 0;
-	}
-	for (int tries = 0; tries < 3; tries++) {
-		ret = load_sigbuf(ib, n, h);
-		if (ret != -EAGAIN)
-			return ret;
-		inbox_vfile_put(h->vf);
-		h->vf = NULL;
-		free(h->buf);
-		h->buf = NULL;
-	}
-	return -ENOENT;
-}
-
-static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct inbox *ib = ib_of(req);
-	struct node *n = node_of(ib, ino);
-	struct fh *h;
-	int ret;
-
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-		fuse_reply_err(req, EROFS);
-		return;
-	}
-	if (n->kind == INBOX_DT_DIR) {
-		fuse_reply_err(req, EISDIR);
-		return;
-	}
-	h = calloc(1, sizeof(*h));
-	if (!h) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	h->fd = -1;
-	h->node = n;
-	ret = n->kind == INBOX_DT_SIG ? open_sig(ib, n, h)
-				      : open_content(ib, n, h);
-	if (ret) {
-		fh_free(ib, h);
-		fuse_reply_err(req, -ret);
-		return;
-	}
-	cache_policy(ib, h, fi);
-	fi->fh = (uint64_t)(uintptr_t)h;
-	if (fuse_reply_open(req, fi) == -ENOENT)
-		fh_free(ib, h); /* interrupted: no release will come */
-}
-
-static void op_release(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
-{
-	fh_free(ib_of(req), (struct fh *)(uintptr_t)fi->fh);
-	fuse_reply_err(req, 0);
-}
-
-/* A per-thread buffer for block-aligned reads, freed when the thread ends. */
-static uint8_t *tbuf(size_t len)
-{
-	size_t *b = pthread_getspecific(tbuf_key);
-
-	if (!b || *b < len) {
-		free(b);
-		b = malloc(sizeof(size_t) + len);
-		if (b)
-			*b = len;
-		pthread_setspecific(tbuf_key, b);
-		if (!b)
-			return NULL;
-	}
-	return (uint8_t *)(b + 1);
-}
-
-static void audit_mismatch(struct inbox *ib, struct fh *h, const char *why)
-{
-	bool was = atomic_exchange(&h->vf->audited_mismatch, true);
-
-	if (!was)
-		inbox_audit_denied(ib, h->vf->path, h->vf->path_len,
-				   (int64_t)h->size, why);
-}
-
-static int read_raw(struct fh *h, size_t size, off_t off,
-		    const uint8_t **out, size_t *outlen)
-{
-	uint8_t *buf = tbuf(size);
-	int ret;
-
-	if (!buf)
-		return -ENOMEM;
-	ret = sfs_full_pread(h->fd, buf, size, off, outlen);
-	*out = buf;
-	return ret;
-}
-
-/*
- * Serve [off, off+size) of a verified file: read the whole covering blocks
- * from the fd that was verified and hand out bytes only from blocks whose
- * SHA-256 is the one recorded while verifying. A block that changed or
- * came up short is EIO: the reader never sees a byte that did not verify.
- */
-static int read_verified(struct inbox *ib, struct fh *h, size_t size,
-			 off_t off, const uint8_t **out, size_t *outlen)
-{
-	uint64_t end = (uint64_t)off + size, b0, bend;
-	uint8_t *buf, sha[32];
-	size_t blen, got = 0;
-	int ret;
-
-	if (end > h->size)
-		end = h->size;
-	b0 = (uint64_t)off >> INBOX_BLOCK_SHIFT;
-	bend = ((end - 1) >> INBOX_BLOCK_SHIFT) + 1;
-	blen = (size_t)((bend << INBOX_BLOCK_SHIFT < h->size
-				 ? bend << INBOX_BLOCK_SHIFT : h->size) -
-			(b0 << INBOX_BLOCK_SHIFT));
-	buf = tbuf(blen);
-	if (!buf)
-		return -ENOMEM;
-	ret = sfs_full_pread(h->fd, buf, blen, (off_t)(b0 << INBOX_BLOCK_SHIFT),
-			     &got);
-	if (ret)
-		return ret;
-	if (got != blen) {
-		audit_mismatch(ib, h, "short-read");
-		if (ib->audit_mode)
-			return read_raw(h, size, off, out, outlen);
-		return -EIO;
-	}
-	for (uint64_t b = b0; b < bend; b++) {
-		size_t o = (size_t)((b - b0) << INBOX_BLOCK_SHIFT);
-		size_t bl = blen - o < INBOX_BLOCK ? blen - o : INBOX_BLOCK;
-
-		sfs_sha256(buf + o, bl, sha);
-		if (memcmp(sha, h->vf->blocks[b], 32)) {
-			audit_mismatch(ib, h, "content-changed");
-			if (!ib->audit_mode)
-				return -EIO;
-		}
-	}
-	*out = buf + ((uint64_t)off - (b0 << INBOX_BLOCK_SHIFT));
-	*outlen = (size_t)(end - (uint64_t)off);
-	return 0;
-}
-
-static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		    struct fuse_file_info *fi)
-{
-	struct inbox *ib = ib_of(req);
-	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
-	const uint8_t *out = NULL;
-	size_t len = 0;
-	int ret = 0;
-
-	if (off < 0) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	if ((uint64_t)off >= h->size || size == 0) {
-		fuse_reply_buf(req, NULL, 0);
-		return;
-	}
-	switch (h->kind) {
-	case FH_VERIFIED:
-		ret = read_verified(ib, h, size, off, &out, &len);
-		break;
-	case FH_RAW:
-		ret = read_raw(h, size, off, &out, &len);
-		break;
-	case FH_SIGBUF:
-		out = h->buf + off;
-		len = h->size - (uint64_t)off < size ? h->size - (uint64_t)off
-						      : size;
-		break;
-	}
-	if (ret)
-		fuse_reply_err(req, -ret);
-	else
-		fuse_reply_buf(req, (const char *)out, len);
-}
-
-/* ------------------------------------------------------------------ */
 /* Directories */
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct inbox *ib = ib_of(req);
-	struct node *n = node_of(ib, ino);
+	struct node *n = inbox_node_of(ib, ino);
 	struct dh *d;
 
 	if (n->kind != INBOX_DT_DIR) {
@@ -1009,7 +503,7 @@ static size_t add_entry(fuse_req_t req, struct node *dir, char *buf,
 		return (size_t)-1;
 	sz = fuse_add_direntry_plus(req, buf, rem, de->name, &e, next);
 	if (sz > rem)
-		node_forget(ib, e.ino, 1);
+		inbox_node_forget(ib, e.ino, 1);
 	return sz;
 }
 
@@ -1018,7 +512,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct inbox *ib = ib_of(req);
 	struct dh *d = (struct dh *)(uintptr_t)fi->fh;
-	struct node *dir = node_of(ib, ino);
+	struct node *dir = inbox_node_of(ib, ino);
 	char *buf = calloc(1, size);
 	size_t used = 0;
 	int ret = 0;
@@ -1152,10 +646,10 @@ static const struct fuse_lowlevel_ops inbox_ops = {
 	.symlink = op_symlink,
 	.rename = op_rename,
 	.link = op_link,
-	.open = op_open,
-	.read = op_read,
+	.open = inbox_op_open,
+	.read = inbox_op_read,
 	.write = op_write,
-	.release = op_release,
+	.release = inbox_op_release,
 	.opendir = op_opendir,
 	.readdir = op_readdir,
 	.readdirplus = op_readdirplus,
@@ -1231,11 +725,6 @@ static void inbox_teardown(void *userdata)
 	ib->rootfd = -1;
 }
 
-static void tbuf_free(void *p)
-{
-	free(p);
-}
-
 int inbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 {
 	struct inbox ib = {.cfg = cfg, .backing = a->backing, .rootfd = -1};
@@ -1271,15 +760,15 @@ int inbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 		     a->fuse_opts ? a->fuse_opts : "") < 0)
 		return SFS_EXIT_USAGE;
 	args.fuse_opts = opts;
-	if (pthread_key_create(&tbuf_key, tbuf_free) ||
-	    nodes_init(&ib) || inbox_cache_init(&ib)) {
+	if (inbox_file_init() ||
+	    inbox_nodes_init(&ib) || inbox_cache_init(&ib)) {
 		ret = SFS_EXIT_USAGE;
 		goto out;
 	}
 	ret = fsmount_run(&spec, &args);
 out:
 	inbox_cache_destroy(&ib);
-	nodes_destroy(&ib);
+	inbox_nodes_destroy(&ib);
 	free(ib.mnt_real);
 	free(opts);
 	return ret;

@@ -15,6 +15,7 @@
 #include "signetfs/config.h"
 #include "signetfs/digest.h"
 #include "signetfs/verify.h"
+#include "mount.h"
 
 /*
  * Served bytes are checked per block against SHA-256 digests recorded while
@@ -161,6 +162,57 @@ int inbox_prewarm_start(struct inbox *ib);
 void inbox_prewarm_stop(struct inbox *ib);
 
 /* ------------------------------------------------------------------ */
+/* inbox_node.c: the nodes the kernel knows, by mount path */
+
+/* A node: the mount shows directories, files and their .sig. */
+struct node {
+	struct node *next;		/* table chain */
+	uint64_t hash;
+	char *path;			/* mount-relative, "" for the root */
+	size_t len;
+	enum inbox_dtype kind;
+	uint64_t nlookup;
+	bool hashed;
+	/*
+	 * The kernel page cache of this inode holds bytes of the verified
+	 * version cache_gen at most; cached_opens handles read through it.
+	 */
+	uint64_t cache_gen;
+	unsigned cached_opens;
+};
+
+
+int inbox_nodes_init(struct inbox *ib);
+void inbox_nodes_destroy(struct inbox *ib);
+struct node *inbox_node_of(struct inbox *ib, fuse_ino_t ino);
+fuse_ino_t inbox_ino_of(struct inbox *ib, struct node *n);
+/* The node for (path, kind) with one more lookup counted; NULL: ENOMEM. */
+struct node *inbox_node_get(struct inbox *ib, const char *path, size_t len,
+			    enum inbox_dtype kind);
+void inbox_node_forget(struct inbox *ib, fuse_ino_t ino, uint64_t nlookup);
+
+enum inbox_cache_use {
+	INBOX_CACHE_KEEP,	/* the page cache holds this version: keep it */
+	INBOX_CACHE_FRESH,	/* drop what is cached, then cache this one */
+	INBOX_CACHE_DIRECT,	/* another version is being read: bypass */
+};
+
+/* Count a handle of version gen; _put undoes a KEEP or FRESH. */
+enum inbox_cache_use inbox_node_cache_get(struct inbox *ib, struct node *n,
+					  uint64_t gen);
+void inbox_node_cache_put(struct inbox *ib, struct node *n);
+
+/* ------------------------------------------------------------------ */
+/* inbox_file.c: open, read, release of files and .sig */
+
+int inbox_file_init(void);
+void inbox_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void inbox_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		   struct fuse_file_info *fi);
+void inbox_op_release(fuse_req_t req, fuse_ino_t ino,
+		      struct fuse_file_info *fi);
+
+/* ------------------------------------------------------------------ */
 
 struct inbox_cache;
 
@@ -183,5 +235,12 @@ struct inbox {
 	/* The node table lives in inbox.c. */
 	void *nodes;
 };
+
+/* Strict mode serves verified files; audit mode everything regular. */
+static inline bool inbox_served(const struct inbox *ib,
+				const struct inbox_vfile *vf)
+{
+	return vf->verdict == VR_OK || ib->audit_mode;
+}
 
 #endif
