@@ -13,6 +13,9 @@
 enum fh_kind { FH_VERIFIED, FH_RAW, FH_SIGBUF };
 
 struct fh {
+	struct fh *next;		/* registry chain */
+	uint64_t id;			/* what the kernel holds in fi->fh */
+	unsigned refs;			/* under reg.lock: release + reads */
 	enum fh_kind kind;
 	int fd;
 	struct inbox_vfile *vf;		/* counted by inbox_check */
@@ -23,6 +26,60 @@ struct fh {
 };
 
 static pthread_key_t tbuf_key;
+
+/*
+ * Handles are found by id, counted, and freed by the last user: a READ can
+ * still be in a worker thread when the RELEASE for its file arrives (seen
+ * under ASan: a .sig buffer freed under a reply). Without this a read could
+ * serve freed memory, or pread an fd number reused by another file.
+ */
+#define REG_SLOTS 1024
+static struct {
+	pthread_mutex_t lock;	/* leaf lock */
+	struct fh *slots[REG_SLOTS];
+	uint64_t next_id;
+} reg = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void reg_add(struct fh *h)
+{
+	pthread_mutex_lock(&reg.lock);
+	h->id = ++reg.next_id;
+	h->refs = 1;
+	h->next = reg.slots[h->id % REG_SLOTS];
+	reg.slots[h->id % REG_SLOTS] = h;
+	pthread_mutex_unlock(&reg.lock);
+}
+
+/* Find id: one more reference, or (remove) out of the registry. */
+static struct fh *reg_get(uint64_t id, bool remove)
+{
+	struct fh **pp, *h = NULL;
+
+	pthread_mutex_lock(&reg.lock);
+	for (pp = &reg.slots[id % REG_SLOTS]; *pp; pp = &(*pp)->next) {
+		if ((*pp)->id == id) {
+			h = *pp;
+			if (remove)
+				*pp = h->next;
+			else
+				h->refs++;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&reg.lock);
+	return h;
+}
+
+/* Drop one reference; true when it was the last. */
+static bool reg_put(struct fh *h)
+{
+	bool last;
+
+	pthread_mutex_lock(&reg.lock);
+	last = --h->refs == 0;
+	pthread_mutex_unlock(&reg.lock);
+	return last;
+}
 
 static void cache_policy(struct inbox *ib, struct fh *h,
 			 struct fuse_file_info *fi)
@@ -161,15 +218,22 @@ void inbox_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	cache_policy(ib, h, fi);
-	fi->fh = (uint64_t)(uintptr_t)h;
-	if (fuse_reply_open(req, fi) == -ENOENT)
-		fh_free(ib, h); /* interrupted: no release will come */
+	reg_add(h);
+	fi->fh = h->id;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		/* Interrupted: no release will come. */
+		reg_get(h->id, true);
+		fh_free(ib, h);
+	}
 }
 
 void inbox_op_release(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
+		      struct fuse_file_info *fi)
 {
-	fh_free(fuse_req_userdata(req), (struct fh *)(uintptr_t)fi->fh);
+	struct fh *h = reg_get(fi->fh, true);
+
+	if (h && reg_put(h))
+		fh_free(fuse_req_userdata(req), h);
 	fuse_reply_err(req, 0);
 }
 
@@ -262,42 +326,47 @@ static int read_verified(struct inbox *ib, struct fh *h, size_t size,
 	return 0;
 }
 
+static int serve(struct inbox *ib, struct fh *h, size_t size, off_t off,
+		 const uint8_t **out, size_t *len)
+{
+	switch (h->kind) {
+	case FH_VERIFIED:
+		return read_verified(ib, h, size, off, out, len);
+	case FH_RAW:
+		return read_raw(h, size, off, out, len);
+	case FH_SIGBUF:
+		*out = h->buf + off;
+		*len = h->size - (uint64_t)off < size ? h->size - (uint64_t)off
+						       : size;
+		return 0;
+	}
+	return -EIO;
+}
+
 void inbox_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		    struct fuse_file_info *fi)
+		   struct fuse_file_info *fi)
 {
 	struct inbox *ib = fuse_req_userdata(req);
-	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	struct fh *h = reg_get(fi->fh, false);
 	const uint8_t *out = NULL;
 	size_t len = 0;
 	int ret = 0;
 
-	if (off < 0) {
-		fuse_reply_err(req, EINVAL);
+	if (!h) {
+		fuse_reply_err(req, EBADF);
 		return;
 	}
-	if ((uint64_t)off >= h->size || size == 0) {
-		fuse_reply_buf(req, NULL, 0);
-		return;
-	}
-	switch (h->kind) {
-	case FH_VERIFIED:
-		ret = read_verified(ib, h, size, off, &out, &len);
-		break;
-	case FH_RAW:
-		ret = read_raw(h, size, off, &out, &len);
-		break;
-	case FH_SIGBUF:
-		out = h->buf + off;
-		len = h->size - (uint64_t)off < size ? h->size - (uint64_t)off
-						      : size;
-		break;
-	}
+	if (off < 0)
+		ret = -EINVAL;
+	else if ((uint64_t)off < h->size && size)
+		ret = serve(ib, h, size, off, &out, &len);
 	if (ret)
 		fuse_reply_err(req, -ret);
 	else
 		fuse_reply_buf(req, (const char *)out, len);
+	if (reg_put(h))
+		fh_free(ib, h);
 }
-
 
 static void tbuf_free(void *p)
 {
