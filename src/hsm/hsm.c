@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <libp11.h>
+#include <p11-kit/pkcs11.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -28,7 +29,7 @@
 /*
  * The few CK_RV values we tell apart (PKCS#11 v2.40 section 5.1). libp11
  * reports the module's CK_RV as the reason code of its "CKR" error
- * library; the core library does not see p11-kit's pkcs11.h.
+ * library. (p11-kit's pkcs11.h is only used for session_probe().)
  */
 #define SFS_CKR_DEVICE_ERROR		0x30UL
 #define SFS_CKR_DEVICE_REMOVED		0x32UL
@@ -71,6 +72,8 @@ struct hsm_module {
 	char *path;
 	char *conf;		/* SOFTHSM2_CONF it was loaded with */
 	PKCS11_CTX *ctx;
+	void *dl;		/* our own reference, for fl */
+	CK_FUNCTION_LIST_PTR fl;	/* the module's list, as libp11 uses it */
 	unsigned refs;
 };
 
@@ -562,6 +565,17 @@ static int module_check(const char *path, struct sfs_error *err, void **dl)
 	return 0;
 }
 
+/* The same (initialised) module instance libp11 loaded: dlopen shares it. */
+static void fl_get(struct hsm_module *m, void *dl)
+{
+	CK_C_GetFunctionList get;
+
+	m->dl = dl;
+	get = (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList");
+	if (!get || get(&m->fl) != CKR_OK)
+		m->fl = NULL;
+}
+
 static int module_get(const char *path, const char *conf,
 		      struct hsm_module **out, struct sfs_error *err)
 {
@@ -610,6 +624,8 @@ static int module_get(const char *path, const char *conf,
 			       path);
 		goto out;
 	}
+	fl_get(m, dl);
+	dl = NULL; /* transferred */
 	m->refs = 1;
 	m->next = modules;
 	modules = m;
@@ -643,6 +659,8 @@ static void module_put(struct hsm_module *m)
 		*pp = m->next;
 		PKCS11_CTX_unload(m->ctx);
 		PKCS11_CTX_free(m->ctx);
+		if (m->dl)
+			dlclose(m->dl);
 		free(m->path);
 		free(m->conf);
 		free(m);
@@ -774,6 +792,36 @@ static bool pub_same(EVP_PKEY *a, EVP_PKEY *b)
 	return same;
 }
 
+/*
+ * libp11 0.4.12 waits forever on its session pool's condition variable
+ * when C_OpenSession fails (fixed upstream by OpenSC/libp11 PR #579): a
+ * token that is listed but will not open a session (removed just then,
+ * session limit reached, remote HSM gone) would hang login or key lookup,
+ * and with it every signer waiting on the lock. Open one session first
+ * and report the module's answer instead. Only a failure in the moment
+ * between this probe and libp11's own open can still hang.
+ */
+static int session_probe(struct hsm *h, PKCS11_SLOT *slot,
+			 struct sfs_error *err)
+{
+	CK_FUNCTION_LIST_PTR f = h->mod->fl;
+	CK_SESSION_HANDLE s;
+	CK_RV rv;
+
+	if (!f)
+		return 0;
+	rv = f->C_OpenSession(PKCS11_get_slotid_from_slot(slot),
+			      CKF_SERIAL_SESSION, NULL, NULL, &s);
+	if (rv == CKR_OK) {
+		f->C_CloseSession(s);
+		return 0;
+	}
+	/* As libp11 would report it, so p11_fail() maps it. */
+	ERR_raise(ERR_get_CKR_code(), (int)rv);
+	return p11_fail(err, slot->token->label,
+			"opening a session on token '%s'", slot->token->label);
+}
+
 /* Find the token, log in once, find the key. Caller holds the write lock. */
 static int token_setup_locked(struct hsm *h, struct sfs_error *err)
 {
@@ -786,6 +834,9 @@ static int token_setup_locked(struct hsm *h, struct sfs_error *err)
 	if (ret)
 		goto out;
 	t = slot->token;
+	ret = session_probe(h, slot, err);
+	if (ret)
+		goto out;
 	if (t->userPinLocked) {
 		sfs_error_set(err, -EACCES, SFS_EXIT_TOKEN,
 			      "PIN of token '%s' is locked", t->label);
@@ -1005,6 +1056,11 @@ void hsm_sign_end(struct hsm *h, bool failed)
 	if (failed)
 		atomic_store(&h->broken, true);
 	pthread_rwlock_unlock(&h->lock);
+}
+
+int hsm_sign_error(struct hsm *h, struct sfs_error *err)
+{
+	return p11_fail(err, h->label, "signing with %s", h->uri.clean);
 }
 
 EVP_PKEY *hsm_public_key(struct hsm *h)
