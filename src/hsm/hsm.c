@@ -47,15 +47,19 @@
 #define RECOVER_BACKOFF_NS (250L * 1000 * 1000)
 
 /*
- * One loaded module, shared by every handle that names the same path:
+ * One loaded module, shared by every handle that names the same file:
  * C_Finalize ends the module for the whole process, so the module is
- * loaded and finalised once for all handles.
+ * loaded and finalised once for all handles. Paths are compared after
+ * realpath(): dlopen() hands out the library already loaded under
+ * another name (a symlink, "a/../b"), and a second libp11 context on
+ * it would finalise the first one's sessions when it is closed.
  */
 struct hsm_module {
 	struct hsm_module *next;	/* under modules_lock */
 	unsigned int refs;		/* under modules_lock */
-	char *path;
-	char *conf;			/* SOFTHSM2_CONF it was loaded with */
+	char *path;			/* as the first handle named it */
+	char *real;			/* realpath() of path: the list key */
+	char *conf;			/* SOFTHSM2_CONF (realpath) */
 	/*
 	 * Readers: each signature of each handle, from hsm_sign_begin to
 	 * hsm_sign_end. libp11 0.4.12 takes a session from the slot's pool
@@ -67,6 +71,19 @@ struct hsm_module {
 	pthread_rwlock_t lock;
 	atomic_bool broken;		/* a signature failed: reload */
 	PKCS11_CTX *ctx;		/* under the write lock */
+	/*
+	 * One slot list for all handles, under the write lock, listed once
+	 * per load. libp11 closes every session of a slot ID
+	 * (C_CloseAllSessions) when it frees a slot: a list per handle
+	 * meant that closing one handle ended the sessions of every other
+	 * handle on the module, whichever token it used. Listing again
+	 * would do the same once the old list's keys are freed, and
+	 * libp11 0.4.12's PKCS11_update_slots() crashes on a non-empty
+	 * list. SoftHSM fixes its slots in C_Initialize anyway; a token
+	 * that comes or goes is seen after a reload (hsm_recover).
+	 */
+	PKCS11_SLOT *slots;
+	unsigned int nslots;
 	unsigned int gen;		/* reloads so far (write lock) */
 	struct timespec last_fail;	/* failed recovery (write lock) */
 	struct hsm *handles;		/* under the write lock */
@@ -80,8 +97,6 @@ struct hsm {
 	/* Token state, under mod->lock; changed with it held for writing. */
 	struct hsm *next;		/* in mod->handles */
 	unsigned int gen;		/* mod->gen the state belongs to */
-	PKCS11_SLOT *slots;
-	unsigned int nslots;
 	EVP_PKEY *priv;
 	struct sfs_error last_err;	/* why the last recovery failed */
 
@@ -246,14 +261,26 @@ static int module_check(const char *path, struct sfs_error *err, void **dl)
 	return 0;
 }
 
-static void module_free(struct hsm_module *m)
+/* Every handle's key must be freed first: the keys hold slot references. */
+static void module_unload(struct hsm_module *m)
 {
+	if (m->slots)
+		PKCS11_release_all_slots(m->ctx, m->slots, m->nslots);
+	m->slots = NULL;
+	m->nslots = 0;
 	if (m->ctx) {
 		PKCS11_CTX_unload(m->ctx);
 		PKCS11_CTX_free(m->ctx);
 	}
+	m->ctx = NULL;
+}
+
+static void module_free(struct hsm_module *m)
+{
+	module_unload(m);
 	pthread_rwlock_destroy(&m->lock);
 	free(m->path);
+	free(m->real);
 	free(m->conf);
 	free(m);
 }
@@ -284,7 +311,7 @@ static int module_load(struct hsm_module *m, struct sfs_error *err)
 	return 0;
 }
 
-static int module_new(const char *path, const char *conf,
+static int module_new(const char *path, const char *real, const char *conf,
 		      struct hsm_module **out, struct sfs_error *err)
 {
 	struct hsm_module *m = calloc(1, sizeof(*m));
@@ -292,10 +319,12 @@ static int module_new(const char *path, const char *conf,
 	void *dl = NULL;
 	int ret;
 
-	if (!m || !(m->path = strdup(path)) ||
+	if (!m || !(m->path = strdup(path)) || !(m->real = strdup(real)) ||
 	    (conf && !(m->conf = strdup(conf)))) {
-		if (m)
+		if (m) {
 			free(m->path);
+			free(m->real);
+		}
 		free(m);
 		sfs_error_set(err, -ENOMEM, SFS_EXIT_TOKEN, "out of memory");
 		return -ENOMEM;
@@ -319,18 +348,22 @@ static int module_new(const char *path, const char *conf,
 	return 0;
 }
 
+/* CONF is a realpath() already (hsm_open). */
 static int module_get(const char *path, const char *conf,
 		      struct hsm_module **out, struct sfs_error *err)
 {
+	/* A module that is not there fails in module_check(), by its name. */
+	char *real = realpath(path, NULL);
+	const char *key = real ? real : path;
 	struct hsm_module *m;
 	int ret = 0;
 
 	pthread_mutex_lock(&modules_lock);
 	for (m = modules; m; m = m->next)
-		if (!strcmp(m->path, path))
+		if (!strcmp(m->real, key))
 			break;
 	if (!m) {
-		ret = module_new(path, conf, &m, err);
+		ret = module_new(path, key, conf, &m, err);
 		if (!ret) {
 			m->next = modules;
 			modules = m;
@@ -348,6 +381,7 @@ static int module_get(const char *path, const char *conf,
 		*out = m;
 	}
 	pthread_mutex_unlock(&modules_lock);
+	free(real);
 	return ret;
 }
 
@@ -380,18 +414,18 @@ static const char *uri_label(const struct p11_uri *u)
 static int token_find(struct hsm *h, PKCS11_SLOT **out, struct sfs_error *err)
 {
 	const struct p11_uri *u = &h->uri;
-	PKCS11_CTX *ctx = h->mod->ctx;
+	struct hsm_module *m = h->mod;
+	PKCS11_CTX *ctx = m->ctx;
 	PKCS11_SLOT *found = NULL;
 	unsigned int matches = 0;
 
 	if (!str_match(u->lib_manufacturer, ctx->manufacturer) ||
 	    !str_match(u->lib_description, ctx->description))
 		goto none;
-	if (PKCS11_enumerate_slots(ctx, &h->slots, &h->nslots) < 0)
-		return p11_fail(err, NULL, "listing slots of %s",
-				h->mod->path);
-	for (unsigned int i = 0; i < h->nslots; i++) {
-		PKCS11_SLOT *s = &h->slots[i];
+	if (!m->slots && PKCS11_enumerate_slots(ctx, &m->slots, &m->nslots) < 0)
+		return p11_fail(err, NULL, "listing slots of %s", m->path);
+	for (unsigned int i = 0; i < m->nslots; i++) {
+		PKCS11_SLOT *s = &m->slots[i];
 		PKCS11_TOKEN *t = s->token;
 
 		if (!t || !t->initialized || !str_match(u->token, t->label) ||
@@ -467,15 +501,11 @@ static int key_find(struct hsm *h, PKCS11_SLOT *slot, EVP_PKEY **out,
 	return 0;
 }
 
+/* The slots stay with the module: other handles' sessions live there. */
 static void token_release(struct hsm *h)
 {
-	/* The key holds a reference on the slot: free it first. */
 	EVP_PKEY_free(h->priv);
 	h->priv = NULL;
-	if (h->slots)
-		PKCS11_release_all_slots(h->mod->ctx, h->slots, h->nslots);
-	h->slots = NULL;
-	h->nslots = 0;
 }
 
 static bool pub_same(EVP_PKEY *a, EVP_PKEY *b)
@@ -507,6 +537,11 @@ static int token_setup_locked(struct hsm *h, struct sfs_error *err)
 		ret = -EACCES;
 		goto out;
 	}
+	/*
+	 * PKCS#11 login is per process and token: when another handle on
+	 * this token is logged in already, neither libp11 nor the module
+	 * checks this handle's PIN again.
+	 */
 	if (t->loginRequired && PKCS11_login(slot, 0, h->pin) < 0) {
 		ret = p11_fail(err, t->label, "login to token '%s'",
 			       t->label);
@@ -587,6 +622,7 @@ int hsm_open(const struct hsm_config *cfg, struct hsm **out,
 	struct hsm *h = calloc(1, sizeof(*h));
 	struct hsm_module *m;
 	const char *module;
+	char *conf = NULL;
 	int ret;
 
 	if (!h) {
@@ -595,27 +631,30 @@ int hsm_open(const struct hsm_config *cfg, struct hsm **out,
 	}
 	ret = hsm_uri_parse(cfg->key_uri ? cfg->key_uri : "", &h->uri, err);
 	if (ret)
-		goto fail;
+		goto out;
 	module = cfg->module ? cfg->module : h->uri.module_path;
 	ret = -EINVAL;
 	if (!module) {
 		sfs_error_set(err, ret, SFS_EXIT_USAGE,
 			      "no PKCS#11 module configured");
-		goto fail;
+		goto out;
 	}
-	if (cfg->softhsm_conf && access(cfg->softhsm_conf, R_OK) < 0) {
+	/* Handles share a module only if they name one configuration. */
+	if (cfg->softhsm_conf &&
+	    (!(conf = realpath(cfg->softhsm_conf, NULL)) ||
+	     access(conf, R_OK) < 0)) {
 		ret = -errno;
 		sfs_error_set(err, ret, SFS_EXIT_USAGE,
 			      "cannot read SoftHSM configuration %s: %s",
 			      cfg->softhsm_conf, strerror(-ret));
-		goto fail;
+		goto out;
 	}
 	ret = pin_get(cfg, &h->uri, &h->pin, err);
 	if (ret)
-		goto fail;
-	ret = module_get(module, cfg->softhsm_conf, &m, err);
+		goto out;
+	ret = module_get(module, conf, &m, err);
 	if (ret)
-		goto fail;
+		goto out;
 	pthread_rwlock_wrlock(&m->lock);
 	h->mod = m;
 	h->next = m->handles;
@@ -637,13 +676,14 @@ int hsm_open(const struct hsm_config *cfg, struct hsm **out,
 	}
 	pthread_rwlock_unlock(&m->lock);
 	if (ret)
-		goto fail;
+		goto out;
 	sfs_info("key %s on token '%s' (serial %s) ready", h->uri.clean,
 		 h->label, h->serial);
 	*out = h;
-	return 0;
-fail:
+	h = NULL; /* transferred */
+out:
 	hsm_close(h);
+	free(conf);
 	return ret;
 }
 
@@ -685,11 +725,7 @@ static int module_reload_locked(struct hsm_module *m, struct sfs_error *err)
 {
 	for (struct hsm *o = m->handles; o; o = o->next)
 		token_release(o);
-	if (m->ctx) {
-		PKCS11_CTX_unload(m->ctx);
-		PKCS11_CTX_free(m->ctx);
-		m->ctx = NULL;
-	}
+	module_unload(m);
 	m->gen++;
 	return module_load(m, err);
 }

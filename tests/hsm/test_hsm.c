@@ -461,6 +461,35 @@ static void test_pin_mode_warning(void **state)
 	assert_non_null(strstr(logged, "640"));
 }
 
+/*
+ * Two handles on one module, reached by two names (MODULE is a symlink):
+ * the module is loaded once, and closing one handle, which may finalise
+ * the module, leaves the other signing.
+ */
+static void test_shared_module(void **state)
+{
+	struct fx *f = *state;
+	struct hsm_config c = cfg_of(f, NULL);
+	char real_mod[PATH_MAX], conf[256];
+	struct hsm *a, *b;
+
+	assert_non_null(realpath(MODULE, real_mod));
+	a = open_ok(&c);
+	c.module = real_mod;
+	snprintf(conf, sizeof(conf), "%s/../t/./softhsm2.conf", f->dir);
+	c.softhsm_conf = conf;
+	b = open_ok(&c);
+	sign_verify(a, "a");
+	sign_verify(b, "b");
+	done(a);
+	sign_verify(b, "b after a closed");
+	a = open_ok(&c);
+	sign_verify(a, "a again");
+	done(b);
+	sign_verify(a, "a after b closed");
+	done(a);
+}
+
 /* ---- recovery and threads ---------------------------------------------- */
 
 static void move_tokens(const struct fx *f, bool away)
@@ -824,6 +853,7 @@ int main(void)
 		T(test_pin_source),
 		T(test_uri_sanitised),
 		T(test_pin_mode_warning),
+		T(test_shared_module),
 		T(test_recovery),
 		T(test_threads),
 		T(test_recovery_under_load),
