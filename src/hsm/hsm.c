@@ -98,6 +98,7 @@ struct hsm {
 	struct hsm *next;		/* in mod->handles */
 	unsigned int gen;		/* mod->gen the state belongs to */
 	EVP_PKEY *priv;
+	PKCS11_SLOT *slot;		/* logged in here (in mod->slots) */
 	struct sfs_error last_err;	/* why the last recovery failed */
 
 	/* Fixed from open to close. */
@@ -547,6 +548,8 @@ static int token_setup_locked(struct hsm *h, struct sfs_error *err)
 			       t->label);
 		goto out;
 	}
+	if (t->loginRequired)
+		h->slot = slot;
 	ret = key_find(h, slot, &h->priv, err);
 	if (ret)
 		goto out;
@@ -687,6 +690,23 @@ out:
 	return ret;
 }
 
+/*
+ * Log out of h's token unless another handle uses it. The module's
+ * slots, and so the login, outlive the handle: without this a later
+ * hsm_open of the token in this process would not have its PIN checked.
+ */
+static void token_logout_locked(struct hsm *h)
+{
+	for (struct hsm *o = h->mod->handles; o && h->slot; o = o->next)
+		if (o != h && o->slot == h->slot)
+			h->slot = NULL;
+	if (h->slot && PKCS11_logout(h->slot) < 0)
+		sfs_debug("logout of token '%s' failed",
+			  h->label ? h->label : uri_label(&h->uri));
+	ERR_clear_error();
+	h->slot = NULL;
+}
+
 void hsm_close(struct hsm *h)
 {
 	if (!h)
@@ -695,6 +715,7 @@ void hsm_close(struct hsm *h)
 		pthread_rwlock_wrlock(&h->mod->lock);
 		token_release(h);
 		handle_unlink_locked(h);
+		token_logout_locked(h);
 		pthread_rwlock_unlock(&h->mod->lock);
 		module_put(h->mod);
 	}
@@ -723,8 +744,10 @@ static long ns_since(const struct timespec *t)
  */
 static int module_reload_locked(struct hsm_module *m, struct sfs_error *err)
 {
-	for (struct hsm *o = m->handles; o; o = o->next)
+	for (struct hsm *o = m->handles; o; o = o->next) {
 		token_release(o);
+		o->slot = NULL;
+	}
 	module_unload(m);
 	m->gen++;
 	return module_load(m, err);
