@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@
 #include <openssl/x509v3.h>
 
 #include "cli.h"
+#include "signetfs/config.h"
 #include "signetfs/hsm.h"
 #include "signetfs/util.h"
 
@@ -36,10 +38,29 @@
 
 struct init_opts {
 	const char *dir;
-	const char *module;
-	const char *label;
+	const char *module;	/* NULL: the default, or EXISTING's */
+	const char *label;	/* NULL: "signetfs" */
+	const char *join;	/* EXISTING, or NULL */
 	bool rsa;
 	bool force;
+};
+
+/*
+ * What --join takes from EXISTING: its token store and its development
+ * CA. The token directory is locked (flock) from the label check to the
+ * end, so two joins cannot both take a label, and a failed join can tell
+ * the token directory it made from the ones that were there.
+ */
+struct join {
+	char *abs;		/* realpath(EXISTING) */
+	char *conf;		/* abs/softhsm2.conf */
+	char *module;		/* from abs/signetfs.conf */
+	char *tokendir;		/* directories.tokendir of conf */
+	int store_fd;		/* tokendir, flock()ed */
+	char **before;		/* its entries before C_InitToken */
+	size_t nbefore;
+	EVP_PKEY *ca_key;
+	X509 *ca;
 };
 
 /* Everything init creates, and so everything --force may remove. */
@@ -59,14 +80,28 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: signetfs init DIR [--key-type ec-p256|rsa-3072] "
 		"[--label LABEL]\n"
+		"                     [--module PATH] [--force]\n"
+		"       signetfs init DIR --join EXISTING --label LABEL "
+		"[--key-type TYPE]\n"
 		"                     [--module PATH] [--force]\n\n"
 		"Create DIR (mode 0700) with a SoftHSM token holding a new "
 		"signing key,\na development CA (ca.pem, ca.key), a signer "
 		"certificate for the key\n(signer.pem), an empty CRL "
 		"(crl.pem) and signetfs.conf.\n\n"
+		"With --join, the new token LABEL goes into the token store "
+		"of EXISTING (an\nearlier init), whose CA issues its "
+		"certificate: one process can then use\nboth keys, which "
+		"share one SOFTHSM2_CONF. DIR gets pin, signer.pem,\n"
+		"ca.pem (a copy) and signetfs.conf. A process that has "
+		"EXISTING's module\nloaded sees the new token after a "
+		"restart.\n\n"
 		"  --key-type TYPE  ec-p256 (default) or rsa-3072\n"
-		"  --label LABEL    token label (default: signetfs)\n"
-		"  --module PATH    PKCS#11 module (default: %s)\n"
+		"  --label LABEL    token label (default: signetfs); with "
+		"--join, required\n"
+		"                   and not yet in EXISTING's store\n"
+		"  --join EXISTING  add a token to EXISTING's store and CA\n"
+		"  --module PATH    PKCS#11 module (default: %s,\n"
+		"                   with --join EXISTING's)\n"
 		"  --force          replace what an earlier init created in "
 		"DIR\n",
 		SFS_DEFAULT_MODULE);
@@ -117,10 +152,15 @@ static bool dir_is_empty(int dfd)
 	return empty;
 }
 
-/* Create or take over DIR; *abs gets its absolute path. */
-static int prepare_dir(const struct init_opts *o, int *dfd, char **abs,
-		       bool *created)
+/*
+ * Create or take over DIR; *abs gets its absolute path. JOINED is
+ * EXISTING's absolute path with --join: DIR must not be it, for a
+ * failure cleans up in DIR. *abs stays NULL until DIR may be cleaned.
+ */
+static int prepare_dir(const struct init_opts *o, const char *joined,
+		       int *dfd, char **abs, bool *created)
 {
+	char *real;
 	int ret;
 
 	*created = mkdir(o->dir, 0700) == 0;
@@ -140,7 +180,14 @@ static int prepare_dir(const struct init_opts *o, int *dfd, char **abs,
 			  "replace what an earlier init created there", o->dir);
 		return -ENOTEMPTY;
 	}
-	*abs = realpath(o->dir, NULL);
+	real = realpath(o->dir, NULL);
+	if (real && joined && !strcmp(real, joined)) {
+		free(real);
+		cli_error("init", "DIR and --join EXISTING are the same "
+			  "directory; a new token needs a directory of its own");
+		return -EINVAL;
+	}
+	*abs = real;
 	if (!*abs || fchmod(*dfd, 0700) < 0) {
 		ret = -errno;
 		cli_error("init", "%s: %s", o->dir, strerror(-ret));
@@ -154,7 +201,8 @@ static int prepare_dir(const struct init_opts *o, int *dfd, char **abs,
 			return ret;
 		}
 	}
-	if (mkdirat(*dfd, "tokens", 0700) < 0) {
+	/* With --join the token lives in EXISTING's store. */
+	if (!joined && mkdirat(*dfd, "tokens", 0700) < 0) {
 		ret = -errno;
 		cli_error("init", "%s/tokens: %s", o->dir, strerror(-ret));
 		return ret;
@@ -253,8 +301,9 @@ static void p11_unload(struct p11 *p)
 
 /*
  * A slot with an uninitialised token (want == NULL) or the token
- * labelled want. SoftHSM gives a token a new slot ID in C_InitToken,
- * so the initialised token is found again by its label.
+ * labelled want; -ENODEV if there is none. SoftHSM gives a token a new
+ * slot ID in C_InitToken, so the initialised token is found again by
+ * its label. SoftHSM always keeps one free slot after its tokens.
  */
 static int find_slot(struct p11 *p, const unsigned char *want,
 		     CK_SLOT_ID *out)
@@ -287,9 +336,6 @@ static int find_slot(struct p11 *p, const unsigned char *want,
 		}
 	}
 	free(slots);
-	if (ret)
-		cli_error("init", "no %s token slot in the PKCS#11 module",
-			  want ? "initialised signetfs" : "free");
 	return ret;
 }
 
@@ -337,9 +383,29 @@ static int gen_keypair(struct p11 *p, bool rsa)
 	return rv == CKR_OK ? 0 : ckr_fail("C_GenerateKeyPair", rv);
 }
 
+/* The free slot, if LABEL is not taken yet: -EEXIST if it is. */
+static int free_slot(struct p11 *p, const char *label,
+		     const unsigned char *padded, CK_SLOT_ID *out)
+{
+	int ret = find_slot(p, padded, out);
+
+	if (ret == 0) {
+		cli_error("init", "a token labelled '%s' already exists in "
+			  "the token store of %s; choose another --label",
+			  label, getenv("SOFTHSM2_CONF"));
+		return -EEXIST;
+	}
+	if (ret != -ENODEV)
+		return ret;
+	ret = find_slot(p, NULL, out);
+	if (ret == -ENODEV)
+		cli_error("init", "no free token slot in the PKCS#11 module");
+	return ret;
+}
+
 /* Initialise the token, set a random user PIN, make the key pair. */
 static int make_token(const char *module, const char *label, bool rsa,
-		      char **user_pin)
+		      bool *made, char **user_pin)
 {
 	struct p11 p = {0};
 	unsigned char padded[32];
@@ -354,7 +420,7 @@ static int make_token(const char *module, const char *label, bool rsa,
 		goto out;
 	ret = p11_load(&p, module);
 	if (!ret)
-		ret = find_slot(&p, NULL, &slot);
+		ret = free_slot(&p, label, padded, &slot);
 	if (ret)
 		goto out;
 	/*
@@ -368,9 +434,13 @@ static int make_token(const char *module, const char *label, bool rsa,
 		ret = ckr_fail("C_InitToken", rv);
 		goto out;
 	}
+	*made = true;
 	ret = find_slot(&p, padded, &slot);
-	if (ret)
+	if (ret) {
+		cli_error("init", "token '%s' is not found after C_InitToken",
+			  label);
 		goto out;
+	}
 	rv = p.f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
 				NULL, NULL, &p.s);
 	if (rv == CKR_OK)
@@ -392,8 +462,6 @@ static int make_token(const char *module, const char *label, bool rsa,
 		pin = NULL; /* transferred */
 	}
 out:
-	if (ret == -ENOMEM)
-		cli_error("init", "out of memory");
 	p11_unload(&p);
 	pin_free(so);
 	pin_free(pin);
@@ -477,7 +545,8 @@ static X509 *make_ca(EVP_PKEY *ca_key)
 			 3650, ext, ARRAY_SIZE(ext));
 }
 
-static X509 *make_signer(EVP_PKEY *pub, X509 *ca, EVP_PKEY *ca_key)
+static X509 *make_signer(const char *cn, EVP_PKEY *pub, X509 *ca,
+			 EVP_PKEY *ca_key)
 {
 	static const struct ext_def ext[] = {
 		{NID_basic_constraints, "critical,CA:FALSE"},
@@ -487,8 +556,7 @@ static X509 *make_signer(EVP_PKEY *pub, X509 *ca, EVP_PKEY *ca_key)
 		{NID_authority_key_identifier, "keyid:always"},
 	};
 
-	return make_cert("signetfs signer", pub, ca, ca_key, 730,
-			 ext, ARRAY_SIZE(ext));
+	return make_cert(cn, pub, ca, ca_key, 730, ext, ARRAY_SIZE(ext));
 }
 
 /* An empty CRL, so revocation checks can be switched on from day one. */
@@ -542,8 +610,8 @@ static int self_test(struct hsm *h, struct sfs_error *err)
 		goto out;
 	ok = EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) == 1 &&
 	     EVP_DigestSign(md, sig, &siglen, msg, sizeof(msg)) == 1;
+	EVP_MD_CTX_reset(md);	/* drops its key reference before end */
 	hsm_sign_end(h, !ok);
-	EVP_MD_CTX_reset(md);
 	ok = ok && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL,
 					hsm_public_key(h)) == 1 &&
 	     EVP_DigestVerify(md, sig, siglen, msg, sizeof(msg)) == 1;
@@ -579,17 +647,19 @@ static void uri_escape(const char *in, char *out)
 	*out = '\0';
 }
 
-static int write_config(int dfd, const char *module, const char *uri)
+/* SOFTHSM: softhsm2.conf, or with --join EXISTING's (absolute). */
+static int write_config(int dfd, const char *module, const char *softhsm,
+			const char *uri)
 {
-	char buf[2048];
+	char buf[PATH_MAX + 2048];
 	int n;
 
 	n = snprintf(buf, sizeof(buf),
 		     "# Written by signetfs init; paths are relative to this "
 		     "file.\n[signetfs]\nmodule = %s\n"
-		     "softhsm-conf = softhsm2.conf\nkey = %s\n"
+		     "softhsm-conf = %s\nkey = %s\n"
 		     "pin-file = pin\ncert = signer.pem\ntrust = ca.pem\n"
-		     "audit-log = audit.log\n", module, uri);
+		     "audit-log = audit.log\n", module, softhsm, uri);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -ENAMETOOLONG;
 	return write_file(dfd, "signetfs.conf", buf, (size_t)n, 0644);
@@ -611,7 +681,9 @@ static int write_softhsm_conf(int dfd, const char *abs)
 	return write_file(dfd, "softhsm2.conf", buf, (size_t)n, 0644);
 }
 
-static void summary(const char *abs, struct hsm *h, X509 *signer, bool rsa)
+/* CA_KEY: where the CA key is, DIR's own or EXISTING's. */
+static void summary(const char *abs, const char *ca_key, struct hsm *h,
+		    X509 *signer, bool rsa)
 {
 	unsigned char md[32];
 	unsigned int len = sizeof(md);
@@ -623,11 +695,258 @@ static void summary(const char *abs, struct hsm *h, X509 *signer, bool rsa)
 	       "  config   %s/signetfs.conf\n"
 	       "  token    serial %s, %s key '%s'\n"
 	       "  key      %s\n"
-	       "  CA       %s/ca.pem (key %s/ca.key, keep it off servers)\n"
+	       "  CA       %s/ca.pem (key %s, keep it off servers)\n"
 	       "  signer   %s/signer.pem\n"
 	       "  sha256   %s\n",
 	       abs, abs, hsm_token_serial(h), rsa ? "RSA-3072" : "EC P-256",
-	       KEY_LABEL, hsm_key_uri(h), abs, abs, abs, hex);
+	       KEY_LABEL, hsm_key_uri(h), abs, ca_key, abs, hex);
+}
+
+/* ---- --join ----------------------------------------------------------- */
+
+/* directories.tokendir of a softhsm2.conf ("key = value" lines). */
+static char *softhsm_tokendir(const char *conf)
+{
+	static const char key[] = "directories.tokendir";
+	char line[PATH_MAX + 64], *dir = NULL;
+	FILE *f = fopen(conf, "re");
+
+	if (!f)
+		return NULL;
+	while (!dir && fgets(line, sizeof(line), f)) {
+		char *v = line + strspn(line, " \t"), *end;
+
+		if (strncmp(v, key, sizeof(key) - 1))
+			continue;
+		v += sizeof(key) - 1;
+		v += strspn(v, " \t");
+		if (*v++ != '=')
+			continue;
+		v += strspn(v, " \t");
+		end = v + strcspn(v, "\r\n");
+		while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		*end = '\0';
+		if (*v)
+			dir = strdup(v);
+	}
+	fclose(f);
+	return dir;
+}
+
+static void names_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* The entries of the token directory FD. */
+static int store_list(int fd, char ***out, size_t *nout)
+{
+	int dfd = dup(fd);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	struct dirent *e;
+	char **v = NULL, **nv;
+	size_t n = 0;
+	int ret = 0;
+
+	if (!d) {
+		ret = -errno;
+		if (dfd >= 0)
+			close(dfd);
+		return ret;
+	}
+	rewinddir(d);	/* the dup shares the offset of an earlier listing */
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		nv = realloc(v, (n + 1) * sizeof(*v));
+		if (!nv) {
+			ret = -ENOMEM;
+			break;
+		}
+		v = nv;
+		if (!(v[n] = strdup(e->d_name))) {
+			ret = -ENOMEM;
+			break;
+		}
+		n++;
+	}
+	closedir(d);
+	if (ret) {
+		names_free(v, n);
+		return ret;
+	}
+	*out = v;
+	*nout = n;
+	return 0;
+}
+
+/*
+ * After a failed join: remove what C_InitToken added to the store
+ * (SoftHSM keeps each token in a directory of its own), so the label
+ * can be used again. The lock kept other joins out meanwhile; tools
+ * such as softhsm2-util do not take it.
+ */
+static void store_undo(const struct join *j)
+{
+	char **now = NULL, path[PATH_MAX];
+	size_t n = 0;
+
+	if (store_list(j->store_fd, &now, &n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		bool old = false;
+
+		for (size_t k = 0; k < j->nbefore && !old; k++)
+			old = !strcmp(now[i], j->before[k]);
+		if (old)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", j->tokendir, now[i]);
+		if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
+			cli_error("init", "cannot remove the new token %s: %s",
+				  path, strerror(errno));
+	}
+	names_free(now, n);
+}
+
+/* EXISTING's CA: the key must be the certificate's. */
+static int join_ca(struct join *j)
+{
+	char p[PATH_MAX];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/ca.key", j->abs);
+	f = fopen(p, "re");
+	if (f) {
+		j->ca_key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+		fclose(f);
+	}
+	if (j->ca_key) {
+		snprintf(p, sizeof(p), "%s/ca.pem", j->abs);
+		f = fopen(p, "re");
+		if (f) {
+			j->ca = PEM_read_X509(f, NULL, NULL, NULL);
+			fclose(f);
+		}
+	}
+	if (!j->ca || X509_check_private_key(j->ca, j->ca_key) != 1) {
+		cli_error("init", "cannot use the development CA of %s: %s is "
+			  "missing, unreadable or not ca.pem's key", j->abs, p);
+		ERR_clear_error();
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* EXISTING's module: the store is in that module's format. */
+static int join_module(struct join *j)
+{
+	struct sfs_config *cfg = NULL;
+	struct sfs_error err = {0};
+	char p[PATH_MAX];
+
+	snprintf(p, sizeof(p), "%s/signetfs.conf", j->abs);
+	if (config_load(p, &cfg, &err)) {
+		cli_error("init", "%s (or name the module with --module)",
+			  err.msg);
+		return -EINVAL;
+	}
+	j->module = strdup(cfg->key.module ? cfg->key.module
+					   : SFS_DEFAULT_MODULE);
+	config_free(cfg);
+	return j->module ? 0 : -ENOMEM;
+}
+
+/* Take what --join needs from EXISTING, and lock its token store. */
+static int join_open(const struct init_opts *o, struct join *j)
+{
+	int ret;
+
+	j->abs = realpath(o->join, NULL);
+	if (!j->abs) {
+		ret = -errno;
+		cli_error("init", "--join %s: %s", o->join, strerror(-ret));
+		return ret;
+	}
+	if (asprintf(&j->conf, "%s/softhsm2.conf", j->abs) < 0) {
+		j->conf = NULL;
+		return -ENOMEM;
+	}
+	j->tokendir = softhsm_tokendir(j->conf);
+	if (!j->tokendir) {
+		cli_error("init", "%s names no directories.tokendir: is %s "
+			  "a directory that signetfs init made?", j->conf,
+			  o->join);
+		return -EINVAL;
+	}
+	ret = join_ca(j);
+	if (!ret && !o->module)
+		ret = join_module(j);
+	if (ret)
+		return ret;
+	j->store_fd = open(j->tokendir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (j->store_fd < 0 || flock(j->store_fd, LOCK_EX) < 0) {
+		ret = -errno;
+		cli_error("init", "token store %s: %s", j->tokendir,
+			  strerror(-ret));
+		return ret;
+	}
+	return store_list(j->store_fd, &j->before, &j->nbefore);
+}
+
+static void join_close(struct join *j)
+{
+	if (j->store_fd >= 0)
+		close(j->store_fd);	/* and so unlock */
+	names_free(j->before, j->nbefore);
+	EVP_PKEY_free(j->ca_key);
+	X509_free(j->ca);
+	free(j->abs);
+	free(j->conf);
+	free(j->module);
+	free(j->tokendir);
+}
+
+/* With --join: a signer certificate from EXISTING's CA, and its ca.pem. */
+static int join_pki(int dfd, const struct join *j, struct hsm *h,
+		    const char *label, X509 **signer_out)
+{
+	char cn[64], p[PATH_MAX];
+	BIO *b = BIO_new(BIO_s_mem());
+	X509 *signer = NULL;
+	uint8_t *ca = NULL;
+	size_t len = 0;
+	int ret = -EIO;
+
+	snprintf(cn, sizeof(cn), "signetfs signer %s", label);
+	if (b)
+		signer = make_signer(cn, hsm_public_key(h), j->ca, j->ca_key);
+	if (!signer || !PEM_write_bio_X509(b, signer)) {
+		cli_error("init", "cannot issue the signer certificate");
+		ERR_print_errors_fp(stderr);
+		goto out;
+	}
+	/* A byte copy: ca.pem may be a bundle that verifiers trust whole. */
+	snprintf(p, sizeof(p), "%s/ca.pem", j->abs);
+	ret = sfs_read_file_at(AT_FDCWD, p, 1 << 20, &ca, &len);
+	if (ret) {
+		cli_error("init", "cannot read %s: %s", p, strerror(-ret));
+		goto out;
+	}
+	ret = write_file(dfd, "ca.pem", ca, len, 0644);
+	if (!ret)
+		ret = write_bio(dfd, "signer.pem", b, 0644);
+	if (!ret) {
+		*signer_out = signer;
+		signer = NULL; /* transferred */
+	}
+out:
+	free(ca);
+	BIO_free(b);
+	X509_free(signer);
+	return ret;
 }
 
 /* ---- the command ------------------------------------------------------ */
@@ -638,14 +957,13 @@ static int parse_opts(int argc, char **argv, struct init_opts *o)
 		{"key-type", required_argument, NULL, 't'},
 		{"label", required_argument, NULL, 'l'},
 		{"module", required_argument, NULL, 'm'},
+		{"join", required_argument, NULL, 'j'},
 		{"force", no_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	int c;
 
-	o->module = SFS_DEFAULT_MODULE;
-	o->label = "signetfs";
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "fh", lo, NULL)) != -1) {
 		switch (c) {
@@ -661,6 +979,9 @@ static int parse_opts(int argc, char **argv, struct init_opts *o)
 		case 'm':
 			o->module = optarg;
 			break;
+		case 'j':
+			o->join = optarg;
+			break;
 		case 'f':
 			o->force = true;
 			break;
@@ -674,6 +995,16 @@ static int parse_opts(int argc, char **argv, struct init_opts *o)
 	if (optind != argc - 1)
 		goto bad;
 	o->dir = argv[optind];
+	if (o->join && !o->label) {
+		/* The default label is most likely EXISTING's own. */
+		cli_error("init", "--join needs --label, a label that is new "
+			  "in %s's token store", o->join);
+		return -EINVAL;
+	}
+	if (!o->label)
+		o->label = "signetfs";
+	if (!o->join && !o->module)
+		o->module = SFS_DEFAULT_MODULE;
 	if (!*o->label || strlen(o->label) > 32) {
 		cli_error("init", "--label must be 1 to 32 bytes");
 		return -EINVAL;
@@ -697,7 +1028,8 @@ static int make_pki(int dfd, struct hsm *h, X509 **signer_out)
 	if (ca_key)
 		ca = make_ca(ca_key);
 	if (ca)
-		signer = make_signer(hsm_public_key(h), ca, ca_key);
+		signer = make_signer("signetfs signer", hsm_public_key(h), ca,
+				     ca_key);
 	if (signer)
 		crl = make_crl(ca, ca_key);
 	if (!crl || !bk || !bc || !bs || !bl ||
@@ -731,21 +1063,52 @@ out:
 	return ret;
 }
 
+/*
+ * Without --join: DIR/softhsm2.conf for DIR's own store. With it,
+ * EXISTING's, which the new signetfs.conf names by absolute path.
+ */
+static int store_conf(int dfd, const char *abs, const struct join *j,
+		      char **conf_path)
+{
+	int ret = 0;
+
+	if (j->abs) {
+		*conf_path = strdup(j->conf);
+	} else {
+		ret = write_softhsm_conf(dfd, abs);
+		if (!ret && asprintf(conf_path, "%s/softhsm2.conf", abs) < 0)
+			*conf_path = NULL;
+	}
+	if (!ret && !*conf_path)
+		ret = -ENOMEM;
+	if (!ret && setenv("SOFTHSM2_CONF", *conf_path, 1) < 0)
+		ret = -errno;
+	return ret;
+}
+
 int cmd_init(int argc, char **argv)
 {
 	struct init_opts o = {0};
+	struct join j = {.store_fd = -1};
 	struct sfs_error err = {0};
 	struct hsm *h = NULL;
 	X509 *signer = NULL;
 	char *abs = NULL, *pin = NULL, *pin_path = NULL, *conf_path = NULL;
-	char label_enc[3 * 32 + 1], uri[256];
-	bool created = false;
+	char label_enc[3 * 32 + 1], uri[256], ca_key[PATH_MAX + 8];
+	bool created = false, made = false;
 	int dfd = -1, ret, code = SFS_EXIT_USAGE;
 
 	ret = parse_opts(argc, argv, &o);
 	if (ret)
 		return ret > 0 ? SFS_EXIT_OK : SFS_EXIT_USAGE;
-	ret = prepare_dir(&o, &dfd, &abs, &created);
+	if (o.join) {
+		ret = join_open(&o, &j);
+		if (ret)
+			goto out;
+		if (!o.module)
+			o.module = j.module;
+	}
+	ret = prepare_dir(&o, j.abs, &dfd, &abs, &created);
 	if (ret) {
 		/* Never clean up a directory we were told not to touch. */
 		if (ret == -ENOTEMPTY) {
@@ -754,22 +1117,20 @@ int cmd_init(int argc, char **argv)
 		}
 		goto out;
 	}
-	ret = write_softhsm_conf(dfd, abs);
-	if (ret)
-		goto out;
-	if (asprintf(&conf_path, "%s/softhsm2.conf", abs) < 0 ||
-	    asprintf(&pin_path, "%s/pin", abs) < 0) {
+	ret = store_conf(dfd, abs, &j, &conf_path);
+	if (!ret && asprintf(&pin_path, "%s/pin", abs) < 0) {
+		pin_path = NULL;
 		ret = -ENOMEM;
-		goto out;
 	}
-	if (setenv("SOFTHSM2_CONF", conf_path, 1) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	code = SFS_EXIT_TOKEN;
-	ret = make_token(o.module, o.label, o.rsa, &pin);
 	if (ret)
 		goto out;
+	code = SFS_EXIT_TOKEN;
+	ret = make_token(o.module, o.label, o.rsa, &made, &pin);
+	if (ret) {
+		if (ret == -EEXIST)
+			code = SFS_EXIT_USAGE;
+		goto out;
+	}
 	code = SFS_EXIT_USAGE;
 	ret = write_file(dfd, "pin", pin, strlen(pin), 0600);
 	if (ret)
@@ -790,13 +1151,25 @@ int cmd_init(int argc, char **argv)
 		goto out;
 	}
 	code = SFS_EXIT_USAGE;
-	ret = make_pki(dfd, h, &signer);
+	if (o.join)
+		ret = join_pki(dfd, &j, h, o.label, &signer);
+	else
+		ret = make_pki(dfd, h, &signer);
 	if (!ret)
-		ret = write_config(dfd, o.module, uri);
-	if (!ret)
-		summary(abs, h, signer, o.rsa);
+		ret = write_config(dfd, o.module,
+				   o.join ? j.conf : "softhsm2.conf", uri);
+	if (!ret) {
+		snprintf(ca_key, sizeof(ca_key), "%s/ca.key",
+			 o.join ? j.abs : abs);
+		summary(abs, ca_key, h, signer, o.rsa);
+	}
 out:
+	/* The module is finalised with h: SoftHSM has let go of the store. */
 	hsm_close(h);
+	if (ret == -ENOMEM)
+		cli_error("init", "out of memory");
+	if (ret && made && o.join)
+		store_undo(&j);
 	if (ret && dfd >= 0 && abs) {
 		remove_ours(dfd, abs);
 		if (created)
@@ -804,6 +1177,7 @@ out:
 	}
 	if (dfd >= 0)
 		close(dfd);
+	join_close(&j);
 	pin_free(pin);
 	X509_free(signer);
 	free(abs);
