@@ -274,6 +274,14 @@ struct control {
 static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct control ctl;
 
+/*
+ * Calls into the real module hold this for reading; closing sessions to
+ * emulate a removal holds it for writing. SoftHSM crashes when a session
+ * is closed while another thread is inside a call on it, and a fault
+ * module must not add crashes of its own.
+ */
+static pthread_rwlock_t real_lock = PTHREAD_RWLOCK_INITIALIZER;
+
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static void *real_dl;
 static CK_FUNCTION_LIST_PTR real;
@@ -609,26 +617,45 @@ static bool kill_sessions(int fn, unsigned long first, CK_RV rv)
 	CK_SESSION_INFO info;
 	CK_SLOT_ID slot;
 
+	bool closed = false;
+
 	if (k == K_NONE || fn == FN_C_CloseSession ||
 	    fn == FN_C_CloseAllSessions)
 		return false;
 	if (rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED) {
 		if (k == K_SLOT)
 			return false;
+		pthread_rwlock_wrlock(&real_lock);
 		real->C_CloseSession(first);
+		pthread_rwlock_unlock(&real_lock);
 		return true;
 	}
 	if (rv != CKR_DEVICE_REMOVED && rv != CKR_TOKEN_NOT_PRESENT &&
 	    rv != CKR_TOKEN_NOT_RECOGNIZED)
 		return false;
+	pthread_rwlock_wrlock(&real_lock);
 	slot = first;
-	if (k != K_SLOT) {
-		if (real->C_GetSessionInfo(first, &info) != CKR_OK)
-			return false;
-		slot = info.slotID;
+	if (k == K_SLOT || real->C_GetSessionInfo(first, &info) == CKR_OK) {
+		if (k != K_SLOT)
+			slot = info.slotID;
+		real->C_CloseAllSessions(slot);
+		closed = true;
 	}
-	real->C_CloseAllSessions(slot);
-	return true;
+	pthread_rwlock_unlock(&real_lock);
+	return closed;
+}
+
+/* C_WaitForSlotEvent may block for good: it must not hold real_lock. */
+static void real_enter(int fn)
+{
+	if (fn != FN_C_WaitForSlotEvent)
+		pthread_rwlock_rdlock(&real_lock);
+}
+
+static void real_leave(int fn)
+{
+	if (fn != FN_C_WaitForSlotEvent)
+		pthread_rwlock_unlock(&real_lock);
 }
 
 #define END_NONE(name, args) do { } while (0)
@@ -667,13 +694,18 @@ static bool kill_sessions(int fn, unsigned long first, CK_RV rv)
 		CK_RV rv;						\
 									\
 		if (fault_for(FN_##name, &rv)) {			\
-			if (!kill_sessions(FN_##name, first, rv))	\
+			if (!kill_sessions(FN_##name, first, rv)) {	\
+				real_enter(FN_##name);			\
 				END_##kind(name, args);			\
+				real_leave(FN_##name);			\
+			}						\
 			trace(FN_##name, first, rv, true);		\
 			return rv;					\
 		}							\
+		real_enter(FN_##name);					\
 		rv = real->name ? real->name args			\
 				: CKR_FUNCTION_NOT_SUPPORTED;		\
+		real_leave(FN_##name);					\
 		trace(FN_##name, first, rv, false);			\
 		return rv;						\
 	}
