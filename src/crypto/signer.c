@@ -129,7 +129,12 @@ int signer_sign(struct sfs_signer *s, const struct sfs_digest *digest,
 	};
 	int ret;
 
-	if (digest->alg != s->md || sfs_path_check(path, path_len)) {
+	/*
+	 * The digest's own algorithm is signed (content uses signer_md();
+	 * audit checkpoints always sign a SHA-256 chain head).
+	 */
+	if (digest->len != sfs_md_len(digest->alg) ||
+	    sfs_path_check(path, path_len)) {
 		sfs_error_set(err, -EINVAL, SFS_EXIT_USAGE,
 			      "invalid digest or path to sign");
 		return -EINVAL;

@@ -10,7 +10,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 golden=$here/../data/golden/v1
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 c=$here/corpus
-rm -rf "$c"; mkdir -p "$c"/{fuzz_verify,fuzz_config,fuzz_path,fuzz_json} "$here/data"
+rm -rf "$c"; mkdir -p "$c"/{fuzz_verify,fuzz_config,fuzz_path,fuzz_json,fuzz_audit} "$here/data"
 
 "$S" init "$tmp/ec" >/dev/null
 "$S" init --key-type rsa-3072 "$tmp/rsa" >/dev/null
@@ -36,6 +36,11 @@ cp "$golden/tree/dir/hello.txt.sig" "$c/fuzz_verify/golden-v1"
 # Forgery twins: truncated, trailing bytes.
 head -c 200 "$c/fuzz_verify/ec-sha256" >"$c/fuzz_verify/truncated"
 { cat "$c/fuzz_verify/ec-sha256"; printf '\0'; } >"$c/fuzz_verify/trailing"
+
+# Audit logs: the ec key's log (records and signed checkpoints), and twins.
+cp "$tmp/ec/audit.log" "$c/fuzz_audit/sealed"
+head -n 2 "$tmp/ec/audit.log" >"$c/fuzz_audit/unsealed"
+sed '1s/"size":[0-9]*/"size":7/' "$tmp/ec/audit.log" >"$c/fuzz_audit/edited"
 
 # Configs: what init writes, and the keys the parser knows.
 cp "$tmp/ec/signetfs.conf" "$c/fuzz_config/init"
