@@ -9,6 +9,7 @@ int cmd_verify(int argc, char **argv);
 int cmd_outbox(int argc, char **argv);
 int cmd_inbox(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 #include <stddef.h>
 
