@@ -10,6 +10,7 @@
 
 #include "signer.h"
 #include "util.h"
+#include "policy.h"
 #include "verify.h"
 
 enum sfs_mode {
@@ -22,7 +23,12 @@ struct sfs_config {
 	struct sfs_key_config key;	/* [signetfs] module, key, ... */
 	struct sfs_trust_config trust;	/* [signetfs] trust, capath, crl */
 	char *audit_log;
-	bool audit_sync;		/* fsync each audit record */
+	bool audit_sync;		/* any fsync of audit records */
+	int audit_sync_mode;		/* enum audit_sync */
+	unsigned int audit_group_ms;
+	unsigned int checkpoint_every;	/* records between checkpoints */
+	unsigned int checkpoint_secs;	/* seconds between checkpoints */
+	bool audit_syslog;
 	bool sync_sig;			/* fsync every .sig */
 	enum sfs_mode mode;		/* inbox: strict or audit */
 	char *state_dir;
@@ -32,11 +38,15 @@ struct sfs_config {
 	uint32_t *writer_gids;
 	size_t n_writer_gids;
 	bool writers_set;		/* false: mounting user and root */
+	bool writers_any;		/* "*": anyone may write */
 	bool sign_nonzero_exit;		/* sign when a writer exits != 0 */
 	/* [inbox] */
 	uint8_t (*pins)[32];		/* signer-sha256 = HEX ... */
 	size_t n_pins;
 	bool path_binding;		/* default true */
+	/* [rule PATTERN] sections, in file order (policy.h) */
+	struct sfs_rule *rules;
+	size_t n_rules;
 };
 
 /*

@@ -35,6 +35,13 @@ void hsm_close(struct hsm *h);
  * and re-opens the session and logs in again when a previous operation
  * failed (token removed and back). end(failed=true) marks the session
  * for recovery.
+ *
+ * The key is valid only until hsm_sign_end, and so is every object that
+ * holds a reference to it (EVP_MD_CTX, EVP_PKEY_CTX, CMS_ContentInfo,
+ * CMS_SignerInfo): free them all before calling hsm_sign_end. After end
+ * a recovery may unload the module, and the last free of a token key
+ * calls into the module. Begin and end run on the same thread, not
+ * nested.
  */
 int hsm_sign_begin(struct hsm *h, EVP_PKEY **key, struct sfs_error *err);
 void hsm_sign_end(struct hsm *h, bool failed);

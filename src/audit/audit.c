@@ -8,28 +8,67 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+#include <openssl/evp.h>
+
 #include "signetfs/audit.h"
+#include "signetfs/config.h"
 #include "signetfs/json.h"
 #include "signetfs/log.h"
+#include "signetfs/signer.h"
 #include "signetfs/util.h"
 
+/*
+ * Lock order: lock, then sync_lock. flock(fd) is taken inside lock and
+ * serialises writers in other processes sharing the log.
+ */
 struct audit_log {
-	pthread_mutex_t lock;	/* serialises writers in this process */
+	pthread_mutex_t lock;
 	int fd;
-	bool sync;
-	off_t known_size;	/* size after our last write */
+	struct audit_options opt;
+	off_t known_size;	/* size after our last write, -1: unknown */
 	char prev[65];		/* hex SHA-256 of the last line */
+	uint64_t seq;		/* seq of the last line */
+	unsigned int pending;	/* records since the last checkpoint */
+	struct sfs_writer self;	/* identity in checkpoints */
+
+	pthread_mutex_t sync_lock;
+	pthread_cond_t sync_cv;
+	off_t written_end;	/* file offset after the newest record */
+	off_t synced_end;	/* everything before this is on disk */
+	bool syncing;		/* a leader is in fdatasync */
+
+	pthread_t sealer;	/* checkpoints every checkpoint_secs */
+	bool sealer_running, stop;
+	pthread_cond_t stop_cv;
 };
 
 /* Longest line we chain over; longer lines are refused when read back. */
-#define AUDIT_LINE_MAX (64 * 1024)
+#define AUDIT_LINE_MAX (256 * 1024)
+
+static uint64_t line_seq(const char *line, size_t len)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *o, *s;
+	uint64_t seq = 0;
+
+	if (!tok)
+		return 0;
+	o = json_tokener_parse_ex(tok, line, (int)len);
+	if (o && json_object_object_get_ex(o, "seq", &s))
+		seq = (uint64_t)json_object_get_int64(s);
+	json_object_put(o);
+	json_tokener_free(tok);
+	return seq;
+}
 
 /*
- * Recompute prev from the file's last line: another process sharing the
- * log may have appended since our last write (we hold its flock).
+ * Recompute prev and seq from the file's last line: another process sharing
+ * the log may have appended since our last write (we hold its flock).
  */
 static int load_tail_locked(struct audit_log *log)
 {
@@ -45,6 +84,7 @@ static int load_tail_locked(struct audit_log *log)
 		return 0;
 	memset(log->prev, '0', 64);
 	log->prev[64] = '\0';
+	log->seq = 0;
 	log->known_size = st.st_size;
 	if (st.st_size == 0)
 		return 0;
@@ -63,52 +103,17 @@ static int load_tail_locked(struct audit_log *log)
 
 		while (b > 0 && buf[b - 1] != '\n')
 			b--;
-		if (b == 0 && start != 0)
+		if (b == 0 && start != 0) {
 			ret = -E2BIG;
-		else {
+		} else {
 			sfs_sha256(buf + b, end - b, h);
 			sfs_hex(h, 32, log->prev);
+			log->seq = line_seq(buf + b, end - b);
 		}
 	}
 	free(buf);
-	return ret;
-}
-
-int audit_open(const char *path, bool sync, struct audit_log **out)
-{
-	struct audit_log *log = calloc(1, sizeof(*log));
-	int ret;
-
-	if (!log)
-		return -ENOMEM;
-	pthread_mutex_init(&log->lock, NULL);
-	log->sync = sync;
-	log->known_size = -1;
-	log->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
-				     O_NOFOLLOW, 0640);
-	if (log->fd < 0) {
-		ret = -errno;
-		goto fail;
-	}
-	/* Reading the tail needs a readable fd too. */
-	close(log->fd);
-	log->fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-	if (log->fd < 0) {
-		ret = -errno;
-		goto fail;
-	}
-	flock(log->fd, LOCK_EX);
-	ret = load_tail_locked(log);
-	flock(log->fd, LOCK_UN);
 	if (ret)
-		goto fail;
-	*out = log;
-	return 0;
-fail:
-	if (log->fd >= 0)
-		close(log->fd);
-	pthread_mutex_destroy(&log->lock);
-	free(log);
+		log->known_size = -1;
 	return ret;
 }
 
@@ -132,29 +137,52 @@ static void opt_str(struct json_buf *b, const char *key, const char *v)
 	json_str(b, v, strlen(v));
 }
 
-static void format_record(struct json_buf *b, const struct audit_record *r,
-			  const char *prev)
+static void format_head(struct json_buf *b, uint64_t seq, const char *event)
 {
 	char now[64];
 
 	rfc3339_now(now, sizeof(now));
-	json_printf(b, "{\"time\":\"%s\",\"event\":", now);
-	json_str(b, r->event, strlen(r->event));
-	if (r->path) {
-		json_raw(b, ",\"path\":", 8);
-		if (!json_str(b, r->path, r->path_len)) {
-			char *hex = malloc(2 * r->path_len + 1);
+	json_printf(b, "{\"v\":1,\"seq\":%llu,\"time\":\"%s\",\"event\":",
+		    (unsigned long long)seq, now);
+	json_str(b, event, strlen(event));
+}
 
-			if (hex) {
-				sfs_hex((const uint8_t *)r->path, r->path_len,
-					hex);
-				json_printf(b, ",\"path_hex\":\"%s\"", hex);
-			} else {
-				b->oom = true;
-			}
-			free(hex);
-		}
+static void format_path(struct json_buf *b, const char *path, size_t len)
+{
+	char *hex;
+
+	json_raw(b, ",\"path\":", 8);
+	if (json_str(b, path, len))
+		return;
+	/* Not UTF-8: the exact bytes too, so nothing is lost. */
+	hex = malloc(2 * len + 1);
+	if (!hex) {
+		b->oom = true;
+		return;
 	}
+	sfs_hex((const uint8_t *)path, len, hex);
+	json_printf(b, ",\"path_hex\":\"%s\"", hex);
+	free(hex);
+}
+
+static void format_key(struct json_buf *b, const char *uri, const char *fp,
+		       const char *serial)
+{
+	if (!uri && !fp)
+		return;
+	json_raw(b, ",\"key\":{\"v\":1", 13);
+	opt_str(b, "uri", uri);
+	opt_str(b, "cert_sha256", fp);
+	opt_str(b, "token_serial", serial);
+	json_raw(b, "}", 1);
+}
+
+static void format_record(struct json_buf *b, const struct audit_record *r,
+			  uint64_t seq)
+{
+	format_head(b, seq, r->event);
+	if (r->path)
+		format_path(b, r->path, r->path_len);
 	if (r->size >= 0)
 		json_printf(b, ",\"size\":%lld", (long long)r->size);
 	if (r->digest) {
@@ -164,14 +192,7 @@ static void format_record(struct json_buf *b, const struct audit_record *r,
 		json_printf(b, ",\"%s\":\"%s\"", sfs_md_name(r->digest->alg),
 			    hex);
 	}
-	if (r->key_uri || r->cert_sha256) {
-		json_raw(b, ",\"key\":{", 8);
-		json_raw(b, "\"v\":1", 5);
-		opt_str(b, "uri", r->key_uri);
-		opt_str(b, "cert_sha256", r->cert_sha256);
-		opt_str(b, "token_serial", r->token_serial);
-		json_raw(b, "}", 1);
-	}
+	format_key(b, r->key_uri, r->cert_sha256, r->token_serial);
 	if (r->writer) {
 		const struct sfs_writer *w = r->writer;
 
@@ -182,56 +203,281 @@ static void format_record(struct json_buf *b, const struct audit_record *r,
 		json_raw(b, "}", 1);
 	}
 	opt_str(b, "reason", r->reason);
-	json_printf(b, ",\"prev\":\"%s\"}", prev);
 }
 
-int audit_write(struct audit_log *log, const struct audit_record *rec)
+/* Wait until our record (ending at `end`) is on disk, leading or following. */
+static int group_sync(struct audit_log *log, off_t end)
 {
-	struct json_buf b = {0};
+	int ret = 0;
+
+	pthread_mutex_lock(&log->sync_lock);
+	while (log->synced_end < end) {
+		off_t target;
+
+		if (log->syncing) {
+			pthread_cond_wait(&log->sync_cv, &log->sync_lock);
+			continue;
+		}
+		log->syncing = true;
+		pthread_mutex_unlock(&log->sync_lock);
+		if (log->opt.group_ms)
+			usleep(log->opt.group_ms * 1000u);
+		pthread_mutex_lock(&log->sync_lock);
+		target = log->written_end;
+		pthread_mutex_unlock(&log->sync_lock);
+		/* Covers every write that completed before this point. */
+		if (fdatasync(log->fd) < 0)
+			ret = -errno;
+		pthread_mutex_lock(&log->sync_lock);
+		if (!ret && target > log->synced_end)
+			log->synced_end = target;
+		log->syncing = false;
+		pthread_cond_broadcast(&log->sync_cv);
+		if (ret)
+			break;
+	}
+	pthread_mutex_unlock(&log->sync_lock);
+	return ret;
+}
+
+/* Append the line in b (no newline yet); the chain is then at it. */
+static int append_locked(struct audit_log *log, struct json_buf *b,
+			 off_t *end)
+{
 	uint8_t h[32];
 	int ret;
 
-	if (!log)
-		return 0;
-	pthread_mutex_lock(&log->lock);
-	/* flock: the log may be shared with other mounts (same chain). */
-	flock(log->fd, LOCK_EX);
-	ret = load_tail_locked(log);
-	if (ret)
-		goto out;
-	format_record(&b, rec, log->prev);
-	json_raw(&b, "\n", 1);
-	if (b.oom) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	ret = sfs_full_write(log->fd, b.data, b.len);
-	if (ret == 0 && log->sync && fdatasync(log->fd) < 0)
+	json_printf(b, ",\"prev\":\"%s\"}\n", log->prev);
+	if (b->oom)
+		return -ENOMEM;
+	ret = sfs_full_write(log->fd, b->data, b->len);
+	if (ret == 0 && log->opt.sync == AUDIT_SYNC_ALWAYS &&
+	    fdatasync(log->fd) < 0)
 		ret = -errno;
 	if (ret) {
 		/* A partial line would break the chain for everyone after. */
 		if (ftruncate(log->fd, log->known_size) < 0)
 			sfs_err("audit log: cannot remove a partial record");
 		log->known_size = -1;
+		return ret;
+	}
+	if (log->opt.syslog)
+		syslog(LOG_AUTHPRIV | LOG_NOTICE, "%.*s", (int)b->len - 1,
+		       b->data);
+	sfs_sha256(b->data, b->len - 1, h);
+	sfs_hex(h, 32, log->prev);
+	log->seq++;
+	log->known_size += (off_t)b->len;
+	*end = log->known_size;
+	pthread_mutex_lock(&log->sync_lock);
+	if (*end > log->written_end)
+		log->written_end = *end;
+	pthread_mutex_unlock(&log->sync_lock);
+	return 0;
+}
+
+static int checkpoint_locked(struct audit_log *log, bool final, off_t *end)
+{
+	struct json_buf b = {0};
+	struct sfs_error err = {0};
+	struct sfs_digest head = {.alg = SFS_MD_SHA256, .len = 32};
+	uint8_t *der = NULL;
+	size_t len = 0;
+	char *b64 = NULL;
+	int ret;
+
+	if (sfs_unhex(log->prev, head.bytes, 32) != 32)
+		return -EINVAL;
+	/* A v1 signature whose messageDigest is the chain head. */
+	ret = signer_sign(log->opt.signer, &head, AUDIT_CHECKPOINT_PATH,
+			  strlen(AUDIT_CHECKPOINT_PATH), &log->self, &der,
+			  &len, &err);
+	if (ret) {
+		sfs_err("audit checkpoint: %s", err.msg);
+		return ret;
+	}
+	b64 = malloc(4 * ((len + 2) / 3) + 1);
+	if (!b64) {
+		ret = -ENOMEM;
 		goto out;
 	}
-	sfs_sha256(b.data, b.len - 1, h);
-	sfs_hex(h, 32, log->prev);
-	log->known_size += (off_t)b.len;
+	EVP_EncodeBlock((unsigned char *)b64, der, (int)len);
+	format_head(&b, log->seq + 1, "checkpoint");
+	json_printf(&b, ",\"final\":%s,\"records\":%u",
+		    final ? "true" : "false", log->pending);
+	format_key(&b, signer_key_uri(log->opt.signer),
+		   signer_cert_sha256(log->opt.signer),
+		   signer_token_serial(log->opt.signer));
+	json_printf(&b, ",\"head\":\"%s\",\"sig\":\"%s\"", log->prev, b64);
+	ret = append_locked(log, &b, end);
+	if (ret == 0)
+		log->pending = 0;
+out:
+	free(der);
+	free(b64);
+	json_buf_free(&b);
+	return ret;
+}
+
+int audit_write(struct audit_log *log, const struct audit_record *rec)
+{
+	struct json_buf b = {0};
+	off_t end = 0;
+	int ret;
+
+	if (!log)
+		return 0;
+	pthread_mutex_lock(&log->lock);
+	flock(log->fd, LOCK_EX);
+	ret = load_tail_locked(log);
+	if (ret)
+		goto out;
+	format_record(&b, rec, log->seq + 1);
+	ret = append_locked(log, &b, &end);
+	if (ret)
+		goto out;
+	log->pending++;
+	if (log->opt.signer && log->opt.checkpoint_every &&
+	    log->pending >= log->opt.checkpoint_every &&
+	    checkpoint_locked(log, false, &end) != 0)
+		sfs_warn("audit log: checkpoint failed; will retry");
 out:
 	flock(log->fd, LOCK_UN);
 	pthread_mutex_unlock(&log->lock);
+	if (ret == 0 && log->opt.sync == AUDIT_SYNC_GROUP)
+		ret = group_sync(log, end);
 	if (ret)
 		sfs_err("audit log: %s", strerror(-ret));
 	json_buf_free(&b);
 	return ret;
 }
 
+int audit_checkpoint(struct audit_log *log, bool final)
+{
+	off_t end = 0;
+	int ret;
+
+	if (!log || !log->opt.signer)
+		return 0;
+	pthread_mutex_lock(&log->lock);
+	flock(log->fd, LOCK_EX);
+	ret = load_tail_locked(log);
+	if (ret == 0 && (final || log->pending))
+		ret = checkpoint_locked(log, final, &end);
+	flock(log->fd, LOCK_UN);
+	pthread_mutex_unlock(&log->lock);
+	if (ret == 0 && end && log->opt.sync != AUDIT_SYNC_NONE)
+		ret = group_sync(log, end);
+	return ret;
+}
+
+static void *sealer_main(void *arg)
+{
+	struct audit_log *log = arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&log->sync_lock);
+	while (!log->stop) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += log->opt.checkpoint_secs;
+		pthread_cond_timedwait(&log->stop_cv, &log->sync_lock, &ts);
+		if (log->stop)
+			break;
+		pthread_mutex_unlock(&log->sync_lock);
+		if (audit_checkpoint(log, false) != 0)
+			sfs_warn("audit log: timed checkpoint failed");
+		pthread_mutex_lock(&log->sync_lock);
+	}
+	pthread_mutex_unlock(&log->sync_lock);
+	return NULL;
+}
+
+int audit_open_opts(const char *path, const struct audit_options *opt,
+		    struct audit_log **out)
+{
+	struct audit_log *log = calloc(1, sizeof(*log));
+	int ret;
+
+	if (!log)
+		return -ENOMEM;
+	pthread_mutex_init(&log->lock, NULL);
+	pthread_mutex_init(&log->sync_lock, NULL);
+	pthread_cond_init(&log->sync_cv, NULL);
+	pthread_cond_init(&log->stop_cv, NULL);
+	log->opt = *opt;
+	log->known_size = -1;
+	sfs_writer_self(&log->self);
+	snprintf(log->self.mount_id, sizeof(log->self.mount_id), "audit");
+	/* O_RDWR: the tail is read back to continue the chain. */
+	log->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC |
+				     O_NOFOLLOW, 0640);
+	if (log->fd < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	flock(log->fd, LOCK_EX);
+	ret = load_tail_locked(log);
+	flock(log->fd, LOCK_UN);
+	if (ret)
+		goto fail;
+	log->written_end = log->synced_end = log->known_size;
+	if (opt->signer && opt->checkpoint_secs) {
+		if (pthread_create(&log->sealer, NULL, sealer_main, log) == 0)
+			log->sealer_running = true;
+	}
+	*out = log;
+	return 0;
+fail:
+	if (log->fd >= 0)
+		close(log->fd);
+	free(log);
+	return ret;
+}
+
+int audit_open(const char *path, bool sync, struct audit_log **out)
+{
+	struct audit_options opt = {
+		.sync = sync ? AUDIT_SYNC_ALWAYS : AUDIT_SYNC_NONE,
+	};
+
+	return audit_open_opts(path, &opt, out);
+}
+
+int audit_open_config(const struct sfs_config *cfg, struct sfs_signer *signer,
+		      struct audit_log **out)
+{
+	struct audit_options opt = {
+		.sync = (enum audit_sync)cfg->audit_sync_mode,
+		.group_ms = cfg->audit_group_ms,
+		.checkpoint_every = cfg->checkpoint_every,
+		.checkpoint_secs = cfg->checkpoint_secs,
+		.syslog = cfg->audit_syslog,
+		.signer = signer,
+	};
+
+	*out = NULL;
+	if (!cfg->audit_log)
+		return 0;
+	return audit_open_opts(cfg->audit_log, &opt, out);
+}
+
 void audit_close(struct audit_log *log)
 {
 	if (!log)
 		return;
+	if (log->sealer_running) {
+		pthread_mutex_lock(&log->sync_lock);
+		log->stop = true;
+		pthread_cond_broadcast(&log->stop_cv);
+		pthread_mutex_unlock(&log->sync_lock);
+		pthread_join(log->sealer, NULL);
+	}
+	if (log->opt.signer && audit_checkpoint(log, true) != 0)
+		sfs_err("audit log: the final checkpoint failed");
 	close(log->fd);
+	pthread_cond_destroy(&log->stop_cv);
+	pthread_cond_destroy(&log->sync_cv);
+	pthread_mutex_destroy(&log->sync_lock);
 	pthread_mutex_destroy(&log->lock);
 	free(log);
 }

@@ -542,8 +542,8 @@ static int self_test(struct hsm *h, struct sfs_error *err)
 		goto out;
 	ok = EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) == 1 &&
 	     EVP_DigestSign(md, sig, &siglen, msg, sizeof(msg)) == 1;
+	EVP_MD_CTX_reset(md);	/* drops its key reference before end */
 	hsm_sign_end(h, !ok);
-	EVP_MD_CTX_reset(md);
 	ok = ok && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL,
 					hsm_public_key(h)) == 1 &&
 	     EVP_DigestVerify(md, sig, siglen, msg, sizeof(msg)) == 1;

@@ -264,19 +264,20 @@ int cmd_sign(int argc, char **argv)
 	if (over.pin_file)
 		kc.pin_file = over.pin_file;
 	j.sync = sync || (cfg && cfg->sync_sig);
+	if (signer_open(&kc, &j.signer, &err)) {
+		cli_error("sign", "%s", err.msg);
+		ret = err.exit ? err.exit : SFS_EXIT_TOKEN;
+		goto out;
+	}
+	/* Checkpoints are signed with the same key; a final one at exit. */
 	if (cfg && cfg->audit_log) {
-		int e = audit_open(cfg->audit_log, cfg->audit_sync, &j.audit);
+		int e = audit_open_config(cfg, j.signer, &j.audit);
 
 		if (e) {
 			cli_error("sign", "cannot open the audit log %s: %s",
 				  cfg->audit_log, strerror(-e));
 			goto out;
 		}
-	}
-	if (signer_open(&kc, &j.signer, &err)) {
-		cli_error("sign", "%s", err.msg);
-		ret = err.exit ? err.exit : SFS_EXIT_TOKEN;
-		goto out;
 	}
 	sfs_writer_self(&j.writer);
 	walk_errors = cli_files_collect(&files, argv + optind, argc - optind,
@@ -312,8 +313,8 @@ out:
 	cli_files_free(&files);
 	free(j.result);
 	free(j.msg);
-	signer_close(j.signer);
 	audit_close(j.audit);
+	signer_close(j.signer);
 	config_free(cfg);
 	return ret;
 bad:

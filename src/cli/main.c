@@ -20,6 +20,7 @@ static const struct {
 	{"outbox", cmd_outbox, "mount a directory that signs what is written"},
 	{"inbox", cmd_inbox, "mount a directory that serves verified files"},
 	{"audit", cmd_audit, "verify or show an audit log"},
+	{"status", cmd_status, "counters of a running mount"},
 };
 
 void cli_error(const char *cmd, const char *fmt, ...)

@@ -63,42 +63,46 @@ struct p11_uri {
 
 /*
  * One loaded module, shared by every handle that names the same path:
- * C_Finalize ends the module for the whole process, so only the last
- * handle may unload it.
+ * C_Finalize ends the module for the whole process, so the module is
+ * loaded and finalised once for all handles.
  */
 struct hsm_module {
-	struct hsm_module *next;
+	struct hsm_module *next;	/* under modules_lock */
+	unsigned int refs;		/* under modules_lock */
 	char *path;
-	char *conf;		/* SOFTHSM2_CONF it was loaded with */
-	PKCS11_CTX *ctx;
-	unsigned refs;
-};
-
-static pthread_mutex_t module_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct hsm_module *modules;	/* under module_lock */
-
-struct hsm {
+	char *conf;			/* SOFTHSM2_CONF it was loaded with */
 	/*
-	 * Readers hold lock from hsm_sign_begin to hsm_sign_end; libp11
-	 * gives each signature its own session from the slot's pool, so
-	 * readers run in parallel. The writer (recovery, close) replaces
-	 * the token state below, which frees the EVP_PKEY readers use.
-	 * Lock order: lock, then module_lock.
+	 * Readers: each signature of each handle, from hsm_sign_begin to
+	 * hsm_sign_end. libp11 0.4.12 takes a session from the slot's pool
+	 * per signature, so readers sign in parallel. The writer reloads
+	 * the module or rebuilds a handle's token state, both of which
+	 * free EVP_PKEYs readers use. modules_lock is never held while
+	 * waiting for this lock.
 	 */
 	pthread_rwlock_t lock;
-	atomic_bool broken;		/* a reader reported a failure */
-	struct timespec last_fail;	/* under the write lock */
-	struct sfs_error last_err;	/* under the write lock */
+	atomic_bool broken;		/* a signature failed: reload */
+	PKCS11_CTX *ctx;		/* under the write lock */
+	unsigned int gen;		/* reloads so far (write lock) */
+	struct timespec last_fail;	/* failed recovery (write lock) */
+	struct hsm *handles;		/* under the write lock */
+};
 
-	/* Token state, replaced under the write lock. */
+static pthread_mutex_t modules_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hsm_module *modules;	/* under modules_lock */
+
+struct hsm {
+	struct hsm_module *mod;
+	/* Token state, under mod->lock; changed with it held for writing. */
+	struct hsm *next;		/* in mod->handles */
+	unsigned int gen;		/* mod->gen the state belongs to */
 	PKCS11_SLOT *slots;
 	unsigned int nslots;
 	EVP_PKEY *priv;
+	struct sfs_error last_err;	/* why the last recovery failed */
 
 	/* Fixed from open to close. */
-	struct hsm_module *mod;
 	struct p11_uri uri;
-	char *pin;			/* secure heap, for re-login */
+	char *pin;			/* secure heap, for logging in again */
 	EVP_PKEY *pub;
 	char *serial;
 	char *label;
@@ -239,7 +243,8 @@ static void uri_free(struct p11_uri *u)
 	free(u->id);
 	free(u->pin_source);
 	if (u->pin_value)
-		OPENSSL_secure_clear_free(u->pin_value, strlen(u->pin_value));
+		OPENSSL_secure_clear_free(u->pin_value,
+					  strlen(u->pin_value) + 1);
 	free(u->module_path);
 	free(u->clean);
 	memset(u, 0, sizeof(*u));
@@ -562,71 +567,108 @@ static int module_check(const char *path, struct sfs_error *err, void **dl)
 	return 0;
 }
 
+static void module_free(struct hsm_module *m)
+{
+	if (m->ctx) {
+		PKCS11_CTX_unload(m->ctx);
+		PKCS11_CTX_free(m->ctx);
+	}
+	pthread_rwlock_destroy(&m->lock);
+	free(m->path);
+	free(m->conf);
+	free(m);
+}
+
+/* (Re)load the module in a fresh libp11 context. */
+static int module_load(struct hsm_module *m, struct sfs_error *err)
+{
+	const char *env = getenv("SOFTHSM2_CONF");
+
+	/* SoftHSM reads it in C_Initialize; avoid setenv() once threads run. */
+	if (m->conf && (!env || strcmp(env, m->conf)) &&
+	    setenv("SOFTHSM2_CONF", m->conf, 1) < 0) {
+		sfs_error_set(err, -errno, SFS_EXIT_TOKEN, "setenv: %s",
+			      strerror(errno));
+		return -ENOMEM;
+	}
+	m->ctx = PKCS11_CTX_new();
+	if (!m->ctx) {
+		sfs_error_set(err, -ENOMEM, SFS_EXIT_TOKEN, "out of memory");
+		return -ENOMEM;
+	}
+	if (PKCS11_CTX_load(m->ctx, m->path) < 0) {
+		PKCS11_CTX_free(m->ctx);
+		m->ctx = NULL;
+		return p11_fail(err, NULL, "initialising PKCS#11 module %s",
+				m->path);
+	}
+	return 0;
+}
+
+static int module_new(const char *path, const char *conf,
+		      struct hsm_module **out, struct sfs_error *err)
+{
+	struct hsm_module *m = calloc(1, sizeof(*m));
+	pthread_rwlockattr_t attr;
+	void *dl = NULL;
+	int ret;
+
+	if (!m || !(m->path = strdup(path)) ||
+	    (conf && !(m->conf = strdup(conf)))) {
+		if (m)
+			free(m->path);
+		free(m);
+		sfs_error_set(err, -ENOMEM, SFS_EXIT_TOKEN, "out of memory");
+		return -ENOMEM;
+	}
+	/* Writers first: steady signing must not starve a recovery. */
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr,
+			PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&m->lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+	ret = module_check(path, err, &dl);
+	if (!ret)
+		ret = module_load(m, err);
+	if (dl)
+		dlclose(dl);
+	if (ret) {
+		module_free(m);
+		return ret;
+	}
+	*out = m;
+	return 0;
+}
+
 static int module_get(const char *path, const char *conf,
 		      struct hsm_module **out, struct sfs_error *err)
 {
 	struct hsm_module *m;
-	void *dl = NULL;
-	int ret;
+	int ret = 0;
 
-	pthread_mutex_lock(&module_lock);
+	pthread_mutex_lock(&modules_lock);
 	for (m = modules; m; m = m->next)
 		if (!strcmp(m->path, path))
 			break;
-	if (m) {
-		ret = 0;
-		/* SoftHSM reads its configuration once, in C_Initialize. */
-		if ((m->conf || conf) &&
-		    (!m->conf || !conf || strcmp(m->conf, conf))) {
-			ret = -EBUSY;
-			sfs_error_set(err, ret, SFS_EXIT_USAGE,
-				      "PKCS#11 module %s is already loaded "
-				      "with another softhsm-conf", path);
-		} else {
-			m->refs++;
-			*out = m;
+	if (!m) {
+		ret = module_new(path, conf, &m, err);
+		if (!ret) {
+			m->next = modules;
+			modules = m;
 		}
-		goto out;
+	} else if ((m->conf || conf) &&
+		   (!m->conf || !conf || strcmp(m->conf, conf))) {
+		/* SoftHSM reads its configuration once, in C_Initialize. */
+		ret = -EBUSY;
+		sfs_error_set(err, ret, SFS_EXIT_USAGE,
+			      "PKCS#11 module %s is already loaded with another "
+			      "softhsm-conf", path);
 	}
-	ret = module_check(path, err, &dl);
-	if (ret)
-		goto out;
-	ret = -ENOMEM;
-	m = calloc(1, sizeof(*m));
-	if (!m || !(m->path = strdup(path)) ||
-	    (conf && !(m->conf = strdup(conf))) ||
-	    !(m->ctx = PKCS11_CTX_new())) {
-		sfs_error_set(err, ret, SFS_EXIT_TOKEN, "out of memory");
-		goto out;
+	if (!ret) {
+		m->refs++;
+		*out = m;
 	}
-	if (conf && setenv("SOFTHSM2_CONF", conf, 1) < 0) {
-		ret = -errno;
-		sfs_error_set(err, ret, SFS_EXIT_TOKEN, "setenv: %s",
-			      strerror(-ret));
-		goto out;
-	}
-	if (PKCS11_CTX_load(m->ctx, path) < 0) {
-		ret = p11_fail(err, NULL, "initialising PKCS#11 module %s",
-			       path);
-		goto out;
-	}
-	m->refs = 1;
-	m->next = modules;
-	modules = m;
-	*out = m;
-	m = NULL; /* transferred */
-	ret = 0;
-out:
-	if (m) {
-		if (m->ctx)
-			PKCS11_CTX_free(m->ctx);
-		free(m->path);
-		free(m->conf);
-		free(m);
-	}
-	if (dl)
-		dlclose(dl);
-	pthread_mutex_unlock(&module_lock);
+	pthread_mutex_unlock(&modules_lock);
 	return ret;
 }
 
@@ -634,20 +676,14 @@ static void module_put(struct hsm_module *m)
 {
 	struct hsm_module **pp;
 
-	if (!m)
-		return;
-	pthread_mutex_lock(&module_lock);
+	pthread_mutex_lock(&modules_lock);
 	if (--m->refs == 0) {
 		for (pp = &modules; *pp != m; pp = &(*pp)->next)
 			;
 		*pp = m->next;
-		PKCS11_CTX_unload(m->ctx);
-		PKCS11_CTX_free(m->ctx);
-		free(m->path);
-		free(m->conf);
-		free(m);
+		module_free(m);
 	}
-	pthread_mutex_unlock(&module_lock);
+	pthread_mutex_unlock(&modules_lock);
 }
 
 /* ---- token and key --------------------------------------------------- */
@@ -804,6 +840,8 @@ static int token_setup_locked(struct hsm *h, struct sfs_error *err)
 		ret = -ENOMEM;
 	if (!h->label && !(h->label = strdup(t->label ? t->label : "")))
 		ret = -ENOMEM;
+	if (ret == -ENOMEM)
+		sfs_error_set(err, ret, SFS_EXIT_TOKEN, "out of memory");
 	/* Recovery must not quietly switch to another key. */
 	if (!ret && h->pub && !pub_same(h->pub, h->priv)) {
 		sfs_error_set(err, -EKEYREJECTED, SFS_EXIT_TOKEN,
@@ -854,11 +892,21 @@ static int pin_get(const struct hsm_config *cfg, struct p11_uri *u, char **pin,
 	return -EINVAL;
 }
 
+static void handle_unlink_locked(struct hsm *h)
+{
+	struct hsm **pp;
+
+	for (pp = &h->mod->handles; *pp && *pp != h; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = h->next;
+}
+
 int hsm_open(const struct hsm_config *cfg, struct hsm **out,
 	     struct sfs_error *err)
 {
 	struct hsm *h = calloc(1, sizeof(*h));
-	pthread_rwlockattr_t attr;
+	struct hsm_module *m;
 	const char *module;
 	int ret;
 
@@ -866,12 +914,6 @@ int hsm_open(const struct hsm_config *cfg, struct hsm **out,
 		sfs_error_set(err, -ENOMEM, SFS_EXIT_TOKEN, "out of memory");
 		return -ENOMEM;
 	}
-	/* Writers first: continuous signing must not starve recovery. */
-	pthread_rwlockattr_init(&attr);
-	pthread_rwlockattr_setkind_np(&attr,
-			PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	pthread_rwlock_init(&h->lock, &attr);
-	pthread_rwlockattr_destroy(&attr);
 	ret = uri_parse(cfg->key_uri ? cfg->key_uri : "", &h->uri, err);
 	if (ret)
 		goto fail;
@@ -892,21 +934,31 @@ int hsm_open(const struct hsm_config *cfg, struct hsm **out,
 	ret = pin_get(cfg, &h->uri, &h->pin, err);
 	if (ret)
 		goto fail;
-	ret = module_get(module, cfg->softhsm_conf, &h->mod, err);
+	ret = module_get(module, cfg->softhsm_conf, &m, err);
 	if (ret)
 		goto fail;
-	ret = token_setup_locked(h, err);
-	if (ret)
-		goto fail;
-	h->pub = pub_copy(h->priv);
-	if (!h->pub) {
-		ret = -EIO;
+	pthread_rwlock_wrlock(&m->lock);
+	h->mod = m;
+	h->next = m->handles;
+	m->handles = h;
+	h->gen = m->gen;
+	ret = m->ctx ? token_setup_locked(h, err) : -ENODEV;
+	if (ret == -ENODEV && !m->ctx)
 		sfs_error_set(err, ret, SFS_EXIT_TOKEN,
-			      "cannot read the public key of '%s' on token "
-			      "'%s'", h->uri.object ? h->uri.object : "",
-			      h->label);
-		goto fail;
+			      "PKCS#11 module %s is recovering", m->path);
+	if (!ret) {
+		h->pub = pub_copy(h->priv);
+		if (!h->pub) {
+			ret = -EIO;
+			sfs_error_set(err, ret, SFS_EXIT_TOKEN,
+				      "cannot read the public key of '%s' on "
+				      "token '%s'", h->uri.object ?
+				      h->uri.object : "", h->label);
+		}
 	}
+	pthread_rwlock_unlock(&m->lock);
+	if (ret)
+		goto fail;
 	sfs_info("key %s on token '%s' (serial %s) ready", h->uri.clean,
 		 h->label, h->serial);
 	*out = h;
@@ -921,7 +973,10 @@ void hsm_close(struct hsm *h)
 	if (!h)
 		return;
 	if (h->mod) {
+		pthread_rwlock_wrlock(&h->mod->lock);
 		token_release(h);
+		handle_unlink_locked(h);
+		pthread_rwlock_unlock(&h->mod->lock);
 		module_put(h->mod);
 	}
 	EVP_PKEY_free(h->pub);
@@ -929,7 +984,6 @@ void hsm_close(struct hsm *h)
 	uri_free(&h->uri);
 	free(h->serial);
 	free(h->label);
-	pthread_rwlock_destroy(&h->lock);
 	free(h);
 }
 
@@ -943,68 +997,102 @@ static long ns_since(const struct timespec *t)
 }
 
 /*
- * Start over with fresh sessions: closing all sessions logs the user
- * out, and libp11 0.4.12 only logs in again after fork(), so after a
- * token failure we release the slots, enumerate again, log in and find
- * the key. The module stays loaded: other handles may share it.
+ * Finalise and initialise the module again. SoftHSM, for one, does not
+ * see its token again after the token directory went away until it is
+ * re-initialised. Every handle's EVP_PKEY refers to the old module, so
+ * all are freed first; the other handles rebuild theirs on next use.
+ */
+static int module_reload_locked(struct hsm_module *m, struct sfs_error *err)
+{
+	for (struct hsm *o = m->handles; o; o = o->next)
+		token_release(o);
+	if (m->ctx) {
+		PKCS11_CTX_unload(m->ctx);
+		PKCS11_CTX_free(m->ctx);
+		m->ctx = NULL;
+	}
+	m->gen++;
+	return module_load(m, err);
+}
+
+/*
+ * Bring h back after a failure: reload the module if a signature failed,
+ * then log in again and find the key (closing all sessions logged the
+ * user out, and libp11 0.4.12 only logs in again after fork()). While
+ * the token stays away, fail fast instead of reloading on every call.
  */
 static int hsm_recover(struct hsm *h, struct sfs_error *err)
 {
+	struct hsm_module *m = h->mod;
 	int ret = 0;
 
-	pthread_rwlock_wrlock(&h->lock);
-	if (!atomic_load(&h->broken))
-		goto out;
-	if (h->last_fail.tv_sec && ns_since(&h->last_fail) < RECOVER_BACKOFF_NS) {
+	pthread_rwlock_wrlock(&m->lock);
+	if (m->last_fail.tv_sec && ns_since(&m->last_fail) < RECOVER_BACKOFF_NS) {
 		*err = h->last_err;
-		ret = err->code ? err->code : -EIO;
+		if (!err->code)
+			sfs_error_set(err, -ENODEV, SFS_EXIT_TOKEN,
+				      "token '%s' is not available", h->label);
+		ret = err->code;
 		goto out;
 	}
-	token_release(h);
-	ret = token_setup_locked(h, err);
-	if (ret) {
-		clock_gettime(CLOCK_MONOTONIC, &h->last_fail);
-		h->last_err = *err;
-		goto out;
+	if (atomic_load(&m->broken) || !m->ctx) {
+		ret = module_reload_locked(m, err);
+		if (ret)
+			goto failed;
+		atomic_store(&m->broken, false);
 	}
-	h->last_fail.tv_sec = 0;
-	atomic_store(&h->broken, false);
-	sfs_log(SFS_LOG_NOTICE, "token '%s' recovered", h->label);
+	if (!h->priv || h->gen != m->gen) {
+		token_release(h);
+		ret = token_setup_locked(h, err);
+		if (ret)
+			goto failed;
+		h->gen = m->gen;
+		sfs_log(SFS_LOG_NOTICE, "token '%s' is back", h->label);
+	}
+	m->last_fail.tv_sec = 0;
+	goto out;
+failed:
+	/* A token that went away needs the module reloaded once it is back. */
+	if (ret == -ENODEV || ret == -EIO)
+		atomic_store(&m->broken, true);
+	clock_gettime(CLOCK_MONOTONIC, &m->last_fail);
+	h->last_err = *err;
 out:
-	pthread_rwlock_unlock(&h->lock);
+	pthread_rwlock_unlock(&m->lock);
 	return ret;
 }
 
 int hsm_sign_begin(struct hsm *h, EVP_PKEY **key, struct sfs_error *err)
 {
+	struct hsm_module *m = h->mod;
 	int ret;
 
-	if (atomic_load(&h->broken)) {
+	/* Another thread may break the state again right after recovery. */
+	for (int tries = 0; tries < 3; tries++) {
+		pthread_rwlock_rdlock(&m->lock);
+		if (!atomic_load(&m->broken) && h->priv && h->gen == m->gen) {
+			*key = h->priv;
+			return 0;	/* read lock held until hsm_sign_end */
+		}
+		pthread_rwlock_unlock(&m->lock);
 		ret = hsm_recover(h, err);
 		if (ret)
 			return ret;
 	}
-	pthread_rwlock_rdlock(&h->lock);
-	if (!h->priv) {
-		/* Another thread's recovery failed after ours succeeded. */
-		pthread_rwlock_unlock(&h->lock);
-		sfs_error_set(err, -ENODEV, SFS_EXIT_TOKEN,
-			      "token '%s' is not available", h->label);
-		return -ENODEV;
-	}
-	*key = h->priv;
-	return 0;
+	sfs_error_set(err, -EIO, SFS_EXIT_TOKEN, "token '%s' keeps failing",
+		      h->label);
+	return -EIO;
 }
 
 void hsm_sign_end(struct hsm *h, bool failed)
 {
 	/*
-	 * Still under the read lock: no recovery ran since our begin, so
-	 * the failure belongs to the current token state.
+	 * Still under the read lock: nothing was reloaded since our begin,
+	 * so the failure belongs to the current module state.
 	 */
 	if (failed)
-		atomic_store(&h->broken, true);
-	pthread_rwlock_unlock(&h->lock);
+		atomic_store(&h->mod->broken, true);
+	pthread_rwlock_unlock(&h->mod->lock);
 }
 
 EVP_PKEY *hsm_public_key(struct hsm *h)

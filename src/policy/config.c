@@ -11,6 +11,7 @@
 #include <ini.h>
 
 #include "signetfs/config.h"
+#include "signetfs/policy.h"
 
 struct parse_state {
 	struct sfs_config *cfg;
@@ -64,38 +65,6 @@ static int parse_bool(const char *v, bool *out)
 	return 0;
 }
 
-/* A whitespace- or comma-separated list of unsigned numbers. */
-static int parse_ids(const char *v, uint32_t **out, size_t *n)
-{
-	char *copy = strdup(v), *save = NULL, *tok;
-	int ret = 0;
-
-	if (!copy)
-		return -ENOMEM;
-	for (tok = strtok_r(copy, " \t,", &save); tok;
-	     tok = strtok_r(NULL, " \t,", &save)) {
-		char *end;
-		unsigned long id;
-		uint32_t *grown;
-
-		errno = 0;
-		id = strtoul(tok, &end, 10);
-		if (errno || *end || end == tok || id > UINT32_MAX - 1) {
-			ret = -EINVAL;
-			break;
-		}
-		grown = realloc(*out, (*n + 1) * sizeof(**out));
-		if (!grown) {
-			ret = -ENOMEM;
-			break;
-		}
-		*out = grown;
-		(*out)[(*n)++] = (uint32_t)id;
-	}
-	free(copy);
-	return ret;
-}
-
 static int parse_pins(struct sfs_config *cfg, const char *v)
 {
 	char *copy = strdup(v), *save = NULL, *tok;
@@ -121,6 +90,38 @@ static int parse_pins(struct sfs_config *cfg, const char *v)
 	}
 	free(copy);
 	return ret;
+}
+
+static int parse_uint(const char *v, unsigned long max, unsigned int *out)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || *end || end == v || n > max)
+		return -EINVAL;
+	*out = (unsigned int)n;
+	return 0;
+}
+
+/* none | always | group (true/false kept for always/none). */
+static int parse_sync(struct sfs_config *c, const char *v)
+{
+	bool b;
+
+	if (!strcmp(v, "none"))
+		c->audit_sync_mode = 0;
+	else if (!strcmp(v, "always"))
+		c->audit_sync_mode = 1;
+	else if (!strcmp(v, "group"))
+		c->audit_sync_mode = 2;
+	else if (parse_bool(v, &b) == 0)
+		c->audit_sync_mode = b ? 1 : 0;
+	else
+		return -EINVAL;
+	c->audit_sync = c->audit_sync_mode != 0;
+	return 0;
 }
 
 static int parse_md(const char *v, enum sfs_md *md)
@@ -172,7 +173,15 @@ static int main_key(struct parse_state *st, const char *k, const char *v)
 	if (!strcmp(k, "audit-log"))
 		return set_path(st, &c->audit_log, v);
 	if (!strcmp(k, "audit-sync"))
-		return parse_bool(v, &c->audit_sync);
+		return parse_sync(c, v);
+	if (!strcmp(k, "audit-group-ms"))
+		return parse_uint(v, 1000, &c->audit_group_ms);
+	if (!strcmp(k, "checkpoint-every"))
+		return parse_uint(v, 1000000, &c->checkpoint_every);
+	if (!strcmp(k, "checkpoint-secs"))
+		return parse_uint(v, 86400, &c->checkpoint_secs);
+	if (!strcmp(k, "audit-syslog"))
+		return parse_bool(v, &c->audit_syslog);
 	if (!strcmp(k, "sync-sig"))
 		return parse_bool(v, &c->sync_sig);
 	if (!strcmp(k, "state-dir"))
@@ -184,13 +193,26 @@ static int outbox_key(struct parse_state *st, const char *k, const char *v)
 {
 	struct sfs_config *c = st->cfg;
 
-	if (!strcmp(k, "writers-uid")) {
+	if (!strcmp(k, "writers-uid") || !strcmp(k, "writers-gid")) {
+		bool group = k[8] == 'g';
+		struct sfs_ids l = {0};
+		int ret = policy_parse_ids(v, group, &l);
+
 		c->writers_set = true;
-		return parse_ids(v, &c->writer_uids, &c->n_writer_uids);
-	}
-	if (!strcmp(k, "writers-gid")) {
-		c->writers_set = true;
-		return parse_ids(v, &c->writer_gids, &c->n_writer_gids);
+		if (ret == 0 && l.any) {
+			/* "*": everyone; root's uid 0 marks it (see policy.c) */
+			c->writers_any = true;
+		}
+		if (group) {
+			free(c->writer_gids);
+			c->writer_gids = l.ids;
+			c->n_writer_gids = l.n;
+		} else {
+			free(c->writer_uids);
+			c->writer_uids = l.ids;
+			c->n_writer_uids = l.n;
+		}
+		return ret;
 	}
 	if (!strcmp(k, "sign-nonzero-exit"))
 		return parse_bool(v, &c->sign_nonzero_exit);
@@ -217,13 +239,60 @@ static int inbox_key(struct parse_state *st, const char *k, const char *v)
 	return -ENOENT;
 }
 
+/* The rule for section "rule PATTERN" (quotes optional), made on first use. */
+static int rule_for(struct parse_state *st, const char *section,
+		    struct sfs_rule **out)
+{
+	struct sfs_config *c = st->cfg;
+	const char *p = section + 5;
+	size_t len;
+	struct sfs_rule *grown, *r;
+
+	while (*p == ' ')
+		p++;
+	len = strlen(p);
+	if (len >= 2 && p[0] == '"' && p[len - 1] == '"')
+		p++, len -= 2;
+	if (len == 0 || p[0] == '/')
+		return -EINVAL;
+	for (size_t i = 0; i < c->n_rules; i++) {
+		if (strlen(c->rules[i].pattern) == len &&
+		    !strncmp(c->rules[i].pattern, p, len)) {
+			*out = &c->rules[i];
+			return 0;
+		}
+	}
+	grown = realloc(c->rules, (c->n_rules + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	c->rules = grown;
+	r = &c->rules[c->n_rules];
+	memset(r, 0, sizeof(*r));
+	r->pattern = strndup(p, len);
+	if (!r->pattern)
+		return -ENOMEM;
+	r->order = (unsigned int)c->n_rules;
+	r->path_binding = -1;
+	for (size_t i = 0; i < len; i++)
+		if (!strchr("*?[]", p[i]))
+			r->literal++;
+	c->n_rules++;
+	*out = r;
+	return 0;
+}
+
 static int handler(void *user, const char *section, const char *name,
 		   const char *value)
 {
 	struct parse_state *st = user;
+	struct sfs_rule *rule;
 	int ret;
 
-	if (!strcmp(section, "signetfs"))
+	if (!strncmp(section, "rule ", 5)) {
+		ret = rule_for(st, section, &rule);
+		if (ret == 0)
+			ret = policy_rule_key(rule, st->dir, name, value);
+	} else if (!strcmp(section, "signetfs"))
 		ret = main_key(st, name, value);
 	else if (!strcmp(section, "outbox"))
 		ret = outbox_key(st, name, value);
@@ -248,6 +317,11 @@ static void config_defaults(struct sfs_config *c)
 	c->sign_nonzero_exit = true;
 	c->path_binding = true;
 	c->mode = SFS_MODE_STRICT;
+	/* Group commit: durable records at a fraction of per-record fsync. */
+	c->audit_sync_mode = 2;
+	c->audit_sync = true;
+	c->checkpoint_every = 1000;
+	c->checkpoint_secs = 60;
 }
 
 int config_load(const char *path, struct sfs_config **out,
@@ -324,5 +398,8 @@ void config_free(struct sfs_config *c)
 	free(c->writer_uids);
 	free(c->writer_gids);
 	free(c->pins);
+	for (size_t i = 0; i < c->n_rules; i++)
+		policy_rule_free(&c->rules[i]);
+	free(c->rules);
 	free(c);
 }

@@ -1,0 +1,417 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Per-subtree rules: glob matching, most-specific-wins, writers, pins, keys. */
+#include <errno.h>
+#include <fnmatch.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "signetfs/config.h"
+#include "signetfs/policy.h"
+
+#define MAX_PARTS 256
+
+/* Match component lists; "**" consumes zero or more components. */
+static bool glob_parts(char **pat, size_t np, char **name, size_t nn)
+{
+	if (np == 0)
+		return nn == 0;
+	if (strcmp(pat[0], "**") == 0) {
+		for (size_t skip = 0; skip <= nn; skip++)
+			if (glob_parts(pat + 1, np - 1, name + skip, nn - skip))
+				return true;
+		return false;
+	}
+	if (nn == 0 || fnmatch(pat[0], name[0], 0) != 0)
+		return false;
+	return glob_parts(pat + 1, np - 1, name + 1, nn - 1);
+}
+
+/* Split s in place at '/'; -1 when it has more than max components. */
+static int split(char *s, char **parts, size_t max)
+{
+	size_t n = 0;
+	char *save = NULL;
+
+	for (char *t = strtok_r(s, "/", &save); t;
+	     t = strtok_r(NULL, "/", &save)) {
+		if (n == max)
+			return -1;
+		parts[n++] = t;
+	}
+	return (int)n;
+}
+
+bool policy_glob(const char *pattern, const char *path)
+{
+	char *p = strdup(pattern), *n = strdup(path);
+	char *pp[MAX_PARTS], *np[MAX_PARTS];
+	int a, b;
+	bool ok = false;
+
+	if (p && n) {
+		a = split(p, pp, MAX_PARTS);
+		b = split(n, np, MAX_PARTS);
+		ok = a >= 0 && b >= 0 &&
+		     glob_parts(pp, (size_t)a, np, (size_t)b);
+	}
+	free(p);
+	free(n);
+	return ok;
+}
+
+const struct sfs_rule *policy_match(const struct sfs_config *cfg,
+				    const char *path)
+{
+	const struct sfs_rule *best = NULL;
+
+	for (size_t i = 0; i < cfg->n_rules; i++) {
+		const struct sfs_rule *r = &cfg->rules[i];
+
+		if (!policy_glob(r->pattern, path))
+			continue;
+		/* Later rules win ties: >=, rules are in file order. */
+		if (!best || r->literal >= best->literal)
+			best = r;
+	}
+	return best;
+}
+
+static bool in_ids(const struct sfs_ids *l, uint32_t id)
+{
+	if (l->any)
+		return true;
+	for (size_t i = 0; i < l->n; i++)
+		if (l->ids[i] == id)
+			return true;
+	return false;
+}
+
+static bool groups_match(const struct sfs_ids *l, gid_t gid,
+			 const gid_t *groups, int ngroups)
+{
+	if (in_ids(l, gid))
+		return true;
+	for (int i = 0; i < ngroups; i++)
+		if (in_ids(l, groups[i]))
+			return true;
+	return false;
+}
+
+bool policy_may_write(const struct sfs_config *cfg, const char *path,
+		      uid_t uid, gid_t gid, const gid_t *groups, int ngroups,
+		      uid_t owner_uid)
+{
+	const struct sfs_rule *r = policy_match(cfg, path);
+	struct sfs_ids u, g;
+
+	if (r && (r->uids.set || r->gids.set))
+		return in_ids(&r->uids, uid) ||
+		       groups_match(&r->gids, gid, groups, ngroups);
+	if (!cfg->writers_set)
+		return uid == owner_uid || uid == 0;
+	u = (struct sfs_ids){cfg->writer_uids, cfg->n_writer_uids, true,
+			     cfg->writers_any};
+	g = (struct sfs_ids){cfg->writer_gids, cfg->n_writer_gids, true,
+			     false};
+	return in_ids(&u, uid) || groups_match(&g, gid, groups, ngroups);
+}
+
+void policy_pins(const struct sfs_config *cfg, const char *path,
+		 const uint8_t (**pins)[32], size_t *n)
+{
+	const struct sfs_rule *r = policy_match(cfg, path);
+
+	if (r && r->pins_set) {
+		*pins = (const uint8_t(*)[32])r->pins;
+		*n = r->n_pins;
+	} else {
+		*pins = (const uint8_t(*)[32])cfg->pins;
+		*n = cfg->n_pins;
+	}
+}
+
+bool policy_path_binding(const struct sfs_config *cfg, const char *path)
+{
+	const struct sfs_rule *r = policy_match(cfg, path);
+
+	if (r && r->path_binding >= 0)
+		return r->path_binding;
+	return cfg->path_binding;
+}
+
+/* "0 1000 alice", "*" for anyone; names resolved now, not at each check. */
+int policy_parse_ids(const char *v, bool group, struct sfs_ids *l)
+{
+	char *copy = strdup(v), *save = NULL, *tok;
+	int ret = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	l->set = true;
+	for (tok = strtok_r(copy, " \t,", &save); tok;
+	     tok = strtok_r(NULL, " \t,", &save)) {
+		uint32_t id, *grown;
+		char *end;
+		unsigned long n;
+
+		if (strcmp(tok, "*") == 0) {
+			l->any = true;
+			continue;
+		}
+		errno = 0;
+		n = strtoul(tok, &end, 10);
+		if (!errno && !*end && end != tok && n < UINT32_MAX) {
+			id = (uint32_t)n;
+		} else if (group) {
+			struct group *gr = getgrnam(tok);
+
+			if (!gr) {
+				ret = -EINVAL;
+				break;
+			}
+			id = gr->gr_gid;
+		} else {
+			struct passwd *pw = getpwnam(tok);
+
+			if (!pw) {
+				ret = -EINVAL;
+				break;
+			}
+			id = pw->pw_uid;
+		}
+		grown = realloc(l->ids, (l->n + 1) * sizeof(*grown));
+		if (!grown) {
+			ret = -ENOMEM;
+			break;
+		}
+		l->ids = grown;
+		l->ids[l->n++] = id;
+	}
+	free(copy);
+	return ret;
+}
+
+static int set_path(const char *dir, char **dst, const char *v)
+{
+	char *p;
+
+	if (v[0] == '/' || !dir)
+		p = strdup(v);
+	else if (asprintf(&p, "%s/%s", dir, v) < 0)
+		p = NULL;
+	if (!p)
+		return -ENOMEM;
+	free(*dst);
+	*dst = p;
+	return 0;
+}
+
+static int parse_pins(struct sfs_rule *r, const char *v)
+{
+	char *copy = strdup(v), *save = NULL, *tok;
+	int ret = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	r->pins_set = true;
+	for (tok = strtok_r(copy, " \t,", &save); tok;
+	     tok = strtok_r(NULL, " \t,", &save)) {
+		uint8_t(*grown)[32] = realloc(r->pins, (r->n_pins + 1) * 32);
+
+		if (!grown) {
+			ret = -ENOMEM;
+			break;
+		}
+		r->pins = grown;
+		if (sfs_unhex(tok, r->pins[r->n_pins], 32) != 32) {
+			ret = -EINVAL;
+			break;
+		}
+		r->n_pins++;
+	}
+	free(copy);
+	return ret;
+}
+
+int policy_rule_key(struct sfs_rule *r, const char *dir, const char *k,
+		    const char *v)
+{
+	if (!strcmp(k, "key")) {
+		char *p = strdup(v);
+
+		if (!p)
+			return -ENOMEM;
+		free(r->key.key_uri);
+		r->key.key_uri = p;
+		return 0;
+	}
+	if (!strcmp(k, "cert"))
+		return set_path(dir, &r->key.cert, v);
+	if (!strcmp(k, "chain"))
+		return set_path(dir, &r->key.chain, v);
+	if (!strcmp(k, "pin-file"))
+		return set_path(dir, &r->key.pin_file, v);
+	if (!strcmp(k, "module"))
+		return set_path(dir, &r->key.module, v);
+	if (!strcmp(k, "writers-uid"))
+		return policy_parse_ids(v, false, &r->uids);
+	if (!strcmp(k, "writers-gid"))
+		return policy_parse_ids(v, true, &r->gids);
+	if (!strcmp(k, "signer-sha256"))
+		return parse_pins(r, v);
+	if (!strcmp(k, "path-binding")) {
+		if (!strcmp(v, "true") || !strcmp(v, "yes"))
+			r->path_binding = 1;
+		else if (!strcmp(v, "false") || !strcmp(v, "no"))
+			r->path_binding = 0;
+		else
+			return -EINVAL;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+void policy_rule_free(struct sfs_rule *r)
+{
+	free(r->pattern);
+	free(r->key.key_uri);
+	free(r->key.cert);
+	free(r->key.chain);
+	free(r->key.pin_file);
+	free(r->key.module);
+	free(r->uids.ids);
+	free(r->gids.ids);
+	free(r->pins);
+}
+
+struct ring_entry {
+	const struct sfs_rule *rule;	/* NULL: the global key */
+	struct sfs_signer *signer;
+	bool shared;			/* signer owned by an earlier entry */
+};
+
+struct sfs_keyring {
+	const struct sfs_config *cfg;
+	struct ring_entry *e;
+	size_t n;
+	struct sfs_signer *global;
+};
+
+/* A rule's key config, with what it leaves unset taken from [signetfs]. */
+static struct sfs_key_config merged(const struct sfs_config *cfg,
+				    const struct sfs_rule *r)
+{
+	struct sfs_key_config k = cfg->key;
+
+#define TAKE(f)                                                              \
+	if (r->key.f)                                                        \
+	k.f = r->key.f
+	TAKE(key_uri);
+	TAKE(cert);
+	TAKE(chain);
+	TAKE(pin_file);
+	TAKE(module);
+#undef TAKE
+	return k;
+}
+
+static bool same_key(const struct sfs_key_config *a,
+		     const struct sfs_key_config *b)
+{
+	return a->key_uri && b->key_uri && !strcmp(a->key_uri, b->key_uri) &&
+	       a->cert && b->cert && !strcmp(a->cert, b->cert) &&
+	       a->module && b->module && !strcmp(a->module, b->module);
+}
+
+int keyring_open(const struct sfs_config *cfg, struct sfs_keyring **out,
+		 struct sfs_error *err)
+{
+	struct sfs_keyring *ring = calloc(1, sizeof(*ring));
+	int ret = 0;
+
+	if (!ring)
+		return -ENOMEM;
+	ring->cfg = cfg;
+	ring->e = calloc(cfg->n_rules + 1, sizeof(*ring->e));
+	if (!ring->e) {
+		free(ring);
+		return -ENOMEM;
+	}
+	if (cfg->key.key_uri) {
+		ret = signer_open(&cfg->key, &ring->global, err);
+		if (ret)
+			goto fail;
+	}
+	for (size_t i = 0; i < cfg->n_rules; i++) {
+		const struct sfs_rule *r = &cfg->rules[i];
+		struct sfs_key_config k;
+		struct ring_entry *e = &ring->e[ring->n];
+
+		if (!r->key.key_uri)
+			continue;
+		k = merged(cfg, r);
+		e->rule = r;
+		/* One login per distinct key, however many rules use it. */
+		if (cfg->key.key_uri && same_key(&k, &cfg->key)) {
+			e->signer = ring->global;
+			e->shared = true;
+		}
+		for (size_t j = 0; !e->signer && j < ring->n; j++) {
+			struct sfs_key_config kj = merged(cfg, ring->e[j].rule);
+
+			if (same_key(&k, &kj)) {
+				e->signer = ring->e[j].signer;
+				e->shared = true;
+			}
+		}
+		if (!e->signer) {
+			ret = signer_open(&k, &e->signer, err);
+			if (ret) {
+				char msg[sizeof(err->msg)];
+
+				memcpy(msg, err->msg, sizeof(msg));
+				snprintf(err->msg, sizeof(err->msg),
+					 "[rule %.64s]: %.400s", r->pattern,
+					 msg);
+				goto fail;
+			}
+		}
+		ring->n++;
+	}
+	*out = ring;
+	return 0;
+fail:
+	keyring_close(ring);
+	return ret;
+}
+
+struct sfs_signer *keyring_for(struct sfs_keyring *ring, const char *path)
+{
+	const struct sfs_rule *r = policy_match(ring->cfg, path);
+
+	if (r && r->key.key_uri)
+		for (size_t i = 0; i < ring->n; i++)
+			if (ring->e[i].rule == r)
+				return ring->e[i].signer;
+	return ring->global;
+}
+
+struct sfs_signer *keyring_default(struct sfs_keyring *ring)
+{
+	return ring->global;
+}
+
+void keyring_close(struct sfs_keyring *ring)
+{
+	if (!ring)
+		return;
+	for (size_t i = 0; i < ring->n; i++)
+		if (!ring->e[i].shared)
+			signer_close(ring->e[i].signer);
+	signer_close(ring->global);
+	free(ring->e);
+	free(ring);
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The audit log is tamper-evident: each way of changing it is caught at the
+# first bad line, and the untouched log verifies.
+. "$(dirname "$0")/../lib.sh"
+[ -e /usr/lib/softhsm/libsofthsm2.so ] || skip "no SoftHSM"
+
+t=$SFS_TMP
+sfs_init "$t/key"
+sfs_init "$t/keyb"
+conf=$t/key/signetfs.conf
+log=$t/key/audit.log
+# Two signers (two token stores: SoftHSM does not share one token store
+# between processes reliably) appending to one log, concurrently, with
+# group commit (the default). The verifier trusts both dev CAs.
+sed -i "s|^audit-log = .*|audit-log = $log|" "$t/keyb/signetfs.conf"
+cat "$t/key/ca.pem" "$t/keyb/ca.pem" >"$t/both-ca.pem"
+mkdir -p "$t/r" && cd "$t/r"
+for i in $(seq 1 40); do echo "$i" >"f$i"; done
+"$SIGNETFS" sign --config "$t/keyb/signetfs.conf" -j 4 f{1..20} &
+bg=$!
+"$SIGNETFS" sign --config "$conf" -j 4 f{21..40} || fail "sign A"
+wait $bg || fail "sign B"
+"$SIGNETFS" sign --config "$conf" f1 f2 f3
+
+out=$("$SIGNETFS" audit verify --trust "$t/both-ca.pem" "$log") || fail "intact log: $out"
+"$SIGNETFS" audit verify --config "$conf" "$log" >/dev/null &&
+	fail "a checkpoint by a key the config does not trust was accepted"
+[ "$(grep -c '"event":"sign"' "$log")" -eq 43 ] || fail "expected 43 sign records"
+[ "$(grep -c '"event":"checkpoint"' "$log")" -ge 3 ] || fail "expected checkpoints"
+# Records name the writer as the kernel sees it.
+grep -q '"writer":{"uid":0,"gid":0,"pid":[0-9]*,"user":"root","exe":"[^"]*signetfs"' "$log" ||
+	fail "writer identity missing"
+
+# expect_bad LINE DESCRIPTION: audit verify must fail and name LINE.
+expect_bad() {
+	local line=$1 what=$2 out rc=0
+	out=$("$SIGNETFS" audit verify --trust "$t/both-ca.pem" "$t/bad.log") || rc=$?
+	[ $rc -eq 1 ] || fail "$what: exit $rc ($out)"
+	[[ $out == *"line $line:"* ]] || fail "$what: wrong line: $out"
+	note "$what -> $out"
+}
+n=$(wc -l <"$log")
+
+sed '5s/"size":[0-9]*/"size":999/' "$log" >"$t/bad.log"; expect_bad 6 "edited record"
+sed '5d' "$log" >"$t/bad.log"; expect_bad 5 "deleted record"
+sed '5p' "$log" >"$t/bad.log"; expect_bad 6 "inserted (duplicated) record"
+awk 'NR==5 {h=$0; next} NR==6 {print; print h; next} {print}' "$log" >"$t/bad.log"; expect_bad 5 "reordered records"
+head -n $((n - 1)) "$log" >"$t/bad.log"; expect_bad "$n" "final checkpoint cut off"
+head -n $((n - 2)) "$log" >"$t/bad.log"; expect_bad $((n - 1)) "truncated after records"
+head -c -20 "$log" >"$t/bad.log"; expect_bad "$n" "torn last line"
+# The last line is the final checkpoint: tamper with its signature.
+{ head -n $((n - 1)) "$log"; tail -n 1 "$log" | sed 's/"sig":"MI/"sig":"MJ/'; } >"$t/bad.log"
+expect_bad "$n" "checkpoint signature altered"
+# A checkpoint signed by another token whose CA is not trusted.
+cd "$t/r"
+sfs_init "$t/key2"
+cp "$log" "$t/other.log"
+"$SIGNETFS" sign --config "$t/key2/signetfs.conf" f1 # its own log, own key
+sed -i 's|^audit-log = .*|audit-log = '"$t"'/other.log|' "$t/key2/signetfs.conf"
+"$SIGNETFS" sign --config "$t/key2/signetfs.conf" f2
+cp "$t/other.log" "$t/bad.log"; expect_bad $((n + 2)) "checkpoint by an untrusted key"
+# A live log may end unsealed; a log that doesn't parse fails at that line.
+head -n $((n - 2)) "$log" >"$t/live.log"
+"$SIGNETFS" audit verify --trust "$t/both-ca.pem" --live "$t/live.log" >/dev/null ||
+	fail "--live rejected an intact open log"
+{ head -n 2 "$log"; echo 'not json'; } >"$t/bad.log"; expect_bad 3 "garbage line"
+"$SIGNETFS" audit show --event sign --path 'f1*' "$log" | grep -c ' f1' >/dev/null ||
+	fail "audit show filter"
+echo "audit_log: ok"

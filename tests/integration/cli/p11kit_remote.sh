@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Remote token through p11-kit's RPC: `p11-kit server` exports the SoftHSM
+# token on a unix socket, signetfs signs through p11-kit-client.so. A
+# server that goes away is a clear token error (exit 3, no .sig); signing
+# works again when it is back.
+. "$(dirname "$0")/../lib.sh"
+[ -e /usr/lib/softhsm/libsofthsm2.so ] || skip "no SoftHSM"
+client=$(ls /usr/lib/*/pkcs11/p11-kit-client.so 2>/dev/null | head -n1)
+[ -n "$client" ] || skip "no p11-kit-client.so"
+
+t=$SFS_TMP
+sfs_init "$t/key"
+sock=$t/p11.sock
+export P11_KIT_SERVER_ADDRESS=unix:path=$sock
+srv_pid=
+start_server() {
+	rm -f "$sock"
+	SOFTHSM2_CONF=$t/key/softhsm2.conf p11-kit server -f -n "$sock" \
+		-p /usr/lib/softhsm/libsofthsm2.so "pkcs11:token=signetfs" \
+		>"$t/server.log" 2>&1 &
+	srv_pid=$!
+	SFS_PIDS+=("$srv_pid")
+	wait_for 10 test -S "$sock" || fail "p11-kit server did not start"
+}
+stop_server() { kill "$srv_pid"; wait "$srv_pid" 2>/dev/null || true; }
+
+# The client side's config: only the module and the socket differ.
+cat >"$t/remote.conf" <<CONF
+[signetfs]
+module = $client
+key = pkcs11:token=signetfs;object=signing-key;type=private
+pin-file = $t/key/pin
+cert = $t/key/signer.pem
+trust = $t/key/ca.pem
+CONF
+mkdir "$t/r" && cd "$t/r"
+echo one >a; echo two >b; echo three >c
+
+start_server
+"$SIGNETFS" sign --config "$t/remote.conf" a || fail "remote sign"
+"$SIGNETFS" verify --config "$t/remote.conf" a >/dev/null || fail "remote signature rejected"
+# Forgery twin: the remote signature binds content like any other.
+echo tampered >>a
+"$SIGNETFS" verify --config "$t/remote.conf" a >/dev/null && fail "tampered accepted"
+
+stop_server
+rc=0
+"$SIGNETFS" sign --config "$t/remote.conf" b 2>"$t/err" || rc=$?
+[ $rc -eq 3 ] || { cat "$t/err"; fail "server gone: exit $rc, want 3"; }
+[ ! -e b.sig ] || fail "a .sig was written without a server"
+note "server gone: $(cat "$t/err")"
+
+start_server
+"$SIGNETFS" sign --config "$t/remote.conf" b c || fail "sign after the server came back"
+"$SIGNETFS" verify --config "$t/remote.conf" b c >/dev/null || fail "verify after restart"
+stop_server
+echo "p11kit_remote: ok"

@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Per-subtree rules: globbing, most-specific-wins, writers, pins. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "signetfs/config.h"
+#include "signetfs/policy.h"
+
+static void test_glob(void **state)
+{
+	(void)state;
+	assert_true(policy_glob("firmware/**", "firmware/a.bin"));
+	assert_true(policy_glob("firmware/**", "firmware/x/y/z"));
+	assert_true(policy_glob("firmware/**", "firmware"));
+	assert_false(policy_glob("firmware/**", "firmwarex/a"));
+	assert_false(policy_glob("firmware/**", "docs/firmware/a"));
+	assert_true(policy_glob("**/*.deb", "pool/main/a.deb"));
+	assert_true(policy_glob("**/*.deb", "a.deb"));
+	assert_false(policy_glob("**/*.deb", "pool/a.deb.sig"));
+	assert_true(policy_glob("docs/*.md", "docs/readme.md"));
+	assert_false(policy_glob("docs/*.md", "docs/sub/readme.md"));
+	assert_true(policy_glob("a/?/c", "a/b/c"));
+	assert_false(policy_glob("a/?/c", "a/bb/c"));
+	assert_true(policy_glob("a/**/c", "a/c"));
+	assert_true(policy_glob("a/**/c", "a/x/y/c"));
+	assert_false(policy_glob("a/**/c", "a/x/y/d"));
+	assert_true(policy_glob("[fF]irmware/**", "Firmware/x"));
+	/* '*' never crosses a '/', so a single star is one level. */
+	assert_false(policy_glob("*", "a/b"));
+}
+
+static struct sfs_config *load(const char *text)
+{
+	char path[] = "/tmp/sfs-policy-XXXXXX";
+	struct sfs_config *c = NULL;
+	struct sfs_error err = {0};
+	FILE *f;
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	fputs(text, f);
+	fclose(f);
+	if (config_load(path, &c, &err) != 0)
+		print_error("config: %s\n", err.msg);
+	unlink(path);
+	return c;
+}
+
+static const char conf[] =
+	"[signetfs]\nkey = pkcs11:token=t;object=a\ncert = a.pem\n"
+	"[outbox]\nwriters-uid = 1000\n"
+	"[inbox]\nsigner-sha256 = " "aa" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n"
+	"[rule firmware/**]\nkey = pkcs11:token=t;object=fw\n"
+	"writers-gid = 27 root\n"
+	"signer-sha256 = " "bb" "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n"
+	"[rule \"firmware/public/**\"]\nwriters-uid = *\npath-binding = no\n"
+	"[rule docs/**]\nwriters-uid = *\n"
+	"[rule **/*.md]\nwriters-uid = 4242\n";
+
+static void test_match(void **state)
+{
+	struct sfs_config *c = load(conf);
+	const struct sfs_rule *r;
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(c->n_rules, 4);
+	r = policy_match(c, "firmware/a.bin");
+	assert_string_equal(r->pattern, "firmware/**");
+	assert_string_equal(r->key.key_uri, "pkcs11:token=t;object=fw");
+	r = policy_match(c, "firmware/public/x");
+	assert_string_equal(r->pattern, "firmware/public/**");
+	/* The docs rule has 5 literal characters, the .md rule 4: docs wins. */
+	r = policy_match(c, "docs/readme.md");
+	assert_string_equal(r->pattern, "docs/**");
+	r = policy_match(c, "other/readme.md");
+	assert_string_equal(r->pattern, "**/*.md");
+	assert_null(policy_match(c, "other/file"));
+	config_free(c);
+}
+
+static void test_tie_later_wins(void **state)
+{
+	struct sfs_config *c = load("[rule a/*]\nwriters-uid = 1\n"
+				    "[rule */b]\nwriters-uid = 2\n");
+	(void)state;
+	assert_string_equal(policy_match(c, "a/b")->pattern, "*/b");
+	config_free(c);
+}
+
+static void test_writers(void **state)
+{
+	struct sfs_config *c = load(conf);
+	gid_t g27 = 27;
+
+	(void)state;
+	/* firmware/: gid 27 or root's group 0, nobody else. */
+	assert_true(policy_may_write(c, "firmware/a", 5000, 27, NULL, 0, 1));
+	assert_true(policy_may_write(c, "firmware/a", 5000, 100, &g27, 1, 1));
+	assert_true(policy_may_write(c, "firmware/a", 0, 0, NULL, 0, 1));
+	assert_false(policy_may_write(c, "firmware/a", 1000, 100, NULL, 0, 1));
+	/* firmware/public/: anyone. */
+	assert_true(policy_may_write(c, "firmware/public/a", 5, 5, NULL, 0, 1));
+	/* Elsewhere: [outbox] writers-uid = 1000 only (not even root). */
+	assert_true(policy_may_write(c, "x", 1000, 100, NULL, 0, 1));
+	assert_false(policy_may_write(c, "x", 0, 0, NULL, 0, 1));
+	config_free(c);
+
+	/* No writers configured: the mounting user and root. */
+	c = load("[signetfs]\n");
+	assert_true(policy_may_write(c, "x", 1234, 1, NULL, 0, 1234));
+	assert_true(policy_may_write(c, "x", 0, 0, NULL, 0, 1234));
+	assert_false(policy_may_write(c, "x", 1235, 1, NULL, 0, 1234));
+	config_free(c);
+}
+
+static void test_pins_and_binding(void **state)
+{
+	struct sfs_config *c = load(conf);
+	const uint8_t(*pins)[32];
+	size_t n;
+
+	(void)state;
+	policy_pins(c, "firmware/x", &pins, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(pins[0][0], 0xbb);
+	policy_pins(c, "firmware/public/x", &pins, &n);
+	assert_int_equal(pins[0][0], 0xaa);
+	policy_pins(c, "docs/x", &pins, &n);
+	assert_int_equal(pins[0][0], 0xaa);
+	assert_true(policy_path_binding(c, "firmware/x"));
+	assert_false(policy_path_binding(c, "firmware/public/x"));
+	config_free(c);
+}
+
+static void test_bad_rules(void **state)
+{
+	(void)state;
+	assert_null(load("[rule a/**]\nwriters-gid = no-such-group-xyz\n"));
+	assert_null(load("[rule a/**]\nbogus = 1\n"));
+	assert_null(load("[rule /abs/**]\nwriters-uid = 1\n"));
+	assert_null(load("[rule a/**]\nsigner-sha256 = 12\n"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_glob),
+		cmocka_unit_test(test_match),
+		cmocka_unit_test(test_tie_later_wins),
+		cmocka_unit_test(test_writers),
+		cmocka_unit_test(test_pins_and_binding),
+		cmocka_unit_test(test_bad_rules),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
