@@ -45,6 +45,12 @@ void hsm_close(struct hsm *h);
  */
 int hsm_sign_begin(struct hsm *h, EVP_PKEY **key, struct sfs_error *err);
 void hsm_sign_end(struct hsm *h, bool failed);
+/*
+ * After a failed signature, on the failing thread: err names the cause
+ * the module reported (token removed, session invalid, CK_RV), taken from
+ * (and clearing) the OpenSSL error queue. Returns err->code.
+ */
+int hsm_sign_error(struct hsm *h, struct sfs_error *err);
 
 /* The public key of the token key (reference owned by h). */
 EVP_PKEY *hsm_public_key(struct hsm *h);

@@ -21,6 +21,8 @@ struct sign_job {
 	struct audit_log *audit;
 	const char *root;
 	char **files;
+	const uint64_t *sizes;
+	struct cli_progress *progress;
 	int *result;		/* enum sfs_exit per file */
 	char **msg;		/* error per file, or NULL */
 	struct sfs_writer writer;
@@ -30,12 +32,16 @@ struct sign_job {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: signetfs sign --config CONF [--root R] [--sync] FILE...\n"
+		"usage: signetfs sign --config CONF [--root R] [--sync] [-r] "
+		"FILE|DIR...\n"
 		"       signetfs sign --module SO --key URI --cert PEM "
 		"[--pin-file F] [--chain PEM] FILE...\n\n"
 		"Writes FILE.sig (detached CMS, format v1) next to each FILE, "
 		"bound to FILE's\npath relative to R (default: the current "
 		"directory).\n\n"
+		"  -r, --recursive     sign every regular file below each DIR "
+		"(not *.sig,\n"
+		"                      symlinks not followed)\n"
 		"  -c, --config CONF   signetfs.conf (module, key, cert, "
 		"pin-file, audit-log)\n"
 		"  -R, --root R        paths are signed relative to R\n"
@@ -49,6 +55,8 @@ static void usage(FILE *f)
 		"      --sync          fsync each .sig and its directory\n"
 		"  -j, --jobs N        signing threads (default: CPUs)\n"
 		"  -v, --verbose       print each signed file\n"
+		"                      (a progress line is shown when stderr "
+		"is a terminal)\n"
 		"  -h, --help          this text\n\n"
 		"Exit: 0 all signed, 1 some file refused, 2 usage/config, "
 		"3 token/HSM error.\n");
@@ -81,7 +89,7 @@ static int audit_sign(struct sign_job *j, const char *event,
 	return audit_write(j->audit, &r);
 }
 
-static void sign_one(size_t i, void *ctx)
+static void sign_file(size_t i, void *ctx)
 {
 	struct sign_job *j = ctx;
 	const char *file = j->files[i];
@@ -145,6 +153,14 @@ out:
 	free(sig);
 }
 
+static void sign_one(size_t i, void *ctx)
+{
+	struct sign_job *j = ctx;
+
+	sign_file(i, ctx);
+	cli_progress_add(j->progress, j->sizes[i]);
+}
+
 static int load_key_config(const char *conf, struct sfs_config **cfg,
 			   struct sfs_key_config *kc)
 {
@@ -173,6 +189,7 @@ int cmd_sign(int argc, char **argv)
 		{"sync", no_argument, NULL, OPT_SYNC},
 		{"jobs", required_argument, NULL, 'j'},
 		{"verbose", no_argument, NULL, 'v'},
+		{"recursive", no_argument, NULL, 'r'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -180,12 +197,13 @@ int cmd_sign(int argc, char **argv)
 	struct sfs_key_config kc = {.md = SFS_MD_SHA256}, over = {0};
 	struct sfs_config *cfg = NULL;
 	struct sfs_error err = {0};
+	struct cli_files files = {0};
 	const char *conf = NULL;
-	int c, jobs = cli_default_jobs(), ret = SFS_EXIT_USAGE;
-	bool verbose = false, sync = false;
+	int c, jobs = cli_default_jobs(), ret = SFS_EXIT_USAGE, walk_errors;
+	bool verbose = false, sync = false, recursive = false;
 	size_t n;
 
-	while ((c = getopt_long(argc, argv, "c:R:j:vh", longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "c:R:j:rvh", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 'c':
@@ -219,6 +237,9 @@ int cmd_sign(int argc, char **argv)
 			break;
 		case 'v':
 			verbose = true;
+			break;
+		case 'r':
+			recursive = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -259,16 +280,23 @@ int cmd_sign(int argc, char **argv)
 		}
 	}
 	sfs_writer_self(&j.writer);
-	n = (size_t)(argc - optind);
-	j.files = argv + optind;
-	j.result = calloc(n, sizeof(*j.result));
-	j.msg = calloc(n, sizeof(*j.msg));
+	walk_errors = cli_files_collect(&files, argv + optind, argc - optind,
+					recursive, "sign");
+	if (walk_errors < 0)
+		goto out;
+	n = files.n;
+	j.files = files.v;
+	j.sizes = files.size;
+	j.result = calloc(n ? n : 1, sizeof(*j.result));
+	j.msg = calloc(n ? n : 1, sizeof(*j.msg));
 	if (!j.result || !j.msg) {
 		cli_error("sign", "out of memory");
 		goto out;
 	}
+	j.progress = cli_progress_new("sign", n, files.bytes);
 	cli_parallel(n, jobs, sign_one, &j);
-	ret = SFS_EXIT_OK;
+	cli_progress_end(j.progress);
+	ret = walk_errors ? SFS_EXIT_REFUSED : SFS_EXIT_OK;
 	for (size_t i = 0; i < n; i++) {
 		if (j.result[i] == SFS_EXIT_OK) {
 			if (verbose)
@@ -282,6 +310,7 @@ int cmd_sign(int argc, char **argv)
 		free(j.msg[i]);
 	}
 out:
+	cli_files_free(&files);
 	free(j.result);
 	free(j.msg);
 	audit_close(j.audit);

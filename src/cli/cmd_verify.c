@@ -20,6 +20,8 @@ struct verify_job {
 	struct sfs_verifier *v;
 	const char *root;
 	char **files;
+	const uint64_t *sizes;
+	struct cli_progress *progress;
 	const uint8_t (*pins)[32];
 	size_t n_pins;
 	bool path_binding;
@@ -30,8 +32,8 @@ struct verify_job {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: signetfs verify --config CONF [--root R] [--json] "
-		"FILE...\n"
+		"usage: signetfs verify --config CONF [--root R] [--json] [-r] "
+		"FILE|DIR...\n"
 		"       signetfs verify --trust CA.pem [--crl CRL.pem] "
 		"[--signer-sha256 HEX]... FILE...\n\n"
 		"Checks FILE.sig for each FILE: format v1, one signer, chain to "
@@ -42,6 +44,9 @@ static void usage(FILE *f)
 		"  -c, --config CONF       trust, crl, signer-sha256 from the "
 		"config\n"
 		"  -R, --root R            paths are checked relative to R\n"
+		"  -r, --recursive         verify every regular file below "
+		"each DIR (not *.sig,\n"
+		"                          symlinks not followed)\n"
 		"      --trust CA.pem      trust anchors (PEM bundle)\n"
 		"      --crl CRL.pem       check revocation against this CRL\n"
 		"      --signer-sha256 HEX accept only this signer certificate "
@@ -54,7 +59,7 @@ static void usage(FILE *f)
 		"Exit: 0 all verified, 1 some file failed, 2 usage/config.\n");
 }
 
-static void verify_one(size_t i, void *ctx)
+static void verify_file(size_t i, void *ctx)
 {
 	struct verify_job *j = ctx;
 	const char *file = j->files[i];
@@ -100,6 +105,14 @@ out:
 	free(der);
 	free(rel);
 	free(sig);
+}
+
+static void verify_one(size_t i, void *ctx)
+{
+	struct verify_job *j = ctx;
+
+	verify_file(i, ctx);
+	cli_progress_add(j->progress, j->sizes[i]);
 }
 
 static void print_json(const char *file, enum verify_reason r,
@@ -149,6 +162,7 @@ int cmd_verify(int argc, char **argv)
 		{"at-signing-time", no_argument, NULL, OPT_SIGNING_TIME},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"jobs", required_argument, NULL, 'j'},
+		{"recursive", no_argument, NULL, 'r'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -156,13 +170,14 @@ int cmd_verify(int argc, char **argv)
 	struct sfs_trust_config tc = {0};
 	struct sfs_config *cfg = NULL;
 	struct sfs_error err = {0};
+	struct cli_files files = {0};
 	uint8_t(*pins)[32] = NULL;
 	const char *conf = NULL, *trust = NULL, *crl = NULL;
-	int c, jobs = cli_default_jobs(), ret = SFS_EXIT_USAGE;
-	bool json = false, at_signing = false;
+	int c, jobs = cli_default_jobs(), ret = SFS_EXIT_USAGE, walk_errors;
+	bool json = false, at_signing = false, recursive = false;
 	size_t n, n_pins = 0;
 
-	while ((c = getopt_long(argc, argv, "c:R:j:h", longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "c:R:j:rh", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 'c':
@@ -196,6 +211,9 @@ int cmd_verify(int argc, char **argv)
 			break;
 		case OPT_JSON:
 			json = true;
+			break;
+		case 'r':
+			recursive = true;
 			break;
 		case 'j':
 			jobs = atoi(optarg);
@@ -238,16 +256,24 @@ int cmd_verify(int argc, char **argv)
 		cli_error("verify", "%s", err.msg);
 		goto out;
 	}
-	n = (size_t)(argc - optind);
-	j.files = argv + optind;
-	j.reason = calloc(n, sizeof(*j.reason));
-	j.info = calloc(n, sizeof(*j.info));
+	walk_errors = cli_files_collect(&files, argv + optind, argc - optind,
+					recursive, "verify");
+	if (walk_errors < 0)
+		goto out;
+	n = files.n;
+	j.files = files.v;
+	j.sizes = files.size;
+	j.reason = calloc(n ? n : 1, sizeof(*j.reason));
+	j.info = calloc(n ? n : 1, sizeof(*j.info));
 	if (!j.reason || !j.info) {
 		cli_error("verify", "out of memory");
 		goto out;
 	}
+	j.progress = cli_progress_new("verify", n, files.bytes);
 	cli_parallel(n, jobs, verify_one, &j);
-	ret = SFS_EXIT_OK;
+	cli_progress_end(j.progress);
+	/* An unreadable directory is a part of the tree left unverified. */
+	ret = walk_errors ? SFS_EXIT_REFUSED : SFS_EXIT_OK;
 	for (size_t i = 0; i < n; i++) {
 		if (json)
 			print_json(j.files[i], j.reason[i], &j.info[i]);
@@ -261,6 +287,7 @@ int cmd_verify(int argc, char **argv)
 		sig_info_clear(&j.info[i]);
 	}
 out:
+	cli_files_free(&files);
 	free(j.reason);
 	free(j.info);
 	free(pins);

@@ -36,11 +36,21 @@ void cli_error(const char *cmd, const char *fmt, ...)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: signetfs COMMAND [OPTIONS] [ARGS]\n\ncommands:\n");
+	fprintf(f, "usage: signetfs COMMAND [OPTIONS] [ARGS]\n"
+		   "       signetfs outbox:BACKING|inbox:BACKING MOUNTPOINT "
+		   "-o config=CONF[,...]\n\ncommands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++)
 		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].what);
 	fprintf(f, "\n'signetfs COMMAND --help' describes each. Exit codes: "
 		   "0 ok, 1 refused, 2 usage/config, 3 token/HSM.\n");
+}
+
+static void harden(void)
+{
+	/* The PIN may live in this process: no core dumps. */
+	sfs_harden_process();
+	/* Secure heap for the PIN (libp11 copies it, we wipe). */
+	CRYPTO_secure_malloc_init(64 * 1024, 32);
 }
 
 int main(int argc, char **argv)
@@ -60,12 +70,14 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
 		if (strcmp(argv[1], cmds[i].name) == 0) {
-			/* The PIN may live in this process: no core dumps. */
-			sfs_harden_process();
-			/* Secure heap for the PIN (libp11 copies it, we wipe). */
-			CRYPTO_secure_malloc_init(64 * 1024, 32);
+			harden();
 			return cmds[i].fn(argc - 1, argv + 1);
 		}
+	}
+	/* mount.fuse3 runs "signetfs outbox:BACKING MNT -o OPTS". */
+	if (cli_is_fstab_source(argv[1])) {
+		harden();
+		return cmd_mount_fstab(argc - 1, argv + 1);
 	}
 	fprintf(stderr, "signetfs: unknown command '%s'\n", argv[1]);
 	usage(stderr);

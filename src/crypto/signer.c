@@ -114,17 +114,6 @@ void signer_close(struct sfs_signer *s)
 	free(s);
 }
 
-static void log_openssl_errors(const char *what)
-{
-	unsigned long e;
-	char buf[256];
-
-	while ((e = ERR_get_error()) != 0) {
-		ERR_error_string_n(e, buf, sizeof(buf));
-		sfs_err("%s: %s", what, buf);
-	}
-}
-
 int signer_sign(struct sfs_signer *s, const struct sfs_digest *digest,
 		const char *path, size_t path_len,
 		const struct sfs_writer *writer, uint8_t **der, size_t *der_len,
@@ -140,7 +129,12 @@ int signer_sign(struct sfs_signer *s, const struct sfs_digest *digest,
 	};
 	int ret;
 
-	if (digest->alg != s->md || sfs_path_check(path, path_len)) {
+	/*
+	 * The digest's own algorithm is signed (content uses signer_md();
+	 * audit checkpoints always sign a SHA-256 chain head).
+	 */
+	if (digest->len != sfs_md_len(digest->alg) ||
+	    sfs_path_check(path, path_len)) {
 		sfs_error_set(err, -EINVAL, SFS_EXIT_USAGE,
 			      "invalid digest or path to sign");
 		return -EINVAL;
@@ -149,15 +143,13 @@ int signer_sign(struct sfs_signer *s, const struct sfs_digest *digest,
 	if (ret)
 		return ret;
 	ret = sig_build_der(&b, der, der_len);
-	hsm_sign_end(s->hsm, ret != 0);
 	if (ret) {
-		log_openssl_errors("signing");
-		sfs_error_set(err, -EIO, SFS_EXIT_TOKEN,
-			      "the token failed to sign (%s)",
-			      hsm_key_uri(s->hsm));
-		return -EIO;
+		/* The message names what the module said; the errno stays EIO. */
+		hsm_sign_error(s->hsm, err);
+		err->code = -EIO;
 	}
-	return 0;
+	hsm_sign_end(s->hsm, ret != 0);
+	return ret ? -EIO : 0;
 }
 
 enum sfs_md signer_md(const struct sfs_signer *s)

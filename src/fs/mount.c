@@ -2,12 +2,17 @@
 /* Daemon start-up, FUSE session and unmount, shared by outbox and inbox. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mount.h"
@@ -31,6 +36,110 @@ static void syslog_sink(enum sfs_log_level level, const char *fmt,
 			va_list ap)
 {
 	vsyslog((int)level, fmt, ap);
+}
+
+/*
+ * systemd readiness (sd_notify(3)) without libsystemd: one datagram to
+ * $NOTIFY_SOCKET, a path or, with a leading '@', an abstract socket name.
+ * Without the variable (not under systemd) this does nothing.
+ */
+static void notify(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	size_t len;
+	int fd;
+
+	if (!path || (path[0] != '/' && path[0] != '@'))
+		return;
+	len = strlen(path);
+	if (len >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, path, len);
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = '\0';
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+		sfs_warn("sd_notify %s: %s", state, strerror(errno));
+	close(fd);
+}
+
+/*
+ * SIGHUP is systemd's ExecReload. libfuse's fuse_set_signal_handlers()
+ * makes SIGHUP end the session loop, i.e. unmount: a reload must not do
+ * that, so the handler only wakes a thread that runs spec->reload.
+ */
+static int hup_pipe[2] = {-1, -1};
+static struct sigaction hup_old;
+static pthread_t hup_thread;
+
+static void hup_handler(int sig)
+{
+	int saved = errno;
+	char c = (char)sig;
+
+	if (write(hup_pipe[1], &c, 1) < 0) {
+		/* Pipe full: a reload is already pending. */
+	}
+	errno = saved;
+}
+
+static void *hup_main(void *arg)
+{
+	const struct fsmount_spec *spec = arg;
+	char c, msg[64];
+	struct timespec ts;
+
+	while (read(hup_pipe[0], &c, 1) == 1) {
+		struct sfs_error err = {0};
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
+			 (unsigned long long)ts.tv_sec * 1000000ULL +
+				 (unsigned long long)ts.tv_nsec / 1000);
+		notify(msg);
+		if (!spec->reload)
+			sfs_info("SIGHUP: nothing to reload");
+		else if (spec->reload(spec->userdata, &err) != 0)
+			sfs_err("reload failed, keeping the old settings: %s",
+				err.msg);
+		notify("READY=1");
+	}
+	return NULL;
+}
+
+static int hup_start(const struct fsmount_spec *spec)
+{
+	struct sigaction sa = {.sa_handler = hup_handler,
+			       .sa_flags = SA_RESTART};
+
+	if (pipe2(hup_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -errno;
+	/* The reader blocks; only the handler's end must never block. */
+	fcntl(hup_pipe[0], F_SETFL, 0);
+	if (pthread_create(&hup_thread, NULL, hup_main, (void *)spec) != 0) {
+		close(hup_pipe[0]);
+		close(hup_pipe[1]);
+		hup_pipe[0] = hup_pipe[1] = -1;
+		return -EAGAIN;
+	}
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGHUP, &sa, &hup_old);
+	return 0;
+}
+
+static void hup_stop(void)
+{
+	if (hup_pipe[1] < 0)
+		return;
+	sigaction(SIGHUP, &hup_old, NULL);
+	close(hup_pipe[1]);
+	pthread_join(hup_thread, NULL);
+	close(hup_pipe[0]);
+	hup_pipe[0] = hup_pipe[1] = -1;
 }
 
 static void report(int fd, int code, const struct sfs_error *err)
@@ -170,6 +279,9 @@ static int serve(const struct fsmount_spec *spec,
 	}
 	report(status_fd, 0, NULL);
 	status_fd = -1;
+	if (hup_start(spec) != 0)
+		sfs_warn("cannot handle SIGHUP; it will unmount");
+	notify("READY=1");
 
 	lc = fuse_loop_cfg_create();
 	if (!lc) {
@@ -181,6 +293,8 @@ static int serve(const struct fsmount_spec *spec,
 		ret = fuse_session_loop_mt(se, lc);
 		fuse_loop_cfg_destroy(lc);
 	}
+	notify("STOPPING=1");
+	hup_stop();
 	fuse_session_unmount(se);
 	fuse_remove_signal_handlers(se);
 	fuse_session_destroy(se);

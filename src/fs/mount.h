@@ -25,6 +25,12 @@ struct fsmount_spec {
 	int (*setup)(void *userdata, struct sfs_error *err);
 	/* After unmount, in the serving process. */
 	void (*teardown)(void *userdata);
+	/*
+	 * Optional, on SIGHUP (systemd ExecReload) while serving, on its own
+	 * thread: reread what can change without a remount. On error the
+	 * old settings stay; NULL means nothing is reloadable.
+	 */
+	int (*reload)(void *userdata, struct sfs_error *err);
 };
 
 /* Mount, detach unless foreground, serve until unmounted; exit code. */

@@ -11,12 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <libp11.h>
+#include <p11-kit/pkcs11.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -25,10 +25,12 @@
 #include "signetfs/hsm.h"
 #include "signetfs/log.h"
 
+#include "uri.h"
+
 /*
  * The few CK_RV values we tell apart (PKCS#11 v2.40 section 5.1). libp11
  * reports the module's CK_RV as the reason code of its "CKR" error
- * library; the core library does not see p11-kit's pkcs11.h.
+ * library. (p11-kit's pkcs11.h is only used by session_probe().)
  */
 #define SFS_CKR_DEVICE_ERROR		0x30UL
 #define SFS_CKR_DEVICE_REMOVED		0x32UL
@@ -45,32 +47,20 @@
 /* After a failed recovery, fail fast for this long instead of retrying. */
 #define RECOVER_BACKOFF_NS (250L * 1000 * 1000)
 
-/* An RFC 7512 URI, decoded. NULL / false: attribute absent. */
-struct p11_uri {
-	char *token, *manufacturer, *serial, *model;
-	char *lib_manufacturer, *lib_description;
-	char *object;
-	uint8_t *id;
-	size_t id_len;
-	bool has_id;
-	unsigned long slot_id;
-	bool has_slot_id;
-	char *pin_source;	/* a path ("file:" removed) */
-	char *pin_value;	/* secure heap */
-	char *module_path;
-	char *clean;		/* the URI without pin-source / pin-value */
-};
-
 /*
- * One loaded module, shared by every handle that names the same path:
+ * One loaded module, shared by every handle that names the same file:
  * C_Finalize ends the module for the whole process, so the module is
- * loaded and finalised once for all handles.
+ * loaded and finalised once for all handles. Paths are compared after
+ * realpath(): dlopen() hands out the library already loaded under
+ * another name (a symlink, "a/../b"), and a second libp11 context on
+ * it would finalise the first one's sessions when it is closed.
  */
 struct hsm_module {
 	struct hsm_module *next;	/* under modules_lock */
 	unsigned int refs;		/* under modules_lock */
-	char *path;
-	char *conf;			/* SOFTHSM2_CONF it was loaded with */
+	char *path;			/* as the first handle named it */
+	char *real;			/* realpath() of path: the list key */
+	char *conf;			/* SOFTHSM2_CONF (realpath) */
 	/*
 	 * Readers: each signature of each handle, from hsm_sign_begin to
 	 * hsm_sign_end. libp11 0.4.12 takes a session from the slot's pool
@@ -82,6 +72,19 @@ struct hsm_module {
 	pthread_rwlock_t lock;
 	atomic_bool broken;		/* a signature failed: reload */
 	PKCS11_CTX *ctx;		/* under the write lock */
+	/*
+	 * One slot list for all handles, under the write lock, listed once
+	 * per load. libp11 closes every session of a slot ID
+	 * (C_CloseAllSessions) when it frees a slot: a list per handle
+	 * meant that closing one handle ended the sessions of every other
+	 * handle on the module, whichever token it used. Listing again
+	 * would do the same once the old list's keys are freed, and
+	 * libp11 0.4.12's PKCS11_update_slots() crashes on a non-empty
+	 * list. SoftHSM fixes its slots in C_Initialize anyway; a token
+	 * that comes or goes is seen after a reload (hsm_recover).
+	 */
+	PKCS11_SLOT *slots;
+	unsigned int nslots;
 	unsigned int gen;		/* reloads so far (write lock) */
 	struct timespec last_fail;	/* failed recovery (write lock) */
 	struct hsm *handles;		/* under the write lock */
@@ -95,9 +98,8 @@ struct hsm {
 	/* Token state, under mod->lock; changed with it held for writing. */
 	struct hsm *next;		/* in mod->handles */
 	unsigned int gen;		/* mod->gen the state belongs to */
-	PKCS11_SLOT *slots;
-	unsigned int nslots;
 	EVP_PKEY *priv;
+	PKCS11_SLOT *slot;		/* logged in here (in mod->slots) */
 	struct sfs_error last_err;	/* why the last recovery failed */
 
 	/* Fixed from open to close. */
@@ -177,312 +179,6 @@ p11_fail(struct sfs_error *err, const char *label, const char *fmt, ...)
 			      reason ? reason : "PKCS#11 error", rv);
 		break;
 	}
-	return ret;
-}
-
-/* ---- RFC 7512 URI ---------------------------------------------------- */
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* Percent-decode into a NUL-terminated buffer (secure heap if asked). */
-static int pct_decode(const char *s, size_t len, bool secure, char **out,
-		      size_t *outlen)
-{
-	char *p = secure ? OPENSSL_secure_malloc(len + 1) : malloc(len + 1);
-	size_t n = 0;
-
-	if (!p)
-		return -ENOMEM;
-	for (size_t i = 0; i < len; i++) {
-		int hi, lo;
-
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			goto bad;
-		if (s[i] != '%') {
-			p[n++] = s[i];
-			continue;
-		}
-		if (i + 2 >= len)
-			goto bad;
-		hi = hexval(s[i + 1]);
-		lo = hexval(s[i + 2]);
-		if (hi < 0 || lo < 0)
-			goto bad;
-		p[n++] = (char)(hi << 4 | lo);
-		i += 2;
-	}
-	p[n] = '\0';
-	*out = p;
-	*outlen = n;
-	return 0;
-bad:
-	if (secure)
-		OPENSSL_secure_clear_free(p, len + 1);
-	else
-		free(p);
-	return -EINVAL;
-}
-
-static void uri_free(struct p11_uri *u)
-{
-	free(u->token);
-	free(u->manufacturer);
-	free(u->serial);
-	free(u->model);
-	free(u->lib_manufacturer);
-	free(u->lib_description);
-	free(u->object);
-	free(u->id);
-	free(u->pin_source);
-	if (u->pin_value)
-		OPENSSL_secure_clear_free(u->pin_value,
-					  strlen(u->pin_value) + 1);
-	free(u->module_path);
-	free(u->clean);
-	memset(u, 0, sizeof(*u));
-}
-
-/* Where a decoded text attribute goes; NULL if NAME is no such attribute. */
-static char **uri_text_slot(struct p11_uri *u, const char *name, bool query)
-{
-	static const struct {
-		const char *name;
-		size_t off;
-		bool query;
-	} t[] = {
-		{"token", offsetof(struct p11_uri, token), false},
-		{"manufacturer", offsetof(struct p11_uri, manufacturer), false},
-		{"serial", offsetof(struct p11_uri, serial), false},
-		{"model", offsetof(struct p11_uri, model), false},
-		{"library-manufacturer",
-		 offsetof(struct p11_uri, lib_manufacturer), false},
-		{"library-description",
-		 offsetof(struct p11_uri, lib_description), false},
-		{"object", offsetof(struct p11_uri, object), false},
-		{"module-path", offsetof(struct p11_uri, module_path), true},
-	};
-
-	for (size_t i = 0; i < ARRAY_SIZE(t); i++)
-		if (t[i].query == query && !strcmp(t[i].name, name))
-			return (char **)((char *)u + t[i].off);
-	return NULL;
-}
-
-static int uri_pin_source(struct p11_uri *u, const char *v)
-{
-	/* RFC 7512 pin-source is a URI; we take file: URIs and plain paths. */
-	if (!strncmp(v, "file://localhost/", 17))
-		v += 16;
-	else if (!strncmp(v, "file:///", 8))
-		v += 7;
-	else if (!strncmp(v, "file:", 5))
-		v += 5;
-	else if (strchr(v, ':') || strchr(v, '|'))
-		return -EINVAL;
-	if (!*v || u->pin_source)
-		return -EINVAL;
-	u->pin_source = strdup(v);
-	return u->pin_source ? 0 : -ENOMEM;
-}
-
-/* Attributes RFC 7512 lets a consumer ignore; the module is a path. */
-static bool uri_ignorable(const char *name, bool query)
-{
-	static const char *const path_names[] = {
-		"library-version", "slot-description", "slot-manufacturer",
-	};
-
-	if (!strncmp(name, "x-", 2))
-		return true;
-	if (query)
-		return !strcmp(name, "module-name");
-	for (size_t i = 0; i < ARRAY_SIZE(path_names); i++)
-		if (!strcmp(name, path_names[i]))
-			return true;
-	return false;
-}
-
-/* Store one decoded value V (ownership taken). Returns 0 or -EINVAL. */
-static int uri_store(struct p11_uri *u, const char *name, bool query,
-		     char *v, size_t vlen, const char **why)
-{
-	char **slot = uri_text_slot(u, name, query);
-	char *end;
-	int ret = -EINVAL;
-
-	*why = "duplicate attribute";
-	if (!strcmp(name, "id") && !query) {
-		if (u->has_id)
-			goto out;
-		u->id = (uint8_t *)v;
-		u->id_len = vlen;
-		u->has_id = true;
-		return 0;
-	}
-	*why = "NUL byte in attribute";
-	if (strlen(v) != vlen)
-		goto out;
-	*why = "duplicate attribute";
-	if (slot) {
-		if (*slot)
-			goto out;
-		*slot = v;
-		return 0;
-	}
-	if (!strcmp(name, "pin-source")) {
-		/* p11-kit and older libp11 also accept it in the path. */
-		*why = "unsupported or duplicate pin-source (use file:)";
-		ret = uri_pin_source(u, v);
-	} else if (!strcmp(name, "type") && !query) {
-		*why = "a signing key needs type=private, not";
-		ret = strcmp(v, "private") ? -EINVAL : 0;
-	} else if (!strcmp(name, "slot-id") && !query) {
-		*why = "bad or duplicate";
-		errno = 0;
-		u->slot_id = strtoul(v, &end, 10);
-		ret = errno || end == v || *end || u->has_slot_id ? -EINVAL : 0;
-		u->has_slot_id = true;
-	} else if (uri_ignorable(name, query)) {
-		ret = 0;
-	} else {
-		/* A typo such as "objet=" must not match the first key. */
-		*why = "unknown attribute";
-	}
-out:
-	free(v);
-	return ret;
-}
-
-/* RFC 7512 puts pin-value in the query; the path is accepted too. */
-static int uri_store_pin(struct p11_uri *u, char *v, size_t vlen,
-			 struct sfs_error *err)
-{
-	if (!u->pin_value && vlen && strlen(v) == vlen) {
-		u->pin_value = v;
-		return 0;
-	}
-	OPENSSL_secure_clear_free(v, vlen + 1);
-	sfs_error_set(err, -EINVAL, SFS_EXIT_USAGE,
-		      "malformed PKCS#11 key URI: duplicate, empty or binary "
-		      "'pin-value'");
-	return -EINVAL;
-}
-
-/* One "name=value" attribute; *pin is set for the ones to sanitise away. */
-static int uri_attr(struct p11_uri *u, const char *a, size_t len, bool query,
-		    bool *pin, struct sfs_error *err)
-{
-	const char *eq = memchr(a, '=', len), *why;
-	char name[32], *v = NULL;
-	size_t nlen, vlen;
-	int ret;
-
-	if (!eq || eq == a || (size_t)(eq - a) >= sizeof(name)) {
-		sfs_error_set(err, -EINVAL, SFS_EXIT_USAGE,
-			      "malformed PKCS#11 key URI: expected "
-			      "name=value attributes");
-		return -EINVAL;
-	}
-	nlen = (size_t)(eq - a);
-	memcpy(name, a, nlen);
-	name[nlen] = '\0';
-	*pin = !strcmp(name, "pin-value") || !strcmp(name, "pin-source");
-	why = "bad percent-encoding in";
-	ret = pct_decode(eq + 1, len - nlen - 1, !strcmp(name, "pin-value"),
-			 &v, &vlen);
-	if (!ret && !strcmp(name, "pin-value"))
-		/* The secure heap frees with its own function. */
-		return uri_store_pin(u, v, vlen, err);
-	if (!ret)
-		ret = uri_store(u, name, query, v, vlen, &why);
-	if (ret == -ENOMEM)
-		sfs_error_set(err, ret, SFS_EXIT_USAGE, "out of memory");
-	else if (ret)
-		/* Name the attribute, never its value: it may be a PIN. */
-		sfs_error_set(err, ret, SFS_EXIT_USAGE,
-			      "malformed PKCS#11 key URI: %s '%s'", why, name);
-	return ret;
-}
-
-/* Append a raw (still encoded) attribute to a sanitised URI part. */
-static void clean_append(char *buf, size_t *n, char sep, const char *a,
-			 size_t len)
-{
-	if (*n && sep)
-		buf[(*n)++] = sep;
-	memcpy(buf + *n, a, len);
-	*n += len;
-	buf[*n] = '\0';
-}
-
-/* Parse the ';'-separated path or the '&'-separated query. */
-static int uri_part(struct p11_uri *u, const char *p, const char *end,
-		    bool query, char *clean, size_t *n, struct sfs_error *err)
-{
-	char sep = query ? '&' : ';';
-	int ret;
-
-	if (p == end)
-		return 0;
-	for (;;) {
-		const char *s = memchr(p, sep, (size_t)(end - p));
-		size_t len = s ? (size_t)(s - p) : (size_t)(end - p);
-		bool pin;
-
-		ret = uri_attr(u, p, len, query, &pin, err);
-		if (ret)
-			return ret;
-		if (!pin)
-			clean_append(clean, n, sep, p, len);
-		if (!s)
-			return 0;
-		p = s + 1;
-	}
-}
-
-static int uri_parse(const char *text, struct p11_uri *u,
-		     struct sfs_error *err)
-{
-	size_t tlen = strlen(text), n = 0, nq = 0;
-	const char *q;
-	char *path = NULL, *query = NULL;
-	int ret = -ENOMEM;
-
-	memset(u, 0, sizeof(*u));
-	if (tlen < 7 || strncasecmp(text, "pkcs11:", 7)) {
-		sfs_error_set(err, -EINVAL, SFS_EXIT_USAGE,
-			      "malformed PKCS#11 key URI: it must start with "
-			      "pkcs11:");
-		return -EINVAL;
-	}
-	u->clean = malloc(tlen + 1);
-	path = malloc(tlen + 1);
-	query = malloc(tlen + 1);
-	if (!u->clean || !path || !query) {
-		sfs_error_set(err, ret, SFS_EXIT_USAGE, "out of memory");
-		goto out;
-	}
-	path[0] = query[0] = '\0';
-	q = strchr(text + 7, '?');
-	ret = uri_part(u, text + 7, q ? q : text + tlen, false, path, &n, err);
-	if (!ret && q)
-		ret = uri_part(u, q + 1, text + tlen, true, query, &nq, err);
-	if (!ret)
-		snprintf(u->clean, tlen + 1, "pkcs11:%s%s%s", path,
-			 nq ? "?" : "", query);
-out:
-	free(path);
-	free(query);
-	if (ret)
-		uri_free(u);
 	return ret;
 }
 
@@ -567,14 +263,26 @@ static int module_check(const char *path, struct sfs_error *err, void **dl)
 	return 0;
 }
 
-static void module_free(struct hsm_module *m)
+/* Every handle's key must be freed first: the keys hold slot references. */
+static void module_unload(struct hsm_module *m)
 {
+	if (m->slots)
+		PKCS11_release_all_slots(m->ctx, m->slots, m->nslots);
+	m->slots = NULL;
+	m->nslots = 0;
 	if (m->ctx) {
 		PKCS11_CTX_unload(m->ctx);
 		PKCS11_CTX_free(m->ctx);
 	}
+	m->ctx = NULL;
+}
+
+static void module_free(struct hsm_module *m)
+{
+	module_unload(m);
 	pthread_rwlock_destroy(&m->lock);
 	free(m->path);
+	free(m->real);
 	free(m->conf);
 	free(m);
 }
@@ -605,7 +313,7 @@ static int module_load(struct hsm_module *m, struct sfs_error *err)
 	return 0;
 }
 
-static int module_new(const char *path, const char *conf,
+static int module_new(const char *path, const char *real, const char *conf,
 		      struct hsm_module **out, struct sfs_error *err)
 {
 	struct hsm_module *m = calloc(1, sizeof(*m));
@@ -613,10 +321,12 @@ static int module_new(const char *path, const char *conf,
 	void *dl = NULL;
 	int ret;
 
-	if (!m || !(m->path = strdup(path)) ||
+	if (!m || !(m->path = strdup(path)) || !(m->real = strdup(real)) ||
 	    (conf && !(m->conf = strdup(conf)))) {
-		if (m)
+		if (m) {
 			free(m->path);
+			free(m->real);
+		}
 		free(m);
 		sfs_error_set(err, -ENOMEM, SFS_EXIT_TOKEN, "out of memory");
 		return -ENOMEM;
@@ -640,18 +350,22 @@ static int module_new(const char *path, const char *conf,
 	return 0;
 }
 
+/* CONF is a realpath() already (hsm_open). */
 static int module_get(const char *path, const char *conf,
 		      struct hsm_module **out, struct sfs_error *err)
 {
+	/* A module that is not there fails in module_check(), by its name. */
+	char *real = realpath(path, NULL);
+	const char *key = real ? real : path;
 	struct hsm_module *m;
 	int ret = 0;
 
 	pthread_mutex_lock(&modules_lock);
 	for (m = modules; m; m = m->next)
-		if (!strcmp(m->path, path))
+		if (!strcmp(m->real, key))
 			break;
 	if (!m) {
-		ret = module_new(path, conf, &m, err);
+		ret = module_new(path, key, conf, &m, err);
 		if (!ret) {
 			m->next = modules;
 			modules = m;
@@ -669,6 +383,7 @@ static int module_get(const char *path, const char *conf,
 		*out = m;
 	}
 	pthread_mutex_unlock(&modules_lock);
+	free(real);
 	return ret;
 }
 
@@ -701,18 +416,18 @@ static const char *uri_label(const struct p11_uri *u)
 static int token_find(struct hsm *h, PKCS11_SLOT **out, struct sfs_error *err)
 {
 	const struct p11_uri *u = &h->uri;
-	PKCS11_CTX *ctx = h->mod->ctx;
+	struct hsm_module *m = h->mod;
+	PKCS11_CTX *ctx = m->ctx;
 	PKCS11_SLOT *found = NULL;
 	unsigned int matches = 0;
 
 	if (!str_match(u->lib_manufacturer, ctx->manufacturer) ||
 	    !str_match(u->lib_description, ctx->description))
 		goto none;
-	if (PKCS11_enumerate_slots(ctx, &h->slots, &h->nslots) < 0)
-		return p11_fail(err, NULL, "listing slots of %s",
-				h->mod->path);
-	for (unsigned int i = 0; i < h->nslots; i++) {
-		PKCS11_SLOT *s = &h->slots[i];
+	if (!m->slots && PKCS11_enumerate_slots(ctx, &m->slots, &m->nslots) < 0)
+		return p11_fail(err, NULL, "listing slots of %s", m->path);
+	for (unsigned int i = 0; i < m->nslots; i++) {
+		PKCS11_SLOT *s = &m->slots[i];
 		PKCS11_TOKEN *t = s->token;
 
 		if (!t || !t->initialized || !str_match(u->token, t->label) ||
@@ -788,15 +503,11 @@ static int key_find(struct hsm *h, PKCS11_SLOT *slot, EVP_PKEY **out,
 	return 0;
 }
 
+/* The slots stay with the module: other handles' sessions live there. */
 static void token_release(struct hsm *h)
 {
-	/* The key holds a reference on the slot: free it first. */
 	EVP_PKEY_free(h->priv);
 	h->priv = NULL;
-	if (h->slots)
-		PKCS11_release_all_slots(h->mod->ctx, h->slots, h->nslots);
-	h->slots = NULL;
-	h->nslots = 0;
 }
 
 static bool pub_same(EVP_PKEY *a, EVP_PKEY *b)
@@ -808,6 +519,45 @@ static bool pub_same(EVP_PKEY *a, EVP_PKEY *b)
 	OPENSSL_free(da);
 	OPENSSL_free(db);
 	return same;
+}
+
+/*
+ * libp11 0.4.12 waits forever on its session pool's condition variable
+ * when C_OpenSession fails (fixed upstream by OpenSC/libp11 PR #579): a
+ * token that is listed but will not open a session (removed just then,
+ * session limit reached, remote HSM gone) would hang login or key lookup
+ * under the write lock, and with it every signer. Open one session first,
+ * on the instance libp11 loaded (RTLD_NOLOAD), and report the module's
+ * answer instead. Only a failure in the moment between this probe and
+ * libp11's own open can still hang.
+ */
+static int session_probe(struct hsm *h, PKCS11_SLOT *slot,
+			 struct sfs_error *err)
+{
+	void *dl = dlopen(h->mod->path, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+	CK_C_GetFunctionList get;
+	CK_FUNCTION_LIST_PTR f = NULL;
+	CK_SESSION_HANDLE s;
+	CK_RV rv = CKR_OK;
+
+	if (!dl)
+		return 0;
+	get = (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList");
+	if (get && get(&f) == CKR_OK && f) {
+		rv = f->C_OpenSession(PKCS11_get_slotid_from_slot(slot),
+				      CKF_SERIAL_SESSION, NULL, NULL, &s);
+		if (rv == CKR_OK)
+			f->C_CloseSession(s);
+	}
+	dlclose(dl);
+	/* Not the instance libp11 initialised (p11-kit-client makes one per
+	 * C_GetFunctionList): nothing to learn here. */
+	if (rv == CKR_OK || rv == CKR_CRYPTOKI_NOT_INITIALIZED)
+		return 0;
+	/* As libp11 would report it, so that p11_fail() maps it. */
+	ERR_raise(ERR_get_CKR_code(), (int)rv);
+	return p11_fail(err, slot->token->label,
+			"opening a session on token '%s'", slot->token->label);
 }
 
 /* Find the token, log in once, find the key. Caller holds the write lock. */
@@ -822,17 +572,27 @@ static int token_setup_locked(struct hsm *h, struct sfs_error *err)
 	if (ret)
 		goto out;
 	t = slot->token;
+	ret = session_probe(h, slot, err);
+	if (ret)
+		goto out;
 	if (t->userPinLocked) {
 		sfs_error_set(err, -EACCES, SFS_EXIT_TOKEN,
 			      "PIN of token '%s' is locked", t->label);
 		ret = -EACCES;
 		goto out;
 	}
+	/*
+	 * PKCS#11 login is per process and token: when another handle on
+	 * this token is logged in already, neither libp11 nor the module
+	 * checks this handle's PIN again.
+	 */
 	if (t->loginRequired && PKCS11_login(slot, 0, h->pin) < 0) {
 		ret = p11_fail(err, t->label, "login to token '%s'",
 			       t->label);
 		goto out;
 	}
+	if (t->loginRequired)
+		h->slot = slot;
 	ret = key_find(h, slot, &h->priv, err);
 	if (ret)
 		goto out;
@@ -908,35 +668,39 @@ int hsm_open(const struct hsm_config *cfg, struct hsm **out,
 	struct hsm *h = calloc(1, sizeof(*h));
 	struct hsm_module *m;
 	const char *module;
+	char *conf = NULL;
 	int ret;
 
 	if (!h) {
 		sfs_error_set(err, -ENOMEM, SFS_EXIT_TOKEN, "out of memory");
 		return -ENOMEM;
 	}
-	ret = uri_parse(cfg->key_uri ? cfg->key_uri : "", &h->uri, err);
+	ret = hsm_uri_parse(cfg->key_uri ? cfg->key_uri : "", &h->uri, err);
 	if (ret)
-		goto fail;
+		goto out;
 	module = cfg->module ? cfg->module : h->uri.module_path;
 	ret = -EINVAL;
 	if (!module) {
 		sfs_error_set(err, ret, SFS_EXIT_USAGE,
 			      "no PKCS#11 module configured");
-		goto fail;
+		goto out;
 	}
-	if (cfg->softhsm_conf && access(cfg->softhsm_conf, R_OK) < 0) {
+	/* Handles share a module only if they name one configuration. */
+	if (cfg->softhsm_conf &&
+	    (!(conf = realpath(cfg->softhsm_conf, NULL)) ||
+	     access(conf, R_OK) < 0)) {
 		ret = -errno;
 		sfs_error_set(err, ret, SFS_EXIT_USAGE,
 			      "cannot read SoftHSM configuration %s: %s",
 			      cfg->softhsm_conf, strerror(-ret));
-		goto fail;
+		goto out;
 	}
 	ret = pin_get(cfg, &h->uri, &h->pin, err);
 	if (ret)
-		goto fail;
-	ret = module_get(module, cfg->softhsm_conf, &m, err);
+		goto out;
+	ret = module_get(module, conf, &m, err);
 	if (ret)
-		goto fail;
+		goto out;
 	pthread_rwlock_wrlock(&m->lock);
 	h->mod = m;
 	h->next = m->handles;
@@ -958,14 +722,32 @@ int hsm_open(const struct hsm_config *cfg, struct hsm **out,
 	}
 	pthread_rwlock_unlock(&m->lock);
 	if (ret)
-		goto fail;
+		goto out;
 	sfs_info("key %s on token '%s' (serial %s) ready", h->uri.clean,
 		 h->label, h->serial);
 	*out = h;
-	return 0;
-fail:
+	h = NULL; /* transferred */
+out:
 	hsm_close(h);
+	free(conf);
 	return ret;
+}
+
+/*
+ * Log out of h's token unless another handle uses it. The module's
+ * slots, and so the login, outlive the handle: without this a later
+ * hsm_open of the token in this process would not have its PIN checked.
+ */
+static void token_logout_locked(struct hsm *h)
+{
+	for (struct hsm *o = h->mod->handles; o && h->slot; o = o->next)
+		if (o != h && o->slot == h->slot)
+			h->slot = NULL;
+	if (h->slot && PKCS11_logout(h->slot) < 0)
+		sfs_debug("logout of token '%s' failed",
+			  h->label ? h->label : uri_label(&h->uri));
+	ERR_clear_error();
+	h->slot = NULL;
 }
 
 void hsm_close(struct hsm *h)
@@ -976,12 +758,13 @@ void hsm_close(struct hsm *h)
 		pthread_rwlock_wrlock(&h->mod->lock);
 		token_release(h);
 		handle_unlink_locked(h);
+		token_logout_locked(h);
 		pthread_rwlock_unlock(&h->mod->lock);
 		module_put(h->mod);
 	}
 	EVP_PKEY_free(h->pub);
 	pin_free(h->pin);
-	uri_free(&h->uri);
+	hsm_uri_free(&h->uri);
 	free(h->serial);
 	free(h->label);
 	free(h);
@@ -1004,13 +787,11 @@ static long ns_since(const struct timespec *t)
  */
 static int module_reload_locked(struct hsm_module *m, struct sfs_error *err)
 {
-	for (struct hsm *o = m->handles; o; o = o->next)
+	for (struct hsm *o = m->handles; o; o = o->next) {
 		token_release(o);
-	if (m->ctx) {
-		PKCS11_CTX_unload(m->ctx);
-		PKCS11_CTX_free(m->ctx);
-		m->ctx = NULL;
+		o->slot = NULL;
 	}
+	module_unload(m);
 	m->gen++;
 	return module_load(m, err);
 }
@@ -1093,6 +874,11 @@ void hsm_sign_end(struct hsm *h, bool failed)
 	if (failed)
 		atomic_store(&h->mod->broken, true);
 	pthread_rwlock_unlock(&h->mod->lock);
+}
+
+int hsm_sign_error(struct hsm *h, struct sfs_error *err)
+{
+	return p11_fail(err, h->label, "signing with %s", h->uri.clean);
 }
 
 EVP_PKEY *hsm_public_key(struct hsm *h)

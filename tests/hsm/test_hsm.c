@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <limits.h>
@@ -26,8 +27,11 @@
 #include <openssl/x509v3.h>
 
 #include "signetfs/config.h"
+#include "signetfs/digest.h"
 #include "signetfs/hsm.h"
 #include "signetfs/log.h"
+#include "signetfs/signer.h"
+#include "signetfs/verify.h"
 
 #define MODULE "/usr/lib/softhsm/libsofthsm2.so"
 #define KEY_URI "pkcs11:token=signetfs;object=signing-key;type=private"
@@ -45,6 +49,7 @@ static const char *signetfs_exe;
  * or the module would stay loaded with that test's SoftHSM config.
  */
 static struct hsm *live[4];
+static struct sfs_signer *live_signers[4];
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -125,6 +130,10 @@ static int teardown(void **state)
 	for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++) {
 		hsm_close(live[i]);
 		live[i] = NULL;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(live_signers); i++) {
+		signer_close(live_signers[i]);
+		live_signers[i] = NULL;
 	}
 
 	nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -459,6 +468,35 @@ static void test_pin_mode_warning(void **state)
 	sfs_log_set_sink(NULL);
 	assert_non_null(strstr(logged, "PIN file"));
 	assert_non_null(strstr(logged, "640"));
+}
+
+/*
+ * Two handles on one module, reached by two names (MODULE is a symlink):
+ * the module is loaded once, and closing one handle, which may finalise
+ * the module, leaves the other signing.
+ */
+static void test_shared_module(void **state)
+{
+	struct fx *f = *state;
+	struct hsm_config c = cfg_of(f, NULL);
+	char real_mod[PATH_MAX], conf[256];
+	struct hsm *a, *b;
+
+	assert_non_null(realpath(MODULE, real_mod));
+	a = open_ok(&c);
+	c.module = real_mod;
+	snprintf(conf, sizeof(conf), "%s/../t/./softhsm2.conf", f->dir);
+	c.softhsm_conf = conf;
+	b = open_ok(&c);
+	sign_verify(a, "a");
+	sign_verify(b, "b");
+	done(a);
+	sign_verify(b, "b after a closed");
+	a = open_ok(&c);
+	sign_verify(a, "a again");
+	done(b);
+	sign_verify(a, "a after b closed");
+	done(a);
 }
 
 /* ---- recovery and threads ---------------------------------------------- */
@@ -810,6 +848,322 @@ static void test_init_rsa(void **state)
 	done(h);
 }
 
+/* ---- init --join: two tokens in one store, two keys in one process ---- */
+
+/* signetfs init DIR --join EXISTING --label LABEL */
+static int init_join(const char *dir, const char *existing, const char *label,
+		     char *out, size_t outlen)
+{
+	const char *argv[] = {"signetfs", "init", dir, "--join", existing,
+			      "--label", label, NULL};
+
+	return run(argv, out, outlen);
+}
+
+static struct sfs_config *load_conf(const char *dir)
+{
+	struct sfs_config *cfg = NULL;
+	struct sfs_error err = {0};
+	char p[256];
+
+	snprintf(p, sizeof(p), "%s/signetfs.conf", dir);
+	if (config_load(p, &cfg, &err))
+		fail_msg("config_load %s: %s", p, err.msg);
+	return cfg;
+}
+
+static struct sfs_signer *signer_ok(const struct sfs_config *cfg)
+{
+	struct sfs_error err = {0};
+	struct sfs_signer *s = NULL;
+
+	if (signer_open(&cfg->key, &s, &err))
+		fail_msg("signer_open %s: %s", cfg->key.key_uri, err.msg);
+	for (size_t i = 0; i < ARRAY_SIZE(live_signers); i++) {
+		if (!live_signers[i]) {
+			live_signers[i] = s;
+			return s;
+		}
+	}
+	fail_msg("too many open signers");
+	return NULL;
+}
+
+static void signer_done(struct sfs_signer *s)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(live_signers); i++)
+		if (live_signers[i] == s)
+			live_signers[i] = NULL;
+	signer_close(s);
+}
+
+/*
+ * A v1 signature of CONTENT at PATH by S, checked against the trust
+ * anchors in CAFILE with PINS (n_pins 0: any trusted signer). On VR_OK
+ * the signer's fingerprint in the signature must be S's.
+ */
+static enum verify_reason sign_check(struct sfs_signer *s, const char *cafile,
+				     const char *path, const char *content,
+				     const uint8_t (*pins)[32], size_t n_pins,
+				     bool flip)
+{
+	struct sfs_trust_config tc = {.cafile = (char *)cafile};
+	struct verify_policy pol = {path, strlen(path), pins, n_pins};
+	struct sfs_digest d = {.alg = SFS_MD_SHA256, .len = 32};
+	struct sfs_verifier *v = NULL;
+	struct sfs_error err = {0};
+	struct sfs_writer w;
+	struct sig_info info;
+	enum verify_reason r;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	char hex[65];
+
+	memset(&info, 0, sizeof(info));
+	sfs_writer_self(&w);
+	sfs_sha256(content, strlen(content), d.bytes);
+	if (signer_sign(s, &d, path, strlen(path), &w, &der, &len, &err))
+		fail_msg("signer_sign: %s", err.msg);
+	if (flip)
+		der[len - 8] ^= 1;
+	if (verifier_new(&tc, &v, &err))
+		fail_msg("verifier_new: %s", err.msg);
+	r = verifier_check_sig(v, der, len, &pol, &info);
+	if (r == VR_OK) {
+		sfs_hex(info.signer_sha256, 32, hex);
+		assert_string_equal(hex, signer_cert_sha256(s));
+		assert_memory_equal(info.digest.bytes, d.bytes, 32);
+	}
+	sig_info_clear(&info);
+	verifier_free(v);
+	free(der);
+	return r;
+}
+
+static void fp_of(struct sfs_signer *s, uint8_t out[32])
+{
+	const char *hex = signer_cert_sha256(s);
+
+	for (size_t i = 0; i < 32; i++)
+		assert_int_equal(sscanf(hex + 2 * i, "%2hhx", &out[i]), 1);
+}
+
+static size_t store_tokens(const struct fx *f)
+{
+	char p[200];
+	size_t n = 0;
+	DIR *d;
+
+	snprintf(p, sizeof(p), "%s/tokens", f->dir);
+	d = opendir(p);
+	assert_non_null(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n - 2;
+}
+
+static void test_join_files(void **state)
+{
+	struct fx *f = *state;
+	char b[128], out[4096], cn[64], p[256], conf[PATH_MAX];
+	X509 *ca = load_cert(f->dir, "ca.pem"), *ca_b, *signer;
+	struct sfs_config *cfg;
+	char pin_a[64], pin_b[64];
+	struct fx fb = {0};
+
+	snprintf(b, sizeof(b), "%s/b", f->root);
+	if (init_join(b, f->dir, "release", out, sizeof(out)) != 0)
+		fail_msg("init --join: %s", out);
+	assert_int_equal(store_tokens(f), 2);
+	/* DIR: its own PIN and certificate; no token store, no CA key. */
+	assert_int_equal(mode_of(b, ""), 0700);
+	assert_int_equal(mode_of(b, "pin"), 0600);
+	snprintf(fb.pin, sizeof(fb.pin), "%s/pin", b);
+	read_pin(f, pin_a, sizeof(pin_a));
+	read_pin(&fb, pin_b, sizeof(pin_b));
+	assert_string_not_equal(pin_a, pin_b);
+	for (const char *const *n = (const char *const[]){"tokens", "ca.key",
+			"softhsm2.conf", NULL}; *n; n++) {
+		snprintf(p, sizeof(p), "%s/%s", b, *n);
+		assert_int_equal(access(p, F_OK), -1);
+	}
+	ca_b = load_cert(b, "ca.pem");
+	assert_int_equal(X509_cmp(ca, ca_b), 0);
+	signer = load_cert(b, "signer.pem");
+	assert_true(X509_NAME_get_text_by_NID(X509_get_subject_name(signer),
+					      NID_commonName, cn,
+					      sizeof(cn)) > 0);
+	assert_string_equal(cn, "signetfs signer release");
+	assert_int_equal(X509_get_extended_key_usage(signer), XKU_CODE_SIGN);
+	assert_int_equal(X509_check_ca(signer), 0);
+	assert_true(chains_to(signer, ca));
+	/* The config names A's store, B's token, B's own files. */
+	cfg = load_conf(b);
+	assert_non_null(realpath(f->softhsm, conf));
+	assert_string_equal(cfg->key.softhsm_conf, conf);
+	assert_string_equal(cfg->key.key_uri,
+			    "pkcs11:token=release;object=signing-key;"
+			    "type=private");
+	assert_string_equal(cfg->key.pin_file, fb.pin);
+	snprintf(p, sizeof(p), "%s/ca.pem", b);
+	assert_string_equal(cfg->trust.cafile, p);
+	snprintf(p, sizeof(p), "%s/audit.log", b);
+	assert_string_equal(cfg->audit_log, p);
+	snprintf(p, sizeof(p), "%s/signer.pem", b);
+	assert_string_equal(cfg->key.cert, p);
+	config_free(cfg);
+	X509_free(signer);
+	X509_free(ca_b);
+	X509_free(ca);
+}
+
+/* Both keys in one process: one module, one SOFTHSM2_CONF, two logins. */
+static void test_join_two_keys(void **state)
+{
+	struct fx *f = *state;
+	struct sfs_config *ca_cfg = load_conf(f->dir), *cb_cfg;
+	struct sfs_signer *sa, *sb;
+	char b[160], out[4096], cafile[200];
+	uint8_t fp_a[32], fp_b[32];
+
+	snprintf(b, sizeof(b), "%s/b", f->root);
+	if (init_join(b, f->dir, "release", out, sizeof(out)) != 0)
+		fail_msg("init --join: %s", out);
+	cb_cfg = load_conf(b);
+	snprintf(cafile, sizeof(cafile), "%s/ca.pem", f->dir);
+	sa = signer_ok(ca_cfg);
+	sb = signer_ok(cb_cfg);
+	assert_string_not_equal(signer_cert_sha256(sa), signer_cert_sha256(sb));
+	assert_string_not_equal(signer_token_serial(sa),
+				signer_token_serial(sb));
+	fp_of(sa, fp_a);
+	fp_of(sb, fp_b);
+	assert_int_equal(sign_check(sa, cafile, "src/a.c", "a", NULL, 0,
+				    false), VR_OK);
+	assert_int_equal(sign_check(sb, cafile, "rel/b.c", "b", NULL, 0,
+				    false), VR_OK);
+	/* Pinned to its own signer each passes; to the other's it fails. */
+	assert_int_equal(sign_check(sa, cafile, "a", "a", &fp_a, 1, false),
+			 VR_OK);
+	assert_int_equal(sign_check(sb, cafile, "b", "b", &fp_b, 1, false),
+			 VR_OK);
+	assert_int_equal(sign_check(sb, cafile, "b", "b", &fp_a, 1, false),
+			 VR_PIN_MISMATCH);
+	assert_int_equal(sign_check(sa, cafile, "a", "a", &fp_b, 1, false),
+			 VR_PIN_MISMATCH);
+	assert_int_not_equal(sign_check(sb, cafile, "b", "b", NULL, 0, true),
+			     VR_OK);
+	/* Closing one handle leaves the other signing, either way round. */
+	signer_done(sa);
+	assert_int_equal(sign_check(sb, cafile, "b", "b", NULL, 0, false),
+			 VR_OK);
+	sa = signer_ok(ca_cfg);
+	assert_int_equal(sign_check(sa, cafile, "a", "a", NULL, 0, false),
+			 VR_OK);
+	signer_done(sb);
+	assert_int_equal(sign_check(sa, cafile, "a", "a", NULL, 0, false),
+			 VR_OK);
+	signer_done(sa);
+	config_free(cb_cfg);
+	config_free(ca_cfg);
+}
+
+/* The same two keys through the hsm layer, each with its own PIN file. */
+static void test_join_hsm(void **state)
+{
+	struct fx *f = *state;
+	struct hsm_config c = cfg_of(f, NULL);
+	char b[160], out[4096], pin_b[200];
+	struct hsm *ha, *hb;
+
+	snprintf(b, sizeof(b), "%s/b", f->root);
+	if (init_join(b, f->dir, "release", out, sizeof(out)) != 0)
+		fail_msg("init --join: %s", out);
+	snprintf(pin_b, sizeof(pin_b), "%s/pin", b);
+	ha = open_ok(&c);
+	c.key_uri = "pkcs11:token=release;object=signing-key;type=private";
+	c.pin_file = pin_b;
+	hb = open_ok(&c);
+	assert_int_not_equal(EVP_PKEY_eq(hsm_public_key(ha),
+					 hsm_public_key(hb)), 1);
+	sign_verify(ha, "a");
+	sign_verify(hb, "b");
+	done(hb);
+	sign_verify(ha, "a after b closed");
+	/*
+	 * B's token was logged out with its last handle, though A's handle
+	 * keeps the module loaded: A's PIN does not open it.
+	 */
+	c.pin_file = f->pin;
+	expect_fail(&c, SFS_EXIT_TOKEN, "wrong PIN for token 'release'");
+	done(ha);
+}
+
+static void test_join_refuses(void **state)
+{
+	struct fx *f = *state;
+	char b[160], c[160], out[4096];
+	const char *no_label[] = {"signetfs", "init", c, "--join", f->dir,
+				  NULL};
+	const char *same[] = {"signetfs", "init", f->dir, "--join", f->dir,
+			      "--label", "x", "--force", NULL};
+	struct hsm_config hc = cfg_of(f, NULL);
+
+	snprintf(b, sizeof(b), "%s/b", f->root);
+	snprintf(c, sizeof(c), "%s/c", f->root);
+	assert_int_equal(init_join(b, f->dir, "release", out, sizeof(out)), 0);
+	/* A label already in the store: B's, and A's own. */
+	assert_int_equal(init_join(c, f->dir, "release", out, sizeof(out)),
+			 SFS_EXIT_USAGE);
+	assert_non_null(strstr(out, "'release' already exists"));
+	assert_int_equal(init_join(c, f->dir, "signetfs", out, sizeof(out)),
+			 SFS_EXIT_USAGE);
+	assert_non_null(strstr(out, "'signetfs' already exists"));
+	assert_int_equal(run(no_label, out, sizeof(out)), SFS_EXIT_USAGE);
+	assert_non_null(strstr(out, "--join needs --label"));
+	assert_int_equal(access(c, F_OK), -1);
+	assert_int_equal(store_tokens(f), 2);
+	/* Not an init directory; EXISTING itself as DIR, even with --force. */
+	assert_int_equal(init_join(c, f->root, "x", out, sizeof(out)),
+			 SFS_EXIT_USAGE);
+	assert_int_equal(run(same, out, sizeof(out)), SFS_EXIT_USAGE);
+	assert_non_null(strstr(out, "same directory"));
+	assert_int_equal(access(c, F_OK), -1);
+	assert_int_equal(store_tokens(f), 2);
+	/* A was left as it was. */
+	sign_verify(open_ok(&hc), "A still works");
+}
+
+/*
+ * A join that fails after C_InitToken (here: a ca.pem too large to copy)
+ * takes its token out of the store again, so the label can be reused.
+ */
+static void test_join_undo(void **state)
+{
+	struct fx *f = *state;
+	char b[160], out[4096], p[200];
+	FILE *fp;
+
+	snprintf(b, sizeof(b), "%s/b", f->root);
+	snprintf(p, sizeof(p), "%s/ca.pem", f->dir);
+	fp = fopen(p, "a");
+	assert_non_null(fp);
+	for (int i = 0; i < 30000; i++)
+		fputs("padding after the certificate, which PEM ignores\n",
+		      fp);
+	fclose(fp);
+	assert_int_equal(init_join(b, f->dir, "release", out, sizeof(out)),
+			 SFS_EXIT_USAGE);
+	assert_non_null(strstr(out, "ca.pem"));
+	assert_int_equal(access(b, F_OK), -1);
+	assert_int_equal(store_tokens(f), 1);
+	assert_int_equal(truncate(p, 0), 0);
+	assert_int_equal(init_join(b, f->dir, "release", out, sizeof(out)),
+			 SFS_EXIT_USAGE);	/* no CA certificate left */
+	assert_int_equal(store_tokens(f), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -824,6 +1178,7 @@ int main(void)
 		T(test_pin_source),
 		T(test_uri_sanitised),
 		T(test_pin_mode_warning),
+		T(test_shared_module),
 		T(test_recovery),
 		T(test_threads),
 		T(test_recovery_under_load),
@@ -831,6 +1186,11 @@ int main(void)
 		T(test_init_refuses),
 		T(test_init_usage),
 		T(test_init_rsa),
+		T(test_join_files),
+		T(test_join_two_keys),
+		T(test_join_hsm),
+		T(test_join_refuses),
+		T(test_join_undo),
 #undef T
 	};
 

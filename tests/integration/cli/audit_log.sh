@@ -67,4 +67,12 @@ head -n $((n - 2)) "$log" >"$t/live.log"
 { head -n 2 "$log"; echo 'not json'; } >"$t/bad.log"; expect_bad 3 "garbage line"
 "$SIGNETFS" audit show --event sign --path 'f1*' "$log" | grep -c ' f1' >/dev/null ||
 	fail "audit show filter"
+# A key configured for SHA-384 content still seals the log (checkpoints
+# sign the SHA-256 chain head): regression for a refused checkpoint.
+sfs_init "$t/k384"
+sed -i 's/^\[signetfs\]$/[signetfs]\ndigest = sha384/' "$t/k384/signetfs.conf"
+"$SIGNETFS" sign --config "$t/k384/signetfs.conf" f3 2>"$t/err" || fail "sha384 sign"
+[ ! -s "$t/err" ] || { cat "$t/err"; fail "sha384 sign complained"; }
+"$SIGNETFS" audit verify --config "$t/k384/signetfs.conf" "$t/k384/audit.log" >/dev/null ||
+	fail "sha384 log not sealed"
 echo "audit_log: ok"

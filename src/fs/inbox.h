@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Internal to the inbox mount: resolver, verified-state cache, listing. */
+#ifndef SIGNETFS_FS_INBOX_H
+#define SIGNETFS_FS_INBOX_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "signetfs/audit.h"
+#include "signetfs/config.h"
+#include "signetfs/digest.h"
+#include "signetfs/verify.h"
+#include "mount.h"
+
+/*
+ * Served bytes are checked per block against SHA-256 digests recorded while
+ * the file was verified. 128 KiB is the size of FUSE read requests here, so
+ * a sequential read hashes each block exactly once.
+ */
+#define INBOX_BLOCK_SHIFT 17
+#define INBOX_BLOCK ((size_t)1 << INBOX_BLOCK_SHIFT)
+
+/* ------------------------------------------------------------------ */
+/* inbox_resolve.c: every name in BACKING goes through openat2 here. */
+
+/*
+ * Open PATH (mount-relative, "" is the root) beneath rootfd without
+ * following any symlink or magic link. flags as for openat(2); O_NOFOLLOW
+ * and O_CLOEXEC are added. Returns an fd or -errno.
+ */
+int inbox_open_beneath(int rootfd, const char *path, int flags);
+
+/* lstat-like: an O_PATH open beneath rootfd and fstat. 0 or -errno. */
+int inbox_stat_beneath(int rootfd, const char *path, struct stat *st);
+
+/*
+ * Open a regular file for reading: O_NONBLOCK so a FIFO or device swapped
+ * in never blocks us, then fstat; anything but a regular file is -ENOENT.
+ */
+int inbox_open_regular(int rootfd, const char *path, struct stat *st);
+
+/* ------------------------------------------------------------------ */
+/* inbox_hash.c */
+
+/* The identity of one version of a backing file. */
+struct inbox_stamp {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	struct timespec ctime;
+	bool present;
+	/* Shown in attributes, not part of the identity (a chmod moves ctime). */
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	nlink_t nlink;
+};
+
+void inbox_stamp_of(const struct stat *st, struct inbox_stamp *s);
+bool inbox_stamp_eq(const struct inbox_stamp *a, const struct inbox_stamp *b);
+
+static inline size_t inbox_nblocks(uint64_t size)
+{
+	return (size_t)((size + INBOX_BLOCK - 1) >> INBOX_BLOCK_SHIFT);
+}
+
+/*
+ * Hash fd from 0 to size with alg, and each INBOX_BLOCK with SHA-256 into
+ * blocks[inbox_nblocks(size)]. -EIO when the file is shorter than size;
+ * the content is read exactly once.
+ */
+int inbox_hash_blocks(int fd, uint64_t size, enum sfs_md alg,
+		      struct sfs_digest *digest, uint8_t (*blocks)[32]);
+
+/* ------------------------------------------------------------------ */
+/* inbox_state.c: verified-state cache */
+
+struct inbox;
+
+/*
+ * What verifying one path found, for one (content, .sig) version pair.
+ * Immutable once published, except blocks (dropped under the table lock
+ * when the memory budget is exceeded and no handle holds the entry).
+ */
+struct inbox_vfile {
+	char *path;
+	size_t path_len;
+	uint64_t hash;			/* XXH3 of path: table slot only */
+	struct inbox_vfile *next;	/* table chain */
+	atomic_uint refs;
+	unsigned opens;			/* handles; under the table lock */
+	uint64_t gen;			/* unique per verification */
+	struct inbox_stamp content;
+	struct inbox_stamp sig;
+	enum verify_reason verdict;
+	/* Valid when verdict == VR_OK: */
+	struct sfs_digest digest;
+	uint8_t sig_sha256[32];		/* of the .sig bytes verified */
+	size_t sig_len;
+	uint8_t signer_sha256[32];
+	char signer_subject[256];
+	time_t signing_time;
+	uint8_t (*blocks)[32];		/* NULL: not kept, re-hash on open */
+	atomic_bool audited_mismatch;	/* one record per version */
+};
+
+void inbox_vfile_put(struct inbox_vfile *vf);
+
+/*
+ * Verified state of PATH as BACKING holds it now: reuses the cache while
+ * both stamps are unchanged, verifies again otherwise. With want_fd, also
+ * opens the content (*fd, caller closes) and makes sure blocks exist for
+ * that very file, and counts a handle (inbox_vfile_closed() undoes it).
+ * Returns 0 with *out referenced (check (*out)->verdict), -ENOENT when
+ * PATH is no regular file, or -errno.
+ */
+int inbox_check(struct inbox *ib, const char *path, size_t len, int *fd,
+		struct inbox_vfile **out);
+
+/* Handle accounting: blocks of an entry with opens > 0 are never dropped. */
+void inbox_vfile_closed(struct inbox *ib, struct inbox_vfile *vf);
+
+int inbox_cache_init(struct inbox *ib);
+void inbox_cache_destroy(struct inbox *ib);
+
+/* Append a verify-denied record for path (reason: a short name). */
+void inbox_audit_denied(struct inbox *ib, const char *path, size_t len,
+			int64_t size, const char *reason);
+
+/* ------------------------------------------------------------------ */
+/* inbox_dir.c: listings and prewarm */
+
+enum inbox_dtype { INBOX_DT_DIR, INBOX_DT_REG, INBOX_DT_SIG };
+
+struct inbox_dirent {
+	char *name;
+	enum inbox_dtype type;
+	ino_t ino;
+};
+
+struct inbox_listing {
+	struct inbox_dirent *ents;
+	size_t n;
+};
+
+/*
+ * Read the backing directory PATH and keep what the mount shows: dirs,
+ * files that verify (in parallel) and their .sig; in audit mode every
+ * regular file. 0 or -errno.
+ */
+int inbox_list(struct inbox *ib, const char *path, struct inbox_listing *l);
+void inbox_listing_free(struct inbox_listing *l);
+
+/* Verify the whole tree in the background (--prewarm). */
+int inbox_prewarm_start(struct inbox *ib);
+void inbox_prewarm_stop(struct inbox *ib);
+
+/* ------------------------------------------------------------------ */
+/* inbox_node.c: the nodes the kernel knows, by mount path */
+
+/* A node: the mount shows directories, files and their .sig. */
+struct node {
+	struct node *next;		/* table chain */
+	uint64_t hash;
+	char *path;			/* mount-relative, "" for the root */
+	size_t len;
+	enum inbox_dtype kind;
+	uint64_t nlookup;
+	bool hashed;
+	/*
+	 * The kernel page cache of this inode holds bytes of the verified
+	 * version cache_gen at most; cached_opens handles read through it.
+	 */
+	uint64_t cache_gen;
+	unsigned cached_opens;
+};
+
+
+int inbox_nodes_init(struct inbox *ib);
+void inbox_nodes_destroy(struct inbox *ib);
+struct node *inbox_node_of(struct inbox *ib, fuse_ino_t ino);
+fuse_ino_t inbox_ino_of(struct inbox *ib, struct node *n);
+/* The node for (path, kind) with one more lookup counted; NULL: ENOMEM. */
+struct node *inbox_node_get(struct inbox *ib, const char *path, size_t len,
+			    enum inbox_dtype kind);
+void inbox_node_forget(struct inbox *ib, fuse_ino_t ino, uint64_t nlookup);
+
+enum inbox_cache_use {
+	INBOX_CACHE_KEEP,	/* the page cache holds this version: keep it */
+	INBOX_CACHE_FRESH,	/* drop what is cached, then cache this one */
+	INBOX_CACHE_DIRECT,	/* another version is being read: bypass */
+};
+
+/* Count a handle of version gen; _put undoes a KEEP or FRESH. */
+enum inbox_cache_use inbox_node_cache_get(struct inbox *ib, struct node *n,
+					  uint64_t gen);
+void inbox_node_cache_put(struct inbox *ib, struct node *n);
+
+/* ------------------------------------------------------------------ */
+/* inbox_file.c: open, read, release of files and .sig */
+
+int inbox_file_init(void);
+void inbox_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void inbox_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		   struct fuse_file_info *fi);
+void inbox_op_release(fuse_req_t req, fuse_ino_t ino,
+		      struct fuse_file_info *fi);
+
+/* ------------------------------------------------------------------ */
+
+struct inbox_cache;
+
+struct inbox {
+	const struct sfs_config *cfg;
+	const char *backing;
+	char *mnt_real;			/* realpath of the mountpoint */
+	int rootfd;
+	bool audit_mode;
+	struct sfs_verifier *verifier;
+	struct audit_log *audit;
+	struct inbox_cache *cache;
+	struct fuse_session *se;
+	unsigned workers;		/* verifiers per listing */
+	pthread_t prewarm;
+	bool prewarm_wanted;
+	bool prewarm_running;
+	atomic_bool stopping;
+	atomic_bool readahead_set;
+	/* The node table lives in inbox.c. */
+	void *nodes;
+};
+
+/* Strict mode serves verified files; audit mode everything regular. */
+static inline bool inbox_served(const struct inbox *ib,
+				const struct inbox_vfile *vf)
+{
+	return vf->verdict == VR_OK || ib->audit_mode;
+}
+
+#endif

@@ -1,0 +1,298 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Directory listings that verify their files in parallel; --prewarm. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "inbox.h"
+#include "signetfs/log.h"
+#include "signetfs/util.h"
+
+struct job {
+	const char *name;	/* into the listing */
+	bool visible;
+};
+
+struct batch {
+	struct inbox *ib;
+	const char *dir;	/* "" for the root */
+	size_t dir_len;
+	struct job *jobs;
+	size_t n;
+	atomic_size_t next;
+};
+
+static size_t join_path(char *out, const char *dir, size_t dir_len,
+			const char *name)
+{
+	size_t nl = strlen(name);
+
+	if (dir_len + 1 + nl + sizeof(SFS_SIG_SUFFIX) > PATH_MAX)
+		return 0;
+	if (dir_len) {
+		memcpy(out, dir, dir_len);
+		out[dir_len++] = '/';
+	}
+	memcpy(out + dir_len, name, nl + 1);
+	return dir_len + nl;
+}
+
+static void run_job(struct batch *b, struct job *j)
+{
+	char path[PATH_MAX];
+	struct inbox_vfile *vf = NULL;
+	size_t len = join_path(path, b->dir, b->dir_len, j->name);
+
+	if (!len || inbox_check(b->ib, path, len, NULL, &vf))
+		return;
+	j->visible = vf->verdict == VR_OK || b->ib->audit_mode;
+	inbox_vfile_put(vf);
+}
+
+static void *worker(void *arg)
+{
+	struct batch *b = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&b->next, 1)) < b->n &&
+	       !atomic_load(&b->ib->stopping))
+		run_job(b, &b->jobs[i]);
+	return NULL;
+}
+
+/*
+ * Verification is CPU (signature, chain, hash) and I/O: a few threads per
+ * listing, each taking the next file, keep both busy. Threads are made per
+ * listing; that costs microseconds against milliseconds of verifying.
+ */
+static void verify_all(struct batch *b)
+{
+	pthread_t t[16];
+	size_t nt = b->ib->workers, started = 0;
+
+	if (nt > ARRAY_SIZE(t))
+		nt = ARRAY_SIZE(t);
+	if (nt > b->n / 4 + 1)
+		nt = b->n / 4 + 1;
+	atomic_init(&b->next, 0);
+	for (size_t i = 1; i < nt; i++)
+		if (!pthread_create(&t[started], NULL, worker, b))
+			started++;
+	worker(b);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(t[i], NULL);
+}
+
+static int classify(int dfd, const struct dirent *de, enum inbox_dtype *t)
+{
+	unsigned char dt = de->d_type;
+	struct stat st;
+
+	if (dt == DT_UNKNOWN) {
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return -1;
+		dt = S_ISDIR(st.st_mode) ? DT_DIR
+		     : S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
+	}
+	if (dt == DT_DIR) {
+		*t = INBOX_DT_DIR;
+		return 0;
+	}
+	if (dt != DT_REG)
+		return -1; /* symlinks, devices, FIFOs, sockets: invisible */
+	*t = sfs_is_sig_name(de->d_name, strlen(de->d_name)) ? INBOX_DT_SIG
+							       : INBOX_DT_REG;
+	return 0;
+}
+
+static int add_ent(struct inbox_listing *l, size_t *cap, const char *name,
+		   enum inbox_dtype t, ino_t ino)
+{
+	if (l->n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 64;
+		struct inbox_dirent *e = realloc(l->ents, nc * sizeof(*e));
+
+		if (!e)
+			return -ENOMEM;
+		l->ents = e;
+		*cap = nc;
+	}
+	l->ents[l->n].name = strdup(name);
+	if (!l->ents[l->n].name)
+		return -ENOMEM;
+	l->ents[l->n].type = t;
+	l->ents[l->n].ino = ino;
+	l->n++;
+	return 0;
+}
+
+static int read_backing_dir(struct inbox *ib, const char *path,
+			    struct inbox_listing *l)
+{
+	int dfd = inbox_open_beneath(ib->rootfd, path, O_RDONLY | O_DIRECTORY);
+	struct dirent *de;
+	size_t cap = 0;
+	DIR *d;
+	int ret = 0;
+
+	if (dfd < 0)
+		return dfd;
+	d = fdopendir(dfd);
+	if (!d) {
+		ret = -errno;
+		close(dfd);
+		return ret;
+	}
+	while (!ret && (de = readdir(d))) {
+		enum inbox_dtype t;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (classify(dirfd(d), de, &t) == 0)
+			ret = add_ent(l, &cap, de->d_name, t, de->d_ino);
+	}
+	closedir(d);
+	return ret;
+}
+
+static int cmp_job(const void *a, const void *b)
+{
+	return strcmp(((const struct job *)a)->name,
+		      ((const struct job *)b)->name);
+}
+
+/* A NAME.sig is shown next to a NAME that is shown. */
+static bool sig_visible(const struct batch *b, const char *signame)
+{
+	size_t n = strlen(signame) - (sizeof(SFS_SIG_SUFFIX) - 1);
+	char base[NAME_MAX + 1];
+	struct job key = {.name = base}, *j;
+
+	memcpy(base, signame, n);
+	base[n] = '\0';
+	j = bsearch(&key, b->jobs, b->n, sizeof(*j), cmp_job);
+	return j && j->visible;
+}
+
+static bool ent_visible(const struct batch *b, const struct inbox_dirent *e)
+{
+	struct job key = {.name = e->name}, *j;
+
+	switch (e->type) {
+	case INBOX_DT_DIR:
+		return true;
+	case INBOX_DT_SIG:
+		return b->ib->audit_mode || sig_visible(b, e->name);
+	case INBOX_DT_REG:
+		j = bsearch(&key, b->jobs, b->n, sizeof(*j), cmp_job);
+		return j && j->visible;
+	}
+	return false;
+}
+
+/* Decide every entry first: sig_visible() reads names filter() frees. */
+static int filter(const struct batch *b, struct inbox_listing *l)
+{
+	bool *keep = calloc(l->n ? l->n : 1, sizeof(*keep));
+	size_t kept = 0;
+
+	if (!keep)
+		return -ENOMEM;
+	for (size_t i = 0; i < l->n; i++)
+		keep[i] = ent_visible(b, &l->ents[i]);
+	for (size_t i = 0; i < l->n; i++) {
+		if (keep[i])
+			l->ents[kept++] = l->ents[i];
+		else
+			free(l->ents[i].name);
+	}
+	l->n = kept;
+	free(keep);
+	return 0;
+}
+
+int inbox_list(struct inbox *ib, const char *path, struct inbox_listing *l)
+{
+	struct batch b = {.ib = ib, .dir = path, .dir_len = strlen(path)};
+	int ret;
+
+	memset(l, 0, sizeof(*l));
+	ret = read_backing_dir(ib, path, l);
+	if (ret)
+		goto out;
+	b.jobs = calloc(l->n ? l->n : 1, sizeof(*b.jobs));
+	if (!b.jobs) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < l->n; i++)
+		if (l->ents[i].type == INBOX_DT_REG)
+			b.jobs[b.n++].name = l->ents[i].name;
+	verify_all(&b);
+	qsort(b.jobs, b.n, sizeof(*b.jobs), cmp_job);
+	ret = filter(&b, l);
+out:
+	free(b.jobs);
+	if (ret)
+		inbox_listing_free(l);
+	return ret;
+}
+
+void inbox_listing_free(struct inbox_listing *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->ents[i].name);
+	free(l->ents);
+	memset(l, 0, sizeof(*l));
+}
+
+static void prewarm_dir(struct inbox *ib, const char *path)
+{
+	struct inbox_listing l;
+	char *sub;
+
+	if (atomic_load(&ib->stopping) || inbox_list(ib, path, &l))
+		return;
+	/* On the heap: the depth is up to PATH_MAX / 2. */
+	sub = malloc(PATH_MAX);
+	for (size_t i = 0; sub && i < l.n; i++) {
+		if (l.ents[i].type != INBOX_DT_DIR)
+			continue;
+		if (join_path(sub, path, strlen(path), l.ents[i].name))
+			prewarm_dir(ib, sub);
+	}
+	free(sub);
+	inbox_listing_free(&l);
+}
+
+static void *prewarm_main(void *arg)
+{
+	struct inbox *ib = arg;
+
+	prewarm_dir(ib, "");
+	sfs_info("prewarm finished");
+	return NULL;
+}
+
+int inbox_prewarm_start(struct inbox *ib)
+{
+	int ret = pthread_create(&ib->prewarm, NULL, prewarm_main, ib);
+
+	if (ret)
+		return -ret;
+	ib->prewarm_running = true;
+	return 0;
+}
+
+void inbox_prewarm_stop(struct inbox *ib)
+{
+	if (!ib->prewarm_running)
+		return;
+	atomic_store(&ib->stopping, true);
+	pthread_join(ib->prewarm, NULL);
+	ib->prewarm_running = false;
+}

@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Inbox nodes: one per mount path the kernel knows, and its page cache use. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "inbox.h"
+
+struct node_table {
+	pthread_mutex_t lock;	/* leaf lock: nothing is taken under it */
+	struct node **slots;
+	size_t nslots;
+	size_t n;
+	struct node root;
+};
+
+static struct node_table *nodes_of(struct inbox *ib)
+{
+	return ib->nodes;
+}
+
+struct node *inbox_node_of(struct inbox *ib, fuse_ino_t ino)
+{
+	if (ino == FUSE_ROOT_ID)
+		return &nodes_of(ib)->root;
+	return (struct node *)(uintptr_t)ino;
+}
+
+fuse_ino_t inbox_ino_of(struct inbox *ib, struct node *n)
+{
+	return n == &nodes_of(ib)->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)n;
+}
+
+int inbox_nodes_init(struct inbox *ib)
+{
+	struct node_table *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	t->nslots = 1024;
+	t->slots = calloc(t->nslots, sizeof(*t->slots));
+	t->root.path = strdup("");
+	if (!t->slots || !t->root.path) {
+		free(t->slots);
+		free(t->root.path);
+		free(t);
+		return -ENOMEM;
+	}
+	t->root.kind = INBOX_DT_DIR;
+	t->root.nlookup = 1;
+	pthread_mutex_init(&t->lock, NULL);
+	ib->nodes = t;
+	return 0;
+}
+
+static void node_free(struct node *n)
+{
+	free(n->path);
+	free(n);
+}
+
+void inbox_nodes_destroy(struct inbox *ib)
+{
+	struct node_table *t = ib->nodes;
+
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->nslots; i++) {
+		struct node *n = t->slots[i], *next;
+
+		for (; n; n = next) {
+			next = n->next;
+			node_free(n);
+		}
+	}
+	free(t->slots);
+	free(t->root.path);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+	ib->nodes = NULL;
+}
+
+static void unhash_locked(struct node_table *t, struct node *n)
+{
+	struct node **pp = &t->slots[n->hash & (t->nslots - 1)];
+
+	for (; *pp; pp = &(*pp)->next) {
+		if (*pp == n) {
+			*pp = n->next;
+			n->hashed = false;
+			t->n--;
+			return;
+		}
+	}
+}
+
+static void grow_locked(struct node_table *t)
+{
+	size_t ns = t->nslots * 2;
+	struct node **s = calloc(ns, sizeof(*s));
+
+	if (!s)
+		return;
+	for (size_t i = 0; i < t->nslots; i++) {
+		struct node *n = t->slots[i], *next;
+
+		for (; n; n = next) {
+			next = n->next;
+			n->next = s[n->hash & (ns - 1)];
+			s[n->hash & (ns - 1)] = n;
+		}
+	}
+	free(t->slots);
+	t->slots = s;
+	t->nslots = ns;
+}
+
+/*
+ * The node for (path, kind), one more lookup counted. The same path keeps
+ * its node (and so its page cache) across lookups; a path whose kind
+ * changed gets a new one, the old lives on until the kernel forgets it.
+ */
+struct node *inbox_node_get(struct inbox *ib, const char *path, size_t len,
+			     enum inbox_dtype kind)
+{
+	struct node_table *t = nodes_of(ib);
+	uint64_t h = XXH3_64bits(path, len);
+	struct node *n;
+
+	pthread_mutex_lock(&t->lock);
+	for (n = t->slots[h & (t->nslots - 1)]; n; n = n->next)
+		if (n->hash == h && n->len == len && !memcmp(n->path, path, len))
+			break;
+	if (n && n->kind != kind) {
+		unhash_locked(t, n);
+		n = NULL;
+	}
+	if (!n) {
+		n = calloc(1, sizeof(*n));
+		if (n && !(n->path = strndup(path, len))) {
+			free(n);
+			n = NULL;
+		}
+		if (n) {
+			n->hash = h;
+			n->len = len;
+			n->kind = kind;
+			n->hashed = true;
+			n->next = t->slots[h & (t->nslots - 1)];
+			t->slots[h & (t->nslots - 1)] = n;
+			if (++t->n > t->nslots)
+				grow_locked(t);
+		}
+	}
+	if (n)
+		n->nlookup++;
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+void inbox_node_forget(struct inbox *ib, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct node_table *t = nodes_of(ib);
+	struct node *n = inbox_node_of(ib, ino);
+
+	if (n == &t->root)
+		return;
+	pthread_mutex_lock(&t->lock);
+	n->nlookup -= nlookup < n->nlookup ? nlookup : n->nlookup;
+	if (n->nlookup == 0) {
+		if (n->hashed)
+			unhash_locked(t, n);
+		node_free(n);
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+
+/*
+ * Page cache: a handle reads through it only if the cache holds (or is
+ * about to hold) bytes of the same verified version. keep_cache keeps
+ * them across opens; without it the kernel drops the inode's pages when
+ * the open completes. While handles of an older version still read
+ * through the cache, a newer version is served with direct_io, so no
+ * reader ever sees a mix of two versions.
+ */
+enum inbox_cache_use inbox_node_cache_get(struct inbox *ib, struct node *n,
+					  uint64_t gen)
+{
+	struct node_table *t = nodes_of(ib);
+	enum inbox_cache_use use = INBOX_CACHE_DIRECT;
+
+	pthread_mutex_lock(&t->lock);
+	if (n->cache_gen == gen) {
+		use = INBOX_CACHE_KEEP;
+	} else if (n->cached_opens == 0) {
+		n->cache_gen = gen;
+		use = INBOX_CACHE_FRESH;
+	}
+	if (use != INBOX_CACHE_DIRECT)
+		n->cached_opens++;
+	pthread_mutex_unlock(&t->lock);
+	return use;
+}
+
+void inbox_node_cache_put(struct inbox *ib, struct node *n)
+{
+	struct node_table *t = nodes_of(ib);
+
+	pthread_mutex_lock(&t->lock);
+	n->cached_opens--;
+	pthread_mutex_unlock(&t->lock);
+}

@@ -1,0 +1,488 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Verified-state cache: one entry per path, valid while both stamps hold. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "inbox.h"
+#include "signetfs/log.h"
+#include "signetfs/util.h"
+
+/*
+ * Block tables are 32 bytes per 128 KiB: this budget covers 64 GiB of
+ * verified content. Above it, tables of files nobody has open are dropped
+ * and rebuilt (by hashing again) on their next open; verdicts stay.
+ */
+#define BLOCK_BUDGET (16u << 20)
+/* Entries are ~400 bytes; above this, unused ones are forgotten. */
+#define ENTRY_MAX 262144u
+
+struct inflight {
+	const char *path;
+	size_t len;
+	struct inflight *next;
+};
+
+struct inbox_cache {
+	/*
+	 * Lock order: lock, then nothing. Verification (hashing, the
+	 * verifier) runs without it; inflight makes other threads wait for a
+	 * path that is being verified instead of hashing it twice.
+	 */
+	pthread_mutex_t lock;
+	pthread_cond_t done;
+	struct inbox_vfile **slots;
+	size_t nslots;
+	size_t n;
+	size_t block_bytes;
+	struct inflight *inflight;
+	atomic_uint_fast64_t gen;
+};
+
+int inbox_cache_init(struct inbox *ib)
+{
+	struct inbox_cache *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->nslots = 1024;
+	c->slots = calloc(c->nslots, sizeof(*c->slots));
+	if (!c->slots) {
+		free(c);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->done, NULL);
+	ib->cache = c;
+	return 0;
+}
+
+static void vfile_free(struct inbox_vfile *vf)
+{
+	free(vf->blocks);
+	free(vf->path);
+	free(vf);
+}
+
+void inbox_vfile_put(struct inbox_vfile *vf)
+{
+	if (vf && atomic_fetch_sub(&vf->refs, 1) == 1)
+		vfile_free(vf);
+}
+
+void inbox_cache_destroy(struct inbox *ib)
+{
+	struct inbox_cache *c = ib->cache;
+
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->nslots; i++) {
+		struct inbox_vfile *vf = c->slots[i], *next;
+
+		for (; vf; vf = next) {
+			next = vf->next;
+			inbox_vfile_put(vf);
+		}
+	}
+	free(c->slots);
+	pthread_cond_destroy(&c->done);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	ib->cache = NULL;
+}
+
+static size_t blocks_bytes(const struct inbox_vfile *vf)
+{
+	return vf->blocks ? inbox_nblocks((uint64_t)vf->content.size) * 32 : 0;
+}
+
+static struct inbox_vfile **find_locked(struct inbox_cache *c, uint64_t h,
+					const char *path, size_t len)
+{
+	struct inbox_vfile **pp = &c->slots[h & (c->nslots - 1)];
+
+	for (; *pp; pp = &(*pp)->next)
+		if ((*pp)->hash == h && (*pp)->path_len == len &&
+		    !memcmp((*pp)->path, path, len))
+			return pp;
+	return pp;
+}
+
+static void unlink_locked(struct inbox_cache *c, struct inbox_vfile **pp)
+{
+	struct inbox_vfile *vf = *pp;
+
+	*pp = vf->next;
+	vf->next = NULL;
+	c->n--;
+	c->block_bytes -= blocks_bytes(vf);
+	inbox_vfile_put(vf);
+}
+
+static void grow_locked(struct inbox_cache *c)
+{
+	size_t n = c->nslots * 2;
+	struct inbox_vfile **s = calloc(n, sizeof(*s));
+
+	if (!s)
+		return; /* longer chains, still correct */
+	for (size_t i = 0; i < c->nslots; i++) {
+		struct inbox_vfile *vf = c->slots[i], *next;
+
+		for (; vf; vf = next) {
+			next = vf->next;
+			vf->next = s[vf->hash & (n - 1)];
+			s[vf->hash & (n - 1)] = vf;
+		}
+	}
+	free(c->slots);
+	c->slots = s;
+	c->nslots = n;
+}
+
+/* Free what nobody holds open: block tables first, then whole entries. */
+static void trim_locked(struct inbox_cache *c, const struct inbox_vfile *keep)
+{
+	bool too_many = c->n > ENTRY_MAX;
+
+	for (size_t i = 0; i < c->nslots; i++) {
+		struct inbox_vfile **pp = &c->slots[i];
+
+		while (*pp) {
+			struct inbox_vfile *vf = *pp;
+
+			if (vf == keep || vf->opens) {
+				pp = &vf->next;
+			} else if (too_many && c->n > ENTRY_MAX / 2) {
+				unlink_locked(c, pp);
+				continue;
+			} else if (vf->blocks && c->block_bytes > BLOCK_BUDGET / 2) {
+				c->block_bytes -= blocks_bytes(vf);
+				free(vf->blocks);
+				vf->blocks = NULL;
+				pp = &vf->next;
+			} else {
+				pp = &vf->next;
+			}
+		}
+	}
+}
+
+static void insert_locked(struct inbox_cache *c, struct inbox_vfile *vf)
+{
+	struct inbox_vfile **pp = find_locked(c, vf->hash, vf->path,
+					      vf->path_len);
+
+	if (*pp)
+		unlink_locked(c, pp);
+	pp = &c->slots[vf->hash & (c->nslots - 1)];
+	vf->next = *pp;
+	*pp = vf;
+	atomic_fetch_add(&vf->refs, 1);
+	c->n++;
+	c->block_bytes += blocks_bytes(vf);
+	if (c->n > c->nslots)
+		grow_locked(c);
+	if (c->n > ENTRY_MAX || c->block_bytes > BLOCK_BUDGET)
+		trim_locked(c, vf);
+}
+
+void inbox_vfile_closed(struct inbox *ib, struct inbox_vfile *vf)
+{
+	pthread_mutex_lock(&ib->cache->lock);
+	vf->opens--;
+	pthread_mutex_unlock(&ib->cache->lock);
+}
+
+void inbox_audit_denied(struct inbox *ib, const char *path, size_t len,
+			int64_t size, const char *reason)
+{
+	struct audit_record rec = {
+		.event = "verify-denied",
+		.path = path,
+		.path_len = len,
+		.size = size,
+		.reason = reason,
+	};
+	int ret;
+
+	if (!ib->audit)
+		return;
+	ret = audit_write(ib->audit, &rec);
+	if (ret)
+		sfs_err("audit log: %s", strerror(-ret));
+}
+
+/* Read an open .sig (already known to be a regular file), bounded. */
+static enum verify_reason read_sig(int fd, const struct stat *st,
+				   uint8_t **der, size_t *len)
+{
+	size_t got = 0;
+	uint8_t *p;
+
+	if ((uint64_t)st->st_size > SFS_SIG_MAX)
+		return VR_SIG_TOO_LARGE;
+	p = malloc((size_t)st->st_size + 1);
+	if (!p)
+		return VR_INTERNAL;
+	if (sfs_full_pread(fd, p, (size_t)st->st_size + 1, 0, &got)) {
+		free(p);
+		return VR_IO;
+	}
+	if (got > SFS_SIG_MAX) {
+		free(p);
+		return VR_SIG_TOO_LARGE;
+	}
+	*der = p;
+	*len = got;
+	return VR_OK;
+}
+
+/* The .sig beside path: stamp, and with der != NULL its bytes. */
+static enum verify_reason load_sig(struct inbox *ib, const char *path,
+				   size_t len, struct inbox_stamp *stamp,
+				   uint8_t **der, size_t *der_len)
+{
+	char sigpath[PATH_MAX];
+	enum verify_reason r;
+	struct stat st;
+	int fd;
+
+	memset(stamp, 0, sizeof(*stamp));
+	if (len + sizeof(SFS_SIG_SUFFIX) > sizeof(sigpath))
+		return VR_NO_SIG;
+	memcpy(sigpath, path, len);
+	memcpy(sigpath + len, SFS_SIG_SUFFIX, sizeof(SFS_SIG_SUFFIX));
+	if (!der) {
+		if (inbox_stat_beneath(ib->rootfd, sigpath, &st) ||
+		    !S_ISREG(st.st_mode))
+			return VR_NO_SIG;
+		inbox_stamp_of(&st, stamp);
+		return VR_OK;
+	}
+	fd = inbox_open_regular(ib->rootfd, sigpath, &st);
+	if (fd < 0)
+		return fd == -ENOENT ? VR_NO_SIG : VR_IO;
+	inbox_stamp_of(&st, stamp);
+	r = read_sig(fd, &st, der, der_len);
+	close(fd);
+	return r;
+}
+
+static enum verify_reason check_content(struct inbox_vfile *vf, int fd,
+					const struct sig_info *info)
+{
+	struct sfs_digest d;
+	size_t nb = inbox_nblocks((uint64_t)vf->content.size);
+	int ret;
+
+	vf->blocks = calloc(nb ? nb : 1, 32);
+	if (!vf->blocks)
+		return VR_INTERNAL;
+	ret = inbox_hash_blocks(fd, (uint64_t)vf->content.size,
+				info->digest.alg, &d, vf->blocks);
+	if (ret)
+		return VR_IO;
+	if (d.len != info->digest.len || memcmp(d.bytes, info->digest.bytes,
+						d.len))
+		return VR_CONTENT_DIGEST;
+	return VR_OK;
+}
+
+static void keep_info(struct inbox_vfile *vf, const struct sig_info *info,
+		      const uint8_t *der, size_t len)
+{
+	vf->digest = info->digest;
+	sfs_sha256(der, len, vf->sig_sha256);
+	vf->sig_len = len;
+	memcpy(vf->signer_sha256, info->signer_sha256, 32);
+	snprintf(vf->signer_subject, sizeof(vf->signer_subject), "%s",
+		 info->signer_subject);
+	vf->signing_time = info->signing_time;
+}
+
+static enum verify_reason verify_fd(struct inbox *ib, struct inbox_vfile *vf,
+				    int fd)
+{
+	struct verify_policy pol = {
+		.pins = (const uint8_t (*)[32])ib->cfg->pins,
+		.n_pins = ib->cfg->n_pins,
+	};
+	struct sig_info info;
+	enum verify_reason r;
+	uint8_t *der = NULL;
+	size_t der_len = 0;
+
+	memset(&info, 0, sizeof(info));
+	if (ib->cfg->path_binding) {
+		pol.expected_path = vf->path;
+		pol.expected_path_len = vf->path_len;
+	}
+	r = load_sig(ib, vf->path, vf->path_len, &vf->sig, &der, &der_len);
+	if (r == VR_OK)
+		r = verifier_check_sig(ib->verifier, der, der_len, &pol, &info);
+	if (r == VR_OK)
+		r = check_content(vf, fd, &info);
+	if (r == VR_OK)
+		keep_info(vf, &info, der, der_len);
+	if (r != VR_OK) {
+		free(vf->blocks);
+		vf->blocks = NULL;
+	}
+	sig_info_clear(&info);
+	free(der);
+	return r;
+}
+
+static struct inbox_vfile *vfile_new(struct inbox *ib, const char *path,
+				     size_t len, uint64_t h)
+{
+	struct inbox_vfile *vf = calloc(1, sizeof(*vf));
+
+	if (!vf)
+		return NULL;
+	vf->path = strndup(path, len);
+	if (!vf->path) {
+		free(vf);
+		return NULL;
+	}
+	vf->path_len = len;
+	vf->hash = h;
+	atomic_init(&vf->refs, 1);
+	vf->gen = atomic_fetch_add(&ib->cache->gen, 1) + 1;
+	return vf;
+}
+
+/* Hash and verify path through fd (its stamp in st); publish the result. */
+static int verify_publish(struct inbox *ib, const char *path, size_t len,
+			  uint64_t h, int fd, const struct stat *st,
+			  bool opened, struct inbox_vfile **out)
+{
+	struct inbox_cache *c = ib->cache;
+	struct inbox_vfile *vf = vfile_new(ib, path, len, h);
+	const char *base;
+
+	if (!vf)
+		return -ENOMEM;
+	/* Stamp before hashing: a change while we hash shows up next time. */
+	inbox_stamp_of(st, &vf->content);
+	vf->verdict = verify_fd(ib, vf, fd);
+	base = memrchr(path, '/', len);
+	base = base ? base + 1 : path;
+	if (vf->verdict != VR_OK && !sfs_is_atomic_temp(base))
+		inbox_audit_denied(ib, path, len, (int64_t)st->st_size,
+				   verify_reason_name(vf->verdict));
+	pthread_mutex_lock(&c->lock);
+	/* Counted before it is visible, so no trim drops its blocks. */
+	vf->opens = opened;
+	insert_locked(c, vf);
+	pthread_mutex_unlock(&c->lock);
+	*out = vf;
+	return 0;
+}
+
+/* Wait until nobody verifies path; returns with the lock held. */
+static void enter_locked(struct inbox_cache *c, struct inflight *me)
+{
+	struct inflight *f;
+
+again:
+	for (f = c->inflight; f; f = f->next) {
+		if (f->len == me->len && !memcmp(f->path, me->path, me->len)) {
+			pthread_cond_wait(&c->done, &c->lock);
+			goto again;
+		}
+	}
+}
+
+static void leave(struct inbox_cache *c, struct inflight *me)
+{
+	struct inflight **pp;
+
+	pthread_mutex_lock(&c->lock);
+	for (pp = &c->inflight; *pp != me; pp = &(*pp)->next)
+		;
+	*pp = me->next;
+	pthread_cond_broadcast(&c->done);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static int current_stamps(struct inbox *ib, const char *path, size_t len,
+			  int *fd, struct stat *st, struct inbox_stamp *cs,
+			  struct inbox_stamp *ss)
+{
+	int ret;
+
+	if (fd) {
+		*fd = -1;
+		ret = inbox_open_regular(ib->rootfd, path, st);
+		if (ret < 0)
+			return ret;
+		*fd = ret;
+	} else {
+		ret = inbox_stat_beneath(ib->rootfd, path, st);
+		if (ret)
+			return ret;
+		if (!S_ISREG(st->st_mode))
+			return -ENOENT;
+	}
+	inbox_stamp_of(st, cs);
+	load_sig(ib, path, len, ss, NULL, NULL);
+	return 0;
+}
+
+int inbox_check(struct inbox *ib, const char *path, size_t len, int *fd,
+		struct inbox_vfile **out)
+{
+	struct inbox_cache *c = ib->cache;
+	struct inflight me = {.path = path, .len = len};
+	uint64_t h = XXH3_64bits(path, len);
+	struct inbox_stamp cs, ss;
+	struct inbox_vfile *vf;
+	struct stat st;
+	int ret, vfd = -1;
+
+	*out = NULL;
+	ret = current_stamps(ib, path, len, fd, &st, &cs, &ss);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&c->lock);
+	enter_locked(c, &me);
+	vf = *find_locked(c, h, path, len);
+	if (vf && inbox_stamp_eq(&vf->content, &cs) &&
+	    inbox_stamp_eq(&vf->sig, &ss) &&
+	    (!fd || vf->verdict != VR_OK || vf->blocks)) {
+		atomic_fetch_add(&vf->refs, 1);
+		if (fd)
+			vf->opens++;
+		pthread_mutex_unlock(&c->lock);
+		*out = vf;
+		return 0;
+	}
+	me.next = c->inflight;
+	c->inflight = &me;
+	pthread_mutex_unlock(&c->lock);
+
+	if (!fd) {
+		vfd = inbox_open_regular(ib->rootfd, path, &st);
+		ret = vfd < 0 ? vfd : 0;
+	}
+	if (!ret)
+		ret = verify_publish(ib, path, len, h, fd ? *fd : vfd, &st,
+				     fd != NULL, &vf);
+	if (vfd >= 0)
+		close(vfd);
+	leave(c, &me);
+	if (ret && fd && *fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	if (!ret)
+		*out = vf;
+	return ret;
+}

@@ -1,0 +1,90 @@
+# SPDX-License-Identifier: Apache-2.0
+# Inbox helpers, sourced by each case after ../lib.sh: a private token and
+# config, a BACKING and a MOUNTPOINT, signing, and the visible/hidden checks
+# every case is written in.
+
+# ib_setup: token in $T/tok, config $CONF (audit log $AUDIT), dirs $B, $M.
+ib_setup() {
+	sfs_need_fuse
+	T=$SFS_TMP
+	sfs_init "$T/tok"
+	# Same directory as init's config: its relative paths stay valid.
+	CONF=$T/tok/inbox-test.conf
+	AUDIT=$T/audit.jsonl
+	cp "$T/tok/signetfs.conf" "$CONF"
+	printf '\n[signetfs]\naudit-log = %s\n' "$AUDIT" >>"$CONF"
+	B=$T/backing
+	M=$T/mnt
+	mkdir -p "$B" "$M"
+}
+
+# ib_sign REL...: sign files given relative to $B.
+ib_sign() {
+	local f args=()
+	for f; do args+=("$B/$f"); done
+	"$SIGNETFS" sign --config "$CONF" --root "$B" "${args[@]}" \
+		>"$T/sign.log" 2>&1 || { cat "$T/sign.log" >&2; fail "sign $*"; }
+}
+
+# ib_mount [args]: mount $B on $M (inbox), IB_PID and IB_LOG set.
+ib_mount() {
+	sfs_mount inbox "$CONF" "$B" "$M" "$@"
+	IB_PID=$SFS_PID
+	IB_LOG=$SFS_LOG
+}
+
+ib_umount() {
+	sfs_umount "$M" "$IB_PID" "$IB_LOG"
+}
+
+# Is REL in the listing of its directory in the mount?
+listed() {
+	local dir base
+	dir=$(dirname "$1")
+	base=$(basename "$1")
+	ls -a "$M/$dir" | grep -qxF -- "$base"
+}
+
+# visible REL: listed, stat-able, and byte-identical to BACKING.
+visible() {
+	listed "$1" || fail "$1 is not listed"
+	[ -f "$M/$1" ] || fail "$1 cannot be stat'ed"
+	cmp -s "$M/$1" "$B/$1" || fail "$1 differs from BACKING"
+}
+
+# hidden REL: ENOENT on open at once, not listed, and gone for stat once
+# the kernel's 1 s entry/attribute cache (INBOX_TTL) has expired.
+hidden() {
+	local err
+	err=$(cat "$M/$1" 2>&1 >/dev/null) && fail "$1 could be read"
+	case $err in
+	*"No such file or directory"*) ;;
+	*) fail "$1: expected ENOENT, got: $err" ;;
+	esac
+	! listed "$1" || fail "$1 is listed"
+	wait_for 3 not_there "$M/$1" || fail "$1 exists in the mount"
+}
+
+not_there() {
+	[ ! -e "$1" ] && [ ! -L "$1" ]
+}
+
+# audited REL REASON: a verify-denied record for REL with that reason.
+audited() {
+	grep -F '"event":"verify-denied"' "$AUDIT" |
+		grep -F "\"path\":\"$1\"" | grep -qF "\"reason\":\"$2\"" ||
+		{ cat "$AUDIT" >&2; fail "no verify-denied $2 record for $1"; }
+}
+
+# A file of N bytes that is not all zeros and spans several 128 KiB blocks.
+mkdata() {
+	head -c "$2" /dev/urandom >"$1"
+}
+
+# flip REL [OFFSET]: change one byte of REL in BACKING, size unchanged.
+flip() {
+	local off=${2:-0} b
+	b=$(od -An -tu1 -j "$off" -N1 "$B/$1" | tr -d ' ')
+	printf "$(printf '\\%03o' $(((b ^ 1) & 255)))" |
+		dd of="$B/$1" bs=1 seek="$off" conv=notrunc status=none
+}
