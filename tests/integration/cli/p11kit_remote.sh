@@ -23,7 +23,13 @@ start_server() {
 	SFS_PIDS+=("$srv_pid")
 	wait_for 10 test -S "$sock" || fail "p11-kit server did not start"
 }
-stop_server() { kill "$srv_pid"; wait "$srv_pid" 2>/dev/null || true; }
+# The server forks a p11-kit-remote per connection: stop those too, or a
+# client that is already connected keeps its token.
+stop_server() {
+	pkill -P "$srv_pid" 2>/dev/null || true
+	kill "$srv_pid"
+	wait "$srv_pid" 2>/dev/null || true
+}
 
 # The client side's config: only the module and the socket differ.
 cat >"$t/remote.conf" <<CONF
