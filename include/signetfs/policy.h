@@ -72,6 +72,8 @@ void keyring_close(struct sfs_keyring *ring);
 
 /* "0 1000 alice" or "*"; user or group names resolved now. */
 int policy_parse_ids(const char *v, bool group, struct sfs_ids *l);
+/* "HEX HEX ...": SHA-256 fingerprints appended to *pins. */
+int policy_parse_pins(const char *v, uint8_t (**pins)[32], size_t *n);
 /* Parse a rule key; used by the config parser. 0, -ENOENT, -EINVAL. */
 int policy_rule_key(struct sfs_rule *r, const char *dir, const char *k,
 		    const char *v);

@@ -40,6 +40,9 @@ CMS_ContentInfo *sig_build_cms(const struct sig_build *b);
 /* The same, DER-encoded into a malloc'd buffer; 0 or -errno. */
 int sig_build_der(const struct sig_build *b, uint8_t **der, size_t *len);
 
+/* The OpenSSL digest for an algorithm (static, never freed). */
+const EVP_MD *sfs_md_evp(enum sfs_md alg);
+
 /* OIDs of the signetfs attributes (static, never freed). */
 const ASN1_OBJECT *sig_oid_path(void);
 const ASN1_OBJECT *sig_oid_writer(void);

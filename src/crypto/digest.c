@@ -7,6 +7,7 @@
 #include <openssl/sha.h>
 
 #include "signetfs/digest.h"
+#include "signetfs/sigbuild.h"
 #include "signetfs/util.h"
 
 struct sfs_hash {
@@ -15,7 +16,7 @@ struct sfs_hash {
 };
 
 /* Fetched once: EVP_MD_fetch per hash would dominate small files. */
-static const EVP_MD *md_of(enum sfs_md alg)
+const EVP_MD *sfs_md_evp(enum sfs_md alg)
 {
 	switch (alg) {
 	case SFS_MD_SHA256:
@@ -62,8 +63,8 @@ struct sfs_hash *sfs_hash_new(enum sfs_md alg)
 		return NULL;
 	h->alg = alg;
 	h->ctx = EVP_MD_CTX_new();
-	if (!h->ctx || !md_of(alg) ||
-	    !EVP_DigestInit_ex(h->ctx, md_of(alg), NULL)) {
+	if (!h->ctx || !sfs_md_evp(alg) ||
+	    !EVP_DigestInit_ex(h->ctx, sfs_md_evp(alg), NULL)) {
 		sfs_hash_free(h);
 		return NULL;
 	}
@@ -88,7 +89,7 @@ int sfs_hash_final(struct sfs_hash *h, struct sfs_digest *out)
 
 int sfs_hash_reset(struct sfs_hash *h)
 {
-	return EVP_DigestInit_ex(h->ctx, md_of(h->alg), NULL) ? 0 : -EIO;
+	return EVP_DigestInit_ex(h->ctx, sfs_md_evp(h->alg), NULL) ? 0 : -EIO;
 }
 
 struct sfs_hash *sfs_hash_dup(const struct sfs_hash *h)

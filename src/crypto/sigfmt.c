@@ -207,19 +207,6 @@ out:
 	return ret;
 }
 
-static const EVP_MD *md_of(enum sfs_md alg)
-{
-	switch (alg) {
-	case SFS_MD_SHA256:
-		return EVP_sha256();
-	case SFS_MD_SHA384:
-		return EVP_sha384();
-	case SFS_MD_SHA512:
-		return EVP_sha512();
-	}
-	return NULL;
-}
-
 static int add_seq_attr(CMS_SignerInfo *si, const ASN1_OBJECT *oid,
 			const uint8_t *der, int len)
 {
@@ -267,7 +254,7 @@ CMS_ContentInfo *sig_build_cms(const struct sig_build *b)
 	unsigned int aflags = CMS_BINARY | CMS_PARTIAL | CMS_NOSMIMECAP;
 	CMS_ContentInfo *cms;
 	CMS_SignerInfo *si;
-	const EVP_MD *md = md_of(b->digest->alg);
+	const EVP_MD *md = sfs_md_evp(b->digest->alg);
 
 	if (!md || b->digest->len != (size_t)EVP_MD_get_size(md))
 		return NULL;

@@ -65,33 +65,6 @@ static int parse_bool(const char *v, bool *out)
 	return 0;
 }
 
-static int parse_pins(struct sfs_config *cfg, const char *v)
-{
-	char *copy = strdup(v), *save = NULL, *tok;
-	int ret = 0;
-
-	if (!copy)
-		return -ENOMEM;
-	for (tok = strtok_r(copy, " \t,", &save); tok;
-	     tok = strtok_r(NULL, " \t,", &save)) {
-		uint8_t(*grown)[32];
-
-		grown = realloc(cfg->pins, (cfg->n_pins + 1) * 32);
-		if (!grown) {
-			ret = -ENOMEM;
-			break;
-		}
-		cfg->pins = grown;
-		if (sfs_unhex(tok, cfg->pins[cfg->n_pins], 32) != 32) {
-			ret = -EINVAL;
-			break;
-		}
-		cfg->n_pins++;
-	}
-	free(copy);
-	return ret;
-}
-
 static int parse_uint(const char *v, unsigned long max, unsigned int *out)
 {
 	char *end;
@@ -233,7 +206,7 @@ static int inbox_key(struct parse_state *st, const char *k, const char *v)
 		return 0;
 	}
 	if (!strcmp(k, "signer-sha256"))
-		return parse_pins(c, v);
+		return policy_parse_pins(v, &c->pins, &c->n_pins);
 	if (!strcmp(k, "path-binding"))
 		return parse_bool(v, &c->path_binding);
 	return -ENOENT;

@@ -209,28 +209,27 @@ static int set_path(const char *dir, char **dst, const char *v)
 	return 0;
 }
 
-static int parse_pins(struct sfs_rule *r, const char *v)
+int policy_parse_pins(const char *v, uint8_t (**pins)[32], size_t *n)
 {
 	char *copy = strdup(v), *save = NULL, *tok;
 	int ret = 0;
 
 	if (!copy)
 		return -ENOMEM;
-	r->pins_set = true;
 	for (tok = strtok_r(copy, " \t,", &save); tok;
 	     tok = strtok_r(NULL, " \t,", &save)) {
-		uint8_t(*grown)[32] = realloc(r->pins, (r->n_pins + 1) * 32);
+		uint8_t(*grown)[32] = realloc(*pins, (*n + 1) * 32);
 
 		if (!grown) {
 			ret = -ENOMEM;
 			break;
 		}
-		r->pins = grown;
-		if (sfs_unhex(tok, r->pins[r->n_pins], 32) != 32) {
+		*pins = grown;
+		if (sfs_unhex(tok, (*pins)[*n], 32) != 32) {
 			ret = -EINVAL;
 			break;
 		}
-		r->n_pins++;
+		(*n)++;
 	}
 	free(copy);
 	return ret;
@@ -260,8 +259,10 @@ int policy_rule_key(struct sfs_rule *r, const char *dir, const char *k,
 		return policy_parse_ids(v, false, &r->uids);
 	if (!strcmp(k, "writers-gid"))
 		return policy_parse_ids(v, true, &r->gids);
-	if (!strcmp(k, "signer-sha256"))
-		return parse_pins(r, v);
+	if (!strcmp(k, "signer-sha256")) {
+		r->pins_set = true;
+		return policy_parse_pins(v, &r->pins, &r->n_pins);
+	}
 	if (!strcmp(k, "path-binding")) {
 		if (!strcmp(v, "true") || !strcmp(v, "yes"))
 			r->path_binding = 1;

@@ -95,3 +95,25 @@ sfs_verify_both() {
 		-CAfile "$ca" -purpose any -out /dev/null 2>/dev/null ||
 		fail "openssl cms -verify rejected $file"
 }
+
+# A remote token: `p11-kit server` exporting KEYDIR's SoftHSM token on the
+# unix socket SOCK (P11_KIT_SERVER_ADDRESS is exported for clients).
+P11_CLIENT=$(ls /usr/lib/*/pkcs11/p11-kit-client.so 2>/dev/null | head -n1 || true)
+p11kit_start() {
+	local keydir=$1 sock=$2
+	export P11_KIT_SERVER_ADDRESS=unix:path=$sock
+	rm -f "$sock"
+	SOFTHSM2_CONF=$keydir/softhsm2.conf p11-kit server -f -n "$sock" \
+		-p /usr/lib/softhsm/libsofthsm2.so "pkcs11:token=signetfs" \
+		>>"$SFS_TMP/p11kit-server.log" 2>&1 &
+	P11KIT_PID=$!
+	SFS_PIDS+=("$P11KIT_PID")
+	wait_for 10 test -S "$sock" || fail "p11-kit server did not start"
+}
+# The server forks a p11-kit-remote per connection: stop those too, or a
+# client that is already connected keeps its token.
+p11kit_stop() {
+	pkill -P "$P11KIT_PID" 2>/dev/null || true
+	kill "$P11KIT_PID"
+	wait "$P11KIT_PID" 2>/dev/null || true
+}

@@ -6,30 +6,14 @@
 # nothing is signed; when it is back, signing resumes without a remount.
 . "$(dirname "$0")/../lib.sh"
 sfs_need_fuse
-client=$(ls /usr/lib/*/pkcs11/p11-kit-client.so 2>/dev/null | head -n1)
+client=$P11_CLIENT
 [ -n "$client" ] || skip "no p11-kit-client.so"
 
 t=$SFS_TMP
 sfs_init "$t/key"
 sock=$t/p11.sock
-export P11_KIT_SERVER_ADDRESS=unix:path=$sock # the daemon inherits it
-srv_pid=
-start_server() {
-	rm -f "$sock"
-	SOFTHSM2_CONF=$t/key/softhsm2.conf p11-kit server -f -n "$sock" \
-		-p /usr/lib/softhsm/libsofthsm2.so "pkcs11:token=signetfs" \
-		>>"$t/server.log" 2>&1 &
-	srv_pid=$!
-	SFS_PIDS+=("$srv_pid")
-	wait_for 10 test -S "$sock" || fail "p11-kit server did not start"
-}
-# The server forks a p11-kit-remote per connection: stop those too, or a
-# client that is already connected keeps its token.
-stop_server() {
-	pkill -P "$srv_pid" 2>/dev/null || true
-	kill "$srv_pid"
-	wait "$srv_pid" 2>/dev/null || true
-}
+start_server() { p11kit_start "$t/key" "$sock"; }
+stop_server() { p11kit_stop; }
 
 cat >"$t/remote.conf" <<CONF
 [signetfs]
