@@ -309,17 +309,16 @@ static void keep_info(struct inbox_vfile *vf, const struct sig_info *info,
 static enum verify_reason verify_fd(struct inbox *ib, struct inbox_vfile *vf,
 				    int fd)
 {
-	struct verify_policy pol = {
-		.pins = (const uint8_t (*)[32])ib->cfg->pins,
-		.n_pins = ib->cfg->n_pins,
-	};
+	struct verify_policy pol = {0};
 	struct sig_info info;
 	enum verify_reason r;
 	uint8_t *der = NULL;
 	size_t der_len = 0;
 
 	memset(&info, 0, sizeof(info));
-	if (ib->cfg->path_binding) {
+	/* The most specific [rule GLOB] for this path decides (policy.h). */
+	policy_pins(ib->cfg, vf->path, &pol.pins, &pol.n_pins);
+	if (policy_path_binding(ib->cfg, vf->path)) {
 		pol.expected_path = vf->path;
 		pol.expected_path_len = vf->path_len;
 	}

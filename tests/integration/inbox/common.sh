@@ -69,11 +69,14 @@ not_there() {
 	[ ! -e "$1" ] && [ ! -L "$1" ]
 }
 
-# audited REL REASON: a verify-denied record for REL with that reason.
+# audited REL REASON [N]: exactly N (default 1) verify-denied records for
+# REL with that reason: a denial is recorded once, not once per lookup.
 audited() {
-	grep -F '"event":"verify-denied"' "$AUDIT" |
-		grep -F "\"path\":\"$1\"" | grep -qF "\"reason\":\"$2\"" ||
-		{ cat "$AUDIT" >&2; fail "no verify-denied $2 record for $1"; }
+	local n
+	n=$(grep -F '"event":"verify-denied"' "$AUDIT" |
+		grep -F "\"path\":\"$1\"," | grep -cF "\"reason\":\"$2\"") || true
+	[ "$n" -eq "${3:-1}" ] ||
+		{ cat "$AUDIT" >&2; fail "$n verify-denied $2 records for $1, want ${3:-1}"; }
 }
 
 # A file of N bytes that is not all zeros and spans several 128 KiB blocks.
