@@ -692,7 +692,7 @@ static int inbox_setup(void *userdata, struct sfs_error *err)
 			      strerror(-ret));
 		return ret;
 	}
-	ret = verifier_new(&ib->cfg->trust, &ib->verifier, err);
+	ret = inbox_conf_init(ib, err);
 	if (ret)
 		return ret;
 	if (ib->cfg->audit_log) {
@@ -714,12 +714,11 @@ static void inbox_teardown(void *userdata)
 	struct inbox *ib = userdata;
 
 	inbox_prewarm_stop(ib);
-	if (ib->verifier)
+	if (ib->conf)
 		audit_event(ib, "unmount");
 	audit_close(ib->audit);
 	ib->audit = NULL;
-	verifier_free(ib->verifier);
-	ib->verifier = NULL;
+	inbox_conf_destroy(ib);
 	if (ib->rootfd >= 0)
 		close(ib->rootfd);
 	ib->rootfd = -1;
@@ -737,6 +736,8 @@ int inbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 		.read_only = true,
 		.setup = inbox_setup,
 		.teardown = inbox_teardown,
+		.reload = inbox_reload,
+		.session = &ib.se,
 	};
 	char *opts = NULL;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -767,6 +768,7 @@ int inbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 	}
 	ret = fsmount_run(&spec, &args);
 out:
+	inbox_conf_destroy(&ib);
 	inbox_cache_destroy(&ib);
 	inbox_nodes_destroy(&ib);
 	free(ib.mnt_real);

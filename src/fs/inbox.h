@@ -96,6 +96,7 @@ struct inbox_vfile {
 	atomic_uint refs;
 	unsigned opens;			/* handles; under the table lock */
 	uint64_t gen;			/* unique per verification */
+	uint64_t epoch;			/* inbox_conf it was verified with */
 	struct inbox_stamp content;
 	struct inbox_stamp sig;
 	enum verify_reason verdict;
@@ -125,6 +126,9 @@ int inbox_check(struct inbox *ib, const char *path, size_t len, int *fd,
 
 /* Handle accounting: blocks of an entry with opens > 0 are never dropped. */
 void inbox_vfile_closed(struct inbox *ib, struct inbox_vfile *vf);
+
+/* After a reload: free the block tables of entries nobody has open. */
+void inbox_cache_trim_stale(struct inbox *ib);
 
 int inbox_cache_init(struct inbox *ib);
 void inbox_cache_destroy(struct inbox *ib);
@@ -191,6 +195,19 @@ struct node *inbox_node_get(struct inbox *ib, const char *path, size_t len,
 			    enum inbox_dtype kind);
 void inbox_node_forget(struct inbox *ib, fuse_ino_t ino, uint64_t nlookup);
 
+/* A file or .sig entry the kernel knows: (parent, name) and its inode. */
+struct inbox_known {
+	fuse_ino_t parent;
+	fuse_ino_t ino;
+	char *name;
+	size_t len;
+};
+
+/* Every file and .sig node with its parent; inbox_known_free() after. */
+int inbox_nodes_known_files(struct inbox *ib, struct inbox_known **out,
+			    size_t *n);
+void inbox_known_free(struct inbox_known *k, size_t n);
+
 enum inbox_cache_use {
 	INBOX_CACHE_KEEP,	/* the page cache holds this version: keep it */
 	INBOX_CACHE_FRESH,	/* drop what is cached, then cache this one */
@@ -214,18 +231,50 @@ void inbox_op_release(fuse_req_t req, fuse_ino_t ino,
 
 /* ------------------------------------------------------------------ */
 
+/* inbox_conf.c: what SIGHUP reloads, swapped whole */
+
+/*
+ * One generation of the reloadable settings: the config (pins, path
+ * binding, trust store, CRL) and the verifier built from it. A
+ * verification holds a reference for its whole run, so a reload never
+ * frees what a verification in progress uses; the last put frees it.
+ */
+struct inbox_conf {
+	atomic_uint refs;
+	uint64_t epoch;			/* 1 at mount, +1 per reload */
+	const struct sfs_config *cfg;
+	struct sfs_config *owned;	/* loaded by a reload: freed here */
+	struct sfs_verifier *verifier;
+};
+
+/* The current generation, referenced; inbox_conf_put() when done. */
+struct inbox_conf *inbox_conf_get(struct inbox *ib);
+void inbox_conf_put(struct inbox_conf *c);
+/* The current epoch: a verdict of another epoch is no longer valid. */
+uint64_t inbox_epoch(struct inbox *ib);
+/* At mount: the first generation from the mount's config. */
+int inbox_conf_init(struct inbox *ib, struct sfs_error *err);
+void inbox_conf_destroy(struct inbox *ib);
+/* fsmount_spec.reload: SIGHUP. */
+int inbox_reload(void *userdata, struct sfs_error *err);
+
+/* ------------------------------------------------------------------ */
+
 struct inbox_cache;
 
 struct inbox {
-	const struct sfs_config *cfg;
+	const struct sfs_config *cfg;	/* the mount's: audit log, mode */
 	const char *backing;
 	char *mnt_real;			/* realpath of the mountpoint */
 	int rootfd;
 	bool audit_mode;
-	struct sfs_verifier *verifier;
+	/* Lock order: conf_lock is a leaf; only conf and epoch under it. */
+	pthread_mutex_t conf_lock;
+	struct inbox_conf *conf;
+	atomic_uint_fast64_t epoch;
 	struct audit_log *audit;
 	struct inbox_cache *cache;
-	struct fuse_session *se;
+	struct fuse_session *se;	/* set by fsmount_run while serving */
 	unsigned workers;		/* verifiers per listing */
 	pthread_t prewarm;
 	bool prewarm_wanted;

@@ -192,6 +192,24 @@ static void insert_locked(struct inbox_cache *c, struct inbox_vfile *vf)
 		trim_locked(c, vf);
 }
 
+void inbox_cache_trim_stale(struct inbox *ib)
+{
+	struct inbox_cache *c = ib->cache;
+	uint64_t epoch = inbox_epoch(ib);
+
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < c->nslots; i++) {
+		for (struct inbox_vfile *vf = c->slots[i]; vf; vf = vf->next) {
+			if (vf->epoch == epoch || vf->opens || !vf->blocks)
+				continue;
+			c->block_bytes -= blocks_bytes(vf);
+			free(vf->blocks);
+			vf->blocks = NULL;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
 void inbox_vfile_closed(struct inbox *ib, struct inbox_vfile *vf)
 {
 	pthread_mutex_lock(&ib->cache->lock);
@@ -309,6 +327,8 @@ static void keep_info(struct inbox_vfile *vf, const struct sig_info *info,
 static enum verify_reason verify_fd(struct inbox *ib, struct inbox_vfile *vf,
 				    int fd)
 {
+	/* Held to the end: a reload meanwhile frees nothing we use. */
+	struct inbox_conf *conf = inbox_conf_get(ib);
 	struct verify_policy pol = {0};
 	struct sig_info info;
 	enum verify_reason r;
@@ -316,15 +336,17 @@ static enum verify_reason verify_fd(struct inbox *ib, struct inbox_vfile *vf,
 	size_t der_len = 0;
 
 	memset(&info, 0, sizeof(info));
+	vf->epoch = conf->epoch;
 	/* The most specific [rule GLOB] for this path decides (policy.h). */
-	policy_pins(ib->cfg, vf->path, &pol.pins, &pol.n_pins);
-	if (policy_path_binding(ib->cfg, vf->path)) {
+	policy_pins(conf->cfg, vf->path, &pol.pins, &pol.n_pins);
+	if (policy_path_binding(conf->cfg, vf->path)) {
 		pol.expected_path = vf->path;
 		pol.expected_path_len = vf->path_len;
 	}
 	r = load_sig(ib, vf->path, vf->path_len, &vf->sig, &der, &der_len);
 	if (r == VR_OK)
-		r = verifier_check_sig(ib->verifier, der, der_len, &pol, &info);
+		r = verifier_check_sig(conf->verifier, der, der_len, &pol,
+				       &info);
 	if (r == VR_OK)
 		r = check_content(vf, fd, &info);
 	if (r == VR_OK)
@@ -335,6 +357,7 @@ static enum verify_reason verify_fd(struct inbox *ib, struct inbox_vfile *vf,
 	}
 	sig_info_clear(&info);
 	free(der);
+	inbox_conf_put(conf);
 	return r;
 }
 
@@ -357,10 +380,26 @@ static struct inbox_vfile *vfile_new(struct inbox *ib, const char *path,
 	return vf;
 }
 
+/*
+ * One verify-denied record per occurrence: a denial is recorded unless the
+ * previous decision for this path was the same denial of the same version
+ * (both stamps). Re-verifying an unchanged file after a reload, or after
+ * its entry was evicted and found again, adds nothing; a new version, or
+ * a new reason, is a new record.
+ */
+static bool same_denial(const struct inbox_vfile *prev,
+			const struct inbox_vfile *vf)
+{
+	return prev && prev->verdict == vf->verdict &&
+	       inbox_stamp_eq(&prev->content, &vf->content) &&
+	       inbox_stamp_eq(&prev->sig, &vf->sig);
+}
+
 /* Hash and verify path through fd (its stamp in st); publish the result. */
 static int verify_publish(struct inbox *ib, const char *path, size_t len,
 			  uint64_t h, int fd, const struct stat *st,
-			  bool opened, struct inbox_vfile **out)
+			  bool opened, const struct inbox_vfile *prev,
+			  struct inbox_vfile **out)
 {
 	struct inbox_cache *c = ib->cache;
 	struct inbox_vfile *vf = vfile_new(ib, path, len, h);
@@ -373,7 +412,8 @@ static int verify_publish(struct inbox *ib, const char *path, size_t len,
 	vf->verdict = verify_fd(ib, vf, fd);
 	base = memrchr(path, '/', len);
 	base = base ? base + 1 : path;
-	if (vf->verdict != VR_OK && !sfs_is_atomic_temp(base))
+	if (vf->verdict != VR_OK && !sfs_is_atomic_temp(base) &&
+	    !same_denial(prev, vf))
 		inbox_audit_denied(ib, path, len, (int64_t)st->st_size,
 				   verify_reason_name(vf->verdict));
 	pthread_mutex_lock(&c->lock);
@@ -442,7 +482,7 @@ int inbox_check(struct inbox *ib, const char *path, size_t len, int *fd,
 	struct inflight me = {.path = path, .len = len};
 	uint64_t h = XXH3_64bits(path, len);
 	struct inbox_stamp cs, ss;
-	struct inbox_vfile *vf;
+	struct inbox_vfile *vf, *prev = NULL;
 	struct stat st;
 	int ret, vfd = -1;
 
@@ -453,7 +493,8 @@ int inbox_check(struct inbox *ib, const char *path, size_t len, int *fd,
 	pthread_mutex_lock(&c->lock);
 	enter_locked(c, &me);
 	vf = *find_locked(c, h, path, len);
-	if (vf && inbox_stamp_eq(&vf->content, &cs) &&
+	if (vf && vf->epoch == inbox_epoch(ib) &&
+	    inbox_stamp_eq(&vf->content, &cs) &&
 	    inbox_stamp_eq(&vf->sig, &ss) &&
 	    (!fd || vf->verdict != VR_OK || vf->blocks)) {
 		atomic_fetch_add(&vf->refs, 1);
@@ -462,6 +503,10 @@ int inbox_check(struct inbox *ib, const char *path, size_t len, int *fd,
 		pthread_mutex_unlock(&c->lock);
 		*out = vf;
 		return 0;
+	}
+	if (vf) {
+		prev = vf;
+		atomic_fetch_add(&prev->refs, 1);
 	}
 	me.next = c->inflight;
 	c->inflight = &me;
@@ -473,7 +518,8 @@ int inbox_check(struct inbox *ib, const char *path, size_t len, int *fd,
 	}
 	if (!ret)
 		ret = verify_publish(ib, path, len, h, fd ? *fd : vfd, &st,
-				     fd != NULL, &vf);
+				     fd != NULL, prev, &vf);
+	inbox_vfile_put(prev);
 	if (vfd >= 0)
 		close(vfd);
 	leave(c, &me);
