@@ -666,20 +666,6 @@ static const struct fuse_lowlevel_ops inbox_ops = {
 /* ------------------------------------------------------------------ */
 /* Start and stop */
 
-static void audit_event(struct inbox *ib, const char *event)
-{
-	struct audit_record rec = {
-		.event = event,
-		.path = ib->backing,
-		.path_len = strlen(ib->backing),
-		.size = -1,
-		.reason = ib->audit_mode ? "mode=audit" : "mode=strict",
-	};
-
-	if (ib->audit && audit_write(ib->audit, &rec))
-		sfs_err("audit log: cannot record %s", event);
-}
-
 static int inbox_setup(void *userdata, struct sfs_error *err)
 {
 	struct inbox *ib = userdata;
@@ -695,18 +681,7 @@ static int inbox_setup(void *userdata, struct sfs_error *err)
 	ret = inbox_conf_init(ib, err);
 	if (ret)
 		return ret;
-	if (ib->cfg->audit_log) {
-		ret = audit_open(ib->cfg->audit_log, ib->cfg->audit_sync,
-				 &ib->audit);
-		if (ret) {
-			sfs_error_set(err, ret, SFS_EXIT_USAGE,
-				      "audit log %s: %s", ib->cfg->audit_log,
-				      strerror(-ret));
-			return ret;
-		}
-	}
-	audit_event(ib, "mount");
-	return 0;
+	return inbox_audit_open(ib, err);
 }
 
 static void inbox_teardown(void *userdata)
@@ -714,10 +689,7 @@ static void inbox_teardown(void *userdata)
 	struct inbox *ib = userdata;
 
 	inbox_prewarm_stop(ib);
-	if (ib->conf)
-		audit_event(ib, "unmount");
-	audit_close(ib->audit);
-	ib->audit = NULL;
+	inbox_audit_close(ib);
 	inbox_conf_destroy(ib);
 	if (ib->rootfd >= 0)
 		close(ib->rootfd);

@@ -133,9 +133,6 @@ void inbox_cache_trim_stale(struct inbox *ib);
 int inbox_cache_init(struct inbox *ib);
 void inbox_cache_destroy(struct inbox *ib);
 
-/* Append a verify-denied record for path (reason: a short name). */
-void inbox_audit_denied(struct inbox *ib, const char *path, size_t len,
-			int64_t size, const char *reason);
 
 /* ------------------------------------------------------------------ */
 /* inbox_dir.c: listings and prewarm */
@@ -230,7 +227,22 @@ void inbox_op_release(fuse_req_t req, fuse_ino_t ino,
 		      struct fuse_file_info *fi);
 
 /* ------------------------------------------------------------------ */
+/* inbox_audit.c: the audit log and the key that seals it */
 
+/*
+ * Open the log (audit_open_config) sealed by the config's key when it can
+ * be opened (a warning and no checkpoints when not), record key-loaded and
+ * mount. An error only when the log itself cannot be opened.
+ */
+int inbox_audit_open(struct inbox *ib, struct sfs_error *err);
+/* Record unmount, write the final checkpoint, close log and key. */
+void inbox_audit_close(struct inbox *ib);
+void inbox_audit_event(struct inbox *ib, const char *event);
+/* Append a verify-denied record for path (reason: a short name). */
+void inbox_audit_denied(struct inbox *ib, const char *path, size_t len,
+			int64_t size, const char *reason);
+
+/* ------------------------------------------------------------------ */
 /* inbox_conf.c: what SIGHUP reloads, swapped whole */
 
 /*
@@ -273,6 +285,7 @@ struct inbox {
 	struct inbox_conf *conf;
 	atomic_uint_fast64_t epoch;
 	struct audit_log *audit;
+	struct sfs_signer *signer;	/* seals the log; NULL: unsealed */
 	struct inbox_cache *cache;
 	struct fuse_session *se;	/* set by fsmount_run while serving */
 	unsigned workers;		/* verifiers per listing */

@@ -217,25 +217,6 @@ void inbox_vfile_closed(struct inbox *ib, struct inbox_vfile *vf)
 	pthread_mutex_unlock(&ib->cache->lock);
 }
 
-void inbox_audit_denied(struct inbox *ib, const char *path, size_t len,
-			int64_t size, const char *reason)
-{
-	struct audit_record rec = {
-		.event = "verify-denied",
-		.path = path,
-		.path_len = len,
-		.size = size,
-		.reason = reason,
-	};
-	int ret;
-
-	if (!ib->audit)
-		return;
-	ret = audit_write(ib->audit, &rec);
-	if (ret)
-		sfs_err("audit log: %s", strerror(-ret));
-}
-
 /* Read an open .sig (already known to be a regular file), bounded. */
 static enum verify_reason read_sig(int fd, const struct stat *st,
 				   uint8_t **der, size_t *len)

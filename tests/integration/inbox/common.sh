@@ -33,8 +33,16 @@ ib_mount() {
 	IB_LOG=$SFS_LOG
 }
 
+# ib_umount: unmount, then the audit log must verify, sealed by the final
+# checkpoint the daemon signed with the config's key.
 ib_umount() {
 	sfs_umount "$M" "$IB_PID" "$IB_LOG"
+	[ -f "$AUDIT" ] || return 0
+	"$SIGNETFS" audit verify --trust "$T/tok/ca.pem" "$AUDIT" \
+		>"$T/audit-verify.out" 2>&1 ||
+		{ cat "$T/audit-verify.out" "$AUDIT" >&2; fail "audit verify"; }
+	grep -q '^OK .*sealed' "$T/audit-verify.out" ||
+		fail "audit verify: $(cat "$T/audit-verify.out")"
 }
 
 # Is REL in the listing of its directory in the mount?
