@@ -379,20 +379,8 @@ static int node_vfile(struct inbox *ib, struct node *n,
 	return ret;
 }
 
-static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-			size_t size)
+static void reply_value(fuse_req_t req, const char *val, int ret, size_t size)
 {
-	struct inbox *ib = ib_of(req);
-	struct inbox_vfile *vf;
-	char val[512];
-	int ret = node_vfile(ib, inbox_node_of(ib, ino), &vf);
-
-	if (ret) {
-		fuse_reply_err(req, -ret);
-		return;
-	}
-	ret = xattr_value(vf, name, val, sizeof(val));
-	inbox_vfile_put(vf);
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
 	else if (size == 0)
@@ -403,14 +391,56 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_buf(req, val, (size_t)ret);
 }
 
+/* The root carries the daemon's counters for `signetfs status`. */
+static void root_getxattr(fuse_req_t req, struct inbox *ib, const char *name,
+			  size_t size)
+{
+	char val[4096];
+	int ret = -ENODATA;
+
+	if (!strcmp(name, SFS_STATS_XATTR)) {
+		ret = sfs_stats_json(&ib->stats, "inbox", val, sizeof(val));
+		if (ret < 0 || (size_t)ret >= sizeof(val))
+			ret = -EIO;
+	}
+	reply_value(req, val, ret, size);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			size_t size)
+{
+	struct inbox *ib = ib_of(req);
+	struct inbox_vfile *vf;
+	char val[512];
+	int ret;
+
+	if (ino == FUSE_ROOT_ID) {
+		root_getxattr(req, ib, name, size);
+		return;
+	}
+	ret = node_vfile(ib, inbox_node_of(ib, ino), &vf);
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	ret = xattr_value(vf, name, val, sizeof(val));
+	inbox_vfile_put(vf);
+	reply_value(req, val, ret, size);
+}
+
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct inbox *ib = ib_of(req);
 	struct inbox_vfile *vf;
 	char list[128], val[512];
 	size_t len = 0;
-	int ret = node_vfile(ib, inbox_node_of(ib, ino), &vf);
+	int ret;
 
+	if (ino == FUSE_ROOT_ID) {
+		reply_value(req, SFS_STATS_XATTR, sizeof(SFS_STATS_XATTR), size);
+		return;
+	}
+	ret = node_vfile(ib, inbox_node_of(ib, ino), &vf);
 	if (ret == -ENODATA) {
 		fuse_reply_xattr(req, 0);
 		return;

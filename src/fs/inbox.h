@@ -14,6 +14,7 @@
 #include "signetfs/audit.h"
 #include "signetfs/config.h"
 #include "signetfs/digest.h"
+#include "signetfs/stats.h"
 #include "signetfs/verify.h"
 #include "mount.h"
 
@@ -288,6 +289,7 @@ struct inbox {
 	struct sfs_signer *signer;	/* seals the log; NULL: unsealed */
 	struct inbox_cache *cache;
 	struct fuse_session *se;	/* set by fsmount_run while serving */
+	struct sfs_stats stats;		/* signetfs status (stats.h) */
 	unsigned workers;		/* verifiers per listing */
 	pthread_t prewarm;
 	bool prewarm_wanted;

@@ -273,7 +273,8 @@ static enum verify_reason load_sig(struct inbox *ib, const char *path,
 	return r;
 }
 
-static enum verify_reason check_content(struct inbox_vfile *vf, int fd,
+static enum verify_reason check_content(struct inbox *ib,
+					struct inbox_vfile *vf, int fd,
 					const struct sig_info *info)
 {
 	struct sfs_digest d;
@@ -287,6 +288,8 @@ static enum verify_reason check_content(struct inbox_vfile *vf, int fd,
 				info->digest.alg, &d, vf->blocks);
 	if (ret)
 		return VR_IO;
+	sfs_stats_add(&ib->stats, SFS_C_BYTES_HASHED,
+		      (uint64_t)vf->content.size);
 	if (d.len != info->digest.len || memcmp(d.bytes, info->digest.bytes,
 						d.len))
 		return VR_CONTENT_DIGEST;
@@ -329,7 +332,7 @@ static enum verify_reason verify_fd(struct inbox *ib, struct inbox_vfile *vf,
 		r = verifier_check_sig(conf->verifier, der, der_len, &pol,
 				       &info);
 	if (r == VR_OK)
-		r = check_content(vf, fd, &info);
+		r = check_content(ib, vf, fd, &info);
 	if (r == VR_OK)
 		keep_info(vf, &info, der, der_len);
 	if (r != VR_OK) {
@@ -393,10 +396,14 @@ static int verify_publish(struct inbox *ib, const char *path, size_t len,
 	vf->verdict = verify_fd(ib, vf, fd);
 	base = memrchr(path, '/', len);
 	base = base ? base + 1 : path;
-	if (vf->verdict != VR_OK && !sfs_is_atomic_temp(base) &&
-	    !same_denial(prev, vf))
+	if (vf->verdict == VR_OK) {
+		sfs_stats_add(&ib->stats, SFS_C_VERIFIED, 1);
+	} else if (!sfs_is_atomic_temp(base) && !same_denial(prev, vf)) {
+		/* Counted like the records: once per occurrence. */
+		sfs_stats_add(&ib->stats, SFS_C_DENIED, 1);
 		inbox_audit_denied(ib, path, len, (int64_t)st->st_size,
 				   verify_reason_name(vf->verdict));
+	}
 	pthread_mutex_lock(&c->lock);
 	/* Counted before it is visible, so no trim drops its blocks. */
 	vf->opens = opened;
@@ -482,9 +489,11 @@ int inbox_check(struct inbox *ib, const char *path, size_t len, int *fd,
 		if (fd)
 			vf->opens++;
 		pthread_mutex_unlock(&c->lock);
+		sfs_stats_add(&ib->stats, SFS_C_CACHE_HIT, 1);
 		*out = vf;
 		return 0;
 	}
+	sfs_stats_add(&ib->stats, SFS_C_CACHE_MISS, 1);
 	if (vf) {
 		prev = vf;
 		atomic_fetch_add(&prev->refs, 1);
