@@ -708,6 +708,13 @@ static int inbox_setup(void *userdata, struct sfs_error *err)
 			      strerror(-ret));
 		return ret;
 	}
+	/* Made in the serving process: the key exists nowhere else. */
+	ib->mac = sfs_blockmac_new();
+	if (!ib->mac) {
+		sfs_error_set(err, -ENOMEM, SFS_EXIT_USAGE,
+			      "cannot make the block tag key");
+		return -ENOMEM;
+	}
 	ret = inbox_conf_init(ib, err);
 	if (ret)
 		return ret;
@@ -721,6 +728,8 @@ static void inbox_teardown(void *userdata)
 	inbox_prewarm_stop(ib);
 	inbox_audit_close(ib);
 	inbox_conf_destroy(ib);
+	sfs_blockmac_free(ib->mac);
+	ib->mac = NULL;
 	if (ib->rootfd >= 0)
 		close(ib->rootfd);
 	ib->rootfd = -1;
@@ -770,6 +779,7 @@ int inbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 	}
 	ret = fsmount_run(&spec, &args);
 out:
+	sfs_blockmac_free(ib.mac);
 	inbox_conf_destroy(&ib);
 	inbox_cache_destroy(&ib);
 	inbox_nodes_destroy(&ib);

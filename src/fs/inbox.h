@@ -19,12 +19,16 @@
 #include "mount.h"
 
 /*
- * Served bytes are checked per block against SHA-256 digests recorded while
- * the file was verified. 128 KiB is the size of FUSE read requests here, so
- * a sequential read hashes each block exactly once.
+ * Served bytes are checked per block against keyed tags (AES-GMAC under a
+ * per-mount secret key, digest.h) made in the same pass that computed the
+ * signed digest. 128 KiB is the size of FUSE read requests here, so a
+ * sequential read checks each block exactly once.
  */
 #define INBOX_BLOCK_SHIFT 17
 #define INBOX_BLOCK ((size_t)1 << INBOX_BLOCK_SHIFT)
+#define INBOX_TAG SFS_BLOCKMAC_LEN
+
+typedef uint8_t inbox_tag[INBOX_TAG];
 
 /* ------------------------------------------------------------------ */
 /* inbox_resolve.c: every name in BACKING goes through openat2 here. */
@@ -72,12 +76,13 @@ static inline size_t inbox_nblocks(uint64_t size)
 }
 
 /*
- * Hash fd from 0 to size with alg, and each INBOX_BLOCK with SHA-256 into
- * blocks[inbox_nblocks(size)]. -EIO when the file is shorter than size;
- * the content is read exactly once.
+ * Hash fd from 0 to size with alg, and tag each INBOX_BLOCK i under the
+ * nonce (gen, i) into tags[inbox_nblocks(size)]. -EIO when the file is
+ * shorter than size; the content is read exactly once.
  */
 int inbox_hash_blocks(int fd, uint64_t size, enum sfs_md alg,
-		      struct sfs_digest *digest, uint8_t (*blocks)[32]);
+		      const struct sfs_blockmac *mac, uint64_t gen,
+		      struct sfs_digest *digest, inbox_tag *tags);
 
 /* ------------------------------------------------------------------ */
 /* inbox_state.c: verified-state cache */
@@ -108,7 +113,7 @@ struct inbox_vfile {
 	uint8_t signer_sha256[32];
 	char signer_subject[256];
 	time_t signing_time;
-	uint8_t (*blocks)[32];		/* NULL: not kept, re-hash on open */
+	inbox_tag *blocks;		/* NULL: not kept, re-hash on open */
 	atomic_bool audited_mismatch;	/* one record per version */
 };
 
@@ -287,6 +292,7 @@ struct inbox {
 	atomic_uint_fast64_t epoch;
 	struct audit_log *audit;
 	struct sfs_signer *signer;	/* seals the log; NULL: unsealed */
+	struct sfs_blockmac *mac;	/* block tags; its key never leaves */
 	struct inbox_cache *cache;
 	struct fuse_session *se;	/* set by fsmount_run while serving */
 	struct sfs_stats stats;		/* signetfs status (stats.h) */

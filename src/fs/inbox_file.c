@@ -308,14 +308,14 @@ static int still_valid(struct inbox *ib, struct fh *h)
 /*
  * Serve [off, off+size) of a verified file: read the whole covering blocks
  * from the fd that was verified and hand out bytes only from blocks whose
- * SHA-256 is the one recorded while verifying. A block that changed or
+ * tag is the one recorded while verifying. A block that changed or
  * came up short is EIO: the reader never sees a byte that did not verify.
  */
 static int read_verified(struct inbox *ib, struct fh *h, size_t size,
 			 off_t off, const uint8_t **out, size_t *outlen)
 {
 	uint64_t end = (uint64_t)off + size, b0, bend;
-	uint8_t *buf, sha[32];
+	uint8_t *buf;
 	size_t blen, got = 0;
 	int ret;
 
@@ -343,8 +343,8 @@ static int read_verified(struct inbox *ib, struct fh *h, size_t size,
 		size_t o = (size_t)((b - b0) << INBOX_BLOCK_SHIFT);
 		size_t bl = blen - o < INBOX_BLOCK ? blen - o : INBOX_BLOCK;
 
-		sfs_sha256(buf + o, bl, sha);
-		if (memcmp(sha, h->vf->blocks[b], 32)) {
+		if (sfs_blockmac_check(ib->mac, h->vf->gen, b, buf + o, bl,
+				       h->vf->blocks[b])) {
 			audit_mismatch(ib, h, "content-changed");
 			if (!ib->audit_mode)
 				return -EIO;

@@ -14,7 +14,7 @@
 #include "signetfs/util.h"
 
 /*
- * Block tables are 32 bytes per 128 KiB: this budget covers 64 GiB of
+ * Block tables are 16 bytes per 128 KiB: this budget covers 128 GiB of
  * verified content. Above it, tables of files nobody has open are dropped
  * and rebuilt (by hashing again) on their next open; verdicts stay.
  */
@@ -98,7 +98,8 @@ void inbox_cache_destroy(struct inbox *ib)
 
 static size_t blocks_bytes(const struct inbox_vfile *vf)
 {
-	return vf->blocks ? inbox_nblocks((uint64_t)vf->content.size) * 32 : 0;
+	return vf->blocks ? inbox_nblocks((uint64_t)vf->content.size) * INBOX_TAG
+			  : 0;
 }
 
 static struct inbox_vfile **find_locked(struct inbox_cache *c, uint64_t h,
@@ -281,11 +282,13 @@ static enum verify_reason check_content(struct inbox *ib,
 	size_t nb = inbox_nblocks((uint64_t)vf->content.size);
 	int ret;
 
-	vf->blocks = calloc(nb ? nb : 1, 32);
+	vf->blocks = calloc(nb ? nb : 1, INBOX_TAG);
 	if (!vf->blocks)
 		return VR_INTERNAL;
+	/* vf->gen is unique per verification: one tag per (gen, block). */
 	ret = inbox_hash_blocks(fd, (uint64_t)vf->content.size,
-				info->digest.alg, &d, vf->blocks);
+				info->digest.alg, ib->mac, vf->gen, &d,
+				vf->blocks);
 	if (ret)
 		return VR_IO;
 	sfs_stats_add(&ib->stats, SFS_C_BYTES_HASHED,
