@@ -42,4 +42,33 @@ int sfs_hash_fd(int fd, enum sfs_md alg, struct sfs_digest *out,
 /* One-shot SHA-256. */
 void sfs_sha256(const void *data, size_t len, uint8_t out[32]);
 
+/*
+ * Keyed block tags: AES-256-GMAC under a random key made when the object
+ * is made, held in OpenSSL's secure heap and never handed out. Only this
+ * process can make a tag that checks, so a tag recorded while bytes were
+ * hashed and checked when they are read again proves they are the same
+ * bytes without hashing them again (docs/inbox.md). Tags are secrets too:
+ * never show them.
+ *
+ * The nonce is (gen, index), 48 bits each: a caller makes at most one tag
+ * per (gen, index) — gen unique per pass over a file, index the block —
+ * and may check against it any number of times.
+ */
+#define SFS_BLOCKMAC_LEN 16
+#define SFS_BLOCKMAC_NONCE_MAX ((uint64_t)1 << 48)
+
+struct sfs_blockmac;
+
+/* NULL when there is no memory or no randomness. */
+struct sfs_blockmac *sfs_blockmac_new(void);
+void sfs_blockmac_free(struct sfs_blockmac *m);
+/* Tag data; thread-safe. 0, -EOVERFLOW (nonce out of range) or -EIO. */
+int sfs_blockmac_tag(const struct sfs_blockmac *m, uint64_t gen,
+		     uint64_t index, const void *data, size_t len,
+		     uint8_t tag[SFS_BLOCKMAC_LEN]);
+/* 0 when data has that tag (compared in constant time), else -EBADMSG. */
+int sfs_blockmac_check(const struct sfs_blockmac *m, uint64_t gen,
+		       uint64_t index, const void *data, size_t len,
+		       const uint8_t tag[SFS_BLOCKMAC_LEN]);
+
 #endif

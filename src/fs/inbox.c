@@ -379,20 +379,8 @@ static int node_vfile(struct inbox *ib, struct node *n,
 	return ret;
 }
 
-static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-			size_t size)
+static void reply_value(fuse_req_t req, const char *val, int ret, size_t size)
 {
-	struct inbox *ib = ib_of(req);
-	struct inbox_vfile *vf;
-	char val[512];
-	int ret = node_vfile(ib, inbox_node_of(ib, ino), &vf);
-
-	if (ret) {
-		fuse_reply_err(req, -ret);
-		return;
-	}
-	ret = xattr_value(vf, name, val, sizeof(val));
-	inbox_vfile_put(vf);
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
 	else if (size == 0)
@@ -403,14 +391,56 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_buf(req, val, (size_t)ret);
 }
 
+/* The root carries the daemon's counters for `signetfs status`. */
+static void root_getxattr(fuse_req_t req, struct inbox *ib, const char *name,
+			  size_t size)
+{
+	char val[4096];
+	int ret = -ENODATA;
+
+	if (!strcmp(name, SFS_STATS_XATTR)) {
+		ret = sfs_stats_json(&ib->stats, "inbox", val, sizeof(val));
+		if (ret < 0 || (size_t)ret >= sizeof(val))
+			ret = -EIO;
+	}
+	reply_value(req, val, ret, size);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			size_t size)
+{
+	struct inbox *ib = ib_of(req);
+	struct inbox_vfile *vf;
+	char val[512];
+	int ret;
+
+	if (ino == FUSE_ROOT_ID) {
+		root_getxattr(req, ib, name, size);
+		return;
+	}
+	ret = node_vfile(ib, inbox_node_of(ib, ino), &vf);
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	ret = xattr_value(vf, name, val, sizeof(val));
+	inbox_vfile_put(vf);
+	reply_value(req, val, ret, size);
+}
+
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct inbox *ib = ib_of(req);
 	struct inbox_vfile *vf;
 	char list[128], val[512];
 	size_t len = 0;
-	int ret = node_vfile(ib, inbox_node_of(ib, ino), &vf);
+	int ret;
 
+	if (ino == FUSE_ROOT_ID) {
+		reply_value(req, SFS_STATS_XATTR, sizeof(SFS_STATS_XATTR), size);
+		return;
+	}
+	ret = node_vfile(ib, inbox_node_of(ib, ino), &vf);
 	if (ret == -ENODATA) {
 		fuse_reply_xattr(req, 0);
 		return;
@@ -666,20 +696,6 @@ static const struct fuse_lowlevel_ops inbox_ops = {
 /* ------------------------------------------------------------------ */
 /* Start and stop */
 
-static void audit_event(struct inbox *ib, const char *event)
-{
-	struct audit_record rec = {
-		.event = event,
-		.path = ib->backing,
-		.path_len = strlen(ib->backing),
-		.size = -1,
-		.reason = ib->audit_mode ? "mode=audit" : "mode=strict",
-	};
-
-	if (ib->audit && audit_write(ib->audit, &rec))
-		sfs_err("audit log: cannot record %s", event);
-}
-
 static int inbox_setup(void *userdata, struct sfs_error *err)
 {
 	struct inbox *ib = userdata;
@@ -692,21 +708,17 @@ static int inbox_setup(void *userdata, struct sfs_error *err)
 			      strerror(-ret));
 		return ret;
 	}
-	ret = verifier_new(&ib->cfg->trust, &ib->verifier, err);
+	/* Made in the serving process: the key exists nowhere else. */
+	ib->mac = sfs_blockmac_new();
+	if (!ib->mac) {
+		sfs_error_set(err, -ENOMEM, SFS_EXIT_USAGE,
+			      "cannot make the block tag key");
+		return -ENOMEM;
+	}
+	ret = inbox_conf_init(ib, err);
 	if (ret)
 		return ret;
-	if (ib->cfg->audit_log) {
-		ret = audit_open(ib->cfg->audit_log, ib->cfg->audit_sync,
-				 &ib->audit);
-		if (ret) {
-			sfs_error_set(err, ret, SFS_EXIT_USAGE,
-				      "audit log %s: %s", ib->cfg->audit_log,
-				      strerror(-ret));
-			return ret;
-		}
-	}
-	audit_event(ib, "mount");
-	return 0;
+	return inbox_audit_open(ib, err);
 }
 
 static void inbox_teardown(void *userdata)
@@ -714,12 +726,10 @@ static void inbox_teardown(void *userdata)
 	struct inbox *ib = userdata;
 
 	inbox_prewarm_stop(ib);
-	if (ib->verifier)
-		audit_event(ib, "unmount");
-	audit_close(ib->audit);
-	ib->audit = NULL;
-	verifier_free(ib->verifier);
-	ib->verifier = NULL;
+	inbox_audit_close(ib);
+	inbox_conf_destroy(ib);
+	sfs_blockmac_free(ib->mac);
+	ib->mac = NULL;
 	if (ib->rootfd >= 0)
 		close(ib->rootfd);
 	ib->rootfd = -1;
@@ -737,6 +747,8 @@ int inbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 		.read_only = true,
 		.setup = inbox_setup,
 		.teardown = inbox_teardown,
+		.reload = inbox_reload,
+		.session = &ib.se,
 	};
 	char *opts = NULL;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -767,6 +779,8 @@ int inbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 	}
 	ret = fsmount_run(&spec, &args);
 out:
+	sfs_blockmac_free(ib.mac);
+	inbox_conf_destroy(&ib);
 	inbox_cache_destroy(&ib);
 	inbox_nodes_destroy(&ib);
 	free(ib.mnt_real);

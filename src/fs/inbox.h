@@ -14,16 +14,21 @@
 #include "signetfs/audit.h"
 #include "signetfs/config.h"
 #include "signetfs/digest.h"
+#include "signetfs/stats.h"
 #include "signetfs/verify.h"
 #include "mount.h"
 
 /*
- * Served bytes are checked per block against SHA-256 digests recorded while
- * the file was verified. 128 KiB is the size of FUSE read requests here, so
- * a sequential read hashes each block exactly once.
+ * Served bytes are checked per block against keyed tags (AES-GMAC under a
+ * per-mount secret key, digest.h) made in the same pass that computed the
+ * signed digest. 128 KiB is the size of FUSE read requests here, so a
+ * sequential read checks each block exactly once.
  */
 #define INBOX_BLOCK_SHIFT 17
 #define INBOX_BLOCK ((size_t)1 << INBOX_BLOCK_SHIFT)
+#define INBOX_TAG SFS_BLOCKMAC_LEN
+
+typedef uint8_t inbox_tag[INBOX_TAG];
 
 /* ------------------------------------------------------------------ */
 /* inbox_resolve.c: every name in BACKING goes through openat2 here. */
@@ -71,12 +76,13 @@ static inline size_t inbox_nblocks(uint64_t size)
 }
 
 /*
- * Hash fd from 0 to size with alg, and each INBOX_BLOCK with SHA-256 into
- * blocks[inbox_nblocks(size)]. -EIO when the file is shorter than size;
- * the content is read exactly once.
+ * Hash fd from 0 to size with alg, and tag each INBOX_BLOCK i under the
+ * nonce (gen, i) into tags[inbox_nblocks(size)]. -EIO when the file is
+ * shorter than size; the content is read exactly once.
  */
 int inbox_hash_blocks(int fd, uint64_t size, enum sfs_md alg,
-		      struct sfs_digest *digest, uint8_t (*blocks)[32]);
+		      const struct sfs_blockmac *mac, uint64_t gen,
+		      struct sfs_digest *digest, inbox_tag *tags);
 
 /* ------------------------------------------------------------------ */
 /* inbox_state.c: verified-state cache */
@@ -96,6 +102,7 @@ struct inbox_vfile {
 	atomic_uint refs;
 	unsigned opens;			/* handles; under the table lock */
 	uint64_t gen;			/* unique per verification */
+	uint64_t epoch;			/* inbox_conf it was verified with */
 	struct inbox_stamp content;
 	struct inbox_stamp sig;
 	enum verify_reason verdict;
@@ -106,7 +113,7 @@ struct inbox_vfile {
 	uint8_t signer_sha256[32];
 	char signer_subject[256];
 	time_t signing_time;
-	uint8_t (*blocks)[32];		/* NULL: not kept, re-hash on open */
+	inbox_tag *blocks;		/* NULL: not kept, re-hash on open */
 	atomic_bool audited_mismatch;	/* one record per version */
 };
 
@@ -126,12 +133,12 @@ int inbox_check(struct inbox *ib, const char *path, size_t len, int *fd,
 /* Handle accounting: blocks of an entry with opens > 0 are never dropped. */
 void inbox_vfile_closed(struct inbox *ib, struct inbox_vfile *vf);
 
+/* After a reload: free the block tables of entries nobody has open. */
+void inbox_cache_trim_stale(struct inbox *ib);
+
 int inbox_cache_init(struct inbox *ib);
 void inbox_cache_destroy(struct inbox *ib);
 
-/* Append a verify-denied record for path (reason: a short name). */
-void inbox_audit_denied(struct inbox *ib, const char *path, size_t len,
-			int64_t size, const char *reason);
 
 /* ------------------------------------------------------------------ */
 /* inbox_dir.c: listings and prewarm */
@@ -191,6 +198,19 @@ struct node *inbox_node_get(struct inbox *ib, const char *path, size_t len,
 			    enum inbox_dtype kind);
 void inbox_node_forget(struct inbox *ib, fuse_ino_t ino, uint64_t nlookup);
 
+/* A file or .sig entry the kernel knows: (parent, name) and its inode. */
+struct inbox_known {
+	fuse_ino_t parent;
+	fuse_ino_t ino;
+	char *name;
+	size_t len;
+};
+
+/* Every file and .sig node with its parent; inbox_known_free() after. */
+int inbox_nodes_known_files(struct inbox *ib, struct inbox_known **out,
+			    size_t *n);
+void inbox_known_free(struct inbox_known *k, size_t n);
+
 enum inbox_cache_use {
 	INBOX_CACHE_KEEP,	/* the page cache holds this version: keep it */
 	INBOX_CACHE_FRESH,	/* drop what is cached, then cache this one */
@@ -213,19 +233,69 @@ void inbox_op_release(fuse_req_t req, fuse_ino_t ino,
 		      struct fuse_file_info *fi);
 
 /* ------------------------------------------------------------------ */
+/* inbox_audit.c: the audit log and the key that seals it */
+
+/*
+ * Open the log (audit_open_config) sealed by the config's key when it can
+ * be opened (a warning and no checkpoints when not), record key-loaded and
+ * mount. An error only when the log itself cannot be opened.
+ */
+int inbox_audit_open(struct inbox *ib, struct sfs_error *err);
+/* Record unmount, write the final checkpoint, close log and key. */
+void inbox_audit_close(struct inbox *ib);
+void inbox_audit_event(struct inbox *ib, const char *event);
+/* Append a verify-denied record for path (reason: a short name). */
+void inbox_audit_denied(struct inbox *ib, const char *path, size_t len,
+			int64_t size, const char *reason);
+
+/* ------------------------------------------------------------------ */
+/* inbox_conf.c: what SIGHUP reloads, swapped whole */
+
+/*
+ * One generation of the reloadable settings: the config (pins, path
+ * binding, trust store, CRL) and the verifier built from it. A
+ * verification holds a reference for its whole run, so a reload never
+ * frees what a verification in progress uses; the last put frees it.
+ */
+struct inbox_conf {
+	atomic_uint refs;
+	uint64_t epoch;			/* 1 at mount, +1 per reload */
+	const struct sfs_config *cfg;
+	struct sfs_config *owned;	/* loaded by a reload: freed here */
+	struct sfs_verifier *verifier;
+};
+
+/* The current generation, referenced; inbox_conf_put() when done. */
+struct inbox_conf *inbox_conf_get(struct inbox *ib);
+void inbox_conf_put(struct inbox_conf *c);
+/* The current epoch: a verdict of another epoch is no longer valid. */
+uint64_t inbox_epoch(struct inbox *ib);
+/* At mount: the first generation from the mount's config. */
+int inbox_conf_init(struct inbox *ib, struct sfs_error *err);
+void inbox_conf_destroy(struct inbox *ib);
+/* fsmount_spec.reload: SIGHUP. */
+int inbox_reload(void *userdata, struct sfs_error *err);
+
+/* ------------------------------------------------------------------ */
 
 struct inbox_cache;
 
 struct inbox {
-	const struct sfs_config *cfg;
+	const struct sfs_config *cfg;	/* the mount's: audit log, mode */
 	const char *backing;
 	char *mnt_real;			/* realpath of the mountpoint */
 	int rootfd;
 	bool audit_mode;
-	struct sfs_verifier *verifier;
+	/* Lock order: conf_lock is a leaf; only conf and epoch under it. */
+	pthread_mutex_t conf_lock;
+	struct inbox_conf *conf;
+	atomic_uint_fast64_t epoch;
 	struct audit_log *audit;
+	struct sfs_signer *signer;	/* seals the log; NULL: unsealed */
+	struct sfs_blockmac *mac;	/* block tags; its key never leaves */
 	struct inbox_cache *cache;
-	struct fuse_session *se;
+	struct fuse_session *se;	/* set by fsmount_run while serving */
+	struct sfs_stats stats;		/* signetfs status (stats.h) */
 	unsigned workers;		/* verifiers per listing */
 	pthread_t prewarm;
 	bool prewarm_wanted;

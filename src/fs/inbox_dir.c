@@ -24,6 +24,7 @@ struct batch {
 	struct job *jobs;
 	size_t n;
 	atomic_size_t next;
+	bool prewarm;		/* count progress for signetfs status */
 };
 
 static size_t join_path(char *out, const char *dir, size_t dir_len,
@@ -53,6 +54,13 @@ static void run_job(struct batch *b, struct job *j)
 	inbox_vfile_put(vf);
 }
 
+static void run_counted(struct batch *b, struct job *j)
+{
+	run_job(b, j);
+	if (b->prewarm)
+		sfs_stats_add(&b->ib->stats, SFS_C_PREWARM_DONE, 1);
+}
+
 static void *worker(void *arg)
 {
 	struct batch *b = arg;
@@ -60,7 +68,7 @@ static void *worker(void *arg)
 
 	while ((i = atomic_fetch_add(&b->next, 1)) < b->n &&
 	       !atomic_load(&b->ib->stopping))
-		run_job(b, &b->jobs[i]);
+		run_counted(b, &b->jobs[i]);
 	return NULL;
 }
 
@@ -215,9 +223,11 @@ static int filter(const struct batch *b, struct inbox_listing *l)
 	return 0;
 }
 
-int inbox_list(struct inbox *ib, const char *path, struct inbox_listing *l)
+static int list_dir(struct inbox *ib, const char *path,
+		    struct inbox_listing *l, bool prewarm)
 {
-	struct batch b = {.ib = ib, .dir = path, .dir_len = strlen(path)};
+	struct batch b = {.ib = ib, .dir = path, .dir_len = strlen(path),
+			  .prewarm = prewarm};
 	int ret;
 
 	memset(l, 0, sizeof(*l));
@@ -232,6 +242,9 @@ int inbox_list(struct inbox *ib, const char *path, struct inbox_listing *l)
 	for (size_t i = 0; i < l->n; i++)
 		if (l->ents[i].type == INBOX_DT_REG)
 			b.jobs[b.n++].name = l->ents[i].name;
+	/* The total grows as the walk finds directories. */
+	if (prewarm)
+		sfs_stats_add(&ib->stats, SFS_C_PREWARM_TOTAL, b.n);
 	verify_all(&b);
 	qsort(b.jobs, b.n, sizeof(*b.jobs), cmp_job);
 	ret = filter(&b, l);
@@ -240,6 +253,11 @@ out:
 	if (ret)
 		inbox_listing_free(l);
 	return ret;
+}
+
+int inbox_list(struct inbox *ib, const char *path, struct inbox_listing *l)
+{
+	return list_dir(ib, path, l, false);
 }
 
 void inbox_listing_free(struct inbox_listing *l)
@@ -255,7 +273,7 @@ static void prewarm_dir(struct inbox *ib, const char *path)
 	struct inbox_listing l;
 	char *sub;
 
-	if (atomic_load(&ib->stopping) || inbox_list(ib, path, &l))
+	if (atomic_load(&ib->stopping) || list_dir(ib, path, &l, true))
 		return;
 	/* On the heap: the depth is up to PATH_MAX / 2. */
 	sub = malloc(PATH_MAX);

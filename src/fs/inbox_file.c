@@ -23,6 +23,7 @@ struct fh {
 	uint8_t *buf;			/* FH_SIGBUF: the verified .sig */
 	struct node *node;
 	bool cached;
+	atomic_uint_fast64_t epoch;	/* settings it was last checked under */
 };
 
 static pthread_key_t tbuf_key;
@@ -122,6 +123,7 @@ static int open_content(struct inbox *ib, struct node *n, struct fh *h)
 	if (h->vf->verdict == VR_OK) {
 		h->kind = FH_VERIFIED;
 		h->size = (uint64_t)h->vf->content.size;
+		atomic_init(&h->epoch, h->vf->epoch);
 	} else {
 		h->kind = FH_RAW;
 		h->size = (uint64_t)h->vf->content.size;
@@ -277,16 +279,43 @@ static int read_raw(struct fh *h, size_t size, off_t off,
 }
 
 /*
+ * A reload (a new CRL, other pins) applies to handles opened before it:
+ * the first read after it asks whether the version this handle serves
+ * still verifies. If BACKING has another version by now, the one being
+ * served cannot be asked about any more: refused too.
+ */
+static int still_valid(struct inbox *ib, struct fh *h)
+{
+	uint64_t e = inbox_epoch(ib);
+	struct inbox_vfile *now;
+	bool ok;
+
+	if (atomic_load_explicit(&h->epoch, memory_order_relaxed) == e ||
+	    ib->audit_mode)
+		return 0;
+	if (inbox_check(ib, h->vf->path, h->vf->path_len, NULL, &now))
+		return -EIO;
+	ok = now->verdict == VR_OK &&
+	     inbox_stamp_eq(&now->content, &h->vf->content) &&
+	     inbox_stamp_eq(&now->sig, &h->vf->sig);
+	inbox_vfile_put(now);
+	if (!ok)
+		return -EIO;
+	atomic_store_explicit(&h->epoch, e, memory_order_relaxed);
+	return 0;
+}
+
+/*
  * Serve [off, off+size) of a verified file: read the whole covering blocks
  * from the fd that was verified and hand out bytes only from blocks whose
- * SHA-256 is the one recorded while verifying. A block that changed or
+ * tag is the one recorded while verifying. A block that changed or
  * came up short is EIO: the reader never sees a byte that did not verify.
  */
 static int read_verified(struct inbox *ib, struct fh *h, size_t size,
 			 off_t off, const uint8_t **out, size_t *outlen)
 {
 	uint64_t end = (uint64_t)off + size, b0, bend;
-	uint8_t *buf, sha[32];
+	uint8_t *buf;
 	size_t blen, got = 0;
 	int ret;
 
@@ -314,8 +343,8 @@ static int read_verified(struct inbox *ib, struct fh *h, size_t size,
 		size_t o = (size_t)((b - b0) << INBOX_BLOCK_SHIFT);
 		size_t bl = blen - o < INBOX_BLOCK ? blen - o : INBOX_BLOCK;
 
-		sfs_sha256(buf + o, bl, sha);
-		if (memcmp(sha, h->vf->blocks[b], 32)) {
+		if (sfs_blockmac_check(ib->mac, h->vf->gen, b, buf + o, bl,
+				       h->vf->blocks[b])) {
 			audit_mismatch(ib, h, "content-changed");
 			if (!ib->audit_mode)
 				return -EIO;
@@ -329,9 +358,12 @@ static int read_verified(struct inbox *ib, struct fh *h, size_t size,
 static int serve(struct inbox *ib, struct fh *h, size_t size, off_t off,
 		 const uint8_t **out, size_t *len)
 {
+	int ret;
+
 	switch (h->kind) {
 	case FH_VERIFIED:
-		return read_verified(ib, h, size, off, out, len);
+		ret = still_valid(ib, h);
+		return ret ? ret : read_verified(ib, h, size, off, out, len);
 	case FH_RAW:
 		return read_raw(h, size, off, out, len);
 	case FH_SIGBUF:

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* One pass over a file: its signed digest and a SHA-256 per served block. */
+/* One pass over a file: its signed digest and a keyed tag per served block. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -55,16 +55,30 @@ static int read_chunk(int fd, uint8_t *buf, uint64_t off, uint64_t size,
 	return 0;
 }
 
-static void hash_chunk_blocks(const uint8_t *buf, size_t len,
-			      uint8_t (*blocks)[32])
+/* What tags the blocks: the key, and this pass's nonce half. */
+struct tagger {
+	const struct sfs_blockmac *mac;
+	uint64_t gen;
+	inbox_tag *tags;
+};
+
+/* Tag the blocks of the chunk at file offset off. */
+static int tag_chunk(const struct tagger *t, uint64_t off, const uint8_t *buf,
+		     size_t len)
 {
-	for (size_t o = 0, i = 0; o < len; o += INBOX_BLOCK, i++)
-		sfs_sha256(buf + o, len - o < INBOX_BLOCK ? len - o : INBOX_BLOCK,
-			   blocks[i]);
+	uint64_t b = off >> INBOX_BLOCK_SHIFT;
+	int ret = 0;
+
+	for (size_t o = 0; !ret && o < len; o += INBOX_BLOCK, b++)
+		ret = sfs_blockmac_tag(t->mac, t->gen, b, buf + o,
+				       len - o < INBOX_BLOCK ? len - o
+							     : INBOX_BLOCK,
+				       t->tags[b]);
+	return ret;
 }
 
 static int hash_serial(int fd, uint64_t size, struct sfs_hash *h,
-		       uint8_t (*blocks)[32])
+		       const struct tagger *t)
 {
 	uint8_t *buf = malloc(CHUNK);
 	int ret = 0;
@@ -78,9 +92,10 @@ static int hash_serial(int fd, uint64_t size, struct sfs_hash *h,
 		if (ret)
 			break;
 		ret = sfs_hash_update(h, buf, len);
+		if (!ret)
+			ret = tag_chunk(t, off, buf, len);
 		if (ret)
 			break;
-		hash_chunk_blocks(buf, len, blocks + (off >> INBOX_BLOCK_SHIFT));
 	}
 	free(buf);
 	return ret;
@@ -88,8 +103,8 @@ static int hash_serial(int fd, uint64_t size, struct sfs_hash *h,
 
 /*
  * Large files: this thread reads and feeds the whole-file digest, a helper
- * hashes the blocks of the same buffers. Two SHA-256 streams on two cores
- * take as long as one, and the file is still read once.
+ * tags the blocks of the same buffers, so tagging costs no time on the
+ * digest's path, and the file is still read once.
  */
 struct pipe {
 	pthread_mutex_t lock;	/* guards everything below */
@@ -99,12 +114,15 @@ struct pipe {
 	int pending[NBUF];	/* consumers still using buf[i] */
 	uint64_t posted;	/* chunks handed to the helper */
 	bool eof;
-	uint8_t (*blocks)[32];
+	int err;		/* the helper's first error */
+	const struct tagger *t;
 };
 
-static void pipe_release(struct pipe *p, unsigned b)
+static void pipe_release(struct pipe *p, unsigned b, int err)
 {
 	pthread_mutex_lock(&p->lock);
+	if (err && !p->err)
+		p->err = err;
 	p->pending[b]--;
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
@@ -113,6 +131,7 @@ static void pipe_release(struct pipe *p, unsigned b)
 static void *pipe_helper(void *arg)
 {
 	struct pipe *p = arg;
+	int ret;
 
 	for (uint64_t k = 0;; k++) {
 		unsigned b = k % NBUF;
@@ -125,9 +144,8 @@ static void *pipe_helper(void *arg)
 			return NULL;
 		}
 		pthread_mutex_unlock(&p->lock);
-		hash_chunk_blocks(p->buf[b], p->len[b],
-				  p->blocks + k * (CHUNK / INBOX_BLOCK));
-		pipe_release(p, b);
+		ret = tag_chunk(p->t, k * CHUNK, p->buf[b], p->len[b]);
+		pipe_release(p, b, ret);
 	}
 }
 
@@ -153,7 +171,7 @@ static int pipe_run(struct pipe *p, int fd, uint64_t size, struct sfs_hash *h)
 		pthread_mutex_unlock(&p->lock);
 		if (!ret)
 			ret = sfs_hash_update(h, p->buf[b], p->len[b]);
-		pipe_release(p, b);
+		pipe_release(p, b, 0);
 		if (ret)
 			break;
 	}
@@ -164,10 +182,20 @@ static int pipe_run(struct pipe *p, int fd, uint64_t size, struct sfs_hash *h)
 	return ret;
 }
 
-static int hash_piped(int fd, uint64_t size, struct sfs_hash *h,
-		      uint8_t (*blocks)[32])
+static int pipe_err(struct pipe *p)
 {
-	struct pipe p = {.blocks = blocks};
+	int ret;
+
+	pthread_mutex_lock(&p->lock);
+	ret = p->err;
+	pthread_mutex_unlock(&p->lock);
+	return ret;
+}
+
+static int hash_piped(int fd, uint64_t size, struct sfs_hash *h,
+		      const struct tagger *t)
+{
+	struct pipe p = {.t = t};
 	pthread_t helper;
 	int ret = -ENOMEM;
 
@@ -177,11 +205,13 @@ static int hash_piped(int fd, uint64_t size, struct sfs_hash *h,
 		if (!(p.buf[i] = malloc(CHUNK)))
 			goto out;
 	if (pthread_create(&helper, NULL, pipe_helper, &p)) {
-		ret = hash_serial(fd, size, h, blocks);
+		ret = hash_serial(fd, size, h, t);
 		goto out;
 	}
 	ret = pipe_run(&p, fd, size, h);
 	pthread_join(helper, NULL);
+	if (!ret)
+		ret = pipe_err(&p);
 out:
 	for (unsigned i = 0; i < NBUF; i++)
 		free(p.buf[i]);
@@ -191,8 +221,10 @@ out:
 }
 
 int inbox_hash_blocks(int fd, uint64_t size, enum sfs_md alg,
-		      struct sfs_digest *digest, uint8_t (*blocks)[32])
+		      const struct sfs_blockmac *mac, uint64_t gen,
+		      struct sfs_digest *digest, inbox_tag *tags)
 {
+	struct tagger t = {.mac = mac, .gen = gen, .tags = tags};
 	struct sfs_hash *h = sfs_hash_new(alg);
 	int ret;
 
@@ -200,9 +232,9 @@ int inbox_hash_blocks(int fd, uint64_t size, enum sfs_md alg,
 		return -ENOMEM;
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	if (size >= PIPE_MIN)
-		ret = hash_piped(fd, size, h, blocks);
+		ret = hash_piped(fd, size, h, &t);
 	else
-		ret = hash_serial(fd, size, h, blocks);
+		ret = hash_serial(fd, size, h, &t);
 	if (!ret)
 		ret = sfs_hash_final(h, digest);
 	sfs_hash_free(h);

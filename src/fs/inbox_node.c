@@ -178,6 +178,70 @@ void inbox_node_forget(struct inbox *ib, fuse_ino_t ino, uint64_t nlookup)
 }
 
 
+static struct node *find_locked(struct node_table *t, const char *path,
+				size_t len)
+{
+	uint64_t h = XXH3_64bits(path, len);
+	struct node *n;
+
+	if (len == 0)
+		return &t->root;
+	for (n = t->slots[h & (t->nslots - 1)]; n; n = n->next)
+		if (n->hash == h && n->len == len && !memcmp(n->path, path, len))
+			return n;
+	return NULL;
+}
+
+void inbox_known_free(struct inbox_known *k, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(k[i].name);
+	free(k);
+}
+
+/*
+ * Collected under the lock and notified after it is dropped: the kernel's
+ * entry invalidation takes the parent directory's lock, which a LOOKUP in
+ * progress holds while it waits for us (and our lookups take t->lock).
+ */
+int inbox_nodes_known_files(struct inbox *ib, struct inbox_known **out,
+			    size_t *count)
+{
+	struct node_table *t = nodes_of(ib);
+	struct inbox_known *k;
+	size_t n = 0;
+
+	pthread_mutex_lock(&t->lock);
+	k = calloc(t->n ? t->n : 1, sizeof(*k));
+	for (size_t i = 0; k && i < t->nslots; i++) {
+		for (struct node *nd = t->slots[i]; nd; nd = nd->next) {
+			const char *slash = memrchr(nd->path, '/', nd->len);
+			size_t plen = slash ? (size_t)(slash - nd->path) : 0;
+			const char *name = slash ? slash + 1 : nd->path;
+			struct node *p;
+
+			if (nd->kind == INBOX_DT_DIR || !nd->nlookup)
+				continue;
+			p = find_locked(t, nd->path, plen);
+			if (!p || p->kind != INBOX_DT_DIR)
+				continue;
+			k[n].name = strndup(name, nd->len - (size_t)(name - nd->path));
+			if (!k[n].name)
+				continue;
+			k[n].len = strlen(k[n].name);
+			k[n].parent = inbox_ino_of(ib, p);
+			k[n].ino = inbox_ino_of(ib, nd);
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (!k)
+		return -ENOMEM;
+	*out = k;
+	*count = n;
+	return 0;
+}
+
 /*
  * Page cache: a handle reads through it only if the cache holds (or is
  * about to hold) bytes of the same verified version. keep_cache keeps

@@ -14,7 +14,7 @@
 #include "signetfs/util.h"
 
 /*
- * Block tables are 32 bytes per 128 KiB: this budget covers 64 GiB of
+ * Block tables are 16 bytes per 128 KiB: this budget covers 128 GiB of
  * verified content. Above it, tables of files nobody has open are dropped
  * and rebuilt (by hashing again) on their next open; verdicts stay.
  */
@@ -98,7 +98,8 @@ void inbox_cache_destroy(struct inbox *ib)
 
 static size_t blocks_bytes(const struct inbox_vfile *vf)
 {
-	return vf->blocks ? inbox_nblocks((uint64_t)vf->content.size) * 32 : 0;
+	return vf->blocks ? inbox_nblocks((uint64_t)vf->content.size) * INBOX_TAG
+			  : 0;
 }
 
 static struct inbox_vfile **find_locked(struct inbox_cache *c, uint64_t h,
@@ -192,30 +193,29 @@ static void insert_locked(struct inbox_cache *c, struct inbox_vfile *vf)
 		trim_locked(c, vf);
 }
 
+void inbox_cache_trim_stale(struct inbox *ib)
+{
+	struct inbox_cache *c = ib->cache;
+	uint64_t epoch = inbox_epoch(ib);
+
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < c->nslots; i++) {
+		for (struct inbox_vfile *vf = c->slots[i]; vf; vf = vf->next) {
+			if (vf->epoch == epoch || vf->opens || !vf->blocks)
+				continue;
+			c->block_bytes -= blocks_bytes(vf);
+			free(vf->blocks);
+			vf->blocks = NULL;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
 void inbox_vfile_closed(struct inbox *ib, struct inbox_vfile *vf)
 {
 	pthread_mutex_lock(&ib->cache->lock);
 	vf->opens--;
 	pthread_mutex_unlock(&ib->cache->lock);
-}
-
-void inbox_audit_denied(struct inbox *ib, const char *path, size_t len,
-			int64_t size, const char *reason)
-{
-	struct audit_record rec = {
-		.event = "verify-denied",
-		.path = path,
-		.path_len = len,
-		.size = size,
-		.reason = reason,
-	};
-	int ret;
-
-	if (!ib->audit)
-		return;
-	ret = audit_write(ib->audit, &rec);
-	if (ret)
-		sfs_err("audit log: %s", strerror(-ret));
 }
 
 /* Read an open .sig (already known to be a regular file), bounded. */
@@ -274,20 +274,25 @@ static enum verify_reason load_sig(struct inbox *ib, const char *path,
 	return r;
 }
 
-static enum verify_reason check_content(struct inbox_vfile *vf, int fd,
+static enum verify_reason check_content(struct inbox *ib,
+					struct inbox_vfile *vf, int fd,
 					const struct sig_info *info)
 {
 	struct sfs_digest d;
 	size_t nb = inbox_nblocks((uint64_t)vf->content.size);
 	int ret;
 
-	vf->blocks = calloc(nb ? nb : 1, 32);
+	vf->blocks = calloc(nb ? nb : 1, INBOX_TAG);
 	if (!vf->blocks)
 		return VR_INTERNAL;
+	/* vf->gen is unique per verification: one tag per (gen, block). */
 	ret = inbox_hash_blocks(fd, (uint64_t)vf->content.size,
-				info->digest.alg, &d, vf->blocks);
+				info->digest.alg, ib->mac, vf->gen, &d,
+				vf->blocks);
 	if (ret)
 		return VR_IO;
+	sfs_stats_add(&ib->stats, SFS_C_BYTES_HASHED,
+		      (uint64_t)vf->content.size);
 	if (d.len != info->digest.len || memcmp(d.bytes, info->digest.bytes,
 						d.len))
 		return VR_CONTENT_DIGEST;
@@ -309,25 +314,28 @@ static void keep_info(struct inbox_vfile *vf, const struct sig_info *info,
 static enum verify_reason verify_fd(struct inbox *ib, struct inbox_vfile *vf,
 				    int fd)
 {
-	struct verify_policy pol = {
-		.pins = (const uint8_t (*)[32])ib->cfg->pins,
-		.n_pins = ib->cfg->n_pins,
-	};
+	/* Held to the end: a reload meanwhile frees nothing we use. */
+	struct inbox_conf *conf = inbox_conf_get(ib);
+	struct verify_policy pol = {0};
 	struct sig_info info;
 	enum verify_reason r;
 	uint8_t *der = NULL;
 	size_t der_len = 0;
 
 	memset(&info, 0, sizeof(info));
-	if (ib->cfg->path_binding) {
+	vf->epoch = conf->epoch;
+	/* The most specific [rule GLOB] for this path decides (policy.h). */
+	policy_pins(conf->cfg, vf->path, &pol.pins, &pol.n_pins);
+	if (policy_path_binding(conf->cfg, vf->path)) {
 		pol.expected_path = vf->path;
 		pol.expected_path_len = vf->path_len;
 	}
 	r = load_sig(ib, vf->path, vf->path_len, &vf->sig, &der, &der_len);
 	if (r == VR_OK)
-		r = verifier_check_sig(ib->verifier, der, der_len, &pol, &info);
+		r = verifier_check_sig(conf->verifier, der, der_len, &pol,
+				       &info);
 	if (r == VR_OK)
-		r = check_content(vf, fd, &info);
+		r = check_content(ib, vf, fd, &info);
 	if (r == VR_OK)
 		keep_info(vf, &info, der, der_len);
 	if (r != VR_OK) {
@@ -336,6 +344,7 @@ static enum verify_reason verify_fd(struct inbox *ib, struct inbox_vfile *vf,
 	}
 	sig_info_clear(&info);
 	free(der);
+	inbox_conf_put(conf);
 	return r;
 }
 
@@ -358,10 +367,26 @@ static struct inbox_vfile *vfile_new(struct inbox *ib, const char *path,
 	return vf;
 }
 
+/*
+ * One verify-denied record per occurrence: a denial is recorded unless the
+ * previous decision for this path was the same denial of the same version
+ * (both stamps). Re-verifying an unchanged file after a reload, or after
+ * its entry was evicted and found again, adds nothing; a new version, or
+ * a new reason, is a new record.
+ */
+static bool same_denial(const struct inbox_vfile *prev,
+			const struct inbox_vfile *vf)
+{
+	return prev && prev->verdict == vf->verdict &&
+	       inbox_stamp_eq(&prev->content, &vf->content) &&
+	       inbox_stamp_eq(&prev->sig, &vf->sig);
+}
+
 /* Hash and verify path through fd (its stamp in st); publish the result. */
 static int verify_publish(struct inbox *ib, const char *path, size_t len,
 			  uint64_t h, int fd, const struct stat *st,
-			  bool opened, struct inbox_vfile **out)
+			  bool opened, const struct inbox_vfile *prev,
+			  struct inbox_vfile **out)
 {
 	struct inbox_cache *c = ib->cache;
 	struct inbox_vfile *vf = vfile_new(ib, path, len, h);
@@ -374,9 +399,14 @@ static int verify_publish(struct inbox *ib, const char *path, size_t len,
 	vf->verdict = verify_fd(ib, vf, fd);
 	base = memrchr(path, '/', len);
 	base = base ? base + 1 : path;
-	if (vf->verdict != VR_OK && !sfs_is_atomic_temp(base))
+	if (vf->verdict == VR_OK) {
+		sfs_stats_add(&ib->stats, SFS_C_VERIFIED, 1);
+	} else if (!sfs_is_atomic_temp(base) && !same_denial(prev, vf)) {
+		/* Counted like the records: once per occurrence. */
+		sfs_stats_add(&ib->stats, SFS_C_DENIED, 1);
 		inbox_audit_denied(ib, path, len, (int64_t)st->st_size,
 				   verify_reason_name(vf->verdict));
+	}
 	pthread_mutex_lock(&c->lock);
 	/* Counted before it is visible, so no trim drops its blocks. */
 	vf->opens = opened;
@@ -443,7 +473,7 @@ int inbox_check(struct inbox *ib, const char *path, size_t len, int *fd,
 	struct inflight me = {.path = path, .len = len};
 	uint64_t h = XXH3_64bits(path, len);
 	struct inbox_stamp cs, ss;
-	struct inbox_vfile *vf;
+	struct inbox_vfile *vf, *prev = NULL;
 	struct stat st;
 	int ret, vfd = -1;
 
@@ -454,15 +484,22 @@ int inbox_check(struct inbox *ib, const char *path, size_t len, int *fd,
 	pthread_mutex_lock(&c->lock);
 	enter_locked(c, &me);
 	vf = *find_locked(c, h, path, len);
-	if (vf && inbox_stamp_eq(&vf->content, &cs) &&
+	if (vf && vf->epoch == inbox_epoch(ib) &&
+	    inbox_stamp_eq(&vf->content, &cs) &&
 	    inbox_stamp_eq(&vf->sig, &ss) &&
 	    (!fd || vf->verdict != VR_OK || vf->blocks)) {
 		atomic_fetch_add(&vf->refs, 1);
 		if (fd)
 			vf->opens++;
 		pthread_mutex_unlock(&c->lock);
+		sfs_stats_add(&ib->stats, SFS_C_CACHE_HIT, 1);
 		*out = vf;
 		return 0;
+	}
+	sfs_stats_add(&ib->stats, SFS_C_CACHE_MISS, 1);
+	if (vf) {
+		prev = vf;
+		atomic_fetch_add(&prev->refs, 1);
 	}
 	me.next = c->inflight;
 	c->inflight = &me;
@@ -474,7 +511,8 @@ int inbox_check(struct inbox *ib, const char *path, size_t len, int *fd,
 	}
 	if (!ret)
 		ret = verify_publish(ib, path, len, h, fd ? *fd : vfd, &st,
-				     fd != NULL, &vf);
+				     fd != NULL, prev, &vf);
+	inbox_vfile_put(prev);
 	if (vfd >= 0)
 		close(vfd);
 	leave(c, &me);

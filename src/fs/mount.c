@@ -279,6 +279,8 @@ static int serve(const struct fsmount_spec *spec,
 	}
 	report(status_fd, 0, NULL);
 	status_fd = -1;
+	if (spec->session)
+		*spec->session = se;
 	if (hup_start(spec) != 0)
 		sfs_warn("cannot handle SIGHUP; it will unmount");
 	notify("READY=1");
@@ -295,6 +297,8 @@ static int serve(const struct fsmount_spec *spec,
 	}
 	notify("STOPPING=1");
 	hup_stop();
+	if (spec->session)
+		*spec->session = NULL;
 	fuse_session_unmount(se);
 	fuse_remove_signal_handlers(se);
 	fuse_session_destroy(se);

@@ -31,6 +31,11 @@ struct fsmount_spec {
 	 * old settings stay; NULL means nothing is reloadable.
 	 */
 	int (*reload)(void *userdata, struct sfs_error *err);
+	/*
+	 * Optional: set to the session while it serves (NULL before and
+	 * after), for notifications (fuse_lowlevel_notify_*) from reload.
+	 */
+	struct fuse_session **session;
 };
 
 /* Mount, detach unless foreground, serve until unmounted; exit code. */

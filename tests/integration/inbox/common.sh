@@ -33,8 +33,16 @@ ib_mount() {
 	IB_LOG=$SFS_LOG
 }
 
+# ib_umount: unmount, then the audit log must verify, sealed by the final
+# checkpoint the daemon signed with the config's key.
 ib_umount() {
 	sfs_umount "$M" "$IB_PID" "$IB_LOG"
+	[ -f "$AUDIT" ] || return 0
+	"$SIGNETFS" audit verify --trust "$T/tok/ca.pem" "$AUDIT" \
+		>"$T/audit-verify.out" 2>&1 ||
+		{ cat "$T/audit-verify.out" "$AUDIT" >&2; fail "audit verify"; }
+	grep -q '^OK .*sealed' "$T/audit-verify.out" ||
+		fail "audit verify: $(cat "$T/audit-verify.out")"
 }
 
 # Is REL in the listing of its directory in the mount?
@@ -69,11 +77,14 @@ not_there() {
 	[ ! -e "$1" ] && [ ! -L "$1" ]
 }
 
-# audited REL REASON: a verify-denied record for REL with that reason.
+# audited REL REASON [N]: exactly N (default 1) verify-denied records for
+# REL with that reason: a denial is recorded once, not once per lookup.
 audited() {
-	grep -F '"event":"verify-denied"' "$AUDIT" |
-		grep -F "\"path\":\"$1\"" | grep -qF "\"reason\":\"$2\"" ||
-		{ cat "$AUDIT" >&2; fail "no verify-denied $2 record for $1"; }
+	local n
+	n=$(grep -F '"event":"verify-denied"' "$AUDIT" |
+		grep -F "\"path\":\"$1\"," | grep -cF "\"reason\":\"$2\"") || true
+	[ "$n" -eq "${3:-1}" ] ||
+		{ cat "$AUDIT" >&2; fail "$n verify-denied $2 records for $1, want ${3:-1}"; }
 }
 
 # A file of N bytes that is not all zeros and spans several 128 KiB blocks.

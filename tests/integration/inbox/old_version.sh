@@ -36,7 +36,8 @@ hidden rel/app.bin
 cp "$T/app.bin" "$B/rel/app.bin"
 cp "$T/old/app.bin.sig" "$B/rel/app.bin.sig"
 hidden rel/app.bin
-audited rel/app.bin content-digest
+# Two versions refused for the same reason: one record each.
+audited rel/app.bin content-digest 2
 # The undetectable one: old content with its own old signature.
 cp "$T/old/app.bin" "$B/rel/app.bin"
 visible rel/app.bin

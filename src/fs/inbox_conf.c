@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: Apache-2.0
+/* What SIGHUP reloads (config, trust store, CRL), swapped in whole. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "inbox.h"
+#include "signetfs/log.h"
+
+static int conf_new(const struct sfs_config *cfg, struct sfs_config *owned,
+		    struct inbox_conf **out, struct sfs_error *err)
+{
+	struct inbox_conf *c = calloc(1, sizeof(*c));
+	int ret;
+
+	if (!c) {
+		sfs_error_set(err, -ENOMEM, SFS_EXIT_USAGE, "out of memory");
+		return -ENOMEM;
+	}
+	ret = verifier_new(&cfg->trust, &c->verifier, err);
+	if (ret) {
+		free(c);
+		return ret;
+	}
+	atomic_init(&c->refs, 1);
+	c->cfg = cfg;
+	c->owned = owned;
+	*out = c;
+	return 0;
+}
+
+struct inbox_conf *inbox_conf_get(struct inbox *ib)
+{
+	struct inbox_conf *c;
+
+	pthread_mutex_lock(&ib->conf_lock);
+	c = ib->conf;
+	atomic_fetch_add(&c->refs, 1);
+	pthread_mutex_unlock(&ib->conf_lock);
+	return c;
+}
+
+void inbox_conf_put(struct inbox_conf *c)
+{
+	if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
+		return;
+	verifier_free(c->verifier);
+	config_free(c->owned);
+	free(c);
+}
+
+uint64_t inbox_epoch(struct inbox *ib)
+{
+	return atomic_load_explicit(&ib->epoch, memory_order_acquire);
+}
+
+int inbox_conf_init(struct inbox *ib, struct sfs_error *err)
+{
+	struct inbox_conf *c;
+	int ret = conf_new(ib->cfg, NULL, &c, err);
+
+	if (ret)
+		return ret;
+	c->epoch = 1;
+	pthread_mutex_init(&ib->conf_lock, NULL);
+	ib->conf = c;
+	atomic_store(&ib->epoch, 1);
+	return 0;
+}
+
+void inbox_conf_destroy(struct inbox *ib)
+{
+	if (!ib->conf)
+		return;
+	inbox_conf_put(ib->conf);
+	ib->conf = NULL;
+	pthread_mutex_destroy(&ib->conf_lock);
+}
+
+static void audit_reloaded(struct inbox *ib, const char *reason)
+{
+	const char *path = ib->cfg->path ? ib->cfg->path : "";
+	struct audit_record rec = {
+		.event = "config-reloaded",
+		.path = path,
+		.path_len = strlen(path),
+		.size = -1,
+		.reason = reason,
+	};
+
+	if (ib->audit && audit_write(ib->audit, &rec))
+		sfs_err("audit log: cannot record config-reloaded");
+}
+
+static bool str_differs(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a && strcmp(a, b));
+}
+
+/* What the mount opened once: a reload cannot change it. */
+static void note_fixed(struct inbox *ib, const struct sfs_config *cfg)
+{
+	if (cfg->mode != ib->cfg->mode)
+		sfs_info("reload: mode takes effect at the next mount");
+	if (str_differs(cfg->audit_log, ib->cfg->audit_log) ||
+	    str_differs(cfg->key.key_uri, ib->cfg->key.key_uri))
+		sfs_info("reload: audit-log and key take effect at the next "
+			 "mount");
+}
+
+/*
+ * Make the kernel look every file up again: a file that no longer
+ * verifies is ENOENT at once instead of when its 1 s entry expires, and
+ * its pages leave the page cache, so a handle opened before the reload
+ * reads through us (and is refused, inbox_file.c) instead of from cache.
+ * Directories are left alone: they do not depend on signatures, and
+ * invalidating one would detach the working directory of its users.
+ * Called from the reload thread, never from a request handler: the page
+ * invalidation waits for reads in progress, which other threads serve.
+ */
+static void forget_kernel_entries(struct inbox *ib)
+{
+	struct inbox_known *k;
+	size_t n;
+
+	if (!ib->se || inbox_nodes_known_files(ib, &k, &n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		/* -ENOENT: the kernel forgot it already. */
+		fuse_lowlevel_notify_inval_entry(ib->se, k[i].parent,
+						 k[i].name, k[i].len);
+		fuse_lowlevel_notify_inval_inode(ib->se, k[i].ino, 0, 0);
+	}
+	inbox_known_free(k, n);
+}
+
+int inbox_reload(void *userdata, struct sfs_error *err)
+{
+	struct inbox *ib = userdata;
+	struct sfs_config *cfg = NULL;
+	struct inbox_conf *c = NULL, *old;
+	char reason[sizeof(err->msg) + 16];
+	int ret;
+
+	ret = config_load(ib->cfg->path, &cfg, err);
+	if (!ret) {
+		ret = conf_new(cfg, cfg, &c, err);
+		if (ret)
+			config_free(cfg);
+	}
+	if (ret) {
+		snprintf(reason, sizeof(reason), "rejected: %s", err->msg);
+		audit_reloaded(ib, reason);
+		return ret;
+	}
+	note_fixed(ib, cfg);
+	pthread_mutex_lock(&ib->conf_lock);
+	old = ib->conf;
+	c->epoch = old->epoch + 1;
+	ib->conf = c;
+	/* From here no cached verdict is used: they carry the old epoch. */
+	atomic_store_explicit(&ib->epoch, c->epoch, memory_order_release);
+	pthread_mutex_unlock(&ib->conf_lock);
+	inbox_conf_put(old);
+	inbox_cache_trim_stale(ib);
+	forget_kernel_entries(ib);
+	audit_reloaded(ib, "ok");
+	sfs_info("reloaded %s", ib->cfg->path);
+	return 0;
+}
