@@ -184,7 +184,7 @@ static int truncate_locked(struct outbox *ob, struct bk_inode *i,
 	return 0;
 }
 
-static int set_times(struct outbox *ob, struct bk_inode *i, struct ob_file *f,
+static int set_times(struct outbox *ob, int ifd, struct ob_file *f,
 		     const struct stat *attr, int valid)
 {
 	struct timespec tv[2] = {{.tv_nsec = UTIME_OMIT},
@@ -201,7 +201,7 @@ static int set_times(struct outbox *ob, struct bk_inode *i, struct ob_file *f,
 		tv[1] = attr->st_mtim;
 	if (f)
 		return futimens(f->fd, tv) < 0 ? -errno : 0;
-	snprintf(p, sizeof(p), "%d", i->fd);
+	snprintf(p, sizeof(p), "%d", ifd);
 	return utimensat(ob->bk.proc_fd, p, tv, 0) < 0 ? -errno : 0;
 }
 
@@ -209,9 +209,11 @@ static int setattr_meta(fuse_req_t req, struct outbox *ob, struct bk_inode *i,
 			struct ob_file *f, const struct stat *attr, int valid)
 {
 	char p[32];
-	int r = 0;
+	int r = 0, ifd = bk_pin(&ob->bk, i);
 
-	snprintf(p, sizeof(p), "%d", i->fd);
+	if (ifd < 0)
+		return ifd;
+	snprintf(p, sizeof(p), "%d", ifd);
 	if (valid & FUSE_SET_ATTR_MODE)
 		r = AS_CALLER(ob, req,
 			      f ? fchmod(f->fd, attr->st_mode)
@@ -221,16 +223,17 @@ static int setattr_meta(fuse_req_t req, struct outbox *ob, struct bk_inode *i,
 		gid_t g = valid & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1;
 
 		r = AS_CALLER(ob, req,
-			      fchownat(i->fd, "", u, g,
+			      fchownat(ifd, "", u, g,
 				       AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW));
 	}
 	if (r < 0)
-		return -errno;
-	if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
+		r = -errno;
+	if (r == 0 && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
 		bk_creds_enter(&ob->bk, req, false);
-		r = set_times(ob, i, f, attr, valid);
+		r = set_times(ob, ifd, f, attr, valid);
 		bk_creds_leave(&ob->bk);
 	}
+	bk_unpin(&ob->bk, i);
 	return r;
 }
 
@@ -414,7 +417,7 @@ static void ob_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct fuse_entry_param e;
 	bool created = true;
 	struct ob_file *f;
-	int fd, ret;
+	int fd, pfd, ret;
 
 	if (ob_reserved_name(name) || !S_ISREG(mode)) {
 		fuse_reply_err(req, EPERM);
@@ -424,17 +427,24 @@ static void ob_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, EACCES);
 		return;
 	}
+	pfd = bk_pin(&ob->bk, p);
+	if (pfd < 0) {
+		fuse_reply_err(req, -pfd);
+		return;
+	}
 	fd = AS_CALLER(ob, req,
-		       openat(p->fd, name, flags | O_CREAT | O_EXCL, mode));
+		       openat(pfd, name, flags | O_CREAT | O_EXCL, mode));
 	if (fd < 0 && errno == EEXIST && !(fi->flags & O_EXCL)) {
 		created = false;
-		fd = AS_CALLER(ob, req, openat(p->fd, name, flags));
+		fd = AS_CALLER(ob, req, openat(pfd, name, flags));
 	}
 	if (fd < 0) {
 		fuse_reply_err(req, errno);
+		bk_unpin(&ob->bk, p);
 		return;
 	}
 	ret = bk_lookup_fd(&ob->bk, p, name, fd, &e, &i);
+	bk_unpin(&ob->bk, p);
 	f = ret ? NULL : new_file(ob, req, fd, fi->flags | O_WRONLY);
 	if (f) {
 		pthread_mutex_lock(&i->lock);

@@ -185,7 +185,8 @@ void ob_writer_ids(struct outbox *ob, pid_t pid, uid_t uid, gid_t gid,
 int ob_sync_sig(struct outbox *ob, const char *rel);
 
 /* Record what we now know about the inode's signature. */
-void ob_set_status_locked(struct bk_inode *i, struct ob_inode *s,
+void ob_set_status_locked(struct outbox *ob, struct bk_inode *i,
+			  struct ob_inode *s,
 			  enum ob_status st, const struct sfs_digest *d,
 			  const char *signer, const char *reason);
 

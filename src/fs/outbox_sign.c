@@ -228,7 +228,8 @@ int ob_sign_digest(struct outbox *ob, const char *rel, size_t rel_len,
 	return ret ? -EIO : 0;
 }
 
-void ob_set_status_locked(struct bk_inode *i, struct ob_inode *s,
+void ob_set_status_locked(struct outbox *ob, struct bk_inode *i,
+			  struct ob_inode *s,
 			  enum ob_status st, const struct sfs_digest *d,
 			  const char *signer, const char *reason)
 {
@@ -241,7 +242,7 @@ void ob_set_status_locked(struct bk_inode *i, struct ob_inode *s,
 		s->digest.len = 0;
 	snprintf(s->signer, sizeof(s->signer), "%s", signer ? signer : "");
 	snprintf(s->reason, sizeof(s->reason), "%s", reason ? reason : "");
-	if (bk_stat(i, &sb) == 0) {
+	if (bk_stat(&ob->bk, i, &sb) == 0) {
 		s->snap_size = sb.st_size;
 		s->snap_mtime = sb.st_mtim;
 		s->snap_ctime = sb.st_ctim;
@@ -256,7 +257,7 @@ static int content_digest_locked(struct outbox *ob, struct bk_inode *i,
 	uint64_t size = 0;
 	int fd, ret;
 
-	ret = bk_stat(i, st);
+	ret = bk_stat(&ob->bk, i, st);
 	if (ret)
 		return ret;
 	if (ob_run_final(&s->run, md, (uint64_t)st->st_size, d) == 0)
@@ -268,7 +269,7 @@ static int content_digest_locked(struct outbox *ob, struct bk_inode *i,
 	close(fd);
 	sfs_stats_add(&ob->stats, SFS_C_BYTES_HASHED, size);
 	if (ret == 0 && size != (uint64_t)st->st_size)
-		ret = bk_stat(i, st); /* it grew under us: size for audit */
+		ret = bk_stat(&ob->bk, i, st); /* it grew under us: size for audit */
 	return ret;
 }
 
@@ -282,7 +283,7 @@ static int sign_failed(struct outbox *ob, struct bk_inode *i,
 	ob_audit(ob, "sign-failed", rel, len, -1, NULL, w, reason);
 	ob_unlink_sig(ob, rel);
 	s->sig_cleared = true;
-	ob_set_status_locked(i, s, OB_ST_FAILED, NULL, NULL, reason);
+	ob_set_status_locked(ob, i, s, OB_ST_FAILED, NULL, NULL, reason);
 	return -EIO;
 }
 
@@ -335,7 +336,7 @@ int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
 	s->sync_next = false;
 	s->decided_gen = s->content_gen;
 	s->sign_seq = atomic_fetch_add(&ob->seq, 1) + 1;
-	ob_set_status_locked(i, s, OB_ST_SIGNED, &d, signer_cert_sha256(sg),
+	ob_set_status_locked(ob, i, s, OB_ST_SIGNED, &d, signer_cert_sha256(sg),
 			     NULL);
 	return 0;
 }
@@ -368,7 +369,7 @@ void ob_refuse_locked(struct outbox *ob, struct bk_inode *i,
 	}
 	s->sig_cleared = true;
 	s->decided_gen = s->content_gen;
-	ob_set_status_locked(i, s, OB_ST_FAILED, NULL, NULL, reason);
+	ob_set_status_locked(ob, i, s, OB_ST_FAILED, NULL, NULL, reason);
 }
 
 int ob_valid_sig(struct outbox *ob, int dirfd, const char *base,

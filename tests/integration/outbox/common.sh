@@ -201,3 +201,29 @@ ob_count_signed() {
 	{ getfattr -R -n user.signetfs.status "$1" 2>/dev/null || true; } |
 		grep -c '="signed"' || true
 }
+
+# ob_fresh_ext4 DIR MIB: a new ext4 (loop, sparse image) mounted on DIR,
+# unmounted at exit. ext4 allocates inodes slowly right after mass
+# deletions (recently_deleted), so tests that create tens of thousands of
+# files get a filesystem nobody deleted anything on.
+OB_LOOPS=()
+ob_fresh_ext4() {
+	command -v mkfs.ext4 >/dev/null || skip "no mkfs.ext4"
+	mkdir -p "$1"
+	truncate -s "$2M" "$SFS_TMP/ext4.$(basename "$1").img"
+	mkfs.ext4 -q -F -N $(($2 * 128)) "$SFS_TMP/ext4.$(basename "$1").img" ||
+		fail "mkfs.ext4"
+	mount -o loop "$SFS_TMP/ext4.$(basename "$1").img" "$1" ||
+		skip "cannot mount a loop device"
+	OB_LOOPS+=("$1")
+}
+ob_cleanup() {
+	local m
+	for m in "${SFS_MNTS[@]}"; do
+		mountpoint -q "$m" 2>/dev/null && { fusermount3 -uz "$m" ||
+			umount -l "$m"; } 2>/dev/null
+	done
+	for m in "${OB_LOOPS[@]}"; do umount -l "$m" 2>/dev/null; done
+	sfs_cleanup
+}
+trap ob_cleanup EXIT
