@@ -796,7 +796,10 @@ int outbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 	clock_gettime(CLOCK_REALTIME, &ob->started);
 	make_mount_id(ob);
 	pthread_rwlock_init(&ob->ns_lock, NULL);
+	pthread_mutex_init(&ob->names.lock, NULL);
+	ob_names_reset(ob);
 	ret = fsmount_run(&spec, &args);
+	pthread_mutex_destroy(&ob->names.lock);
 	pthread_rwlock_destroy(&ob->ns_lock);
 	free(opts);
 	free(ob);

@@ -2,6 +2,7 @@
 /* Outbox signing: digest, signature, .sig files, killed writers, status. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,10 +57,60 @@ void ob_exit_state(pid_t pid, struct ob_exit *ex)
 	ex->status = (int)((n >> 8) & 0xff);
 }
 
+void ob_names_reset(struct outbox *ob)
+{
+	pthread_mutex_lock(&ob->names.lock);
+	for (size_t k = 0; k < OB_NAME_SLOTS; k++)
+		ob->names.slot[k].valid = false;
+	if (gethostname(ob->host, sizeof(ob->host) - 1) < 0)
+		ob->host[0] = '\0';
+	pthread_mutex_unlock(&ob->names.lock);
+}
+
+static void user_name(struct outbox *ob, uid_t uid, char *out, size_t len)
+{
+	struct passwd pw, *res = NULL;
+	size_t k = uid % OB_NAME_SLOTS;
+	char buf[1024];
+
+	pthread_mutex_lock(&ob->names.lock);
+	if (ob->names.slot[k].valid && ob->names.slot[k].uid == uid) {
+		snprintf(out, len, "%s", ob->names.slot[k].name);
+		pthread_mutex_unlock(&ob->names.lock);
+		return;
+	}
+	pthread_mutex_unlock(&ob->names.lock);
+	/* As sfs_writer_from_pid does: the number when there is no name. */
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+		snprintf(out, len, "%s", res->pw_name);
+	else
+		snprintf(out, len, "%u", (unsigned)uid);
+	pthread_mutex_lock(&ob->names.lock);
+	ob->names.slot[k].uid = uid;
+	ob->names.slot[k].valid = true;
+	snprintf(ob->names.slot[k].name, sizeof(ob->names.slot[k].name), "%s",
+		 out);
+	pthread_mutex_unlock(&ob->names.lock);
+}
+
+/* sfs_writer_from_pid() with the user and host names cached. */
 void ob_writer_ids(struct outbox *ob, pid_t pid, uid_t uid, gid_t gid,
 		   struct sfs_writer *w)
 {
-	sfs_writer_from_pid(w, pid, uid, gid);
+	char link[64];
+	ssize_t n;
+
+	memset(w, 0, sizeof(*w));
+	w->uid = uid;
+	w->gid = gid;
+	w->pid = pid;
+	user_name(ob, uid, w->user, sizeof(w->user));
+	snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
+	n = pid > 0 ? readlink(link, w->exe, sizeof(w->exe) - 1) : -1;
+	w->exe[n > 0 ? n : 0] = '\0';
+	pthread_mutex_lock(&ob->names.lock);
+	snprintf(w->host, sizeof(w->host), "%s", ob->host);
+	pthread_mutex_unlock(&ob->names.lock);
 	snprintf(w->mount_id, sizeof(w->mount_id), "%s", ob->mount_id);
 }
 
