@@ -53,7 +53,7 @@ static bool policy_allows(struct outbox *ob, fuse_req_t req, const char *rel)
 	gid_t groups[256];
 	int n;
 
-	if (policy_may_write(ob->cfg, rel, c->uid, c->gid, NULL, 0,
+	if (policy_may_write(ob_conf(ob)->cfg, rel, c->uid, c->gid, NULL, 0,
 			     ob->mounter))
 		return true;
 	n = fuse_req_getgroups(req, (int)ARRAY_SIZE(groups), groups);
@@ -61,7 +61,7 @@ static bool policy_allows(struct outbox *ob, fuse_req_t req, const char *rel)
 		return false;
 	if (n > (int)ARRAY_SIZE(groups))
 		n = (int)ARRAY_SIZE(groups);
-	return policy_may_write(ob->cfg, rel, c->uid, c->gid, groups, n,
+	return policy_may_write(ob_conf(ob)->cfg, rel, c->uid, c->gid, groups, n,
 				ob->mounter);
 }
 
@@ -539,7 +539,7 @@ static void ob_op_flush(fuse_req_t req, fuse_ino_t ino,
 	if (!s) {
 		ret = -ENOMEM;
 	} else if (ex.signal ||
-		   (ex.exiting && ex.status && !ob->cfg->sign_nonzero_exit)) {
+		   (ex.exiting && ex.status && !ob_conf(ob)->cfg->sign_nonzero_exit)) {
 		ob_writer_of(ob, req, &w);
 		ob_refuse_locked(ob, i, s, f->open_seq, f->must_sign, &w, &ex);
 		f->refused = true;
@@ -661,26 +661,71 @@ static void ob_op_statfs(fuse_req_t req, fuse_ino_t ino)
 	bk_op_statfs(&ob_of(req)->bk, req);
 }
 
+/*
+ * Operations that decide by policy or sign run with one configuration
+ * from start to end, whatever a reload does meanwhile (outbox_conf.c).
+ * ob is read before the reply, which frees req.
+ */
+#define OB_SCOPED(fn, params, args)                                       \
+	static void scoped_##fn params                                    \
+	{                                                                 \
+		struct outbox *ob = ob_of(req);                           \
+									  \
+		ob_op_enter(ob);                                          \
+		fn args;                                                  \
+		ob_op_leave(ob);                                          \
+	}
+
+OB_SCOPED(ob_op_setattr, (fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+			  int valid, struct fuse_file_info *fi),
+	  (req, ino, attr, valid, fi))
+OB_SCOPED(ob_op_mkdir, (fuse_req_t req, fuse_ino_t parent, const char *name,
+			mode_t mode), (req, parent, name, mode))
+OB_SCOPED(ob_op_unlink, (fuse_req_t req, fuse_ino_t parent, const char *name),
+	  (req, parent, name))
+OB_SCOPED(ob_op_rmdir, (fuse_req_t req, fuse_ino_t parent, const char *name),
+	  (req, parent, name))
+OB_SCOPED(ob_op_rename, (fuse_req_t req, fuse_ino_t parent, const char *name,
+			 fuse_ino_t newparent, const char *newname,
+			 unsigned int flags),
+	  (req, parent, name, newparent, newname, flags))
+OB_SCOPED(ob_op_open, (fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi), (req, ino, fi))
+OB_SCOPED(ob_op_create, (fuse_req_t req, fuse_ino_t parent, const char *name,
+			 mode_t mode, struct fuse_file_info *fi),
+	  (req, parent, name, mode, fi))
+OB_SCOPED(ob_op_flush, (fuse_req_t req, fuse_ino_t ino,
+			struct fuse_file_info *fi), (req, ino, fi))
+OB_SCOPED(ob_op_release, (fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi), (req, ino, fi))
+OB_SCOPED(ob_op_setxattr, (fuse_req_t req, fuse_ino_t ino, const char *name,
+			   const char *value, size_t size, int flags),
+	  (req, ino, name, value, size, flags))
+OB_SCOPED(ob_op_getxattr, (fuse_req_t req, fuse_ino_t ino, const char *name,
+			   size_t size), (req, ino, name, size))
+OB_SCOPED(ob_op_removexattr, (fuse_req_t req, fuse_ino_t ino,
+			      const char *name), (req, ino, name))
+
 static const struct fuse_lowlevel_ops ob_ops = {
 	.init = ob_op_init,
 	.lookup = ob_op_lookup,
 	.forget = ob_op_forget,
 	.forget_multi = ob_op_forget_multi,
 	.getattr = ob_op_getattr,
-	.setattr = ob_op_setattr,
+	.setattr = scoped_ob_op_setattr,
 	.readlink = ob_op_readlink,
 	.mknod = ob_op_mknod,
-	.mkdir = ob_op_mkdir,
-	.unlink = ob_op_unlink,
-	.rmdir = ob_op_rmdir,
+	.mkdir = scoped_ob_op_mkdir,
+	.unlink = scoped_ob_op_unlink,
+	.rmdir = scoped_ob_op_rmdir,
 	.symlink = ob_op_symlink,
-	.rename = ob_op_rename,
+	.rename = scoped_ob_op_rename,
 	.link = ob_op_link,
-	.open = ob_op_open,
+	.open = scoped_ob_op_open,
 	.read = ob_op_read,
 	.write = ob_op_write,
-	.flush = ob_op_flush,
-	.release = ob_op_release,
+	.flush = scoped_ob_op_flush,
+	.release = scoped_ob_op_release,
 	.fsync = ob_op_fsync,
 	.opendir = ob_op_opendir,
 	.readdir = ob_op_readdir,
@@ -688,11 +733,11 @@ static const struct fuse_lowlevel_ops ob_ops = {
 	.releasedir = ob_op_releasedir,
 	.fsyncdir = ob_op_fsyncdir,
 	.statfs = ob_op_statfs,
-	.setxattr = ob_op_setxattr,
-	.getxattr = ob_op_getxattr,
+	.setxattr = scoped_ob_op_setxattr,
+	.getxattr = scoped_ob_op_getxattr,
 	.listxattr = ob_op_listxattr,
-	.removexattr = ob_op_removexattr,
-	.create = ob_op_create,
+	.removexattr = scoped_ob_op_removexattr,
+	.create = scoped_ob_op_create,
 	.fallocate = ob_op_fallocate,
 	.lseek = ob_op_lseek,
 };
@@ -706,10 +751,10 @@ static void ob_teardown(void *userdata)
 		audit_close(ob->audit);
 		ob->audit = NULL;
 	}
-	verifier_free(ob->verifier);
-	ob->verifier = NULL;
-	keyring_close(ob->ring);
-	ob->ring = NULL;
+	ob_conf_release(ob, ob->conf);
+	ob->conf = NULL;
+	ob_conf_release(ob, ob->conf0); /* after the audit log's checkpoint */
+	ob->conf0 = NULL;
 	bk_destroy(&ob->bk);
 }
 
@@ -717,7 +762,7 @@ static int ob_setup(void *userdata, struct sfs_error *err)
 {
 	struct outbox *ob = userdata;
 	const struct sfs_config *cfg = ob->cfg;
-	struct sfs_error verr = {0};
+	struct sfs_keyring *ring;
 	int ret;
 
 	ret = bk_init(&ob->bk, ob->args->backing);
@@ -728,20 +773,18 @@ static int ob_setup(void *userdata, struct sfs_error *err)
 	}
 	ob->bk.priv_free = ob_inode_free;
 	ob->md = cfg->key.md;
-	if (!ob->no_sign) {
-		ret = keyring_open(cfg, &ob->ring, err);
-		if (ret)
-			goto fail;
-		if (keyring_default(ob->ring))
-			ob->md = signer_md(keyring_default(ob->ring));
-	}
-	if ((cfg->trust.cafile || cfg->trust.capath) &&
-	    verifier_new(&cfg->trust, &ob->verifier, &verr) != 0)
-		sfs_info("no verifier (%s): rename and status xattrs trust any "
-			 "existing .sig", verr.msg);
+	/* Borrowed: the caller frees the mount-time config after us. */
+	ret = ob_conf_new(ob, (struct sfs_config *)cfg, false, &ob->conf, err);
+	if (ret)
+		goto fail;
+	ob->conf0 = ob->conf;
+	ob->conf0->refs++;
+	ring = ob->conf->ring;
+	if (ring && keyring_default(ring))
+		ob->md = signer_md(keyring_default(ring));
 	if (cfg->audit_log) {
-		ret = audit_open_config(cfg, ob->ring ? keyring_default(ob->ring)
-						      : NULL, &ob->audit);
+		ret = audit_open_config(cfg, ring ? keyring_default(ring) : NULL,
+					&ob->audit);
 		if (ret) {
 			sfs_error_set(err, ret, SFS_EXIT_USAGE, "audit log %s: %s",
 				      cfg->audit_log, strerror(-ret));
@@ -775,6 +818,7 @@ int outbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 		.subtype = "signetfs-outbox",
 		.setup = ob_setup,
 		.teardown = ob_teardown,
+		.reload = ob_reload,
 	};
 	char *opts = NULL;
 	int ret;
@@ -790,6 +834,13 @@ int outbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 	}
 	args.fuse_opts = opts;
 	ob->cfg = cfg;
+	/* The daemon changes to / when it detaches. */
+	ob->cfg_path = realpath(cfg->path, NULL);
+	if (!ob->cfg_path) {
+		free(opts);
+		free(ob);
+		return SFS_EXIT_USAGE;
+	}
 	ob->args = &args;
 	ob->no_sign = a->no_sign;
 	ob->mounter = getuid();
@@ -797,9 +848,12 @@ int outbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 	make_mount_id(ob);
 	pthread_rwlock_init(&ob->ns_lock, NULL);
 	pthread_mutex_init(&ob->names.lock, NULL);
+	pthread_mutex_init(&ob->conf_lock, NULL);
 	ob_names_reset(ob);
 	ret = fsmount_run(&spec, &args);
+	pthread_mutex_destroy(&ob->conf_lock);
 	pthread_mutex_destroy(&ob->names.lock);
+	free(ob->cfg_path);
 	pthread_rwlock_destroy(&ob->ns_lock);
 	free(opts);
 	free(ob);

@@ -34,13 +34,29 @@ struct ob_names {
 	} slot[OB_NAME_SLOTS];
 };
 
-struct outbox {
-	struct backing bk;
-	const struct sfs_config *cfg;
-	const struct sfs_mount_args *args;
-	bool no_sign;
+/*
+ * A configuration in force: policy, keys and verifier, swapped as one by
+ * a reload. An operation pins the one it started with (ob_op_enter), so
+ * it never mixes two; the last to unpin an old one frees it.
+ */
+struct ob_conf {
+	struct sfs_config *cfg;
 	struct sfs_keyring *ring;	/* one signer per key; NULL: --no-sign */
 	struct sfs_verifier *verifier;	/* NULL when no trust store is set */
+	unsigned refs;			/* outbox.conf_lock */
+	bool owned;			/* cfg is ours (from a reload) */
+};
+
+struct outbox {
+	struct backing bk;
+	const struct sfs_config *cfg;	/* at mount: setup and audit only */
+	char *cfg_path;			/* absolute, for reloads */
+	const struct sfs_mount_args *args;
+	bool no_sign;
+	pthread_mutex_t conf_lock;	/* conf and refs; a leaf lock */
+	struct ob_conf *conf;		/* in force for new operations */
+	/* The one at mount: its default key signs the audit checkpoints. */
+	struct ob_conf *conf0;
 	struct audit_log *audit;	/* NULL when no audit-log is set */
 	enum sfs_md md;			/* of the running digests */
 	struct sfs_stats stats;		/* user.signetfs.stats of the root */
@@ -225,6 +241,17 @@ struct ob_sigcheck {
 int ob_valid_sig(struct outbox *ob, int dirfd, const char *base,
 		 const char *rel, size_t rel_len, int fd, enum sfs_md md,
 		 struct ob_sigcheck *c);
+
+/* outbox_conf.c */
+/* The config the current operation runs with (see ob_op_enter). */
+struct ob_conf *ob_conf(struct outbox *ob);
+/* Pin the config in force for this thread's operation, and let go. */
+void ob_op_enter(struct outbox *ob);
+void ob_op_leave(struct outbox *ob);
+int ob_conf_new(struct outbox *ob, struct sfs_config *cfg, bool owned,
+		struct ob_conf **out, struct sfs_error *err);
+void ob_conf_release(struct outbox *ob, struct ob_conf *c);
+int ob_reload(void *userdata, struct sfs_error *err);
 
 /* outbox_ns.c */
 void ob_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,

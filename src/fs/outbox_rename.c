@@ -246,7 +246,7 @@ static int install(struct outbox *ob, struct rs_plan *p)
 				     &j->digest, &j->writer, "rename");
 			if (r == 0)
 				r = ob_install_sig(ob, n, j->der, j->der_len,
-						   &j->st, ob->cfg->sync_sig);
+						   &j->st, ob_conf(ob)->cfg->sync_sig);
 			if (r == 0)
 				sfs_stats_add(&ob->stats, SFS_C_SIGNED, 1);
 		}

@@ -244,7 +244,9 @@ int ob_install_sig(struct outbox *ob, const char *rel, const uint8_t *der,
 
 struct sfs_signer *ob_signer_for(struct outbox *ob, const char *rel)
 {
-	return ob->ring ? keyring_for(ob->ring, rel) : NULL;
+	struct sfs_keyring *ring = ob_conf(ob)->ring;
+
+	return ring ? keyring_for(ring, rel) : NULL;
 }
 
 static uint64_t now_us(void)
@@ -341,7 +343,7 @@ static int sign_failed(struct outbox *ob, struct bk_inode *i,
 int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
 		   const struct sfs_writer *w)
 {
-	bool sync = ob->cfg->sync_sig || s->sync_next;
+	bool sync = ob_conf(ob)->cfg->sync_sig || s->sync_next;
 	char rel[PATH_MAX], why[160];
 	struct sfs_signer *sg;
 	struct sfs_digest d;
@@ -443,12 +445,14 @@ int ob_valid_sig(struct outbox *ob, int dirfd, const char *base,
 	ret = sfs_read_file_at(dirfd, name, SFS_SIG_MAX, &der, &len);
 	if (ret)
 		return ret;
-	if (!ob->verifier) {
+	struct sfs_verifier *verifier = ob_conf(ob)->verifier;
+
+	if (!verifier) {
 		free(der);
 		return sfs_hash_fd(fd, md, &c->digest, NULL);
 	}
 	memset(&info, 0, sizeof(info));
-	vr = verifier_check_fd(ob->verifier, der, len, &pol, fd, &info);
+	vr = verifier_check_fd(verifier, der, len, &pol, fd, &info);
 	free(der);
 	if (vr != VR_OK) {
 		sig_info_clear(&info);
