@@ -16,7 +16,7 @@ ob_start() {
 		shift
 	done
 	sfs_need_fuse
-	TOK=$SFS_TMP/tok
+	TOK=${TOK:-$SFS_TMP/tok}
 	B=$SFS_TMP/backing
 	M=$SFS_TMP/mnt
 	mkdir -p "$B" "$M"
@@ -227,3 +227,57 @@ ob_cleanup() {
 	sfs_cleanup
 }
 trap ob_cleanup EXIT
+
+# ob_records EVENT [PATH_GLOB]: how many EVENT records the audit log has
+# (for paths matching PATH_GLOB, fnmatch: '*' crosses '/').
+ob_records() {
+	python3 - "$AUDIT" "$1" "${2:-*}" <<'PY'
+import fnmatch, json, sys
+log, ev, glob = sys.argv[1:4]
+n = 0
+for line in open(log, "rb"):
+    r = json.loads(line)
+    if r.get("event") == ev and fnmatch.fnmatchcase(r.get("path", ""), glob):
+        n += 1
+print(n)
+PY
+}
+
+# ob_expect_records EVENT PATH_GLOB N: exactly N such records, each with
+# the writer the kernel reported (uid, pid > 0, exe).
+ob_expect_records() {
+	python3 - "$AUDIT" "$@" <<'PY' || fail "audit records: $1 $2"
+import fnmatch, json, sys
+log, ev, glob, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+recs = [r for r in map(json.loads, open(log, "rb"))
+        if r.get("event") == ev and fnmatch.fnmatchcase(r.get("path", ""), glob)]
+if len(recs) != n:
+    sys.exit(f"{len(recs)} {ev} records for {glob}, expected {n}")
+for r in recs:
+    w = r.get("writer") or {}
+    if "uid" not in w or not w.get("pid", 0) > 0 or not w.get("exe"):
+        sys.exit(f"{ev} {r.get('path')}: incomplete writer {w}")
+PY
+}
+
+# ob_record_writer EVENT PATH UID EXE: exactly one EVENT record for PATH,
+# by uid UID running EXE (pid > 0).
+ob_record_writer() {
+	python3 - "$AUDIT" "$@" <<'PY' || fail "audit record: $*"
+import json, sys
+log, ev, path, uid, exe = sys.argv[1:6]
+recs = [r for r in map(json.loads, open(log, "rb"))
+        if r.get("event") == ev and r.get("path") == path]
+if len(recs) != 1:
+    sys.exit(f"{len(recs)} {ev} records for {path}")
+w = recs[0].get("writer") or {}
+if w.get("uid") != int(uid) or not w.get("pid", 0) > 0 or w.get("exe") != exe:
+    sys.exit(f"{ev} {path}: writer {w}, expected uid {uid} exe {exe}")
+PY
+}
+
+# ob_audit_verify: after unmount, the log's chain and checkpoints verify.
+ob_audit_verify() {
+	"$SIGNETFS" audit verify --config "$CONF" "$AUDIT" >"$SFS_TMP/av" 2>&1 ||
+		{ cat "$SFS_TMP/av" >&2; fail "audit verify rejected $AUDIT"; }
+}
