@@ -313,7 +313,25 @@ static struct ob_file *new_file(struct outbox *ob, fuse_req_t req, int fd,
 	f->uid = c->uid;
 	f->gid = c->gid;
 	f->pid = c->pid;
+	if (f->writable && c->pid > 0) {
+		char link[64], exe[512];
+		ssize_t n;
+
+		snprintf(link, sizeof(link), "/proc/%d/exe", (int)c->pid);
+		n = readlink(link, exe, sizeof(exe) - 1);
+		if (n > 0) {
+			exe[n] = '\0';
+			f->exe = strdup(exe); /* NULL: the record has no exe */
+		}
+	}
 	return f;
+}
+
+static void free_file(struct ob_file *f)
+{
+	if (f)
+		free(f->exe);
+	free(f);
 }
 
 /*
@@ -360,7 +378,7 @@ static void reply_open(fuse_req_t req, struct outbox *ob,
 	if (e ? fuse_reply_create(req, e, fi) : fuse_reply_open(req, fi)) {
 		/* The opener was interrupted: the kernel never saw the file. */
 		close(f->fd);
-		free(f);
+		free_file(f);
 	}
 }
 
@@ -401,7 +419,7 @@ static void ob_op_open(fuse_req_t req, fuse_ino_t ino,
 	}
 	if (ret) {
 		close(fd);
-		free(f);
+		free_file(f);
 		fuse_reply_err(req, -ret);
 		return;
 	}
@@ -456,7 +474,7 @@ static void ob_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	if (ret) {
 		close(fd);
-		free(f);
+		free_file(f);
 		fuse_reply_err(req, -ret);
 		return;
 	}
@@ -540,13 +558,13 @@ static void ob_op_flush(fuse_req_t req, fuse_ino_t ino,
 		ret = -ENOMEM;
 	} else if (ex.signal ||
 		   (ex.exiting && ex.status && !ob_conf(ob)->cfg->sign_nonzero_exit)) {
-		ob_writer_of(ob, req, &w);
+		ob_writer_of_file(ob, req, f, &w);
 		ob_refuse_locked(ob, i, s, f->open_seq, f->must_sign, &w, &ex);
 		f->refused = true;
 		ret = -EIO;
 	} else if (!f->refused &&
 		   (f->must_sign || s->content_gen != s->decided_gen)) {
-		ob_writer_of(ob, req, &w);
+		ob_writer_of_file(ob, req, f, &w);
 		ret = ob_sign_locked(ob, i, s, &w);
 		if (ret == 0)
 			f->must_sign = false;
@@ -578,6 +596,8 @@ static void release_writer(struct outbox *ob, struct bk_inode *i,
 	    s->content_gen != f->flush_gen &&
 	    s->content_gen != s->decided_gen) {
 		ob_writer_ids(ob, f->pid, f->uid, f->gid, &w);
+		if (!w.exe[0] && f->exe)
+			snprintf(w.exe, sizeof(w.exe), "%s", f->exe);
 		ob_sign_locked(ob, i, s, &w);
 	}
 	pthread_mutex_unlock(&i->lock);
@@ -593,7 +613,7 @@ static void ob_op_release(fuse_req_t req, fuse_ino_t ino,
 	if (f->writable)
 		release_writer(ob, bk_inode(&ob->bk, ino), f);
 	close(f->fd);
-	free(f);
+	free_file(f);
 	fuse_reply_err(req, 0);
 }
 

@@ -147,6 +147,12 @@ struct ob_file {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
+	/*
+	 * Its executable then (writable handles): a writer killed by a
+	 * signal closes its files after the kernel released its memory map,
+	 * when /proc/PID/exe no longer resolves.
+	 */
+	char *exe;
 };
 
 static inline struct outbox *ob_of(fuse_req_t req)
@@ -212,6 +218,9 @@ int ob_audit(struct outbox *ob, const char *event, const char *rel,
 	      size_t rel_len, int64_t size, const struct sfs_digest *d,
 	      const struct sfs_writer *w, const char *reason);
 void ob_writer_of(struct outbox *ob, fuse_req_t req, struct sfs_writer *w);
+/* The same for a request on handle f: its opener's exe if /proc has none. */
+void ob_writer_of_file(struct outbox *ob, fuse_req_t req,
+		       const struct ob_file *f, struct sfs_writer *w);
 void ob_writer_ids(struct outbox *ob, pid_t pid, uid_t uid, gid_t gid,
 		   struct sfs_writer *w);
 /* Forget cached user names and read the host name again. */

@@ -121,6 +121,14 @@ void ob_writer_of(struct outbox *ob, fuse_req_t req, struct sfs_writer *w)
 	ob_writer_ids(ob, c->pid, c->uid, c->gid, w);
 }
 
+void ob_writer_of_file(struct outbox *ob, fuse_req_t req,
+		       const struct ob_file *f, struct sfs_writer *w)
+{
+	ob_writer_of(ob, req, w);
+	if (!w->exe[0] && f->exe && w->pid == f->pid)
+		snprintf(w->exe, sizeof(w->exe), "%s", f->exe);
+}
+
 int ob_audit(struct outbox *ob, const char *event, const char *rel,
 	     size_t rel_len, int64_t size, const struct sfs_digest *d,
 	     const struct sfs_writer *w, const char *reason)

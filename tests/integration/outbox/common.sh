@@ -123,7 +123,10 @@ ob_audited() {
 # ob_kill_trials SIGNAL N SIZE_MIB WRITER...: N writers of a SIZE_MIB file
 # into the mount, each killed with SIGNAL when BACKING holds a random
 # amount of it. A killed writer must never leave a valid signature; one
-# that finished first must leave a valid one of the whole file.
+# that finished first must leave a valid one of the whole file. Each
+# killed writer's last close makes exactly one sign-refused record for k
+# with its uid, pid and exe (counted over all calls in OB_K_REFUSED).
+OB_K_REFUSED=0
 ob_kill_trials() {
 	local sig=$1 n=$2 mib=$3; shift 3
 	local writers=("$@") src=$SFS_TMP/kill.src killed=0 t w pid rc thr
@@ -173,10 +176,12 @@ ob_kill_trials() {
 		note "trial $t: $w killed by SIG$sig at $(stat -c %s "$B/k") bytes (rc $rc)"
 	done
 	[ "$killed" -ge $((n * 3 / 4)) ] || fail "only $killed of $n killed mid-copy"
-	ob_audited sign-refused k
+	OB_K_REFUSED=$((OB_K_REFUSED + killed))
+	ob_expect_records sign-refused k "$OB_K_REFUSED"
 	# the file can be written again normally afterwards
 	cp "$src" "$M/k"
 	ob_ok k
+	ob_records_match_stats
 	ob_forge_flip k
 }
 
@@ -260,19 +265,48 @@ for r in recs:
 PY
 }
 
-# ob_record_writer EVENT PATH UID EXE: exactly one EVENT record for PATH,
-# by uid UID running EXE (pid > 0).
+# ob_record_writer EVENT PATH UID EXE [N]: the last EVENT record for PATH
+# names uid UID running EXE (pid > 0); with N, there are exactly N of them.
+# (A close signs: shells and dd open, dup2 and close the original fd, so
+# one writer may sign an empty file first, then its content.)
 ob_record_writer() {
 	python3 - "$AUDIT" "$@" <<'PY' || fail "audit record: $*"
 import json, sys
 log, ev, path, uid, exe = sys.argv[1:6]
 recs = [r for r in map(json.loads, open(log, "rb"))
         if r.get("event") == ev and r.get("path") == path]
-if len(recs) != 1:
+if not recs or (len(sys.argv) > 6 and len(recs) != int(sys.argv[6])):
     sys.exit(f"{len(recs)} {ev} records for {path}")
-w = recs[0].get("writer") or {}
+w = recs[-1].get("writer") or {}
 if w.get("uid") != int(uid) or not w.get("pid", 0) > 0 or w.get("exe") != exe:
     sys.exit(f"{ev} {path}: writer {w}, expected uid {uid} exe {exe}")
+PY
+}
+
+# ob_records_match_stats: the daemon's own counters (user.signetfs.stats)
+# equal the audit records: one sign record per signature, one sign-failed
+# per failed close, one sign-refused or policy-denied per refusal, each
+# with a writer (uid, pid, exe).
+ob_records_match_stats() {
+	getfattr --only-values -n user.signetfs.stats "$M" >"$SFS_TMP/stats" ||
+		fail "no stats xattr"
+	python3 - "$AUDIT" "$SFS_TMP/stats" <<'PY' || fail "audit records vs stats"
+import collections, json, sys
+recs = [json.loads(l) for l in open(sys.argv[1], "rb")]
+st = json.load(open(sys.argv[2]))
+n = collections.Counter(r.get("event") for r in recs)
+want = {"sign": st["files_signed"], "sign-failed": st["sign_failed"],
+        "sign-refused+policy-denied": st["sign_refused"]}
+got = {"sign": n["sign"], "sign-failed": n["sign-failed"],
+       "sign-refused+policy-denied": n["sign-refused"] + n["policy-denied"]}
+if want != got:
+    sys.exit(f"daemon counted {want}, audit log has {got}")
+for r in recs:
+    if r.get("event") in ("sign", "sign-failed", "sign-refused", "policy-denied"):
+        w = r.get("writer") or {}
+        if "uid" not in w or not w.get("pid", 0) > 0 or not w.get("exe"):
+            sys.exit(f"{r['event']} {r.get('path')}: incomplete writer {w}")
+print(f"# audit records match the daemon's counters: {got}")
 PY
 }
 

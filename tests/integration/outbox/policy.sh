@@ -67,12 +67,13 @@ fi
 grep -q "Permission denied" "$SFS_TMP/err" || fail "not EACCES: $(cat "$SFS_TMP/err")"
 [ ! -e "$B/firmware/evil.bin" ] && [ ! -e "$B/firmware/evil.bin.sig" ] ||
 	fail "outsider file exists"
-ob_record_writer policy-denied firmware/evil.bin 4242 /usr/bin/cp
+ob_record_writer policy-denied firmware/evil.bin 4242 /usr/bin/cp 1
 # root is no release member either
 ob_errno EACCES "open('$M/firmware/root.bin', 'w')"
 # forgeries: B's signature on a firmware file, a file moved across rules
 ob_forge_flip firmware/fw.bin
 ob_forge_move firmware/fw.bin firmware/other.bin
+ob_records_match_stats
 ob_stop
 ob_audit_verify
 # signetfs verify --json names the signer: A for firmware, B for docs

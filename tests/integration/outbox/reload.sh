@@ -50,6 +50,7 @@ CONF=$good ob_ok locked/c
 sed 's/^writers-uid = 0$/writers-uid = 4242/' "$good" >"$CONF"
 hup 4
 ob_errno EACCES "open('$M/locked/d', 'w')"
+ob_records_match_stats
 [ "$(records)" -eq 4 ] || fail "$(records) config-reloaded records for 4 SIGHUPs"
 SFS_LOG_ALLOW='reload|rejected|no-such-key|not INI|key|token|PKCS|pkcs11|object' ob_stop
 "$SIGNETFS" audit verify --config "$CONF" "$AUDIT" >/dev/null ||
