@@ -66,20 +66,80 @@ static struct bk_inode *find_locked(struct backing *bk, dev_t dev, ino_t ino)
 	return NULL;
 }
 
+/* LRU of unpinned inodes with an open fd and a handle (bk->fd_lock). */
+static void lru_del_locked(struct bk_inode *i)
+{
+	if (!i->lru_next)
+		return;
+	i->lru_prev->lru_next = i->lru_next;
+	i->lru_next->lru_prev = i->lru_prev;
+	i->lru_prev = i->lru_next = NULL;
+}
+
+static void lru_add_locked(struct backing *bk, struct bk_inode *i)
+{
+	i->lru_next = bk->lru.lru_next;
+	i->lru_prev = &bk->lru;
+	bk->lru.lru_next->lru_prev = i;
+	bk->lru.lru_next = i;
+}
+
+/*
+ * Close the least recently used fds beyond the bound; at most a few per
+ * call, into fds[], closed by the caller after unlocking (the last close
+ * of an unlinked file frees its blocks: not under a global lock).
+ */
+#define BK_EVICT_BATCH 8
+
+static size_t evict_locked(struct backing *bk, int *fds)
+{
+	size_t n = 0;
+
+	while (n < BK_EVICT_BATCH && bk->n_cached > bk->max_cached &&
+	       bk->lru.lru_prev != &bk->lru) {
+		struct bk_inode *v = bk->lru.lru_prev;
+
+		lru_del_locked(v);
+		fds[n++] = v->fd;
+		v->fd = -1;
+		bk->n_cached--;
+	}
+	return n;
+}
+
+static void close_all(int *fds, size_t n)
+{
+	while (n)
+		close(fds[--n]);
+}
+
+static void pin_locked(struct bk_inode *i)
+{
+	if (i->pins++ == 0)
+		lru_del_locked(i);
+}
+
 struct bk_inode *bk_find(struct backing *bk, dev_t dev, ino_t ino)
 {
 	struct bk_inode *i;
 
 	pthread_mutex_lock(&bk->table_lock);
 	i = find_locked(bk, dev, ino);
+	if (i && i != &bk->root) {
+		pthread_mutex_lock(&bk->fd_lock);
+		pin_locked(i);
+		pthread_mutex_unlock(&bk->fd_lock);
+	}
 	pthread_mutex_unlock(&bk->table_lock);
 	return i;
 }
 
 /*
- * Every inode the kernel knows holds an O_PATH fd (as in passthrough_hp),
- * so a tree of 10,000 files and their signatures needs 20,000+ fds: take
- * what the system allows (root may raise the hard limit up to nr_open).
+ * Without file handles every inode the kernel knows holds an O_PATH fd (as
+ * in passthrough_hp), so a tree of 10,000 files and their signatures needs
+ * 20,000+ fds: take what the system allows (root may raise the hard limit
+ * up to nr_open). With handles the fds are bounded, but a higher limit
+ * still means a larger cache.
  */
 static void raise_fd_limit(void)
 {
@@ -105,6 +165,66 @@ static void raise_fd_limit(void)
 	setrlimit(RLIMIT_NOFILE, &rl);
 }
 
+/* A file handle for the inode open on fd, or NULL (then it keeps fd). */
+static struct file_handle *handle_of(struct backing *bk, int fd)
+{
+	struct file_handle *fh = malloc(sizeof(*fh) + MAX_HANDLE_SZ);
+	int mount_id;
+
+	if (!fh)
+		return NULL;
+	fh->handle_bytes = MAX_HANDLE_SZ;
+	if (name_to_handle_at(fd, "", fh, &mount_id, AT_EMPTY_PATH) < 0 ||
+	    mount_id != bk->mount_id) {
+		/* e.g. another filesystem mounted below BACKING */
+		free(fh);
+		return NULL;
+	}
+	return realloc(fh, sizeof(*fh) + fh->handle_bytes) ?: fh;
+}
+
+/*
+ * Bounded fds need name_to_handle_at (the filesystem must export handles)
+ * and open_by_handle_at (CAP_DAC_READ_SEARCH): try both on BACKING.
+ */
+static void handles_init(struct backing *bk)
+{
+	const char *env = getenv("SIGNETFS_FD_CACHE");
+	struct file_handle *fh;
+	struct rlimit rl;
+	int fd;
+
+	bk->mount_fd = open(bk->root_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fh = malloc(sizeof(*fh) + MAX_HANDLE_SZ);
+	if (bk->mount_fd < 0 || !fh)
+		goto off;
+	fh->handle_bytes = MAX_HANDLE_SZ;
+	if (name_to_handle_at(bk->root.fd, "", fh, &bk->mount_id,
+			      AT_EMPTY_PATH) < 0)
+		goto off;
+	fd = open_by_handle_at(bk->mount_fd, fh, O_PATH | O_CLOEXEC);
+	if (fd < 0)
+		goto off;
+	close(fd);
+	free(fh);
+	bk->handles = true;
+	/* A quarter of the fds; the rest for open files, dirs, sockets. */
+	bk->max_cached = 1024;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		bk->max_cached = rl.rlim_cur / 4 > 64 ? rl.rlim_cur / 4 : 64;
+	if (env && strtoul(env, NULL, 10) > 0) /* tests */
+		bk->max_cached = strtoul(env, NULL, 10);
+	return;
+off:
+	sfs_info("no file handles on %s (%s): one fd per inode, a mount holds "
+		 "at most RLIMIT_NOFILE inodes", bk->root_path,
+		 fh ? strerror(errno) : "ENOMEM");
+	free(fh);
+	if (bk->mount_fd >= 0)
+		close(bk->mount_fd);
+	bk->mount_fd = -1;
+}
+
 int bk_init(struct backing *bk, const char *path)
 {
 	struct stat st;
@@ -112,7 +232,10 @@ int bk_init(struct backing *bk, const char *path)
 	memset(bk, 0, sizeof(*bk));
 	bk->root.fd = -1;
 	bk->proc_fd = -1;
+	bk->mount_fd = -1;
+	bk->lru.lru_next = bk->lru.lru_prev = &bk->lru;
 	pthread_mutex_init(&bk->table_lock, NULL);
+	pthread_mutex_init(&bk->fd_lock, NULL);
 	pthread_mutex_init(&bk->root.lock, NULL);
 	bk->root_path = realpath(path, NULL);
 	if (!bk->root_path)
@@ -137,6 +260,7 @@ int bk_init(struct backing *bk, const char *path)
 	bk->switch_creds = geteuid() == 0;
 	bk->timeout = 1.0;
 	raise_fd_limit();
+	handles_init(bk);
 	return 0;
 }
 
@@ -146,12 +270,18 @@ static void inode_free(struct backing *bk, struct bk_inode *i)
 		bk->priv_free(i->priv);
 	if (i->fd >= 0)
 		close(i->fd);
+	free(i->fh);
+	free(i->name);
 	pthread_mutex_destroy(&i->lock);
 	free(i);
 }
 
 void bk_destroy(struct backing *bk)
 {
+	if (bk->handles)
+		sfs_info("fd cache: bound %zu, %zu open, %llu reopened",
+			 bk->max_cached, bk->n_cached,
+			 (unsigned long long)bk->n_reopened);
 	for (size_t b = 0; bk->buckets && b < bk->n_buckets; b++) {
 		struct bk_inode *i = bk->buckets[b], *next;
 
@@ -167,8 +297,11 @@ void bk_destroy(struct backing *bk)
 		close(bk->root.fd);
 	if (bk->proc_fd >= 0)
 		close(bk->proc_fd);
+	if (bk->mount_fd >= 0)
+		close(bk->mount_fd);
 	free(bk->root_path);
 	pthread_mutex_destroy(&bk->table_lock);
+	pthread_mutex_destroy(&bk->fd_lock);
 	pthread_mutex_destroy(&bk->root.lock);
 	memset(bk, 0, sizeof(*bk));
 }
@@ -183,42 +316,224 @@ static void fill_entry(struct backing *bk, struct bk_inode *i,
 	e->entry_timeout = bk->timeout;
 }
 
-/* Insert (or reference) the inode for an O_PATH fd we own; fd is consumed. */
+/* Remember NAME in PARENT: how a non-directory is found again. */
+static void set_name_locked(struct backing *bk, struct bk_inode *i,
+			    struct bk_inode *parent, const char *name)
+{
+	char *n;
+
+	if (!parent || !name || i == &bk->root)
+		return;
+	if (!i->name || strcmp(i->name, name) != 0) {
+		n = strdup(name);
+		if (!n)
+			return; /* the handle still finds it */
+		free(i->name);
+		i->name = n;
+	}
+	i->pdev = parent->dev;
+	i->pino = parent->ino;
+}
+
+/* An fd we opened for i: cache it when i has none (bk->fd_lock). */
+static int adopt_fd_locked(struct backing *bk, struct bk_inode *i, int fd,
+			   int *evicted, size_t *n_evicted)
+{
+	if (i->fd >= 0)
+		return fd; /* the caller closes it */
+	i->fd = fd;
+	if (i->fh) {
+		bk->n_cached++;
+		if (!i->pins)
+			lru_add_locked(bk, i);
+		*n_evicted = evict_locked(bk, evicted);
+	}
+	return -1;
+}
+
+static struct bk_inode *new_inode(struct backing *bk, int fd,
+				  const struct stat *st)
+{
+	struct bk_inode *n = calloc(1, sizeof(*n));
+
+	if (!n)
+		return NULL;
+	n->fd = -1;
+	n->dev = st->st_dev;
+	n->ino = st->st_ino;
+	n->type = st->st_mode & S_IFMT;
+	n->fh = bk->handles ? handle_of(bk, fd) : NULL;
+	pthread_mutex_init(&n->lock, NULL);
+	return n;
+}
+
+/*
+ * Insert (or reference) the inode for an O_PATH fd we own, found as NAME in
+ * PARENT; fd is consumed.
+ */
 static int insert(struct backing *bk, int fd, const struct stat *st,
+		  struct bk_inode *parent, const char *name,
 		  struct fuse_entry_param *e, struct bk_inode **out)
 {
 	struct bk_inode *i, *n = NULL;
+	int evicted[BK_EVICT_BATCH];
+	size_t n_evicted = 0;
 
 	pthread_mutex_lock(&bk->table_lock);
 	i = find_locked(bk, st->st_dev, st->st_ino);
 	if (!i) {
-		n = calloc(1, sizeof(*n));
+		/* name_to_handle_at is a syscall: not under the lock. */
+		pthread_mutex_unlock(&bk->table_lock);
+		n = new_inode(bk, fd, st);
 		if (!n) {
-			pthread_mutex_unlock(&bk->table_lock);
 			close(fd);
 			return -ENOMEM;
 		}
-		n->fd = fd;
-		fd = -1; /* transferred */
-		n->dev = st->st_dev;
-		n->ino = st->st_ino;
-		n->type = st->st_mode & S_IFMT;
-		pthread_mutex_init(&n->lock, NULL);
+		pthread_mutex_lock(&bk->table_lock);
+		i = find_locked(bk, st->st_dev, st->st_ino);
+	}
+	if (!i) {
 		if (bk->n_inodes >= bk->n_buckets)
 			grow_locked(bk);
 		n->next = bk->buckets[bucket_of(bk, n->dev, n->ino)];
 		bk->buckets[bucket_of(bk, n->dev, n->ino)] = n;
 		bk->n_inodes++;
 		i = n;
+		n = NULL; /* transferred */
 	}
 	i->nlookup++;
+	set_name_locked(bk, i, parent, name);
+	pthread_mutex_lock(&bk->fd_lock);
+	fd = adopt_fd_locked(bk, i, fd, evicted, &n_evicted);
+	pthread_mutex_unlock(&bk->fd_lock);
 	pthread_mutex_unlock(&bk->table_lock);
 	if (fd >= 0)
 		close(fd);
+	close_all(evicted, n_evicted);
+	if (n) { /* lost a race with another lookup of the same inode */
+		free(n->fh);
+		pthread_mutex_destroy(&n->lock);
+		free(n);
+	}
 	fill_entry(bk, i, st, e);
 	if (out)
 		*out = i;
 	return 0;
+}
+
+/*
+ * Open an evicted inode again. A non-directory by the name it was last
+ * looked up by, when that still leads to it: open_by_handle_at gives a
+ * file whose dentry left the dcache a disconnected dentry, whose path
+ * (bk_relpath) is unknown. Directories are always reconnected by the
+ * kernel (exportfs_decode_fh), so for them the handle is exact.
+ */
+static int reopen_by_name(struct backing *bk, struct bk_inode *i)
+{
+	struct bk_inode *p = NULL;
+	char *name = NULL;
+	struct stat st;
+	int pfd, fd = -1;
+
+	pthread_mutex_lock(&bk->table_lock);
+	if (i->name) {
+		name = strdup(i->name);
+		p = find_locked(bk, i->pdev, i->pino);
+		if (p && p != &bk->root) {
+			pthread_mutex_lock(&bk->fd_lock);
+			pin_locked(p);
+			pthread_mutex_unlock(&bk->fd_lock);
+		}
+	}
+	pthread_mutex_unlock(&bk->table_lock);
+	if (!name || !p)
+		goto out;
+	pfd = bk_pin(bk, p);
+	if (pfd >= 0) {
+		fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0 && (fstatat(fd, "", &st, AT_EMPTY_PATH |
+					AT_SYMLINK_NOFOLLOW) < 0 ||
+				st.st_dev != i->dev || st.st_ino != i->ino)) {
+			close(fd);
+			fd = -1;
+		}
+		bk_unpin(bk, p);
+	}
+	bk_unpin(bk, p);
+out:
+	free(name);
+	return fd;
+}
+
+static int reopen_inode(struct backing *bk, struct bk_inode *i)
+{
+	int fd = i->type == S_IFDIR ? -1 : reopen_by_name(bk, i);
+
+	if (fd >= 0)
+		return fd;
+	fd = open_by_handle_at(bk->mount_fd, i->fh, O_PATH | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int bk_pin(struct backing *bk, struct bk_inode *i)
+{
+	int evicted[BK_EVICT_BATCH], fd, extra;
+	size_t n_evicted = 0;
+
+	if (i == &bk->root)
+		return bk->root.fd;
+	pthread_mutex_lock(&bk->fd_lock);
+	pin_locked(i);
+	fd = i->fd;
+	pthread_mutex_unlock(&bk->fd_lock);
+	if (fd >= 0)
+		return fd; /* pinned: nobody closes it now */
+	fd = reopen_inode(bk, i);
+	if (fd < 0) {
+		bk_unpin(bk, i);
+		return fd;
+	}
+	pthread_mutex_lock(&bk->fd_lock);
+	extra = adopt_fd_locked(bk, i, fd, evicted, &n_evicted);
+	fd = i->fd;
+	bk->n_reopened++;
+	pthread_mutex_unlock(&bk->fd_lock);
+	if (extra >= 0)
+		close(extra); /* another thread reopened it first */
+	close_all(evicted, n_evicted);
+	return fd;
+}
+
+/* i leaves the fd cache for good (bk->fd_lock). */
+static void drop_locked(struct backing *bk, struct bk_inode *i)
+{
+	lru_del_locked(i);
+	if (i->fd >= 0 && i->fh)
+		bk->n_cached--;
+}
+
+void bk_unpin(struct backing *bk, struct bk_inode *i)
+{
+	int evicted[BK_EVICT_BATCH];
+	size_t n_evicted = 0;
+	bool free_it = false;
+
+	if (i == &bk->root)
+		return;
+	pthread_mutex_lock(&bk->fd_lock);
+	if (--i->pins == 0) {
+		if (i->dead) {
+			drop_locked(bk, i);
+			free_it = true;
+		} else if (i->fd >= 0 && i->fh) {
+			lru_add_locked(bk, i);
+			n_evicted = evict_locked(bk, evicted);
+		}
+	}
+	pthread_mutex_unlock(&bk->fd_lock);
+	close_all(evicted, n_evicted);
+	if (free_it)
+		inode_free(bk, i);
 }
 
 int bk_lookup(struct backing *bk, struct bk_inode *parent, const char *name,
@@ -226,21 +541,28 @@ int bk_lookup(struct backing *bk, struct bk_inode *parent, const char *name,
 {
 	struct bk_inode *i;
 	struct stat st;
-	int fd, ret;
+	int pfd, fd, ret;
 
-	fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
+	pfd = bk_pin(bk, parent);
+	if (pfd < 0)
+		return pfd;
+	fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		goto out;
+	}
 	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
 		ret = -errno;
 		close(fd);
-		return ret;
+		goto out;
 	}
-	ret = insert(bk, fd, &st, e, &i);
+	ret = insert(bk, fd, &st, parent, name, e, &i);
 	if (ret == 0 && sfs_is_sig_name(name, strlen(name)))
 		__atomic_fetch_or(&i->flags, BK_F_SIG_NAME, __ATOMIC_RELAXED);
 	if (ret == 0 && out)
 		*out = i;
+out:
+	bk_unpin(bk, parent);
 	return ret;
 }
 
@@ -259,13 +581,32 @@ int bk_lookup_fd(struct backing *bk, struct bk_inode *parent,
 	pfd = openat(bk->proc_fd, p, O_PATH | O_CLOEXEC);
 	if (pfd < 0)
 		return -errno;
-	(void)parent;
-	(void)name;
-	return insert(bk, pfd, &st, e, out);
+	return insert(bk, pfd, &st, parent, name, e, out);
+}
+
+void bk_renamed(struct backing *bk, struct bk_inode *newparent,
+		const char *newname)
+{
+	struct bk_inode *i;
+	struct stat st;
+	int pfd = bk_pin(bk, newparent);
+
+	if (pfd < 0)
+		return;
+	if (fstatat(pfd, newname, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		pthread_mutex_lock(&bk->table_lock);
+		i = find_locked(bk, st.st_dev, st.st_ino);
+		if (i)
+			set_name_locked(bk, i, newparent, newname);
+		pthread_mutex_unlock(&bk->table_lock);
+	}
+	bk_unpin(bk, newparent);
 }
 
 void bk_forget(struct backing *bk, struct bk_inode *i, uint64_t n)
 {
+	bool free_it = false;
+
 	if (i == &bk->root)
 		return;
 	pthread_mutex_lock(&bk->table_lock);
@@ -281,8 +622,18 @@ void bk_forget(struct backing *bk, struct bk_inode *i, uint64_t n)
 	if (*pp)
 		*pp = i->next;
 	bk->n_inodes--;
+	/* A thread that pinned it (bk_find) frees it at bk_unpin. */
+	pthread_mutex_lock(&bk->fd_lock);
+	if (i->pins) {
+		i->dead = true;
+	} else {
+		drop_locked(bk, i);
+		free_it = true;
+	}
+	pthread_mutex_unlock(&bk->fd_lock);
 	pthread_mutex_unlock(&bk->table_lock);
-	inode_free(bk, i);
+	if (free_it)
+		inode_free(bk, i);
 }
 
 void bk_op_forget_multi(struct backing *bk, size_t count,
@@ -295,25 +646,49 @@ void bk_op_forget_multi(struct backing *bk, size_t count,
 int bk_reopen(struct backing *bk, struct bk_inode *i, int flags)
 {
 	char p[32];
-	int fd;
+	int fd = bk_pin(bk, i);
 
-	snprintf(p, sizeof(p), "%d", i->fd);
+	if (fd < 0)
+		return fd;
+	snprintf(p, sizeof(p), "%d", fd);
 	fd = openat(bk->proc_fd, p, (flags & ~O_NOFOLLOW) | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
+	if (fd < 0)
+		fd = -errno;
+	bk_unpin(bk, i);
+	return fd;
 }
 
-int bk_stat(struct bk_inode *i, struct stat *st)
+int bk_stat(struct backing *bk, struct bk_inode *i, struct stat *st)
 {
-	if (fstatat(i->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
-	return 0;
+	int ret = 0, fd = bk_pin(bk, i);
+
+	if (fd < 0)
+		return fd;
+	if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		ret = -errno;
+	bk_unpin(bk, i);
+	return ret;
+}
+
+int bk_stat_at(struct backing *bk, struct bk_inode *parent, const char *name,
+	       struct stat *st)
+{
+	int ret = 0, fd = bk_pin(bk, parent);
+
+	if (fd < 0)
+		return fd;
+	if (fstatat(fd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
+		ret = -errno;
+	bk_unpin(bk, parent);
+	return ret;
 }
 
 int bk_relpath(struct backing *bk, struct bk_inode *i, char *buf,
 	       size_t *len)
 {
 	char p[32], full[PATH_MAX];
-	struct stat st;
+	struct stat st = {0};
+	int fd, ret;
 	ssize_t n;
 
 	if (i == &bk->root) {
@@ -321,15 +696,23 @@ int bk_relpath(struct backing *bk, struct bk_inode *i, char *buf,
 		*len = 0;
 		return 0;
 	}
-	snprintf(p, sizeof(p), "%d", i->fd);
+	fd = bk_pin(bk, i);
+	if (fd < 0)
+		return fd == -ESTALE ? -ENOENT : fd;
+	snprintf(p, sizeof(p), "%d", fd);
 	n = readlinkat(bk->proc_fd, p, full, sizeof(full) - 1);
-	if (n < 0)
-		return -errno;
+	if (n >= 0 && fstatat(fd, "", &st, AT_EMPTY_PATH |
+			      AT_SYMLINK_NOFOLLOW) < 0)
+		st.st_nlink = 0;
+	ret = n < 0 ? -errno : 0;
+	bk_unpin(bk, i);
+	if (ret)
+		return ret;
 	if ((size_t)n >= sizeof(full) - 1)
 		return -ENAMETOOLONG;
 	full[n] = '\0';
 	/* d_path appends " (deleted)" to unlinked inodes: trust nlink. */
-	if (bk_stat(i, &st) < 0 || (st.st_nlink == 0 && !S_ISDIR(st.st_mode)))
+	if (st.st_nlink == 0 && !S_ISDIR(st.st_mode))
 		return -ENOENT;
 	if ((size_t)n <= bk->root_len + 1 ||
 	    memcmp(full, bk->root_path, bk->root_len) != 0 ||
@@ -437,7 +820,7 @@ void bk_creds_leave(struct backing *bk)
 void bk_op_getattr(struct backing *bk, fuse_req_t req, struct bk_inode *i)
 {
 	struct stat st;
-	int ret = bk_stat(i, &st);
+	int ret = bk_stat(bk, i, &st);
 
 	if (ret)
 		fuse_reply_err(req, -ret);
@@ -462,11 +845,15 @@ int bk_opendir(struct backing *bk, struct bk_inode *i, struct bk_dir **out)
 
 	if (!d)
 		return -ENOMEM;
-	fd = openat(i->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = bk_pin(bk, i);
+	if (fd >= 0) {
+		ret = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		fd = ret < 0 ? -errno : ret;
+		bk_unpin(bk, i);
+	}
 	if (fd < 0) {
-		ret = -errno;
 		free(d);
-		return ret;
+		return fd;
 	}
 	d->dp = fdopendir(fd);
 	if (!d->dp) {
@@ -475,7 +862,6 @@ int bk_opendir(struct backing *bk, struct bk_inode *i, struct bk_dir **out)
 		free(d);
 		return ret;
 	}
-	(void)bk;
 	*out = d;
 	return 0;
 }

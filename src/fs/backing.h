@@ -11,21 +11,38 @@
 
 #include "mount.h"
 
+struct file_handle;
+
 /*
- * One backing inode, keyed by (dev, ino), holding an O_PATH fd so that it
- * stays reachable whatever happens to its names (libfuse passthrough_hp).
- * Its address is the FUSE node id.
+ * One backing inode, keyed by (dev, ino). Its address is the FUSE node id.
+ * It is reachable whatever happens to its names (libfuse passthrough_hp)
+ * through an O_PATH fd, but only a bounded number of those stay open: the
+ * others are closed (least recently used first) and reopened on demand from
+ * the file handle (name_to_handle_at), or for non-directories from the last
+ * name the kernel looked them up by (open_by_handle_at gives a regular file
+ * whose dentry left the cache a disconnected dentry with no path).
  */
 struct bk_inode {
-	int fd;				/* O_PATH | O_NOFOLLOW */
+	int fd;				/* O_PATH | O_NOFOLLOW, -1: closed */
 	dev_t dev;
 	ino_t ino;
 	mode_t type;			/* S_IFMT bits */
 	uint64_t nlookup;		/* bk->table_lock */
 	struct bk_inode *next;		/* hash chain, bk->table_lock */
+	/* NULL: no handle, the fd stays open for the inode's lifetime. */
+	struct file_handle *fh;
+	/* Under bk->fd_lock: pins, the LRU list, fd open/close, dead. */
+	unsigned pins;			/* threads using fd; 0: evictable */
+	bool dead;			/* forgotten while pinned */
+	struct bk_inode *lru_prev, *lru_next;
+	/* Last name it was looked up by, under bk->table_lock. */
+	dev_t pdev;
+	ino_t pino;
+	char *name;
 	/*
 	 * Serialises content changes and signing of this inode. Lock order:
-	 * outbox ns_lock -> bk_inode.lock -> backing.table_lock.
+	 * outbox ns_lock -> bk_inode.lock -> backing.table_lock ->
+	 * backing.fd_lock.
 	 */
 	pthread_mutex_t lock;
 	unsigned flags;			/* owner-defined (BK_F_*) */
@@ -36,7 +53,7 @@ struct bk_inode {
 #define BK_F_SIG_NAME 0x1
 
 struct backing {
-	struct bk_inode root;
+	struct bk_inode root;		/* its fd is never closed */
 	char *root_path;		/* realpath of BACKING */
 	size_t root_len;
 	int proc_fd;			/* /proc/self/fd */
@@ -44,10 +61,24 @@ struct backing {
 	double timeout;			/* entry and attribute timeout */
 	void (*priv_free)(void *priv);
 
-	pthread_mutex_t table_lock;	/* the hash table and nlookup */
+	pthread_mutex_t table_lock;	/* the hash table, nlookup, names */
 	struct bk_inode **buckets;
 	size_t n_buckets;
 	size_t n_inodes;
+
+	/*
+	 * Bounded O_PATH fds: open_by_handle_at needs CAP_DAC_READ_SEARCH
+	 * and a filesystem that exports handles; without them (handles
+	 * false) every inode keeps its fd, as passthrough_hp does.
+	 */
+	bool handles;
+	int mount_fd;			/* O_RDONLY on BACKING, for handles */
+	int mount_id;			/* of BACKING's mount */
+	pthread_mutex_t fd_lock;
+	struct bk_inode lru;		/* list head: unpinned inodes with fds */
+	size_t n_cached;		/* fds of inodes that have a handle */
+	size_t max_cached;		/* bound on n_cached (pins may exceed) */
+	uint64_t n_reopened;		/* fds opened again after eviction */
 };
 
 int bk_init(struct backing *bk, const char *path);
@@ -72,13 +103,33 @@ int bk_lookup(struct backing *bk, struct bk_inode *parent, const char *name,
 int bk_lookup_fd(struct backing *bk, struct bk_inode *parent,
 		 const char *name, int fd, struct fuse_entry_param *e,
 		 struct bk_inode **out);
-/* The table's inode for (dev, ino) without a reference, or NULL. */
+/*
+ * The table's inode for (dev, ino), pinned (bk_unpin() when done: it is
+ * not freed before), or NULL. Its fd is not opened.
+ */
 struct bk_inode *bk_find(struct backing *bk, dev_t dev, ino_t ino);
 void bk_forget(struct backing *bk, struct bk_inode *i, uint64_t n);
 
+/*
+ * The inode's O_PATH fd, opened again if it was evicted, and pinned: it is
+ * not closed (nor the inode freed) before the matching bk_unpin(). -errno
+ * when it cannot be opened (e.g. the inode was deleted: -ESTALE).
+ */
+int bk_pin(struct backing *bk, struct bk_inode *i);
+void bk_unpin(struct backing *bk, struct bk_inode *i);
+
 /* A real fd on the inode: open("/proc/self/fd/N", flags). */
 int bk_reopen(struct backing *bk, struct bk_inode *i, int flags);
-int bk_stat(struct bk_inode *i, struct stat *st);
+int bk_stat(struct backing *bk, struct bk_inode *i, struct stat *st);
+/* lstat of NAME in PARENT. */
+int bk_stat_at(struct backing *bk, struct bk_inode *parent, const char *name,
+	       struct stat *st);
+/*
+ * NAME in PARENT was renamed to NEWNAME in NEWPARENT through the mount:
+ * the inode now there remembers its new name (for reopening).
+ */
+void bk_renamed(struct backing *bk, struct bk_inode *newparent,
+		const char *newname);
 
 /*
  * The inode's path relative to BACKING as the kernel resolves its O_PATH fd

@@ -53,7 +53,7 @@ static bool policy_allows(struct outbox *ob, fuse_req_t req, const char *rel)
 	gid_t groups[256];
 	int n;
 
-	if (policy_may_write(ob->cfg, rel, c->uid, c->gid, NULL, 0,
+	if (policy_may_write(ob_conf(ob)->cfg, rel, c->uid, c->gid, NULL, 0,
 			     ob->mounter))
 		return true;
 	n = fuse_req_getgroups(req, (int)ARRAY_SIZE(groups), groups);
@@ -61,7 +61,7 @@ static bool policy_allows(struct outbox *ob, fuse_req_t req, const char *rel)
 		return false;
 	if (n > (int)ARRAY_SIZE(groups))
 		n = (int)ARRAY_SIZE(groups);
-	return policy_may_write(ob->cfg, rel, c->uid, c->gid, groups, n,
+	return policy_may_write(ob_conf(ob)->cfg, rel, c->uid, c->gid, groups, n,
 				ob->mounter);
 }
 
@@ -184,7 +184,7 @@ static int truncate_locked(struct outbox *ob, struct bk_inode *i,
 	return 0;
 }
 
-static int set_times(struct outbox *ob, struct bk_inode *i, struct ob_file *f,
+static int set_times(struct outbox *ob, int ifd, struct ob_file *f,
 		     const struct stat *attr, int valid)
 {
 	struct timespec tv[2] = {{.tv_nsec = UTIME_OMIT},
@@ -201,7 +201,7 @@ static int set_times(struct outbox *ob, struct bk_inode *i, struct ob_file *f,
 		tv[1] = attr->st_mtim;
 	if (f)
 		return futimens(f->fd, tv) < 0 ? -errno : 0;
-	snprintf(p, sizeof(p), "%d", i->fd);
+	snprintf(p, sizeof(p), "%d", ifd);
 	return utimensat(ob->bk.proc_fd, p, tv, 0) < 0 ? -errno : 0;
 }
 
@@ -209,9 +209,11 @@ static int setattr_meta(fuse_req_t req, struct outbox *ob, struct bk_inode *i,
 			struct ob_file *f, const struct stat *attr, int valid)
 {
 	char p[32];
-	int r = 0;
+	int r = 0, ifd = bk_pin(&ob->bk, i);
 
-	snprintf(p, sizeof(p), "%d", i->fd);
+	if (ifd < 0)
+		return ifd;
+	snprintf(p, sizeof(p), "%d", ifd);
 	if (valid & FUSE_SET_ATTR_MODE)
 		r = AS_CALLER(ob, req,
 			      f ? fchmod(f->fd, attr->st_mode)
@@ -221,16 +223,17 @@ static int setattr_meta(fuse_req_t req, struct outbox *ob, struct bk_inode *i,
 		gid_t g = valid & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1;
 
 		r = AS_CALLER(ob, req,
-			      fchownat(i->fd, "", u, g,
+			      fchownat(ifd, "", u, g,
 				       AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW));
 	}
 	if (r < 0)
-		return -errno;
-	if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
+		r = -errno;
+	if (r == 0 && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
 		bk_creds_enter(&ob->bk, req, false);
-		r = set_times(ob, i, f, attr, valid);
+		r = set_times(ob, ifd, f, attr, valid);
 		bk_creds_leave(&ob->bk);
 	}
+	bk_unpin(&ob->bk, i);
 	return r;
 }
 
@@ -310,7 +313,25 @@ static struct ob_file *new_file(struct outbox *ob, fuse_req_t req, int fd,
 	f->uid = c->uid;
 	f->gid = c->gid;
 	f->pid = c->pid;
+	if (f->writable && c->pid > 0) {
+		char link[64], exe[512];
+		ssize_t n;
+
+		snprintf(link, sizeof(link), "/proc/%d/exe", (int)c->pid);
+		n = readlink(link, exe, sizeof(exe) - 1);
+		if (n > 0) {
+			exe[n] = '\0';
+			f->exe = strdup(exe); /* NULL: the record has no exe */
+		}
+	}
 	return f;
+}
+
+static void free_file(struct ob_file *f)
+{
+	if (f)
+		free(f->exe);
+	free(f);
 }
 
 /*
@@ -357,7 +378,7 @@ static void reply_open(fuse_req_t req, struct outbox *ob,
 	if (e ? fuse_reply_create(req, e, fi) : fuse_reply_open(req, fi)) {
 		/* The opener was interrupted: the kernel never saw the file. */
 		close(f->fd);
-		free(f);
+		free_file(f);
 	}
 }
 
@@ -398,7 +419,7 @@ static void ob_op_open(fuse_req_t req, fuse_ino_t ino,
 	}
 	if (ret) {
 		close(fd);
-		free(f);
+		free_file(f);
 		fuse_reply_err(req, -ret);
 		return;
 	}
@@ -414,7 +435,7 @@ static void ob_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct fuse_entry_param e;
 	bool created = true;
 	struct ob_file *f;
-	int fd, ret;
+	int fd, pfd, ret;
 
 	if (ob_reserved_name(name) || !S_ISREG(mode)) {
 		fuse_reply_err(req, EPERM);
@@ -424,17 +445,24 @@ static void ob_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, EACCES);
 		return;
 	}
+	pfd = bk_pin(&ob->bk, p);
+	if (pfd < 0) {
+		fuse_reply_err(req, -pfd);
+		return;
+	}
 	fd = AS_CALLER(ob, req,
-		       openat(p->fd, name, flags | O_CREAT | O_EXCL, mode));
+		       openat(pfd, name, flags | O_CREAT | O_EXCL, mode));
 	if (fd < 0 && errno == EEXIST && !(fi->flags & O_EXCL)) {
 		created = false;
-		fd = AS_CALLER(ob, req, openat(p->fd, name, flags));
+		fd = AS_CALLER(ob, req, openat(pfd, name, flags));
 	}
 	if (fd < 0) {
 		fuse_reply_err(req, errno);
+		bk_unpin(&ob->bk, p);
 		return;
 	}
 	ret = bk_lookup_fd(&ob->bk, p, name, fd, &e, &i);
+	bk_unpin(&ob->bk, p);
 	f = ret ? NULL : new_file(ob, req, fd, fi->flags | O_WRONLY);
 	if (f) {
 		pthread_mutex_lock(&i->lock);
@@ -446,7 +474,7 @@ static void ob_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	if (ret) {
 		close(fd);
-		free(f);
+		free_file(f);
 		fuse_reply_err(req, -ret);
 		return;
 	}
@@ -529,14 +557,14 @@ static void ob_op_flush(fuse_req_t req, fuse_ino_t ino,
 	if (!s) {
 		ret = -ENOMEM;
 	} else if (ex.signal ||
-		   (ex.exiting && ex.status && !ob->cfg->sign_nonzero_exit)) {
-		ob_writer_of(ob, req, &w);
+		   (ex.exiting && ex.status && !ob_conf(ob)->cfg->sign_nonzero_exit)) {
+		ob_writer_of_file(ob, req, f, &w);
 		ob_refuse_locked(ob, i, s, f->open_seq, f->must_sign, &w, &ex);
 		f->refused = true;
 		ret = -EIO;
 	} else if (!f->refused &&
 		   (f->must_sign || s->content_gen != s->decided_gen)) {
-		ob_writer_of(ob, req, &w);
+		ob_writer_of_file(ob, req, f, &w);
 		ret = ob_sign_locked(ob, i, s, &w);
 		if (ret == 0)
 			f->must_sign = false;
@@ -568,6 +596,8 @@ static void release_writer(struct outbox *ob, struct bk_inode *i,
 	    s->content_gen != f->flush_gen &&
 	    s->content_gen != s->decided_gen) {
 		ob_writer_ids(ob, f->pid, f->uid, f->gid, &w);
+		if (!w.exe[0] && f->exe)
+			snprintf(w.exe, sizeof(w.exe), "%s", f->exe);
 		ob_sign_locked(ob, i, s, &w);
 	}
 	pthread_mutex_unlock(&i->lock);
@@ -583,7 +613,7 @@ static void ob_op_release(fuse_req_t req, fuse_ino_t ino,
 	if (f->writable)
 		release_writer(ob, bk_inode(&ob->bk, ino), f);
 	close(f->fd);
-	free(f);
+	free_file(f);
 	fuse_reply_err(req, 0);
 }
 
@@ -651,26 +681,71 @@ static void ob_op_statfs(fuse_req_t req, fuse_ino_t ino)
 	bk_op_statfs(&ob_of(req)->bk, req);
 }
 
+/*
+ * Operations that decide by policy or sign run with one configuration
+ * from start to end, whatever a reload does meanwhile (outbox_conf.c).
+ * ob is read before the reply, which frees req.
+ */
+#define OB_SCOPED(fn, params, args)                                       \
+	static void scoped_##fn params                                    \
+	{                                                                 \
+		struct outbox *ob = ob_of(req);                           \
+									  \
+		ob_op_enter(ob);                                          \
+		fn args;                                                  \
+		ob_op_leave(ob);                                          \
+	}
+
+OB_SCOPED(ob_op_setattr, (fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+			  int valid, struct fuse_file_info *fi),
+	  (req, ino, attr, valid, fi))
+OB_SCOPED(ob_op_mkdir, (fuse_req_t req, fuse_ino_t parent, const char *name,
+			mode_t mode), (req, parent, name, mode))
+OB_SCOPED(ob_op_unlink, (fuse_req_t req, fuse_ino_t parent, const char *name),
+	  (req, parent, name))
+OB_SCOPED(ob_op_rmdir, (fuse_req_t req, fuse_ino_t parent, const char *name),
+	  (req, parent, name))
+OB_SCOPED(ob_op_rename, (fuse_req_t req, fuse_ino_t parent, const char *name,
+			 fuse_ino_t newparent, const char *newname,
+			 unsigned int flags),
+	  (req, parent, name, newparent, newname, flags))
+OB_SCOPED(ob_op_open, (fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi), (req, ino, fi))
+OB_SCOPED(ob_op_create, (fuse_req_t req, fuse_ino_t parent, const char *name,
+			 mode_t mode, struct fuse_file_info *fi),
+	  (req, parent, name, mode, fi))
+OB_SCOPED(ob_op_flush, (fuse_req_t req, fuse_ino_t ino,
+			struct fuse_file_info *fi), (req, ino, fi))
+OB_SCOPED(ob_op_release, (fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi), (req, ino, fi))
+OB_SCOPED(ob_op_setxattr, (fuse_req_t req, fuse_ino_t ino, const char *name,
+			   const char *value, size_t size, int flags),
+	  (req, ino, name, value, size, flags))
+OB_SCOPED(ob_op_getxattr, (fuse_req_t req, fuse_ino_t ino, const char *name,
+			   size_t size), (req, ino, name, size))
+OB_SCOPED(ob_op_removexattr, (fuse_req_t req, fuse_ino_t ino,
+			      const char *name), (req, ino, name))
+
 static const struct fuse_lowlevel_ops ob_ops = {
 	.init = ob_op_init,
 	.lookup = ob_op_lookup,
 	.forget = ob_op_forget,
 	.forget_multi = ob_op_forget_multi,
 	.getattr = ob_op_getattr,
-	.setattr = ob_op_setattr,
+	.setattr = scoped_ob_op_setattr,
 	.readlink = ob_op_readlink,
 	.mknod = ob_op_mknod,
-	.mkdir = ob_op_mkdir,
-	.unlink = ob_op_unlink,
-	.rmdir = ob_op_rmdir,
+	.mkdir = scoped_ob_op_mkdir,
+	.unlink = scoped_ob_op_unlink,
+	.rmdir = scoped_ob_op_rmdir,
 	.symlink = ob_op_symlink,
-	.rename = ob_op_rename,
+	.rename = scoped_ob_op_rename,
 	.link = ob_op_link,
-	.open = ob_op_open,
+	.open = scoped_ob_op_open,
 	.read = ob_op_read,
 	.write = ob_op_write,
-	.flush = ob_op_flush,
-	.release = ob_op_release,
+	.flush = scoped_ob_op_flush,
+	.release = scoped_ob_op_release,
 	.fsync = ob_op_fsync,
 	.opendir = ob_op_opendir,
 	.readdir = ob_op_readdir,
@@ -678,11 +753,11 @@ static const struct fuse_lowlevel_ops ob_ops = {
 	.releasedir = ob_op_releasedir,
 	.fsyncdir = ob_op_fsyncdir,
 	.statfs = ob_op_statfs,
-	.setxattr = ob_op_setxattr,
-	.getxattr = ob_op_getxattr,
+	.setxattr = scoped_ob_op_setxattr,
+	.getxattr = scoped_ob_op_getxattr,
 	.listxattr = ob_op_listxattr,
-	.removexattr = ob_op_removexattr,
-	.create = ob_op_create,
+	.removexattr = scoped_ob_op_removexattr,
+	.create = scoped_ob_op_create,
 	.fallocate = ob_op_fallocate,
 	.lseek = ob_op_lseek,
 };
@@ -696,10 +771,10 @@ static void ob_teardown(void *userdata)
 		audit_close(ob->audit);
 		ob->audit = NULL;
 	}
-	verifier_free(ob->verifier);
-	ob->verifier = NULL;
-	keyring_close(ob->ring);
-	ob->ring = NULL;
+	ob_conf_release(ob, ob->conf);
+	ob->conf = NULL;
+	ob_conf_release(ob, ob->conf0); /* after the audit log's checkpoint */
+	ob->conf0 = NULL;
 	bk_destroy(&ob->bk);
 }
 
@@ -707,7 +782,7 @@ static int ob_setup(void *userdata, struct sfs_error *err)
 {
 	struct outbox *ob = userdata;
 	const struct sfs_config *cfg = ob->cfg;
-	struct sfs_error verr = {0};
+	struct sfs_keyring *ring;
 	int ret;
 
 	ret = bk_init(&ob->bk, ob->args->backing);
@@ -718,20 +793,18 @@ static int ob_setup(void *userdata, struct sfs_error *err)
 	}
 	ob->bk.priv_free = ob_inode_free;
 	ob->md = cfg->key.md;
-	if (!ob->no_sign) {
-		ret = keyring_open(cfg, &ob->ring, err);
-		if (ret)
-			goto fail;
-		if (keyring_default(ob->ring))
-			ob->md = signer_md(keyring_default(ob->ring));
-	}
-	if ((cfg->trust.cafile || cfg->trust.capath) &&
-	    verifier_new(&cfg->trust, &ob->verifier, &verr) != 0)
-		sfs_info("no verifier (%s): rename and status xattrs trust any "
-			 "existing .sig", verr.msg);
+	/* Borrowed: the caller frees the mount-time config after us. */
+	ret = ob_conf_new(ob, (struct sfs_config *)cfg, false, &ob->conf, err);
+	if (ret)
+		goto fail;
+	ob->conf0 = ob->conf;
+	ob->conf0->refs++;
+	ring = ob->conf->ring;
+	if (ring && keyring_default(ring))
+		ob->md = signer_md(keyring_default(ring));
 	if (cfg->audit_log) {
-		ret = audit_open_config(cfg, ob->ring ? keyring_default(ob->ring)
-						      : NULL, &ob->audit);
+		ret = audit_open_config(cfg, ring ? keyring_default(ring) : NULL,
+					&ob->audit);
 		if (ret) {
 			sfs_error_set(err, ret, SFS_EXIT_USAGE, "audit log %s: %s",
 				      cfg->audit_log, strerror(-ret));
@@ -765,6 +838,7 @@ int outbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 		.subtype = "signetfs-outbox",
 		.setup = ob_setup,
 		.teardown = ob_teardown,
+		.reload = ob_reload,
 	};
 	char *opts = NULL;
 	int ret;
@@ -780,13 +854,26 @@ int outbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 	}
 	args.fuse_opts = opts;
 	ob->cfg = cfg;
+	/* The daemon changes to / when it detaches. */
+	ob->cfg_path = realpath(cfg->path, NULL);
+	if (!ob->cfg_path) {
+		free(opts);
+		free(ob);
+		return SFS_EXIT_USAGE;
+	}
 	ob->args = &args;
 	ob->no_sign = a->no_sign;
 	ob->mounter = getuid();
 	clock_gettime(CLOCK_REALTIME, &ob->started);
 	make_mount_id(ob);
 	pthread_rwlock_init(&ob->ns_lock, NULL);
+	pthread_mutex_init(&ob->names.lock, NULL);
+	pthread_mutex_init(&ob->conf_lock, NULL);
+	ob_names_reset(ob);
 	ret = fsmount_run(&spec, &args);
+	pthread_mutex_destroy(&ob->conf_lock);
+	pthread_mutex_destroy(&ob->names.lock);
+	free(ob->cfg_path);
 	pthread_rwlock_destroy(&ob->ns_lock);
 	free(opts);
 	free(ob);

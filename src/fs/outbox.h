@@ -19,19 +19,52 @@
 #include "signetfs/stats.h"
 #include "signetfs/verify.h"
 
-struct outbox {
-	struct backing bk;
-	const struct sfs_config *cfg;
-	const struct sfs_mount_args *args;
-	bool no_sign;
+/*
+ * User names by uid: getpwuid_r reopens /etc/passwd (or asks NSS) on
+ * every call, ~18% of the daemon's time per closed file (perf, malloc of
+ * its stdio buffer). Direct-mapped, cleared by a reload.
+ */
+#define OB_NAME_SLOTS 256
+struct ob_names {
+	pthread_mutex_t lock;
+	struct {
+		uid_t uid;
+		bool valid;
+		char name[64];
+	} slot[OB_NAME_SLOTS];
+};
+
+/*
+ * A configuration in force: policy, keys and verifier, swapped as one by
+ * a reload. An operation pins the one it started with (ob_op_enter), so
+ * it never mixes two; the last to unpin an old one frees it.
+ */
+struct ob_conf {
+	struct sfs_config *cfg;
 	struct sfs_keyring *ring;	/* one signer per key; NULL: --no-sign */
 	struct sfs_verifier *verifier;	/* NULL when no trust store is set */
+	unsigned refs;			/* outbox.conf_lock */
+	bool owned;			/* cfg is ours (from a reload) */
+};
+
+struct outbox {
+	struct backing bk;
+	const struct sfs_config *cfg;	/* at mount: setup and audit only */
+	char *cfg_path;			/* absolute, for reloads */
+	const struct sfs_mount_args *args;
+	bool no_sign;
+	pthread_mutex_t conf_lock;	/* conf and refs; a leaf lock */
+	struct ob_conf *conf;		/* in force for new operations */
+	/* The one at mount: its default key signs the audit checkpoints. */
+	struct ob_conf *conf0;
 	struct audit_log *audit;	/* NULL when no audit-log is set */
 	enum sfs_md md;			/* of the running digests */
 	struct sfs_stats stats;		/* user.signetfs.stats of the root */
 	uid_t mounter;			/* default writer besides root */
 	bool writeback;			/* kernel writeback cache negotiated */
 	char mount_id[64];
+	char host[256];			/* gethostname at mount and reload */
+	struct ob_names names;
 	struct timespec started;	/* temp files older than this are stale */
 	atomic_uint_fast64_t seq;	/* orders opens and signatures */
 	/*
@@ -114,6 +147,12 @@ struct ob_file {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
+	/*
+	 * Its executable then (writable handles): a writer killed by a
+	 * signal closes its files after the kernel released its memory map,
+	 * when /proc/PID/exe no longer resolves.
+	 */
+	char *exe;
 };
 
 static inline struct outbox *ob_of(fuse_req_t req)
@@ -179,13 +218,19 @@ int ob_audit(struct outbox *ob, const char *event, const char *rel,
 	      size_t rel_len, int64_t size, const struct sfs_digest *d,
 	      const struct sfs_writer *w, const char *reason);
 void ob_writer_of(struct outbox *ob, fuse_req_t req, struct sfs_writer *w);
+/* The same for a request on handle f: its opener's exe if /proc has none. */
+void ob_writer_of_file(struct outbox *ob, fuse_req_t req,
+		       const struct ob_file *f, struct sfs_writer *w);
 void ob_writer_ids(struct outbox *ob, pid_t pid, uid_t uid, gid_t gid,
 		   struct sfs_writer *w);
+/* Forget cached user names and read the host name again. */
+void ob_names_reset(struct outbox *ob);
 /* fsync REL.sig and its directory when it exists. */
 int ob_sync_sig(struct outbox *ob, const char *rel);
 
 /* Record what we now know about the inode's signature. */
-void ob_set_status_locked(struct bk_inode *i, struct ob_inode *s,
+void ob_set_status_locked(struct outbox *ob, struct bk_inode *i,
+			  struct ob_inode *s,
 			  enum ob_status st, const struct sfs_digest *d,
 			  const char *signer, const char *reason);
 
@@ -205,6 +250,17 @@ struct ob_sigcheck {
 int ob_valid_sig(struct outbox *ob, int dirfd, const char *base,
 		 const char *rel, size_t rel_len, int fd, enum sfs_md md,
 		 struct ob_sigcheck *c);
+
+/* outbox_conf.c */
+/* The config the current operation runs with (see ob_op_enter). */
+struct ob_conf *ob_conf(struct outbox *ob);
+/* Pin the config in force for this thread's operation, and let go. */
+void ob_op_enter(struct outbox *ob);
+void ob_op_leave(struct outbox *ob);
+int ob_conf_new(struct outbox *ob, struct sfs_config *cfg, bool owned,
+		struct ob_conf **out, struct sfs_error *err);
+void ob_conf_release(struct outbox *ob, struct ob_conf *c);
+int ob_reload(void *userdata, struct sfs_error *err);
 
 /* outbox_ns.c */
 void ob_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,

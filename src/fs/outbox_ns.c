@@ -16,7 +16,7 @@ void ob_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct outbox *ob = ob_of(req);
 	struct bk_inode *p = bk_inode(&ob->bk, parent);
 	struct fuse_entry_param e;
-	int ret;
+	int pfd, ret;
 
 	if (ob_reserved_name(name)) {
 		fuse_reply_err(req, EPERM);
@@ -26,8 +26,15 @@ void ob_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, EACCES);
 		return;
 	}
-	if (AS_CALLER(ob, req, mkdirat(p->fd, name, mode)) < 0) {
-		fuse_reply_err(req, errno);
+	pfd = bk_pin(&ob->bk, p);
+	if (pfd < 0) {
+		fuse_reply_err(req, -pfd);
+		return;
+	}
+	ret = AS_CALLER(ob, req, mkdirat(pfd, name, mode)) < 0 ? -errno : 0;
+	bk_unpin(&ob->bk, p);
+	if (ret) {
+		fuse_reply_err(req, -ret);
 		return;
 	}
 	ret = bk_lookup(&ob->bk, p, name, &e, NULL);
@@ -60,12 +67,21 @@ void ob_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 void ob_op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct outbox *ob = ob_of(req);
+	struct bk_inode *i = bk_inode(&ob->bk, ino);
 	char buf[PATH_MAX];
-	ssize_t n = readlinkat(bk_inode(&ob->bk, ino)->fd, "", buf,
-			       sizeof(buf) - 1);
+	int fd = bk_pin(&ob->bk, i);
+	ssize_t n;
 
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	n = readlinkat(fd, "", buf, sizeof(buf) - 1);
+	if (n < 0)
+		n = -errno;
+	bk_unpin(&ob->bk, i);
 	if (n < 0) {
-		fuse_reply_err(req, errno);
+		fuse_reply_err(req, (int)-n);
 		return;
 	}
 	buf[n] = '\0';
@@ -73,7 +89,7 @@ void ob_op_readlink(fuse_req_t req, fuse_ino_t ino)
 }
 
 /* NAME.sig of a name that has no file any more is an orphan: removable. */
-static bool sig_has_file(struct bk_inode *p, const char *name)
+static bool sig_has_file(int pfd, const char *name)
 {
 	char base[NAME_MAX + 1];
 	size_t n = strlen(name) - 4;
@@ -83,43 +99,29 @@ static bool sig_has_file(struct bk_inode *p, const char *name)
 		return false;
 	memcpy(base, name, n);
 	base[n] = '\0';
-	return fstatat(p->fd, base, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	return fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
-void ob_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+static int unlink_at(struct outbox *ob, fuse_req_t req, int pfd,
+		     const char *name)
 {
-	struct outbox *ob = ob_of(req);
-	struct bk_inode *p = bk_inode(&ob->bk, parent), *i = NULL;
 	char sig[NAME_MAX + 8];
+	struct bk_inode *i = NULL;
 	struct stat st;
 	int ret = 0;
 
-	if (ob_hidden(name)) {
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
-	if (sfs_is_sig_name(name, strlen(name)) && sig_has_file(p, name)) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
-	if (!ob_writer_allowed(ob, req, "unlink", p, name)) {
-		fuse_reply_err(req, EACCES);
-		return;
-	}
-	if (fstatat(p->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		fuse_reply_err(req, errno);
-		return;
-	}
+	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
 	if (S_ISREG(st.st_mode))
 		i = bk_find(&ob->bk, st.st_dev, st.st_ino);
 	if (i)
 		pthread_mutex_lock(&i->lock);
-	if (AS_CALLER(ob, req, unlinkat(p->fd, name, 0)) < 0)
+	if (AS_CALLER(ob, req, unlinkat(pfd, name, 0)) < 0)
 		ret = -errno;
 	if (ret == 0 && S_ISREG(st.st_mode) && !ob->no_sign &&
 	    !sfs_is_sig_name(name, strlen(name)) &&
 	    (size_t)snprintf(sig, sizeof(sig), "%s.sig", name) <= NAME_MAX &&
-	    unlinkat(p->fd, sig, 0) < 0 && errno != ENOENT)
+	    unlinkat(pfd, sig, 0) < 0 && errno != ENOENT)
 		sfs_err("unlink %s: cannot remove its .sig: %s", name,
 			strerror(errno));
 	if (i) {
@@ -130,14 +132,40 @@ void ob_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 			s->status = OB_ST_UNKNOWN;
 		}
 		pthread_mutex_unlock(&i->lock);
+		bk_unpin(&ob->bk, i);
 	}
+	return ret;
+}
+
+void ob_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct outbox *ob = ob_of(req);
+	struct bk_inode *p = bk_inode(&ob->bk, parent);
+	int pfd, ret;
+
+	if (ob_hidden(name)) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	pfd = bk_pin(&ob->bk, p);
+	if (pfd < 0) {
+		fuse_reply_err(req, -pfd);
+		return;
+	}
+	if (sfs_is_sig_name(name, strlen(name)) && sig_has_file(pfd, name))
+		ret = -EPERM;
+	else if (!ob_writer_allowed(ob, req, "unlink", p, name))
+		ret = -EACCES;
+	else
+		ret = unlink_at(ob, req, pfd, name);
+	bk_unpin(&ob->bk, p);
 	fuse_reply_err(req, -ret);
 }
 
 /* Temp .sig files a killed daemon left; ours are younger than the mount. */
 static void remove_stale_temps(struct outbox *ob, struct bk_inode *dir)
 {
-	int fd = openat(dir->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = bk_reopen(&ob->bk, dir, O_RDONLY | O_DIRECTORY);
 	struct dirent *de;
 	DIR *dp;
 
@@ -169,20 +197,27 @@ void ob_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct bk_inode *p = bk_inode(&ob->bk, parent);
 	struct fuse_entry_param e;
 	struct bk_inode *d;
-	int r;
+	int r, pfd;
 
 	if (!ob_writer_allowed(ob, req, "rmdir", p, name)) {
 		fuse_reply_err(req, EACCES);
 		return;
 	}
-	r = AS_CALLER(ob, req, unlinkat(p->fd, name, AT_REMOVEDIR));
+	pfd = bk_pin(&ob->bk, p);
+	if (pfd < 0) {
+		fuse_reply_err(req, -pfd);
+		return;
+	}
+	r = AS_CALLER(ob, req, unlinkat(pfd, name, AT_REMOVEDIR));
 	if (r < 0 && errno == ENOTEMPTY &&
 	    bk_lookup(&ob->bk, p, name, &e, &d) == 0) {
 		remove_stale_temps(ob, d);
 		bk_forget(&ob->bk, d, 1);
-		r = AS_CALLER(ob, req, unlinkat(p->fd, name, AT_REMOVEDIR));
+		r = AS_CALLER(ob, req, unlinkat(pfd, name, AT_REMOVEDIR));
 	}
-	fuse_reply_err(req, r < 0 ? errno : 0);
+	r = r < 0 ? errno : 0;
+	bk_unpin(&ob->bk, p);
+	fuse_reply_err(req, r);
 }
 
 void ob_op_opendir(fuse_req_t req, fuse_ino_t ino,

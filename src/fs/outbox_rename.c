@@ -84,6 +84,7 @@ static bool has_writers(struct outbox *ob, const struct stat *st)
 		pthread_mutex_lock(&i->lock);
 		busy = i->priv && ((struct ob_inode *)i->priv)->n_writers;
 		pthread_mutex_unlock(&i->lock);
+		bk_unpin(&ob->bk, i);
 	}
 	return busy;
 }
@@ -201,11 +202,14 @@ static int plan_entry(struct outbox *ob, struct rs_plan *p,
 	int dfd, ret;
 	struct stat st;
 
-	if (fstatat(parent->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : -errno;
 	dfd = bk_reopen(&ob->bk, parent, O_RDONLY | O_DIRECTORY);
 	if (dfd < 0)
 		return dfd;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		ret = errno == ENOENT ? 0 : -errno;
+		close(dfd);
+		return ret;
+	}
 	if (S_ISREG(st.st_mode)) {
 		ret = plan_file(ob, p, dfd, name, old_rel, new_rel, true);
 	} else if (S_ISDIR(st.st_mode)) {
@@ -242,7 +246,7 @@ static int install(struct outbox *ob, struct rs_plan *p)
 				     &j->digest, &j->writer, "rename");
 			if (r == 0)
 				r = ob_install_sig(ob, n, j->der, j->der_len,
-						   &j->st, ob->cfg->sync_sig);
+						   &j->st, ob_conf(ob)->cfg->sync_sig);
 			if (r == 0)
 				sfs_stats_add(&ob->stats, SFS_C_SIGNED, 1);
 		}
@@ -268,6 +272,7 @@ static int install(struct outbox *ob, struct rs_plan *p)
 				s->sig_cleared = !j->der || r;
 			}
 			pthread_mutex_unlock(&i->lock);
+			bk_unpin(&ob->bk, i);
 		}
 	}
 	return ret;
@@ -290,17 +295,32 @@ static int do_rename(struct outbox *ob, fuse_req_t req, struct bk_inode *p,
 		     const char *name, struct bk_inode *np,
 		     const char *newname, unsigned int flags)
 {
-	int r;
+	int r, pfd, npfd;
 
+	pfd = bk_pin(&ob->bk, p);
+	if (pfd < 0)
+		return pfd;
+	npfd = bk_pin(&ob->bk, np);
+	if (npfd < 0) {
+		bk_unpin(&ob->bk, p);
+		return npfd;
+	}
 	bk_creds_enter(&ob->bk, req, false);
-	r = renameat2(p->fd, name, np->fd, newname, flags);
+	r = renameat2(pfd, name, npfd, newname, flags);
 	if (r < 0 && (errno == EACCES || errno == EPERM) &&
 	    ob->bk.switch_creds) {
 		bk_creds_enter(&ob->bk, req, true);
-		r = renameat2(p->fd, name, np->fd, newname, flags);
+		r = renameat2(pfd, name, npfd, newname, flags);
 	}
 	r = r < 0 ? -errno : 0;
 	bk_creds_leave(&ob->bk);
+	bk_unpin(&ob->bk, np);
+	bk_unpin(&ob->bk, p);
+	/* Evicted non-directories are found again by their last name. */
+	if (r == 0)
+		bk_renamed(&ob->bk, np, newname);
+	if (r == 0 && (flags & RENAME_EXCHANGE))
+		bk_renamed(&ob->bk, p, name);
 	return r;
 }
 
@@ -325,10 +345,9 @@ static int rename_signed(struct outbox *ob, fuse_req_t req,
 		ret = bk_child_relpath(&ob->bk, np, newname, n, &nl);
 	if (ret)
 		goto out;
-	if (fstatat(p->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		ret = -errno;
+	ret = bk_stat_at(&ob->bk, p, name, &st);
+	if (ret)
 		goto out;
-	}
 	src_reg = S_ISREG(st.st_mode);
 	ret = plan_entry(ob, &plan, p, name, o, n);
 	if (ret == 0 && (flags & RENAME_EXCHANGE))

@@ -2,6 +2,7 @@
 /* Outbox signing: digest, signature, .sig files, killed writers, status. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,10 +57,60 @@ void ob_exit_state(pid_t pid, struct ob_exit *ex)
 	ex->status = (int)((n >> 8) & 0xff);
 }
 
+void ob_names_reset(struct outbox *ob)
+{
+	pthread_mutex_lock(&ob->names.lock);
+	for (size_t k = 0; k < OB_NAME_SLOTS; k++)
+		ob->names.slot[k].valid = false;
+	if (gethostname(ob->host, sizeof(ob->host) - 1) < 0)
+		ob->host[0] = '\0';
+	pthread_mutex_unlock(&ob->names.lock);
+}
+
+static void user_name(struct outbox *ob, uid_t uid, char *out, size_t len)
+{
+	struct passwd pw, *res = NULL;
+	size_t k = uid % OB_NAME_SLOTS;
+	char buf[1024];
+
+	pthread_mutex_lock(&ob->names.lock);
+	if (ob->names.slot[k].valid && ob->names.slot[k].uid == uid) {
+		snprintf(out, len, "%s", ob->names.slot[k].name);
+		pthread_mutex_unlock(&ob->names.lock);
+		return;
+	}
+	pthread_mutex_unlock(&ob->names.lock);
+	/* As sfs_writer_from_pid does: the number when there is no name. */
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+		snprintf(out, len, "%s", res->pw_name);
+	else
+		snprintf(out, len, "%u", (unsigned)uid);
+	pthread_mutex_lock(&ob->names.lock);
+	ob->names.slot[k].uid = uid;
+	ob->names.slot[k].valid = true;
+	snprintf(ob->names.slot[k].name, sizeof(ob->names.slot[k].name), "%s",
+		 out);
+	pthread_mutex_unlock(&ob->names.lock);
+}
+
+/* sfs_writer_from_pid() with the user and host names cached. */
 void ob_writer_ids(struct outbox *ob, pid_t pid, uid_t uid, gid_t gid,
 		   struct sfs_writer *w)
 {
-	sfs_writer_from_pid(w, pid, uid, gid);
+	char link[64];
+	ssize_t n;
+
+	memset(w, 0, sizeof(*w));
+	w->uid = uid;
+	w->gid = gid;
+	w->pid = pid;
+	user_name(ob, uid, w->user, sizeof(w->user));
+	snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
+	n = pid > 0 ? readlink(link, w->exe, sizeof(w->exe) - 1) : -1;
+	w->exe[n > 0 ? n : 0] = '\0';
+	pthread_mutex_lock(&ob->names.lock);
+	snprintf(w->host, sizeof(w->host), "%s", ob->host);
+	pthread_mutex_unlock(&ob->names.lock);
 	snprintf(w->mount_id, sizeof(w->mount_id), "%s", ob->mount_id);
 }
 
@@ -68,6 +119,14 @@ void ob_writer_of(struct outbox *ob, fuse_req_t req, struct sfs_writer *w)
 	const struct fuse_ctx *c = fuse_req_ctx(req);
 
 	ob_writer_ids(ob, c->pid, c->uid, c->gid, w);
+}
+
+void ob_writer_of_file(struct outbox *ob, fuse_req_t req,
+		       const struct ob_file *f, struct sfs_writer *w)
+{
+	ob_writer_of(ob, req, w);
+	if (!w->exe[0] && f->exe && w->pid == f->pid)
+		snprintf(w->exe, sizeof(w->exe), "%s", f->exe);
 }
 
 int ob_audit(struct outbox *ob, const char *event, const char *rel,
@@ -193,7 +252,9 @@ int ob_install_sig(struct outbox *ob, const char *rel, const uint8_t *der,
 
 struct sfs_signer *ob_signer_for(struct outbox *ob, const char *rel)
 {
-	return ob->ring ? keyring_for(ob->ring, rel) : NULL;
+	struct sfs_keyring *ring = ob_conf(ob)->ring;
+
+	return ring ? keyring_for(ring, rel) : NULL;
 }
 
 static uint64_t now_us(void)
@@ -228,7 +289,8 @@ int ob_sign_digest(struct outbox *ob, const char *rel, size_t rel_len,
 	return ret ? -EIO : 0;
 }
 
-void ob_set_status_locked(struct bk_inode *i, struct ob_inode *s,
+void ob_set_status_locked(struct outbox *ob, struct bk_inode *i,
+			  struct ob_inode *s,
 			  enum ob_status st, const struct sfs_digest *d,
 			  const char *signer, const char *reason)
 {
@@ -241,7 +303,7 @@ void ob_set_status_locked(struct bk_inode *i, struct ob_inode *s,
 		s->digest.len = 0;
 	snprintf(s->signer, sizeof(s->signer), "%s", signer ? signer : "");
 	snprintf(s->reason, sizeof(s->reason), "%s", reason ? reason : "");
-	if (bk_stat(i, &sb) == 0) {
+	if (bk_stat(&ob->bk, i, &sb) == 0) {
 		s->snap_size = sb.st_size;
 		s->snap_mtime = sb.st_mtim;
 		s->snap_ctime = sb.st_ctim;
@@ -256,7 +318,7 @@ static int content_digest_locked(struct outbox *ob, struct bk_inode *i,
 	uint64_t size = 0;
 	int fd, ret;
 
-	ret = bk_stat(i, st);
+	ret = bk_stat(&ob->bk, i, st);
 	if (ret)
 		return ret;
 	if (ob_run_final(&s->run, md, (uint64_t)st->st_size, d) == 0)
@@ -268,7 +330,7 @@ static int content_digest_locked(struct outbox *ob, struct bk_inode *i,
 	close(fd);
 	sfs_stats_add(&ob->stats, SFS_C_BYTES_HASHED, size);
 	if (ret == 0 && size != (uint64_t)st->st_size)
-		ret = bk_stat(i, st); /* it grew under us: size for audit */
+		ret = bk_stat(&ob->bk, i, st); /* it grew under us: size for audit */
 	return ret;
 }
 
@@ -282,14 +344,14 @@ static int sign_failed(struct outbox *ob, struct bk_inode *i,
 	ob_audit(ob, "sign-failed", rel, len, -1, NULL, w, reason);
 	ob_unlink_sig(ob, rel);
 	s->sig_cleared = true;
-	ob_set_status_locked(i, s, OB_ST_FAILED, NULL, NULL, reason);
+	ob_set_status_locked(ob, i, s, OB_ST_FAILED, NULL, NULL, reason);
 	return -EIO;
 }
 
 int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
 		   const struct sfs_writer *w)
 {
-	bool sync = ob->cfg->sync_sig || s->sync_next;
+	bool sync = ob_conf(ob)->cfg->sync_sig || s->sync_next;
 	char rel[PATH_MAX], why[160];
 	struct sfs_signer *sg;
 	struct sfs_digest d;
@@ -335,7 +397,7 @@ int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
 	s->sync_next = false;
 	s->decided_gen = s->content_gen;
 	s->sign_seq = atomic_fetch_add(&ob->seq, 1) + 1;
-	ob_set_status_locked(i, s, OB_ST_SIGNED, &d, signer_cert_sha256(sg),
+	ob_set_status_locked(ob, i, s, OB_ST_SIGNED, &d, signer_cert_sha256(sg),
 			     NULL);
 	return 0;
 }
@@ -368,7 +430,7 @@ void ob_refuse_locked(struct outbox *ob, struct bk_inode *i,
 	}
 	s->sig_cleared = true;
 	s->decided_gen = s->content_gen;
-	ob_set_status_locked(i, s, OB_ST_FAILED, NULL, NULL, reason);
+	ob_set_status_locked(ob, i, s, OB_ST_FAILED, NULL, NULL, reason);
 }
 
 int ob_valid_sig(struct outbox *ob, int dirfd, const char *base,
@@ -391,12 +453,14 @@ int ob_valid_sig(struct outbox *ob, int dirfd, const char *base,
 	ret = sfs_read_file_at(dirfd, name, SFS_SIG_MAX, &der, &len);
 	if (ret)
 		return ret;
-	if (!ob->verifier) {
+	struct sfs_verifier *verifier = ob_conf(ob)->verifier;
+
+	if (!verifier) {
 		free(der);
 		return sfs_hash_fd(fd, md, &c->digest, NULL);
 	}
 	memset(&info, 0, sizeof(info));
-	vr = verifier_check_fd(ob->verifier, der, len, &pol, fd, &info);
+	vr = verifier_check_fd(verifier, der, len, &pol, fd, &info);
 	free(der);
 	if (vr != VR_OK) {
 		sig_info_clear(&info);

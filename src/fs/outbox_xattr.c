@@ -52,17 +52,17 @@ static void status_from_disk_locked(struct outbox *ob, struct bk_inode *i,
 	if (dfd >= 0)
 		close(dfd);
 	if (ret == -ENOENT) {
-		ob_set_status_locked(i, s, OB_ST_UNSIGNED, NULL, NULL, NULL);
+		ob_set_status_locked(ob, i, s, OB_ST_UNSIGNED, NULL, NULL, NULL);
 	} else if (ret == 0 && c.verified) {
-		ob_set_status_locked(i, s, OB_ST_SIGNED, &c.digest, c.signer,
+		ob_set_status_locked(ob, i, s, OB_ST_SIGNED, &c.digest, c.signer,
 				     NULL);
 	} else if (ret == 0) {
-		ob_set_status_locked(i, s, OB_ST_FAILED, &c.digest, NULL,
+		ob_set_status_locked(ob, i, s, OB_ST_FAILED, &c.digest, NULL,
 				     "no trust store to check the .sig");
 	} else {
 		snprintf(reason, sizeof(reason), "invalid .sig: %s",
 			 c.reason ? c.reason : strerror(-ret));
-		ob_set_status_locked(i, s, OB_ST_FAILED, NULL, NULL, reason);
+		ob_set_status_locked(ob, i, s, OB_ST_FAILED, NULL, NULL, reason);
 	}
 }
 
@@ -116,7 +116,7 @@ static int ob_status_xattr(struct outbox *ob, struct bk_inode *i,
 		snprintf(out, outlen, "unsigned");
 		ret = strcmp(which, "status") ? -ENODATA : 0;
 	} else {
-		ret = bk_stat(i, &st);
+		ret = bk_stat(&ob->bk, i, &st);
 		if (ret == 0 && (s->status == OB_ST_UNKNOWN ||
 				 !snapshot_matches(s, &st)))
 			status_from_disk_locked(ob, i, s);
@@ -143,6 +143,17 @@ static void reply_xattr(fuse_req_t req, const char *val, ssize_t len,
 		fuse_reply_err(req, ERANGE);
 	else
 		fuse_reply_buf(req, val, (size_t)len);
+}
+
+/* "/proc/self/fd/N" of the inode's pinned fd (bk_unpin after); -errno. */
+static int pin_path(struct outbox *ob, struct bk_inode *i, char *path)
+{
+	int fd = bk_pin(&ob->bk, i);
+
+	if (fd < 0)
+		return fd;
+	snprintf(path, 64, "/proc/self/fd/%d", fd);
+	return 0;
 }
 
 static bool xattr_capable(struct bk_inode *i)
@@ -178,7 +189,6 @@ void ob_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_err(req, ENOTSUP);
 		return;
 	}
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", i->fd);
 	if (size) {
 		buf = malloc(size);
 		if (!buf) {
@@ -186,8 +196,14 @@ void ob_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			return;
 		}
 	}
-	n = getxattr(path, name, buf, size);
-	reply_xattr(req, buf, n < 0 ? -errno : n, size);
+	n = pin_path(ob, i, path);
+	if (n == 0) {
+		n = getxattr(path, name, buf, size);
+		if (n < 0)
+			n = -errno;
+		bk_unpin(&ob->bk, i);
+	}
+	reply_xattr(req, buf, n, size);
 	free(buf);
 }
 
@@ -206,22 +222,29 @@ void ob_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	if (i->type == S_IFREG && !(i->flags & BK_F_SIG_NAME) && !ob->no_sign)
 		for (size_t k = 0; k < ARRAY_SIZE(ob_xattrs); k++)
 			extra += strlen(ob_xattrs[k]) + 1;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", i->fd);
+	n = pin_path(ob, i, path);
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+		return;
+	}
 	n = listxattr(path, NULL, 0);
 	if (n < 0) {
 		fuse_reply_err(req, errno);
+		bk_unpin(&ob->bk, i);
 		return;
 	}
 	cap = (size_t)n + extra + 1;
 	buf = malloc(cap);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
+		bk_unpin(&ob->bk, i);
 		return;
 	}
 	n = n ? listxattr(path, buf, (size_t)n) : 0;
-	if (n < 0) {
+	if (n < 0)
 		n = -errno;
-	} else if (extra) {
+	bk_unpin(&ob->bk, i);
+	if (n >= 0 && extra) {
 		for (size_t k = 0; k < ARRAY_SIZE(ob_xattrs); k++) {
 			size_t l = strlen(ob_xattrs[k]) + 1;
 
@@ -239,6 +262,7 @@ void ob_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct outbox *ob = ob_of(req);
 	struct bk_inode *i = bk_inode(&ob->bk, ino);
 	char path[64];
+	int ret;
 
 	if (is_ob_xattr(name) || (i->flags & BK_F_SIG_NAME)) {
 		fuse_reply_err(req, EPERM);
@@ -252,11 +276,13 @@ void ob_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_err(req, EACCES);
 		return;
 	}
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", i->fd);
-	if (AS_CALLER(ob, req, setxattr(path, name, value, size, flags)) < 0)
-		fuse_reply_err(req, errno);
-	else
-		fuse_reply_err(req, 0);
+	ret = pin_path(ob, i, path);
+	if (ret == 0) {
+		ret = AS_CALLER(ob, req, setxattr(path, name, value, size,
+						  flags)) < 0 ? -errno : 0;
+		bk_unpin(&ob->bk, i);
+	}
+	fuse_reply_err(req, -ret);
 }
 
 void ob_op_removexattr(fuse_req_t req, fuse_ino_t ino,
@@ -265,6 +291,7 @@ void ob_op_removexattr(fuse_req_t req, fuse_ino_t ino,
 	struct outbox *ob = ob_of(req);
 	struct bk_inode *i = bk_inode(&ob->bk, ino);
 	char path[64];
+	int ret;
 
 	if (is_ob_xattr(name) || (i->flags & BK_F_SIG_NAME)) {
 		fuse_reply_err(req, EPERM);
@@ -278,9 +305,11 @@ void ob_op_removexattr(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, EACCES);
 		return;
 	}
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", i->fd);
-	if (AS_CALLER(ob, req, removexattr(path, name)) < 0)
-		fuse_reply_err(req, errno);
-	else
-		fuse_reply_err(req, 0);
+	ret = pin_path(ob, i, path);
+	if (ret == 0) {
+		ret = AS_CALLER(ob, req, removexattr(path, name)) < 0 ? -errno
+								       : 0;
+		bk_unpin(&ob->bk, i);
+	}
+	fuse_reply_err(req, -ret);
 }

@@ -16,7 +16,7 @@ ob_start() {
 		shift
 	done
 	sfs_need_fuse
-	TOK=$SFS_TMP/tok
+	TOK=${TOK:-$SFS_TMP/tok}
 	B=$SFS_TMP/backing
 	M=$SFS_TMP/mnt
 	mkdir -p "$B" "$M"
@@ -123,7 +123,10 @@ ob_audited() {
 # ob_kill_trials SIGNAL N SIZE_MIB WRITER...: N writers of a SIZE_MIB file
 # into the mount, each killed with SIGNAL when BACKING holds a random
 # amount of it. A killed writer must never leave a valid signature; one
-# that finished first must leave a valid one of the whole file.
+# that finished first must leave a valid one of the whole file. Each
+# killed writer's last close makes exactly one sign-refused record for k
+# with its uid, pid and exe (counted over all calls in OB_K_REFUSED).
+OB_K_REFUSED=0
 ob_kill_trials() {
 	local sig=$1 n=$2 mib=$3; shift 3
 	local writers=("$@") src=$SFS_TMP/kill.src killed=0 t w pid rc thr
@@ -173,10 +176,12 @@ ob_kill_trials() {
 		note "trial $t: $w killed by SIG$sig at $(stat -c %s "$B/k") bytes (rc $rc)"
 	done
 	[ "$killed" -ge $((n * 3 / 4)) ] || fail "only $killed of $n killed mid-copy"
-	ob_audited sign-refused k
+	OB_K_REFUSED=$((OB_K_REFUSED + killed))
+	ob_expect_records sign-refused k "$OB_K_REFUSED"
 	# the file can be written again normally afterwards
 	cp "$src" "$M/k"
 	ob_ok k
+	ob_records_match_stats
 	ob_forge_flip k
 }
 
@@ -200,4 +205,113 @@ ob_softhsm_conf() {
 ob_count_signed() {
 	{ getfattr -R -n user.signetfs.status "$1" 2>/dev/null || true; } |
 		grep -c '="signed"' || true
+}
+
+# ob_fresh_ext4 DIR MIB: a new ext4 (loop, sparse image) mounted on DIR,
+# unmounted at exit. ext4 allocates inodes slowly right after mass
+# deletions (recently_deleted), so tests that create tens of thousands of
+# files get a filesystem nobody deleted anything on.
+OB_LOOPS=()
+ob_fresh_ext4() {
+	command -v mkfs.ext4 >/dev/null || skip "no mkfs.ext4"
+	mkdir -p "$1"
+	truncate -s "$2M" "$SFS_TMP/ext4.$(basename "$1").img"
+	mkfs.ext4 -q -F -N $(($2 * 128)) "$SFS_TMP/ext4.$(basename "$1").img" ||
+		fail "mkfs.ext4"
+	mount -o loop "$SFS_TMP/ext4.$(basename "$1").img" "$1" ||
+		skip "cannot mount a loop device"
+	OB_LOOPS+=("$1")
+}
+ob_cleanup() {
+	local m
+	for m in "${SFS_MNTS[@]}"; do
+		mountpoint -q "$m" 2>/dev/null && { fusermount3 -uz "$m" ||
+			umount -l "$m"; } 2>/dev/null
+	done
+	for m in "${OB_LOOPS[@]}"; do umount -l "$m" 2>/dev/null; done
+	sfs_cleanup
+}
+trap ob_cleanup EXIT
+
+# ob_records EVENT [PATH_GLOB]: how many EVENT records the audit log has
+# (for paths matching PATH_GLOB, fnmatch: '*' crosses '/').
+ob_records() {
+	python3 - "$AUDIT" "$1" "${2:-*}" <<'PY'
+import fnmatch, json, sys
+log, ev, glob = sys.argv[1:4]
+n = 0
+for line in open(log, "rb"):
+    r = json.loads(line)
+    if r.get("event") == ev and fnmatch.fnmatchcase(r.get("path", ""), glob):
+        n += 1
+print(n)
+PY
+}
+
+# ob_expect_records EVENT PATH_GLOB N: exactly N such records, each with
+# the writer the kernel reported (uid, pid > 0, exe).
+ob_expect_records() {
+	python3 - "$AUDIT" "$@" <<'PY' || fail "audit records: $1 $2"
+import fnmatch, json, sys
+log, ev, glob, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+recs = [r for r in map(json.loads, open(log, "rb"))
+        if r.get("event") == ev and fnmatch.fnmatchcase(r.get("path", ""), glob)]
+if len(recs) != n:
+    sys.exit(f"{len(recs)} {ev} records for {glob}, expected {n}")
+for r in recs:
+    w = r.get("writer") or {}
+    if "uid" not in w or not w.get("pid", 0) > 0 or not w.get("exe"):
+        sys.exit(f"{ev} {r.get('path')}: incomplete writer {w}")
+PY
+}
+
+# ob_record_writer EVENT PATH UID EXE [N]: the last EVENT record for PATH
+# names uid UID running EXE (pid > 0); with N, there are exactly N of them.
+# (A close signs: shells and dd open, dup2 and close the original fd, so
+# one writer may sign an empty file first, then its content.)
+ob_record_writer() {
+	python3 - "$AUDIT" "$@" <<'PY' || fail "audit record: $*"
+import json, sys
+log, ev, path, uid, exe = sys.argv[1:6]
+recs = [r for r in map(json.loads, open(log, "rb"))
+        if r.get("event") == ev and r.get("path") == path]
+if not recs or (len(sys.argv) > 6 and len(recs) != int(sys.argv[6])):
+    sys.exit(f"{len(recs)} {ev} records for {path}")
+w = recs[-1].get("writer") or {}
+if w.get("uid") != int(uid) or not w.get("pid", 0) > 0 or w.get("exe") != exe:
+    sys.exit(f"{ev} {path}: writer {w}, expected uid {uid} exe {exe}")
+PY
+}
+
+# ob_records_match_stats: the daemon's own counters (user.signetfs.stats)
+# equal the audit records: one sign record per signature, one sign-failed
+# per failed close, one sign-refused or policy-denied per refusal, each
+# with a writer (uid, pid, exe).
+ob_records_match_stats() {
+	getfattr --only-values -n user.signetfs.stats "$M" >"$SFS_TMP/stats" ||
+		fail "no stats xattr"
+	python3 - "$AUDIT" "$SFS_TMP/stats" <<'PY' || fail "audit records vs stats"
+import collections, json, sys
+recs = [json.loads(l) for l in open(sys.argv[1], "rb")]
+st = json.load(open(sys.argv[2]))
+n = collections.Counter(r.get("event") for r in recs)
+want = {"sign": st["files_signed"], "sign-failed": st["sign_failed"],
+        "sign-refused+policy-denied": st["sign_refused"]}
+got = {"sign": n["sign"], "sign-failed": n["sign-failed"],
+       "sign-refused+policy-denied": n["sign-refused"] + n["policy-denied"]}
+if want != got:
+    sys.exit(f"daemon counted {want}, audit log has {got}")
+for r in recs:
+    if r.get("event") in ("sign", "sign-failed", "sign-refused", "policy-denied"):
+        w = r.get("writer") or {}
+        if "uid" not in w or not w.get("pid", 0) > 0 or not w.get("exe"):
+            sys.exit(f"{r['event']} {r.get('path')}: incomplete writer {w}")
+print(f"# audit records match the daemon's counters: {got}")
+PY
+}
+
+# ob_audit_verify: after unmount, the log's chain and checkpoints verify.
+ob_audit_verify() {
+	"$SIGNETFS" audit verify --config "$CONF" "$AUDIT" >"$SFS_TMP/av" 2>&1 ||
+		{ cat "$SFS_TMP/av" >&2; fail "audit verify rejected $AUDIT"; }
 }

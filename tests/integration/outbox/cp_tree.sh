@@ -34,4 +34,10 @@ for i in 0 1 77 500 4242 9899; do ob_ok "tree/flat/f$(printf %05d $i)"; done
 for i in 0 50 99; do ob_ok "tree/deep/a/b/c/g$i"; done
 ob_forge_flip tree/flat/f04242
 ob_forge_move tree/flat/f00001 tree/flat/f00002x
+# one sign record per file, each naming its writer (cp), no failures
+ob_expect_records sign 'tree/*' 10000
+ob_record_writer sign tree/flat/f04242 0 /usr/bin/cp
+[ "$(ob_records sign-failed)" -eq 0 ] || fail "sign-failed records"
+ob_records_match_stats
 ob_stop
+ob_audit_verify

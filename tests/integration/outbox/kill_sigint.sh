@@ -9,3 +9,4 @@ ob_start
 ob_kill_trials INT 20 "${OB_KILL_MIB:-256}" cp cat head
 ob_kill_trials TERM 4 64 cp cat
 ob_stop
+ob_audit_verify

@@ -8,3 +8,4 @@
 ob_start
 ob_kill_trials KILL 20 "${OB_KILL_MIB:-256}" dd cp cat head
 ob_stop
+ob_audit_verify

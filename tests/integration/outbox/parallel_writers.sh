@@ -31,4 +31,7 @@ st=$(ob_count_signed "$M")
 for w in 1 4 8; do for i in 0000 0500 0999; do ob_ok "w$w/f$i"; done; done
 ob_forge_flip w3/f0123
 ob_forge_move w2/f0001 w2/f0002
+ob_expect_records sign '*' 8000
+ob_records_match_stats
 ob_stop
+ob_audit_verify

@@ -29,7 +29,10 @@ ob_ok pub/r
 if as_other sh -c "echo x >'$M/pub/o'" 2>"$SFS_TMP/err"; then fail "writer not refused"; fi
 grep -q "Permission denied" "$SFS_TMP/err" || fail "not EACCES: $(cat "$SFS_TMP/err")"
 [ ! -e "$B/pub/o" ] || fail "file created"
-ob_audited policy-denied pub/o
+ob_record_writer policy-denied pub/o 4242 "$(readlink -f /bin/sh)" 1
+ob_record_writer sign pub/n "$nob" "$(readlink -f /bin/sh)"
 as_other cat "$M/pub/n" >/dev/null # reading is fine
 ob_forge_flip pub/n
+ob_records_match_stats
 ob_stop
+ob_audit_verify

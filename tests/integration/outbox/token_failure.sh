@@ -24,7 +24,8 @@ case "$(ob_xattr "$M/during" status)" in
 "failed: "*) ;;
 *) fail "status: $(ob_xattr "$M/during" status)" ;;
 esac
-ob_audited sign-failed during
+ob_record_writer sign-failed during 0 /usr/bin/cp 1
+ob_expect_records sign-failed during2 1
 mv "$tokdir.away" "$tokdir"
 # The HSM layer retries the module with a back-off (docs/architecture.md):
 # the first write after it recovered is signed; poll with a deadline.
@@ -34,4 +35,6 @@ ob_ok after
 cp "$SFS_TMP/src" "$M/during"
 ob_ok during
 ob_forge_flip after
+ob_records_match_stats
 SFS_LOG_ALLOW='signing .* failed|cannot|token|PKCS|pkcs11|login|session|CKR_' ob_stop
+ob_audit_verify

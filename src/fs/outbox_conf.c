@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Outbox configuration in force, and its reload on SIGHUP. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "outbox.h"
+#include "signetfs/log.h"
+
+/*
+ * The configuration the operation on this thread started with. A FUSE
+ * operation runs on one worker thread from its start to its reply, so a
+ * thread-local pin keeps its config, keys and verifier alive and
+ * unchanged for all of it, however a reload swaps them meanwhile.
+ */
+static __thread struct ob_conf *tl_conf;
+static __thread unsigned tl_depth;
+
+struct ob_conf *ob_conf(struct outbox *ob)
+{
+	/* Outside an operation: setup, teardown, the reload thread. */
+	return tl_conf ? tl_conf : ob->conf;
+}
+
+static void conf_free(struct ob_conf *c)
+{
+	verifier_free(c->verifier);
+	keyring_close(c->ring);
+	if (c->owned)
+		config_free(c->cfg);
+	free(c);
+}
+
+static struct ob_conf *conf_get(struct outbox *ob)
+{
+	struct ob_conf *c;
+
+	pthread_mutex_lock(&ob->conf_lock);
+	c = ob->conf;
+	c->refs++;
+	pthread_mutex_unlock(&ob->conf_lock);
+	return c;
+}
+
+static void conf_put(struct outbox *ob, struct ob_conf *c)
+{
+	bool last;
+
+	pthread_mutex_lock(&ob->conf_lock);
+	last = --c->refs == 0;
+	pthread_mutex_unlock(&ob->conf_lock);
+	if (last)
+		conf_free(c);
+}
+
+void ob_op_enter(struct outbox *ob)
+{
+	if (tl_depth++ == 0)
+		tl_conf = conf_get(ob);
+}
+
+void ob_op_leave(struct outbox *ob)
+{
+	if (--tl_depth == 0) {
+		conf_put(ob, tl_conf);
+		tl_conf = NULL;
+	}
+}
+
+/*
+ * Keys, verifier (and the config, unless borrowed) for cfg; a failure to
+ * open a key fails, a missing trust store only leaves no verifier.
+ */
+int ob_conf_new(struct outbox *ob, struct sfs_config *cfg, bool owned,
+		struct ob_conf **out, struct sfs_error *err)
+{
+	struct ob_conf *c = calloc(1, sizeof(*c));
+	struct sfs_error verr = {0};
+	int ret;
+
+	if (!c) {
+		sfs_error_set(err, -ENOMEM, SFS_EXIT_USAGE, "out of memory");
+		return -ENOMEM;
+	}
+	c->cfg = cfg;
+	c->refs = 1;
+	if (!ob->no_sign) {
+		ret = keyring_open(cfg, &c->ring, err);
+		if (ret) {
+			free(c);
+			return ret;
+		}
+	}
+	if ((cfg->trust.cafile || cfg->trust.capath) &&
+	    verifier_new(&cfg->trust, &c->verifier, &verr) != 0)
+		sfs_info("no verifier (%s): rename and status xattrs trust any "
+			 "existing .sig", verr.msg);
+	c->owned = owned;
+	*out = c;
+	return 0;
+}
+
+void ob_conf_release(struct outbox *ob, struct ob_conf *c)
+{
+	if (c)
+		conf_put(ob, c);
+}
+
+/*
+ * SIGHUP: read the config file again and open its keys; swap both in for
+ * operations that start from now on (running ones finish with the old,
+ * freed by the last of them). A config that does not parse or a key that
+ * does not open is rejected: the old stays in force. Either way one
+ * config-reloaded audit record says what happened. Not reloaded: the
+ * audit log's own settings and its checkpoint key (the key at mount).
+ */
+int ob_reload(void *userdata, struct sfs_error *err)
+{
+	struct outbox *ob = userdata;
+	struct sfs_config *cfg = NULL;
+	struct ob_conf *c = NULL, *old;
+	char why[640];
+	int ret;
+
+	ret = config_load(ob->cfg_path, &cfg, err);
+	if (ret == 0) {
+		ret = ob_conf_new(ob, cfg, true, &c, err);
+		if (ret)
+			config_free(cfg);
+	}
+	if (ret) {
+		snprintf(why, sizeof(why), "rejected, the old config stays: %s",
+			 err->msg[0] ? err->msg : strerror(ret < 0 ? -ret : EIO));
+		sfs_err("reload of %s %s", ob->cfg_path, why);
+		ob_audit(ob, "config-reloaded", NULL, 0, -1, NULL, NULL, why);
+		return ret < 0 ? ret : -EINVAL;
+	}
+	if (c->ring && keyring_default(c->ring))
+		__atomic_store_n(&ob->md, signer_md(keyring_default(c->ring)),
+				 __ATOMIC_RELAXED);
+	pthread_mutex_lock(&ob->conf_lock);
+	old = ob->conf;
+	ob->conf = c;
+	pthread_mutex_unlock(&ob->conf_lock);
+	conf_put(ob, old);
+	ob_names_reset(ob);
+	snprintf(why, sizeof(why), "loaded %s", ob->cfg_path);
+	sfs_info("reload: %s", why);
+	ob_audit(ob, "config-reloaded", NULL, 0, -1, NULL, NULL, why);
+	return 0;
+}

@@ -1,0 +1,96 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Issue 6 item 1 through the outbox: the PKCS#11 module is p11fault (tests/
+# p11fault) in front of SoftHSM. For each injected fault, close() fails
+# with EIO (cp exits non-zero), no valid signature exists, exactly one
+# sign-failed record names the cause, and once the control file is
+# cleared the next write is signed without a remount. A delay is not a
+# failure: the close waits for the token (there is no timeout).
+. "$(dirname "$0")/common.sh"
+sfs_need_fuse
+[ -n "${P11FAULT:-}" ] && [ -e "$P11FAULT" ] || skip "no p11fault module"
+TOK=$SFS_TMP/tok
+sfs_init "$TOK"
+sed -i "s|^module = .*|module = $P11FAULT|" "$TOK/signetfs.conf"
+CTL=$SFS_TMP/p11fault.ctl
+: >"$CTL"
+export P11FAULT_MODULE=/usr/lib/softhsm/libsofthsm2.so
+export P11FAULT_CONTROL=$CTL P11FAULT_LOG=$SFS_TMP/p11fault.log
+ob_start
+src=$SFS_TMP/src
+head -c 200000 /dev/urandom >"$src"
+cp "$src" "$M/healthy"
+ob_ok healthy
+
+# control TEXT: the rules, written atomically (the module rereads them)
+control() { printf '%s\n' "$@" >"$CTL.new"; mv "$CTL.new" "$CTL"; }
+
+# failing NAME CAUSE_REGEX: cp into NAME fails with EIO, nothing valid is
+# left, one sign-failed record for NAME whose reason matches CAUSE_REGEX.
+failing() {
+	if cp "$src" "$M/$1" 2>"$SFS_TMP/cp.err"; then
+		fail "$1: cp succeeded"
+	fi
+	grep -q "Input/output error" "$SFS_TMP/cp.err" ||
+		fail "$1: not EIO: $(cat "$SFS_TMP/cp.err")"
+	[ ! -e "$B/$1.sig" ] || fail "$1: a .sig exists"
+	ob_bad "$1"
+	ob_record_writer sign-failed "$1" 0 /usr/bin/cp 1
+	python3 - "$AUDIT" "$1" "$2" <<'PY' || fail "$1: reason"
+import json, re, sys
+r = [r for r in map(json.loads, open(sys.argv[1], "rb"))
+     if r.get("event") == "sign-failed" and r.get("path") == sys.argv[2]][-1]
+if not re.search(sys.argv[3], r.get("reason", ""), re.I):
+    sys.exit(f"reason {r.get('reason')!r} does not match {sys.argv[3]!r}")
+print(f"# {sys.argv[2]}: {r['reason']}")
+PY
+}
+
+# recovered NAME: with the control file cleared, the next write is signed
+# (after the HSM layer's 250 ms back-off from a failed recovery).
+recovered() {
+	control ''
+	sleep 0.3
+	cp "$src" "$M/$1" || { cat "$OB_LOG" >&2; fail "$1: not signed after recovery"; }
+	ob_ok "$1"
+	ob_record_writer sign "$1" 0 /usr/bin/cp 1
+}
+
+for fault in C_Sign=CKR_DEVICE_REMOVED C_Sign=CKR_SESSION_HANDLE_INVALID \
+	C_SignInit=CKR_TOKEN_NOT_PRESENT C_Sign=CKR_GENERAL_ERROR; do
+	name=${fault#*=}
+	case $name in
+	CKR_DEVICE_REMOVED|CKR_TOKEN_NOT_PRESENT) cause='not present' ;;
+	CKR_SESSION_HANDLE_INVALID) cause='session handle invalid|CKR 0xb3' ;;
+	CKR_GENERAL_ERROR) cause='general error|CKR 0x5\)' ;;
+	esac
+	control "$fault"
+	failing "$name" "$cause"
+	recovered "after-$name"
+done
+
+# CKR_PIN_INCORRECT on C_Login during recovery: a failed signature marks
+# the token broken, the next signature reloads the module and logs in.
+control C_Sign=CKR_DEVICE_REMOVED
+failing broken 'not present'
+control C_Login=CKR_PIN_INCORRECT
+failing pin 'wrong PIN'
+grep -q 'C_Login' "$P11FAULT_LOG" || fail "C_Login was not faulted"
+recovered after-pin
+
+# A delay: the close waits for the token and signs.
+control C_Sign.delay_ms=600
+t0=$(date +%s%N)
+cp "$src" "$M/slow"
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$ms" -ge 550 ] || fail "the delay was not seen ($ms ms)"
+ob_ok slow
+note "C_Sign delayed 600 ms: close took $ms ms and signed"
+# A delay then a failure: still EIO, one record.
+control C_Sign.delay_ms=300 C_Sign=CKR_GENERAL_ERROR
+failing slow-fail 'general error|CKR 0x5\)'
+recovered after-slow-fail
+
+ob_records_match_stats
+SFS_LOG_ALLOW='signing .* failed|token|PKCS|pkcs11|login|session|CKR_|PIN|module' ob_stop
+ob_audit_verify
