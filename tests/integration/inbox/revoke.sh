@@ -80,7 +80,9 @@ audited rel/held revoked
 # stays served.
 printf '\n[rule broken/**]\nno-such-key = 1\n' >>"$CONF"
 kill -HUP "$IB_PID"
-wait_for 10 test "$(reloads '"reason":"rejected: ')" -eq 1 ||
+# The count is re-read on every poll (a function, not a $() evaluated once).
+rejected_once() { [ "$(reloads '"reason":"rejected: ')" -eq 1 ]; }
+wait_for 10 rejected_once ||
 	{ cat "$AUDIT" >&2; fail "no config-reloaded rejected record"; }
 kill -0 "$IB_PID" || fail "a broken config killed the daemon"
 hidden rel/app
