@@ -19,7 +19,8 @@ wait_for 10 grep -q '^READY=1' "$t/notes" || fail "no READY=1"
 kill -HUP "$SFS_PID"
 wait_for 10 grep -q '^RELOADING=1;MONOTONIC_USEC=[0-9]\+$' "$t/notes" ||
 	fail "no RELOADING=1"
-wait_for 10 test "$(grep -c '^READY=1' "$t/notes")" -ge 2 ||
+ready_twice() { [ "$(grep -c '^READY=1' "$t/notes")" -ge 2 ]; }
+wait_for 10 ready_twice ||
 	fail "no READY=1 after the reload"
 kill -0 "$SFS_PID" || fail "SIGHUP killed the daemon"
 is_fuse_mounted "$(realpath "$t/m")" || fail "SIGHUP unmounted"
