@@ -48,3 +48,49 @@ st_all_signed() {
 		>"$SFS_TMP/verify.out" 2>&1 || return 1
 	[ "$(grep -c '^OK ' "$SFS_TMP/verify.out")" -eq "$n" ]
 }
+
+# tmpfs mounts a case made: unmounted after the FUSE mounts on exit.
+ST_TMPFS=()
+
+st_cleanup() {
+	local m
+	for m in "${SFS_MNTS[@]}"; do
+		mountpoint -q "$m" 2>/dev/null && fusermount3 -uz "$m" 2>/dev/null
+	done
+	for m in "${ST_TMPFS[@]}"; do
+		mountpoint -q "$m" 2>/dev/null && umount -l "$m"
+	done
+	sfs_cleanup
+}
+
+# st_tmpfs DIR SIZE: a tmpfs of SIZE (e.g. 16m) on DIR, removed on exit.
+st_tmpfs() {
+	mkdir -p "$1"
+	mount -t tmpfs -o "size=$2,mode=0755" tmpfs "$1" || skip "cannot mount tmpfs"
+	ST_TMPFS+=("$1")
+	trap st_cleanup EXIT
+}
+
+# st_write SRC DST: copy SRC to DST with os.write/os.close and print
+# "ok", "write ERRNO" or "close ERRNO" (which call failed, and how).
+st_write() {
+	python3 - "$1" "$2" <<'PY'
+import errno, os, sys
+data = open(sys.argv[1], "rb").read()
+try:
+    fd = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+except OSError as e:
+    print("open", errno.errorcode[e.errno]); sys.exit()
+failed = None
+try:
+    for off in range(0, len(data), 65536):
+        os.write(fd, data[off:off + 65536])
+except OSError as e:
+    failed = "write " + errno.errorcode[e.errno]
+try:
+    os.close(fd)
+except OSError as e:
+    failed = failed or "close " + errno.errorcode[e.errno]
+print(failed or "ok")
+PY
+}
