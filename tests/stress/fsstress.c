@@ -37,29 +37,61 @@
 #define MAX_LEN (16 * 1024)
 
 enum op {
-	OP_CREAT, OP_WRITE, OP_READ, OP_TRUNCATE, OP_FTRUNCATE, OP_RENAME,
-	OP_RENAME_DIR, OP_UNLINK, OP_MKDIR, OP_RMDIR, OP_FSYNC, OP_MMAP,
-	OP_MMAP_LATE, OP_APPEND, OP_TRUNC_REOPEN, OP_READDIR, OP_STAT,
-	OP_XATTR, OP_LINK, OP_SYMLINK, OP_MKFIFO, OP_SIG_CREAT,
-	OP_SIG_MKDIR, OP_SIG_RENAME, N_OPS
+	OP_CREAT,
+	OP_WRITE,
+	OP_READ,
+	OP_TRUNCATE,
+	OP_FTRUNCATE,
+	OP_RENAME,
+	OP_RENAME_DIR,
+	OP_UNLINK,
+	OP_MKDIR,
+	OP_RMDIR,
+	OP_FSYNC,
+	OP_MMAP,
+	OP_MMAP_LATE,
+	OP_APPEND,
+	OP_TRUNC_REOPEN,
+	OP_READDIR,
+	OP_STAT,
+	OP_XATTR,
+	OP_LINK,
+	OP_SYMLINK,
+	OP_MKFIFO,
+	OP_SIG_CREAT,
+	OP_SIG_MKDIR,
+	OP_SIG_RENAME,
+	N_OPS
 };
 
 static const struct {
 	const char *name;
 	unsigned weight;
 } ops[N_OPS] = {
-	[OP_CREAT] = {"creat", 10},	  [OP_WRITE] = {"write", 14},
-	[OP_READ] = {"read", 6},	  [OP_TRUNCATE] = {"truncate", 4},
-	[OP_FTRUNCATE] = {"ftruncate", 3}, [OP_RENAME] = {"rename", 6},
-	[OP_RENAME_DIR] = {"rename_dir", 1}, [OP_UNLINK] = {"unlink", 6},
-	[OP_MKDIR] = {"mkdir", 4},	  [OP_RMDIR] = {"rmdir", 3},
-	[OP_FSYNC] = {"fsync", 3},	  [OP_MMAP] = {"mmap_write", 3},
-	[OP_MMAP_LATE] = {"mmap_late", 1}, [OP_APPEND] = {"append", 4},
-	[OP_TRUNC_REOPEN] = {"o_trunc", 4}, [OP_READDIR] = {"readdir", 4},
-	[OP_STAT] = {"stat", 4},	  [OP_XATTR] = {"getxattr", 2},
-	[OP_LINK] = {"link", 1},	  [OP_SYMLINK] = {"symlink", 1},
-	[OP_MKFIFO] = {"mkfifo", 1},	  [OP_SIG_CREAT] = {"sig_creat", 1},
-	[OP_SIG_MKDIR] = {"sig_mkdir", 1}, [OP_SIG_RENAME] = {"sig_rename", 1},
+    [OP_CREAT] = {"creat", 10},
+    [OP_WRITE] = {"write", 14},
+    [OP_READ] = {"read", 6},
+    [OP_TRUNCATE] = {"truncate", 4},
+    [OP_FTRUNCATE] = {"ftruncate", 3},
+    [OP_RENAME] = {"rename", 6},
+    [OP_RENAME_DIR] = {"rename_dir", 1},
+    [OP_UNLINK] = {"unlink", 6},
+    [OP_MKDIR] = {"mkdir", 4},
+    [OP_RMDIR] = {"rmdir", 3},
+    [OP_FSYNC] = {"fsync", 3},
+    [OP_MMAP] = {"mmap_write", 3},
+    [OP_MMAP_LATE] = {"mmap_late", 1},
+    [OP_APPEND] = {"append", 4},
+    [OP_TRUNC_REOPEN] = {"o_trunc", 4},
+    [OP_READDIR] = {"readdir", 4},
+    [OP_STAT] = {"stat", 4},
+    [OP_XATTR] = {"getxattr", 2},
+    [OP_LINK] = {"link", 1},
+    [OP_SYMLINK] = {"symlink", 1},
+    [OP_MKFIFO] = {"mkfifo", 1},
+    [OP_SIG_CREAT] = {"sig_creat", 1},
+    [OP_SIG_MKDIR] = {"sig_mkdir", 1},
+    [OP_SIG_RENAME] = {"sig_rename", 1},
 };
 
 /* Per process, per operation: attempts, successes, tolerated, failures. */
@@ -69,7 +101,7 @@ struct ctx {
 	uint64_t rng;
 	int id;
 	bool verbose;
-	uint64_t (*count)[C_N];	/* shared memory: this process's row */
+	uint64_t (*count)[C_N]; /* shared memory: this process's row */
 	unsigned char buf[MAX_LEN];
 };
 
@@ -248,17 +280,17 @@ static bool op_read(struct ctx *c, const char *p)
 
 	if (!check(c, OP_READ, fd, "open", p, ALLOW(ENOENT)))
 		return false;
-	good = check(c, OP_READ,
-		     pread(fd, c->buf, 1 + below(c, MAX_LEN),
-			   below(c, MAX_OFF)),
-		     "pread", p, NONE);
+	good =
+	    check(c, OP_READ,
+		  pread(fd, c->buf, 1 + below(c, MAX_LEN), below(c, MAX_OFF)),
+		  "pread", p, NONE);
 	return do_close(c, OP_READ, fd, p) && good;
 }
 
 static bool op_truncate(struct ctx *c, const char *p)
 {
-	return check(c, OP_TRUNCATE, truncate(p, below(c, MAX_OFF)),
-		     "truncate", p, ALLOW(ENOENT));
+	return check(c, OP_TRUNCATE, truncate(p, below(c, MAX_OFF)), "truncate",
+		     p, ALLOW(ENOENT));
 }
 
 static bool op_ftruncate(struct ctx *c, const char *p)
@@ -332,8 +364,7 @@ static bool mmap_write(struct ctx *c, enum op op, const char *p, bool late)
 	}
 	if (late) {
 		good = do_close(c, op, fd, p);
-		return check(c, op, munmap(m, size), "munmap", p, NONE) &&
-		       good;
+		return check(c, op, munmap(m, size), "munmap", p, NONE) && good;
 	}
 	good = check(c, op, msync(m, size, MS_SYNC), "msync", p, NONE);
 	good = check(c, op, munmap(m, size), "munmap", p, NONE) && good;
@@ -406,8 +437,7 @@ static void op_refused(struct ctx *c, enum op op, const char *p)
 	}
 	case OP_SIG_MKDIR:
 		snprintf(sig, sizeof(sig), "%s.sig", p);
-		must_fail(c, op, mkdir(sig, 0755), "mkdir", sig,
-			  ALLOW(ENOENT));
+		must_fail(c, op, mkdir(sig, 0755), "mkdir", sig, ALLOW(ENOENT));
 		break;
 	default: /* OP_SIG_RENAME: a file renamed to a .sig name */
 		rand_path(c, other, sizeof(other), 'f', ".sig");
@@ -439,9 +469,8 @@ static enum op pick(struct ctx *c)
 
 static bool run_op(struct ctx *c, enum op op)
 {
-	bool dir_op = op == OP_MKDIR || op == OP_RMDIR ||
-		      op == OP_RENAME_DIR || op == OP_READDIR ||
-		      op == OP_SIG_MKDIR;
+	bool dir_op = op == OP_MKDIR || op == OP_RMDIR || op == OP_RENAME_DIR ||
+		      op == OP_READDIR || op == OP_SIG_MKDIR;
 	char p[64];
 	struct stat st;
 
@@ -451,13 +480,20 @@ static bool run_op(struct ctx *c, enum op op)
 	if (c->verbose)
 		printf("%d: %s %s\n", c->id, ops[op].name, p);
 	switch (op) {
-	case OP_CREAT: return op_creat(c, p);
-	case OP_WRITE: return op_write(c, p);
-	case OP_READ: return op_read(c, p);
-	case OP_TRUNCATE: return op_truncate(c, p);
-	case OP_FTRUNCATE: return op_ftruncate(c, p);
-	case OP_RENAME: return op_rename(c, op, p, 'f');
-	case OP_RENAME_DIR: return op_rename(c, op, p, 'd');
+	case OP_CREAT:
+		return op_creat(c, p);
+	case OP_WRITE:
+		return op_write(c, p);
+	case OP_READ:
+		return op_read(c, p);
+	case OP_TRUNCATE:
+		return op_truncate(c, p);
+	case OP_FTRUNCATE:
+		return op_ftruncate(c, p);
+	case OP_RENAME:
+		return op_rename(c, op, p, 'f');
+	case OP_RENAME_DIR:
+		return op_rename(c, op, p, 'd');
 	case OP_UNLINK:
 		return check(c, op, unlink(p), "unlink", p, ALLOW(ENOENT));
 	case OP_MKDIR:
@@ -466,15 +502,22 @@ static bool run_op(struct ctx *c, enum op op)
 	case OP_RMDIR:
 		return check(c, op, rmdir(p), "rmdir", p,
 			     ALLOW(ENOENT, ENOTEMPTY, EEXIST));
-	case OP_FSYNC: return op_fsync(c, p);
-	case OP_MMAP: return mmap_write(c, op, p, false);
-	case OP_MMAP_LATE: return mmap_write(c, op, p, true);
-	case OP_APPEND: return op_append(c, p);
-	case OP_TRUNC_REOPEN: return op_trunc_reopen(c, p);
-	case OP_READDIR: return op_readdir(c, p);
+	case OP_FSYNC:
+		return op_fsync(c, p);
+	case OP_MMAP:
+		return mmap_write(c, op, p, false);
+	case OP_MMAP_LATE:
+		return mmap_write(c, op, p, true);
+	case OP_APPEND:
+		return op_append(c, p);
+	case OP_TRUNC_REOPEN:
+		return op_trunc_reopen(c, p);
+	case OP_READDIR:
+		return op_readdir(c, p);
 	case OP_STAT:
 		return check(c, op, stat(p, &st), "stat", p, ALLOW(ENOENT));
-	case OP_XATTR: return op_xattr(c, p);
+	case OP_XATTR:
+		return op_xattr(c, p);
 	default:
 		op_refused(c, op, p);
 		return false; /* counted by must_fail */
@@ -513,8 +556,8 @@ static int report(uint64_t (*all)[N_OPS][C_N], int nproc)
 				s[j] += all[p][k][j];
 		for (int j = 0; j < C_N; j++)
 			tot[j] += s[j];
-		printf("%-12s %8" PRIu64 " %8" PRIu64 " %9" PRIu64
-		       " %6" PRIu64 "\n",
+		printf("%-12s %8" PRIu64 " %8" PRIu64 " %9" PRIu64 " %6" PRIu64
+		       "\n",
 		       ops[k].name, s[C_RUN], s[C_OK], s[C_TOLERATED],
 		       s[C_FAIL]);
 	}
@@ -529,16 +572,27 @@ int main(int argc, char **argv)
 	int nproc = 4, opt, rc, bad = 0;
 	const char *dir = NULL;
 	bool verbose = false;
-	uint64_t (*all)[N_OPS][C_N];
+	uint64_t(*all)[N_OPS][C_N];
 
 	while ((opt = getopt(argc, argv, "d:p:n:s:v")) != -1) {
 		switch (opt) {
-		case 'd': dir = optarg; break;
-		case 'p': nproc = atoi(optarg); break;
-		case 'n': nops = strtoul(optarg, NULL, 0); break;
-		case 's': seed = strtoul(optarg, NULL, 0); break;
-		case 'v': verbose = true; break;
-		default: usage();
+		case 'd':
+			dir = optarg;
+			break;
+		case 'p':
+			nproc = atoi(optarg);
+			break;
+		case 'n':
+			nops = strtoul(optarg, NULL, 0);
+			break;
+		case 's':
+			seed = strtoul(optarg, NULL, 0);
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		default:
+			usage();
 		}
 	}
 	if (!dir || nproc < 1 || nproc > 64)
@@ -578,8 +632,8 @@ int main(int argc, char **argv)
 	}
 	for (int p = 0; p < nproc; p++) {
 		if (wait(&rc) < 0 || !WIFEXITED(rc) || WEXITSTATUS(rc)) {
-			fprintf(stderr, "fsstress: a process died (status %#x)\n",
-				rc);
+			fprintf(stderr,
+				"fsstress: a process died (status %#x)\n", rc);
 			bad = 1;
 		}
 	}

@@ -26,34 +26,49 @@
 #include <linux/falloc.h>
 
 enum op {
-	OP_READ, OP_WRITE, OP_MAPREAD, OP_MAPWRITE, OP_TRUNC_DOWN,
-	OP_TRUNC_UP, OP_FALLOC, OP_PUNCH, OP_ZERO, OP_FSYNC, OP_STAT,
-	OP_REOPEN, N_OPS
+	OP_READ,
+	OP_WRITE,
+	OP_MAPREAD,
+	OP_MAPWRITE,
+	OP_TRUNC_DOWN,
+	OP_TRUNC_UP,
+	OP_FALLOC,
+	OP_PUNCH,
+	OP_ZERO,
+	OP_FSYNC,
+	OP_STAT,
+	OP_REOPEN,
+	N_OPS
 };
 
 static const struct {
 	const char *name;
 	unsigned weight;
 } ops[N_OPS] = {
-	[OP_READ] = {"read", 24},	  [OP_WRITE] = {"write", 24},
-	[OP_MAPREAD] = {"mapread", 10}, [OP_MAPWRITE] = {"mapwrite", 10},
-	[OP_TRUNC_DOWN] = {"truncate_down", 6},
-	[OP_TRUNC_UP] = {"truncate_up", 4},
-	[OP_FALLOC] = {"fallocate", 3}, [OP_PUNCH] = {"punch_hole", 3},
-	[OP_ZERO] = {"zero_range", 3},  [OP_FSYNC] = {"fsync", 1},
-	[OP_STAT] = {"stat", 2},	  [OP_REOPEN] = {"close_reopen", 0},
+    [OP_READ] = {"read", 24},
+    [OP_WRITE] = {"write", 24},
+    [OP_MAPREAD] = {"mapread", 10},
+    [OP_MAPWRITE] = {"mapwrite", 10},
+    [OP_TRUNC_DOWN] = {"truncate_down", 6},
+    [OP_TRUNC_UP] = {"truncate_up", 4},
+    [OP_FALLOC] = {"fallocate", 3},
+    [OP_PUNCH] = {"punch_hole", 3},
+    [OP_ZERO] = {"zero_range", 3},
+    [OP_FSYNC] = {"fsync", 1},
+    [OP_STAT] = {"stat", 2},
+    [OP_REOPEN] = {"close_reopen", 0},
 };
 
 struct fsx {
 	const char *path;
-	const char *backing;	/* compared with the mirror after each close */
+	const char *backing; /* compared with the mirror after each close */
 	int fd;
 	uint64_t rng;
 	unsigned char *mirror, *buf;
 	size_t size, maxlen;
 	unsigned long opno;
 	unsigned long count[N_OPS];
-	bool no_falloc[N_OPS];	/* the filesystem said EOPNOTSUPP */
+	bool no_falloc[N_OPS]; /* the filesystem said EOPNOTSUPP */
 	bool verbose;
 };
 
@@ -100,8 +115,7 @@ static void compare(struct fsx *x, const char *op, const unsigned char *got,
 	exit(1);
 }
 
-static void random_range(struct fsx *x, size_t *off, size_t *len,
-			 size_t limit)
+static void random_range(struct fsx *x, size_t *off, size_t *len, size_t limit)
 {
 	*off = below(x, limit);
 	*len = 1 + below(x, limit - *off < 65536 ? limit - *off : 65536);
@@ -118,8 +132,9 @@ static void do_read(struct fsx *x)
 	if (n < 0)
 		die(x, "pread");
 	if ((size_t)n != want) {
-		fprintf(stderr, "fsx: op %lu: pread %zu+%zu returned %zd, "
-				"expected %zu (size %zu)\n",
+		fprintf(stderr,
+			"fsx: op %lu: pread %zu+%zu returned %zd, "
+			"expected %zu (size %zu)\n",
 			x->opno, off, len, n, want, x->size);
 		printf("mismatches: 1\n");
 		exit(1);
@@ -323,23 +338,39 @@ static enum op pick(struct fsx *x, unsigned long close_every)
 static void run(struct fsx *x, enum op op)
 {
 	switch (op) {
-	case OP_READ: do_read(x); break;
-	case OP_WRITE: do_write(x); break;
-	case OP_MAPREAD: do_mapread(x); break;
-	case OP_MAPWRITE: do_mapwrite(x); break;
-	case OP_TRUNC_DOWN: do_truncate(x, below(x, x->size + 1)); break;
+	case OP_READ:
+		do_read(x);
+		break;
+	case OP_WRITE:
+		do_write(x);
+		break;
+	case OP_MAPREAD:
+		do_mapread(x);
+		break;
+	case OP_MAPWRITE:
+		do_mapwrite(x);
+		break;
+	case OP_TRUNC_DOWN:
+		do_truncate(x, below(x, x->size + 1));
+		break;
 	case OP_TRUNC_UP:
 		do_truncate(x, x->size + below(x, x->maxlen - x->size + 1));
 		break;
 	case OP_FALLOC:
 	case OP_PUNCH:
-	case OP_ZERO: do_falloc(x, op); break;
+	case OP_ZERO:
+		do_falloc(x, op);
+		break;
 	case OP_FSYNC:
 		if (fsync(x->fd) < 0)
 			die(x, "fsync");
 		break;
-	case OP_STAT: do_stat(x); break;
-	default: do_reopen(x); break;
+	case OP_STAT:
+		do_stat(x);
+		break;
+	default:
+		do_reopen(x);
+		break;
 	}
 }
 
@@ -400,15 +431,32 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "N:S:l:b:m:c:R:v")) != -1) {
 		switch (opt) {
-		case 'N': n = strtoul(optarg, NULL, 0); break;
-		case 'S': seed = strtoul(optarg, NULL, 0); break;
-		case 'l': x.maxlen = strtoul(optarg, NULL, 0); break;
-		case 'b': x.backing = optarg; break;
-		case 'm': mirror_out = optarg; break;
-		case 'c': close_every = strtoul(optarg, NULL, 0); break;
-		case 'R': expected = optarg; break;
-		case 'v': x.verbose = true; break;
-		default: usage();
+		case 'N':
+			n = strtoul(optarg, NULL, 0);
+			break;
+		case 'S':
+			seed = strtoul(optarg, NULL, 0);
+			break;
+		case 'l':
+			x.maxlen = strtoul(optarg, NULL, 0);
+			break;
+		case 'b':
+			x.backing = optarg;
+			break;
+		case 'm':
+			mirror_out = optarg;
+			break;
+		case 'c':
+			close_every = strtoul(optarg, NULL, 0);
+			break;
+		case 'R':
+			expected = optarg;
+			break;
+		case 'v':
+			x.verbose = true;
+			break;
+		default:
+			usage();
 		}
 	}
 	if (optind != argc - 1 || x.maxlen < 2)
@@ -446,8 +494,7 @@ int main(int argc, char **argv)
 	if (mirror_out) {
 		FILE *f = fopen(mirror_out, "wb");
 
-		if (!f || fwrite(x.mirror, 1, x.size, f) != x.size ||
-		    fclose(f))
+		if (!f || fwrite(x.mirror, 1, x.size, f) != x.size || fclose(f))
 			die(&x, mirror_out);
 	}
 	report(&x, n);

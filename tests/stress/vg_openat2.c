@@ -59,9 +59,9 @@ static long emulate_openat2(int dirfd, const char *path,
 			return errno = e, -1;
 		cur = next;
 	}
-	next = *p ? step(cur, p, (int)how->flags, (mode_t)how->mode,
-			 how->resolve)
-		  : openat(cur, ".", (int)how->flags, (mode_t)how->mode);
+	next =
+	    *p ? step(cur, p, (int)how->flags, (mode_t)how->mode, how->resolve)
+	       : openat(cur, ".", (int)how->flags, (mode_t)how->mode);
 	e = errno;
 	if (cur != dirfd)
 		close(cur);

@@ -10,8 +10,9 @@
 # .sig is removed and EIO returned for a rename that happened. mv(1)
 # reports a failure; the file is at its new name, unsigned. Expected: EIO
 # and everything as it was (the record written before the rename), or
-# success. The same install() path returns EIO after the rename when
-# BACKING is too full for the new .sig.
+# success. By the same reading of install(), a rename also returns EIO
+# after happening when the new .sig cannot be written (BACKING full);
+# not covered here.
 . "$(dirname "$0")/common.sh"
 sfs_need_fuse
 ALOG=$SFS_TMP/alog
