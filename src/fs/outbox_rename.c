@@ -26,6 +26,7 @@ struct rs_job {
 	struct stat st;
 	struct sfs_digest digest;
 	struct sfs_writer writer;
+	bool busy;		/* open for writing: its writer's close signs */
 };
 
 struct rs_plan {
@@ -102,6 +103,7 @@ static int plan_file(struct outbox *ob, struct rs_plan *p, int dfd,
 	struct ob_sigcheck c;
 	struct rs_job *j;
 	struct stat st;
+	bool busy;
 	int fd, ret;
 
 	fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
@@ -112,19 +114,20 @@ static int plan_file(struct outbox *ob, struct rs_plan *p, int dfd,
 		return 0;
 	}
 	sg = ob_signer_for(ob, new_rel);
-	ret = has_writers(ob, &st)
-		      ? -ENOENT
-		      : ob_valid_sig(ob, dfd, base, old_rel, strlen(old_rel),
-				     fd, sg ? signer_md(sg) : ob->md, &c);
+	busy = has_writers(ob, &st);
+	ret = busy ? -ENOENT
+		   : ob_valid_sig(ob, dfd, base, old_rel, strlen(old_rel), fd,
+				  sg ? signer_md(sg) : ob->md, &c);
 	close(fd);
 	if (ret && ret != -ENOENT && ret != -EBADMSG)
 		return ret;
-	if (ret && !always_job)
+	if (ret && !always_job && !busy)
 		return 0;
 	j = plan_add(p, old_rel, new_rel);
 	if (!j)
 		return p->n >= OB_RENAME_MAX_FILES ? -EXDEV : -ENOMEM;
 	j->st = st;
+	j->busy = busy;
 	if (ret)
 		return 0; /* not validly signed: its stale .sig goes */
 	j->digest = c.digest;
@@ -270,6 +273,13 @@ static int install(struct outbox *ob, struct rs_plan *p)
 
 				s->status = OB_ST_UNKNOWN;
 				s->sig_cleared = !j->der || r;
+				/*
+				 * Its .sig (moved along or removed) bound the
+				 * old path: the writer's close must sign even
+				 * if it writes nothing more.
+				 */
+				if (j->busy)
+					s->content_gen++;
 			}
 			pthread_mutex_unlock(&i->lock);
 			bk_unpin(&ob->bk, i);
