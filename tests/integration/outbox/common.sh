@@ -158,12 +158,14 @@ ob_kill_trials() {
 			note "trial $t: $w finished before SIG$sig"
 			continue
 		fi
-		if cmp -s "$src" "$B/k"; then
+		if cmp -s "$src" "$B/k" && [ -e "$B/k.sig" ]; then
 			# closed (and signed) in full before the signal came
 			ob_ok k
 			note "trial $t: $w wrote all before SIG$sig (rc $rc)"
 			continue
 		fi
+		# Killed before its close: refused, even when all its data had
+		# reached the page cache (the close came from the exit).
 		killed=$((killed + 1))
 		ob_bad k
 		[ ! -e "$B/k.sig" ] || ! openssl cms -verify -binary -inform DER \
