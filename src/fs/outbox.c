@@ -87,6 +87,15 @@ bool ob_writer_allowed(struct outbox *ob, fuse_req_t req, const char *op,
 	return false;
 }
 
+int ob_pin_parent_for_write(struct outbox *ob, fuse_req_t req,
+			    const char *op, struct bk_inode *p,
+			    const char *name)
+{
+	if (!ob_writer_allowed(ob, req, op, p, name))
+		return -EACCES;
+	return bk_pin(&ob->bk, p);
+}
+
 static void ob_op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct outbox *ob = userdata;
@@ -441,11 +450,7 @@ static void ob_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	if (!ob_writer_allowed(ob, req, "create", p, name)) {
-		fuse_reply_err(req, EACCES);
-		return;
-	}
-	pfd = bk_pin(&ob->bk, p);
+	pfd = ob_pin_parent_for_write(ob, req, "create", p, name);
 	if (pfd < 0) {
 		fuse_reply_err(req, -pfd);
 		return;

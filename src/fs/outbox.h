@@ -303,6 +303,13 @@ bool ob_hidden(const char *name);
 bool ob_writer_allowed(struct outbox *ob, fuse_req_t req, const char *op,
 		       struct bk_inode *i, const char *name);
 bool ob_reserved_name(const char *name);
+/*
+ * Before creating or removing NAME in P: the policy check, then P's fd
+ * pinned. Returns the fd (bk_unpin P after use) or a negative errno.
+ */
+int ob_pin_parent_for_write(struct outbox *ob, fuse_req_t req,
+			    const char *op, struct bk_inode *p,
+			    const char *name);
 
 /* Run fn as the caller; again with its supplementary groups on EACCES. */
 #define AS_CALLER(ob, req, expr)                                          \

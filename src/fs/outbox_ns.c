@@ -22,11 +22,7 @@ void ob_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	if (!ob_writer_allowed(ob, req, "mkdir", p, name)) {
-		fuse_reply_err(req, EACCES);
-		return;
-	}
-	pfd = bk_pin(&ob->bk, p);
+	pfd = ob_pin_parent_for_write(ob, req, "mkdir", p, name);
 	if (pfd < 0) {
 		fuse_reply_err(req, -pfd);
 		return;
@@ -199,11 +195,7 @@ void ob_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct bk_inode *d;
 	int r, pfd;
 
-	if (!ob_writer_allowed(ob, req, "rmdir", p, name)) {
-		fuse_reply_err(req, EACCES);
-		return;
-	}
-	pfd = bk_pin(&ob->bk, p);
+	pfd = ob_pin_parent_for_write(ob, req, "rmdir", p, name);
 	if (pfd < 0) {
 		fuse_reply_err(req, -pfd);
 		return;

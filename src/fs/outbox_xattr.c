@@ -256,6 +256,23 @@ void ob_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	free(buf);
 }
 
+/*
+ * Who may change an xattr: never ours or a .sig's (EPERM), only where the
+ * backing file supports it (ENOTSUP), only writers policy allows (EACCES).
+ */
+static int xattr_change_allowed(struct outbox *ob, fuse_req_t req,
+				struct bk_inode *i, const char *name,
+				const char *op)
+{
+	if (is_ob_xattr(name) || (i->flags & BK_F_SIG_NAME))
+		return EPERM;
+	if (!xattr_capable(i))
+		return ENOTSUP;
+	if (!ob_writer_allowed(ob, req, op, i, NULL))
+		return EACCES;
+	return 0;
+}
+
 void ob_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			   const char *value, size_t size, int flags)
 {
@@ -264,16 +281,9 @@ void ob_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	char path[64];
 	int ret;
 
-	if (is_ob_xattr(name) || (i->flags & BK_F_SIG_NAME)) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
-	if (!xattr_capable(i)) {
-		fuse_reply_err(req, ENOTSUP);
-		return;
-	}
-	if (!ob_writer_allowed(ob, req, "setxattr", i, NULL)) {
-		fuse_reply_err(req, EACCES);
+	ret = xattr_change_allowed(ob, req, i, name, "setxattr");
+	if (ret) {
+		fuse_reply_err(req, ret);
 		return;
 	}
 	ret = pin_path(ob, i, path);
@@ -293,16 +303,9 @@ void ob_op_removexattr(fuse_req_t req, fuse_ino_t ino,
 	char path[64];
 	int ret;
 
-	if (is_ob_xattr(name) || (i->flags & BK_F_SIG_NAME)) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
-	if (!xattr_capable(i)) {
-		fuse_reply_err(req, ENOTSUP);
-		return;
-	}
-	if (!ob_writer_allowed(ob, req, "removexattr", i, NULL)) {
-		fuse_reply_err(req, EACCES);
+	ret = xattr_change_allowed(ob, req, i, name, "removexattr");
+	if (ret) {
+		fuse_reply_err(req, ret);
 		return;
 	}
 	ret = pin_path(ob, i, path);
