@@ -21,6 +21,8 @@ enum sfs_counter {
 	SFS_C_HSM_OPS,
 	SFS_C_PREWARM_DONE,	/* inbox --prewarm: files checked */
 	SFS_C_PREWARM_TOTAL,	/* inbox --prewarm: files found */
+	SFS_C_BYTES_FILLED,	/* inbox: page cache filled while verifying */
+	SFS_C_BYTES_READ,	/* inbox: content served by READ requests */
 	SFS_C_COUNT_
 };
 

@@ -41,6 +41,10 @@ static const struct {
 	 "Files checked so far by --prewarm."},
 	{"prewarm_total", "signetfs_prewarm_total_files", "gauge",
 	 "Files found by --prewarm."},
+	{"bytes_filled", "signetfs_bytes_filled_total", "counter",
+	 "Inbox bytes put in the page cache while verifying."},
+	{"bytes_read", "signetfs_bytes_read_total", "counter",
+	 "Inbox file bytes served by read requests."},
 };
 
 static void usage(FILE *f)

@@ -22,6 +22,8 @@ static const char *const names[SFS_C_COUNT_] = {
 	[SFS_C_HSM_OPS] = "hsm_ops",
 	[SFS_C_PREWARM_DONE] = "prewarm_done",
 	[SFS_C_PREWARM_TOTAL] = "prewarm_total",
+	[SFS_C_BYTES_FILLED] = "bytes_filled",
+	[SFS_C_BYTES_READ] = "bytes_read",
 };
 
 const char *sfs_counter_name(enum sfs_counter c)

@@ -69,11 +69,12 @@ static int join(char *out, const char *dir, size_t dlen, const char *name,
 	return 0;
 }
 
+/* With fill: verifying fills the page cache; *gen is the version's. */
 static int file_attr(struct inbox *ib, const char *path, size_t len,
-		     struct stat *st)
+		     struct stat *st, struct inbox_fill *fill, uint64_t *gen)
 {
 	struct inbox_vfile *vf;
-	int ret = inbox_check(ib, path, len, NULL, &vf);
+	int ret = inbox_check_fill(ib, path, len, NULL, &vf, fill);
 
 	if (ret)
 		return ret;
@@ -81,6 +82,8 @@ static int file_attr(struct inbox *ib, const char *path, size_t len,
 		stamp_to_stat(&vf->content, vf->content.size, st);
 	else
 		ret = -ENOENT;
+	if (gen)
+		*gen = vf->gen;
 	inbox_vfile_put(vf);
 	return ret;
 }
@@ -141,20 +144,21 @@ static int path_attr(struct inbox *ib, const char *path, size_t len,
 	case INBOX_DT_SIG:
 		return sig_attr(ib, path, len, st);
 	case INBOX_DT_REG:
-		return file_attr(ib, path, len, st);
+		return file_attr(ib, path, len, st, NULL, NULL);
 	}
 	return -ENOENT;
 }
 
 /* What PATH is in BACKING now, as far as the mount is concerned. */
 static int path_kind(struct inbox *ib, const char *path, size_t len,
-		     enum inbox_dtype *kind)
+		     enum inbox_dtype *kind, off_t *size)
 {
 	struct stat st;
 	int ret = inbox_stat_beneath(ib->rootfd, path, &st);
 
 	if (ret)
 		return ret;
+	*size = st.st_size;
 	if (S_ISDIR(st.st_mode))
 		*kind = INBOX_DT_DIR;
 	else if (!S_ISREG(st.st_mode))
@@ -166,27 +170,40 @@ static int path_kind(struct inbox *ib, const char *path, size_t len,
 	return 0;
 }
 
+/* fill: from a LOOKUP (not a listing, which has verified already). */
 static int do_lookup(struct inbox *ib, struct node *parent, const char *name,
-		     struct fuse_entry_param *e)
+		     struct fuse_entry_param *e, struct inbox_fill *fill)
 {
 	char path[PATH_MAX];
 	enum inbox_dtype kind;
 	struct node *n;
+	uint64_t gen = 0;
+	off_t size = 0;
 	size_t len;
 	int ret;
 
 	memset(e, 0, sizeof(*e));
 	ret = join(path, parent->path, parent->len, name, &len);
 	if (!ret)
-		ret = path_kind(ib, path, len, &kind);
-	if (!ret)
+		ret = path_kind(ib, path, len, &kind, &size);
+	if (ret)
+		return ret;
+	if (kind == INBOX_DT_REG && fill) {
+		/* A file the kernel does not know yet: fill while verifying. */
+		inbox_fill_begin(ib, fill, path, len, (uint64_t)size);
+		ret = file_attr(ib, path, len, &e->attr, fill, &gen);
+		inbox_fill_end(fill, ret == 0, gen);
+	} else {
 		ret = path_attr(ib, path, len, kind, &e->attr);
+	}
 	if (ret)
 		return ret;
 	n = inbox_node_get(ib, path, len, kind);
 	if (!n)
 		return -ENOMEM;
 	e->ino = inbox_ino_of(ib, n);
+	/* The kernel takes another generation for another inode. */
+	e->generation = n->generation;
 	e->attr_timeout = INBOX_TTL;
 	e->entry_timeout = INBOX_TTL;
 	return 0;
@@ -284,6 +301,11 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * page cache is managed at open instead (cache_policy()).
 	 */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	/* File handles: how the page cache gets filled (inbox_fill.c). */
+	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT) {
+		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
+		ib->fill = true;
+	}
 	if (ib->prewarm_wanted && inbox_prewarm_start(ib))
 		sfs_warn("cannot start the prewarm thread");
 }
@@ -291,15 +313,22 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct inbox *ib = ib_of(req);
+	struct inbox_fill fill = {.hfd = -1};
 	struct fuse_entry_param e;
 	int ret;
 
-	ret = do_lookup(ib, inbox_node_of(ib, parent), name, &e);
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		/* Only from a file handle: ours (inbox_fill.c), or refused. */
+		ret = strcmp(name, ".") ? -ENOENT
+				       : inbox_fill_lookup_self(ib, req, parent, &e);
+	else
+		ret = do_lookup(ib, inbox_node_of(ib, parent), name, &e, &fill);
 
 	if (ret)
 		fuse_reply_err(req, -ret);
 	else
 		fuse_reply_entry(req, &e);
+	inbox_fill_release(&fill);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -529,7 +558,7 @@ static size_t add_entry(fuse_req_t req, struct node *dir, char *buf,
 		return fuse_add_direntry(req, buf, rem, de->name, &st, next);
 	}
 	/* Gone or no longer verifying since the listing: leave it out. */
-	if (do_lookup(ib, dir, de->name, &e))
+	if (do_lookup(ib, dir, de->name, &e, NULL))
 		return (size_t)-1;
 	sz = fuse_add_direntry_plus(req, buf, rem, de->name, &e, next);
 	if (sz > rem)
@@ -726,6 +755,7 @@ static void inbox_teardown(void *userdata)
 	struct inbox *ib = userdata;
 
 	inbox_prewarm_stop(ib);
+	inbox_fill_shutdown();
 	inbox_audit_close(ib);
 	inbox_conf_destroy(ib);
 	sfs_blockmac_free(ib->mac);

@@ -80,9 +80,11 @@ static inline size_t inbox_nblocks(uint64_t size)
  * nonce (gen, i) into tags[inbox_nblocks(size)]. -EIO when the file is
  * shorter than size; the content is read exactly once.
  */
+struct inbox_fill;
 int inbox_hash_blocks(int fd, uint64_t size, enum sfs_md alg,
 		      const struct sfs_blockmac *mac, uint64_t gen,
-		      struct sfs_digest *digest, inbox_tag *tags);
+		      struct sfs_digest *digest, inbox_tag *tags,
+		      struct inbox_fill *fill);
 
 /* ------------------------------------------------------------------ */
 /* inbox_state.c: verified-state cache */
@@ -129,6 +131,9 @@ void inbox_vfile_put(struct inbox_vfile *vf);
  */
 int inbox_check(struct inbox *ib, const char *path, size_t len, int *fd,
 		struct inbox_vfile **out);
+/* The same, with the bytes it hashes also pushed into fill (inbox_fill.c). */
+int inbox_check_fill(struct inbox *ib, const char *path, size_t len,
+		     int *fd, struct inbox_vfile **out, struct inbox_fill *fill);
 
 /* Handle accounting: blocks of an entry with opens > 0 are never dropped. */
 void inbox_vfile_closed(struct inbox *ib, struct inbox_vfile *vf);
@@ -186,6 +191,9 @@ struct node {
 	 */
 	uint64_t cache_gen;
 	unsigned cached_opens;
+	unsigned pins;			/* the daemon's own references */
+	/* The inode's generation in every reply (a fill's random one). */
+	uint32_t generation;
 };
 
 
@@ -197,6 +205,18 @@ fuse_ino_t inbox_ino_of(struct inbox *ib, struct node *n);
 struct node *inbox_node_get(struct inbox *ib, const char *path, size_t len,
 			    enum inbox_dtype kind);
 void inbox_node_forget(struct inbox *ib, fuse_ino_t ino, uint64_t nlookup);
+/*
+ * The node for a file path the kernel does not know yet (no lookup
+ * counted, nobody can have it open), pinned so no FORGET frees it; NULL
+ * when the kernel already knows one (or ENOMEM). inbox_node_unpin() after.
+ */
+struct node *inbox_node_fresh(struct inbox *ib, const char *path, size_t len,
+			      uint32_t generation);
+void inbox_node_unpin(struct inbox *ib, struct node *n);
+/* One more lookup of n counted (a reply naming it is about to be sent). */
+void inbox_node_ref(struct inbox *ib, struct node *n);
+/* The inode's page cache holds version gen, whole: opens may keep it. */
+void inbox_node_cache_filled(struct inbox *ib, struct node *n, uint64_t gen);
 
 /* A file or .sig entry the kernel knows: (parent, name) and its inode. */
 struct inbox_known {
@@ -221,6 +241,53 @@ enum inbox_cache_use {
 enum inbox_cache_use inbox_node_cache_get(struct inbox *ib, struct node *n,
 					  uint64_t gen);
 void inbox_node_cache_put(struct inbox *ib, struct node *n);
+
+/* ------------------------------------------------------------------ */
+/* inbox_fill.c: the page cache filled while a file is verified */
+
+/*
+ * Before a fresh file is hashed, its node is made known to the kernel
+ * through a file handle only this daemon's thread can resolve, and each
+ * chunk the verification reads is stored into that inode's page cache
+ * (FUSE_NOTIFY_STORE). Nobody can read the inode before the lookup that
+ * names it is answered, which happens only when the file verified; when
+ * it did not, the pages are dropped. The first read then runs at page
+ * cache speed instead of waiting for the verification, and then for
+ * every block to be read, checked and copied again.
+ */
+struct inbox_fill {
+	struct inbox *ib;
+	struct node *node;
+	fuse_ino_t ino;
+	uint64_t size;
+	bool active;		/* the kernel knows the inode: store into it */
+	int hfd;		/* holds the inode until after the reply */
+	atomic_int err;		/* a store failed: the cache is incomplete */
+	atomic_uint_fast64_t stored;
+};
+
+/*
+ * Set fill up for path (size bytes) if it is worth it and possible: a
+ * fresh node, not audit mode, file handles allowed. fill->active tells;
+ * inbox_fill_end() in every case.
+ */
+void inbox_fill_begin(struct inbox *ib, struct inbox_fill *fill,
+		      const char *path, size_t len, uint64_t size);
+/*
+ * LOOKUP of "." in node parent: the kernel resolving the handle made by
+ * inbox_fill_begin(). Answered to that thread only; -ENOENT otherwise.
+ */
+int inbox_fill_lookup_self(struct inbox *ib, fuse_req_t req,
+			   fuse_ino_t parent, struct fuse_entry_param *e);
+/* From the hashing threads: bytes [off, off+len) as read. */
+void inbox_fill_store(struct inbox_fill *fill, uint64_t off,
+		      const uint8_t *buf, size_t len);
+/* Verified (gen): keep the pages if all were stored, else drop them. */
+void inbox_fill_end(struct inbox_fill *fill, bool verified, uint64_t gen);
+/* After the LOOKUP reply: let the inode go (a moment later). */
+void inbox_fill_release(struct inbox_fill *fill);
+/* At unmount: close everything held. */
+void inbox_fill_shutdown(void);
 
 /* ------------------------------------------------------------------ */
 /* inbox_file.c: open, read, release of files and .sig */
@@ -302,6 +369,7 @@ struct inbox {
 	bool prewarm_running;
 	atomic_bool stopping;
 	atomic_bool readahead_set;
+	bool fill;			/* file handles work: fill page caches */
 	/* The node table lives in inbox.c. */
 	void *nodes;
 };

@@ -392,10 +392,13 @@ void inbox_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		ret = -EINVAL;
 	else if ((uint64_t)off < h->size && size)
 		ret = serve(ib, h, size, off, &out, &len);
-	if (ret)
+	if (ret) {
 		fuse_reply_err(req, -ret);
-	else
+	} else {
 		fuse_reply_buf(req, (const char *)out, len);
+		if (h->kind != FH_SIGBUF)
+			sfs_stats_add(&ib->stats, SFS_C_BYTES_READ, len);
+	}
 	if (reg_put(h))
 		fh_free(ib, h);
 }

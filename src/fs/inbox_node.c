@@ -160,6 +160,75 @@ struct node *inbox_node_get(struct inbox *ib, const char *path, size_t len,
 	return n;
 }
 
+struct node *inbox_node_fresh(struct inbox *ib, const char *path, size_t len,
+			      uint32_t generation)
+{
+	struct node_table *t = nodes_of(ib);
+	uint64_t h = XXH3_64bits(path, len);
+	struct node *n;
+
+	pthread_mutex_lock(&t->lock);
+	for (n = t->slots[h & (t->nslots - 1)]; n; n = n->next)
+		if (n->hash == h && n->len == len && !memcmp(n->path, path, len))
+			break;
+	if (n) {
+		/* Known to the kernel (or pinned by another fill): not fresh. */
+		pthread_mutex_unlock(&t->lock);
+		return NULL;
+	}
+	n = calloc(1, sizeof(*n));
+	if (n && !(n->path = strndup(path, len))) {
+		free(n);
+		n = NULL;
+	}
+	if (n) {
+		n->hash = h;
+		n->len = len;
+		n->kind = INBOX_DT_REG;
+		n->hashed = true;
+		n->pins = 1;
+		n->generation = generation;
+		n->next = t->slots[h & (t->nslots - 1)];
+		t->slots[h & (t->nslots - 1)] = n;
+		if (++t->n > t->nslots)
+			grow_locked(t);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+void inbox_node_unpin(struct inbox *ib, struct node *n)
+{
+	struct node_table *t = nodes_of(ib);
+
+	pthread_mutex_lock(&t->lock);
+	if (--n->pins == 0 && n->nlookup == 0) {
+		if (n->hashed)
+			unhash_locked(t, n);
+		node_free(n);
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+void inbox_node_ref(struct inbox *ib, struct node *n)
+{
+	struct node_table *t = nodes_of(ib);
+
+	pthread_mutex_lock(&t->lock);
+	n->nlookup++;
+	pthread_mutex_unlock(&t->lock);
+}
+
+void inbox_node_cache_filled(struct inbox *ib, struct node *n, uint64_t gen)
+{
+	struct node_table *t = nodes_of(ib);
+
+	pthread_mutex_lock(&t->lock);
+	if (n->cached_opens == 0)
+		n->cache_gen = gen;
+	pthread_mutex_unlock(&t->lock);
+}
+
 void inbox_node_forget(struct inbox *ib, fuse_ino_t ino, uint64_t nlookup)
 {
 	struct node_table *t = nodes_of(ib);
@@ -169,7 +238,7 @@ void inbox_node_forget(struct inbox *ib, fuse_ino_t ino, uint64_t nlookup)
 		return;
 	pthread_mutex_lock(&t->lock);
 	n->nlookup -= nlookup < n->nlookup ? nlookup : n->nlookup;
-	if (n->nlookup == 0) {
+	if (n->nlookup == 0 && n->pins == 0) {
 		if (n->hashed)
 			unhash_locked(t, n);
 		node_free(n);

@@ -276,7 +276,8 @@ static enum verify_reason load_sig(struct inbox *ib, const char *path,
 
 static enum verify_reason check_content(struct inbox *ib,
 					struct inbox_vfile *vf, int fd,
-					const struct sig_info *info)
+					const struct sig_info *info,
+					struct inbox_fill *fill)
 {
 	struct sfs_digest d;
 	size_t nb = inbox_nblocks((uint64_t)vf->content.size);
@@ -288,7 +289,7 @@ static enum verify_reason check_content(struct inbox *ib,
 	/* vf->gen is unique per verification: one tag per (gen, block). */
 	ret = inbox_hash_blocks(fd, (uint64_t)vf->content.size,
 				info->digest.alg, ib->mac, vf->gen, &d,
-				vf->blocks);
+				vf->blocks, fill);
 	if (ret)
 		return VR_IO;
 	sfs_stats_add(&ib->stats, SFS_C_BYTES_HASHED,
@@ -312,7 +313,7 @@ static void keep_info(struct inbox_vfile *vf, const struct sig_info *info,
 }
 
 static enum verify_reason verify_fd(struct inbox *ib, struct inbox_vfile *vf,
-				    int fd)
+				    int fd, struct inbox_fill *fill)
 {
 	/* Held to the end: a reload meanwhile frees nothing we use. */
 	struct inbox_conf *conf = inbox_conf_get(ib);
@@ -335,7 +336,7 @@ static enum verify_reason verify_fd(struct inbox *ib, struct inbox_vfile *vf,
 		r = verifier_check_sig(conf->verifier, der, der_len, &pol,
 				       &info);
 	if (r == VR_OK)
-		r = check_content(ib, vf, fd, &info);
+		r = check_content(ib, vf, fd, &info, fill);
 	if (r == VR_OK)
 		keep_info(vf, &info, der, der_len);
 	if (r != VR_OK) {
@@ -386,7 +387,7 @@ static bool same_denial(const struct inbox_vfile *prev,
 static int verify_publish(struct inbox *ib, const char *path, size_t len,
 			  uint64_t h, int fd, const struct stat *st,
 			  bool opened, const struct inbox_vfile *prev,
-			  struct inbox_vfile **out)
+			  struct inbox_fill *fill, struct inbox_vfile **out)
 {
 	struct inbox_cache *c = ib->cache;
 	struct inbox_vfile *vf = vfile_new(ib, path, len, h);
@@ -396,7 +397,7 @@ static int verify_publish(struct inbox *ib, const char *path, size_t len,
 		return -ENOMEM;
 	/* Stamp before hashing: a change while we hash shows up next time. */
 	inbox_stamp_of(st, &vf->content);
-	vf->verdict = verify_fd(ib, vf, fd);
+	vf->verdict = verify_fd(ib, vf, fd, fill);
 	base = memrchr(path, '/', len);
 	base = base ? base + 1 : path;
 	if (vf->verdict == VR_OK) {
@@ -469,6 +470,12 @@ static int current_stamps(struct inbox *ib, const char *path, size_t len,
 int inbox_check(struct inbox *ib, const char *path, size_t len, int *fd,
 		struct inbox_vfile **out)
 {
+	return inbox_check_fill(ib, path, len, fd, out, NULL);
+}
+
+int inbox_check_fill(struct inbox *ib, const char *path, size_t len,
+		     int *fd, struct inbox_vfile **out, struct inbox_fill *fill)
+{
 	struct inbox_cache *c = ib->cache;
 	struct inflight me = {.path = path, .len = len};
 	uint64_t h = XXH3_64bits(path, len);
@@ -511,7 +518,7 @@ int inbox_check(struct inbox *ib, const char *path, size_t len, int *fd,
 	}
 	if (!ret)
 		ret = verify_publish(ib, path, len, h, fd ? *fd : vfd, &st,
-				     fd != NULL, prev, &vf);
+				     fd != NULL, prev, fill, &vf);
 	inbox_vfile_put(prev);
 	if (vfd >= 0)
 		close(vfd);

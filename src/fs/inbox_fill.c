@@ -1,0 +1,373 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The page cache filled while a file is verified (inbox.h, inbox_fill).
+ *
+ * FUSE_NOTIFY_STORE needs an inode the kernel already has, and the kernel
+ * gets one only from a reply to a request. So the daemon asks itself:
+ * before a fresh file is hashed, the hashing thread opens a file handle
+ * naming the file's node (open_by_handle_at, O_PATH). The kernel does not
+ * know that node, so it sends LOOKUP(node, "."), which another worker
+ * answers with the node itself, and the kernel makes the inode. The
+ * LOOKUP of the file's real name, answered only after verification, names
+ * the same node: the kernel finds the inode with its pages in place.
+ *
+ * Who can read the inode before that reply: only the holder of a dentry
+ * for it. The handle's dentry is anonymous (no name reaches it), the
+ * LOOKUP of "." is answered to the registered thread only, and decoding
+ * a handle needs CAP_DAC_READ_SEARCH and its random generation. No
+ * directory lock is taken on the way (the user's LOOKUP may hold its
+ * directory exclusively, for an O_CREAT open), and this runs before the
+ * file's verification is registered as in flight, so no request the
+ * answering worker might wait for is waiting for us.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "inbox.h"
+#include "signetfs/log.h"
+
+/* Smaller files gain little: their first read is a few requests anyway. */
+#define FILL_MIN ((uint64_t)1 << 20)
+/* At most this share of RAM per file: a huge file would evict the rest. */
+#define FILL_RAM_SHARE 4
+/*
+ * Fills being set up at once; a full table means no fill, not an error.
+ * Each waits for another worker to answer its LOOKUP: a quarter of the
+ * session's 16 workers at most, so the rest always can.
+ */
+#define SLOTS 4
+/* The kernel's handle type for FUSE inodes: 64-bit node id, generation. */
+#define FUSE_FILEID_INO64_GEN 0x81
+
+static struct {
+	pthread_mutex_t lock;
+	struct {
+		struct node *node;
+		pid_t tid;
+		uint32_t gen;
+		uint64_t size;
+	} slot[SLOTS];
+} reg = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static pid_t my_tid(void)
+{
+	return (pid_t)syscall(SYS_gettid);
+}
+
+int inbox_fill_lookup_self(struct inbox *ib, fuse_req_t req,
+			   fuse_ino_t parent, struct fuse_entry_param *e)
+{
+	pid_t pid = fuse_req_ctx(req)->pid;
+	int ret = -ENOENT;
+
+	memset(e, 0, sizeof(*e));
+	pthread_mutex_lock(&reg.lock);
+	for (int i = 0; i < SLOTS; i++) {
+		if (!reg.slot[i].node || reg.slot[i].tid != pid ||
+		    inbox_ino_of(ib, reg.slot[i].node) != parent)
+			continue;
+		/* Counted before the reply, as any lookup. */
+		inbox_node_ref(ib, reg.slot[i].node);
+		e->ino = parent;
+		e->generation = reg.slot[i].gen;
+		e->attr.st_size = (off_t)reg.slot[i].size;
+		ret = 0;
+		break;
+	}
+	pthread_mutex_unlock(&reg.lock);
+	/* No permission bits: nothing but the daemon reaches it meanwhile. */
+	e->attr.st_mode = S_IFREG;
+	e->attr.st_nlink = 1;
+	return ret;
+}
+
+static bool worth_it(uint64_t size)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+
+	if (size < FILL_MIN || pages <= 0 || psize <= 0)
+		return false;
+	return size <= (uint64_t)pages * (uint64_t)psize / FILL_RAM_SHARE;
+}
+
+static int slot_add(struct node *n, uint32_t gen, uint64_t size)
+{
+	int ret = -EBUSY;
+
+	pthread_mutex_lock(&reg.lock);
+	for (int i = 0; i < SLOTS; i++) {
+		if (reg.slot[i].node)
+			continue;
+		reg.slot[i].node = n;
+		reg.slot[i].tid = my_tid();
+		reg.slot[i].gen = gen;
+		reg.slot[i].size = size;
+		ret = 0;
+		break;
+	}
+	pthread_mutex_unlock(&reg.lock);
+	return ret;
+}
+
+static void slot_del(struct node *n)
+{
+	pthread_mutex_lock(&reg.lock);
+	for (int i = 0; i < SLOTS; i++)
+		if (reg.slot[i].node == n)
+			memset(&reg.slot[i], 0, sizeof(reg.slot[i]));
+	pthread_mutex_unlock(&reg.lock);
+}
+
+/*
+ * A real fd (not O_PATH: the kernel wants one to find the mount) on the
+ * root of a private clone of the mount. What is opened through it holds
+ * the clone, not the mount users see, so holding an inode for a moment
+ * never makes their unmount fail as busy; the clone goes with its last fd.
+ */
+static int private_root(struct inbox *ib)
+{
+	int tfd, fd;
+
+	tfd = open_tree(AT_FDCWD, ib->mnt_real, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (tfd < 0)
+		return -errno;
+	fd = openat(tfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		fd = -errno;
+	close(tfd);
+	return fd;
+}
+
+/*
+ * Make the kernel instantiate node ino (generation gen): an fd on it, or
+ * -errno. The fd holds the inode: without it the kernel would drop the
+ * inode, pages and all, as soon as the handle's dentry is released.
+ */
+static int introduce(struct inbox *ib, fuse_ino_t ino, uint32_t gen)
+{
+	struct {
+		struct file_handle fh;
+		uint32_t raw[3];
+	} h;
+	int mfd, fd;
+
+	memset(&h, 0, sizeof(h));
+	h.fh.handle_bytes = sizeof(h.raw);
+	h.fh.handle_type = FUSE_FILEID_INO64_GEN;
+	h.raw[0] = (uint32_t)((uint64_t)ino >> 32);
+	h.raw[1] = (uint32_t)ino;
+	h.raw[2] = gen;
+	mfd = private_root(ib);
+	if (mfd < 0)
+		return mfd;
+	fd = open_by_handle_at(mfd, &h.fh, O_PATH | O_CLOEXEC);
+	if (fd < 0)
+		fd = -errno;
+	close(mfd);
+	return fd;
+}
+
+void inbox_fill_begin(struct inbox *ib, struct inbox_fill *f,
+		      const char *path, size_t len, uint64_t size)
+{
+	uint32_t gen = 0;
+	int ret;
+
+	memset(f, 0, sizeof(*f));
+	f->ib = ib;
+	f->size = size;
+	f->hfd = -1;
+	if (!ib->fill || ib->audit_mode || !ib->se || !ib->mnt_real ||
+	    !worth_it(size))
+		return;
+	while (!gen)
+		if (getrandom(&gen, sizeof(gen), 0) != sizeof(gen))
+			return;
+	f->node = inbox_node_fresh(ib, path, len, gen);
+	if (!f->node)
+		return;
+	f->ino = inbox_ino_of(ib, f->node);
+	if (slot_add(f->node, gen, size))
+		return;
+	ret = introduce(ib, f->ino, gen);
+	slot_del(f->node);
+	if (ret >= 0) {
+		f->hfd = ret;
+		ret = 0;
+	}
+	if (ret == -EPERM || ret == -EOPNOTSUPP || ret == -ENOSYS) {
+		/*
+		 * No CAP_SYS_ADMIN (open_tree) or CAP_DAC_READ_SEARCH, or
+		 * no export support: stop trying.
+		 */
+		sfs_info("page cache fill off: %s", strerror(-ret));
+		ib->fill = false;
+	}
+	f->active = ret == 0;
+}
+
+void inbox_fill_store(struct inbox_fill *f, uint64_t off, const uint8_t *buf,
+		      size_t len)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
+	int ret;
+
+	if (!f || !f->active || atomic_load(&f->err))
+		return;
+	bv.buf[0].mem = (void *)buf;
+	ret = fuse_lowlevel_notify_store(f->ib->se, f->ino, (off_t)off, &bv, 0);
+	if (ret) {
+		atomic_store(&f->err, ret);
+		return;
+	}
+	atomic_fetch_add(&f->stored, len);
+	sfs_stats_add(&f->ib->stats, SFS_C_BYTES_FILLED, len);
+}
+
+void inbox_fill_end(struct inbox_fill *f, bool verified, uint64_t gen)
+{
+	struct inbox *ib = f->ib;
+
+	if (f->active) {
+		if (verified && !atomic_load(&f->err) &&
+		    atomic_load(&f->stored) == f->size)
+			inbox_node_cache_filled(ib, f->node, gen);
+		else
+			/* Bytes that did not verify, or a partial cache. */
+			fuse_lowlevel_notify_inval_inode(ib->se, f->ino, 0, 0);
+	}
+	if (!verified && f->hfd >= 0) {
+		/* Nothing to keep: let the kernel drop the inode now. */
+		close(f->hfd);
+		f->hfd = -1;
+	}
+	if (f->node)
+		inbox_node_unpin(ib, f->node);
+	f->node = NULL;
+	f->active = false;
+}
+
+/*
+ * The fd that holds a filled inode is closed a moment after the LOOKUP
+ * reply: the reply wakes the user's task, which then takes its own
+ * reference to the inode (its dentry). Closing at once could let the
+ * kernel drop the inode in between. It holds the private clone of the
+ * mount, not the mount itself: an unmount meanwhile succeeds, and the
+ * daemon sees the end of the connection when the fd is closed.
+ */
+#define HOLD_NS 100000000L
+#define HELD_MAX 64
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int fd[HELD_MAX];
+	struct timespec until[HELD_MAX];
+	unsigned n;
+	bool running, stop;
+	pthread_t thread;
+} held = {.lock = PTHREAD_MUTEX_INITIALIZER,
+	  .cond = PTHREAD_COND_INITIALIZER};
+
+static bool ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec ||
+	       (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* Close what is due (all when stopping); the lock is held. */
+static void close_due_locked(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (unsigned i = 0; i < held.n;) {
+		if (held.stop || !ts_before(&now, &held.until[i])) {
+			close(held.fd[i]);
+			held.n--;
+			held.fd[i] = held.fd[held.n];
+			held.until[i] = held.until[held.n];
+		} else {
+			i++;
+		}
+	}
+}
+
+static void *held_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&held.lock);
+	while (!held.stop) {
+		close_due_locked();
+		if (held.n == 0) {
+			pthread_cond_wait(&held.cond, &held.lock);
+		} else {
+			struct timespec first = held.until[0];
+
+			for (unsigned i = 1; i < held.n; i++)
+				if (ts_before(&held.until[i], &first))
+					first = held.until[i];
+			pthread_cond_timedwait(&held.cond, &held.lock, &first);
+		}
+	}
+	close_due_locked();
+	pthread_mutex_unlock(&held.lock);
+	return NULL;
+}
+
+void inbox_fill_release(struct inbox_fill *f)
+{
+	pthread_condattr_t ca;
+	int fd = f->hfd;
+
+	f->hfd = -1;
+	if (fd < 0)
+		return;
+	pthread_mutex_lock(&held.lock);
+	if (!held.running && !held.stop) {
+		/* The deadlines are CLOCK_MONOTONIC: so is the wait. */
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_destroy(&held.cond);
+		pthread_cond_init(&held.cond, &ca);
+		pthread_condattr_destroy(&ca);
+		held.running = !pthread_create(&held.thread, NULL, held_main,
+					       NULL);
+	}
+	if (!held.running || held.n == HELD_MAX) {
+		/* No time to give: the fill may be lost, nothing else. */
+		pthread_mutex_unlock(&held.lock);
+		close(fd);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &held.until[held.n]);
+	held.until[held.n].tv_nsec += HOLD_NS;
+	if (held.until[held.n].tv_nsec >= 1000000000L) {
+		held.until[held.n].tv_sec++;
+		held.until[held.n].tv_nsec -= 1000000000L;
+	}
+	held.fd[held.n++] = fd;
+	pthread_cond_signal(&held.cond);
+	pthread_mutex_unlock(&held.lock);
+}
+
+void inbox_fill_shutdown(void)
+{
+	pthread_mutex_lock(&held.lock);
+	held.stop = true;
+	pthread_cond_signal(&held.cond);
+	pthread_mutex_unlock(&held.lock);
+	if (held.running)
+		pthread_join(held.thread, NULL);
+	held.running = false;
+	pthread_mutex_lock(&held.lock);
+	close_due_locked();
+	pthread_mutex_unlock(&held.lock);
+}
