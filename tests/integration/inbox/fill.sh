@@ -6,7 +6,11 @@
 # file of the same size is ENOENT although its bytes were pushed to the
 # kernel while it was hashed, and when the signed bytes come back what is
 # read is them, never the tampered ones; a file whose inode the kernel
-# already knows (listed first) is served by checked READ requests.
+# already knows (listed first) is served by checked READ requests; and
+# while writers swap a file between its signed and a tampered version
+# (rename-over and in place), reads of freshly looked-up inodes (the
+# kernel made to forget them each time) return the signed bytes or fail,
+# never anything else.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/common.sh"
 ib_setup
@@ -17,7 +21,11 @@ mkdir -p "$B/d"
 mkdata "$B/a" "$SZ"
 mkdata "$B/bad" "$SZ"
 mkdata "$B/d/listed" "$SZ"
-ib_sign a bad d/listed
+mkdata "$B/r" $((4 << 20))
+ib_sign a bad d/listed r
+cp "$B/r" "$T/r.good"
+cp "$B/r" "$T/r.bad"
+printf 'X' | dd of="$T/r.bad" bs=1 seek=$((3 << 20)) conv=notrunc status=none
 cp "$B/bad" "$T/bad.orig"
 flip bad $((SZ - 1))
 
@@ -48,4 +56,40 @@ before=$(st bytes_read)
 cmp -s "$M/d/listed" "$B/d/listed" || fail "d/listed differs"
 [ "$(st bytes_read)" -ge $((before + SZ)) ] ||
 	fail "d/listed: $(($(st bytes_read) - before)) bytes by READ, want $SZ"
+
+# r: fills racing a writer. drop_caches makes the kernel forget the inode,
+# so each lookup is fresh and fills (bytes_filled must grow).
+filled0=$(st bytes_filled)
+# Mostly signed versions (new inodes), a tampered one now and then, by
+# rename and in place, until the reader is done.
+swapper() {
+	local i
+	while :; do
+		cp "$T/r.bad" "$B/r.tmp" && mv "$B/r.tmp" "$B/r"
+		cp "$T/r.good" "$B/r.tmp" && mv "$B/r.tmp" "$B/r"
+		dd if="$T/r.bad" of="$B/r" bs=1M seek=3 skip=3 count=1 conv=notrunc status=none
+		dd if="$T/r.good" of="$B/r" bs=1M seek=3 skip=3 count=1 conv=notrunc status=none
+		for i in 1 2 3 4; do
+			cp "$T/r.good" "$B/r.tmp" && mv "$B/r.tmp" "$B/r"
+		done
+	done
+}
+swapper &
+wpid=$!
+ok=0 wrong=0 failed=0
+for i in $(seq 1 150); do
+	echo 2 >/proc/sys/vm/drop_caches
+	if cat "$M/r" >"$T/r.out" 2>/dev/null; then
+		if cmp -s "$T/r.out" "$T/r.good"; then ok=$((ok + 1)); else wrong=$((wrong + 1)); fi
+	else
+		failed=$((failed + 1))
+	fi
+done
+kill "$wpid"
+wait "$wpid" 2>/dev/null || true
+fills=$((($(st bytes_filled) - filled0) / (4 << 20)))
+note "race: $ok signed, $wrong wrong, $failed refused (ENOENT/EIO); $fills fills"
+[ "$wrong" -eq 0 ] || fail "race: $wrong reads returned bytes other than the signed ones"
+[ "$ok" -gt 0 ] || fail "race: no read succeeded"
+[ "$fills" -ge 5 ] || fail "race: only $fills fills: the fill path was not exercised"
 ib_umount
