@@ -121,7 +121,7 @@ static int unlink_at(struct outbox *ob, fuse_req_t req, int pfd,
 		sfs_err("unlink %s: cannot remove its .sig: %s", name,
 			strerror(errno));
 	if (i) {
-		struct ob_inode *s = ob_inode_state(i);
+		struct ob_inode *s = ob_inode_state(ob, i);
 
 		if (s && ret == 0) {
 			s->sig_cleared = true;

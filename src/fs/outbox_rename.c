@@ -75,19 +75,30 @@ static struct rs_job *plan_add(struct rs_plan *p, const char *old_rel,
 	return j;
 }
 
-/* Someone still writes it: their close signs it under the new path. */
-static bool has_writers(struct outbox *ob, const struct stat *st)
+/*
+ * busy: someone still writes it, their close signs it under the new path.
+ * failed: a write to it failed, nothing signs it (ob_inode.write_failed).
+ */
+static void writer_state(struct outbox *ob, const struct stat *st,
+			 bool *busy, bool *failed)
 {
 	struct bk_inode *i = bk_find(&ob->bk, st->st_dev, st->st_ino);
-	bool busy = false;
+	struct ob_inode *s = NULL;
 
+	*busy = *failed = false;
 	if (i) {
 		pthread_mutex_lock(&i->lock);
-		busy = i->priv && ((struct ob_inode *)i->priv)->n_writers;
+		s = i->priv;
+		if (s) {
+			*busy = s->n_writers;
+			*failed = s->write_failed;
+		}
 		pthread_mutex_unlock(&i->lock);
 		bk_unpin(&ob->bk, i);
 	}
-	return busy;
+	/* No state: the kernel forgot it, maybe with a failed write. */
+	if (!s)
+		*failed = ob_write_failed_stashed(ob, st->st_dev, st->st_ino);
 }
 
 /*
@@ -103,7 +114,7 @@ static int plan_file(struct outbox *ob, struct rs_plan *p, int dfd,
 	struct ob_sigcheck c;
 	struct rs_job *j;
 	struct stat st;
-	bool busy;
+	bool busy, failed;
 	int fd, ret;
 
 	fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
@@ -114,10 +125,13 @@ static int plan_file(struct outbox *ob, struct rs_plan *p, int dfd,
 		return 0;
 	}
 	sg = ob_signer_for(ob, new_rel);
-	busy = has_writers(ob, &st);
-	ret = busy ? -ENOENT
-		   : ob_valid_sig(ob, dfd, base, old_rel, strlen(old_rel), fd,
-				  sg ? signer_md(sg) : ob->md, &c);
+	writer_state(ob, &st, &busy, &failed);
+	/* No signature for it, whatever .sig a writer to BACKING left. */
+	if (busy || failed)
+		ret = -ENOENT;
+	else
+		ret = ob_valid_sig(ob, dfd, base, old_rel, strlen(old_rel), fd,
+				   sg ? signer_md(sg) : ob->md, &c);
 	close(fd);
 	if (ret && ret != -ENOENT && ret != -EBADMSG)
 		return ret;
