@@ -69,6 +69,18 @@ bool ob_write_failed_stashed(struct outbox *ob, dev_t dev, ino_t ino)
 	return found;
 }
 
+void ob_write_failed_forget(struct outbox *ob, dev_t dev, ino_t ino)
+{
+	pthread_mutex_lock(&ob->failed_lock);
+	for (size_t k = 0; k < ob->n_failed; k++) {
+		if (ob->failed[k].dev == dev && ob->failed[k].ino == ino) {
+			ob->failed[k] = ob->failed[--ob->n_failed];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ob->failed_lock);
+}
+
 struct ob_inode *ob_inode_state(struct outbox *ob, struct bk_inode *i)
 {
 	struct ob_inode *s = i->priv;

@@ -207,6 +207,8 @@ void ob_write_failed_locked(struct ob_inode *s, const char *fmt, ...)
 void ob_write_reset_locked(struct ob_inode *s);
 /* A write to (dev, ino) failed and the kernel has forgotten it since. */
 bool ob_write_failed_stashed(struct outbox *ob, dev_t dev, ino_t ino);
+/* Its last name was removed: drop (dev, ino) from the stash. */
+void ob_write_failed_forget(struct outbox *ob, dev_t dev, ino_t ino);
 
 /* outbox_sign.c */
 

@@ -12,7 +12,8 @@
 # (2) at the FLUSH of a second descriptor closed later (close EIO);
 # (3) at the close of a later writer that appends, also after the kernel
 # forgot the inode (drop_caches). (4) A rewrite with O_TRUNC, or a
-# truncation to 0, resets the content: signed again.
+# truncation to 0, resets the content: signed again. (5) The same for a
+# fallocate that failed with ENOSPC.
 . "$(dirname "$0")/common.sh"
 sfs_need_fuse
 st_tmpfs "$SFS_TMP/backing" 4m
@@ -114,5 +115,31 @@ ob_ok q
 r=$(append q more)
 [ "$r" = ok ] || fail "append to q after the reset: $r"
 ob_ok q
+# (5) fallocate that fails for want of space may have allocated part of
+# the range: the same refusal (close EIO), and the same reset.
+r=$(python3 - "$M/r" <<'PY'
+import errno, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, b"abc")
+out = []
+try:
+    os.posix_fallocate(fd, 0, 64 << 20)
+    out.append("ok")
+except OSError as e:
+    out.append(errno.errorcode[e.errno])
+try:
+    os.close(fd)
+    out.append("ok")
+except OSError as e:
+    out.append(errno.errorcode[e.errno])
+print(" ".join(out))
+PY
+)
+[ "$r" = "ENOSPC EIO" ] || fail "r: fallocate, close: $r (expected ENOSPC EIO)"
+grep -q '"event":"sign-refused".*"path":"r".*write-failed: fallocate' "$AUDIT" ||
+	fail "no sign-refused (write-failed: fallocate) record for r"
+[ ! -e "$B/r.sig" ] || fail "r.sig exists"
+echo again >"$M/r"
+ob_ok r
 ob_records_match_stats
 ob_stop
