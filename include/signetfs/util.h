@@ -49,6 +49,20 @@ int sfs_read_file_at(int dirfd, const char *path, size_t max,
 int sfs_write_atomic_at(int dirfd, const char *name, const void *buf,
 			size_t len, mode_t mode, bool sync);
 
+/*
+ * sfs_write_atomic_at() in two steps, for a caller that must know the
+ * bytes are written before it changes something else (the outbox's
+ * rename): the complete temp file, its name into tmp (PATH_MAX bytes, the
+ * same directory part as NAME); then commit renames it over NAME (and
+ * fsyncs the directory when sync is set), abort removes it. A failed
+ * prepare or commit leaves no temp file.
+ */
+int sfs_atomic_prepare_at(int dirfd, const char *name, const void *buf,
+			  size_t len, mode_t mode, bool sync, char *tmp);
+int sfs_atomic_commit_at(int dirfd, const char *tmp, const char *name,
+			 bool sync);
+void sfs_atomic_abort_at(int dirfd, const char *tmp);
+
 /* Is this a name of a temp file that sfs_write_atomic_at() made? */
 bool sfs_is_atomic_temp(const char *name);
 

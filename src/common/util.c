@@ -119,18 +119,17 @@ bool sfs_is_atomic_temp(const char *name)
 	       strcmp(name + n - 4, tmp_suffix) == 0 && name[n - 11] == '.';
 }
 
-int sfs_write_atomic_at(int dirfd, const char *name, const void *buf,
-			size_t len, mode_t mode, bool sync)
+int sfs_atomic_prepare_at(int dirfd, const char *name, const void *buf,
+			  size_t len, mode_t mode, bool sync, char *tmp)
 {
-	char tmp[PATH_MAX];
 	const char *base = strrchr(name, '/');
 	size_t dirlen = base ? (size_t)(base - name) + 1 : 0;
 	int fd, ret, n;
 
 	base = base ? base + 1 : name;
-	n = snprintf(tmp, sizeof(tmp), "%.*s.%s.XXXXXX%s", (int)dirlen, name,
+	n = snprintf(tmp, PATH_MAX, "%.*s.%s.XXXXXX%s", (int)dirlen, name,
 		     base, tmp_suffix);
-	if (n < 0 || (size_t)n >= sizeof(tmp))
+	if (n < 0 || n >= PATH_MAX)
 		return -ENAMETOOLONG;
 	for (int tries = 0; tries < 100; tries++) {
 		static const char a[] = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -154,28 +153,55 @@ int sfs_write_atomic_at(int dirfd, const char *name, const void *buf,
 		ret = -errno;
 	if (close(fd) < 0 && ret == 0)
 		ret = -errno;
-	if (ret == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
+	if (ret != 0)
+		unlinkat(dirfd, tmp, 0);
+	return ret;
+}
+
+void sfs_atomic_abort_at(int dirfd, const char *tmp)
+{
+	unlinkat(dirfd, tmp, 0);
+}
+
+int sfs_atomic_commit_at(int dirfd, const char *tmp, const char *name,
+			 bool sync)
+{
+	const char *base = strrchr(name, '/');
+	size_t dirlen = base ? (size_t)(base - name) + 1 : 0;
+	char dir[PATH_MAX];
+	int d, ret = 0;
+
+	if (renameat(dirfd, tmp, dirfd, name) < 0) {
 		ret = -errno;
-	if (ret != 0) {
 		unlinkat(dirfd, tmp, 0);
 		return ret;
 	}
-	if (sync) {
-		int d;
-
-		if (dirlen) {
-			tmp[dirlen] = '\0';
-			memcpy(tmp, name, dirlen);
-			d = openat(dirfd, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		} else {
-			d = dup(dirfd);
-		}
-		if (d < 0)
-			return -errno;
-		if (fsync(d) < 0)
-			ret = -errno;
-		close(d);
+	if (!sync)
+		return 0;
+	if (dirlen) {
+		memcpy(dir, name, dirlen);
+		dir[dirlen] = '\0';
+		d = openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	} else {
+		d = dup(dirfd);
 	}
+	if (d < 0)
+		return -errno;
+	if (fsync(d) < 0)
+		ret = -errno;
+	close(d);
+	return ret;
+}
+
+int sfs_write_atomic_at(int dirfd, const char *name, const void *buf,
+			size_t len, mode_t mode, bool sync)
+{
+	char tmp[PATH_MAX];
+	int ret;
+
+	ret = sfs_atomic_prepare_at(dirfd, name, buf, len, mode, sync, tmp);
+	if (ret == 0)
+		ret = sfs_atomic_commit_at(dirfd, tmp, name, sync);
 	return ret;
 }
 

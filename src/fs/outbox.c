@@ -2,6 +2,8 @@
 /* The outbox: a read-write view of BACKING that signs files on close. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,14 +15,85 @@
 #include "outbox.h"
 #include "signetfs/log.h"
 
-struct ob_inode *ob_inode_state(struct bk_inode *i)
+/* A forgotten inode's write_failed flag, if it had one (and forget it). */
+static void failed_restore(struct outbox *ob, struct ob_inode *s)
+{
+	pthread_mutex_lock(&ob->failed_lock);
+	for (size_t k = 0; k < ob->n_failed; k++) {
+		struct ob_failed *e = &ob->failed[k];
+
+		if (e->dev != s->dev || e->ino != s->ino)
+			continue;
+		s->write_failed = true;
+		memcpy(s->write_failed_why, e->why, sizeof(e->why));
+		*e = ob->failed[--ob->n_failed];
+		break;
+	}
+	pthread_mutex_unlock(&ob->failed_lock);
+}
+
+/* The kernel forgets an inode whose content is untrustworthy: keep that. */
+static void failed_stash(struct outbox *ob, const struct ob_inode *s)
+{
+	struct ob_failed *e;
+
+	pthread_mutex_lock(&ob->failed_lock);
+	if (ob->n_failed == ob->cap_failed) {
+		size_t cap = ob->cap_failed ? ob->cap_failed * 2 : 16;
+
+		e = realloc(ob->failed, cap * sizeof(*e));
+		if (!e) {
+			pthread_mutex_unlock(&ob->failed_lock);
+			sfs_err("out of memory: inode %ju forgets that a write "
+				"to it failed", (uintmax_t)s->ino);
+			return;
+		}
+		ob->failed = e;
+		ob->cap_failed = cap;
+	}
+	e = &ob->failed[ob->n_failed++];
+	e->dev = s->dev;
+	e->ino = s->ino;
+	memcpy(e->why, s->write_failed_why, sizeof(e->why));
+	pthread_mutex_unlock(&ob->failed_lock);
+}
+
+bool ob_write_failed_stashed(struct outbox *ob, dev_t dev, ino_t ino)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&ob->failed_lock);
+	for (size_t k = 0; k < ob->n_failed && !found; k++)
+		found = ob->failed[k].dev == dev && ob->failed[k].ino == ino;
+	pthread_mutex_unlock(&ob->failed_lock);
+	return found;
+}
+
+void ob_write_failed_forget(struct outbox *ob, dev_t dev, ino_t ino)
+{
+	pthread_mutex_lock(&ob->failed_lock);
+	for (size_t k = 0; k < ob->n_failed; k++) {
+		if (ob->failed[k].dev == dev && ob->failed[k].ino == ino) {
+			ob->failed[k] = ob->failed[--ob->n_failed];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ob->failed_lock);
+}
+
+struct ob_inode *ob_inode_state(struct outbox *ob, struct bk_inode *i)
 {
 	struct ob_inode *s = i->priv;
 
 	if (!s) {
 		s = calloc(1, sizeof(*s));
-		if (s)
+		if (s) {
 			ob_run_init(&s->run);
+			s->ob = ob;
+			s->dev = i->dev;
+			s->ino = i->ino;
+			failed_restore(ob, s);
+		}
 		i->priv = s;
 	}
 	return s;
@@ -30,9 +103,30 @@ void ob_inode_free(void *p)
 {
 	struct ob_inode *s = p;
 
-	if (s)
-		ob_run_free(&s->run);
+	if (!s)
+		return;
+	if (s->write_failed)
+		failed_stash(s->ob, s);
+	ob_run_free(&s->run);
 	free(s);
+}
+
+void ob_write_failed_locked(struct ob_inode *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (s->write_failed)
+		return; /* the first failure says why */
+	s->write_failed = true;
+	va_start(ap, fmt);
+	vsnprintf(s->write_failed_why, sizeof(s->write_failed_why), fmt, ap);
+	va_end(ap);
+}
+
+void ob_write_reset_locked(struct ob_inode *s)
+{
+	s->write_failed = false;
+	s->write_failed_why[0] = '\0';
 }
 
 /* Names the outbox keeps for itself: signatures and their temp files. */
@@ -161,10 +255,22 @@ static void note_change_locked(struct ob_inode *s)
 	s->status = OB_ST_UNKNOWN;
 }
 
+/*
+ * A failed ftruncate or fallocate with one of these was refused before it
+ * changed anything (and its caller sees the error). Any other failure may
+ * have changed part of the file: its content is untrustworthy.
+ */
+static bool changed_nothing(int err)
+{
+	return err == EOPNOTSUPP || err == ENOSYS || err == EINVAL ||
+	       err == EBADF || err == EPERM || err == EACCES ||
+	       err == EROFS || err == EFBIG || err == ETXTBSY;
+}
+
 static int truncate_locked(struct outbox *ob, struct bk_inode *i,
 			   struct ob_file *f, off_t size)
 {
-	struct ob_inode *s = ob_inode_state(i);
+	struct ob_inode *s = ob_inode_state(ob, i);
 	int fd = f ? f->fd : -1, ret = 0;
 
 	if (!s)
@@ -183,13 +289,18 @@ static int truncate_locked(struct outbox *ob, struct bk_inode *i,
 		ret = -errno;
 	if (!f)
 		close(fd);
+	if (ret && !ob->no_sign && !changed_nothing(-ret))
+		ob_write_failed_locked(s, "write-failed: truncate to %lld: %s",
+				       (long long)size, strerror(-ret));
 	if (ret || ob->no_sign)
 		return ret;
 	note_change_locked(s);
-	if (size == 0)
+	if (size == 0) {
+		ob_write_reset_locked(s);
 		ob_run_restart(&s->run, ob->md);
-	else
+	} else {
 		ob_run_truncated(&s->run, (uint64_t)size);
+	}
 	return 0;
 }
 
@@ -350,7 +461,7 @@ static void free_file(struct ob_file *f)
 static int open_for_write_locked(struct outbox *ob, struct bk_inode *i,
 				 struct ob_file *f, bool trunc, bool created)
 {
-	struct ob_inode *s = ob_inode_state(i);
+	struct ob_inode *s = ob_inode_state(ob, i);
 	struct stat st;
 	int ret;
 
@@ -361,9 +472,16 @@ static int open_for_write_locked(struct outbox *ob, struct bk_inode *i,
 		if (ret)
 			return -EIO;
 	}
-	if (trunc && ftruncate(f->fd, 0) < 0)
-		return -errno;
+	if (trunc && ftruncate(f->fd, 0) < 0) {
+		ret = -errno;
+		if (!ob->no_sign && !changed_nothing(-ret))
+			ob_write_failed_locked(s, "write-failed: O_TRUNC: %s",
+					       strerror(-ret));
+		return ret;
+	}
 	if (!ob->no_sign && (trunc || created)) {
+		/* Empty now: whatever failed before is gone. */
+		ob_write_reset_locked(s);
 		note_change_locked(s);
 		ob_run_restart(&s->run, ob->md);
 	} else if (!ob->no_sign && s->n_writers == 0 &&
@@ -497,6 +615,32 @@ static void ob_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
 
+/*
+ * pwrite until all of buf is written or an error: a short pwrite is
+ * retried, so *err says why bytes are missing. Returns the bytes written
+ * (those before the error); *err is 0 when all of them were.
+ */
+static ssize_t write_all(int fd, const char *buf, size_t size, off_t off,
+			 int *err)
+{
+	size_t done = 0;
+
+	*err = 0;
+	while (done < size) {
+		ssize_t n = pwrite(fd, buf + done, size - done,
+				   off + (off_t)done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			*err = n < 0 ? errno : EIO;
+			break;
+		}
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
 static void ob_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 			size_t size, off_t off, struct fuse_file_info *fi)
 {
@@ -506,9 +650,10 @@ static void ob_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	struct ob_inode *s;
 	uint64_t epoch;
 	ssize_t n;
+	int err;
 
 	if (ob->no_sign) {
-		n = pwrite(f->fd, buf, size, off);
+		n = write_all(f->fd, buf, size, off, &err);
 		goto reply;
 	}
 	/*
@@ -518,22 +663,37 @@ static void ob_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	 * write's pwrite.
 	 */
 	pthread_mutex_lock(&i->lock);
-	s = ob_inode_state(i);
+	s = ob_inode_state(ob, i);
 	if (!s || (!s->sig_cleared && ob_clear_sig_locked(ob, i, s))) {
 		pthread_mutex_unlock(&i->lock);
 		fuse_reply_err(req, s ? EIO : ENOMEM);
 		return;
 	}
 	epoch = ob_run_epoch(&s->run);
-	n = pwrite(f->fd, buf, size, off);
+	n = write_all(f->fd, buf, size, off, &err);
 	if (n > 0)
 		note_change_locked(s);
+	/*
+	 * Bytes a writer sent did not reach BACKING. With the writeback
+	 * cache this is the kernel writing dirty pages back: the error goes
+	 * to close(2) or fsync(2) or nowhere, and no FLUSH may follow, so
+	 * only the inode can remember that its content is not what was
+	 * written.
+	 */
+	if (err) {
+		note_change_locked(s);
+		ob_write_failed_locked(s, "write-failed: write of %zu bytes at "
+				       "%lld: %s (%zd written)", size,
+				       (long long)off, strerror(err),
+				       n > 0 ? n : 0);
+	}
 	pthread_mutex_unlock(&i->lock);
 	if (n > 0)
 		ob_run_feed(&s->run, epoch, buf, (size_t)n, (uint64_t)off);
 reply:
-	if (n < 0)
-		fuse_reply_err(req, errno);
+	/* Not a short count: the kernel may take that as written. */
+	if (err)
+		fuse_reply_err(req, err);
 	else
 		fuse_reply_write(req, (size_t)n);
 }
@@ -558,7 +718,7 @@ static void ob_op_flush(fuse_req_t req, fuse_ino_t ino,
 	ob_exit_state(c->pid, &ex);
 	pthread_rwlock_rdlock(&ob->ns_lock);
 	pthread_mutex_lock(&i->lock);
-	s = ob_inode_state(i);
+	s = ob_inode_state(ob, i);
 	if (!s) {
 		ret = -ENOMEM;
 	} else if (ex.signal ||
@@ -571,9 +731,13 @@ static void ob_op_flush(fuse_req_t req, fuse_ino_t ino,
 		   (f->must_sign || s->content_gen != s->decided_gen)) {
 		ob_writer_of_file(ob, req, f, &w);
 		ret = ob_sign_locked(ob, i, s, &w);
-		if (ret == 0)
+		/* Refused for a failed write: decided, until a reset. */
+		if (ret == 0 || s->write_failed)
 			f->must_sign = false;
 	}
+	/* Every writer's close learns that the content is not signed. */
+	if (s && s->write_failed && ret == 0)
+		ret = -EIO;
 	if (s)
 		f->flush_gen = s->content_gen;
 	pthread_mutex_unlock(&i->lock);
@@ -594,7 +758,7 @@ static void release_writer(struct outbox *ob, struct bk_inode *i,
 
 	pthread_rwlock_rdlock(&ob->ns_lock);
 	pthread_mutex_lock(&i->lock);
-	s = ob_inode_state(i);
+	s = ob_inode_state(ob, i);
 	if (s && s->n_writers)
 		s->n_writers--;
 	if (s && !ob->no_sign && !f->refused && s->n_writers == 0 &&
@@ -636,7 +800,7 @@ static void ob_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	ret = (datasync ? fdatasync(f->fd) : fsync(f->fd)) < 0 ? -errno : 0;
 	if (ret == 0 && !ob->no_sign) {
 		pthread_mutex_lock(&i->lock);
-		if (ob_inode_state(i))
+		if (ob_inode_state(ob, i))
 			((struct ob_inode *)i->priv)->sync_next = true;
 		if (bk_relpath(&ob->bk, i, rel, &len) == 0)
 			ret = ob_sync_sig(ob, rel);
@@ -654,14 +818,25 @@ static void ob_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	int ret = 0;
 
 	pthread_mutex_lock(&i->lock);
-	s = ob_inode_state(i);
+	s = ob_inode_state(ob, i);
 	if (!s)
 		ret = -ENOMEM;
 	else if (!ob->no_sign && !s->sig_cleared &&
 		 ob_clear_sig_locked(ob, i, s))
 		ret = -EIO;
-	if (ret == 0 && fallocate(ob_file_of(fi)->fd, mode, off, len) < 0)
+	if (ret == 0 && fallocate(ob_file_of(fi)->fd, mode, off, len) < 0) {
 		ret = -errno;
+		if (!ob->no_sign && !changed_nothing(-ret)) {
+			/* Part of a range may have been allocated or zeroed. */
+			note_change_locked(s);
+			ob_run_invalidate(&s->run);
+			ob_write_failed_locked(s, "write-failed: fallocate "
+					       "(mode %#x) of %lld bytes at "
+					       "%lld: %s", (unsigned)mode,
+					       (long long)len, (long long)off,
+					       strerror(-ret));
+		}
+	}
 	if (ret == 0 && !ob->no_sign) {
 		note_change_locked(s);
 		ob_run_invalidate(&s->run);
@@ -781,6 +956,10 @@ static void ob_teardown(void *userdata)
 	ob_conf_release(ob, ob->conf0); /* after the audit log's checkpoint */
 	ob->conf0 = NULL;
 	bk_destroy(&ob->bk);
+	/* After bk_destroy: freeing the inodes stashes some. */
+	free(ob->failed);
+	ob->failed = NULL;
+	ob->n_failed = ob->cap_failed = 0;
 }
 
 static int ob_setup(void *userdata, struct sfs_error *err)
@@ -874,8 +1053,10 @@ int outbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 	pthread_rwlock_init(&ob->ns_lock, NULL);
 	pthread_mutex_init(&ob->names.lock, NULL);
 	pthread_mutex_init(&ob->conf_lock, NULL);
+	pthread_mutex_init(&ob->failed_lock, NULL);
 	ob_names_reset(ob);
 	ret = fsmount_run(&spec, &args);
+	pthread_mutex_destroy(&ob->failed_lock);
 	pthread_mutex_destroy(&ob->conf_lock);
 	pthread_mutex_destroy(&ob->names.lock);
 	free(ob->cfg_path);

@@ -73,6 +73,22 @@ struct outbox {
 	 * ns_lock -> bk_inode.lock -> backing.table_lock.
 	 */
 	pthread_rwlock_t ns_lock;
+	/*
+	 * Inodes whose content is untrustworthy (ob_inode.write_failed)
+	 * that the kernel forgot: the flag comes back with their next
+	 * ob_inode_state(). A leaf lock.
+	 */
+	pthread_mutex_t failed_lock;
+	struct ob_failed *failed;
+	size_t n_failed, cap_failed;
+};
+
+#define OB_WHY_MAX 160
+
+struct ob_failed {
+	dev_t dev;
+	ino_t ino;
+	char why[OB_WHY_MAX];
 };
 
 enum ob_status {
@@ -126,6 +142,19 @@ struct ob_inode {
 	bool sig_cleared;	/* NAME.sig removed since the last signature */
 	bool sync_next;		/* a handle fsynced: make the next .sig durable */
 	unsigned n_writers;	/* open writable handles */
+	/*
+	 * A write to BACKING failed (an error or a short write), so BACKING
+	 * may not hold what the writers wrote: nothing signs this inode
+	 * until its content is reset (truncation to 0, O_TRUNC, creation).
+	 * Kept across handles, and across the kernel forgetting the inode
+	 * (outbox.failed); not across a remount.
+	 */
+	bool write_failed;
+	char write_failed_why[OB_WHY_MAX];
+	/* For ob_inode_free: the stash of forgotten write_failed inodes. */
+	struct outbox *ob;
+	dev_t dev;
+	ino_t ino;
 	/* What the status xattrs report, valid for the stat snapshot. */
 	enum ob_status status;
 	char reason[160];
@@ -165,9 +194,21 @@ static inline struct ob_file *ob_file_of(struct fuse_file_info *fi)
 	return (struct ob_file *)(uintptr_t)fi->fh;
 }
 
-/* The inode's outbox state, allocated on first use; NULL on ENOMEM. */
-struct ob_inode *ob_inode_state(struct bk_inode *i);
+/*
+ * The inode's outbox state, allocated on first use (with write_failed
+ * restored if the inode was forgotten with it); NULL on ENOMEM.
+ */
+struct ob_inode *ob_inode_state(struct outbox *ob, struct bk_inode *i);
 void ob_inode_free(void *p);
+/* A write to BACKING failed: flag the inode (under bk_inode.lock). */
+void ob_write_failed_locked(struct ob_inode *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Its content was reset (truncated to 0): it may be signed again. */
+void ob_write_reset_locked(struct ob_inode *s);
+/* A write to (dev, ino) failed and the kernel has forgotten it since. */
+bool ob_write_failed_stashed(struct outbox *ob, dev_t dev, ino_t ino);
+/* Its last name was removed: drop (dev, ino) from the stash. */
+void ob_write_failed_forget(struct outbox *ob, dev_t dev, ino_t ino);
 
 /* outbox_sign.c */
 

@@ -121,15 +121,22 @@ static int unlink_at(struct outbox *ob, fuse_req_t req, int pfd,
 		sfs_err("unlink %s: cannot remove its .sig: %s", name,
 			strerror(errno));
 	if (i) {
-		struct ob_inode *s = ob_inode_state(i);
+		struct ob_inode *s = ob_inode_state(ob, i);
 
 		if (s && ret == 0) {
 			s->sig_cleared = true;
 			s->status = OB_ST_UNKNOWN;
+			/* Its last name: nothing can sign it any more. */
+			if (st.st_nlink <= 1)
+				ob_write_reset_locked(s);
 		}
 		pthread_mutex_unlock(&i->lock);
 		bk_unpin(&ob->bk, i);
 	}
+	/* Its inode number may come back: not as a failed write. */
+	if (ret == 0 && S_ISREG(st.st_mode) && st.st_nlink <= 1 &&
+	    !ob->no_sign)
+		ob_write_failed_forget(ob, st.st_dev, st.st_ino);
 	return ret;
 }
 

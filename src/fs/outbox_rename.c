@@ -17,12 +17,20 @@
 #define OB_RENAME_MAX_FILES 100000
 #define OB_RENAME_MAX_DEPTH 256
 
-/* After the rename, NEW.sig becomes der (NULL: is removed). */
+/*
+ * After the rename, NEW.sig becomes der (NULL: is removed). der is
+ * written to the temp file tmp before the rename, in the directory that
+ * holds NEW after it: next to new_rel's name then (tmp_at_new, the
+ * renamed file itself) or old_rel's (a file in a renamed directory).
+ */
 struct rs_job {
 	char *old_rel;
 	char *new_rel;
 	uint8_t *der;
 	size_t der_len;
+	char *tmp;
+	bool tmp_at_new;
+	bool recorded;		/* its sign record was written, or tried */
 	struct stat st;
 	struct sfs_digest digest;
 	struct sfs_writer writer;
@@ -42,6 +50,7 @@ static void plan_free(struct rs_plan *p)
 		free(p->jobs[k].old_rel);
 		free(p->jobs[k].new_rel);
 		free(p->jobs[k].der);
+		free(p->jobs[k].tmp);
 	}
 	free(p->jobs);
 }
@@ -75,35 +84,89 @@ static struct rs_job *plan_add(struct rs_plan *p, const char *old_rel,
 	return j;
 }
 
-/* Someone still writes it: their close signs it under the new path. */
-static bool has_writers(struct outbox *ob, const struct stat *st)
+/*
+ * busy: someone still writes it, their close signs it under the new path.
+ * failed: a write to it failed, nothing signs it (ob_inode.write_failed).
+ */
+static void writer_state(struct outbox *ob, const struct stat *st,
+			 bool *busy, bool *failed)
 {
 	struct bk_inode *i = bk_find(&ob->bk, st->st_dev, st->st_ino);
-	bool busy = false;
+	struct ob_inode *s = NULL;
 
+	*busy = *failed = false;
 	if (i) {
 		pthread_mutex_lock(&i->lock);
-		busy = i->priv && ((struct ob_inode *)i->priv)->n_writers;
+		s = i->priv;
+		if (s) {
+			*busy = s->n_writers;
+			*failed = s->write_failed;
+		}
 		pthread_mutex_unlock(&i->lock);
 		bk_unpin(&ob->bk, i);
 	}
-	return busy;
+	/* No state: the kernel forgot it, maybe with a failed write. */
+	if (!s)
+		*failed = ob_write_failed_stashed(ob, st->st_dev, st->st_ino);
 }
 
 /*
- * One regular file: when its .sig is valid for OLD, sign NEW now (before
- * the rename, so a token failure leaves everything as it was). The
- * original writer stays the writer: a rename moves bytes, it writes none.
+ * The new signature into a temp file in sig_dfd, the directory that holds
+ * the file after the rename: a full BACKING fails the rename before it
+ * happens. Owned like its file, as ob_install_sig does.
+ */
+static int prepare_sig(struct outbox *ob, struct rs_plan *p,
+		       struct rs_job *j, int sig_dfd, bool tmp_at_new)
+{
+	const char *b = strrchr(j->new_rel, '/');
+	char name[NAME_MAX + 1], tmp[PATH_MAX];
+	int ret;
+
+	b = b ? b + 1 : j->new_rel;
+	if (strlen(b) + strlen(SFS_SIG_SUFFIX) > NAME_MAX) {
+		ret = -ENAMETOOLONG;
+	} else {
+		snprintf(name, sizeof(name), "%s%s", b, SFS_SIG_SUFFIX);
+		ret = sfs_atomic_prepare_at(sig_dfd, name, j->der, j->der_len,
+					    0644, ob_conf(ob)->cfg->sync_sig,
+					    tmp);
+	}
+	if (ret == 0) {
+		j->tmp = strdup(tmp);
+		if (!j->tmp) {
+			sfs_atomic_abort_at(sig_dfd, tmp);
+			ret = -ENOMEM;
+		}
+	}
+	if (ret) {
+		snprintf(p->why, sizeof(p->why),
+			 "rename: cannot write .sig: %s", strerror(-ret));
+		return -EIO;
+	}
+	j->tmp_at_new = tmp_at_new;
+	if (ob->bk.switch_creds && (j->st.st_uid || j->st.st_gid))
+		fchownat(sig_dfd, j->tmp, j->st.st_uid, j->st.st_gid,
+			 AT_SYMLINK_NOFOLLOW);
+	return 0;
+}
+
+/*
+ * One regular file: when its .sig is valid for OLD, sign NEW now and
+ * write that signature to a temp file (before the rename, so a token
+ * failure or a full BACKING leaves everything as it was). The original
+ * writer stays the writer: a rename moves bytes, it writes none. sig_dfd
+ * is the directory the file is in after the rename.
  */
 static int plan_file(struct outbox *ob, struct rs_plan *p, int dfd,
 		     const char *base, const char *old_rel,
-		     const char *new_rel, bool always_job)
+		     const char *new_rel, bool always_job, int sig_dfd,
+		     bool tmp_at_new)
 {
 	struct sfs_signer *sg;
 	struct ob_sigcheck c;
 	struct rs_job *j;
 	struct stat st;
-	bool busy;
+	bool busy, failed;
 	int fd, ret;
 
 	fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
@@ -114,10 +177,13 @@ static int plan_file(struct outbox *ob, struct rs_plan *p, int dfd,
 		return 0;
 	}
 	sg = ob_signer_for(ob, new_rel);
-	busy = has_writers(ob, &st);
-	ret = busy ? -ENOENT
-		   : ob_valid_sig(ob, dfd, base, old_rel, strlen(old_rel), fd,
-				  sg ? signer_md(sg) : ob->md, &c);
+	writer_state(ob, &st, &busy, &failed);
+	/* No signature for it, whatever .sig a writer to BACKING left. */
+	if (busy || failed)
+		ret = -ENOENT;
+	else
+		ret = ob_valid_sig(ob, dfd, base, old_rel, strlen(old_rel), fd,
+				   sg ? signer_md(sg) : ob->md, &c);
 	close(fd);
 	if (ret && ret != -ENOENT && ret != -EBADMSG)
 		return ret;
@@ -138,7 +204,7 @@ static int plan_file(struct outbox *ob, struct rs_plan *p, int dfd,
 	ret = ob_sign_digest(ob, new_rel, strlen(new_rel), &c.digest,
 			     &j->writer, &j->der, &j->der_len, p->why,
 			     sizeof(p->why));
-	return ret;
+	return ret ? ret : prepare_sig(ob, p, j, sig_dfd, tmp_at_new);
 }
 
 static int join(char *out, const char *dir, const char *name)
@@ -186,7 +252,8 @@ static int plan_tree(struct outbox *ob, struct rs_plan *p, int dfd,
 			ret = plan_tree(ob, p, sub, o, n, depth + 1);
 			close(sub);
 		} else if (de->d_type == DT_REG || de->d_type == DT_UNKNOWN) {
-			ret = plan_file(ob, p, dfd, e, o, n, false);
+			ret = plan_file(ob, p, dfd, e, o, n, false, dfd,
+					false);
 		}
 	}
 out:
@@ -197,10 +264,11 @@ out:
 	return ret;
 }
 
-/* Plan for what sits at NAME in PARENT, moving from OLD to NEW. */
+/* Plan for what sits at NAME in PARENT, moving from OLD to NEW in NP. */
 static int plan_entry(struct outbox *ob, struct rs_plan *p,
-		      struct bk_inode *parent, const char *name,
-		      const char *old_rel, const char *new_rel)
+		      struct bk_inode *parent, struct bk_inode *np,
+		      const char *name, const char *old_rel,
+		      const char *new_rel)
 {
 	int dfd, ret;
 	struct stat st;
@@ -214,7 +282,13 @@ static int plan_entry(struct outbox *ob, struct rs_plan *p,
 		return ret;
 	}
 	if (S_ISREG(st.st_mode)) {
-		ret = plan_file(ob, p, dfd, name, old_rel, new_rel, true);
+		int nfd = bk_reopen(&ob->bk, np, O_RDONLY | O_DIRECTORY);
+
+		ret = nfd < 0 ? nfd
+			      : plan_file(ob, p, dfd, name, old_rel, new_rel,
+					  true, nfd, true);
+		if (nfd >= 0)
+			close(nfd);
 	} else if (S_ISDIR(st.st_mode)) {
 		int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY |
 						    O_NOFOLLOW | O_CLOEXEC);
@@ -230,7 +304,91 @@ static int plan_entry(struct outbox *ob, struct rs_plan *p,
 	return ret;
 }
 
-/* The signatures the plan made land next to their files' new names. */
+/* The rename did not happen: remove the temp files of the new .sigs. */
+static void drop_temps(struct outbox *ob, struct rs_plan *p)
+{
+	for (size_t k = 0; k < p->n; k++) {
+		struct rs_job *j = &p->jobs[k];
+		const char *base;
+		int dfd;
+
+		if (!j->tmp)
+			continue;
+		dfd = bk_open_parent(&ob->bk,
+				     j->tmp_at_new ? j->new_rel : j->old_rel,
+				     &base);
+		if (dfd >= 0) {
+			sfs_atomic_abort_at(dfd, j->tmp);
+			close(dfd);
+		}
+		free(j->tmp);
+		j->tmp = NULL;
+	}
+}
+
+/*
+ * The sign records of the new signatures, before the rename: no signature
+ * exists without its record, and a log that cannot be written fails the
+ * rename while nothing has changed yet.
+ */
+static int record(struct outbox *ob, struct rs_plan *p)
+{
+	for (size_t k = 0; k < p->n; k++) {
+		struct rs_job *j = &p->jobs[k];
+
+		if (!j->der)
+			continue;
+		j->recorded = true;
+		if (ob_audit(ob, "sign", j->new_rel, strlen(j->new_rel),
+			     j->st.st_size, &j->digest, &j->writer, "rename"))
+			return -EIO;
+	}
+	return 0;
+}
+
+/*
+ * The rename failed after its sign records: each is followed by a
+ * sign-failed record for the same path, the signature was never installed
+ * (docs/outbox.md). Best effort: the log may be what failed.
+ */
+static void unrecord(struct outbox *ob, struct rs_plan *p, const char *why)
+{
+	for (size_t k = 0; k < p->n; k++) {
+		struct rs_job *j = &p->jobs[k];
+
+		if (!j->recorded)
+			continue;
+		sfs_stats_add(&ob->stats, SFS_C_SIGN_FAILED, 1);
+		ob_audit(ob, "sign-failed", j->new_rel, strlen(j->new_rel), -1,
+			 NULL, &j->writer, why);
+	}
+}
+
+/* NEW.sig from its temp file, in the directory NEW is in now. */
+static int commit_sig(struct outbox *ob, struct rs_job *j)
+{
+	char name[NAME_MAX + 1];
+	const char *base;
+	int dfd, ret;
+
+	dfd = bk_open_parent(&ob->bk, j->new_rel, &base);
+	if (dfd < 0)
+		return dfd;
+	/* prepare_sig checked the length. */
+	snprintf(name, sizeof(name), "%s%s", base, SFS_SIG_SUFFIX);
+	ret = sfs_atomic_commit_at(dfd, j->tmp, name,
+				   ob_conf(ob)->cfg->sync_sig);
+	close(dfd);
+	free(j->tmp);
+	j->tmp = NULL;
+	return ret;
+}
+
+/*
+ * After the rename: the signatures the plan made (and recorded) land next
+ * to their files' new names, stale ones go. Only a failing rename(2) of a
+ * temp file in its own directory, or unlink(2), can fail here.
+ */
 static int install(struct outbox *ob, struct rs_plan *p)
 {
 	int ret = 0;
@@ -244,12 +402,7 @@ static int install(struct outbox *ob, struct rs_plan *p)
 		if (!j->der) {
 			r = ob_unlink_sig(ob, n);
 		} else {
-			/* The record comes first: no signature without one. */
-			r = ob_audit(ob, "sign", n, nl, j->st.st_size,
-				     &j->digest, &j->writer, "rename");
-			if (r == 0)
-				r = ob_install_sig(ob, n, j->der, j->der_len,
-						   &j->st, ob_conf(ob)->cfg->sync_sig);
+			r = commit_sig(ob, j);
 			if (r == 0)
 				sfs_stats_add(&ob->stats, SFS_C_SIGNED, 1);
 		}
@@ -258,7 +411,9 @@ static int install(struct outbox *ob, struct rs_plan *p)
 
 			snprintf(why, sizeof(why), "rename: cannot write .sig: %s",
 				 strerror(-r));
+			sfs_err("%s: %s", n, why);
 			ob_unlink_sig(ob, n);
+			sfs_stats_add(&ob->stats, SFS_C_SIGN_FAILED, 1);
 			ob_audit(ob, "sign-failed", n, nl, -1, NULL, &j->writer,
 				 why);
 			ret = -EIO;
@@ -359,23 +514,43 @@ static int rename_signed(struct outbox *ob, fuse_req_t req,
 	if (ret)
 		goto out;
 	src_reg = S_ISREG(st.st_mode);
-	ret = plan_entry(ob, &plan, p, name, o, n);
+	ret = plan_entry(ob, &plan, p, np, name, o, n);
 	if (ret == 0 && (flags & RENAME_EXCHANGE))
-		ret = plan_entry(ob, &plan, np, newname, n, o);
+		ret = plan_entry(ob, &plan, np, p, newname, n, o);
 	if (ret) {
 		if (ret == -EIO) {
 			struct sfs_writer w;
 
 			ob_writer_of(ob, req, &w);
+			sfs_stats_add(&ob->stats, SFS_C_SIGN_FAILED, 1);
 			ob_audit(ob, "sign-failed", n, nl, -1, NULL, &w,
 				 plan.why);
 			sfs_err("rename %s: %s", o, plan.why);
 		}
+		drop_temps(ob, &plan);
+		goto out;
+	}
+	/* Each new signature's record before the rename, as at close. */
+	ret = record(ob, &plan);
+	if (ret) {
+		sfs_err("rename %s: cannot write the audit record: not renamed",
+			o);
+		unrecord(ob, &plan, "rename: cannot write the audit record; "
+				    "not renamed");
+		drop_temps(ob, &plan);
 		goto out;
 	}
 	ret = do_rename(ob, req, p, name, np, newname, flags);
-	if (ret)
+	if (ret) {
+		char why[160];
+
+		snprintf(why, sizeof(why),
+			 "rename failed: %s; signature not installed",
+			 strerror(-ret));
+		unrecord(ob, &plan, why);
+		drop_temps(ob, &plan);
 		goto out;
+	}
 	/* A file moved away leaves its old .sig behind: remove it. */
 	if (src_reg && !(flags & RENAME_EXCHANGE))
 		ob_unlink_sig(ob, o);

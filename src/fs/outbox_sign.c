@@ -348,6 +348,24 @@ static int sign_failed(struct outbox *ob, struct bk_inode *i,
 	return -EIO;
 }
 
+/*
+ * No signature for the content as it is: any .sig goes, a sign-refused
+ * record says why, and the decision holds until the content changes.
+ */
+static void refuse_locked(struct outbox *ob, struct bk_inode *i,
+			  struct ob_inode *s, const char *rel, size_t len,
+			  const struct sfs_writer *w, const char *reason)
+{
+	sfs_stats_add(&ob->stats, SFS_C_SIGN_REFUSED, 1);
+	if (rel) {
+		ob_unlink_sig(ob, rel);
+		ob_audit(ob, "sign-refused", rel, len, -1, NULL, w, reason);
+	}
+	s->sig_cleared = true;
+	s->decided_gen = s->content_gen;
+	ob_set_status_locked(ob, i, s, OB_ST_FAILED, NULL, NULL, reason);
+}
+
 int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
 		   const struct sfs_writer *w)
 {
@@ -367,6 +385,11 @@ int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
 	}
 	if (ret) {
 		sfs_err("signing: no path below BACKING: %s", strerror(-ret));
+		return -EIO;
+	}
+	if (s->write_failed) {
+		refuse_locked(ob, i, s, rel, len, w, s->write_failed_why);
+		sfs_err("not signing %s: %s", rel, s->write_failed_why);
 		return -EIO;
 	}
 	sg = ob_signer_for(ob, rel);
@@ -423,14 +446,10 @@ void ob_refuse_locked(struct outbox *ob, struct bk_inode *i,
 	else
 		snprintf(reason, sizeof(reason), "writer exited with status %d",
 			 ex->status);
-	sfs_stats_add(&ob->stats, SFS_C_SIGN_REFUSED, 1);
-	if (bk_relpath(&ob->bk, i, rel, &len) == 0) {
-		ob_unlink_sig(ob, rel);
-		ob_audit(ob, "sign-refused", rel, len, -1, NULL, w, reason);
-	}
-	s->sig_cleared = true;
-	s->decided_gen = s->content_gen;
-	ob_set_status_locked(ob, i, s, OB_ST_FAILED, NULL, NULL, reason);
+	if (bk_relpath(&ob->bk, i, rel, &len))
+		refuse_locked(ob, i, s, NULL, 0, w, reason);
+	else
+		refuse_locked(ob, i, s, rel, len, w, reason);
 }
 
 int ob_valid_sig(struct outbox *ob, int dirfd, const char *base,

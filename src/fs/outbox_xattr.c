@@ -108,7 +108,7 @@ static int ob_status_xattr(struct outbox *ob, struct bk_inode *i,
 	    strcmp(which, "signer"))
 		return -ENODATA;
 	pthread_mutex_lock(&i->lock);
-	s = ob_inode_state(i);
+	s = ob_inode_state(ob, i);
 	if (!s) {
 		ret = -ENOMEM;
 	} else if (s->n_writers && s->content_gen != s->decided_gen) {

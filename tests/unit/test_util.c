@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,33 @@ static void test_atomic_write(void **state)
 	/* Over the size limit: refused, not truncated. */
 	assert_int_equal(sfs_read_file_at(dfd, "f.sig", 5, &buf, &len),
 			 -EFBIG);
+	/* In two steps: nothing at NAME changes before the commit. */
+	{
+		char tmp[PATH_MAX];
+
+		assert_int_equal(sfs_atomic_prepare_at(dfd, "f.sig", "third",
+						       5, 0444, true, tmp),
+				 0);
+		assert_true(sfs_is_atomic_temp(tmp));
+		assert_int_equal(sfs_read_file_at(dfd, "f.sig", 100, &buf,
+						  &len),
+				 0);
+		assert_memory_equal(buf, "second", 6);
+		free(buf);
+		assert_int_equal(sfs_atomic_commit_at(dfd, tmp, "f.sig", true),
+				 0);
+		assert_int_equal(sfs_read_file_at(dfd, "f.sig", 100, &buf,
+						  &len),
+				 0);
+		assert_int_equal(len, 5);
+		assert_memory_equal(buf, "third", 5);
+		free(buf);
+		assert_int_equal(sfs_atomic_prepare_at(dfd, "f.sig", "fourth",
+						       6, 0444, false, tmp),
+				 0);
+		sfs_atomic_abort_at(dfd, tmp);
+		assert_int_equal(faccessat(dfd, tmp, F_OK, 0), -1);
+	}
 	assert_true(sfs_is_atomic_temp(".f.sig.abc123.tmp"));
 	assert_false(sfs_is_atomic_temp("f.sig"));
 	assert_int_equal(unlinkat(dfd, "f.sig", 0), 0);

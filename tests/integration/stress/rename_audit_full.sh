@@ -1,18 +1,15 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# KNOWN BUG (suite known-bugs, not in integration): rename(2) of a signed
-# file while the audit log cannot be written returns EIO, but the file
-# has been renamed (and its signature removed).
+# rename(2) of signed files when what the rename must write cannot be
+# written: EIO and everything as it was (old names, their valid .sigs, no
+# new .sig, no temp file), or success with the new names signed.
 #
-# rename_signed() signs the new path before renaming (so a token failure
-# leaves everything as it was, docs/outbox.md), but writes the `sign`
-# audit record in install(), after renameat2(): when that write fails the
-# .sig is removed and EIO returned for a rename that happened. mv(1)
-# reports a failure; the file is at its new name, unsigned. Expected: EIO
-# and everything as it was (the record written before the rename), or
-# success. By the same reading of install(), a rename also returns EIO
-# after happening when the new .sig cannot be written (BACKING full);
-# not covered here.
+# rename_signed() signs the new paths, writes the new .sigs to temp files
+# and writes their `sign` audit records, all before renameat2 (a record
+# comes before its signature exists, docs/outbox.md); after it only
+# renames of those temp files remain. (1) The audit log cannot be written:
+# a file, then a directory with a signed file. (2) BACKING is full: the
+# new .sig cannot be written. Once there is room again, both renames work.
 . "$(dirname "$0")/common.sh"
 sfs_need_fuse
 ALOG=$SFS_TMP/alog
@@ -28,26 +25,60 @@ CONF=$TOK/audit-full.conf
 	cat "$TOK/signetfs.conf"
 	printf '\n[signetfs]\naudit-log = %s\n[outbox]\n' "$ALOG/audit.jsonl"
 } >"$CONF"
+vf() { "$SIGNETFS" verify --config "$CONF" --root "$B" "$B/$1" >/dev/null 2>&1; }
+# mv_check FROM TO: mv fails with everything as it was, or succeeds with
+# TO signed (FILE: the signed file to check, relative to FROM and TO).
+mv_check() {
+	local from=$1 to=$2 file=${3:-} rc=0
+	mv "$M/$from" "$M/$to" 2>/dev/null || rc=$?
+	note "mv $from $to: exit $rc; BACKING: $(cd "$B" && echo "$from"* "$to"*)"
+	if [ "$rc" -ne 0 ]; then
+		[ -e "$B/$from" ] && [ ! -e "$B/$to" ] ||
+			fail "rename returned an error but happened: $(cd "$B" && echo "$from"* "$to"*)"
+		vf "$from$file" || fail "$from$file lost its signature in a failed rename"
+		[ ! -e "$B/$to$file.sig" ] || fail "$to$file.sig left behind"
+	else
+		vf "$to$file" || fail "$to$file is not signed"
+		[ ! -e "$B/$from$file.sig" ] || fail "$from$file.sig left behind"
+	fi
+	ob_no_temps "$B"
+	return "$rc"
+}
+
+# (1) The audit log is full.
 sfs_mount outbox "$CONF" "$B" "$M"
 echo data >"$M/before"
-"$SIGNETFS" verify --config "$CONF" --root "$B" "$B/before" >/dev/null ||
-	fail "setup: before not signed"
+mkdir "$M/dir"
+echo data >"$M/dir/f"
+vf before || fail "setup: before not signed"
+vf dir/f || fail "setup: dir/f not signed"
 dd if=/dev/zero of="$ALOG/fill" bs=4k status=none 2>/dev/null || true
 # Fill the log's last page too: small writes until one cannot be signed.
 for k in $(seq 1 40); do
 	[ "$(st_write /etc/hostname "$M/pad$k")" = ok ] || break
 done
-rc=0
-mv "$M/before" "$M/moved" 2>/dev/null || rc=$?
-note "mv exit $rc; BACKING: $(cd "$B" && echo before* moved*)"
-if [ "$rc" -ne 0 ]; then
-	[ -e "$B/before" ] && [ ! -e "$B/moved" ] ||
-		fail "rename returned an error but happened: $(cd "$B" && echo before* moved*)"
-	"$SIGNETFS" verify --config "$CONF" --root "$B" "$B/before" >/dev/null ||
-		fail "before lost its signature in a failed rename"
-else
-	"$SIGNETFS" verify --config "$CONF" --root "$B" "$B/moved" >/dev/null ||
-		fail "moved is not signed"
-fi
+mv_check before moved && fail "mv of a signed file succeeded with the audit log full"
+mv_check dir dir2 /f && fail "mv of a signed tree succeeded with the audit log full"
 rm "$ALOG/fill"
+mv_check before moved || fail "mv of a signed file once the log has room"
+mv_check dir dir2 /f || fail "mv of a signed tree once the log has room"
+sfs_umount "$M" "$SFS_PID" "$SFS_LOG"
+"$SIGNETFS" audit verify --config "$CONF" "$ALOG/audit.jsonl" >/dev/null ||
+	fail "audit log does not verify"
+
+# (2) BACKING is full (the audit log elsewhere): no room for a new .sig.
+B=$SFS_TMP/backing2
+M=$SFS_TMP/mnt2
+st_tmpfs "$B" 1m
+sfs_mount outbox "$CONF" "$B" "$M"
+echo data >"$M/before"
+mkdir "$M/dir"
+echo data >"$M/dir/f"
+vf before || fail "setup: before not signed"
+head -c $((2 << 20)) /dev/zero >"$B/filler" 2>/dev/null || true
+mv_check before moved && fail "mv of a signed file succeeded with BACKING full"
+mv_check dir dir2 /f && fail "mv of a signed tree succeeded with BACKING full"
+rm "$B/filler"
+mv_check before moved || fail "mv of a signed file once BACKING has room"
+mv_check dir dir2 /f || fail "mv of a signed tree once BACKING has room"
 sfs_umount "$M" "$SFS_PID" "$SFS_LOG"
