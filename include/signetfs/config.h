@@ -44,6 +44,7 @@ struct sfs_config {
 	uint8_t (*pins)[32];		/* signer-sha256 = HEX ... */
 	size_t n_pins;
 	bool path_binding;		/* default true */
+	bool page_cache_fill;		/* inbox; default true */
 	/* [rule PATTERN] sections, in file order (policy.h) */
 	struct sfs_rule *rules;
 	size_t n_rules;

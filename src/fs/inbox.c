@@ -302,7 +302,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 	/* File handles: how the page cache gets filled (inbox_fill.c). */
-	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT) {
+	if (ib->cfg->page_cache_fill &&
+	    (conn->capable & FUSE_CAP_EXPORT_SUPPORT)) {
 		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
 		ib->fill = true;
 	}

@@ -209,6 +209,8 @@ static int inbox_key(struct parse_state *st, const char *k, const char *v)
 		return policy_parse_pins(v, &c->pins, &c->n_pins);
 	if (!strcmp(k, "path-binding"))
 		return parse_bool(v, &c->path_binding);
+	if (!strcmp(k, "page-cache-fill"))
+		return parse_bool(v, &c->page_cache_fill);
 	return -ENOENT;
 }
 
@@ -289,6 +291,7 @@ static void config_defaults(struct sfs_config *c)
 	c->key.md = SFS_MD_SHA256;
 	c->sign_nonzero_exit = true;
 	c->path_binding = true;
+	c->page_cache_fill = true;
 	c->mode = SFS_MODE_STRICT;
 	/* Group commit: durable records at a fraction of per-record fsync. */
 	c->audit_sync_mode = 2;

@@ -38,7 +38,7 @@ static void test_good(void **state)
 		"cert = signer.pem\ntrust = /etc/ca.pem\ndigest = sha384\n"
 		"[outbox]\nwriters-uid = 0, 1000\nwriters-gid = 27\n"
 		"sign-nonzero-exit = no\n"
-		"[inbox]\nmode = audit\nsigner-sha256 = "
+		"[inbox]\nmode = audit\npage-cache-fill = no\nsigner-sha256 = "
 		"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n");
 
 	(void)state;
@@ -56,6 +56,7 @@ static void test_good(void **state)
 	assert_int_equal(c->n_pins, 1);
 	assert_int_equal(c->pins[0][31], 0xff);
 	assert_true(c->path_binding);
+	assert_false(c->page_cache_fill);
 	config_free(c);
 	unlink(p);
 }
@@ -81,8 +82,24 @@ static void test_bad(void **state)
 	expect_bad("[outbox]\nwriters-uid = 12x\n", "invalid value");
 	expect_bad("[inbox]\nsigner-sha256 = abcd\n", "invalid value");
 	expect_bad("[inbox]\nmode = lax\n", "invalid value");
+	expect_bad("[inbox]\npage-cache-fill = maybe\n", "invalid value");
 	expect_bad("[nosuch]\na = b\n", "unknown key");
 	expect_bad("[signetfs\nmodule = x\n", "line");
+}
+
+static void test_defaults(void **state)
+{
+	struct sfs_config *c = NULL;
+	struct sfs_error err = {0};
+	char *p = write_conf("[inbox]\nmode = strict\n");
+
+	(void)state;
+	assert_int_equal(config_load(p, &c, &err), 0);
+	assert_true(c->path_binding);
+	assert_true(c->page_cache_fill);
+	assert_int_equal(c->mode, SFS_MODE_STRICT);
+	config_free(c);
+	unlink(p);
 }
 
 static void test_missing(void **state)
@@ -101,6 +118,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_missing),
 	};
 
