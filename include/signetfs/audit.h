@@ -55,6 +55,15 @@ int audit_open_opts(const char *path, const struct audit_options *opt,
  * for). A caller must not report the operation done if this fails.
  */
 int audit_write(struct audit_log *log, const struct audit_record *rec);
+/*
+ * audit_write() without waiting for a group commit: *end is where the
+ * record ends in the file, and audit_sync_to(log, end) returns once
+ * everything up to it is durable (at once unless the sync mode is group).
+ * For a caller that writes many records and acts on them all: one wait.
+ */
+int audit_write_nowait(struct audit_log *log, const struct audit_record *rec,
+		       off_t *end);
+int audit_sync_to(struct audit_log *log, off_t end);
 struct sfs_config;
 /* audit_open_opts() with the [signetfs] audit-* keys of cfg. */
 int audit_open_config(const struct sfs_config *cfg, struct sfs_signer *signer,

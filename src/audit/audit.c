@@ -321,10 +321,34 @@ out:
 
 int audit_write(struct audit_log *log, const struct audit_record *rec)
 {
+	off_t end = 0;
+	int ret = audit_write_nowait(log, rec, &end);
+
+	if (ret == 0)
+		ret = audit_sync_to(log, end);
+	return ret;
+}
+
+int audit_sync_to(struct audit_log *log, off_t end)
+{
+	int ret;
+
+	if (!log || log->opt.sync != AUDIT_SYNC_GROUP)
+		return 0;
+	ret = group_sync(log, end);
+	if (ret)
+		sfs_err("audit log: %s", strerror(-ret));
+	return ret;
+}
+
+int audit_write_nowait(struct audit_log *log, const struct audit_record *rec,
+		       off_t *endp)
+{
 	struct json_buf b = {0};
 	off_t end = 0;
 	int ret;
 
+	*endp = 0;
 	if (!log)
 		return 0;
 	pthread_mutex_lock(&log->lock);
@@ -344,10 +368,10 @@ int audit_write(struct audit_log *log, const struct audit_record *rec)
 out:
 	flock(log->fd, LOCK_UN);
 	pthread_mutex_unlock(&log->lock);
-	if (ret == 0 && log->opt.sync == AUDIT_SYNC_GROUP)
-		ret = group_sync(log, end);
 	if (ret)
 		sfs_err("audit log: %s", strerror(-ret));
+	else
+		*endp = end;
 	json_buf_free(&b);
 	return ret;
 }
