@@ -41,6 +41,12 @@ struct audit_log {
 	off_t written_end;	/* file offset after the newest record */
 	off_t synced_end;	/* everything before this is on disk */
 	bool syncing;		/* a leader is in fdatasync */
+	/*
+	 * A failed fdatasync, for good: the next one on the same fd returns
+	 * 0 although the pages it could not write may be gone, so nothing
+	 * after a failure may count as durable.
+	 */
+	int sync_err;
 
 	pthread_t sealer;	/* checkpoints every checkpoint_secs */
 	bool sealer_running, stop;
@@ -214,6 +220,10 @@ static int group_sync(struct audit_log *log, off_t end)
 	while (log->synced_end < end) {
 		off_t target;
 
+		if (log->sync_err) {
+			ret = log->sync_err;
+			break;
+		}
 		if (log->syncing) {
 			pthread_cond_wait(&log->sync_cv, &log->sync_lock);
 			continue;
@@ -229,7 +239,9 @@ static int group_sync(struct audit_log *log, off_t end)
 		if (fdatasync(log->fd) < 0)
 			ret = -errno;
 		pthread_mutex_lock(&log->sync_lock);
-		if (!ret && target > log->synced_end)
+		if (ret)
+			log->sync_err = ret;
+		else if (target > log->synced_end)
 			log->synced_end = target;
 		log->syncing = false;
 		pthread_cond_broadcast(&log->sync_cv);
@@ -250,10 +262,18 @@ static int append_locked(struct audit_log *log, struct json_buf *b,
 	json_printf(b, ",\"prev\":\"%s\"}\n", log->prev);
 	if (b->oom)
 		return -ENOMEM;
-	ret = sfs_full_write(log->fd, b->data, b->len);
+	pthread_mutex_lock(&log->sync_lock);
+	ret = log->sync_err;	/* nothing is durable after a failed sync */
+	pthread_mutex_unlock(&log->sync_lock);
+	if (ret == 0)
+		ret = sfs_full_write(log->fd, b->data, b->len);
 	if (ret == 0 && log->opt.sync == AUDIT_SYNC_ALWAYS &&
-	    fdatasync(log->fd) < 0)
+	    fdatasync(log->fd) < 0) {
 		ret = -errno;
+		pthread_mutex_lock(&log->sync_lock);
+		log->sync_err = ret;
+		pthread_mutex_unlock(&log->sync_lock);
+	}
 	if (ret) {
 		/* A partial line would break the chain for everyone after. */
 		if (ftruncate(log->fd, log->known_size) < 0)

@@ -182,6 +182,9 @@ int sfs_atomic_commit_at(int dirfd, const char *tmp, const char *name,
 		memcpy(dir, name, dirlen);
 		dir[dirlen] = '\0';
 		d = openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	} else if (dirfd == AT_FDCWD) {
+		/* dup(AT_FDCWD) is EBADF: the directory is the current one. */
+		d = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	} else {
 		d = dup(dirfd);
 	}

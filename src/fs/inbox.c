@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <xxhash.h>
@@ -151,14 +152,14 @@ static int path_attr(struct inbox *ib, const char *path, size_t len,
 
 /* What PATH is in BACKING now, as far as the mount is concerned. */
 static int path_kind(struct inbox *ib, const char *path, size_t len,
-		     enum inbox_dtype *kind, off_t *size)
+		     enum inbox_dtype *kind, struct stat *stp)
 {
 	struct stat st;
 	int ret = inbox_stat_beneath(ib->rootfd, path, &st);
 
 	if (ret)
 		return ret;
-	*size = st.st_size;
+	*stp = st;
 	if (S_ISDIR(st.st_mode))
 		*kind = INBOX_DT_DIR;
 	else if (!S_ISREG(st.st_mode))
@@ -178,19 +179,19 @@ static int do_lookup(struct inbox *ib, struct node *parent, const char *name,
 	enum inbox_dtype kind;
 	struct node *n;
 	uint64_t gen = 0;
-	off_t size = 0;
+	struct stat st;
 	size_t len;
 	int ret;
 
 	memset(e, 0, sizeof(*e));
 	ret = join(path, parent->path, parent->len, name, &len);
 	if (!ret)
-		ret = path_kind(ib, path, len, &kind, &size);
+		ret = path_kind(ib, path, len, &kind, &st);
 	if (ret)
 		return ret;
 	if (kind == INBOX_DT_REG && fill) {
 		/* A file the kernel does not know yet: fill while verifying. */
-		inbox_fill_begin(ib, fill, path, len, (uint64_t)size);
+		inbox_fill_begin(ib, fill, path, len, &st);
 		ret = file_attr(ib, path, len, &e->attr, fill, &gen);
 		inbox_fill_end(fill, ret == 0, gen);
 	} else {
@@ -212,7 +213,7 @@ static int do_lookup(struct inbox *ib, struct node *parent, const char *name,
 /* ------------------------------------------------------------------ */
 /* Lookup, attributes, xattrs */
 
-static void widen_readahead(const char *mnt);
+static void widen_readahead(struct inbox *ib, const char *mnt);
 
 /* The first request after INIT (lookup, getattr, open...) sets readahead. */
 static struct inbox *ib_of(fuse_req_t req)
@@ -221,7 +222,7 @@ static struct inbox *ib_of(fuse_req_t req)
 
 	if (!atomic_load_explicit(&ib->readahead_set, memory_order_relaxed) &&
 	    !atomic_exchange(&ib->readahead_set, true))
-		widen_readahead(ib->mnt_real);
+		widen_readahead(ib, ib->mnt_real);
 	return ib;
 }
 
@@ -252,7 +253,7 @@ static void unescape_mountinfo(char *s)
 	*w = '\0';
 }
 
-static void widen_readahead(const char *mnt)
+static void widen_readahead(struct inbox *ib, const char *mnt)
 {
 	unsigned maj, min, fmaj = 0, fmin = 0;
 	char *line = NULL, path[PATH_MAX + 1], sys[96];
@@ -276,6 +277,8 @@ static void widen_readahead(const char *mnt)
 	}
 	if (!found)
 		goto out;
+	/* Also what the page cache fill checks its clone against. */
+	atomic_store(&ib->mnt_dev, (unsigned long)makedev(fmaj, fmin));
 	snprintf(sys, sizeof(sys), "/sys/class/bdi/%u:%u/read_ahead_kb", fmaj,
 		 fmin);
 	fd = open(sys, O_WRONLY | O_CLOEXEC);
@@ -305,7 +308,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (ib->cfg->page_cache_fill &&
 	    (conn->capable & FUSE_CAP_EXPORT_SUPPORT)) {
 		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
-		ib->fill = true;
+		atomic_store(&ib->fill, true);
 	}
 	if (ib->prewarm_wanted && inbox_prewarm_start(ib))
 		sfs_warn("cannot start the prewarm thread");

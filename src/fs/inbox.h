@@ -131,6 +131,12 @@ void inbox_vfile_put(struct inbox_vfile *vf);
  */
 int inbox_check(struct inbox *ib, const char *path, size_t len, int *fd,
 		struct inbox_vfile **out);
+/*
+ * Would a check of path (st: its content now) hash it, that is, is no
+ * verdict for that content cached? Only a hint: it may change meanwhile.
+ */
+bool inbox_cache_needs_hash(struct inbox *ib, const char *path, size_t len,
+			    const struct stat *st);
 /* The same, with the bytes it hashes also pushed into fill (inbox_fill.c). */
 int inbox_check_fill(struct inbox *ib, const char *path, size_t len,
 		     int *fd, struct inbox_vfile **out, struct inbox_fill *fill);
@@ -206,12 +212,16 @@ struct node *inbox_node_get(struct inbox *ib, const char *path, size_t len,
 			    enum inbox_dtype kind);
 void inbox_node_forget(struct inbox *ib, fuse_ino_t ino, uint64_t nlookup);
 /*
- * The node for a file path the kernel does not know yet (no lookup
- * counted, nobody can have it open), pinned so no FORGET frees it; NULL
- * when the kernel already knows one (or ENOMEM). inbox_node_unpin() after.
+ * A new node for a file path that has none (so the kernel has no inode
+ * for it and nobody can have it open), pinned so no FORGET frees it, and
+ * kept out of the table: no lookup or listing can name it until
+ * inbox_node_publish() puts it there, which fails if the path has a node
+ * by then. NULL when the path has a node (or ENOMEM).
  */
 struct node *inbox_node_fresh(struct inbox *ib, const char *path, size_t len,
 			      uint32_t generation);
+bool inbox_node_publish(struct inbox *ib, struct node *n);
+void inbox_node_pin(struct inbox *ib, struct node *n);
 void inbox_node_unpin(struct inbox *ib, struct node *n);
 /* One more lookup of n counted (a reply naming it is about to be sent). */
 void inbox_node_ref(struct inbox *ib, struct node *n);
@@ -267,12 +277,13 @@ struct inbox_fill {
 };
 
 /*
- * Set fill up for path (size bytes) if it is worth it and possible: a
- * fresh node, not audit mode, file handles allowed. fill->active tells;
- * inbox_fill_end() in every case.
+ * Set fill up for path (st: what BACKING holds) if it is worth it and
+ * possible: a fresh node, a file that will be hashed (a .sig beside it,
+ * no cached verdict), not audit mode, file handles allowed. fill->active
+ * tells; inbox_fill_end() in every case.
  */
 void inbox_fill_begin(struct inbox *ib, struct inbox_fill *fill,
-		      const char *path, size_t len, uint64_t size);
+		      const char *path, size_t len, const struct stat *st);
 /*
  * LOOKUP of "." in node parent: the kernel resolving the handle made by
  * inbox_fill_begin(). Answered to that thread only; -ENOENT otherwise.
@@ -369,7 +380,8 @@ struct inbox {
 	bool prewarm_running;
 	atomic_bool stopping;
 	atomic_bool readahead_set;
-	bool fill;			/* file handles work: fill page caches */
+	atomic_bool fill;		/* file handles work: fill page caches */
+	atomic_ulong mnt_dev;		/* the mount's st_dev; 0 until known */
 	/* The node table lives in inbox.c. */
 	void *nodes;
 };

@@ -22,11 +22,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -130,14 +133,26 @@ static void slot_del(struct node *n)
  * root of a private clone of the mount. What is opened through it holds
  * the clone, not the mount users see, so holding an inode for a moment
  * never makes their unmount fail as busy; the clone goes with its last fd.
+ * The path is resolved again each time: whatever is mounted there must
+ * be this daemon's filesystem (its st_dev, from mountinfo), or nothing.
  */
 static int private_root(struct inbox *ib)
 {
+	unsigned long dev = atomic_load(&ib->mnt_dev);
+	struct statx stx;
 	int tfd, fd;
 
+	if (!dev)
+		return -EAGAIN;
 	tfd = open_tree(AT_FDCWD, ib->mnt_real, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 	if (tfd < 0)
 		return -errno;
+	/* No GETATTR: the device comes from the superblock. */
+	if (statx(tfd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, 0, &stx) ||
+	    makedev(stx.stx_dev_major, stx.stx_dev_minor) != dev) {
+		close(tfd);
+		return -EXDEV;
+	}
 	fd = openat(tfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		fd = -errno;
@@ -174,18 +189,155 @@ static int introduce(struct inbox *ib, fuse_ino_t ino, uint32_t gen)
 	return fd;
 }
 
-void inbox_fill_begin(struct inbox *ib, struct inbox_fill *f,
-		      const char *path, size_t len, uint64_t size)
+/*
+ * The introduction runs in a thread of its own, not in the worker: its
+ * LOOKUP must be read by another worker, and once the session is told to
+ * exit no worker reads any more and the workers are joined. A worker
+ * blocked in open_by_handle_at would then hang the unmount for good (only
+ * a fatal signal ends that wait). The worker waits for the thread a
+ * bounded time, and not at all once the session is exiting; a thread left
+ * behind closes what it gets, and its own pin keeps the node alive.
+ */
+#define INTRO_WAIT_MS 2000
+#define INTRO_SLICE_MS 50
+
+struct intro {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned refs;		/* the worker and the thread */
+	bool done, abandoned;
+	int result;		/* fd or -errno */
+	struct inbox *ib;
+	struct node *node;
+	fuse_ino_t ino;
+	uint32_t gen;
+	uint64_t size;
+};
+
+static void intro_put(struct intro *in)
 {
+	bool last;
+
+	pthread_mutex_lock(&in->lock);
+	last = --in->refs == 0;
+	pthread_mutex_unlock(&in->lock);
+	if (last) {
+		pthread_cond_destroy(&in->cond);
+		pthread_mutex_destroy(&in->lock);
+		free(in);
+	}
+}
+
+static void *intro_main(void *arg)
+{
+	struct intro *in = arg;
+	int ret = slot_add(in->node, in->gen, in->size);
+
+	if (!ret)
+		ret = introduce(in->ib, in->ino, in->gen);
+	slot_del(in->node);
+	pthread_mutex_lock(&in->lock);
+	in->done = true;
+	in->result = ret;
+	if (in->abandoned && ret >= 0)
+		close(ret);
+	pthread_cond_signal(&in->cond);
+	pthread_mutex_unlock(&in->lock);
+	inbox_node_unpin(in->ib, in->node);
+	intro_put(in);
+	return NULL;
+}
+
+static void deadline_in(struct timespec *t, long ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, t);
+	t->tv_sec += ms / 1000;
+	t->tv_nsec += (ms % 1000) * 1000000L;
+	if (t->tv_nsec >= 1000000000L) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000L;
+	}
+}
+
+/* An fd on the introduced inode, or -errno. */
+static int introduce_bounded(struct inbox *ib, struct node *n, uint32_t gen,
+			     uint64_t size)
+{
+	struct intro *in = calloc(1, sizeof(*in));
+	pthread_condattr_t ca;
+	pthread_attr_t pa;
+	pthread_t t;
+	int ret, waited = 0;
+
+	if (!in)
+		return -ENOMEM;
+	pthread_mutex_init(&in->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&in->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	in->refs = 2;
+	in->ib = ib;
+	in->node = n;
+	in->ino = inbox_ino_of(ib, n);
+	in->gen = gen;
+	in->size = size;
+	inbox_node_pin(ib, n);	/* the thread's, for its slot */
+	pthread_attr_init(&pa);
+	pthread_attr_setdetachstate(&pa, PTHREAD_CREATE_DETACHED);
+	ret = pthread_create(&t, &pa, intro_main, in);
+	pthread_attr_destroy(&pa);
+	if (ret) {
+		inbox_node_unpin(ib, n);
+		in->refs = 1;
+		intro_put(in);
+		return -EAGAIN;
+	}
+	pthread_mutex_lock(&in->lock);
+	while (!in->done && waited < INTRO_WAIT_MS &&
+	       !fuse_session_exited(ib->se)) {
+		struct timespec until;
+
+		deadline_in(&until, INTRO_SLICE_MS);
+		pthread_cond_timedwait(&in->cond, &in->lock, &until);
+		waited += INTRO_SLICE_MS;
+	}
+	if (in->done) {
+		ret = in->result;
+	} else {
+		in->abandoned = true;
+		ret = -ETIMEDOUT;
+	}
+	pthread_mutex_unlock(&in->lock);
+	intro_put(in);
+	return ret;
+}
+
+void inbox_fill_begin(struct inbox *ib, struct inbox_fill *f,
+		      const char *path, size_t len, const struct stat *st)
+{
+	char sig[PATH_MAX];
+	struct stat sst;
 	uint32_t gen = 0;
 	int ret;
 
 	memset(f, 0, sizeof(*f));
 	f->ib = ib;
-	f->size = size;
+	f->size = (uint64_t)st->st_size;
 	f->hfd = -1;
-	if (!ib->fill || ib->audit_mode || !ib->se || !ib->mnt_real ||
-	    !worth_it(size))
+	if (!atomic_load(&ib->fill) || ib->audit_mode || !ib->se ||
+	    !ib->mnt_real || !worth_it(f->size))
+		return;
+	/*
+	 * Only a file about to be hashed: no work (open_tree is not cheap
+	 * for the system) for one without a .sig or with a cached verdict.
+	 */
+	if (len + sizeof(SFS_SIG_SUFFIX) > sizeof(sig))
+		return;
+	memcpy(sig, path, len);
+	memcpy(sig + len, SFS_SIG_SUFFIX, sizeof(SFS_SIG_SUFFIX));
+	if (inbox_stat_beneath(ib->rootfd, sig, &sst) || !S_ISREG(sst.st_mode) ||
+	    !inbox_cache_needs_hash(ib, path, len, st))
 		return;
 	while (!gen)
 		if (getrandom(&gen, sizeof(gen), 0) != sizeof(gen))
@@ -194,10 +346,7 @@ void inbox_fill_begin(struct inbox *ib, struct inbox_fill *f,
 	if (!f->node)
 		return;
 	f->ino = inbox_ino_of(ib, f->node);
-	if (slot_add(f->node, gen, size))
-		return;
-	ret = introduce(ib, f->ino, gen);
-	slot_del(f->node);
+	ret = introduce_bounded(ib, f->node, gen, f->size);
 	if (ret >= 0) {
 		f->hfd = ret;
 		ret = 0;
@@ -208,7 +357,7 @@ void inbox_fill_begin(struct inbox *ib, struct inbox_fill *f,
 		 * no export support: stop trying.
 		 */
 		sfs_info("page cache fill off: %s", strerror(-ret));
-		ib->fill = false;
+		atomic_store(&ib->fill, false);
 	}
 	f->active = ret == 0;
 }
@@ -234,16 +383,26 @@ void inbox_fill_store(struct inbox_fill *f, uint64_t off, const uint8_t *buf,
 void inbox_fill_end(struct inbox_fill *f, bool verified, uint64_t gen)
 {
 	struct inbox *ib = f->ib;
+	bool keep = false;
+	int ret;
 
-	if (f->active) {
-		if (verified && !atomic_load(&f->err) &&
-		    atomic_load(&f->stored) == f->size)
-			inbox_node_cache_filled(ib, f->node, gen);
-		else
-			/* Bytes that did not verify, or a partial cache. */
-			fuse_lowlevel_notify_inval_inode(ib->se, f->ino, 0, 0);
+	/*
+	 * Keep the pages only for a complete copy of what verified, and only
+	 * if the node can now be named: nothing else has taken the path.
+	 */
+	if (f->active && verified && !atomic_load(&f->err) &&
+	    atomic_load(&f->stored) == f->size)
+		keep = inbox_node_publish(ib, f->node);
+	if (keep) {
+		inbox_node_cache_filled(ib, f->node, gen);
+	} else if (f->active) {
+		/* Unpublished, the node is never named: this frees memory. */
+		ret = fuse_lowlevel_notify_inval_inode(ib->se, f->ino, 0, 0);
+		if (ret && ret != -ENOENT)
+			sfs_warn("page cache fill: dropping pages: %s",
+				 strerror(-ret));
 	}
-	if (!verified && f->hfd >= 0) {
+	if (!keep && f->hfd >= 0) {
 		/* Nothing to keep: let the kernel drop the inode now. */
 		close(f->hfd);
 		f->hfd = -1;

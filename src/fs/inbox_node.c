@@ -182,19 +182,47 @@ struct node *inbox_node_fresh(struct inbox *ib, const char *path, size_t len,
 		n = NULL;
 	}
 	if (n) {
+		/* Not in the table: no lookup or listing can name it yet. */
 		n->hash = h;
 		n->len = len;
 		n->kind = INBOX_DT_REG;
-		n->hashed = true;
 		n->pins = 1;
 		n->generation = generation;
-		n->next = t->slots[h & (t->nslots - 1)];
-		t->slots[h & (t->nslots - 1)] = n;
-		if (++t->n > t->nslots)
-			grow_locked(t);
 	}
 	pthread_mutex_unlock(&t->lock);
 	return n;
+}
+
+bool inbox_node_publish(struct inbox *ib, struct node *n)
+{
+	struct node_table *t = nodes_of(ib);
+	struct node *o;
+	bool ok = false;
+
+	pthread_mutex_lock(&t->lock);
+	for (o = t->slots[n->hash & (t->nslots - 1)]; o; o = o->next)
+		if (o->hash == n->hash && o->len == n->len &&
+		    !memcmp(o->path, n->path, n->len))
+			break;
+	if (!o && !n->hashed && n->cached_opens == 0) {
+		n->hashed = true;
+		n->next = t->slots[n->hash & (t->nslots - 1)];
+		t->slots[n->hash & (t->nslots - 1)] = n;
+		if (++t->n > t->nslots)
+			grow_locked(t);
+		ok = true;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return ok;
+}
+
+void inbox_node_pin(struct inbox *ib, struct node *n)
+{
+	struct node_table *t = nodes_of(ib);
+
+	pthread_mutex_lock(&t->lock);
+	n->pins++;
+	pthread_mutex_unlock(&t->lock);
 }
 
 void inbox_node_unpin(struct inbox *ib, struct node *n)

@@ -467,6 +467,24 @@ static int current_stamps(struct inbox *ib, const char *path, size_t len,
 	return 0;
 }
 
+bool inbox_cache_needs_hash(struct inbox *ib, const char *path, size_t len,
+			    const struct stat *st)
+{
+	struct inbox_cache *c = ib->cache;
+	uint64_t h = XXH3_64bits(path, len);
+	struct inbox_stamp cs;
+	struct inbox_vfile *vf;
+	bool hit;
+
+	inbox_stamp_of(st, &cs);
+	pthread_mutex_lock(&c->lock);
+	vf = *find_locked(c, h, path, len);
+	hit = vf && vf->epoch == inbox_epoch(ib) &&
+	      inbox_stamp_eq(&vf->content, &cs);
+	pthread_mutex_unlock(&c->lock);
+	return !hit;
+}
+
 int inbox_check(struct inbox *ib, const char *path, size_t len, int *fd,
 		struct inbox_vfile **out)
 {

@@ -239,6 +239,7 @@ static int serve(const struct fsmount_spec *spec,
 	struct fuse_loop_config *lc = NULL;
 	struct fuse_session *se = NULL;
 	struct sfs_error err = {0};
+	char *mnt_abs = NULL;
 	bool set_up = false;
 	int ret;
 
@@ -263,7 +264,18 @@ static int serve(const struct fsmount_spec *spec,
 			      "cannot set signal handlers");
 		goto fail;
 	}
-	if (fuse_session_mount(se, a->mountpoint) != 0) {
+	/*
+	 * Absolute: libfuse unmounts by this path at exit (SIGTERM), after
+	 * the daemon has changed to "/"; a relative one would leave the
+	 * mount behind, disconnected.
+	 */
+	mnt_abs = realpath(a->mountpoint, NULL);
+	if (!mnt_abs) {
+		sfs_error_set(&err, -errno, SFS_EXIT_USAGE, "%s: %s",
+			      a->mountpoint, strerror(errno));
+		goto fail_handlers;
+	}
+	if (fuse_session_mount(se, mnt_abs) != 0) {
 		sfs_error_set(&err, -EIO, SFS_EXIT_USAGE,
 			      "cannot mount on %s", a->mountpoint);
 		goto fail_handlers;
@@ -307,6 +319,7 @@ static int serve(const struct fsmount_spec *spec,
 	fuse_opt_free_args(&args);
 	free(conn_opts);
 	conn_opts = NULL;
+	free(mnt_abs);
 	/* A signal (SIGTERM, SIGINT) ends the loop cleanly: exit 0. */
 	return ret < 0 && ret != -EINTR ? SFS_EXIT_TOKEN : SFS_EXIT_OK;
 
@@ -320,6 +333,7 @@ fail:
 	fuse_opt_free_args(&args);
 	free(conn_opts);
 	conn_opts = NULL;
+	free(mnt_abs);
 	if (!err.exit)
 		err.exit = SFS_EXIT_USAGE;
 	report(status_fd, err.exit, &err);

@@ -33,7 +33,8 @@ static void failed_restore(struct outbox *ob, struct ob_inode *s)
 }
 
 /* The kernel forgets an inode whose content is untrustworthy: keep that. */
-static void failed_stash(struct outbox *ob, const struct ob_inode *s)
+static void failed_stash_id(struct outbox *ob, dev_t dev, ino_t ino,
+			    const char *why)
 {
 	struct ob_failed *e;
 
@@ -45,17 +46,22 @@ static void failed_stash(struct outbox *ob, const struct ob_inode *s)
 		if (!e) {
 			pthread_mutex_unlock(&ob->failed_lock);
 			sfs_err("out of memory: inode %ju forgets that a write "
-				"to it failed", (uintmax_t)s->ino);
+				"to it failed", (uintmax_t)ino);
 			return;
 		}
 		ob->failed = e;
 		ob->cap_failed = cap;
 	}
 	e = &ob->failed[ob->n_failed++];
-	e->dev = s->dev;
-	e->ino = s->ino;
-	memcpy(e->why, s->write_failed_why, sizeof(e->why));
+	e->dev = dev;
+	e->ino = ino;
+	snprintf(e->why, sizeof(e->why), "%s", why);
 	pthread_mutex_unlock(&ob->failed_lock);
+}
+
+static void failed_stash(struct outbox *ob, const struct ob_inode *s)
+{
+	failed_stash_id(ob, s->dev, s->ino, s->write_failed_why);
 }
 
 bool ob_write_failed_stashed(struct outbox *ob, dev_t dev, ino_t ino)
@@ -665,6 +671,19 @@ static void ob_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	pthread_mutex_lock(&i->lock);
 	s = ob_inode_state(ob, i);
 	if (!s || (!s->sig_cleared && ob_clear_sig_locked(ob, i, s))) {
+		/*
+		 * These bytes will not reach BACKING: with the writeback
+		 * cache nobody may hear of it, so the inode must not be
+		 * signed as it is (no state: the table does it).
+		 */
+		if (s)
+			ob_write_failed_locked(s, "write-failed: write of %zu "
+					       "bytes at %lld refused: cannot "
+					       "remove the old .sig", size,
+					       (long long)off);
+		else
+			failed_stash_id(ob, i->dev, i->ino,
+					"write-failed: out of memory");
 		pthread_mutex_unlock(&i->lock);
 		fuse_reply_err(req, s ? EIO : ENOMEM);
 		return;

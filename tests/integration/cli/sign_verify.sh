@@ -70,4 +70,13 @@ out=$("$SIGNETFS" verify --config "$conf" pkg/empty) && fail "missing .sig accep
 "$SIGNETFS" sign --config "$conf" /etc/hostname 2>"$t/err" && fail "signed outside root"
 grep -q "outside the root" "$t/err" || fail "no clear message for outside root"
 "$SIGNETFS" sign --config "$conf" pkg/fw.bin.sig 2>/dev/null && fail "signed a .sig"
+# --sync on a file in the current directory: the .sig and its directory
+# are fsynced, and the exit says so (the directory is ".", not a dup of
+# AT_FDCWD). Twin: the .sig verifies, and a changed byte is refused.
+printf 'synced\n' >pkg/synced
+(cd pkg && "$SIGNETFS" sign --config "$conf" --root .. --sync synced) >"$t/out" 2>&1 ||
+	fail "sign --sync in the current directory: $(cat "$t/out")"
+"$SIGNETFS" verify --config "$conf" pkg/synced >/dev/null || fail "--sync'ed .sig does not verify"
+printf 'Synced\n' >pkg/synced
+"$SIGNETFS" verify --config "$conf" pkg/synced >/dev/null && fail "changed file verifies"
 echo "sign_verify: ok"
