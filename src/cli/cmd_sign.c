@@ -45,6 +45,10 @@ struct pending {
 	char *sig;		/* FILE.sig */
 	uint8_t *der;
 	size_t len;
+	/* For the sign-failed record if it cannot be installed after all. */
+	char *rel;
+	int64_t size;
+	struct sfs_digest digest;
 };
 
 #define BATCH 64
@@ -93,6 +97,10 @@ static void fail_file(struct sign_job *j, size_t i, enum sfs_exit ex,
 	j->msg[i] = m;
 }
 
+static int audit_sign(struct sign_job *j, const char *event,
+		      const char *rel, int64_t size, const struct sfs_digest *d,
+		      const char *reason, off_t *end);
+
 /* Make the batch's records durable, then write its .sig files. */
 static void batch_install(struct sign_job *j, struct pending *p, size_t n,
 			  off_t end)
@@ -100,15 +108,26 @@ static void batch_install(struct sign_job *j, struct pending *p, size_t n,
 	int synced = audit_sync_to(j->audit, end);
 
 	for (size_t k = 0; k < n; k++) {
-		if (synced)
+		const char *why = NULL;
+		off_t e;
+
+		if (synced) {
 			fail_file(j, p[k].i, SFS_EXIT_REFUSED,
 				  "%s: cannot write the audit log", p[k].sig);
-		else if (sfs_write_atomic_at(AT_FDCWD, p[k].sig, p[k].der,
-					     p[k].len, 0644, j->sync))
+			why = "audit log not durable; signature not written";
+		} else if (sfs_write_atomic_at(AT_FDCWD, p[k].sig, p[k].der,
+					       p[k].len, 0644, j->sync)) {
 			fail_file(j, p[k].i, SFS_EXIT_REFUSED,
 				  "%s: cannot write", p[k].sig);
+			why = "cannot write the .sig";
+		}
+		/* Its sign record is followed by what became of it. */
+		if (why)
+			audit_sign(j, "sign-failed", p[k].rel, p[k].size,
+				   &p[k].digest, why, &e);
 		free(p[k].sig);
 		free(p[k].der);
+		free(p[k].rel);
 	}
 	free(p);
 }
@@ -127,8 +146,7 @@ static struct pending *batch_take_locked(struct sign_job *j, size_t *n,
 	return p;
 }
 
-static void batch_add(struct sign_job *j, size_t i, char *sig, uint8_t *der,
-		      size_t len, off_t end)
+static void batch_add(struct sign_job *j, struct pending *pd, off_t end)
 {
 	struct pending *full = NULL;
 	size_t n = 0;
@@ -142,19 +160,18 @@ static void batch_add(struct sign_job *j, size_t i, char *sig, uint8_t *der,
 		/* No memory for a batch: this one alone. */
 		full = malloc(sizeof(*full));
 		if (!full) {
-			fail_file(j, i, SFS_EXIT_REFUSED, "%s: out of memory",
-				  sig);
-			free(sig);
-			free(der);
+			fail_file(j, pd->i, SFS_EXIT_REFUSED,
+				  "%s: out of memory", pd->sig);
+			free(pd->sig);
+			free(pd->der);
+			free(pd->rel);
 			return;
 		}
-		full[0] = (struct pending){.i = i, .sig = sig, .der = der,
-					   .len = len};
+		full[0] = *pd;
 		batch_install(j, full, 1, end);
 		return;
 	}
-	j->batch[j->nbatch++] = (struct pending){.i = i, .sig = sig,
-						 .der = der, .len = len};
+	j->batch[j->nbatch++] = *pd;
 	if (end > j->batch_end)
 		j->batch_end = end;
 	if (j->nbatch == BATCH)
@@ -237,9 +254,14 @@ static void sign_file(size_t i, void *ctx)
 	}
 	if (j->audit) {
 		/* Installed once the batch's records are durable. */
-		batch_add(j, i, sig, der, len, end);
+		struct pending pd = {.i = i, .sig = sig, .der = der,
+				     .len = len, .rel = rel,
+				     .size = (int64_t)size, .digest = d};
+
+		batch_add(j, &pd, end);
 		sig = NULL;
 		der = NULL;
+		rel = NULL;
 		goto out;
 	}
 	ret = sfs_write_atomic_at(AT_FDCWD, sig, der, len, 0644, j->sync);
