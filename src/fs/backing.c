@@ -626,6 +626,8 @@ void bk_forget(struct backing *bk, struct bk_inode *i, uint64_t n)
 	pthread_mutex_lock(&bk->fd_lock);
 	if (i->pins) {
 		i->dead = true;
+		if (i->priv && bk->priv_detach)
+			bk->priv_detach(i->priv);
 	} else {
 		drop_locked(bk, i);
 		free_it = true;

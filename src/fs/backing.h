@@ -60,6 +60,14 @@ struct backing {
 	bool switch_creds;		/* we are root: act as the caller */
 	double timeout;			/* entry and attribute timeout */
 	void (*priv_free)(void *priv);
+	/*
+	 * An inode the kernel forgot while a thread still pins it leaves the
+	 * table now and is freed later; a lookup meanwhile makes a new one
+	 * for the same (dev, ino). Called at the first point (under the
+	 * table lock: keep it to leaf locks), so the owner can hand state
+	 * the new one must see over at once. May be NULL.
+	 */
+	void (*priv_detach)(void *priv);
 
 	pthread_mutex_t table_lock;	/* the hash table, nlookup, names */
 	struct bk_inode **buckets;

@@ -105,13 +105,24 @@ struct ob_inode *ob_inode_state(struct outbox *ob, struct bk_inode *i)
 	return s;
 }
 
+/* Forgotten but pinned: a new state for the same file must see the flag. */
+void ob_inode_detach(void *p)
+{
+	struct ob_inode *s = p;
+
+	if (s && s->write_failed && !s->failed_stashed) {
+		failed_stash(s->ob, s);
+		s->failed_stashed = true;
+	}
+}
+
 void ob_inode_free(void *p)
 {
 	struct ob_inode *s = p;
 
 	if (!s)
 		return;
-	if (s->write_failed)
+	if (s->write_failed && !s->failed_stashed)
 		failed_stash(s->ob, s);
 	ob_run_free(&s->run);
 	free(s);
@@ -995,6 +1006,7 @@ static int ob_setup(void *userdata, struct sfs_error *err)
 		goto fail;
 	}
 	ob->bk.priv_free = ob_inode_free;
+	ob->bk.priv_detach = ob_inode_detach;
 	ob->md = cfg->key.md;
 	/* Borrowed: the caller frees the mount-time config after us. */
 	ret = ob_conf_new(ob, (struct sfs_config *)cfg, false, &ob->conf, err);

@@ -150,6 +150,7 @@ struct ob_inode {
 	 * (outbox.failed); not across a remount.
 	 */
 	bool write_failed;
+	bool failed_stashed;	/* handed to outbox.failed already */
 	char write_failed_why[OB_WHY_MAX];
 	/* For ob_inode_free: the stash of forgotten write_failed inodes. */
 	struct outbox *ob;
@@ -200,6 +201,7 @@ static inline struct ob_file *ob_file_of(struct fuse_file_info *fi)
  */
 struct ob_inode *ob_inode_state(struct outbox *ob, struct bk_inode *i);
 void ob_inode_free(void *p);
+void ob_inode_detach(void *p);
 /* A write to BACKING failed: flag the inode (under bk_inode.lock). */
 void ob_write_failed_locked(struct ob_inode *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
