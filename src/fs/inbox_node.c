@@ -117,6 +117,55 @@ static void grow_locked(struct node_table *t)
 	t->nslots = ns;
 }
 
+/* The node hashed for path (hash h), if any. */
+static struct node *lookup_locked(struct node_table *t, uint64_t h,
+				  const char *path, size_t len)
+{
+	struct node *n;
+
+	for (n = t->slots[h & (t->nslots - 1)]; n; n = n->next)
+		if (n->hash == h && n->len == len && !memcmp(n->path, path, len))
+			return n;
+	return NULL;
+}
+
+static void hash_locked(struct node_table *t, struct node *n)
+{
+	n->hashed = true;
+	n->next = t->slots[n->hash & (t->nslots - 1)];
+	t->slots[n->hash & (t->nslots - 1)] = n;
+	if (++t->n > t->nslots)
+		grow_locked(t);
+}
+
+/* A node for path, in no table yet; NULL on ENOMEM. */
+static struct node *node_new(const char *path, size_t len, uint64_t h,
+			     enum inbox_dtype kind)
+{
+	struct node *n = calloc(1, sizeof(*n));
+
+	if (n && !(n->path = strndup(path, len))) {
+		free(n);
+		return NULL;
+	}
+	if (n) {
+		n->hash = h;
+		n->len = len;
+		n->kind = kind;
+	}
+	return n;
+}
+
+/* Free n once neither the kernel nor the daemon refers to it. */
+static void release_locked(struct node_table *t, struct node *n)
+{
+	if (n->nlookup || n->pins)
+		return;
+	if (n->hashed)
+		unhash_locked(t, n);
+	node_free(n);
+}
+
 /*
  * The node for (path, kind), one more lookup counted. The same path keeps
  * its node (and so its page cache) across lookups; a path whose kind
@@ -130,30 +179,13 @@ struct node *inbox_node_get(struct inbox *ib, const char *path, size_t len,
 	struct node *n;
 
 	pthread_mutex_lock(&t->lock);
-	for (n = t->slots[h & (t->nslots - 1)]; n; n = n->next)
-		if (n->hash == h && n->len == len && !memcmp(n->path, path, len))
-			break;
+	n = lookup_locked(t, h, path, len);
 	if (n && n->kind != kind) {
 		unhash_locked(t, n);
 		n = NULL;
 	}
-	if (!n) {
-		n = calloc(1, sizeof(*n));
-		if (n && !(n->path = strndup(path, len))) {
-			free(n);
-			n = NULL;
-		}
-		if (n) {
-			n->hash = h;
-			n->len = len;
-			n->kind = kind;
-			n->hashed = true;
-			n->next = t->slots[h & (t->nslots - 1)];
-			t->slots[h & (t->nslots - 1)] = n;
-			if (++t->n > t->nslots)
-				grow_locked(t);
-		}
-	}
+	if (!n && (n = node_new(path, len, h, kind)))
+		hash_locked(t, n);
 	if (n)
 		n->nlookup++;
 	pthread_mutex_unlock(&t->lock);
@@ -165,27 +197,14 @@ struct node *inbox_node_fresh(struct inbox *ib, const char *path, size_t len,
 {
 	struct node_table *t = nodes_of(ib);
 	uint64_t h = XXH3_64bits(path, len);
-	struct node *n;
+	struct node *n = NULL;
 
 	pthread_mutex_lock(&t->lock);
-	for (n = t->slots[h & (t->nslots - 1)]; n; n = n->next)
-		if (n->hash == h && n->len == len && !memcmp(n->path, path, len))
-			break;
-	if (n) {
-		/* Known to the kernel (or pinned by another fill): not fresh. */
-		pthread_mutex_unlock(&t->lock);
-		return NULL;
-	}
-	n = calloc(1, sizeof(*n));
-	if (n && !(n->path = strndup(path, len))) {
-		free(n);
-		n = NULL;
-	}
+	/* A node for the path: the kernel may know it, not fresh. */
+	if (!lookup_locked(t, h, path, len))
+		n = node_new(path, len, h, INBOX_DT_REG);
 	if (n) {
 		/* Not in the table: no lookup or listing can name it yet. */
-		n->hash = h;
-		n->len = len;
-		n->kind = INBOX_DT_REG;
 		n->pins = 1;
 		n->generation = generation;
 	}
@@ -196,22 +215,13 @@ struct node *inbox_node_fresh(struct inbox *ib, const char *path, size_t len,
 bool inbox_node_publish(struct inbox *ib, struct node *n)
 {
 	struct node_table *t = nodes_of(ib);
-	struct node *o;
-	bool ok = false;
+	bool ok;
 
 	pthread_mutex_lock(&t->lock);
-	for (o = t->slots[n->hash & (t->nslots - 1)]; o; o = o->next)
-		if (o->hash == n->hash && o->len == n->len &&
-		    !memcmp(o->path, n->path, n->len))
-			break;
-	if (!o && !n->hashed && n->cached_opens == 0) {
-		n->hashed = true;
-		n->next = t->slots[n->hash & (t->nslots - 1)];
-		t->slots[n->hash & (t->nslots - 1)] = n;
-		if (++t->n > t->nslots)
-			grow_locked(t);
-		ok = true;
-	}
+	ok = !n->hashed && n->cached_opens == 0 &&
+	     !lookup_locked(t, n->hash, n->path, n->len);
+	if (ok)
+		hash_locked(t, n);
 	pthread_mutex_unlock(&t->lock);
 	return ok;
 }
@@ -230,11 +240,8 @@ void inbox_node_unpin(struct inbox *ib, struct node *n)
 	struct node_table *t = nodes_of(ib);
 
 	pthread_mutex_lock(&t->lock);
-	if (--n->pins == 0 && n->nlookup == 0) {
-		if (n->hashed)
-			unhash_locked(t, n);
-		node_free(n);
-	}
+	n->pins--;
+	release_locked(t, n);
 	pthread_mutex_unlock(&t->lock);
 }
 
@@ -266,11 +273,7 @@ void inbox_node_forget(struct inbox *ib, fuse_ino_t ino, uint64_t nlookup)
 		return;
 	pthread_mutex_lock(&t->lock);
 	n->nlookup -= nlookup < n->nlookup ? nlookup : n->nlookup;
-	if (n->nlookup == 0 && n->pins == 0) {
-		if (n->hashed)
-			unhash_locked(t, n);
-		node_free(n);
-	}
+	release_locked(t, n);
 	pthread_mutex_unlock(&t->lock);
 }
 
@@ -278,15 +281,9 @@ void inbox_node_forget(struct inbox *ib, fuse_ino_t ino, uint64_t nlookup)
 static struct node *find_locked(struct node_table *t, const char *path,
 				size_t len)
 {
-	uint64_t h = XXH3_64bits(path, len);
-	struct node *n;
-
 	if (len == 0)
 		return &t->root;
-	for (n = t->slots[h & (t->nslots - 1)]; n; n = n->next)
-		if (n->hash == h && n->len == len && !memcmp(n->path, path, len))
-			return n;
-	return NULL;
+	return lookup_locked(t, XXH3_64bits(path, len), path, len);
 }
 
 void inbox_known_free(struct inbox_known *k, size_t n)
