@@ -30,6 +30,8 @@ struct sfs_writer {
 
 /* Fill w with the calling process's identity (CLI `sign`). */
 void sfs_writer_self(struct sfs_writer *w);
+/* Only the ids and /proc/PID/exe (user, host, mount_id left empty). */
+void sfs_writer_ids(struct sfs_writer *w, pid_t pid, uid_t uid, gid_t gid);
 /* Fill w from /proc/PID (exe, user name looked up from uid). */
 void sfs_writer_from_pid(struct sfs_writer *w, pid_t pid, uid_t uid,
 			 gid_t gid);

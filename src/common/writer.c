@@ -19,8 +19,7 @@ static void user_name(uid_t uid, char *out, size_t len)
 		snprintf(out, len, "%u", (unsigned)uid);
 }
 
-void sfs_writer_from_pid(struct sfs_writer *w, pid_t pid, uid_t uid,
-			 gid_t gid)
+void sfs_writer_ids(struct sfs_writer *w, pid_t pid, uid_t uid, gid_t gid)
 {
 	char link[64];
 	ssize_t n;
@@ -29,10 +28,16 @@ void sfs_writer_from_pid(struct sfs_writer *w, pid_t pid, uid_t uid,
 	w->uid = uid;
 	w->gid = gid;
 	w->pid = pid;
-	user_name(uid, w->user, sizeof(w->user));
 	snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
-	n = readlink(link, w->exe, sizeof(w->exe) - 1);
+	n = pid > 0 ? readlink(link, w->exe, sizeof(w->exe) - 1) : -1;
 	w->exe[n > 0 ? n : 0] = '\0';
+}
+
+void sfs_writer_from_pid(struct sfs_writer *w, pid_t pid, uid_t uid,
+			 gid_t gid)
+{
+	sfs_writer_ids(w, pid, uid, gid);
+	user_name(uid, w->user, sizeof(w->user));
 	if (gethostname(w->host, sizeof(w->host) - 1) < 0)
 		w->host[0] = '\0';
 }

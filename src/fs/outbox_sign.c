@@ -97,17 +97,8 @@ static void user_name(struct outbox *ob, uid_t uid, char *out, size_t len)
 void ob_writer_ids(struct outbox *ob, pid_t pid, uid_t uid, gid_t gid,
 		   struct sfs_writer *w)
 {
-	char link[64];
-	ssize_t n;
-
-	memset(w, 0, sizeof(*w));
-	w->uid = uid;
-	w->gid = gid;
-	w->pid = pid;
+	sfs_writer_ids(w, pid, uid, gid);
 	user_name(ob, uid, w->user, sizeof(w->user));
-	snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
-	n = pid > 0 ? readlink(link, w->exe, sizeof(w->exe) - 1) : -1;
-	w->exe[n > 0 ? n : 0] = '\0';
 	pthread_mutex_lock(&ob->names.lock);
 	snprintf(w->host, sizeof(w->host), "%s", ob->host);
 	pthread_mutex_unlock(&ob->names.lock);
