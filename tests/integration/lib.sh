@@ -117,3 +117,17 @@ p11kit_stop() {
 	kill "$P11KIT_PID"
 	wait "$P11KIT_PID" 2>/dev/null || true
 }
+# p11kit_remote_conf KEYDIR CONF [LINE...]: a config signing with KEYDIR's
+# key through p11-kit-client.so instead of SoftHSM (only the module
+# differs), LINEs appended to its [signetfs] section.
+p11kit_remote_conf() {
+	local k=$1 out=$2
+	shift 2
+	{
+		printf '[signetfs]\nmodule = %s\n' "$P11_CLIENT"
+		printf 'key = pkcs11:token=signetfs;object=signing-key;type=private\n'
+		printf 'pin-file = %s/pin\ncert = %s/signer.pem\ntrust = %s/ca.pem\n' \
+			"$k" "$k" "$k"
+		[ $# -eq 0 ] || printf '%s\n' "$@"
+	} >"$out"
+}

@@ -6,8 +6,7 @@
 # works again when it is back.
 . "$(dirname "$0")/../lib.sh"
 [ -e /usr/lib/softhsm/libsofthsm2.so ] || skip "no SoftHSM"
-client=$P11_CLIENT
-[ -n "$client" ] || skip "no p11-kit-client.so"
+[ -n "$P11_CLIENT" ] || skip "no p11-kit-client.so"
 
 t=$SFS_TMP
 sfs_init "$t/key"
@@ -16,14 +15,7 @@ start_server() { p11kit_start "$t/key" "$sock"; }
 stop_server() { p11kit_stop; }
 
 # The client side's config: only the module and the socket differ.
-cat >"$t/remote.conf" <<CONF
-[signetfs]
-module = $client
-key = pkcs11:token=signetfs;object=signing-key;type=private
-pin-file = $t/key/pin
-cert = $t/key/signer.pem
-trust = $t/key/ca.pem
-CONF
+p11kit_remote_conf "$t/key" "$t/remote.conf"
 mkdir "$t/r" && cd "$t/r"
 echo one >a; echo two >b; echo three >c
 

@@ -6,8 +6,7 @@
 # nothing is signed; when it is back, signing resumes without a remount.
 . "$(dirname "$0")/../lib.sh"
 sfs_need_fuse
-client=$P11_CLIENT
-[ -n "$client" ] || skip "no p11-kit-client.so"
+[ -n "$P11_CLIENT" ] || skip "no p11-kit-client.so"
 
 t=$SFS_TMP
 sfs_init "$t/key"
@@ -15,15 +14,7 @@ sock=$t/p11.sock
 start_server() { p11kit_start "$t/key" "$sock"; }
 stop_server() { p11kit_stop; }
 
-cat >"$t/remote.conf" <<CONF
-[signetfs]
-module = $client
-key = pkcs11:token=signetfs;object=signing-key;type=private
-pin-file = $t/key/pin
-cert = $t/key/signer.pem
-trust = $t/key/ca.pem
-audit-log = $t/audit.log
-CONF
+p11kit_remote_conf "$t/key" "$t/remote.conf" "audit-log = $t/audit.log"
 head -c 300000 /dev/urandom >"$t/src"
 start_server
 mkdir -p "$t/b"
