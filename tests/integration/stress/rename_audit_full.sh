@@ -45,23 +45,34 @@ mv_check() {
 	return "$rc"
 }
 
+# A signed file and a signed tree to rename.
+signed_pair() {
+	echo data >"$M/before"
+	mkdir "$M/dir"
+	echo data >"$M/dir/f"
+	vf before || fail "setup: before not signed"
+	vf dir/f || fail "setup: dir/f not signed"
+}
+
+# full_then_room WHAT FILLER: both renames fail (and change nothing) while
+# FILLER keeps WHAT full; both succeed once FILLER is gone.
+full_then_room() {
+	mv_check before moved && fail "mv of a signed file succeeded with $1 full"
+	mv_check dir dir2 /f && fail "mv of a signed tree succeeded with $1 full"
+	rm "$2"
+	mv_check before moved || fail "mv of a signed file once $1 has room"
+	mv_check dir dir2 /f || fail "mv of a signed tree once $1 has room"
+}
+
 # (1) The audit log is full.
 sfs_mount outbox "$CONF" "$B" "$M"
-echo data >"$M/before"
-mkdir "$M/dir"
-echo data >"$M/dir/f"
-vf before || fail "setup: before not signed"
-vf dir/f || fail "setup: dir/f not signed"
+signed_pair
 dd if=/dev/zero of="$ALOG/fill" bs=4k status=none 2>/dev/null || true
 # Fill the log's last page too: small writes until one cannot be signed.
 for k in $(seq 1 40); do
 	[ "$(st_write /etc/hostname "$M/pad$k")" = ok ] || break
 done
-mv_check before moved && fail "mv of a signed file succeeded with the audit log full"
-mv_check dir dir2 /f && fail "mv of a signed tree succeeded with the audit log full"
-rm "$ALOG/fill"
-mv_check before moved || fail "mv of a signed file once the log has room"
-mv_check dir dir2 /f || fail "mv of a signed tree once the log has room"
+full_then_room "the audit log" "$ALOG/fill"
 sfs_umount "$M" "$SFS_PID" "$SFS_LOG"
 "$SIGNETFS" audit verify --config "$CONF" "$ALOG/audit.jsonl" >/dev/null ||
 	fail "audit log does not verify"
@@ -71,14 +82,7 @@ B=$SFS_TMP/backing2
 M=$SFS_TMP/mnt2
 st_tmpfs "$B" 1m
 sfs_mount outbox "$CONF" "$B" "$M"
-echo data >"$M/before"
-mkdir "$M/dir"
-echo data >"$M/dir/f"
-vf before || fail "setup: before not signed"
+signed_pair
 head -c $((2 << 20)) /dev/zero >"$B/filler" 2>/dev/null || true
-mv_check before moved && fail "mv of a signed file succeeded with BACKING full"
-mv_check dir dir2 /f && fail "mv of a signed tree succeeded with BACKING full"
-rm "$B/filler"
-mv_check before moved || fail "mv of a signed file once BACKING has room"
-mv_check dir dir2 /f || fail "mv of a signed tree once BACKING has room"
+full_then_room BACKING "$B/filler"
 sfs_umount "$M" "$SFS_PID" "$SFS_LOG"
