@@ -5,7 +5,8 @@
 # signed ones and no READ request reaches the daemon. Twins: a tampered
 # file of the same size is ENOENT although its bytes were pushed to the
 # kernel while it was hashed, and when the signed bytes come back what is
-# read is them, never the tampered ones; a file whose inode the kernel
+# read is them, never the tampered ones; another file's .sig is refused
+# before anything is hashed or pushed; a file whose inode the kernel
 # already knows (listed first) is served by checked READ requests; and
 # while writers swap a file between its signed and a tampered version
 # (rename-over and in place), reads of freshly looked-up inodes (the
@@ -21,12 +22,14 @@ mkdir -p "$B/d"
 mkdata "$B/a" "$SZ"
 mkdata "$B/bad" "$SZ"
 mkdata "$B/d/listed" "$SZ"
+mkdata "$B/other" "$SZ"
 mkdata "$B/r" $((4 << 20))
 ib_sign a bad d/listed r
 cp "$B/r" "$T/r.good"
 cp "$B/r" "$T/r.bad"
 printf 'X' | dd of="$T/r.bad" bs=1 seek=$((3 << 20)) conv=notrunc status=none
 cp "$B/bad" "$T/bad.orig"
+cp "$B/a.sig" "$B/other.sig"
 flip bad $((SZ - 1))
 
 ib_mount
@@ -45,6 +48,12 @@ hidden bad
 audited bad content-digest
 filled=$(st bytes_filled)
 [ "$filled" -eq $((2 * SZ)) ] || fail "bad: bytes_filled $filled, want $((2 * SZ))"
+# other: a's .sig beside another file of the same size: refused on the
+# signed path before any byte is hashed, so nothing is pushed either.
+hidden other
+audited other path-mismatch
+[ "$(st bytes_filled)" -eq "$filled" ] ||
+	fail "other: $(($(st bytes_filled) - filled)) bytes filled for a file whose .sig names another path"
 # The signed bytes again, same size and name: read back exactly.
 cp "$T/bad.orig" "$B/bad.tmp"
 mv "$B/bad.tmp" "$B/bad"
