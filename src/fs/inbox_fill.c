@@ -248,6 +248,17 @@ static void *intro_main(void *arg)
 	return NULL;
 }
 
+/* Deadlines here are CLOCK_MONOTONIC: so are the waits for them. */
+static void cond_init_monotonic(pthread_cond_t *c)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(c, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
 static void deadline_in(struct timespec *t, long ms)
 {
 	clock_gettime(CLOCK_MONOTONIC, t);
@@ -264,7 +275,6 @@ static int introduce_bounded(struct inbox *ib, struct node *n, uint32_t gen,
 			     uint64_t size)
 {
 	struct intro *in = calloc(1, sizeof(*in));
-	pthread_condattr_t ca;
 	pthread_attr_t pa;
 	pthread_t t;
 	int ret, waited = 0;
@@ -272,10 +282,7 @@ static int introduce_bounded(struct inbox *ib, struct node *n, uint32_t gen,
 	if (!in)
 		return -ENOMEM;
 	pthread_mutex_init(&in->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&in->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	cond_init_monotonic(&in->cond);
 	in->refs = 2;
 	in->ib = ib;
 	in->node = n;
@@ -421,9 +428,10 @@ void inbox_fill_end(struct inbox_fill *f, bool verified, uint64_t gen)
  * mount, not the mount itself: an unmount meanwhile succeeds, and the
  * daemon sees the end of the connection when the fd is closed.
  */
-#define HOLD_NS 100000000L
+#define HOLD_MS 100
 #define HELD_MAX 64
 
+/* Every fd is held as long, so the queue is in deadline order. */
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -432,8 +440,7 @@ static struct {
 	unsigned n;
 	bool running, stop;
 	pthread_t thread;
-} held = {.lock = PTHREAD_MUTEX_INITIALIZER,
-	  .cond = PTHREAD_COND_INITIALIZER};
+} held = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static bool ts_before(const struct timespec *a, const struct timespec *b)
 {
@@ -441,49 +448,58 @@ static bool ts_before(const struct timespec *a, const struct timespec *b)
 	       (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
-/* Close what is due (all when stopping); the lock is held. */
-static void close_due_locked(void)
+/*
+ * Take what is due (all when stopping) off the queue into out; the lock
+ * is held. The caller closes them after unlocking: a close may make the
+ * kernel evict the inode, which is not done under a lock others wait on.
+ */
+static unsigned take_due_locked(int *out)
 {
 	struct timespec now;
+	unsigned k = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	for (unsigned i = 0; i < held.n;) {
-		if (held.stop || !ts_before(&now, &held.until[i])) {
-			close(held.fd[i]);
-			held.n--;
-			held.fd[i] = held.fd[held.n];
-			held.until[i] = held.until[held.n];
-		} else {
-			i++;
-		}
-	}
+	while (k < held.n && (held.stop || !ts_before(&now, &held.until[k])))
+		k++;
+	memcpy(out, held.fd, k * sizeof(*out));
+	held.n -= k;
+	memmove(held.fd, held.fd + k, held.n * sizeof(*held.fd));
+	memmove(held.until, held.until + k, held.n * sizeof(*held.until));
+	return k;
+}
+
+static void close_all(const int *fd, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		close(fd[i]);
 }
 
 static void *held_main(void *arg)
 {
+	int due[HELD_MAX];
+	unsigned n;
+
 	(void)arg;
 	pthread_mutex_lock(&held.lock);
 	while (!held.stop) {
-		close_due_locked();
-		if (held.n == 0) {
+		n = take_due_locked(due);
+		if (n) {
+			pthread_mutex_unlock(&held.lock);
+			close_all(due, n);
+			pthread_mutex_lock(&held.lock);
+		} else if (held.n == 0) {
 			pthread_cond_wait(&held.cond, &held.lock);
 		} else {
-			struct timespec first = held.until[0];
-
-			for (unsigned i = 1; i < held.n; i++)
-				if (ts_before(&held.until[i], &first))
-					first = held.until[i];
-			pthread_cond_timedwait(&held.cond, &held.lock, &first);
+			pthread_cond_timedwait(&held.cond, &held.lock,
+					       &held.until[0]);
 		}
 	}
-	close_due_locked();
 	pthread_mutex_unlock(&held.lock);
 	return NULL;
 }
 
 void inbox_fill_release(struct inbox_fill *f)
 {
-	pthread_condattr_t ca;
 	int fd = f->hfd;
 
 	f->hfd = -1;
@@ -491,12 +507,7 @@ void inbox_fill_release(struct inbox_fill *f)
 		return;
 	pthread_mutex_lock(&held.lock);
 	if (!held.running && !held.stop) {
-		/* The deadlines are CLOCK_MONOTONIC: so is the wait. */
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_destroy(&held.cond);
-		pthread_cond_init(&held.cond, &ca);
-		pthread_condattr_destroy(&ca);
+		cond_init_monotonic(&held.cond);
 		held.running = !pthread_create(&held.thread, NULL, held_main,
 					       NULL);
 	}
@@ -506,12 +517,7 @@ void inbox_fill_release(struct inbox_fill *f)
 		close(fd);
 		return;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &held.until[held.n]);
-	held.until[held.n].tv_nsec += HOLD_NS;
-	if (held.until[held.n].tv_nsec >= 1000000000L) {
-		held.until[held.n].tv_sec++;
-		held.until[held.n].tv_nsec -= 1000000000L;
-	}
+	deadline_in(&held.until[held.n], HOLD_MS);
 	held.fd[held.n++] = fd;
 	pthread_cond_signal(&held.cond);
 	pthread_mutex_unlock(&held.lock);
@@ -519,14 +525,19 @@ void inbox_fill_release(struct inbox_fill *f)
 
 void inbox_fill_shutdown(void)
 {
+	int due[HELD_MAX];
+	unsigned n;
+
 	pthread_mutex_lock(&held.lock);
 	held.stop = true;
-	pthread_cond_signal(&held.cond);
+	if (held.running)
+		pthread_cond_signal(&held.cond);
 	pthread_mutex_unlock(&held.lock);
 	if (held.running)
 		pthread_join(held.thread, NULL);
 	held.running = false;
 	pthread_mutex_lock(&held.lock);
-	close_due_locked();
+	n = take_due_locked(due);
 	pthread_mutex_unlock(&held.lock);
+	close_all(due, n);
 }
