@@ -17,6 +17,20 @@
 enum { OPT_MODULE = 256, OPT_KEY, OPT_CERT, OPT_CHAIN, OPT_PIN_FILE,
        OPT_SYNC };
 
+/* A signature whose record is written, not yet known to be durable. */
+struct pending {
+	size_t i;
+	char *sig;		/* FILE.sig */
+	uint8_t *der;
+	size_t len;
+	/* For the sign-failed record if it cannot be installed after all. */
+	char *rel;
+	int64_t size;
+	struct sfs_digest digest;
+};
+
+#define BATCH 64
+
 struct sign_job {
 	struct sfs_signer *signer;
 	struct audit_log *audit;
@@ -34,24 +48,11 @@ struct sign_job {
 	 * file (a serial fdatasync per file cost a third of the run).
 	 */
 	pthread_mutex_t batch_lock;
-	struct pending *batch;
+	struct pending batch[BATCH];
 	size_t nbatch;
 	off_t batch_end;
 };
 
-/* A signature whose record is written, not yet known to be durable. */
-struct pending {
-	size_t i;
-	char *sig;		/* FILE.sig */
-	uint8_t *der;
-	size_t len;
-	/* For the sign-failed record if it cannot be installed after all. */
-	char *rel;
-	int64_t size;
-	struct sfs_digest digest;
-};
-
-#define BATCH 64
 
 static void usage(FILE *f)
 {
@@ -99,11 +100,23 @@ static void fail_file(struct sign_job *j, size_t i, enum sfs_exit ex,
 
 static int audit_sign(struct sign_job *j, const char *event,
 		      const char *rel, int64_t size, const struct sfs_digest *d,
-		      const char *reason, off_t *end);
+		      const char *reason, off_t *end)
+{
+	struct audit_record r = {
+		.event = event, .path = rel, .path_len = strlen(rel),
+		.size = size, .digest = d, .writer = &j->writer,
+		.key_uri = signer_key_uri(j->signer),
+		.cert_sha256 = signer_cert_sha256(j->signer),
+		.token_serial = signer_token_serial(j->signer),
+		.reason = reason,
+	};
+
+	return audit_write_nowait(j->audit, &r, end);
+}
 
 /* Make the batch's records durable, then write its .sig files. */
-static void batch_install(struct sign_job *j, struct pending *p, size_t n,
-			  off_t end)
+static void batch_install(struct sign_job *j, const struct pending *p,
+			  size_t n, off_t end)
 {
 	int synced = audit_sync_to(j->audit, end);
 
@@ -129,72 +142,50 @@ static void batch_install(struct sign_job *j, struct pending *p, size_t n,
 		free(p[k].der);
 		free(p[k].rel);
 	}
-	free(p);
 }
 
-/* Take the batch (under the lock) to install it outside. */
-static struct pending *batch_take_locked(struct sign_job *j, size_t *n,
-					 off_t *end)
+/* Move the batch into p (the lock held); how many. */
+static size_t batch_take_locked(struct sign_job *j, struct pending *p,
+				off_t *end)
 {
-	struct pending *p = j->batch;
+	size_t n = j->nbatch;
 
-	*n = j->nbatch;
+	memcpy(p, j->batch, n * sizeof(*p));
 	*end = j->batch_end;
-	j->batch = NULL;
 	j->nbatch = 0;
 	j->batch_end = 0;
-	return p;
+	return n;
 }
 
-static void batch_add(struct sign_job *j, struct pending *pd, off_t end)
+/* Queue pd; the thread that fills the batch installs it. */
+static void batch_add(struct sign_job *j, const struct pending *pd, off_t end)
 {
-	struct pending *full = NULL;
+	struct pending p[BATCH];
 	size_t n = 0;
-	off_t e = 0;
 
 	pthread_mutex_lock(&j->batch_lock);
-	if (!j->batch)
-		j->batch = calloc(BATCH, sizeof(*j->batch));
-	if (!j->batch) {
-		pthread_mutex_unlock(&j->batch_lock);
-		/* No memory for a batch: this one alone. */
-		full = malloc(sizeof(*full));
-		if (!full) {
-			fail_file(j, pd->i, SFS_EXIT_REFUSED,
-				  "%s: out of memory", pd->sig);
-			free(pd->sig);
-			free(pd->der);
-			free(pd->rel);
-			return;
-		}
-		full[0] = *pd;
-		batch_install(j, full, 1, end);
-		return;
-	}
 	j->batch[j->nbatch++] = *pd;
 	if (end > j->batch_end)
 		j->batch_end = end;
 	if (j->nbatch == BATCH)
-		full = batch_take_locked(j, &n, &e);
+		n = batch_take_locked(j, p, &end);
 	pthread_mutex_unlock(&j->batch_lock);
-	if (full)
-		batch_install(j, full, n, e);
+	if (n)
+		batch_install(j, p, n, end);
 }
 
-static int audit_sign(struct sign_job *j, const char *event,
-		      const char *rel, int64_t size, const struct sfs_digest *d,
-		      const char *reason, off_t *end)
+/* After the workers: install what is left. */
+static void batch_flush(struct sign_job *j)
 {
-	struct audit_record r = {
-		.event = event, .path = rel, .path_len = strlen(rel),
-		.size = size, .digest = d, .writer = &j->writer,
-		.key_uri = signer_key_uri(j->signer),
-		.cert_sha256 = signer_cert_sha256(j->signer),
-		.token_serial = signer_token_serial(j->signer),
-		.reason = reason,
-	};
+	struct pending p[BATCH];
+	off_t end;
+	size_t n;
 
-	return audit_write_nowait(j->audit, &r, end);
+	pthread_mutex_lock(&j->batch_lock);
+	n = batch_take_locked(j, p, &end);
+	pthread_mutex_unlock(&j->batch_lock);
+	if (n)
+		batch_install(j, p, n, end);
 }
 
 static void sign_file(size_t i, void *ctx)
@@ -418,18 +409,7 @@ int cmd_sign(int argc, char **argv)
 	}
 	j.progress = cli_progress_new("sign", n, files.bytes);
 	cli_parallel(n, jobs, sign_one, &j);
-	{
-		size_t left;
-		off_t end;
-		struct pending *p;
-
-		pthread_mutex_lock(&j.batch_lock);
-		p = batch_take_locked(&j, &left, &end);
-		pthread_mutex_unlock(&j.batch_lock);
-
-		if (p)
-			batch_install(&j, p, left, end);
-	}
+	batch_flush(&j);
 	cli_progress_end(j.progress);
 	ret = walk_errors ? SFS_EXIT_REFUSED : SFS_EXIT_OK;
 	for (size_t i = 0; i < n; i++) {
