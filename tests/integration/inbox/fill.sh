@@ -6,7 +6,9 @@
 # file of the same size is ENOENT although its bytes were pushed to the
 # kernel while it was hashed, and when the signed bytes come back what is
 # read is them, never the tampered ones; another file's .sig is refused
-# before anything is hashed or pushed; a file whose inode the kernel
+# before anything is hashed or pushed; a file whose pages are not in the
+# page cache is read with O_DIRECT (BACKING's page cache stays empty) and
+# served as signed, its tampered twin refused; a file whose inode the kernel
 # already knows (listed first) is served by checked READ requests; and
 # while writers swap a file between its signed and a tampered version
 # (rename-over and in place), reads of freshly looked-up inodes (the
@@ -24,7 +26,13 @@ mkdata "$B/bad" "$SZ"
 mkdata "$B/d/listed" "$SZ"
 mkdata "$B/other" "$SZ"
 mkdata "$B/r" $((4 << 20))
-ib_sign a bad d/listed r
+# In their own directory: listing the root (hidden does) verifies its files.
+mkdir -p "$B/c"
+mkdata "$B/c/cold" "$SZ"
+mkdata "$B/c/bad" "$SZ"
+ib_sign a bad d/listed r c/cold c/bad
+cp "$B/c/cold" "$T/cold.orig"
+flip c/bad $((SZ / 2))
 cp "$B/r" "$T/r.good"
 cp "$B/r" "$T/r.bad"
 printf 'X' | dd of="$T/r.bad" bs=1 seek=$((3 << 20)) conv=notrunc status=none
@@ -58,6 +66,21 @@ audited other path-mismatch
 cp "$T/bad.orig" "$B/bad.tmp"
 mv "$B/bad.tmp" "$B/bad"
 cmp -s "$M/bad" "$T/bad.orig" || fail "bad: restored file not served as signed"
+
+# c/cold, c/bad: nothing of them in the page cache, so read with O_DIRECT.
+sync
+echo 1 >/proc/sys/vm/drop_caches
+resident() { fincore -nb -o RES "$B/$1"; }
+[ "$(resident c/cold)" -eq 0 ] || fail "c/cold: $(resident c/cold) bytes cached after drop_caches"
+filled=$(st bytes_filled)
+stat "$M/c/cold" >/dev/null || fail "c/cold: stat"
+[ "$(st bytes_filled)" -eq $((filled + SZ)) ] || fail "c/cold: not filled"
+[ "$(resident c/cold)" -eq 0 ] ||
+	fail "c/cold: $(resident c/cold) bytes of BACKING's file cached: not read with O_DIRECT"
+cmp -s "$M/c/cold" "$T/cold.orig" || fail "c/cold: bytes read differ from the signed file"
+hidden c/bad
+audited c/bad content-digest
+[ "$(resident c/bad)" -eq 0 ] || fail "c/bad: not read with O_DIRECT"
 
 # d/listed: known to the kernel from the listing: READ requests, checked.
 ls -l "$M/d" >/dev/null

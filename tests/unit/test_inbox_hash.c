@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The inbox's hash pass (inbox_hash_blocks): a file read cold (O_DIRECT),
+ * warm (page cache) or half and half gives the digest of its bytes and a
+ * tag per block that checks against them, and a cold read leaves nothing
+ * of the file in the page cache. Twins: a flipped byte changes the digest
+ * and fails its block's tag; a file shorter than asked is an error.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../src/fs/inbox.h"
+
+/* 9 MiB and a bit: nine ring chunks and a short, unaligned last block. */
+#define SIZE ((size_t)(9u << 20) + 4099)
+
+struct fx {
+	char path[64];
+	int fd;
+	uint8_t *data;
+	struct sfs_blockmac *mac;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	/* Not /tmp: a tmpfs there would have no page cache to keep out. */
+	snprintf(f->path, sizeof(f->path), "/var/tmp/sfs-ihash.XXXXXX");
+	f->fd = mkstemp(f->path);
+	assert_true(f->fd >= 0);
+	f->data = malloc(SIZE);
+	assert_non_null(f->data);
+	for (size_t i = 0; i < SIZE; i++)
+		f->data[i] = (uint8_t)((i * 2654435761u) >> 13);
+	assert_int_equal(pwrite(f->fd, f->data, SIZE, 0), (ssize_t)SIZE);
+	f->mac = sfs_blockmac_new();
+	assert_non_null(f->mac);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	close(f->fd);
+	unlink(f->path);
+	sfs_blockmac_free(f->mac);
+	free(f->data);
+	free(f);
+	return 0;
+}
+
+/* Bytes of [off, off+len) of the file in the page cache. */
+static size_t resident(int fd, off_t off, size_t len)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE), n = (len + pg - 1) / pg, r = 0;
+	unsigned char *vec = malloc(n);
+	void *map = mmap(NULL, SIZE, PROT_READ, MAP_SHARED, fd, 0);
+
+	assert_non_null(vec);
+	assert_true(map != MAP_FAILED);
+	assert_int_equal(mincore((uint8_t *)map + off, len, vec), 0);
+	for (size_t i = 0; i < n; i++)
+		r += (vec[i] & 1) ? pg : 0;
+	munmap(map, SIZE);
+	free(vec);
+	return r;
+}
+
+/* Evict the file's pages; false where the filesystem keeps them. */
+static bool evict(int fd)
+{
+	assert_int_equal(fdatasync(fd), 0);
+	assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	return resident(fd, 0, SIZE) == 0;
+}
+
+/* Hash the file; check its digest and every block tag against want. */
+static void hash_and_check(struct fx *f, const uint8_t *want)
+{
+	size_t nb = inbox_nblocks(SIZE);
+	inbox_tag *tags = calloc(nb, INBOX_TAG);
+	struct sfs_digest d;
+	uint8_t sha[32];
+
+	assert_non_null(tags);
+	assert_int_equal(inbox_hash_blocks(f->fd, SIZE, SFS_MD_SHA256, f->mac,
+					   42, &d, tags, NULL), 0);
+	sfs_sha256(want, SIZE, sha);
+	assert_int_equal(d.len, 32);
+	assert_memory_equal(d.bytes, sha, 32);
+	for (size_t b = 0; b < nb; b++) {
+		size_t off = b * INBOX_BLOCK;
+		size_t len = SIZE - off < INBOX_BLOCK ? SIZE - off : INBOX_BLOCK;
+
+		assert_int_equal(sfs_blockmac_check(f->mac, 42, b, want + off,
+						    len, tags[b]), 0);
+	}
+	free(tags);
+}
+
+static void test_cold(void **state)
+{
+	struct fx *f = *state;
+
+	if (!evict(f->fd))
+		skip();
+	hash_and_check(f, f->data);
+	/* Read with O_DIRECT: BACKING's cache holds nothing of it. */
+	assert_int_equal(resident(f->fd, 0, SIZE), 0);
+}
+
+static void test_warm(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *copy = malloc(SIZE);
+
+	assert_non_null(copy);
+	assert_int_equal(pread(f->fd, copy, SIZE, 0), (ssize_t)SIZE);
+	hash_and_check(f, f->data);
+	free(copy);
+}
+
+/* Cold at the start, some chunks cached in the middle and at the end. */
+static void test_mixed(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *tmp = malloc(3u << 20);
+
+	assert_non_null(tmp);
+	if (!evict(f->fd))
+		skip();
+	assert_int_equal(pread(f->fd, tmp, 2u << 20, 3u << 20), 2u << 20);
+	assert_int_equal(pread(f->fd, tmp, 4099, 9u << 20), 4099);
+	hash_and_check(f, f->data);
+	free(tmp);
+}
+
+/* Twin: one byte changed on disk, read cold: another digest, bad tag. */
+static void test_flipped_cold(void **state)
+{
+	struct fx *f = *state;
+	size_t nb = inbox_nblocks(SIZE), at = (5u << 20) + 17;
+	inbox_tag *tags = calloc(nb, INBOX_TAG);
+	uint8_t b = f->data[at] ^ 0x40, sha[32];
+	struct sfs_digest d;
+
+	assert_non_null(tags);
+	assert_int_equal(pwrite(f->fd, &b, 1, (off_t)at), 1);
+	if (!evict(f->fd))
+		skip();
+	assert_int_equal(inbox_hash_blocks(f->fd, SIZE, SFS_MD_SHA256, f->mac,
+					   7, &d, tags, NULL), 0);
+	sfs_sha256(f->data, SIZE, sha);
+	assert_memory_not_equal(d.bytes, sha, 32);
+	assert_int_equal(sfs_blockmac_check(f->mac, 7, at / INBOX_BLOCK,
+					    f->data + at / INBOX_BLOCK *
+							      INBOX_BLOCK,
+					    INBOX_BLOCK, tags[at / INBOX_BLOCK]),
+			 -EBADMSG);
+	assert_int_equal(pwrite(f->fd, f->data + at, 1, (off_t)at), 1);
+	free(tags);
+}
+
+/* Twin: shorter than the size that was stamped: -EIO, cold and warm. */
+static void test_short(void **state)
+{
+	struct fx *f = *state;
+	inbox_tag *tags = calloc(inbox_nblocks(SIZE), INBOX_TAG);
+	struct sfs_digest d;
+
+	assert_non_null(tags);
+	assert_int_equal(ftruncate(f->fd, SIZE - 5000), 0);
+	evict(f->fd);
+	assert_int_equal(inbox_hash_blocks(f->fd, SIZE, SFS_MD_SHA256, f->mac,
+					   1, &d, tags, NULL), -EIO);
+	assert_int_equal(pread(f->fd, f->data, SIZE - 5000, 0),
+			 (ssize_t)(SIZE - 5000));
+	assert_true(resident(f->fd, 0, SIZE - 5000) >= SIZE - 5000);
+	assert_int_equal(inbox_hash_blocks(f->fd, SIZE, SFS_MD_SHA256, f->mac,
+					   1, &d, tags, NULL), -EIO);
+	assert_int_equal(pwrite(f->fd, f->data + SIZE - 5000, 5000,
+				SIZE - 5000), 5000);
+	free(tags);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_cold, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_warm, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mixed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flipped_cold, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_short, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
