@@ -176,6 +176,7 @@ void bk_op_forget_multi(struct backing *bk, size_t count,
 
 /* Directory streams for opendir/readdir/releasedir. */
 struct bk_dir {
+	struct fsmount_handle link;	/* for its owner's list (mount.h) */
 	DIR *dp;
 	off_t offset;
 	struct dirent *entry;

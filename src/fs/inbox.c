@@ -27,7 +27,9 @@
  */
 #define INBOX_TTL 1.0
 
+/* A directory handle; on ib->dirs while open (mount.h). */
 struct dh {
+	struct fsmount_handle link;
 	pthread_mutex_t lock;
 	struct inbox_listing l;
 	bool loaded;
@@ -510,6 +512,13 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 /* ------------------------------------------------------------------ */
 /* Directories */
 
+static void dh_free(struct dh *d)
+{
+	inbox_listing_free(&d->l);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}
+
 static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
@@ -527,22 +536,24 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	pthread_mutex_init(&d->lock, NULL);
+	fsmount_handle_add(&ib->dirs, &d->link);
 	fi->fh = (uint64_t)(uintptr_t)d;
 	fi->keep_cache = 0;
 	if (fuse_reply_open(req, fi) == -ENOENT) {
-		pthread_mutex_destroy(&d->lock);
-		free(d);
+		/* Interrupted: no release will come. */
+		fsmount_handle_del(&ib->dirs, &d->link);
+		dh_free(d);
 	}
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
+	struct inbox *ib = fuse_req_userdata(req);
 	struct dh *d = (struct dh *)(uintptr_t)fi->fh;
 
-	inbox_listing_free(&d->l);
-	pthread_mutex_destroy(&d->lock);
-	free(d);
+	fsmount_handle_del(&ib->dirs, &d->link);
+	dh_free(d);
 	fuse_reply_err(req, 0);
 }
 
@@ -757,9 +768,13 @@ static int inbox_setup(void *userdata, struct sfs_error *err)
 static void inbox_teardown(void *userdata)
 {
 	struct inbox *ib = userdata;
+	struct fsmount_handle *h;
 
 	inbox_prewarm_stop(ib);
 	inbox_fill_shutdown();
+	/* Their RELEASEDIR was dropped by the unmount (mount.h). */
+	while ((h = fsmount_handle_pop(&ib->dirs)))
+		dh_free(FSMOUNT_HANDLE_OF(h, struct dh, link));
 	inbox_audit_close(ib);
 	inbox_conf_destroy(ib);
 	sfs_blockmac_free(ib->mac);
@@ -771,7 +786,8 @@ static void inbox_teardown(void *userdata)
 
 int inbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 {
-	struct inbox ib = {.cfg = cfg, .backing = a->backing, .rootfd = -1};
+	struct inbox ib = {.cfg = cfg, .backing = a->backing, .rootfd = -1,
+			   .dirs = FSMOUNT_HANDLES_INIT};
 	struct sfs_mount_args args = *a;
 	struct fsmount_spec spec = {
 		.ops = &inbox_ops,

@@ -384,6 +384,7 @@ struct inbox {
 	atomic_ulong mnt_dev;		/* the mount's st_dev; 0 until known */
 	/* The node table lives in inbox.c. */
 	void *nodes;
+	struct fsmount_handles dirs;	/* open directory handles */
 };
 
 /* Strict mode serves verified files; audit mode everything regular. */

@@ -369,3 +369,44 @@ int fsmount_run(const struct fsmount_spec *spec,
 	close(pfd[0]);
 	_exit(serve(spec, a, pfd[1]));
 }
+
+void fsmount_handle_add(struct fsmount_handles *hs, struct fsmount_handle *h)
+{
+	pthread_mutex_lock(&hs->lock);
+	h->prev = NULL;
+	h->next = hs->head;
+	if (h->next)
+		h->next->prev = h;
+	hs->head = h;
+	pthread_mutex_unlock(&hs->lock);
+}
+
+static void unlink_locked(struct fsmount_handles *hs, struct fsmount_handle *h)
+{
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		hs->head = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	h->prev = h->next = NULL;
+}
+
+void fsmount_handle_del(struct fsmount_handles *hs, struct fsmount_handle *h)
+{
+	pthread_mutex_lock(&hs->lock);
+	unlink_locked(hs, h);
+	pthread_mutex_unlock(&hs->lock);
+}
+
+struct fsmount_handle *fsmount_handle_pop(struct fsmount_handles *hs)
+{
+	struct fsmount_handle *h;
+
+	pthread_mutex_lock(&hs->lock);
+	h = hs->head;
+	if (h)
+		unlink_locked(hs, h);
+	pthread_mutex_unlock(&hs->lock);
+	return h;
+}

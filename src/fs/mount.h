@@ -7,6 +7,8 @@
 #define FUSE_USE_VERSION 314
 #endif
 #include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stddef.h>
 
 #include "signetfs/fs.h"
 #include "signetfs/util.h"
@@ -44,5 +46,30 @@ int fsmount_run(const struct fsmount_spec *spec,
 
 /* For ops->init: apply -o max_write=, writeback_cache, splice_* options. */
 void fsmount_apply_conn_opts(struct fuse_conn_info *conn);
+
+/*
+ * Handles the kernel holds in fi->fh. RELEASE and RELEASEDIR reach the
+ * daemon asynchronously, and an unmount right after the last close can
+ * drop them unread (seen under valgrind: the handle was lost). So each
+ * mount keeps its open handles on a list, and teardown frees what is left.
+ * A handle embeds a struct fsmount_handle; FSMOUNT_HANDLE_OF gets it back.
+ */
+struct fsmount_handle {
+	struct fsmount_handle *prev, *next;
+};
+
+struct fsmount_handles {
+	pthread_mutex_t lock;	/* a leaf lock */
+	struct fsmount_handle *head;
+};
+
+#define FSMOUNT_HANDLES_INIT {.lock = PTHREAD_MUTEX_INITIALIZER}
+#define FSMOUNT_HANDLE_OF(h, type, member) \
+	((type *)(void *)((char *)(h) - offsetof(type, member)))
+
+void fsmount_handle_add(struct fsmount_handles *hs, struct fsmount_handle *h);
+void fsmount_handle_del(struct fsmount_handles *hs, struct fsmount_handle *h);
+/* One handle still open (taken off the list), or NULL: for teardown. */
+struct fsmount_handle *fsmount_handle_pop(struct fsmount_handles *hs);
 
 #endif

@@ -519,8 +519,10 @@ static void reply_open(fuse_req_t req, struct outbox *ob,
 	fi->keep_cache = ob->writeback;
 	/* close(2) of a read-only file needs no round trip (kernel >= 5.16). */
 	fi->noflush = !f->writable;
+	fsmount_handle_add(&ob->files, &f->link);
 	if (e ? fuse_reply_create(req, e, fi) : fuse_reply_open(req, fi)) {
 		/* The opener was interrupted: the kernel never saw the file. */
+		fsmount_handle_del(&ob->files, &f->link);
 		close(f->fd);
 		free_file(f);
 	}
@@ -811,6 +813,7 @@ static void ob_op_release(fuse_req_t req, fuse_ino_t ino,
 
 	if (f->writable)
 		release_writer(ob, bk_inode(&ob->bk, ino), f);
+	fsmount_handle_del(&ob->files, &f->link);
 	close(f->fd);
 	free_file(f);
 	fuse_reply_err(req, 0);
@@ -975,6 +978,17 @@ static const struct fuse_lowlevel_ops ob_ops = {
 static void ob_teardown(void *userdata)
 {
 	struct outbox *ob = userdata;
+	struct fsmount_handle *h;
+	struct ob_file *f;
+
+	/* Handles whose RELEASE the unmount dropped (mount.h). */
+	while ((h = fsmount_handle_pop(&ob->files))) {
+		f = FSMOUNT_HANDLE_OF(h, struct ob_file, link);
+		close(f->fd);
+		free_file(f);
+	}
+	while ((h = fsmount_handle_pop(&ob->dirs)))
+		bk_closedir(FSMOUNT_HANDLE_OF(h, struct bk_dir, link));
 
 	if (ob->audit) {
 		ob_audit(ob, "unmount", NULL, 0, -1, NULL, NULL, ob->mount_id);
@@ -1085,8 +1099,12 @@ int outbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 	pthread_mutex_init(&ob->names.lock, NULL);
 	pthread_mutex_init(&ob->conf_lock, NULL);
 	pthread_mutex_init(&ob->failed_lock, NULL);
+	pthread_mutex_init(&ob->files.lock, NULL);
+	pthread_mutex_init(&ob->dirs.lock, NULL);
 	ob_names_reset(ob);
 	ret = fsmount_run(&spec, &args);
+	pthread_mutex_destroy(&ob->dirs.lock);
+	pthread_mutex_destroy(&ob->files.lock);
 	pthread_mutex_destroy(&ob->failed_lock);
 	pthread_mutex_destroy(&ob->conf_lock);
 	pthread_mutex_destroy(&ob->names.lock);

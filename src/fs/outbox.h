@@ -81,6 +81,8 @@ struct outbox {
 	pthread_mutex_t failed_lock;
 	struct ob_failed *failed;
 	size_t n_failed, cap_failed;
+	/* Open handles, for teardown (mount.h): ob_file, bk_dir. */
+	struct fsmount_handles files, dirs;
 };
 
 #define OB_WHY_MAX 160
@@ -167,6 +169,7 @@ struct ob_inode {
 
 /* One open file (fuse_file_info.fh). */
 struct ob_file {
+	struct fsmount_handle link;	/* on ob->files while open */
 	int fd;
 	bool writable;
 	bool must_sign;		/* created or truncated by this open */

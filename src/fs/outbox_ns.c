@@ -231,8 +231,11 @@ void ob_op_opendir(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)d;
-	if (fuse_reply_open(req, fi))
+	fsmount_handle_add(&ob->dirs, &d->link);
+	if (fuse_reply_open(req, fi)) {
+		fsmount_handle_del(&ob->dirs, &d->link);
 		bk_closedir(d);
+	}
 }
 
 void ob_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
@@ -258,7 +261,11 @@ void ob_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 void ob_op_releasedir(fuse_req_t req, fuse_ino_t ino,
 			     struct fuse_file_info *fi)
 {
-	bk_closedir((struct bk_dir *)(uintptr_t)fi->fh);
+	struct outbox *ob = ob_of(req);
+	struct bk_dir *d = (struct bk_dir *)(uintptr_t)fi->fh;
+
+	fsmount_handle_del(&ob->dirs, &d->link);
+	bk_closedir(d);
 	fuse_reply_err(req, 0);
 }
 
