@@ -772,7 +772,8 @@ static void inbox_teardown(void *userdata)
 
 	inbox_prewarm_stop(ib);
 	inbox_fill_shutdown();
-	/* Their RELEASEDIR was dropped by the unmount (mount.h). */
+	/* Their RELEASE(DIR) was dropped by the unmount (mount.h). */
+	inbox_files_shutdown(ib);
 	while ((h = fsmount_handle_pop(&ib->dirs)))
 		dh_free(FSMOUNT_HANDLE_OF(h, struct dh, link));
 	inbox_audit_close(ib);

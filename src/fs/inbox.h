@@ -304,6 +304,8 @@ void inbox_fill_shutdown(void);
 /* inbox_file.c: open, read, release of files and .sig */
 
 int inbox_file_init(void);
+/* Teardown: free the handles whose RELEASE the unmount dropped (mount.h). */
+void inbox_files_shutdown(struct inbox *ib);
 void inbox_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void inbox_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		   struct fuse_file_info *fi);

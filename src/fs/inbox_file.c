@@ -239,6 +239,24 @@ void inbox_op_release(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_err(req, 0);
 }
 
+void inbox_files_shutdown(struct inbox *ib)
+{
+	struct fh *h;
+
+	for (unsigned i = 0; i < REG_SLOTS; i++) {
+		for (;;) {
+			pthread_mutex_lock(&reg.lock);
+			h = reg.slots[i];
+			if (h)
+				reg.slots[i] = h->next;
+			pthread_mutex_unlock(&reg.lock);
+			if (!h)
+				break;
+			fh_free(ib, h);
+		}
+	}
+}
+
 /* A per-thread buffer for block-aligned reads, freed when the thread ends. */
 static uint8_t *tbuf(size_t len)
 {

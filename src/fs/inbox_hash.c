@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "inbox.h"
@@ -53,15 +53,12 @@ bool inbox_stamp_eq(const struct inbox_stamp *a, const struct inbox_stamp *b)
  * GiB filling BACKING's page cache (here: `dd` of a cold 1 GiB file,
  * 0.9-2.2 s of system time buffered, 0.02-0.06 s with iflag=direct), CPU
  * the digest needs, for a copy of the file nobody reads once the inbox's
- * own page cache holds it (inbox_fill.c). Whether a chunk is cached is
- * asked with mincore on a mapping of the file, which reads nothing (a
- * non-blocking read would start readahead). The direct descriptor is
- * the verified one reopened through /proc, checked to be the same inode.
+ * own page cache holds it (inbox_fill.c). The direct descriptor is the
+ * verified one reopened through /proc, checked to be the same inode.
  */
 struct src {
 	int fd;			/* the descriptor being verified */
 	int dfd;		/* the same file opened O_DIRECT, or -1 */
-	uint8_t *map;		/* fd mapped for mincore only, or NULL */
 	uint64_t size;
 };
 
@@ -86,20 +83,22 @@ static int read_chunk(int fd, uint8_t *buf, uint64_t off, uint64_t size,
 	return 0;
 }
 
-/* Are all pages of [off, off+len) in the page cache? Unknown: yes. */
-static bool chunk_cached(const struct src *s, uint64_t off, size_t len)
+/*
+ * Is the page at off cached? A one-byte RWF_NOWAIT read says so without
+ * waiting: EAGAIN when it is not (anything else: take it as cached, and
+ * read buffered). While probing, the fd is in POSIX_FADV_RANDOM mode, so a
+ * miss starts the read of that one page, not of a readahead window.
+ * mincore would need the file's owner, CAP_FOWNER or write access to tell
+ * (and is outside the systemd unit's syscall filter): it would say
+ * "cached" for every upload the daemon does not own.
+ */
+static bool page_cached(int fd, uint64_t off)
 {
-	static_assert(CHUNK % DIRECT_ALIGN == 0, "chunks stay aligned");
-	unsigned char vec[CHUNK / DIRECT_ALIGN];
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-	size_t n = (len + pg - 1) / pg;
+	char c;
+	struct iovec v = {.iov_base = &c, .iov_len = 1};
 
-	if (!s->map || pg < DIRECT_ALIGN || mincore(s->map + off, len, vec))
-		return true;
-	for (size_t i = 0; i < n; i++)
-		if (!(vec[i] & 1))
-			return false;
-	return true;
+	return !(preadv2(fd, &v, 1, (off_t)off, RWF_NOWAIT) < 0 &&
+		 errno == EAGAIN);
 }
 
 static void src_open(struct src *s, int fd, uint64_t size)
@@ -108,36 +107,39 @@ static void src_open(struct src *s, int fd, uint64_t size)
 	char proc[32];
 
 	*s = (struct src){.fd = fd, .dfd = -1, .size = size};
-	if (size < PIPE_MIN || size > SIZE_MAX)
+	if (size < PIPE_MIN)
 		return;
-	s->map = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
-	if (s->map == MAP_FAILED) {
-		s->map = NULL;
-		return;
-	}
-	if (chunk_cached(s, 0, CHUNK))
-		return;
+	posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
+	if (page_cached(fd, 0))
+		goto buffered;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	s->dfd = open(proc, O_RDONLY | O_DIRECT | O_CLOEXEC);
-	if (s->dfd >= 0 && (fstat(fd, &a) || fstat(s->dfd, &b) ||
-			    a.st_dev != b.st_dev || a.st_ino != b.st_ino)) {
+	if (s->dfd < 0)
+		goto buffered;
+	if (fstat(fd, &a) || fstat(s->dfd, &b) || a.st_dev != b.st_dev ||
+	    a.st_ino != b.st_ino) {
 		close(s->dfd);
 		s->dfd = -1;
+		goto buffered;
 	}
+	return;
+buffered:
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 }
 
 static void src_close(struct src *s)
 {
-	if (s->dfd >= 0)
-		close(s->dfd);
-	if (s->map)
-		munmap(s->map, (size_t)s->size);
+	if (s->dfd < 0)
+		return;
+	close(s->dfd);
+	posix_fadvise(s->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 }
 
 /*
- * The chunk at off, direct when it is not cached. A direct read that
- * fails or comes up short is done again buffered, which tells a file that
- * shrank from a device that refuses O_DIRECT (then never tried again).
+ * The chunk at off, direct when its first page is not cached (chunk 0
+ * was probed by src_open). A direct read that fails or comes up short is
+ * done again buffered, which tells a file that shrank from a device that
+ * refuses O_DIRECT (then never tried again).
  */
 static int read_src(struct src *s, uint8_t *buf, uint64_t off, size_t *len)
 {
@@ -145,7 +147,8 @@ static int read_src(struct src *s, uint8_t *buf, uint64_t off, size_t *len)
 	size_t alen = (want + DIRECT_ALIGN - 1) & ~(size_t)(DIRECT_ALIGN - 1);
 	ssize_t r;
 
-	if (s->dfd >= 0 && !chunk_cached(s, off, want)) {
+	static_assert(CHUNK % DIRECT_ALIGN == 0, "chunks stay aligned");
+	if (s->dfd >= 0 && (off == 0 || !page_cached(s->fd, off))) {
 		do
 			r = pread(s->dfd, buf, alen, (off_t)off);
 		while (r < 0 && errno == EINTR);
@@ -156,6 +159,7 @@ static int read_src(struct src *s, uint8_t *buf, uint64_t off, size_t *len)
 		if (r < 0 && errno == EINVAL) {
 			close(s->dfd);
 			s->dfd = -1;
+			posix_fadvise(s->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 		}
 	}
 	return read_chunk(s->fd, buf, off, s->size, len);

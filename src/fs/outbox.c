@@ -511,18 +511,33 @@ static int open_for_write_locked(struct outbox *ob, struct bk_inode *i,
 	return 0;
 }
 
-static void reply_open(fuse_req_t req, struct outbox *ob,
+static void reply_open(fuse_req_t req, struct outbox *ob, struct bk_inode *i,
 		       struct fuse_file_info *fi, struct ob_file *f,
 		       const struct fuse_entry_param *e)
 {
+	struct ob_inode *s;
+
 	fi->fh = (uint64_t)(uintptr_t)f;
 	fi->keep_cache = ob->writeback;
 	/* close(2) of a read-only file needs no round trip (kernel >= 5.16). */
 	fi->noflush = !f->writable;
 	fsmount_handle_add(&ob->files, &f->link);
 	if (e ? fuse_reply_create(req, e, fi) : fuse_reply_open(req, fi)) {
-		/* The opener was interrupted: the kernel never saw the file. */
+		/*
+		 * The opener was interrupted: the kernel never saw the file,
+		 * no FLUSH or RELEASE will come. Its writer count goes
+		 * (else release-time signing, truncate signing and renames
+		 * would wait for it for the rest of the mount); nothing is
+		 * signed for an open that did not happen.
+		 */
 		fsmount_handle_del(&ob->files, &f->link);
+		if (f->writable) {
+			pthread_mutex_lock(&i->lock);
+			s = i->priv;
+			if (s && s->n_writers)
+				s->n_writers--;
+			pthread_mutex_unlock(&i->lock);
+		}
 		close(f->fd);
 		free_file(f);
 	}
@@ -569,7 +584,7 @@ static void ob_op_open(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	reply_open(req, ob, fi, f, NULL);
+	reply_open(req, ob, i, fi, f, NULL);
 }
 
 static void ob_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -620,7 +635,7 @@ static void ob_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	reply_open(req, ob, fi, f, &e);
+	reply_open(req, ob, i, fi, f, &e);
 }
 
 static void ob_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

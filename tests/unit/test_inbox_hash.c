@@ -81,12 +81,26 @@ static size_t resident(int fd, off_t off, size_t len)
 	return r;
 }
 
-/* Evict the file's pages; false where the filesystem keeps them. */
-static bool evict(int fd)
+/*
+ * Evict the file's pages; false where the filesystem keeps them or has
+ * no O_DIRECT (then the cold path is not there to test).
+ */
+static bool evict(const struct fx *f)
 {
-	assert_int_equal(fdatasync(fd), 0);
-	assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
-	return resident(fd, 0, SIZE) == 0;
+	int dfd = open(f->path, O_RDONLY | O_DIRECT);
+
+	if (dfd < 0)
+		return false;
+	close(dfd);
+	assert_int_equal(fdatasync(f->fd), 0);
+	assert_int_equal(posix_fadvise(f->fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	return resident(f->fd, 0, SIZE) == 0;
+}
+
+/* What a cold pass may leave cached: the one page each chunk's probe reads. */
+static size_t probe_pages(void)
+{
+	return ((SIZE + (1u << 20) - 1) >> 20) * (size_t)sysconf(_SC_PAGESIZE);
 }
 
 /* Hash the file; check its digest and every block tag against want. */
@@ -117,11 +131,11 @@ static void test_cold(void **state)
 {
 	struct fx *f = *state;
 
-	if (!evict(f->fd))
+	if (!evict(f))
 		skip();
 	hash_and_check(f, f->data);
-	/* Read with O_DIRECT: BACKING's cache holds nothing of it. */
-	assert_int_equal(resident(f->fd, 0, SIZE), 0);
+	/* Read with O_DIRECT: the cache holds only what the probes read. */
+	assert_true(resident(f->fd, 0, SIZE) <= probe_pages());
 }
 
 static void test_warm(void **state)
@@ -142,7 +156,7 @@ static void test_mixed(void **state)
 	uint8_t *tmp = malloc(3u << 20);
 
 	assert_non_null(tmp);
-	if (!evict(f->fd))
+	if (!evict(f))
 		skip();
 	assert_int_equal(pread(f->fd, tmp, 2u << 20, 3u << 20), 2u << 20);
 	assert_int_equal(pread(f->fd, tmp, 4099, 9u << 20), 4099);
@@ -150,29 +164,39 @@ static void test_mixed(void **state)
 	free(tmp);
 }
 
-/* Twin: one byte changed on disk, read cold: another digest, bad tag. */
+/*
+ * Twin: one byte changed on disk, read cold: the digest is that of the
+ * changed bytes, not the original's, and the block's tag is that of the
+ * changed block: it fails against the original one.
+ */
 static void test_flipped_cold(void **state)
 {
 	struct fx *f = *state;
 	size_t nb = inbox_nblocks(SIZE), at = (5u << 20) + 17;
+	size_t blk = at / INBOX_BLOCK;
 	inbox_tag *tags = calloc(nb, INBOX_TAG);
-	uint8_t b = f->data[at] ^ 0x40, sha[32];
+	uint8_t orig = f->data[at], sha[32], want[32];
 	struct sfs_digest d;
 
 	assert_non_null(tags);
-	assert_int_equal(pwrite(f->fd, &b, 1, (off_t)at), 1);
-	if (!evict(f->fd))
+	f->data[at] ^= 0x40;
+	assert_int_equal(pwrite(f->fd, &f->data[at], 1, (off_t)at), 1);
+	if (!evict(f))
 		skip();
 	assert_int_equal(inbox_hash_blocks(f->fd, SIZE, SFS_MD_SHA256, f->mac,
 					   7, &d, tags, NULL), 0);
+	sfs_sha256(f->data, SIZE, want);
+	assert_memory_equal(d.bytes, want, 32);
+	assert_int_equal(sfs_blockmac_check(f->mac, 7, blk,
+					    f->data + blk * INBOX_BLOCK,
+					    INBOX_BLOCK, tags[blk]), 0);
+	f->data[at] = orig;
 	sfs_sha256(f->data, SIZE, sha);
 	assert_memory_not_equal(d.bytes, sha, 32);
-	assert_int_equal(sfs_blockmac_check(f->mac, 7, at / INBOX_BLOCK,
-					    f->data + at / INBOX_BLOCK *
-							      INBOX_BLOCK,
-					    INBOX_BLOCK, tags[at / INBOX_BLOCK]),
+	assert_int_equal(sfs_blockmac_check(f->mac, 7, blk,
+					    f->data + blk * INBOX_BLOCK,
+					    INBOX_BLOCK, tags[blk]),
 			 -EBADMSG);
-	assert_int_equal(pwrite(f->fd, f->data + at, 1, (off_t)at), 1);
 	free(tags);
 }
 
@@ -185,7 +209,7 @@ static void test_short(void **state)
 
 	assert_non_null(tags);
 	assert_int_equal(ftruncate(f->fd, SIZE - 5000), 0);
-	evict(f->fd);
+	evict(f);
 	assert_int_equal(inbox_hash_blocks(f->fd, SIZE, SFS_MD_SHA256, f->mac,
 					   1, &d, tags, NULL), -EIO);
 	assert_int_equal(pread(f->fd, f->data, SIZE - 5000, 0),

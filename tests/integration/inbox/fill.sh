@@ -18,6 +18,7 @@
 . "$(dirname "$0")/common.sh"
 ib_setup
 command -v python3 >/dev/null || skip "no python3"
+command -v fincore >/dev/null || skip "no fincore (util-linux)"
 
 SZ=$((8 << 20))
 mkdir -p "$B/d"
@@ -75,12 +76,14 @@ resident() { fincore -nb -o RES "$B/$1"; }
 filled=$(st bytes_filled)
 stat "$M/c/cold" >/dev/null || fail "c/cold: stat"
 [ "$(st bytes_filled)" -eq $((filled + SZ)) ] || fail "c/cold: not filled"
-[ "$(resident c/cold)" -eq 0 ] ||
+# At most the page each 1 MiB chunk's cache probe reads (inbox_hash.c).
+probes=$(((SZ >> 20) * $(getconf PAGESIZE)))
+[ "$(resident c/cold)" -le "$probes" ] ||
 	fail "c/cold: $(resident c/cold) bytes of BACKING's file cached: not read with O_DIRECT"
 cmp -s "$M/c/cold" "$T/cold.orig" || fail "c/cold: bytes read differ from the signed file"
 hidden c/bad
 audited c/bad content-digest
-[ "$(resident c/bad)" -eq 0 ] || fail "c/bad: not read with O_DIRECT"
+[ "$(resident c/bad)" -le "$probes" ] || fail "c/bad: not read with O_DIRECT"
 
 # d/listed: known to the kernel from the listing: READ requests, checked.
 ls -l "$M/d" >/dev/null
