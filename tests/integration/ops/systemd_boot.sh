@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # The inbox unit under a real systemd: start returns once the mount serves
 # (Type=notify), reload (SIGHUP) keeps the same process and mount, stop
-# unmounts; with ProtectSystem=strict the mount exists only inside the
+# unmounts; a cold 8 MiB upload the daemon does not own is verified with
+# the page cache fill and O_DIRECT under the unit's syscall filter and
+# capabilities, its tampered twin refused; with ProtectSystem=strict the mount exists only inside the
 # unit's namespace, which is why the unit does without it.
 #
 # systemd is booted as PID 1 of a private PID and mount namespace with only
@@ -28,8 +30,14 @@ sed "s|^audit-log = .*|audit-log = $t/audit.log|; s|= \([a-z0-9.]*\)$|= $t/key/\
 printf 'BACKING=%s\nMOUNTPOINT=%s\n' "$t/back" "$t/mnt" >"$t/etc/it.env"
 echo hello >"$t/back/good"
 echo nobody >"$t/back/bad"
-(cd "$t/back" && "$SIGNETFS" sign --config "$t/key/signetfs.conf" good) ||
+# Uploads the daemon does not own, 8 MiB: one signed, one tampered after.
+head -c $((8 << 20)) /dev/urandom >"$t/back/big"
+head -c $((8 << 20)) /dev/urandom >"$t/back/bigbad"
+cp "$t/back/big" "$t/big.orig"
+(cd "$t/back" && "$SIGNETFS" sign --config "$t/key/signetfs.conf" good big bigbad) ||
 	fail "sign"
+printf 'X' | dd of="$t/back/bigbad" bs=1 seek=$((4 << 20)) conv=notrunc status=none
+chown 65534:65534 "$t/back/big" "$t/back/bigbad"
 sed "s|^ExecStart=[^ ]*/signetfs |ExecStart=$SIGNETFS |; s|/etc/signetfs/|$t/etc/|g; /^\(State\|Logs\)Directory/d" \
 	"$SFS_BUILD/systemd/signetfs-inbox@.service" >"$t/units/signetfs-inbox@.service"
 printf '[Service]\nStandardOutput=append:%s\nStandardError=inherit\n' \
@@ -85,6 +93,26 @@ in_ns systemctl start "$unit" || { cat "$t/svc.log"; fail "start $unit"; }
 # Type=notify: when start returns, the mount is there and serving.
 [ "$(in_ns cat "$t/mnt/good")" = hello ] || fail "not serving after start"
 in_ns test -e "$t/mnt/bad" && fail "unsigned file served"
+# Cold, under the unit's syscall filter and capabilities: the lookup
+# fills the page cache while verifying (open_by_handle_at must pass the
+# filter), the hash pass reads BACKING with O_DIRECT (it keeps at most the
+# page per MiB the cache probe reads), the signed file is served as signed,
+# its tampered twin not at all.
+filled() { in_ns "$SIGNETFS" status "$t/mnt" | awk '$1 == "bytes_filled" { print $2 }'; }
+if command -v fincore >/dev/null; then
+	sync
+	echo 1 >/proc/sys/vm/drop_caches
+	in_ns stat "$t/mnt/big" >/dev/null || fail "big not found"
+	[ "$(filled)" -eq $((8 << 20)) ] ||
+		fail "bytes_filled $(filled): no page cache fill under the unit"
+	in_ns cmp -s "$t/mnt/big" "$t/big.orig" || fail "big not served as signed"
+	in_ns test -e "$t/mnt/bigbad" && fail "tampered bigbad served"
+	for f in big bigbad; do
+		res=$(fincore -nb -o RES "$t/back/$f")
+		[ "$res" -le $((8 * $(getconf PAGESIZE))) ] ||
+			fail "$f: $res bytes cached: the unit's daemon did not read it with O_DIRECT"
+	done
+fi
 main=$(in_ns systemctl show -p MainPID --value "$unit")
 [ "$(in_ns systemctl show -p Type --value "$unit")" = notify ] || fail "type"
 in_ns systemctl reload "$unit" || fail "reload"
