@@ -257,6 +257,14 @@ int ob_sign_digest(struct outbox *ob, const char *rel, size_t rel_len,
 		   const struct sfs_digest *digest,
 		   const struct sfs_writer *writer, uint8_t **der,
 		   size_t *der_len, char *why, size_t why_len);
+/* BASE.sig into out (NAME_MAX + 1 bytes); -ENAMETOOLONG if too long. */
+int ob_sig_name(const char *base, char *out);
+/*
+ * NAME in dfd (a .sig or its temp file) owned like its file, as if the
+ * writer had written it, when the daemon acts as the caller.
+ */
+void ob_own_like(struct outbox *ob, int dfd, const char *name,
+		 const struct stat *file_st);
 /* Write REL.sig atomically, owned like the file; 0 or -errno. */
 int ob_install_sig(struct outbox *ob, const char *rel, const uint8_t *der,
 		   size_t len, const struct stat *file_st, bool sync);

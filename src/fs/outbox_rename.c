@@ -123,14 +123,11 @@ static int prepare_sig(struct outbox *ob, struct rs_plan *p,
 	int ret;
 
 	b = b ? b + 1 : j->new_rel;
-	if (strlen(b) + strlen(SFS_SIG_SUFFIX) > NAME_MAX) {
-		ret = -ENAMETOOLONG;
-	} else {
-		snprintf(name, sizeof(name), "%s%s", b, SFS_SIG_SUFFIX);
+	ret = ob_sig_name(b, name);
+	if (ret == 0)
 		ret = sfs_atomic_prepare_at(sig_dfd, name, j->der, j->der_len,
 					    0644, ob_conf(ob)->cfg->sync_sig,
 					    tmp);
-	}
 	if (ret == 0) {
 		j->tmp = strdup(tmp);
 		if (!j->tmp) {
@@ -144,9 +141,7 @@ static int prepare_sig(struct outbox *ob, struct rs_plan *p,
 		return -EIO;
 	}
 	j->tmp_at_new = tmp_at_new;
-	if (ob->bk.switch_creds && (j->st.st_uid || j->st.st_gid))
-		fchownat(sig_dfd, j->tmp, j->st.st_uid, j->st.st_gid,
-			 AT_SYMLINK_NOFOLLOW);
+	ob_own_like(ob, sig_dfd, j->tmp, &j->st);
 	return 0;
 }
 
@@ -374,10 +369,10 @@ static int commit_sig(struct outbox *ob, struct rs_job *j)
 	dfd = bk_open_parent(&ob->bk, j->new_rel, &base);
 	if (dfd < 0)
 		return dfd;
-	/* prepare_sig checked the length. */
-	snprintf(name, sizeof(name), "%s%s", base, SFS_SIG_SUFFIX);
-	ret = sfs_atomic_commit_at(dfd, j->tmp, name,
-				   ob_conf(ob)->cfg->sync_sig);
+	ret = ob_sig_name(base, name);
+	if (ret == 0)
+		ret = sfs_atomic_commit_at(dfd, j->tmp, name,
+					   ob_conf(ob)->cfg->sync_sig);
 	close(dfd);
 	free(j->tmp);
 	j->tmp = NULL;

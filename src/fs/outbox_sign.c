@@ -149,7 +149,7 @@ int ob_audit(struct outbox *ob, const char *event, const char *rel,
 	return ret;
 }
 
-static int sig_name(const char *base, char *out)
+int ob_sig_name(const char *base, char *out)
 {
 	size_t n = strlen(base);
 
@@ -169,7 +169,7 @@ int ob_unlink_sig(struct outbox *ob, const char *rel)
 	dfd = bk_open_parent(&ob->bk, rel, &base);
 	if (dfd < 0)
 		return dfd == -ENOENT ? 0 : dfd;
-	ret = sig_name(base, name);
+	ret = ob_sig_name(base, name);
 	if (ret == 0 && unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
 		ret = -errno;
 	close(dfd);
@@ -206,7 +206,7 @@ int ob_sync_sig(struct outbox *ob, const char *rel)
 	dfd = bk_open_parent(&ob->bk, rel, &base);
 	if (dfd < 0)
 		return dfd;
-	if (sig_name(base, name) == 0) {
+	if (ob_sig_name(base, name) == 0) {
 		fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd >= 0) {
 			if (fsync(fd) < 0)
@@ -230,15 +230,21 @@ int ob_install_sig(struct outbox *ob, const char *rel, const uint8_t *der,
 	dfd = bk_open_parent(&ob->bk, rel, &base);
 	if (dfd < 0)
 		return dfd;
-	ret = sig_name(base, name);
+	ret = ob_sig_name(base, name);
 	if (ret == 0)
 		ret = sfs_write_atomic_at(dfd, name, der, len, 0644, sync);
-	/* Owned like its file, as if the writer had written it. */
-	if (ret == 0 && ob->bk.switch_creds && (st->st_uid || st->st_gid))
-		fchownat(dfd, name, st->st_uid, st->st_gid,
-			 AT_SYMLINK_NOFOLLOW);
+	if (ret == 0)
+		ob_own_like(ob, dfd, name, st);
 	close(dfd);
 	return ret;
+}
+
+void ob_own_like(struct outbox *ob, int dfd, const char *name,
+		 const struct stat *st)
+{
+	if (ob->bk.switch_creds && (st->st_uid || st->st_gid))
+		fchownat(dfd, name, st->st_uid, st->st_gid,
+			 AT_SYMLINK_NOFOLLOW);
 }
 
 struct sfs_signer *ob_signer_for(struct outbox *ob, const char *rel)
@@ -457,7 +463,7 @@ int ob_valid_sig(struct outbox *ob, int dirfd, const char *base,
 	int ret;
 
 	memset(c, 0, sizeof(*c));
-	ret = sig_name(base, name);
+	ret = ob_sig_name(base, name);
 	if (ret)
 		return ret == -ENAMETOOLONG ? -ENOENT : ret;
 	ret = sfs_read_file_at(dirfd, name, SFS_SIG_MAX, &der, &len);
