@@ -15,19 +15,32 @@
 #include "outbox.h"
 #include "signetfs/log.h"
 
+/* The stash entry for (dev, ino), or NULL; under failed_lock. */
+static struct ob_failed *failed_find_locked(struct outbox *ob, dev_t dev,
+					    ino_t ino)
+{
+	for (size_t k = 0; k < ob->n_failed; k++)
+		if (ob->failed[k].dev == dev && ob->failed[k].ino == ino)
+			return &ob->failed[k];
+	return NULL;
+}
+
+static void failed_remove_locked(struct outbox *ob, struct ob_failed *e)
+{
+	*e = ob->failed[--ob->n_failed];
+}
+
 /* A forgotten inode's write_failed flag, if it had one (and forget it). */
 static void failed_restore(struct outbox *ob, struct ob_inode *s)
 {
-	pthread_mutex_lock(&ob->failed_lock);
-	for (size_t k = 0; k < ob->n_failed; k++) {
-		struct ob_failed *e = &ob->failed[k];
+	struct ob_failed *e;
 
-		if (e->dev != s->dev || e->ino != s->ino)
-			continue;
+	pthread_mutex_lock(&ob->failed_lock);
+	e = failed_find_locked(ob, s->dev, s->ino);
+	if (e) {
 		s->write_failed = true;
 		memcpy(s->write_failed_why, e->why, sizeof(e->why));
-		*e = ob->failed[--ob->n_failed];
-		break;
+		failed_remove_locked(ob, e);
 	}
 	pthread_mutex_unlock(&ob->failed_lock);
 }
@@ -66,24 +79,22 @@ static void failed_stash(struct outbox *ob, const struct ob_inode *s)
 
 bool ob_write_failed_stashed(struct outbox *ob, dev_t dev, ino_t ino)
 {
-	bool found = false;
+	bool found;
 
 	pthread_mutex_lock(&ob->failed_lock);
-	for (size_t k = 0; k < ob->n_failed && !found; k++)
-		found = ob->failed[k].dev == dev && ob->failed[k].ino == ino;
+	found = failed_find_locked(ob, dev, ino) != NULL;
 	pthread_mutex_unlock(&ob->failed_lock);
 	return found;
 }
 
 void ob_write_failed_forget(struct outbox *ob, dev_t dev, ino_t ino)
 {
+	struct ob_failed *e;
+
 	pthread_mutex_lock(&ob->failed_lock);
-	for (size_t k = 0; k < ob->n_failed; k++) {
-		if (ob->failed[k].dev == dev && ob->failed[k].ino == ino) {
-			ob->failed[k] = ob->failed[--ob->n_failed];
-			break;
-		}
-	}
+	e = failed_find_locked(ob, dev, ino);
+	if (e)
+		failed_remove_locked(ob, e);
 	pthread_mutex_unlock(&ob->failed_lock);
 }
 
@@ -718,7 +729,7 @@ static void ob_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	}
 	epoch = ob_run_epoch(&s->run);
 	n = write_all(f->fd, buf, size, off, &err);
-	if (n > 0)
+	if (n > 0 || err)
 		note_change_locked(s);
 	/*
 	 * Bytes a writer sent did not reach BACKING. With the writeback
@@ -727,13 +738,11 @@ static void ob_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	 * only the inode can remember that its content is not what was
 	 * written.
 	 */
-	if (err) {
-		note_change_locked(s);
+	if (err)
 		ob_write_failed_locked(s, "write-failed: write of %zu bytes at "
 				       "%lld: %s (%zd written)", size,
 				       (long long)off, strerror(err),
 				       n > 0 ? n : 0);
-	}
 	pthread_mutex_unlock(&i->lock);
 	if (n > 0)
 		ob_run_feed(&s->run, epoch, buf, (size_t)n, (uint64_t)off);
@@ -863,7 +872,7 @@ static void ob_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	struct outbox *ob = ob_of(req);
 	struct bk_inode *i = bk_inode(&ob->bk, ino);
 	struct ob_inode *s;
-	int ret = 0;
+	int ret = 0, err = 0;
 
 	pthread_mutex_lock(&i->lock);
 	s = ob_inode_state(ob, i);
@@ -872,23 +881,21 @@ static void ob_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	else if (!ob->no_sign && !s->sig_cleared &&
 		 ob_clear_sig_locked(ob, i, s))
 		ret = -EIO;
-	if (ret == 0 && fallocate(ob_file_of(fi)->fd, mode, off, len) < 0) {
-		ret = -errno;
-		if (!ob->no_sign && !changed_nothing(-ret)) {
-			/* Part of a range may have been allocated or zeroed. */
-			note_change_locked(s);
-			ob_run_invalidate(&s->run);
+	if (ret == 0 && fallocate(ob_file_of(fi)->fd, mode, off, len) < 0)
+		err = errno;
+	/* Done, or failed after allocating or zeroing part of the range. */
+	if (ret == 0 && !ob->no_sign && (!err || !changed_nothing(err))) {
+		note_change_locked(s);
+		ob_run_invalidate(&s->run);
+		if (err)
 			ob_write_failed_locked(s, "write-failed: fallocate "
 					       "(mode %#x) of %lld bytes at "
 					       "%lld: %s", (unsigned)mode,
 					       (long long)len, (long long)off,
-					       strerror(-ret));
-		}
+					       strerror(err));
 	}
-	if (ret == 0 && !ob->no_sign) {
-		note_change_locked(s);
-		ob_run_invalidate(&s->run);
-	}
+	if (err)
+		ret = -err;
 	pthread_mutex_unlock(&i->lock);
 	fuse_reply_err(req, -ret);
 }
