@@ -132,8 +132,9 @@ void inbox_vfile_put(struct inbox_vfile *vf);
 int inbox_check(struct inbox *ib, const char *path, size_t len, int *fd,
 		struct inbox_vfile **out);
 /*
- * Would a check of path (st: its content now) hash it, that is, is no
- * verdict for that content cached? Only a hint: it may change meanwhile.
+ * Would a check of path (st: its content now) hash it, that is, is there
+ * a .sig beside it and no verdict cached for the two as they are? Only a
+ * hint: either may change meanwhile.
  */
 bool inbox_cache_needs_hash(struct inbox *ib, const char *path, size_t len,
 			    const struct stat *st);

@@ -22,7 +22,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -323,8 +322,6 @@ static int introduce_bounded(struct inbox *ib, struct node *n, uint32_t gen,
 void inbox_fill_begin(struct inbox *ib, struct inbox_fill *f,
 		      const char *path, size_t len, const struct stat *st)
 {
-	char sig[PATH_MAX];
-	struct stat sst;
 	uint32_t gen = 0;
 	int ret;
 
@@ -339,12 +336,7 @@ void inbox_fill_begin(struct inbox *ib, struct inbox_fill *f,
 	 * Only a file about to be hashed: no work (open_tree is not cheap
 	 * for the system) for one without a .sig or with a cached verdict.
 	 */
-	if (len + sizeof(SFS_SIG_SUFFIX) > sizeof(sig))
-		return;
-	memcpy(sig, path, len);
-	memcpy(sig + len, SFS_SIG_SUFFIX, sizeof(SFS_SIG_SUFFIX));
-	if (inbox_stat_beneath(ib->rootfd, sig, &sst) || !S_ISREG(sst.st_mode) ||
-	    !inbox_cache_needs_hash(ib, path, len, st))
+	if (!inbox_cache_needs_hash(ib, path, len, st))
 		return;
 	while (!gen)
 		if (getrandom(&gen, sizeof(gen), 0) != sizeof(gen))

@@ -467,20 +467,29 @@ static int current_stamps(struct inbox *ib, const char *path, size_t len,
 	return 0;
 }
 
+/* vf is the verdict for this (content, .sig) pair under today's settings. */
+static bool vf_current(struct inbox *ib, const struct inbox_vfile *vf,
+		       const struct inbox_stamp *cs,
+		       const struct inbox_stamp *ss)
+{
+	return vf && vf->epoch == inbox_epoch(ib) &&
+	       inbox_stamp_eq(&vf->content, cs) && inbox_stamp_eq(&vf->sig, ss);
+}
+
 bool inbox_cache_needs_hash(struct inbox *ib, const char *path, size_t len,
 			    const struct stat *st)
 {
 	struct inbox_cache *c = ib->cache;
 	uint64_t h = XXH3_64bits(path, len);
-	struct inbox_stamp cs;
-	struct inbox_vfile *vf;
+	struct inbox_stamp cs, ss;
 	bool hit;
 
+	/* No .sig: refused before a byte is hashed. */
+	if (load_sig(ib, path, len, &ss, NULL, NULL) != VR_OK)
+		return false;
 	inbox_stamp_of(st, &cs);
 	pthread_mutex_lock(&c->lock);
-	vf = *find_locked(c, h, path, len);
-	hit = vf && vf->epoch == inbox_epoch(ib) &&
-	      inbox_stamp_eq(&vf->content, &cs);
+	hit = vf_current(ib, *find_locked(c, h, path, len), &cs, &ss);
 	pthread_mutex_unlock(&c->lock);
 	return !hit;
 }
@@ -509,9 +518,7 @@ int inbox_check_fill(struct inbox *ib, const char *path, size_t len,
 	pthread_mutex_lock(&c->lock);
 	enter_locked(c, &me);
 	vf = *find_locked(c, h, path, len);
-	if (vf && vf->epoch == inbox_epoch(ib) &&
-	    inbox_stamp_eq(&vf->content, &cs) &&
-	    inbox_stamp_eq(&vf->sig, &ss) &&
+	if (vf_current(ib, vf, &cs, &ss) &&
 	    (!fd || vf->verdict != VR_OK || vf->blocks)) {
 		atomic_fetch_add(&vf->refs, 1);
 		if (fd)
