@@ -101,6 +101,15 @@ static bool page_cached(int fd, uint64_t off)
 		 errno == EAGAIN);
 }
 
+/* Buffered reads from here on: the fd reads ahead again. */
+static void src_buffered(struct src *s)
+{
+	if (s->dfd >= 0)
+		close(s->dfd);
+	s->dfd = -1;
+	posix_fadvise(s->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+}
+
 static void src_open(struct src *s, int fd, uint64_t size)
 {
 	struct stat a, b;
@@ -110,29 +119,19 @@ static void src_open(struct src *s, int fd, uint64_t size)
 	if (size < PIPE_MIN)
 		return;
 	posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
-	if (page_cached(fd, 0))
-		goto buffered;
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	s->dfd = open(proc, O_RDONLY | O_DIRECT | O_CLOEXEC);
-	if (s->dfd < 0)
-		goto buffered;
-	if (fstat(fd, &a) || fstat(s->dfd, &b) || a.st_dev != b.st_dev ||
-	    a.st_ino != b.st_ino) {
-		close(s->dfd);
-		s->dfd = -1;
-		goto buffered;
+	if (!page_cached(fd, 0)) {
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		s->dfd = open(proc, O_RDONLY | O_DIRECT | O_CLOEXEC);
 	}
-	return;
-buffered:
-	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	if (s->dfd < 0 || fstat(fd, &a) || fstat(s->dfd, &b) ||
+	    a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+		src_buffered(s);
 }
 
 static void src_close(struct src *s)
 {
-	if (s->dfd < 0)
-		return;
-	close(s->dfd);
-	posix_fadvise(s->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	if (s->dfd >= 0)
+		src_buffered(s);
 }
 
 /*
@@ -156,11 +155,8 @@ static int read_src(struct src *s, uint8_t *buf, uint64_t off, size_t *len)
 			*len = want;
 			return 0;
 		}
-		if (r < 0 && errno == EINVAL) {
-			close(s->dfd);
-			s->dfd = -1;
-			posix_fadvise(s->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-		}
+		if (r < 0 && errno == EINVAL)
+			src_buffered(s);
 	}
 	return read_chunk(s->fd, buf, off, s->size, len);
 }
