@@ -61,6 +61,7 @@ ob_no_temps "$B"
 # A file whose write-back failed at close is refused at its RELEASE,
 # which comes after close(2) returned: wait for the records.
 nfail=$(grep -cE ' (write|close) ENOSPC$' "$res" || true)
+[ "$nfail" -gt 0 ] || fail "no write or close failed with ENOSPC: the write-failed path was not exercised"
 n_refused() {
 	grep -c '"event":"sign-refused".*"reason":"write-failed: .*No space left on device' "$AUDIT" || true
 }
