@@ -34,29 +34,56 @@ struct sfs_rule {
 };
 
 /*
- * Glob on a mount-relative path: '*' and '?' and [...] match within one
- * component, a component "**" matches any number of components (also
- * none). Returns true on a match.
+ * The deepest path policy evaluates, in components. A deeper path cannot be
+ * judged by the rules, so every caller refuses it (outbox: EACCES, inbox:
+ * hidden, CLI: FAIL), never falls back to the global settings.
  */
-bool policy_glob(const char *pattern, const char *path);
+#define SFS_POLICY_MAX_DEPTH 256
 
 /*
- * The rule for PATH: of the rules whose pattern matches, the one with the
- * most literal (non-wildcard) characters; on a tie the later one in the
- * file. NULL when none matches (the global settings apply).
+ * Glob on a mount-relative path, gitignore-style: '*', '?' and [...] match
+ * within one component; a component "**" matches any number of components
+ * (also none) when it leads or sits between others, and at least one when
+ * it ends the pattern ("firmware/ **" is everything inside firmware, not
+ * firmware itself). Returns 1 on a match, 0 on none, -ENAMETOOLONG when
+ * PATH is deeper than SFS_POLICY_MAX_DEPTH, -ENOMEM.
  */
-const struct sfs_rule *policy_match(const struct sfs_config *cfg,
-				    const char *path);
+int policy_glob(const char *pattern, const char *path);
+/* Components in PATH (empty ones not counted). */
+size_t policy_depth(const char *path);
 
-/* May (uid, gid, groups) write PATH? owner_uid is the mounting user. */
-bool policy_may_write(const struct sfs_config *cfg, const char *path,
+/*
+ * The rule for PATH into *rule: of the rules whose pattern matches, the one
+ * with the most literal (non-wildcard) characters; on a tie the later one
+ * in the file; NULL when none matches (the global settings apply). Returns
+ * 0, or -ENAMETOOLONG / -ENOMEM when PATH cannot be evaluated: the caller
+ * must refuse, not take the globals.
+ */
+int policy_match(const struct sfs_config *cfg, const char *path,
+		 const struct sfs_rule **rule);
+
+/*
+ * The questions below take the rule policy_match() found for the path
+ * (NULL: none), so a path is matched once and an error is handled there.
+ */
+
+/*
+ * May (uid, gid, groups) write where RULE applies? A rule that sets
+ * writers-uid or writers-gid defines the writers of its subtree (the
+ * globals' lists do not apply there); otherwise [outbox] writers-uid /
+ * writers-gid, or without those the mounting user (owner_uid) and root.
+ */
+bool policy_may_write(const struct sfs_config *cfg, const struct sfs_rule *r,
 		      uid_t uid, gid_t gid, const gid_t *groups, int ngroups,
 		      uid_t owner_uid);
+/* Does any list in cfg name a group (so a caller's groups are needed)? */
+bool policy_uses_groups(const struct sfs_config *cfg);
 
-/* The pins that apply to PATH (n = 0: any trusted signer). */
-void policy_pins(const struct sfs_config *cfg, const char *path,
+/* The pins that apply (n = 0: any trusted signer). */
+void policy_pins(const struct sfs_config *cfg, const struct sfs_rule *r,
 		 const uint8_t (**pins)[32], size_t *n);
-bool policy_path_binding(const struct sfs_config *cfg, const char *path);
+bool policy_path_binding(const struct sfs_config *cfg,
+			 const struct sfs_rule *r);
 
 /*
  * A set of signers: the global key and one per rule with its own key,
@@ -65,18 +92,25 @@ bool policy_path_binding(const struct sfs_config *cfg, const char *path);
 struct sfs_keyring;
 int keyring_open(const struct sfs_config *cfg, struct sfs_keyring **out,
 		 struct sfs_error *err);
-struct sfs_signer *keyring_for(struct sfs_keyring *ring, const char *path);
+/* The signer where RULE (from policy_match) applies. */
+struct sfs_signer *keyring_for(struct sfs_keyring *ring,
+			       const struct sfs_rule *r);
 /* The global signer (checkpoints); NULL if the config names no key. */
 struct sfs_signer *keyring_default(struct sfs_keyring *ring);
 void keyring_close(struct sfs_keyring *ring);
 
-/* "0 1000 alice" or "*"; user or group names resolved now. */
-int policy_parse_ids(const char *v, bool group, struct sfs_ids *l);
+/*
+ * "0 1000 alice" or "*"; user or group names resolved now. On -EINVAL,
+ * bad (when not NULL, 64 bytes) names the token that is not a number or
+ * a known name.
+ */
+int policy_parse_ids(const char *v, bool group, struct sfs_ids *l,
+		     char *bad);
 /* "HEX HEX ...": SHA-256 fingerprints appended to *pins. */
 int policy_parse_pins(const char *v, uint8_t (**pins)[32], size_t *n);
 /* Parse a rule key; used by the config parser. 0, -ENOENT, -EINVAL. */
 int policy_rule_key(struct sfs_rule *r, const char *dir, const char *k,
-		    const char *v);
+		    const char *v, char *bad);
 void policy_rule_free(struct sfs_rule *r);
 
 #endif

@@ -36,7 +36,20 @@ void sfs_error_set(struct sfs_error *err, int code, enum sfs_exit ex,
 int sfs_full_pread(int fd, void *buf, size_t len, off_t off, size_t *got);
 int sfs_full_write(int fd, const void *buf, size_t len);
 
-/* Read a whole (small) file; fails with -EFBIG above max bytes. */
+struct stat;
+/*
+ * Open PATH in dirfd (a symlink is not followed) only if it is a regular
+ * file: never blocks on a FIFO, never opens a device. flags is the access
+ * mode and the like (O_CREAT and O_TRUNC are ignored). The fd, -EINVAL
+ * for anything that is not a regular file, or -errno; *st is its stat.
+ */
+int sfs_open_regular_at(int dirfd, const char *path, int flags,
+			struct stat *st);
+
+/*
+ * Read a whole (small) regular file (sfs_open_regular_at: -EINVAL for
+ * anything else); fails with -EFBIG above max bytes.
+ */
 int sfs_read_file_at(int dirfd, const char *path, size_t max,
 		     uint8_t **buf, size_t *len);
 

@@ -39,6 +39,7 @@ enum verify_reason {
 	VR_PIN_MISMATCH,	/* signer not among the pinned signers */
 	VR_PATH_MISMATCH,	/* signed path is not the served path */
 	VR_CONTENT_DIGEST,	/* content does not match messageDigest */
+	VR_POLICY,		/* policy cannot evaluate the path (too deep) */
 	VR_IO,			/* could not read the file or its .sig */
 	VR_INTERNAL,
 	VR_COUNT_

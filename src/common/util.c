@@ -65,6 +65,34 @@ int sfs_full_write(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+int sfs_open_regular_at(int dirfd, const char *path, int flags,
+			struct stat *st)
+{
+	char proc[32];
+	int pfd, fd;
+
+	/*
+	 * O_PATH first: opening a FIFO blocks and opening a device has
+	 * effects, so only what is a regular file now is opened for real,
+	 * through that very inode (/proc/self/fd), never the name again.
+	 */
+	pfd = openat(dirfd, path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0)
+		return -errno;
+	fd = fstat(pfd, st) < 0 ? -errno : S_ISREG(st->st_mode) ? 0 : -EINVAL;
+	if (fd < 0) {
+		close(pfd);
+		return fd;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+	fd = open(proc, (flags & ~(O_CREAT | O_TRUNC | O_DIRECTORY)) |
+				O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		fd = -errno;
+	close(pfd);
+	return fd;
+}
+
 int sfs_read_file_at(int dirfd, const char *path, size_t max, uint8_t **buf,
 		     size_t *len)
 {
@@ -73,17 +101,9 @@ int sfs_read_file_at(int dirfd, const char *path, size_t max, uint8_t **buf,
 	size_t got = 0;
 	int fd, ret;
 
-	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = sfs_open_regular_at(dirfd, path, O_RDONLY, &st);
 	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		ret = -EINVAL;
-		goto out;
-	}
+		return fd;
 	if ((uint64_t)st.st_size > max) {
 		ret = -EFBIG;
 		goto out;

@@ -72,6 +72,9 @@ static const struct {
 			      "signed path differs from the file's path"},
 	[VR_CONTENT_DIGEST] = {"content-digest",
 			       "content does not match the signed digest"},
+	[VR_POLICY] = {"policy-error",
+		       "policy cannot evaluate this path (deeper than 256 "
+		       "components)"},
 	[VR_IO] = {"io-error", "cannot read the file or its signature"},
 	[VR_INTERNAL] = {"internal-error", "internal error"},
 };

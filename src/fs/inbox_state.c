@@ -318,6 +318,7 @@ static enum verify_reason verify_fd(struct inbox *ib, struct inbox_vfile *vf,
 	/* Held to the end: a reload meanwhile frees nothing we use. */
 	struct inbox_conf *conf = inbox_conf_get(ib);
 	struct verify_policy pol = {0};
+	const struct sfs_rule *rule;
 	struct sig_info info;
 	enum verify_reason r;
 	uint8_t *der = NULL;
@@ -326,8 +327,12 @@ static enum verify_reason verify_fd(struct inbox *ib, struct inbox_vfile *vf,
 	memset(&info, 0, sizeof(info));
 	vf->epoch = conf->epoch;
 	/* The most specific [rule GLOB] for this path decides (policy.h). */
-	policy_pins(conf->cfg, vf->path, &pol.pins, &pol.n_pins);
-	if (policy_path_binding(conf->cfg, vf->path)) {
+	if (policy_match(conf->cfg, vf->path, &rule)) {
+		r = VR_POLICY;
+		goto out;
+	}
+	policy_pins(conf->cfg, rule, &pol.pins, &pol.n_pins);
+	if (policy_path_binding(conf->cfg, rule)) {
 		pol.expected_path = vf->path;
 		pol.expected_path_len = vf->path_len;
 	}
@@ -339,6 +344,7 @@ static enum verify_reason verify_fd(struct inbox *ib, struct inbox_vfile *vf,
 		r = check_content(ib, vf, fd, &info, fill);
 	if (r == VR_OK)
 		keep_info(vf, &info, der, der_len);
+out:
 	if (r != VR_OK) {
 		free(vf->blocks);
 		vf->blocks = NULL;

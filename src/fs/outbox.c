@@ -172,18 +172,21 @@ bool ob_hidden(const char *name)
 static bool policy_allows(struct outbox *ob, fuse_req_t req, const char *rel)
 {
 	const struct fuse_ctx *c = fuse_req_ctx(req);
+	const struct sfs_config *cfg = ob_conf(ob)->cfg;
+	const struct sfs_rule *r;
 	gid_t groups[256];
 	int n;
 
-	if (policy_may_write(ob_conf(ob)->cfg, rel, c->uid, c->gid, NULL, 0,
-			     ob->mounter))
+	if (policy_match(cfg, rel, &r))
+		return false; /* too deep to evaluate: refused */
+	if (policy_may_write(cfg, r, c->uid, c->gid, NULL, 0, ob->mounter))
 		return true;
 	n = fuse_req_getgroups(req, (int)ARRAY_SIZE(groups), groups);
 	if (n <= 0)
 		return false;
 	if (n > (int)ARRAY_SIZE(groups))
 		n = (int)ARRAY_SIZE(groups);
-	return policy_may_write(ob_conf(ob)->cfg, rel, c->uid, c->gid, groups, n,
+	return policy_may_write(cfg, r, c->uid, c->gid, groups, n,
 				ob->mounter);
 }
 

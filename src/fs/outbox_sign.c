@@ -249,9 +249,13 @@ void ob_own_like(struct outbox *ob, int dfd, const char *name,
 
 struct sfs_signer *ob_signer_for(struct outbox *ob, const char *rel)
 {
-	struct sfs_keyring *ring = ob_conf(ob)->ring;
+	struct ob_conf *c = ob_conf(ob);
+	const struct sfs_rule *r;
 
-	return ring ? keyring_for(ring, rel) : NULL;
+	/* A path policy cannot evaluate has no key: nothing signs it. */
+	if (!c->ring || policy_match(c->cfg, rel, &r))
+		return NULL;
+	return keyring_for(c->ring, r);
 }
 
 static uint64_t now_us(void)

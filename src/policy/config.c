@@ -18,6 +18,7 @@ struct parse_state {
 	char *dir;		/* directory of the config file */
 	struct sfs_error *err;
 	int line_err;		/* set when a handler rejected a value */
+	char bad[64];		/* what in the value was wrong, if known */
 };
 
 /* Relative paths in the config are relative to the config's directory. */
@@ -169,7 +170,7 @@ static int outbox_key(struct parse_state *st, const char *k, const char *v)
 	if (!strcmp(k, "writers-uid") || !strcmp(k, "writers-gid")) {
 		bool group = k[8] == 'g';
 		struct sfs_ids l = {0};
-		int ret = policy_parse_ids(v, group, &l);
+		int ret = policy_parse_ids(v, group, &l, st->bad);
 
 		c->writers_set = true;
 		if (ret == 0 && l.any) {
@@ -230,6 +231,7 @@ static int rule_for(struct parse_state *st, const char *section,
 		p++, len -= 2;
 	if (len == 0 || p[0] == '/')
 		return -EINVAL;
+
 	for (size_t i = 0; i < c->n_rules; i++) {
 		if (strlen(c->rules[i].pattern) == len &&
 		    !strncmp(c->rules[i].pattern, p, len)) {
@@ -246,6 +248,14 @@ static int rule_for(struct parse_state *st, const char *section,
 	r->pattern = strndup(p, len);
 	if (!r->pattern)
 		return -ENOMEM;
+	/* Deeper than policy evaluates: it could never match anything. */
+	if (policy_depth(r->pattern) > SFS_POLICY_MAX_DEPTH) {
+		free(r->pattern);
+		snprintf(st->bad, sizeof(st->bad),
+			 "pattern deeper than %d components",
+			 SFS_POLICY_MAX_DEPTH);
+		return -EINVAL;
+	}
 	r->order = (unsigned int)c->n_rules;
 	r->path_binding = -1;
 	for (size_t i = 0; i < len; i++)
@@ -266,7 +276,8 @@ static int handler(void *user, const char *section, const char *name,
 	if (!strncmp(section, "rule ", 5)) {
 		ret = rule_for(st, section, &rule);
 		if (ret == 0)
-			ret = policy_rule_key(rule, st->dir, name, value);
+			ret = policy_rule_key(rule, st->dir, name, value,
+					      st->bad);
 	} else if (!strcmp(section, "signetfs"))
 		ret = main_key(st, name, value);
 	else if (!strcmp(section, "outbox"))
@@ -281,6 +292,7 @@ static int handler(void *user, const char *section, const char *name,
 		sfs_error_set(st->err, ret, SFS_EXIT_USAGE,
 			      "%s: [%s] %s: %s", st->cfg->path, section, name,
 			      ret == -ENOENT ? "unknown key"
+			      : st->bad[0]   ? st->bad
 					     : "invalid value");
 	st->line_err = 1;
 	return 0;

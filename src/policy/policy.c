@@ -11,25 +11,7 @@
 #include "signetfs/config.h"
 #include "signetfs/policy.h"
 
-#define MAX_PARTS 256
-
-/* Match component lists; "**" consumes zero or more components. */
-static bool glob_parts(char **pat, size_t np, char **name, size_t nn)
-{
-	if (np == 0)
-		return nn == 0;
-	if (strcmp(pat[0], "**") == 0) {
-		for (size_t skip = 0; skip <= nn; skip++)
-			if (glob_parts(pat + 1, np - 1, name + skip, nn - skip))
-				return true;
-		return false;
-	}
-	if (nn == 0 || fnmatch(pat[0], name[0], 0) != 0)
-		return false;
-	return glob_parts(pat + 1, np - 1, name + 1, nn - 1);
-}
-
-/* Split s in place at '/'; -1 when it has more than max components. */
+/* Split s in place at '/'; -ENAMETOOLONG beyond max components. */
 static int split(char *s, char **parts, size_t max)
 {
 	size_t n = 0;
@@ -38,45 +20,95 @@ static int split(char *s, char **parts, size_t max)
 	for (char *t = strtok_r(s, "/", &save); t;
 	     t = strtok_r(NULL, "/", &save)) {
 		if (n == max)
-			return -1;
+			return -ENAMETOOLONG;
 		parts[n++] = t;
 	}
 	return (int)n;
 }
 
-bool policy_glob(const char *pattern, const char *path)
+/*
+ * Components of pat against components of name, as a table filled from
+ * the ends (row i: pat[i..] against name[j..]), so "**" costs O(np * nn)
+ * however many there are, never a backtracking search.
+ */
+static bool glob_parts(char **pat, size_t np, char **name, size_t nn)
+{
+	bool below[SFS_POLICY_MAX_DEPTH + 1], row[SFS_POLICY_MAX_DEPTH + 1];
+
+	for (size_t j = 0; j <= nn; j++)
+		below[j] = j == nn;
+	for (size_t i = np; i-- > 0;) {
+		bool star2 = strcmp(pat[i], "**") == 0;
+
+		for (size_t j = nn + 1; j-- > 0;) {
+			if (star2 && i == np - 1)
+				row[j] = j < nn; /* a trailing ** needs one */
+			else if (star2)
+				row[j] = below[j] || (j < nn && row[j + 1]);
+			else
+				row[j] = j < nn && below[j + 1] &&
+					 fnmatch(pat[i], name[j], 0) == 0;
+		}
+		memcpy(below, row, (nn + 1) * sizeof(*row));
+	}
+	return below[0];
+}
+
+size_t policy_depth(const char *path)
+{
+	size_t n = 0;
+
+	for (const char *p = path; *p; p++)
+		if (*p != '/' && (p == path || p[-1] == '/'))
+			n++;
+	return n;
+}
+
+int policy_glob(const char *pattern, const char *path)
 {
 	char *p = strdup(pattern), *n = strdup(path);
-	char *pp[MAX_PARTS], *np[MAX_PARTS];
-	int a, b;
-	bool ok = false;
+	char *pp[SFS_POLICY_MAX_DEPTH], *np[SFS_POLICY_MAX_DEPTH];
+	int a, b, ret = -ENOMEM;
 
 	if (p && n) {
-		a = split(p, pp, MAX_PARTS);
-		b = split(n, np, MAX_PARTS);
-		ok = a >= 0 && b >= 0 &&
-		     glob_parts(pp, (size_t)a, np, (size_t)b);
+		b = split(n, np, SFS_POLICY_MAX_DEPTH);
+		a = split(p, pp, SFS_POLICY_MAX_DEPTH);
+		if (b < 0)
+			ret = b; /* the path: policy cannot evaluate it */
+		else if (a < 0)
+			ret = 0; /* too deep a pattern matches nothing */
+		else
+			ret = glob_parts(pp, (size_t)a, np, (size_t)b);
 	}
 	free(p);
 	free(n);
-	return ok;
+	return ret;
 }
 
-const struct sfs_rule *policy_match(const struct sfs_config *cfg,
-				    const char *path)
+int policy_match(const struct sfs_config *cfg, const char *path,
+		 const struct sfs_rule **rule)
 {
 	const struct sfs_rule *best = NULL;
+	int m;
 
+	*rule = NULL;
+	/* Even without rules: a path too deep for them is refused alike. */
+	if (policy_depth(path) > SFS_POLICY_MAX_DEPTH)
+		return -ENAMETOOLONG;
 	for (size_t i = 0; i < cfg->n_rules; i++) {
 		const struct sfs_rule *r = &cfg->rules[i];
 
-		if (!policy_glob(r->pattern, path))
+		m = policy_glob(r->pattern, path);
+		if (m < 0)
+			return m;
+		if (!m)
 			continue;
 		/* Later rules win ties: >=, rules are in file order. */
 		if (!best || r->literal >= best->literal)
 			best = r;
 	}
-	return best;
+	*rule = best;
+	return 0;
 }
 
 static bool in_ids(const struct sfs_ids *l, uint32_t id)
@@ -100,11 +132,10 @@ static bool groups_match(const struct sfs_ids *l, gid_t gid,
 	return false;
 }
 
-bool policy_may_write(const struct sfs_config *cfg, const char *path,
+bool policy_may_write(const struct sfs_config *cfg, const struct sfs_rule *r,
 		      uid_t uid, gid_t gid, const gid_t *groups, int ngroups,
 		      uid_t owner_uid)
 {
-	const struct sfs_rule *r = policy_match(cfg, path);
 	struct sfs_ids u, g;
 
 	if (r && (r->uids.set || r->gids.set))
@@ -119,11 +150,19 @@ bool policy_may_write(const struct sfs_config *cfg, const char *path,
 	return in_ids(&u, uid) || groups_match(&g, gid, groups, ngroups);
 }
 
-void policy_pins(const struct sfs_config *cfg, const char *path,
+bool policy_uses_groups(const struct sfs_config *cfg)
+{
+	if (cfg->n_writer_gids)
+		return true;
+	for (size_t i = 0; i < cfg->n_rules; i++)
+		if (cfg->rules[i].gids.set && !cfg->rules[i].gids.any)
+			return true;
+	return false;
+}
+
+void policy_pins(const struct sfs_config *cfg, const struct sfs_rule *r,
 		 const uint8_t (**pins)[32], size_t *n)
 {
-	const struct sfs_rule *r = policy_match(cfg, path);
-
 	if (r && r->pins_set) {
 		*pins = (const uint8_t(*)[32])r->pins;
 		*n = r->n_pins;
@@ -133,17 +172,17 @@ void policy_pins(const struct sfs_config *cfg, const char *path,
 	}
 }
 
-bool policy_path_binding(const struct sfs_config *cfg, const char *path)
+bool policy_path_binding(const struct sfs_config *cfg,
+			 const struct sfs_rule *r)
 {
-	const struct sfs_rule *r = policy_match(cfg, path);
-
 	if (r && r->path_binding >= 0)
 		return r->path_binding;
 	return cfg->path_binding;
 }
 
 /* "0 1000 alice", "*" for anyone; names resolved now, not at each check. */
-int policy_parse_ids(const char *v, bool group, struct sfs_ids *l)
+int policy_parse_ids(const char *v, bool group, struct sfs_ids *l,
+		     char *bad)
 {
 	char *copy = strdup(v), *save = NULL, *tok;
 	int ret = 0;
@@ -169,6 +208,9 @@ int policy_parse_ids(const char *v, bool group, struct sfs_ids *l)
 			struct group *gr = getgrnam(tok);
 
 			if (!gr) {
+				if (bad)
+					snprintf(bad, 64, "unknown group %.40s",
+						 tok);
 				ret = -EINVAL;
 				break;
 			}
@@ -177,6 +219,9 @@ int policy_parse_ids(const char *v, bool group, struct sfs_ids *l)
 			struct passwd *pw = getpwnam(tok);
 
 			if (!pw) {
+				if (bad)
+					snprintf(bad, 64, "unknown user %.40s",
+						 tok);
 				ret = -EINVAL;
 				break;
 			}
@@ -236,7 +281,7 @@ int policy_parse_pins(const char *v, uint8_t (**pins)[32], size_t *n)
 }
 
 int policy_rule_key(struct sfs_rule *r, const char *dir, const char *k,
-		    const char *v)
+		    const char *v, char *bad)
 {
 	if (!strcmp(k, "key")) {
 		char *p = strdup(v);
@@ -256,9 +301,9 @@ int policy_rule_key(struct sfs_rule *r, const char *dir, const char *k,
 	if (!strcmp(k, "module"))
 		return set_path(dir, &r->key.module, v);
 	if (!strcmp(k, "writers-uid"))
-		return policy_parse_ids(v, false, &r->uids);
+		return policy_parse_ids(v, false, &r->uids, bad);
 	if (!strcmp(k, "writers-gid"))
-		return policy_parse_ids(v, true, &r->gids);
+		return policy_parse_ids(v, true, &r->gids, bad);
 	if (!strcmp(k, "signer-sha256")) {
 		r->pins_set = true;
 		return policy_parse_pins(v, &r->pins, &r->n_pins);
@@ -389,10 +434,9 @@ fail:
 	return ret;
 }
 
-struct sfs_signer *keyring_for(struct sfs_keyring *ring, const char *path)
+struct sfs_signer *keyring_for(struct sfs_keyring *ring,
+			       const struct sfs_rule *r)
 {
-	const struct sfs_rule *r = policy_match(ring->cfg, path);
-
 	if (r && r->key.key_uri)
 		for (size_t i = 0; i < ring->n; i++)
 			if (ring->e[i].rule == r)
