@@ -79,7 +79,9 @@ static void test_bad(void **state)
 	(void)state;
 	expect_bad("[signetfs]\nbogus = 1\n", "unknown key");
 	expect_bad("[signetfs]\ndigest = md5\n", "invalid value");
-	expect_bad("[outbox]\nwriters-uid = 12x\n", "invalid value");
+	expect_bad("[outbox]\nwriters-uid = 12x\n", "unknown user 12x");
+	expect_bad("[outbox]\nwriters-gid = builders-xyz\n",
+		   "unknown group builders-xyz");
 	expect_bad("[inbox]\nsigner-sha256 = abcd\n", "invalid value");
 	expect_bad("[inbox]\nmode = lax\n", "invalid value");
 	expect_bad("[inbox]\npage-cache-fill = maybe\n", "invalid value");
