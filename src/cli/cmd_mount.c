@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "signetfs/log.h"
 #include "signetfs/config.h"
 #include "signetfs/fs.h"
 
@@ -110,6 +111,7 @@ static int mount_cmd(int argc, char **argv, bool outbox)
 			break;
 		case OPT_DEBUG:
 			a.debug = true;
+			sfs_log_set_level(SFS_LOG_DEBUG);
 			break;
 		case 'h':
 			usage(stdout, cmd);
