@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 /* signetfs.conf: INI parsed with inih into struct sfs_config. */
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ini.h>
@@ -190,6 +192,8 @@ static int outbox_key(struct parse_state *st, const char *k, const char *v)
 	}
 	if (!strcmp(k, "sign-nonzero-exit"))
 		return parse_bool(v, &c->sign_nonzero_exit);
+	if (!strcmp(k, "strict-modes"))
+		return parse_bool(v, &c->strict_modes);
 	return -ENOENT;
 }
 
@@ -302,6 +306,7 @@ static void config_defaults(struct sfs_config *c)
 {
 	c->key.md = SFS_MD_SHA256;
 	c->sign_nonzero_exit = true;
+	c->strict_modes = true;
 	c->path_binding = true;
 	c->page_cache_fill = true;
 	c->mode = SFS_MODE_STRICT;
@@ -317,8 +322,9 @@ int config_load(const char *path, struct sfs_config **out,
 {
 	struct parse_state st = {.err = err};
 	char *copy = NULL, *abs = NULL;
+	struct stat sb;
 	FILE *f = NULL;
-	int line, ret = -ENOMEM;
+	int fd, line, ret = -ENOMEM;
 
 	st.cfg = calloc(1, sizeof(*st.cfg));
 	if (!st.cfg)
@@ -336,11 +342,16 @@ int config_load(const char *path, struct sfs_config **out,
 	if (!copy)
 		goto fail;
 	st.dir = dirname(copy);
-	f = fopen(abs, "re");
+	/* Never blocks on a FIFO named like a config: regular files only. */
+	fd = sfs_open_regular_at(AT_FDCWD, abs, O_RDONLY, &sb);
+	f = fd < 0 ? NULL : fdopen(fd, "re");
 	if (!f) {
-		ret = -errno;
+		ret = fd < 0 ? fd : -errno;
+		if (fd >= 0)
+			close(fd);
 		sfs_error_set(err, ret, SFS_EXIT_USAGE, "%s: %s", path,
-			      strerror(errno));
+			      ret == -EINVAL ? "not a regular file"
+					     : strerror(-ret));
 		goto fail;
 	}
 	line = ini_parse_file(f, handler, &st);
