@@ -40,6 +40,7 @@ struct sfs_config {
 	bool writers_set;		/* false: mounting user and root */
 	bool writers_any;		/* "*": anyone may write */
 	bool sign_nonzero_exit;		/* sign when a writer exits != 0 */
+	bool strict_modes;		/* BACKING must be the daemon's alone */
 	/* [inbox] */
 	uint8_t (*pins)[32];		/* signer-sha256 = HEX ... */
 	size_t n_pins;

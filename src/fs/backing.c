@@ -556,6 +556,13 @@ int bk_lookup(struct backing *bk, struct bk_inode *parent, const char *name,
 		close(fd);
 		goto out;
 	}
+	if (bk->one_dev && st.st_dev != bk->root.dev) {
+		sfs_warn("%s: another filesystem below BACKING: refused "
+			 "(strict-modes)", name);
+		close(fd);
+		ret = -EACCES;
+		goto out;
+	}
 	ret = insert(bk, fd, &st, parent, name, e, &i);
 	if (ret == 0 && sfs_is_sig_name(name, strlen(name)))
 		__atomic_fetch_or(&i->flags, BK_F_SIG_NAME, __ATOMIC_RELAXED);

@@ -58,6 +58,11 @@ struct backing {
 	size_t root_len;
 	int proc_fd;			/* /proc/self/fd */
 	bool switch_creds;		/* we are root: act as the caller */
+	/*
+	 * Lookups do not cross into another filesystem mounted below the
+	 * root (-EACCES): its files could be written without the mount.
+	 */
+	bool one_dev;
 	double timeout;			/* entry and attribute timeout */
 	void (*priv_free)(void *priv);
 	/*

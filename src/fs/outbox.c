@@ -135,6 +135,8 @@ void ob_inode_free(void *p)
 		return;
 	if (s->write_failed && !s->failed_stashed)
 		failed_stash(s->ob, s);
+	ob_forget_writers_locked(s);
+	free(s->past);
 	ob_run_free(&s->run);
 	free(s);
 }
@@ -240,6 +242,8 @@ static void ob_op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_write = 1U << 20;
 	fsmount_apply_conn_opts(conn);
 	ob->writeback = conn->want & FUSE_CAP_WRITEBACK_CACHE;
+	/* Mounted by now: the device its shared mappings show. */
+	ob_find_fuse_dev(ob);
 }
 
 static void ob_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -298,15 +302,36 @@ static bool changed_nothing(int err)
 	       err == EROFS || err == EFBIG || err == ETXTBSY;
 }
 
+/* The file was emptied: what anybody wrote before is gone. */
+static void content_reset_locked(struct outbox *ob, struct ob_inode *s)
+{
+	ob_write_reset_locked(s);
+	ob_forget_writers_locked(s);
+	note_change_locked(s);
+	ob_run_restart(&s->run, ob->md);
+}
+
+/*
+ * Truncation to size. One to the size the file has changes no byte: it is
+ * passed on (times as natively) but is no change to sign.
+ */
 static int truncate_locked(struct outbox *ob, struct bk_inode *i,
-			   struct ob_file *f, off_t size)
+			   struct ob_file *f, off_t size, bool *changed)
 {
 	struct ob_inode *s = ob_inode_state(ob, i);
 	int fd = f ? f->fd : -1, ret = 0;
+	struct stat st;
+	bool same;
 
+	*changed = false;
 	if (!s)
 		return -ENOMEM;
-	if (!ob->no_sign && !s->sig_cleared) {
+	ret = bk_stat(&ob->bk, i, &st);
+	if (ret)
+		return ret;
+	/* Emptying a file a failed write left untrustworthy resets it. */
+	same = st.st_size == size && !(size == 0 && s->write_failed);
+	if (!ob->no_sign && !same && !s->sig_cleared) {
 		ret = ob_clear_sig_locked(ob, i, s);
 		if (ret)
 			return -EIO;
@@ -323,13 +348,13 @@ static int truncate_locked(struct outbox *ob, struct bk_inode *i,
 	if (ret && !ob->no_sign && !changed_nothing(-ret))
 		ob_write_failed_locked(s, "write-failed: truncate to %lld: %s",
 				       (long long)size, strerror(-ret));
-	if (ret || ob->no_sign)
+	if (ret || ob->no_sign || same)
 		return ret;
-	note_change_locked(s);
+	*changed = true;
 	if (size == 0) {
-		ob_write_reset_locked(s);
-		ob_run_restart(&s->run, ob->md);
+		content_reset_locked(ob, s);
 	} else {
+		note_change_locked(s);
 		ob_run_truncated(&s->run, (uint64_t)size);
 	}
 	return 0;
@@ -356,15 +381,56 @@ static int set_times(struct outbox *ob, int ifd, struct ob_file *f,
 	return utimensat(ob->bk.proc_fd, p, tv, 0) < 0 ? -errno : 0;
 }
 
+/*
+ * NAME.sig is exactly as readable as NAME and owned alike: after a chmod
+ * or chown of the file, its signature follows (caller holds i->lock).
+ */
+static void sig_follow_locked(struct outbox *ob, struct bk_inode *i)
+{
+	char rel[PATH_MAX], name[NAME_MAX + 1];
+	const char *base;
+	struct stat st, sst;
+	size_t len;
+	int dfd;
+
+	if (ob->no_sign || bk_stat(&ob->bk, i, &st) ||
+	    bk_relpath(&ob->bk, i, rel, &len))
+		return;
+	dfd = bk_open_parent(&ob->bk, rel, &base);
+	if (dfd < 0)
+		return;
+	if (ob_sig_name(base, name) == 0 &&
+	    fstatat(dfd, name, &sst, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(sst.st_mode)) {
+		if (fchmodat(dfd, name, ob_sig_mode(st.st_mode), 0) < 0)
+			sfs_err("%s: cannot chmod its .sig: %s", rel,
+				strerror(errno));
+		if (ob->bk.switch_creds &&
+		    (sst.st_uid != st.st_uid || sst.st_gid != st.st_gid) &&
+		    fchownat(dfd, name, st.st_uid, st.st_gid,
+			     AT_SYMLINK_NOFOLLOW) < 0)
+			sfs_err("%s: cannot chown its .sig: %s", rel,
+				strerror(errno));
+	}
+	close(dfd);
+}
+
 static int setattr_meta(fuse_req_t req, struct outbox *ob, struct bk_inode *i,
 			struct ob_file *f, const struct stat *attr, int valid)
 {
+	bool owner = valid & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
+			      FUSE_SET_ATTR_GID);
 	char p[32];
 	int r = 0, ifd = bk_pin(&ob->bk, i);
 
 	if (ifd < 0)
 		return ifd;
 	snprintf(p, sizeof(p), "%d", ifd);
+	/* A signature made meanwhile gets the new mode: one lock for both. */
+	if (owner && i->type == S_IFREG) {
+		pthread_rwlock_rdlock(&ob->ns_lock);
+		pthread_mutex_lock(&i->lock);
+	}
 	if (valid & FUSE_SET_ATTR_MODE)
 		r = AS_CALLER(ob, req,
 			      f ? fchmod(f->fd, attr->st_mode)
@@ -379,35 +445,55 @@ static int setattr_meta(fuse_req_t req, struct outbox *ob, struct bk_inode *i,
 	}
 	if (r < 0)
 		r = -errno;
-	if (r == 0 && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
-		bk_creds_enter(&ob->bk, req, false);
-		r = set_times(ob, ifd, f, attr, valid);
-		bk_creds_leave(&ob->bk);
+	if (owner && i->type == S_IFREG) {
+		if (r == 0)
+			sig_follow_locked(ob, i);
+		pthread_mutex_unlock(&i->lock);
+		pthread_rwlock_unlock(&ob->ns_lock);
 	}
+	/*
+	 * Times as the daemon: the kernel checked the caller already
+	 * (default_permissions: explicit times need ownership, "now" write
+	 * access), and it sends the times of writeback-cached writes with
+	 * the credentials of whichever task made it write them back.
+	 */
+	if (r == 0 && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)))
+		r = set_times(ob, ifd, f, attr, valid);
 	bk_unpin(&ob->bk, i);
 	return r;
 }
 
-/* truncate(2) with no open file is a whole modification: sign it now. */
+/*
+ * truncate(2) with no open file is a whole modification: sign it now, once
+ * no writer is in the middle of the file, with the caller among the
+ * writers the path's rule must allow.
+ */
 static int setattr_size(fuse_req_t req, struct outbox *ob, struct bk_inode *i,
 			struct ob_file *f, off_t size)
 {
+	struct ob_writer_id who = {.ngroups = -1};
 	struct ob_inode *s;
 	struct sfs_writer w;
+	bool changed;
 	int ret;
 
+	if (!f && !ob->no_sign)
+		ob_writer_id_of(ob, req, &who);
 	pthread_rwlock_rdlock(&ob->ns_lock);
 	pthread_mutex_lock(&i->lock);
 	bk_creds_enter(&ob->bk, req, false);
-	ret = truncate_locked(ob, i, f, size);
+	ret = truncate_locked(ob, i, f, size, &changed);
 	bk_creds_leave(&ob->bk);
 	s = i->priv;
-	if (ret == 0 && !f && !ob->no_sign && s && s->n_writers == 0) {
+	if (ret == 0 && changed && !f && s && s->n_active == 0) {
 		ob_writer_of(ob, req, &w);
-		ret = ob_sign_locked(ob, i, s, &w);
+		ret = ob_sign_locked(ob, i, s, &w, &who);
+	} else if (ret == 0 && changed && !f && s) {
+		ob_note_writer_locked(s, &who);
 	}
 	pthread_mutex_unlock(&i->lock);
 	pthread_rwlock_unlock(&ob->ns_lock);
+	ob_writer_id_free(&who);
 	return ret;
 }
 
@@ -423,7 +509,15 @@ static void ob_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	if (!ob_writer_allowed(ob, req, "setattr", i, NULL)) {
+	/*
+	 * Times alone change no byte and no signature: the kernel sends them
+	 * at close with the writeback cache, whoever the writer was (its
+	 * close is then judged where the signature is made).
+	 */
+	if ((valid & ~(FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+		       FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW |
+		       FUSE_SET_ATTR_CTIME)) &&
+	    !ob_writer_allowed(ob, req, "setattr", i, NULL)) {
 		fuse_reply_err(req, EACCES);
 		return;
 	}
@@ -434,10 +528,14 @@ static void ob_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		else
 			ret = setattr_size(req, ob, i, f, attr->st_size);
 	}
-	if (ret)
+	if (ret) {
+		sfs_debug("inode %ju: setattr %#x by pid %d: %s",
+			  (uintmax_t)i->ino, (unsigned)valid,
+			  (int)fuse_req_ctx(req)->pid, strerror(-ret));
 		fuse_reply_err(req, -ret);
-	else
+	} else {
 		bk_op_getattr(&ob->bk, req, i);
+	}
 }
 
 /* Flags for the backing fd: we do append and truncation ourselves. */
@@ -448,6 +546,33 @@ static int backing_flags(struct outbox *ob, int flags)
 	if (ob->writeback && (flags & O_ACCMODE) == O_WRONLY)
 		flags = (flags & ~O_ACCMODE) | O_RDWR;
 	return flags | O_CLOEXEC | O_NOFOLLOW;
+}
+
+/* The handle's opener: identity for policy, process, a mark for forks. */
+static void who_opened(struct outbox *ob, fuse_req_t req, struct ob_file *f)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	bool groups = policy_uses_groups(ob_conf(ob)->cfg);
+	gid_t g[256];
+	int n = (int)ARRAY_SIZE(g);
+	struct ob_exit ex;
+
+	f->who = (struct ob_writer_id){.uid = c->uid, .gid = c->gid,
+				       .pid = c->pid, .ngroups = -1};
+	/* Before the reply: nothing forked from the opener holds it yet. */
+	f->pid_mark = ob_last_pid();
+	if (ob_task_ids(c->pid, &f->tgid, groups ? g : NULL, &n) == 0 &&
+	    groups) {
+		f->who.groups = malloc((size_t)(n ? n : 1) * sizeof(*g));
+		if (f->who.groups) {
+			memcpy(f->who.groups, g, (size_t)n * sizeof(*g));
+			f->who.ngroups = n;
+		}
+	}
+	ob_exit_state(f->tgid, &ex);
+	f->start = ex.start;
+	if (f->exe)
+		f->who.exe = strdup(f->exe);
 }
 
 static struct ob_file *new_file(struct outbox *ob, fuse_req_t req, int fd,
@@ -475,14 +600,52 @@ static struct ob_file *new_file(struct outbox *ob, fuse_req_t req, int fd,
 			f->exe = strdup(exe); /* NULL: the record has no exe */
 		}
 	}
+	if (f->writable && !ob->no_sign)
+		who_opened(ob, req, f);
 	return f;
 }
 
 static void free_file(struct ob_file *f)
 {
-	if (f)
+	if (f) {
 		free(f->exe);
+		ob_writer_id_free(&f->who);
+	}
 	free(f);
+}
+
+static void add_handle_locked(struct ob_inode *s, struct ob_file *f)
+{
+	f->inode_prev = NULL;
+	f->inode_next = s->handles;
+	if (s->handles)
+		s->handles->inode_prev = f;
+	s->handles = f;
+	s->n_writers++;
+	f->active = true;
+	s->n_active++;
+}
+
+/* f's writing is over (a final close, or the release). */
+static void finish_locked(struct ob_inode *s, struct ob_file *f)
+{
+	if (f->active && s->n_active)
+		s->n_active--;
+	f->active = false;
+}
+
+static void del_handle_locked(struct ob_inode *s, struct ob_file *f)
+{
+	finish_locked(s, f);
+	if (f->inode_prev)
+		f->inode_prev->inode_next = f->inode_next;
+	else if (s->handles == f)
+		s->handles = f->inode_next;
+	if (f->inode_next)
+		f->inode_next->inode_prev = f->inode_prev;
+	f->inode_next = f->inode_prev = NULL;
+	if (s->n_writers)
+		s->n_writers--;
 }
 
 /*
@@ -511,17 +674,16 @@ static int open_for_write_locked(struct outbox *ob, struct bk_inode *i,
 		return ret;
 	}
 	if (!ob->no_sign && (trunc || created)) {
-		/* Empty now: whatever failed before is gone. */
-		ob_write_reset_locked(s);
-		note_change_locked(s);
-		ob_run_restart(&s->run, ob->md);
+		/* Empty now: whatever failed or was written before is gone. */
+		content_reset_locked(ob, s);
 	} else if (!ob->no_sign && s->n_writers == 0 &&
 		   !ob_run_ok(&s->run) && fstat(f->fd, &st) == 0 &&
 		   st.st_size == 0) {
 		ob_run_restart(&s->run, ob->md);
 	}
 	f->must_sign = trunc || created;
-	s->n_writers++;
+	f->open_gen = s->content_gen;
+	add_handle_locked(s, f);
 	return 0;
 }
 
@@ -548,8 +710,8 @@ static void reply_open(fuse_req_t req, struct outbox *ob, struct bk_inode *i,
 		if (f->writable) {
 			pthread_mutex_lock(&i->lock);
 			s = i->priv;
-			if (s && s->n_writers)
-				s->n_writers--;
+			if (s)
+				del_handle_locked(s, f);
 			pthread_mutex_unlock(&i->lock);
 		}
 		close(f->fd);
@@ -689,6 +851,28 @@ static ssize_t write_all(int fd, const char *buf, size_t size, off_t off,
 	return (ssize_t)done;
 }
 
+/*
+ * A write without credentials is the kernel writing dirty pages back:
+ * through a shared mapping after close too, and then from the exit of the
+ * process that mapped the file, which is blocked in it meanwhile. For each
+ * handle whose opener closed it while still mapping it, note how that
+ * opener is exiting, if it is: the release decides with it.
+ */
+static void watch_mappers_locked(struct outbox *ob, struct ob_inode *s)
+{
+	struct ob_exit ex;
+
+	for (struct ob_file *h = s->handles; h; h = h->inode_next) {
+		if (!h->active || !h->opener_closed || h->exit_seen)
+			continue;
+		ob_exit_state(h->tgid, &ex);
+		if (ex.known && ex.exiting && ex.start == h->start) {
+			h->exit = ex;
+			h->exit_seen = true;
+		}
+	}
+}
+
 static void ob_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 			size_t size, off_t off, struct fuse_file_info *fi)
 {
@@ -730,6 +914,8 @@ static void ob_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		fuse_reply_err(req, s ? EIO : ENOMEM);
 		return;
 	}
+	if (fuse_req_ctx(req)->pid <= 0)
+		watch_mappers_locked(ob, s);
 	epoch = ob_run_epoch(&s->run);
 	n = write_all(f->fd, buf, size, off, &err);
 	if (n > 0 || err)
@@ -752,9 +938,114 @@ static void ob_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 reply:
 	/* Not a short count: the kernel may take that as written. */
 	if (err)
+		sfs_debug("inode %ju: write of %zu at %lld: %s",
+			  (uintmax_t)i->ino, size, (long long)off,
+			  strerror(err));
+	if (err)
 		fuse_reply_err(req, err);
 	else
 		fuse_reply_write(req, (size_t)n);
+}
+
+/* Is the task pid in f's opener's process (thread group)? */
+static bool is_opener(const struct ob_file *f, pid_t pid)
+{
+	pid_t tgid;
+	int n = 0;
+
+	if (pid <= 0 || f->tgid <= 0)
+		return false;
+	if (pid == f->pid || pid == f->tgid)
+		return true;
+	return ob_task_ids(pid, &tgid, NULL, &n) == 0 && tgid == f->tgid;
+}
+
+/* A close that ends no writing: the handle may still be written. */
+static int close_result(const struct ob_inode *s, const struct ob_file *f)
+{
+	return s->write_failed || f->refused ? -EIO : 0;
+}
+
+/*
+ * A close by a task whose process was killed (or exited non-zero, when
+ * that does not sign): what this handle may have written is partial, so
+ * nothing signs the file until it is emptied. A handle that changed
+ * nothing since its open, while no signature was made, leaves it be.
+ */
+static void refuse_killed_locked(struct outbox *ob, fuse_req_t req,
+				 struct bk_inode *i, struct ob_inode *s,
+				 struct ob_file *f, const struct ob_exit *ex)
+{
+	struct sfs_writer w;
+	char why[96];
+
+	f->refused = true;
+	if (!f->must_sign && s->content_gen == f->open_gen &&
+	    s->content_gen == s->decided_gen && s->sign_seq < f->open_seq)
+		return;
+	if (!ex->known)
+		snprintf(why, sizeof(why), "writer not visible to the daemon "
+			 "(another pid namespace)");
+	else if (ex->signal)
+		snprintf(why, sizeof(why), "writer killed by signal %d",
+			 ex->signal);
+	else
+		snprintf(why, sizeof(why), "writer exited with status %d",
+			 ex->status);
+	ob_writer_of_file(ob, req, f, &w);
+	ob_refuse_locked(ob, i, s, &w, why);
+}
+
+/*
+ * A close(2) of a descriptor of f (docs/outbox.md, "When a file is
+ * signed"). It signs only when it ends the writing of its open file: it
+ * comes from the process that opened it, which keeps no other descriptor
+ * or shared mapping of the file, no process started since holds one, and
+ * no other open of the file is still being written. Otherwise the close
+ * that does end it, or the release, signs.
+ */
+static int flush_locked(struct outbox *ob, fuse_req_t req, struct bk_inode *i,
+			struct ob_inode *s, struct ob_file *f,
+			const struct ob_exit *ex, bool opener,
+			const struct ob_writer_id *closer)
+{
+	struct sfs_writer w;
+	int ret = 0;
+
+	if (!ex->known || ex->signal ||
+	    (ex->exiting && ex->status &&
+	     !ob_conf(ob)->cfg->sign_nonzero_exit)) {
+		refuse_killed_locked(ob, req, i, s, f, ex);
+		return -EIO;
+	}
+	if (closer)
+		ob_note_writer_locked(s, closer);
+	f->flush_gen = s->content_gen;
+	if (!f->refused)
+		s->close_gen = s->content_gen;
+	if (!opener) {
+		sfs_debug("inode %ju: close by pid %d, not the opener %d",
+			  (uintmax_t)i->ino, (int)fuse_req_ctx(req)->pid,
+			  (int)f->tgid);
+		return close_result(s, f);
+	}
+	f->opener_closed = true;
+	if (f->active && ob_still_held(ob, f, ex, i->ino))
+		return close_result(s, f);
+	finish_locked(s, f);
+	if (s->n_active || f->refused)
+		return close_result(s, f);
+	if (f->must_sign || s->content_gen != s->decided_gen) {
+		ob_writer_of_file(ob, req, f, &w);
+		ret = ob_sign_locked(ob, i, s, &w, NULL);
+		/* Refused for a failed write: decided, until a reset. */
+		if (ret == 0 || s->write_failed)
+			f->must_sign = false;
+	}
+	/* Every writer's close learns that the content is not signed. */
+	if (s->write_failed && ret == 0)
+		ret = -EIO;
+	return ret;
 }
 
 static void ob_op_flush(fuse_req_t req, fuse_ino_t ino,
@@ -764,10 +1055,11 @@ static void ob_op_flush(fuse_req_t req, fuse_ino_t ino,
 	struct bk_inode *i = bk_inode(&ob->bk, ino);
 	struct ob_file *f = ob_file_of(fi);
 	const struct fuse_ctx *c = fuse_req_ctx(req);
+	struct ob_writer_id closer = {.ngroups = -1};
 	struct ob_inode *s;
-	struct sfs_writer w;
 	struct ob_exit ex;
-	int ret = 0;
+	bool opener;
+	int ret;
 
 	if (!f->writable || ob->no_sign) {
 		fuse_reply_err(req, 0);
@@ -775,58 +1067,95 @@ static void ob_op_flush(fuse_req_t req, fuse_ino_t ino,
 	}
 	/* The closing task is blocked in this flush: its pid is stable. */
 	ob_exit_state(c->pid, &ex);
+	opener = is_opener(f, c->pid);
+	if (!opener)
+		ob_writer_id_of(ob, req, &closer);
 	pthread_rwlock_rdlock(&ob->ns_lock);
 	pthread_mutex_lock(&i->lock);
 	s = ob_inode_state(ob, i);
-	if (!s) {
-		ret = -ENOMEM;
-	} else if (ex.signal ||
-		   (ex.exiting && ex.status && !ob_conf(ob)->cfg->sign_nonzero_exit)) {
-		ob_writer_of_file(ob, req, f, &w);
-		ob_refuse_locked(ob, i, s, f->open_seq, f->must_sign, &w, &ex);
-		f->refused = true;
-		ret = -EIO;
-	} else if (!f->refused &&
-		   (f->must_sign || s->content_gen != s->decided_gen)) {
-		ob_writer_of_file(ob, req, f, &w);
-		ret = ob_sign_locked(ob, i, s, &w);
-		/* Refused for a failed write: decided, until a reset. */
-		if (ret == 0 || s->write_failed)
-			f->must_sign = false;
-	}
-	/* Every writer's close learns that the content is not signed. */
-	if (s && s->write_failed && ret == 0)
-		ret = -EIO;
-	if (s)
-		f->flush_gen = s->content_gen;
+	ret = s ? flush_locked(ob, req, i, s, f, &ex, opener,
+			       opener ? NULL : &closer)
+		: -ENOMEM;
 	pthread_mutex_unlock(&i->lock);
 	pthread_rwlock_unlock(&ob->ns_lock);
+	ob_writer_id_free(&closer);
+	if (ret)
+		sfs_debug("inode %ju: close by pid %d: %s", (uintmax_t)i->ino,
+			  (int)c->pid, strerror(-ret));
 	fuse_reply_err(req, -ret);
 }
 
 /*
- * Bytes that reach us after the last flush (dirty mmap pages written back
- * at munmap/release) are signed when the last writer goes; an error here
- * cannot reach anybody but the audit log.
+ * Bytes that came after every close (a shared mapping written after the
+ * descriptor was closed) are signed at the release only when the process
+ * that holds the mapping is known to have finished normally: it is still
+ * running (it unmapped the file), or it was seen exiting with a status
+ * that signs. Killed, or gone before anybody saw how: not signed.
+ */
+static bool release_ok_locked(struct outbox *ob, struct ob_inode *s,
+			      struct ob_file *f, char *why, size_t len)
+{
+	const struct ob_exit *ex = &f->exit;
+	struct ob_exit now;
+
+	if (s->content_gen == s->close_gen)
+		return true; /* every change was followed by a close */
+	if (!f->exit_seen) {
+		ob_exit_state(f->tgid, &now);
+		if (!now.known || now.start != f->start) {
+			snprintf(why, len, "written after close (shared "
+				 "mapping) by process %d, which ended before "
+				 "its exit status was seen", (int)f->tgid);
+			return false;
+		}
+		ex = &now;
+	}
+	if (!ex->exiting)
+		return true;
+	if (ex->signal) {
+		snprintf(why, len, "writer killed by signal %d (written after "
+			 "close through a shared mapping)", ex->signal);
+		return false;
+	}
+	if (ex->status && !ob_conf(ob)->cfg->sign_nonzero_exit) {
+		snprintf(why, len, "writer exited with status %d (written "
+			 "after close through a shared mapping)", ex->status);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * The kernel dropped the last reference to the open file: nobody can
+ * write through it any more. When it was the last writing open of a file
+ * whose content is not decided yet, sign it now (an error here can reach
+ * only the audit log).
  */
 static void release_writer(struct outbox *ob, struct bk_inode *i,
 			   struct ob_file *f)
 {
+	char why[OB_WHY_MAX];
 	struct ob_inode *s;
 	struct sfs_writer w;
 
 	pthread_rwlock_rdlock(&ob->ns_lock);
 	pthread_mutex_lock(&i->lock);
 	s = ob_inode_state(ob, i);
-	if (s && s->n_writers)
-		s->n_writers--;
-	if (s && !ob->no_sign && !f->refused && s->n_writers == 0 &&
-	    s->content_gen != f->flush_gen &&
-	    s->content_gen != s->decided_gen) {
+	if (s) {
+		del_handle_locked(s, f);
+		if (!ob->no_sign)
+			ob_note_writer_locked(s, &f->who);
+	}
+	if (s && !ob->no_sign && !f->refused && s->n_active == 0 &&
+	    s->content_gen != s->decided_gen &&
+	    s->content_gen != s->tried_gen) {
 		ob_writer_ids(ob, f->pid, f->uid, f->gid, &w);
 		if (!w.exe[0] && f->exe)
 			snprintf(w.exe, sizeof(w.exe), "%s", f->exe);
-		ob_sign_locked(ob, i, s, &w);
+		if (release_ok_locked(ob, s, f, why, sizeof(why)))
+			ob_sign_locked(ob, i, s, &w, NULL);
+		else
+			ob_refuse_locked(ob, i, s, &w, why);
 	}
 	pthread_mutex_unlock(&i->lock);
 	pthread_rwlock_unlock(&ob->ns_lock);
@@ -1038,12 +1367,19 @@ static int ob_setup(void *userdata, struct sfs_error *err)
 	struct sfs_keyring *ring;
 	int ret;
 
+	if (!ob->no_sign && cfg->strict_modes) {
+		ret = ob_check_backing_modes(ob->args->backing, err);
+		if (ret)
+			goto fail;
+	}
 	ret = bk_init(&ob->bk, ob->args->backing);
 	if (ret) {
 		sfs_error_set(err, ret, SFS_EXIT_USAGE, "%s: %s",
 			      ob->args->backing, strerror(-ret));
 		goto fail;
 	}
+	/* Strict: a directory of another filesystem below BACKING is not ours. */
+	ob->bk.one_dev = !ob->no_sign && cfg->strict_modes;
 	ob->bk.priv_free = ob_inode_free;
 	ob->bk.priv_detach = ob_inode_detach;
 	ob->md = cfg->key.md;
@@ -1110,7 +1446,10 @@ int outbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 	ob->cfg = cfg;
 	/* The daemon changes to / when it detaches. */
 	ob->cfg_path = realpath(cfg->path, NULL);
-	if (!ob->cfg_path) {
+	ob->mnt_abs = realpath(a->mountpoint, NULL);
+	if (!ob->cfg_path || !ob->mnt_abs) {
+		free(ob->cfg_path);
+		free(ob->mnt_abs);
 		free(opts);
 		free(ob);
 		return SFS_EXIT_USAGE;
@@ -1134,6 +1473,7 @@ int outbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 	pthread_mutex_destroy(&ob->conf_lock);
 	pthread_mutex_destroy(&ob->names.lock);
 	free(ob->cfg_path);
+	free(ob->mnt_abs);
 	pthread_rwlock_destroy(&ob->ns_lock);
 	free(opts);
 	free(ob);

@@ -83,6 +83,9 @@ struct outbox {
 	size_t n_failed, cap_failed;
 	/* Open handles, for teardown (mount.h): ob_file, bk_dir. */
 	struct fsmount_handles files, dirs;
+	char *mnt_abs;			/* realpath of the mount point */
+	dev_t fuse_dev;			/* this mount's st_dev; 0: unknown */
+	bool strict_modes;		/* BACKING checked at mount */
 };
 
 #define OB_WHY_MAX 160
@@ -135,15 +138,50 @@ int ob_run_final(struct ob_run *r, enum sfs_md md, uint64_t size,
 bool ob_run_ok(struct ob_run *r);
 uint64_t ob_run_epoch(struct ob_run *r);
 
+/*
+ * Who wrote, for the policy check where a signature is made: uid, gid and
+ * (when a rule lists groups) the supplementary groups. ngroups < 0: not
+ * known (policy then decides on uid and gid alone, never more widely).
+ */
+struct ob_writer_id {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	int ngroups;
+	gid_t *groups;
+	char *exe;		/* for the audit record; may be NULL */
+};
+
+struct ob_file;
+
 /* Per-inode outbox state (bk_inode.priv), under bk_inode.lock. */
 struct ob_inode {
 	struct ob_run run;
 	uint64_t content_gen;	/* bumped by every write/truncate */
+	uint64_t close_gen;	/* content_gen at the last close not refused */
+	/*
+	 * content_gen at the last attempt to sign, failed or not: a close
+	 * that failed (its writer got EIO) is not tried again at release.
+	 */
+	uint64_t tried_gen;
 	uint64_t decided_gen;	/* content_gen at the last sign or refusal */
 	uint64_t sign_seq;	/* ob->seq when it was last signed */
 	bool sig_cleared;	/* NAME.sig removed since the last signature */
 	bool sync_next;		/* a handle fsynced: make the next .sig durable */
 	unsigned n_writers;	/* open writable handles */
+	/*
+	 * Writable handles whose writing has not ended (ob_file.active):
+	 * while one is, no other close signs (docs/outbox.md).
+	 */
+	unsigned n_active;
+	struct ob_file *handles;	/* the open writable handles */
+	/*
+	 * Everyone else who may have written since the last signature:
+	 * released handles' openers, processes that closed an inherited
+	 * descriptor. Cleared by a signature or an emptied file.
+	 */
+	struct ob_writer_id *past;
+	size_t n_past, cap_past;
 	/*
 	 * A write to BACKING failed (an error or a short write), so BACKING
 	 * may not hold what the writers wrote: nothing signs this inode
@@ -167,6 +205,17 @@ struct ob_inode {
 	struct timespec snap_mtime, snap_ctime;
 };
 
+/* How the task that sent a request is doing (from /proc/PID/stat). */
+struct ob_exit {
+	bool known;		/* /proc/PID/stat was read in full */
+	bool gone;		/* no such task: exited and reaped */
+	bool exiting;		/* PF_EXITING, or a zombie */
+	int signal;		/* killed by this signal, else 0 */
+	int status;		/* exit status of a normal exit */
+	pid_t ppid;
+	unsigned long long start;	/* start time, clock ticks after boot */
+};
+
 /* One open file (fuse_file_info.fh). */
 struct ob_file {
 	struct fsmount_handle link;	/* on ob->files while open */
@@ -174,9 +223,23 @@ struct ob_file {
 	bool writable;
 	bool must_sign;		/* created or truncated by this open */
 	bool refused;		/* its writer was killed: never sign for it */
+	/*
+	 * Writable and its writing not over: the opener's process has not
+	 * made the close that ends it, nor has the kernel released it.
+	 */
+	bool active;
+	bool opener_closed;	/* the opener's process closed a descriptor */
+	bool exit_seen;		/* exit: the opener seen exiting after close */
+	struct ob_exit exit;
 	uint64_t open_seq;
+	uint64_t open_gen;	/* content_gen after the open */
 	uint64_t flush_gen;	/* content_gen at its last flush */
+	struct ob_file *inode_next, *inode_prev;	/* ob_inode.handles */
 	/* Who opened it: release carries no credentials. */
+	struct ob_writer_id who;
+	pid_t tgid;		/* the opener's process */
+	unsigned long long start;	/* its start time: pid reuse */
+	pid_t pid_mark;		/* the last pid handed out at the open */
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
@@ -215,16 +278,28 @@ bool ob_write_failed_stashed(struct outbox *ob, dev_t dev, ino_t ino);
 /* Its last name was removed: drop (dev, ino) from the stash. */
 void ob_write_failed_forget(struct outbox *ob, dev_t dev, ino_t ino);
 
-/* outbox_sign.c */
-
-/* How the task that sent a request is doing (from /proc/PID/stat). */
-struct ob_exit {
-	bool exiting;		/* PF_EXITING */
-	int signal;		/* killed by this signal, else 0 */
-	int status;		/* exit status of a normal exit */
-};
+/* outbox_writers.c */
 
 void ob_exit_state(pid_t pid, struct ob_exit *ex);
+/*
+ * The thread group of task PID and, when groups is not NULL, its
+ * supplementary groups (at most *ngroups; *ngroups is set to how many).
+ */
+int ob_task_ids(pid_t pid, pid_t *tgid, gid_t *groups, int *ngroups);
+/* The last pid the kernel handed out in our pid namespace; 0: unknown. */
+pid_t ob_last_pid(void);
+/*
+ * After a close by f's opener (closer: its state), does anybody still hold
+ * the open file for writing: another writable descriptor or a shared
+ * writable mapping of inode ino in the opener's process, or in a process
+ * started since the open that descends from it (an inherited descriptor)?
+ */
+bool ob_still_held(struct outbox *ob, const struct ob_file *f,
+		   const struct ob_exit *closer, ino_t ino);
+/* ob->fuse_dev from mountinfo, once mounted (ops->init). */
+void ob_find_fuse_dev(struct outbox *ob);
+
+/* outbox_sign.c */
 
 /* Remove NAME.sig of the inode (ENOENT is fine); 0 or -errno. */
 int ob_clear_sig_locked(struct outbox *ob, struct bk_inode *i,
@@ -234,18 +309,41 @@ int ob_unlink_sig(struct outbox *ob, const char *rel);
 
 /*
  * Hash the current content (running digest when it covers the file) and
- * sign it under its current path, install NAME.sig, audit. Caller holds
- * ns_lock shared and i->lock. 0, or -EIO with the reason audited.
+ * sign it under its current path, install NAME.sig, audit. Every writer
+ * since the last signature (s->handles, s->past, and extra when not NULL)
+ * must be allowed at that path by its rule. Caller holds ns_lock shared
+ * and i->lock. 0; -EACCES when a writer is not allowed there (audited
+ * policy-denied); -EIO with the reason audited.
  */
 int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
-		   const struct sfs_writer *w);
+		   const struct sfs_writer *w, const struct ob_writer_id *extra);
 /*
- * The killed-writer path: no signature for what the handle opened at
- * open_seq may have written; a stale one is removed; audited.
+ * No signature for the content as it is, for a reason that sticks until
+ * the file is emptied (a killed writer: its bytes may be partial): any
+ * .sig goes, a sign-refused record says why.
  */
 void ob_refuse_locked(struct outbox *ob, struct bk_inode *i,
-		      struct ob_inode *s, uint64_t open_seq, bool must_sign,
-		      const struct sfs_writer *w, const struct ob_exit *ex);
+		      struct ob_inode *s, const struct sfs_writer *w,
+		      const char *reason);
+/* Who to check at the path where the next signature is made. */
+void ob_writer_id_of(struct outbox *ob, fuse_req_t req,
+		     struct ob_writer_id *id);
+void ob_writer_id_free(struct ob_writer_id *id);
+/* id may have written since the last signature (a copy is kept). */
+void ob_note_writer_locked(struct ob_inode *s, const struct ob_writer_id *id);
+/* A signature was made, or the file emptied: past writers are forgotten. */
+void ob_forget_writers_locked(struct ob_inode *s);
+/*
+ * May the writer W (as a signature names it: uid, gid, user) write at REL?
+ * For carrying a signature over to a new path.
+ */
+bool ob_sig_writer_allowed(struct outbox *ob, const char *rel,
+			   const struct sfs_writer *w);
+/* Mode of the .sig of a file with mode m: exactly as readable as it. */
+static inline mode_t ob_sig_mode(mode_t m)
+{
+	return (m & 0444) | 0200;
+}
 
 /* The signer for REL (per-subtree keys), NULL if none. */
 struct sfs_signer *ob_signer_for(struct outbox *ob, const char *rel);
@@ -265,7 +363,7 @@ int ob_sig_name(const char *base, char *out);
  */
 void ob_own_like(struct outbox *ob, int dfd, const char *name,
 		 const struct stat *file_st);
-/* Write REL.sig atomically, owned like the file; 0 or -errno. */
+/* Write REL.sig atomically, owned and readable like the file; 0 or -errno. */
 int ob_install_sig(struct outbox *ob, const char *rel, const uint8_t *der,
 		   size_t len, const struct stat *file_st, bool sync);
 int ob_audit(struct outbox *ob, const char *event, const char *rel,
@@ -304,6 +402,9 @@ struct ob_sigcheck {
 int ob_valid_sig(struct outbox *ob, int dirfd, const char *base,
 		 const char *rel, size_t rel_len, int fd, enum sfs_md md,
 		 struct ob_sigcheck *c);
+
+/* Is BACKING the daemon's alone (no other user can reach or write it)? */
+int ob_check_backing_modes(const char *backing, struct sfs_error *err);
 
 /* outbox_conf.c */
 /* The config the current operation runs with (see ob_op_enter). */

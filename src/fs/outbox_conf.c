@@ -92,10 +92,28 @@ int ob_conf_new(struct outbox *ob, struct sfs_config *cfg, bool owned,
 			return ret;
 		}
 	}
+	/*
+	 * Rename carries a signature over only after verifying it: a trust
+	 * store or CRL that does not load fails the mount or the reload,
+	 * as in the inbox, never leaves a mount that trusts any .sig.
+	 */
+	if (!ob->no_sign && !cfg->trust.cafile && !cfg->trust.capath) {
+		sfs_error_set(err, -EINVAL, SFS_EXIT_USAGE,
+			      "%s: a signing outbox needs a trust store "
+			      "(trust = CA.pem): rename verifies the "
+			      "signatures it carries over", cfg->path);
+		keyring_close(c->ring);
+		free(c);
+		return -EINVAL;
+	}
 	if ((cfg->trust.cafile || cfg->trust.capath) &&
-	    verifier_new(&cfg->trust, &c->verifier, &verr) != 0)
-		sfs_info("no verifier (%s): rename and status xattrs trust any "
-			 "existing .sig", verr.msg);
+	    verifier_new(&cfg->trust, &c->verifier, &verr) != 0) {
+		sfs_error_set(err, verr.code ? verr.code : -EINVAL,
+			      SFS_EXIT_USAGE, "%s", verr.msg);
+		keyring_close(c->ring);
+		free(c);
+		return verr.code ? verr.code : -EINVAL;
+	}
 	c->owned = owned;
 	*out = c;
 	return 0;

@@ -41,7 +41,10 @@ struct rs_plan {
 	struct rs_job *jobs;
 	size_t n, cap;
 	fuse_req_t req;
+	struct ob_writer_id caller;	/* must be allowed at every new path */
 	char why[160];		/* first failure */
+	char denied[PATH_MAX];	/* -EACCES: the new path refused */
+	struct sfs_writer denied_writer;	/* and whose bytes */
 };
 
 static void plan_free(struct rs_plan *p)
@@ -99,7 +102,8 @@ static void writer_state(struct outbox *ob, const struct stat *st,
 		pthread_mutex_lock(&i->lock);
 		s = i->priv;
 		if (s) {
-			*busy = s->n_writers;
+			/* Still being written: its writer's close signs. */
+			*busy = s->n_active;
 			*failed = s->write_failed;
 		}
 		pthread_mutex_unlock(&i->lock);
@@ -126,8 +130,8 @@ static int prepare_sig(struct outbox *ob, struct rs_plan *p,
 	ret = ob_sig_name(b, name);
 	if (ret == 0)
 		ret = sfs_atomic_prepare_at(sig_dfd, name, j->der, j->der_len,
-					    0644, ob_conf(ob)->cfg->sync_sig,
-					    tmp);
+					    ob_sig_mode(j->st.st_mode),
+					    ob_conf(ob)->cfg->sync_sig, tmp);
 	if (ret == 0) {
 		j->tmp = strdup(tmp);
 		if (!j->tmp) {
@@ -146,8 +150,54 @@ static int prepare_sig(struct outbox *ob, struct rs_plan *p,
 }
 
 /*
- * One regular file: when its .sig is valid for OLD, sign NEW now and
- * write that signature to a temp file (before the rename, so a token
+ * May NEW_REL receive this file? The caller, who puts it there, must be
+ * allowed at the new path by its rule, as for a create; so must the
+ * writer its signature names (a rename moves bytes, it writes none: the
+ * new signature still names who wrote them). -EACCES says who is not.
+ */
+static int may_move_to(struct outbox *ob, struct rs_plan *p,
+		       const char *new_rel, const struct sfs_writer *sig_writer)
+{
+	const struct sfs_config *cfg = ob_conf(ob)->cfg;
+	const struct sfs_rule *r;
+
+	/* The record names the caller; the reason names whose bytes. */
+	ob_writer_of(ob, p->req, &p->denied_writer);
+	if (policy_match(cfg, new_rel, &r) != 0 ||
+	    !policy_may_write(cfg, r, p->caller.uid, p->caller.gid,
+			      p->caller.ngroups > 0 ? p->caller.groups : NULL,
+			      p->caller.ngroups > 0 ? p->caller.ngroups : 0,
+			      ob->mounter))
+		snprintf(p->why, sizeof(p->why),
+			 "rename: uid %u may not write here",
+			 (unsigned)p->caller.uid);
+	else if (sig_writer && !ob_sig_writer_allowed(ob, new_rel, sig_writer))
+		snprintf(p->why, sizeof(p->why),
+			 "rename: uid %u, who wrote these bytes, may not "
+			 "write here", (unsigned)sig_writer->uid);
+	else
+		return 0;
+	snprintf(p->denied, sizeof(p->denied), "%s", new_rel);
+	return -EACCES;
+}
+
+/*
+ * The signature at OLD is one this mount may carry over: valid for OLD
+ * under the trust store and policy, and made by the key this mount signs
+ * OLD with. A signature by any other key (another certificate of the same
+ * CA, a key of a past configuration) is not re-signed with ours.
+ */
+static bool ours_for(struct outbox *ob, const char *old_rel,
+		     const struct ob_sigcheck *c)
+{
+	struct sfs_signer *sg = ob_signer_for(ob, old_rel);
+
+	return c->verified && sg && !strcmp(c->signer, signer_cert_sha256(sg));
+}
+
+/*
+ * One regular file: when its .sig is valid for OLD and ours, sign NEW now
+ * and write that signature to a temp file (before the rename, so a token
  * failure or a full BACKING leaves everything as it was). The original
  * writer stays the writer: a rename moves bytes, it writes none. sig_dfd
  * is the directory the file is in after the rename.
@@ -164,13 +214,9 @@ static int plan_file(struct outbox *ob, struct rs_plan *p, int dfd,
 	bool busy, failed;
 	int fd, ret;
 
-	fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	fd = sfs_open_regular_at(dfd, base, O_RDONLY, &st);
 	if (fd < 0)
-		return errno == ELOOP || errno == ENOENT ? 0 : -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return 0;
-	}
+		return fd == -ENOENT || fd == -EINVAL || fd == -ELOOP ? 0 : fd;
 	sg = ob_signer_for(ob, new_rel);
 	writer_state(ob, &st, &busy, &failed);
 	/* No signature for it, whatever .sig a writer to BACKING left. */
@@ -182,6 +228,11 @@ static int plan_file(struct outbox *ob, struct rs_plan *p, int dfd,
 	close(fd);
 	if (ret && ret != -ENOENT && ret != -EBADMSG)
 		return ret;
+	if (ret == 0 && !ours_for(ob, old_rel, &c))
+		ret = -EBADMSG; /* not ours to carry: it moves unsigned */
+	/* The caller always; the signature's writer when it is carried. */
+	if (may_move_to(ob, p, new_rel, ret == 0 ? &c.writer : NULL))
+		return -EACCES;
 	if (ret && !always_job && !busy)
 		return 0;
 	j = plan_add(p, old_rel, new_rel);
@@ -192,10 +243,7 @@ static int plan_file(struct outbox *ob, struct rs_plan *p, int dfd,
 	if (ret)
 		return 0; /* not validly signed: its stale .sig goes */
 	j->digest = c.digest;
-	if (c.verified)
-		j->writer = c.writer;
-	else
-		ob_writer_of(ob, p->req, &j->writer);
+	j->writer = c.writer;
 	ret = ob_sign_digest(ob, new_rel, strlen(new_rel), &c.digest,
 			     &j->writer, &j->der, &j->der_len, p->why,
 			     sizeof(p->why));
@@ -438,15 +486,22 @@ static int install(struct outbox *ob, struct rs_plan *p)
 	return ret;
 }
 
-static int check_names(struct outbox *ob, fuse_req_t req, struct bk_inode *p,
-		       const char *name, struct bk_inode *np,
-		       const char *newname, unsigned int flags)
+/*
+ * Names and policy before anything is planned: the caller takes a file
+ * away from NAME and puts one at NEWNAME (both ways for RENAME_EXCHANGE),
+ * so the rules of both paths must allow it, as for a create there.
+ */
+static int rename_allowed(struct outbox *ob, fuse_req_t req,
+			  struct bk_inode *p, const char *name,
+			  struct bk_inode *np, const char *newname,
+			  unsigned int flags)
 {
 	if (ob_reserved_name(name) || ob_reserved_name(newname))
 		return -EPERM;
 	if (flags & RENAME_WHITEOUT)
 		return -EINVAL;
-	if (!ob_writer_allowed(ob, req, "rename", p, name))
+	if (!ob_writer_allowed(ob, req, "rename", p, name) ||
+	    !ob_writer_allowed(ob, req, "rename", np, newname))
 		return -EACCES;
 	return 0;
 }
@@ -489,7 +544,7 @@ static int rename_signed(struct outbox *ob, fuse_req_t req,
 			 struct bk_inode *np, const char *newname,
 			 unsigned int flags)
 {
-	struct rs_plan plan = {.req = req};
+	struct rs_plan plan = {.req = req, .caller = {.ngroups = -1}};
 	char *o = malloc(PATH_MAX), *n = malloc(PATH_MAX);
 	struct stat st;
 	size_t ol, nl;
@@ -509,6 +564,7 @@ static int rename_signed(struct outbox *ob, fuse_req_t req,
 	if (ret)
 		goto out;
 	src_reg = S_ISREG(st.st_mode);
+	ob_writer_id_of(ob, req, &plan.caller);
 	ret = plan_entry(ob, &plan, p, np, name, o, n);
 	if (ret == 0 && (flags & RENAME_EXCHANGE))
 		ret = plan_entry(ob, &plan, np, p, newname, n, o);
@@ -521,6 +577,11 @@ static int rename_signed(struct outbox *ob, fuse_req_t req,
 			ob_audit(ob, "sign-failed", n, nl, -1, NULL, &w,
 				 plan.why);
 			sfs_err("rename %s: %s", o, plan.why);
+		} else if (ret == -EACCES) {
+			sfs_stats_add(&ob->stats, SFS_C_SIGN_REFUSED, 1);
+			ob_audit(ob, "policy-denied", plan.denied,
+				 strlen(plan.denied), -1, NULL,
+				 &plan.denied_writer, plan.why);
 		}
 		drop_temps(ob, &plan);
 		goto out;
@@ -551,6 +612,7 @@ static int rename_signed(struct outbox *ob, fuse_req_t req,
 		ob_unlink_sig(ob, o);
 	ret = install(ob, &plan);
 out:
+	ob_writer_id_free(&plan.caller);
 	plan_free(&plan);
 	free(o);
 	free(n);
@@ -565,7 +627,7 @@ void ob_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct bk_inode *np = bk_inode(&ob->bk, newparent);
 	int ret;
 
-	ret = check_names(ob, req, p, name, np, newname, flags);
+	ret = rename_allowed(ob, req, p, name, np, newname, flags);
 	if (ret == 0 && ob->no_sign) {
 		ret = do_rename(ob, req, p, name, np, newname, flags);
 	} else if (ret == 0) {

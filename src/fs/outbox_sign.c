@@ -2,6 +2,8 @@
 /* Outbox signing: digest, signature, .sig files, killed writers, status. */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,52 +12,6 @@
 
 #include "outbox.h"
 #include "signetfs/log.h"
-
-#define PF_EXITING 0x00000004	/* include/linux/sched.h */
-
-/*
- * /proc/PID/stat of the task that sent a flush. Field 9 is the task's
- * flags, the last field (52) its exit_code, which do_exit() sets before
- * exit_files() closes the files: a close that comes from process exit shows
- * PF_EXITING and the wait status (signal number, or status << 8).
- */
-void ob_exit_state(pid_t pid, struct ob_exit *ex)
-{
-	char path[64], buf[1024], *p, *save = NULL, *tok, *last = NULL;
-	unsigned long flags = 0;
-	int fd, field = 2;
-	ssize_t n;
-
-	memset(ex, 0, sizeof(*ex));
-	if (pid <= 0)
-		return; /* another pid namespace: the kernel did not say */
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return;
-	buf[n] = '\0';
-	/* comm (field 2) may hold spaces and ')': skip to its last ')'. */
-	p = strrchr(buf, ')');
-	if (!p)
-		return;
-	for (tok = strtok_r(p + 1, " \n", &save); tok;
-	     tok = strtok_r(NULL, " \n", &save)) {
-		field++;
-		if (field == 9)
-			flags = strtoul(tok, NULL, 10);
-		last = tok;
-	}
-	if (field < 52 || !last || !(flags & PF_EXITING))
-		return;
-	ex->exiting = true;
-	n = strtol(last, NULL, 10);
-	ex->signal = (int)(n & 0x7f);
-	ex->status = (int)((n >> 8) & 0xff);
-}
 
 void ob_names_reset(struct outbox *ob)
 {
@@ -98,6 +54,27 @@ void ob_writer_ids(struct outbox *ob, pid_t pid, uid_t uid, gid_t gid,
 		   struct sfs_writer *w)
 {
 	sfs_writer_ids(w, pid, uid, gid);
+	/*
+	 * A process killed by a signal closes its files after its memory
+	 * map is gone, when /proc/PID/exe no longer resolves: its name
+	 * (comm) is still there, as ps shows it, in brackets.
+	 */
+	if (!w->exe[0] && pid > 0) {
+		char path[64], comm[64];
+		int fd;
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		n = fd < 0 ? -1 : read(fd, comm, sizeof(comm) - 1);
+		if (fd >= 0)
+			close(fd);
+		if (n > 0) {
+			comm[n] = '\0';
+			comm[strcspn(comm, "\n")] = '\0';
+			snprintf(w->exe, sizeof(w->exe), "[%s]", comm);
+		}
+	}
 	user_name(ob, uid, w->user, sizeof(w->user));
 	pthread_mutex_lock(&ob->names.lock);
 	snprintf(w->host, sizeof(w->host), "%s", ob->host);
@@ -118,6 +95,148 @@ void ob_writer_of_file(struct outbox *ob, fuse_req_t req,
 	ob_writer_of(ob, req, w);
 	if (!w->exe[0] && f->exe && w->pid == f->pid)
 		snprintf(w->exe, sizeof(w->exe), "%s", f->exe);
+}
+
+void ob_writer_id_of(struct outbox *ob, fuse_req_t req,
+		     struct ob_writer_id *id)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	gid_t g[256];
+	int n;
+	char link[64], exe[512];
+	ssize_t len;
+
+	*id = (struct ob_writer_id){.uid = c->uid, .gid = c->gid,
+				    .pid = c->pid, .ngroups = -1};
+	if (policy_uses_groups(ob_conf(ob)->cfg)) {
+		n = fuse_req_getgroups(req, (int)ARRAY_SIZE(g), g);
+		if (n > (int)ARRAY_SIZE(g))
+			n = (int)ARRAY_SIZE(g);
+		if (n >= 0) {
+			id->groups = malloc((size_t)(n ? n : 1) * sizeof(*g));
+			if (id->groups) {
+				memcpy(id->groups, g, (size_t)n * sizeof(*g));
+				id->ngroups = n;
+			}
+		}
+	}
+	snprintf(link, sizeof(link), "/proc/%d/exe", (int)c->pid);
+	len = c->pid > 0 ? readlink(link, exe, sizeof(exe) - 1) : -1;
+	if (len > 0) {
+		exe[len] = '\0';
+		id->exe = strdup(exe);
+	}
+}
+
+void ob_writer_id_free(struct ob_writer_id *id)
+{
+	free(id->groups);
+	free(id->exe);
+	id->groups = NULL;
+	id->exe = NULL;
+	id->ngroups = -1;
+}
+
+static bool same_writer(const struct ob_writer_id *a,
+			const struct ob_writer_id *b)
+{
+	return a->uid == b->uid && a->gid == b->gid &&
+	       a->ngroups == b->ngroups &&
+	       (a->ngroups <= 0 ||
+		!memcmp(a->groups, b->groups,
+			(size_t)a->ngroups * sizeof(*a->groups)));
+}
+
+void ob_note_writer_locked(struct ob_inode *s, const struct ob_writer_id *id)
+{
+	struct ob_writer_id *e;
+
+	for (size_t k = 0; k < s->n_past; k++)
+		if (same_writer(&s->past[k], id))
+			return;
+	if (s->n_past == s->cap_past) {
+		size_t cap = s->cap_past ? s->cap_past * 2 : 4;
+
+		e = realloc(s->past, cap * sizeof(*e));
+		if (!e) {
+			/* Cannot remember it: nothing signs until emptied. */
+			ob_write_failed_locked(s, "out of memory recording "
+					       "a writer");
+			return;
+		}
+		s->past = e;
+		s->cap_past = cap;
+	}
+	e = &s->past[s->n_past];
+	*e = *id;
+	e->groups = NULL;
+	e->exe = id->exe ? strdup(id->exe) : NULL;
+	if (id->ngroups > 0) {
+		e->groups = malloc((size_t)id->ngroups * sizeof(*e->groups));
+		if (!e->groups)
+			e->ngroups = -1; /* decided on uid and gid alone */
+		else
+			memcpy(e->groups, id->groups,
+			       (size_t)id->ngroups * sizeof(*e->groups));
+	}
+	s->n_past++;
+}
+
+void ob_forget_writers_locked(struct ob_inode *s)
+{
+	for (size_t k = 0; k < s->n_past; k++)
+		ob_writer_id_free(&s->past[k]);
+	s->n_past = 0;
+}
+
+static bool id_allowed(struct outbox *ob, const struct sfs_config *cfg,
+		       const struct sfs_rule *r, const struct ob_writer_id *id)
+{
+	return policy_may_write(cfg, r, id->uid, id->gid,
+				id->ngroups > 0 ? id->groups : NULL,
+				id->ngroups > 0 ? id->ngroups : 0,
+				ob->mounter);
+}
+
+/* The first writer since the last signature whom r does not allow. */
+static const struct ob_writer_id *
+denied_writer(struct outbox *ob, const struct sfs_rule *r,
+	      const struct ob_inode *s, const struct ob_writer_id *extra)
+{
+	const struct sfs_config *cfg = ob_conf(ob)->cfg;
+
+	for (const struct ob_file *f = s->handles; f; f = f->inode_next)
+		if (!id_allowed(ob, cfg, r, &f->who))
+			return &f->who;
+	for (size_t k = 0; k < s->n_past; k++)
+		if (!id_allowed(ob, cfg, r, &s->past[k]))
+			return &s->past[k];
+	if (extra && !id_allowed(ob, cfg, r, extra))
+		return extra;
+	return NULL;
+}
+
+bool ob_sig_writer_allowed(struct outbox *ob, const char *rel,
+			   const struct sfs_writer *w)
+{
+	const struct sfs_config *cfg = ob_conf(ob)->cfg;
+	struct ob_writer_id id = {.uid = w->uid, .gid = w->gid,
+				  .ngroups = -1};
+	const struct sfs_rule *r;
+	gid_t g[256];
+	int n = (int)ARRAY_SIZE(g);
+	bool ok;
+
+	if (policy_match(cfg, rel, &r))
+		return false;
+	/* The groups the named user is in now (the signature has none). */
+	if (policy_uses_groups(cfg) && w->user[0] &&
+	    getgrouplist(w->user, w->gid, g, &n) >= 0) {
+		id.groups = g;
+		id.ngroups = n;
+	}
+	ok = id_allowed(ob, cfg, r, &id);
+	return ok;
 }
 
 int ob_audit(struct outbox *ob, const char *event, const char *rel,
@@ -207,7 +326,10 @@ int ob_sync_sig(struct outbox *ob, const char *rel)
 	if (dfd < 0)
 		return dfd;
 	if (ob_sig_name(base, name) == 0) {
-		fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		struct stat st;
+
+		/* Never blocks: a FIFO or device named NAME.sig is skipped. */
+		fd = sfs_open_regular_at(dfd, name, O_RDONLY, &st);
 		if (fd >= 0) {
 			if (fsync(fd) < 0)
 				ret = -errno;
@@ -232,7 +354,8 @@ int ob_install_sig(struct outbox *ob, const char *rel, const uint8_t *der,
 		return dfd;
 	ret = ob_sig_name(base, name);
 	if (ret == 0)
-		ret = sfs_write_atomic_at(dfd, name, der, len, 0644, sync);
+		ret = sfs_write_atomic_at(dfd, name, der, len,
+					  ob_sig_mode(st->st_mode), sync);
 	if (ret == 0)
 		ob_own_like(ob, dfd, name, st);
 	close(dfd);
@@ -367,12 +490,83 @@ static void refuse_locked(struct outbox *ob, struct bk_inode *i,
 	ob_set_status_locked(ob, i, s, OB_ST_FAILED, NULL, NULL, reason);
 }
 
+/*
+ * A writer since the last signature may not write at this path (it was
+ * moved into another rule's subtree, or a rule changed): the content is
+ * refused there, with a policy-denied record naming that writer.
+ */
+static int deny_locked(struct outbox *ob, struct bk_inode *i,
+		       struct ob_inode *s, const char *rel, size_t len,
+		       const struct ob_writer_id *who)
+{
+	struct sfs_writer w;
+	char why[96];
+
+	ob_writer_ids(ob, who->pid, who->uid, who->gid, &w);
+	if (!w.exe[0] && who->exe)
+		snprintf(w.exe, sizeof(w.exe), "%s", who->exe);
+	snprintf(why, sizeof(why), "sign: uid %u may not write here",
+		 (unsigned)who->uid);
+	sfs_err("not signing %s: %s", rel, why);
+	sfs_stats_add(&ob->stats, SFS_C_SIGN_REFUSED, 1);
+	ob_unlink_sig(ob, rel);
+	ob_audit(ob, "policy-denied", rel, len, -1, NULL, &w, why);
+	s->sig_cleared = true;
+	s->decided_gen = s->content_gen;
+	ob_set_status_locked(ob, i, s, OB_ST_FAILED, NULL, NULL, why);
+	return -EACCES;
+}
+
+/*
+ * Whether the content may be signed at REL at all: a path policy can
+ * evaluate, every writer since the last signature allowed there, a key
+ * for it, a single name (a hard link is a way to write the bytes outside
+ * the mount). 0 with *sg set, or what ob_sign_locked returns.
+ */
+static int may_sign_locked(struct outbox *ob, struct bk_inode *i,
+			   struct ob_inode *s, const char *rel, size_t len,
+			   const struct sfs_writer *w,
+			   const struct ob_writer_id *extra,
+			   struct sfs_signer **sg)
+{
+	const struct ob_writer_id *who;
+	const struct sfs_rule *r;
+	char why[96];
+	struct stat st;
+	int ret;
+
+	if (s->write_failed) {
+		refuse_locked(ob, i, s, rel, len, w, s->write_failed_why);
+		sfs_err("not signing %s: %s", rel, s->write_failed_why);
+		return -EIO;
+	}
+	ret = policy_match(ob_conf(ob)->cfg, rel, &r);
+	if (ret) {
+		snprintf(why, sizeof(why), "policy cannot evaluate this path: "
+			 "%s", strerror(-ret));
+		refuse_locked(ob, i, s, rel, len, w, why);
+		return -EIO;
+	}
+	who = denied_writer(ob, r, s, extra);
+	if (who)
+		return deny_locked(ob, i, s, rel, len, who);
+	if (bk_stat(&ob->bk, i, &st) == 0 && st.st_nlink > 1) {
+		snprintf(why, sizeof(why), "the file has %ju names (hard "
+			 "links): its bytes can change outside the mount",
+			 (uintmax_t)st.st_nlink);
+		refuse_locked(ob, i, s, rel, len, w, why);
+		return -EIO;
+	}
+	*sg = ob_conf(ob)->ring ? keyring_for(ob_conf(ob)->ring, r) : NULL;
+	return 0;
+}
+
 int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
-		   const struct sfs_writer *w)
+		   const struct sfs_writer *w, const struct ob_writer_id *extra)
 {
 	bool sync = ob_conf(ob)->cfg->sync_sig || s->sync_next;
 	char rel[PATH_MAX], why[160];
-	struct sfs_signer *sg;
+	struct sfs_signer *sg = NULL;
 	struct sfs_digest d;
 	uint8_t *der = NULL;
 	size_t len, der_len;
@@ -388,12 +582,10 @@ int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
 		sfs_err("signing: no path below BACKING: %s", strerror(-ret));
 		return -EIO;
 	}
-	if (s->write_failed) {
-		refuse_locked(ob, i, s, rel, len, w, s->write_failed_why);
-		sfs_err("not signing %s: %s", rel, s->write_failed_why);
-		return -EIO;
-	}
-	sg = ob_signer_for(ob, rel);
+	s->tried_gen = s->content_gen;
+	ret = may_sign_locked(ob, i, s, rel, len, w, extra, &sg);
+	if (ret)
+		return ret;
 	ret = content_digest_locked(ob, i, s, sg ? signer_md(sg) : ob->md, &d,
 				    &st);
 	if (ret) {
@@ -421,36 +613,24 @@ int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
 	s->sync_next = false;
 	s->decided_gen = s->content_gen;
 	s->sign_seq = atomic_fetch_add(&ob->seq, 1) + 1;
+	ob_forget_writers_locked(s);
 	ob_set_status_locked(ob, i, s, OB_ST_SIGNED, &d, signer_cert_sha256(sg),
 			     NULL);
 	return 0;
 }
 
 void ob_refuse_locked(struct outbox *ob, struct bk_inode *i,
-		      struct ob_inode *s, uint64_t open_seq, bool must_sign,
-		      const struct sfs_writer *w, const struct ob_exit *ex)
+		      struct ob_inode *s, const struct sfs_writer *w,
+		      const char *reason)
 {
-	char rel[PATH_MAX], reason[96];
+	char rel[PATH_MAX];
 	size_t len;
 
-	/*
-	 * Whatever this handle may have written is unsigned: the content
-	 * changed since the last decision, or a signature was made while
-	 * the handle was open (another close signed bytes it wrote).
-	 */
-	if (!must_sign && s->content_gen == s->decided_gen &&
-	    s->sign_seq < open_seq)
-		return;
-	if (ex->signal)
-		snprintf(reason, sizeof(reason),
-			 "writer killed by signal %d", ex->signal);
-	else
-		snprintf(reason, sizeof(reason), "writer exited with status %d",
-			 ex->status);
+	ob_write_failed_locked(s, "%s", reason);
 	if (bk_relpath(&ob->bk, i, rel, &len))
-		refuse_locked(ob, i, s, NULL, 0, w, reason);
+		refuse_locked(ob, i, s, NULL, 0, w, s->write_failed_why);
 	else
-		refuse_locked(ob, i, s, rel, len, w, reason);
+		refuse_locked(ob, i, s, rel, len, w, s->write_failed_why);
 }
 
 int ob_valid_sig(struct outbox *ob, int dirfd, const char *base,
@@ -471,6 +651,11 @@ int ob_valid_sig(struct outbox *ob, int dirfd, const char *base,
 	if (ret)
 		return ret == -ENAMETOOLONG ? -ENOENT : ret;
 	ret = sfs_read_file_at(dirfd, name, SFS_SIG_MAX, &der, &len);
+	if (ret == -EINVAL || ret == -EFBIG) {
+		/* A FIFO, device or huge file named NAME.sig: no signature. */
+		c->reason = ret == -EINVAL ? "not a regular file" : "too large";
+		return -EBADMSG;
+	}
 	if (ret)
 		return ret;
 	struct sfs_verifier *verifier = ob_conf(ob)->verifier;

@@ -111,7 +111,7 @@ static int ob_status_xattr(struct outbox *ob, struct bk_inode *i,
 	s = ob_inode_state(ob, i);
 	if (!s) {
 		ret = -ENOMEM;
-	} else if (s->n_writers && s->content_gen != s->decided_gen) {
+	} else if (s->n_active && s->content_gen != s->decided_gen) {
 		/* Being written: what is there now is not signed yet. */
 		snprintf(out, outlen, "unsigned");
 		ret = strcmp(which, "status") ? -ENODATA : 0;

@@ -17,7 +17,10 @@ ob_start() {
 	done
 	sfs_need_fuse
 	TOK=${TOK:-$SFS_TMP/tok}
-	B=$SFS_TMP/backing
+	# Strict modes: only the daemon's user may reach BACKING. $SFS_TMP
+	# is private (0700) unless a test opens it to other users for the
+	# mount point; such a test sets OB_BACKING below a private directory.
+	B=${OB_BACKING:-$SFS_TMP/backing}
 	M=$SFS_TMP/mnt
 	mkdir -p "$B" "$M"
 	[ -e "$TOK/signetfs.conf" ] || sfs_init "$TOK"
@@ -253,6 +256,11 @@ print(n)
 PY
 }
 
+# ob_records_is EVENT PATH_GLOB N: exactly N such records (for wait_for).
+ob_records_is() {
+	[ "$(ob_records "$1" "$2")" = "$3" ]
+}
+
 # ob_expect_records EVENT PATH_GLOB N: exactly N such records, each with
 # the writer the kernel reported (uid, pid > 0, exe).
 ob_expect_records() {
@@ -309,7 +317,10 @@ if want != got:
 for r in recs:
     if r.get("event") in ("sign", "sign-failed", "sign-refused", "policy-denied"):
         w = r.get("writer") or {}
-        if "uid" not in w or not w.get("pid", 0) > 0 or not w.get("exe"):
+        # a rename's signature names the signed bytes' writer, whose pid
+        # no signature carries
+        pid_ok = w.get("pid", 0) > 0 or r.get("reason") == "rename"
+        if "uid" not in w or not pid_ok or not w.get("exe"):
             sys.exit(f"{r['event']} {r.get('path')}: incomplete writer {w}")
 print(f"# audit records match the daemon's counters: {got}")
 PY

@@ -31,8 +31,11 @@ as_release() { setpriv --reuid "$ug" --regid nogroup --init-groups "$@"; }
 as_outsider() { setpriv --reuid 4242 --regid 4242 --clear-groups "$@"; }
 
 chmod 0755 "$SFS_TMP"
-mkdir -p "$SFS_TMP/backing/firmware" "$SFS_TMP/backing/docs"
-chmod 1777 "$SFS_TMP/backing/firmware" "$SFS_TMP/backing/docs"
+# BACKING stays out of other users' reach (strict modes)
+mkdir -m 0700 "$SFS_TMP/priv"
+OB_BACKING=$SFS_TMP/priv/backing
+mkdir -p "$OB_BACKING/firmware" "$OB_BACKING/docs"
+chmod 1777 "$OB_BACKING/firmware" "$OB_BACKING/docs"
 TOK=$A # ob_start: A's config is the base (trust, SoftHSM store)
 ob_start -o allow_other "$(printf '%s\n' \
 	'[rule firmware/**]' "key = $(uri "$A")" "pin-file = $A/pin" \

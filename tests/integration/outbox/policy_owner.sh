@@ -8,7 +8,10 @@
 command -v setpriv >/dev/null || skip "no setpriv"
 nob=$(id -u nobody)
 nog=$(id -g nobody)
-chmod 0755 "$SFS_TMP" # other users must reach the mount point
+chmod 0755 "$SFS_TMP"
+# BACKING stays out of other users' reach (strict modes)
+mkdir -m 0700 "$SFS_TMP/priv"
+OB_BACKING=$SFS_TMP/priv/backing # other users must reach the mount point
 ob_start -o allow_other "writers-uid = 0 $nob"
 as_nobody() { setpriv --reuid "$nob" --regid "$nog" --clear-groups "$@"; }
 as_other() { setpriv --reuid 4242 --regid 4242 --clear-groups "$@"; }
