@@ -42,6 +42,11 @@ enum verify_reason {
 	VR_POLICY,		/* policy cannot evaluate the path (too deep) */
 	VR_IO,			/* could not read the file or its .sig */
 	VR_INTERNAL,
+	/*
+	 * Added later, at the end: the names are stable (audit logs carry
+	 * them), the numbers are kept too.
+	 */
+	VR_SIGNER_IS_CA,	/* the signer certificate is a CA */
 	VR_COUNT_
 };
 

@@ -77,6 +77,8 @@ static const struct {
 		       "components)"},
 	[VR_IO] = {"io-error", "cannot read the file or its signature"},
 	[VR_INTERNAL] = {"internal-error", "internal error"},
+	[VR_SIGNER_IS_CA] = {"signer-is-ca",
+			     "signer certificate is a CA certificate"},
 };
 
 const char *verify_reason_str(enum verify_reason r)
@@ -366,6 +368,22 @@ static bool codesign_eku(X509 *x)
 	       (X509_get_key_usage(x) & KU_DIGITAL_SIGNATURE);
 }
 
+/*
+ * An end entity signs files; a CA signs certificates. A CA key that also
+ * signs files would let whoever runs the CA (or steals its key) sign any
+ * file without a code-signing certificate of its own, so basicConstraints
+ * cA TRUE, or a keyUsage that allows keyCertSign, refuses the signer even
+ * when it also carries codeSigning and digitalSignature.
+ */
+static bool is_ca(X509 *x)
+{
+	uint32_t flags = X509_get_extension_flags(x);
+
+	return (flags & EXFLAG_CA) ||
+	       ((flags & EXFLAG_KUSAGE) &&
+		(X509_get_key_usage(x) & KU_KEY_CERT_SIGN));
+}
+
 static bool pinned(const struct verify_policy *pol, const uint8_t fp[32])
 {
 	if (!pol || pol->n_pins == 0)
@@ -461,6 +479,8 @@ static enum verify_reason check_signer(struct sfs_verifier *v,
 		return r;
 	if (!codesign_eku(signer))
 		return VR_NO_CODESIGN_EKU;
+	if (is_ca(signer))
+		return VR_SIGNER_IS_CA;
 	if (!X509_digest(signer, EVP_sha256(), info->signer_sha256, &fplen))
 		return VR_INTERNAL;
 	X509_NAME_oneline(X509_get_subject_name(signer), info->signer_subject,

@@ -47,13 +47,20 @@ X509 *pki_cert(const struct pki_cert_opts *o, EVP_PKEY *key, X509 *issuer,
 	if (issuer)
 		add_ext(x, issuer, NID_authority_key_identifier, "keyid:always");
 	if (o->ca) {
-		add_ext(x, issuer, NID_basic_constraints, "critical,CA:TRUE");
-		add_ext(x, issuer, NID_key_usage, "critical,keyCertSign,cRLSign");
+		add_ext(x, issuer, NID_basic_constraints,
+			o->bc ? o->bc : "critical,CA:TRUE");
+		add_ext(x, issuer, NID_key_usage,
+			o->ku ? o->ku : "critical,keyCertSign,cRLSign");
+		if (o->eku)
+			add_ext(x, issuer, NID_ext_key_usage, o->eku);
 	} else {
-		add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE");
-		add_ext(x, issuer, NID_key_usage, "critical,digitalSignature");
+		add_ext(x, issuer, NID_basic_constraints,
+			o->bc ? o->bc : "critical,CA:FALSE");
+		add_ext(x, issuer, NID_key_usage,
+			o->ku ? o->ku : "critical,digitalSignature");
 		add_ext(x, issuer, NID_ext_key_usage,
-			o->codesign ? "codeSigning" : "serverAuth");
+			o->eku ? o->eku
+			       : o->codesign ? "codeSigning" : "serverAuth");
 	}
 	if (!X509_sign(x, ikey ? ikey : key, EVP_sha256()))
 		abort();

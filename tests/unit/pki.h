@@ -15,6 +15,10 @@ struct pki_cert_opts {
 	long not_before;	/* seconds from now */
 	long not_after;
 	long serial;
+	/* Extension values instead of the defaults for ca/codesign. */
+	const char *bc;		/* basicConstraints */
+	const char *ku;		/* keyUsage */
+	const char *eku;	/* extendedKeyUsage */
 };
 
 EVP_PKEY *pki_key(void);

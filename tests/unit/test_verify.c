@@ -49,8 +49,12 @@ static void digest_of(const void *data, size_t len, struct sfs_digest *d)
 
 static int setup(void **state)
 {
-	struct pki_cert_opts ca = {"test CA", true, false, -3600, 86400 * 365, 1};
-	struct pki_cert_opts o = {"signer", false, true, -3600, 86400, 10};
+	struct pki_cert_opts ca = {.cn = "test CA", .ca = true,
+				   .not_before = -3600,
+				   .not_after = 86400 * 365, .serial = 1};
+	struct pki_cert_opts o = {.cn = "signer", .codesign = true,
+				  .not_before = -3600, .not_after = 86400,
+				  .serial = 10};
 	struct sfs_trust_config tc = {0};
 	struct sfs_error err = {0};
 	long rev = 14;
@@ -277,6 +281,60 @@ static void test_certs(void **state)
 	expect_cert(F.revoked, F.v, VR_OK);
 }
 
+/* Sign with a certificate for F.key by F.ca with these extensions. */
+static enum verify_reason with_exts(bool ca, const char *bc, const char *ku,
+				    const char *eku)
+{
+	struct pki_cert_opts o = {.cn = "ext signer", .ca = ca,
+				  .codesign = true, .not_before = -3600,
+				  .not_after = 86400, .serial = 40,
+				  .bc = bc, .ku = ku, .eku = eku};
+	X509 *x;
+	uint8_t *der;
+	size_t len;
+	enum verify_reason r;
+
+	x = pki_cert(&o, F.key, F.ca, F.ca_key);
+	sign(C, path, F.key, x, 0, &der, &len);
+	r = check(der, len, C, path);
+	/* The CRL run must not change the verdict. */
+	assert_int_equal(check_with(F.v_crl, der, len, C, path, NULL), r);
+	free(der);
+	X509_free(x);
+	return r;
+}
+
+static void test_signer_is_ca(void **state)
+{
+	(void)state;
+	/* The twin: codeSigning and digitalSignature on an end entity. */
+	assert_int_equal(with_exts(false, "critical,CA:FALSE",
+				   "critical,digitalSignature", "codeSigning"),
+			 VR_OK);
+	assert_int_equal(with_exts(false, NULL, "critical,digitalSignature",
+				   "codeSigning"),
+			 VR_OK);
+	/* A CA certificate with the same EKU and keyUsage is no signer. */
+	assert_string_equal(
+		verify_reason_name(with_exts(true, "critical,CA:TRUE",
+					     "critical,digitalSignature",
+					     "codeSigning")),
+		"signer-is-ca");
+	assert_int_equal(with_exts(true, "critical,CA:TRUE",
+				   "critical,digitalSignature,keyCertSign,"
+				   "cRLSign", "codeSigning"),
+			 VR_SIGNER_IS_CA);
+	assert_int_equal(with_exts(true, "critical,CA:TRUE,pathlen:0",
+				   "critical,digitalSignature,keyCertSign",
+				   "codeSigning"),
+			 VR_SIGNER_IS_CA);
+	/* keyCertSign without cA: X509_STRICT already refuses the chain. */
+	assert_int_not_equal(with_exts(false, "critical,CA:FALSE",
+				       "critical,digitalSignature,keyCertSign",
+				       "codeSigning"),
+			     VR_OK);
+}
+
 static void test_crl_expired(void **state)
 {
 	struct sfs_trust_config tc = {.cafile = F.ca_pem};
@@ -475,6 +533,7 @@ int main(void)
 		cmocka_unit_test(test_sig_bytes),
 		cmocka_unit_test(test_other_file_and_rename),
 		cmocka_unit_test(test_certs),
+		cmocka_unit_test(test_signer_is_ca),
 		cmocka_unit_test(test_crl_expired),
 		cmocka_unit_test(test_pins),
 		cmocka_unit_test(test_tampered_attribute),
