@@ -70,14 +70,20 @@ X509 *pki_cert(const struct pki_cert_opts *o, EVP_PKEY *key, X509 *issuer,
 X509_CRL *pki_crl(X509 *ca, EVP_PKEY *key, const long *serials, int n,
 		  long next_update_days)
 {
+	return pki_crl_at(ca, key, serials, n, -3600, next_update_days * 86400);
+}
+
+X509_CRL *pki_crl_at(X509 *ca, EVP_PKEY *key, const long *serials, int n,
+		     long this_update, long next_update)
+{
 	X509_CRL *crl = X509_CRL_new();
 	ASN1_TIME *t = ASN1_TIME_new();
 
 	X509_CRL_set_version(crl, 1);
 	X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca));
-	X509_gmtime_adj(t, -3600);
+	X509_gmtime_adj(t, this_update);
 	X509_CRL_set1_lastUpdate(crl, t);
-	X509_gmtime_adj(t, next_update_days * 86400);
+	X509_gmtime_adj(t, next_update);
 	X509_CRL_set1_nextUpdate(crl, t);
 	for (int i = 0; i < n; i++) {
 		X509_REVOKED *r = X509_REVOKED_new();
