@@ -47,6 +47,7 @@ enum verify_reason {
 	 * them), the numbers are kept too.
 	 */
 	VR_SIGNER_IS_CA,	/* the signer certificate is a CA */
+	VR_NOT_REGULAR,		/* the file is not a regular file (CLI) */
 	VR_COUNT_
 };
 

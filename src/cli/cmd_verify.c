@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@ struct verify_job {
 	const uint64_t *sizes;
 	struct cli_progress *progress;
 	enum verify_reason *reason;
+	bool *sig_odd;			/* FILE.sig is not a regular file */
 	struct sig_info *info;
 };
 
@@ -44,9 +46,10 @@ static void usage(FILE *f)
 		"                          the [rule] sections, as the inbox "
 		"applies them\n"
 		"  -R, --root R            paths are checked relative to R\n"
-		"  -r, --recursive         verify every regular file below "
-		"each DIR (not *.sig,\n"
-		"                          symlinks not followed)\n"
+		"  -r, --recursive         verify every file below each DIR "
+		"(not *.sig, symlinks\n"
+		"                          not followed; a FIFO, socket or "
+		"device fails unopened)\n"
 		"      --trust CA.pem      trust anchors (PEM bundle)\n"
 		"      --crl CRL.pem       check revocation against this CRL\n"
 		"      --signer-sha256 HEX accept only this signer certificate "
@@ -59,8 +62,13 @@ static void usage(FILE *f)
 		"Exit: 0 all verified, 1 some file failed, 2 usage/config.\n");
 }
 
-/* FILE.sig as the verdict takes it; its bytes in *der for the caller. */
-static void read_sig(const char *file, uint8_t **der, struct verdict_sig *sig)
+/*
+ * FILE.sig as the verdict takes it; its bytes in *der for the caller.
+ * Never blocks: a FIFO (or device) named FILE.sig is not opened and is
+ * no signature, as in the inbox; *odd says so for the message.
+ */
+static void read_sig(const char *file, uint8_t **der, struct verdict_sig *sig,
+		     bool *odd)
 {
 	char *p;
 	int ret;
@@ -71,8 +79,20 @@ static void read_sig(const char *file, uint8_t **der, struct verdict_sig *sig)
 	}
 	ret = sfs_read_file_at(AT_FDCWD, p, SFS_SIG_MAX, der, &sig->len);
 	free(p);
+	*odd = ret == -EINVAL;
 	sig->read = verdict_read_reason(ret);
 	sig->der = *der;
+}
+
+/* FILE itself: only a regular file is opened (a FIFO blocks, a device acts). */
+static enum verify_reason open_file(const char *file, int *fd)
+{
+	struct stat st;
+
+	*fd = sfs_open_regular_at(AT_FDCWD, file, O_RDONLY, &st);
+	if (*fd >= 0)
+		return VR_OK;
+	return *fd == -EINVAL ? VR_NOT_REGULAR : VR_IO;
 }
 
 static void verify_file(size_t i, void *ctx)
@@ -85,6 +105,9 @@ static void verify_file(size_t i, void *ctx)
 	enum verify_reason r;
 	int fd = -1, ret;
 
+	r = open_file(file, &fd);
+	if (r)
+		goto out;
 	/* Where the inbox would serve it: the rule and the bound path. */
 	ret = sfs_path_relative(j->root, file, &rel);
 	if (ret) {
@@ -92,12 +115,7 @@ static void verify_file(size_t i, void *ctx)
 		r = ret == -EXDEV ? VR_PATH_MISMATCH : VR_IO;
 		goto out;
 	}
-	read_sig(file, &der, &sig);
-	fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		r = VR_IO;
-		goto out;
-	}
+	read_sig(file, &der, &sig, &j->sig_odd[i]);
 	r = verdict_check_fd(j->cfg, j->v, rel, &sig, fd, &j->info[i]);
 out:
 	j->reason[i] = r;
@@ -115,7 +133,16 @@ static void verify_one(size_t i, void *ctx)
 	cli_progress_add(j->progress, j->sizes[i]);
 }
 
-static void print_json(const char *file, enum verify_reason r,
+/* The reason's text, and what it was when FILE.sig is not a file. */
+static const char *message(enum verify_reason r, bool sig_odd)
+{
+	if (r == VR_NO_SIG && sig_odd)
+		return "no signature file (FILE.sig is not a regular file; "
+		       "not opened)";
+	return verify_reason_str(r);
+}
+
+static void print_json(const char *file, enum verify_reason r, bool sig_odd,
 		       const struct sig_info *info)
 {
 	struct json_buf b = {0};
@@ -126,7 +153,7 @@ static void print_json(const char *file, enum verify_reason r,
 	json_printf(&b, ",\"ok\":%s,\"reason\":\"%s\"",
 		    r == VR_OK ? "true" : "false", verify_reason_name(r));
 	if (r != VR_OK)
-		json_printf(&b, ",\"message\":\"%s\"", verify_reason_str(r));
+		json_printf(&b, ",\"message\":\"%s\"", message(r, sig_odd));
 	if (info->path) {
 		json_raw(&b, ",\"signed_path\":", 15);
 		json_str(&b, info->path, info->path_len);
@@ -272,8 +299,9 @@ int cmd_verify(int argc, char **argv)
 	j.files = files.v;
 	j.sizes = files.size;
 	j.reason = calloc(n ? n : 1, sizeof(*j.reason));
+	j.sig_odd = calloc(n ? n : 1, sizeof(*j.sig_odd));
 	j.info = calloc(n ? n : 1, sizeof(*j.info));
-	if (!j.reason || !j.info) {
+	if (!j.reason || !j.sig_odd || !j.info) {
 		cli_error("verify", "out of memory");
 		goto out;
 	}
@@ -284,12 +312,13 @@ int cmd_verify(int argc, char **argv)
 	ret = walk_errors ? SFS_EXIT_REFUSED : SFS_EXIT_OK;
 	for (size_t i = 0; i < n; i++) {
 		if (json)
-			print_json(j.files[i], j.reason[i], &j.info[i]);
+			print_json(j.files[i], j.reason[i], j.sig_odd[i],
+				   &j.info[i]);
 		else if (j.reason[i] == VR_OK)
 			printf("OK %s\n", j.files[i]);
 		else
 			printf("FAIL %s: %s\n", j.files[i],
-			       verify_reason_str(j.reason[i]));
+			       message(j.reason[i], j.sig_odd[i]));
 		if (j.reason[i] != VR_OK)
 			ret = SFS_EXIT_REFUSED;
 		sig_info_clear(&j.info[i]);
@@ -297,6 +326,7 @@ int cmd_verify(int argc, char **argv)
 out:
 	cli_files_free(&files);
 	free(j.reason);
+	free(j.sig_odd);
 	free(j.info);
 	free(pins);
 	verifier_free(j.v);

@@ -80,6 +80,8 @@ static const struct {
 	[VR_INTERNAL] = {"internal-error", "internal error"},
 	[VR_SIGNER_IS_CA] = {"signer-is-ca",
 			     "signer certificate is a CA certificate"},
+	[VR_NOT_REGULAR] = {"not-regular-file",
+			    "not a regular file (not opened)"},
 };
 
 const char *verify_reason_str(enum verify_reason r)

@@ -4,9 +4,11 @@
 # judge the same tree file by file, with the config's [rule] sections
 # applied by both: signed, pinned, signed by a signer a rule does not pin,
 # renamed where a rule turns path binding off (and where it does not),
-# deeper than policy evaluates, tampered, unsigned, and a FIFO posing as a
-# .sig. A file the CLI passes is served; a file it fails is hidden and the
-# inbox's verify-denied record carries the CLI's reason. The expected
+# deeper than policy evaluates, tampered, unsigned, a FIFO posing as a
+# .sig, and a FIFO (with a .sig) and a device node posing as files. A file
+# the CLI passes is served; a file it fails is hidden and the inbox's
+# verify-denied record carries the CLI's reason (a FIFO or device is never
+# opened, so the inbox has no verdict to record: none is). The expected
 # reason of each file is checked too, so both cannot be wrong alike.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/common.sh"
@@ -43,21 +45,24 @@ declare -A want=(
 	[tampered]=content-digest
 	[plain]=no-signature
 	[fifosig]=no-signature
+	[pipe]=not-regular-file
+	[null]=not-regular-file
 )
 mkdir -p "$B/firmware" "$B/legacy" "$B/docs" "$B/$(dirname "$deep")"
 for f in top firmware/a.bin firmware/b.bin legacy/moved docs/moved "$deep" \
-	tampered plain fifosig; do
+	tampered plain fifosig pipe; do
 	mkdata "$B/$f" 3000
 done
-sign_with "$CONF" top firmware/a.bin "$deep" tampered fifosig
+sign_with "$CONF" top firmware/a.bin "$deep" tampered fifosig pipe
 sign_with "$T/B/signetfs.conf" firmware/b.bin legacy/moved docs/moved
 mv "$B/legacy/moved" "$B/legacy/elsewhere"
 mv "$B/legacy/moved.sig" "$B/legacy/elsewhere.sig"
 mv "$B/docs/moved" "$B/docs/elsewhere"
 mv "$B/docs/moved.sig" "$B/docs/elsewhere.sig"
 flip tampered 100
-rm "$B/fifosig.sig"
-mkfifo "$B/fifosig.sig"
+rm "$B/fifosig.sig" "$B/pipe"
+mkfifo "$B/fifosig.sig" "$B/pipe"
+mknod "$B/null" c 1 3
 
 # The CLI first: one JSON line per file, FILE relative to the tree.
 rc=0
@@ -84,6 +89,10 @@ while IFS=$'\t' read -r rel reason; do
 	if [ "$reason" = ok ]; then
 		visible "$rel"
 		visible "$rel.sig"
+	elif [ "$reason" = not-regular-file ]; then
+		hidden "$rel"
+		! grep -F "\"path\":\"$rel\"," "$AUDIT" | grep -qF verify-denied ||
+			fail "$rel: the inbox recorded a verdict"
 	else
 		hidden "$rel"
 		audited "$rel" "$reason"
