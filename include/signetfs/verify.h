@@ -59,7 +59,11 @@ struct sfs_trust_config {
 	char *cafile;		/* PEM bundle of trust anchors */
 	char *capath;		/* OpenSSL hashed directory */
 	char *crlfile;		/* PEM CRL(s); when set, checked for the chain */
-	bool at_signing_time;	/* validity at signingTime instead of now */
+	/*
+	 * The chain's validity periods at signingTime (never later than
+	 * now) instead of now; the CRL is judged now either way.
+	 */
+	bool at_signing_time;
 };
 
 /* Per-call policy: which signers and whether the path is bound. */

@@ -34,10 +34,9 @@ struct cli_files {
 };
 
 /*
- * Append args to f; with recursive, a directory argument adds every file
- * below it but symlinks (sorted, symlinks not followed, *.sig and signetfs
- * temp files left out): FIFOs, sockets and devices too, for the command
- * to refuse unopened (sfs_open_regular_at). Returns the number of unreadable entries (reported with
+ * Append args to f; with recursive, a directory argument adds every regular
+ * file below it (sorted, symlinks not followed, *.sig and signetfs temp
+ * files left out). Returns the number of unreadable entries (reported with
  * cli_error), or -ENOMEM.
  */
 int cli_files_collect(struct cli_files *f, char **args, int n,

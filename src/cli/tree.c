@@ -67,16 +67,6 @@ static int walk(struct cli_files *f, char *root, const char *cmd)
 			    add(f, e->fts_path, (uint64_t)e->fts_statp->st_size))
 				goto oom;
 			break;
-		case FTS_DEFAULT:
-			/*
-			 * A FIFO, socket or device node: listed so that the
-			 * command reports it (it refuses it unopened), not
-			 * passed over as if the tree held only what it
-			 * signs. Size 0: nothing of it is read.
-			 */
-			if (!skipped(e) && add(f, e->fts_path, 0))
-				goto oom;
-			break;
 		case FTS_DNR:
 		case FTS_ERR:
 		case FTS_NS:
@@ -85,7 +75,7 @@ static int walk(struct cli_files *f, char *root, const char *cmd)
 			errors++;
 			break;
 		default:
-			/* Directories; symlinks, which are never followed. */
+			/* Directories, symlinks, devices, FIFOs, sockets. */
 			break;
 		}
 	}
