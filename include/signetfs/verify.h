@@ -42,6 +42,12 @@ enum verify_reason {
 	VR_POLICY,		/* policy cannot evaluate the path (too deep) */
 	VR_IO,			/* could not read the file or its .sig */
 	VR_INTERNAL,
+	/*
+	 * Added later, at the end: the names are stable (audit logs carry
+	 * them), the numbers are kept too.
+	 */
+	VR_SIGNER_IS_CA,	/* the signer certificate is a CA */
+	VR_NOT_REGULAR,		/* the file is not a regular file (CLI) */
 	VR_COUNT_
 };
 
@@ -53,7 +59,11 @@ struct sfs_trust_config {
 	char *cafile;		/* PEM bundle of trust anchors */
 	char *capath;		/* OpenSSL hashed directory */
 	char *crlfile;		/* PEM CRL(s); when set, checked for the chain */
-	bool at_signing_time;	/* validity at signingTime instead of now */
+	/*
+	 * The chain's validity periods at signingTime (never later than
+	 * now) instead of now; the CRL is judged now either way.
+	 */
+	bool at_signing_time;
 };
 
 /* Per-call policy: which signers and whether the path is bound. */

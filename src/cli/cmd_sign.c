@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -188,6 +189,18 @@ static void batch_flush(struct sign_job *j)
 		batch_install(j, p, n, end);
 }
 
+/*
+ * FILE.sig is renamed over, never opened; but a FIFO, device or directory
+ * of that name is not a signature of ours to replace: the user is told.
+ */
+static bool sig_replaceable(const char *sig)
+{
+	struct stat st;
+
+	return fstatat(AT_FDCWD, sig, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	       S_ISREG(st.st_mode);
+}
+
 static void sign_file(size_t i, void *ctx)
 {
 	struct sign_job *j = ctx;
@@ -198,6 +211,7 @@ static void sign_file(size_t i, void *ctx)
 	size_t len = 0;
 	uint64_t size = 0;
 	char *rel = NULL, *sig = NULL;
+	struct stat st;
 	off_t end = 0;
 	int fd = -1, ret;
 
@@ -214,9 +228,23 @@ static void sign_file(size_t i, void *ctx)
 					: "%s: cannot resolve the path", file);
 		return;
 	}
-	fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* Only a regular file is opened: a FIFO would block, a device act. */
+	fd = sfs_open_regular_at(AT_FDCWD, file, O_RDONLY, &st);
 	if (fd < 0) {
-		fail_file(j, i, SFS_EXIT_REFUSED, "%s: cannot open", file);
+		fail_file(j, i, SFS_EXIT_REFUSED,
+			  fd == -EINVAL ? "%s: not a regular file (not opened)"
+					: "%s: cannot open", file);
+		goto out;
+	}
+	if (asprintf(&sig, "%s" SFS_SIG_SUFFIX, file) < 0) {
+		sig = NULL;
+		fail_file(j, i, SFS_EXIT_REFUSED, "%s: out of memory", file);
+		goto out;
+	}
+	/* Before anything is signed or recorded. */
+	if (!sig_replaceable(sig)) {
+		fail_file(j, i, SFS_EXIT_REFUSED, "%s: exists and is not a "
+			  "regular file; not replaced", sig);
 		goto out;
 	}
 	if (sfs_hash_fd(fd, signer_md(j->signer), &d, &size) != 0) {
@@ -236,11 +264,6 @@ static void sign_file(size_t i, void *ctx)
 	if (audit_sign(j, "sign", rel, (int64_t)size, &d, NULL, &end) != 0) {
 		fail_file(j, i, SFS_EXIT_REFUSED,
 			  "%s: cannot write the audit log", file);
-		goto out;
-	}
-	if (asprintf(&sig, "%s" SFS_SIG_SUFFIX, file) < 0) {
-		sig = NULL;
-		fail_file(j, i, SFS_EXIT_REFUSED, "%s: out of memory", file);
 		goto out;
 	}
 	if (j->audit) {

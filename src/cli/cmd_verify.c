@@ -6,26 +6,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "signetfs/config.h"
 #include "signetfs/json.h"
-#include "signetfs/verify.h"
+#include "signetfs/verdict.h"
 
 enum { OPT_TRUST = 256, OPT_CRL, OPT_PIN, OPT_JSON, OPT_SIGNING_TIME };
 
 struct verify_job {
 	struct sfs_verifier *v;
+	const struct sfs_config *cfg;	/* rules, pins, path binding */
 	const char *root;
 	char **files;
 	const uint64_t *sizes;
 	struct cli_progress *progress;
-	const uint8_t (*pins)[32];
-	size_t n_pins;
-	bool path_binding;
 	enum verify_reason *reason;
+	bool *sig_odd;			/* FILE.sig is not a regular file */
 	struct sig_info *info;
 };
 
@@ -41,8 +41,10 @@ static void usage(FILE *f)
 		"signer, the signed path (FILE relative\nto R, default the "
 		"current directory) and the content digest.\n"
 		"Prints 'OK FILE' or 'FAIL FILE: reason' per file.\n\n"
-		"  -c, --config CONF       trust, crl, signer-sha256 from the "
-		"config\n"
+		"  -c, --config CONF       trust, crl, validity, signer-sha256, "
+		"path-binding and\n"
+		"                          the [rule] sections, as the inbox "
+		"applies them\n"
 		"  -R, --root R            paths are checked relative to R\n"
 		"  -r, --recursive         verify every regular file below "
 		"each DIR (not *.sig,\n"
@@ -59,52 +61,67 @@ static void usage(FILE *f)
 		"Exit: 0 all verified, 1 some file failed, 2 usage/config.\n");
 }
 
+/*
+ * FILE.sig as the verdict takes it; its bytes in *der for the caller.
+ * Never blocks: a FIFO (or device) named FILE.sig is not opened and is
+ * no signature, as in the inbox; *odd says so for the message.
+ */
+static void read_sig(const char *file, uint8_t **der, struct verdict_sig *sig,
+		     bool *odd)
+{
+	char *p;
+	int ret;
+
+	if (asprintf(&p, "%s" SFS_SIG_SUFFIX, file) < 0) {
+		sig->read = VR_INTERNAL;
+		return;
+	}
+	ret = sfs_read_file_at(AT_FDCWD, p, SFS_SIG_MAX, der, &sig->len);
+	free(p);
+	*odd = ret == -EINVAL;
+	sig->read = verdict_read_reason(ret);
+	sig->der = *der;
+}
+
+/* FILE itself: only a regular file is opened (a FIFO blocks, a device acts). */
+static enum verify_reason open_file(const char *file, int *fd)
+{
+	struct stat st;
+
+	*fd = sfs_open_regular_at(AT_FDCWD, file, O_RDONLY, &st);
+	if (*fd >= 0)
+		return VR_OK;
+	return *fd == -EINVAL ? VR_NOT_REGULAR : VR_IO;
+}
+
 static void verify_file(size_t i, void *ctx)
 {
 	struct verify_job *j = ctx;
 	const char *file = j->files[i];
-	struct verify_policy pol = {.pins = j->pins, .n_pins = j->n_pins};
+	struct verdict_sig sig = {0};
 	uint8_t *der = NULL;
-	size_t len = 0;
-	char *rel = NULL, *sig = NULL;
+	char *rel = NULL;
 	enum verify_reason r;
 	int fd = -1, ret;
 
-	if (j->path_binding) {
-		ret = sfs_path_relative(j->root, file, &rel);
-		if (ret) {
-			/* Outside the root: no path could match. */
-			r = ret == -EXDEV ? VR_PATH_MISMATCH : VR_IO;
-			goto out;
-		}
-		pol.expected_path = rel;
-		pol.expected_path_len = strlen(rel);
-	}
-	if (asprintf(&sig, "%s" SFS_SIG_SUFFIX, file) < 0) {
-		sig = NULL;
-		r = VR_INTERNAL;
+	r = open_file(file, &fd);
+	if (r)
 		goto out;
-	}
-	ret = sfs_read_file_at(AT_FDCWD, sig, SFS_SIG_MAX, &der, &len);
+	/* Where the inbox would serve it: the rule and the bound path. */
+	ret = sfs_path_relative(j->root, file, &rel);
 	if (ret) {
-		r = ret == -ENOENT ? VR_NO_SIG
-		    : ret == -EFBIG ? VR_SIG_TOO_LARGE
-				    : VR_IO;
+		/* Outside the root: no rule can be matched, no path matches. */
+		r = ret == -EXDEV ? VR_PATH_MISMATCH : VR_IO;
 		goto out;
 	}
-	fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		r = VR_IO;
-		goto out;
-	}
-	r = verifier_check_fd(j->v, der, len, &pol, fd, &j->info[i]);
+	read_sig(file, &der, &sig, &j->sig_odd[i]);
+	r = verdict_check_fd(j->cfg, j->v, rel, &sig, fd, &j->info[i]);
 out:
 	j->reason[i] = r;
 	if (fd >= 0)
 		close(fd);
 	free(der);
 	free(rel);
-	free(sig);
 }
 
 static void verify_one(size_t i, void *ctx)
@@ -115,7 +132,16 @@ static void verify_one(size_t i, void *ctx)
 	cli_progress_add(j->progress, j->sizes[i]);
 }
 
-static void print_json(const char *file, enum verify_reason r,
+/* The reason's text, and what it was when FILE.sig is not a file. */
+static const char *message(enum verify_reason r, bool sig_odd)
+{
+	if (r == VR_NO_SIG && sig_odd)
+		return "no signature file (FILE.sig is not a regular file; "
+		       "not opened)";
+	return verify_reason_str(r);
+}
+
+static void print_json(const char *file, enum verify_reason r, bool sig_odd,
 		       const struct sig_info *info)
 {
 	struct json_buf b = {0};
@@ -126,7 +152,7 @@ static void print_json(const char *file, enum verify_reason r,
 	json_printf(&b, ",\"ok\":%s,\"reason\":\"%s\"",
 		    r == VR_OK ? "true" : "false", verify_reason_name(r));
 	if (r != VR_OK)
-		json_printf(&b, ",\"message\":\"%s\"", verify_reason_str(r));
+		json_printf(&b, ",\"message\":\"%s\"", message(r, sig_odd));
 	if (info->path) {
 		json_raw(&b, ",\"signed_path\":", 15);
 		json_str(&b, info->path, info->path_len);
@@ -166,7 +192,9 @@ int cmd_verify(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	struct verify_job j = {.root = ".", .path_binding = true};
+	struct verify_job j = {.root = "."};
+	/* --trust alone: no rules, every path bound, the pins given. */
+	struct sfs_config trust_only = {.path_binding = true};
 	struct sfs_trust_config tc = {0};
 	struct sfs_config *cfg = NULL;
 	struct sfs_error err = {0};
@@ -236,11 +264,6 @@ int cmd_verify(int argc, char **argv)
 			goto out;
 		}
 		tc = cfg->trust;
-		j.path_binding = cfg->path_binding;
-		if (!n_pins) {
-			j.pins = (const uint8_t(*)[32])cfg->pins;
-			j.n_pins = cfg->n_pins;
-		}
 	}
 	if (trust)
 		tc.cafile = (char *)trust;
@@ -248,9 +271,20 @@ int cmd_verify(int argc, char **argv)
 		tc.crlfile = (char *)crl;
 	if (at_signing)
 		tc.at_signing_time = true;
-	if (n_pins) {
-		j.pins = (const uint8_t(*)[32])pins;
-		j.n_pins = n_pins;
+	j.cfg = cfg ? cfg : &trust_only;
+	/*
+	 * Like every option here, --signer-sha256 stands in for the global
+	 * setting ([inbox] signer-sha256); a [rule] that pins its own
+	 * signers still decides its subtree, as in the inbox.
+	 */
+	if (n_pins && cfg) {
+		free(cfg->pins);
+		cfg->pins = pins;
+		cfg->n_pins = n_pins;
+		pins = NULL; /* transferred */
+	} else if (n_pins) {
+		trust_only.pins = pins;
+		trust_only.n_pins = n_pins;
 	}
 	if (verifier_new(&tc, &j.v, &err)) {
 		cli_error("verify", "%s", err.msg);
@@ -264,8 +298,9 @@ int cmd_verify(int argc, char **argv)
 	j.files = files.v;
 	j.sizes = files.size;
 	j.reason = calloc(n ? n : 1, sizeof(*j.reason));
+	j.sig_odd = calloc(n ? n : 1, sizeof(*j.sig_odd));
 	j.info = calloc(n ? n : 1, sizeof(*j.info));
-	if (!j.reason || !j.info) {
+	if (!j.reason || !j.sig_odd || !j.info) {
 		cli_error("verify", "out of memory");
 		goto out;
 	}
@@ -276,12 +311,13 @@ int cmd_verify(int argc, char **argv)
 	ret = walk_errors ? SFS_EXIT_REFUSED : SFS_EXIT_OK;
 	for (size_t i = 0; i < n; i++) {
 		if (json)
-			print_json(j.files[i], j.reason[i], &j.info[i]);
+			print_json(j.files[i], j.reason[i], j.sig_odd[i],
+				   &j.info[i]);
 		else if (j.reason[i] == VR_OK)
 			printf("OK %s\n", j.files[i]);
 		else
 			printf("FAIL %s: %s\n", j.files[i],
-			       verify_reason_str(j.reason[i]));
+			       message(j.reason[i], j.sig_odd[i]));
 		if (j.reason[i] != VR_OK)
 			ret = SFS_EXIT_REFUSED;
 		sig_info_clear(&j.info[i]);
@@ -289,6 +325,7 @@ int cmd_verify(int argc, char **argv)
 out:
 	cli_files_free(&files);
 	free(j.reason);
+	free(j.sig_odd);
 	free(j.info);
 	free(pins);
 	verifier_free(j.v);

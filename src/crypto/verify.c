@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/cms.h>
 #include <openssl/err.h>
@@ -77,6 +78,10 @@ static const struct {
 		       "components)"},
 	[VR_IO] = {"io-error", "cannot read the file or its signature"},
 	[VR_INTERNAL] = {"internal-error", "internal error"},
+	[VR_SIGNER_IS_CA] = {"signer-is-ca",
+			     "signer certificate is a CA certificate"},
+	[VR_NOT_REGULAR] = {"not-regular-file",
+			    "not a regular file (not opened)"},
 };
 
 const char *verify_reason_str(enum verify_reason r)
@@ -330,21 +335,43 @@ static enum verify_reason chain_reason(int e)
 	return VR_UNTRUSTED;
 }
 
-static enum verify_reason check_chain(struct sfs_verifier *v, X509 *signer,
-				      STACK_OF(X509) *untrusted,
-				      time_t signing_time)
+/*
+ * The CRL pass of validity = signing-time: the certificates' own validity
+ * was judged at signingTime by the first pass, so only those two errors
+ * are let through here; everything about the CRL is judged now.
+ */
+static int ignore_cert_validity(int ok, X509_STORE_CTX *ctx)
+{
+	int e = X509_STORE_CTX_get_error(ctx);
+
+	if (!ok && (e == X509_V_ERR_CERT_HAS_EXPIRED ||
+		    e == X509_V_ERR_CERT_NOT_YET_VALID))
+		return 1;
+	return ok;
+}
+
+/*
+ * One X509_verify_cert(): at *at (NULL: now), with the CRL checks or
+ * without, with or without the certificate validity periods.
+ */
+static enum verify_reason chain_pass(struct sfs_verifier *v, X509 *signer,
+				     STACK_OF(X509) *untrusted,
+				     const time_t *at, bool crl,
+				     bool cert_validity)
 {
 	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
 	enum verify_reason r = VR_INTERNAL;
 
 	if (!ctx || !X509_STORE_CTX_init(ctx, v->store, signer, untrusted))
 		goto out;
-	if (v->crl_check)
+	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_X509_STRICT);
+	if (crl)
 		X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_CRL_CHECK |
 						      X509_V_FLAG_CRL_CHECK_ALL);
-	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_X509_STRICT);
-	if (v->at_signing_time)
-		X509_STORE_CTX_set_time(ctx, 0, signing_time);
+	if (at)
+		X509_STORE_CTX_set_time(ctx, 0, *at);
+	if (!cert_validity)
+		X509_STORE_CTX_set_verify_cb(ctx, ignore_cert_validity);
 	if (X509_verify_cert(ctx) == 1)
 		r = VR_OK;
 	else
@@ -352,6 +379,35 @@ static enum verify_reason check_chain(struct sfs_verifier *v, X509 *signer,
 out:
 	X509_STORE_CTX_free(ctx);
 	return r;
+}
+
+/*
+ * The signer chooses signingTime, so only the chain's validity periods may
+ * be judged then. The CRL (thisUpdate, nextUpdate, its signature, the
+ * revocations) is judged now in both modes: an expired CRL never passes
+ * for a signature that claims an older time, and a signature older than
+ * the CRL's thisUpdate is not refused for it.
+ */
+static enum verify_reason check_chain(struct sfs_verifier *v, X509 *signer,
+				      STACK_OF(X509) *untrusted,
+				      time_t signing_time)
+{
+	time_t now = time(NULL);
+	enum verify_reason r;
+
+	if (!v->at_signing_time)
+		return chain_pass(v, signer, untrusted, NULL, v->crl_check,
+				  true);
+	/*
+	 * A signingTime that has not come yet is false, and would let a
+	 * certificate that is not valid yet sign today: never later than now.
+	 */
+	if (signing_time > now)
+		signing_time = now;
+	r = chain_pass(v, signer, untrusted, &signing_time, false, true);
+	if (r || !v->crl_check)
+		return r;
+	return chain_pass(v, signer, untrusted, NULL, true, false);
 }
 
 static bool codesign_eku(X509 *x)
@@ -364,6 +420,22 @@ static bool codesign_eku(X509 *x)
 	/* keyUsage, when present, must allow digitalSignature. */
 	return !(flags & EXFLAG_KUSAGE) ||
 	       (X509_get_key_usage(x) & KU_DIGITAL_SIGNATURE);
+}
+
+/*
+ * An end entity signs files; a CA signs certificates. A CA key that also
+ * signs files would let whoever runs the CA (or steals its key) sign any
+ * file without a code-signing certificate of its own, so basicConstraints
+ * cA TRUE, or a keyUsage that allows keyCertSign, refuses the signer even
+ * when it also carries codeSigning and digitalSignature.
+ */
+static bool is_ca(X509 *x)
+{
+	uint32_t flags = X509_get_extension_flags(x);
+
+	return (flags & EXFLAG_CA) ||
+	       ((flags & EXFLAG_KUSAGE) &&
+		(X509_get_key_usage(x) & KU_KEY_CERT_SIGN));
 }
 
 static bool pinned(const struct verify_policy *pol, const uint8_t fp[32])
@@ -461,6 +533,8 @@ static enum verify_reason check_signer(struct sfs_verifier *v,
 		return r;
 	if (!codesign_eku(signer))
 		return VR_NO_CODESIGN_EKU;
+	if (is_ca(signer))
+		return VR_SIGNER_IS_CA;
 	if (!X509_digest(signer, EVP_sha256(), info->signer_sha256, &fplen))
 		return VR_INTERNAL;
 	X509_NAME_oneline(X509_get_subject_name(signer), info->signer_subject,

@@ -12,6 +12,7 @@
 #include "inbox.h"
 #include "signetfs/log.h"
 #include "signetfs/util.h"
+#include "signetfs/verdict.h"
 
 /*
  * Block tables are 16 bytes per 128 KiB: this budget covers 128 GiB of
@@ -312,39 +313,31 @@ static void keep_info(struct inbox_vfile *vf, const struct sig_info *info,
 	vf->signing_time = info->signing_time;
 }
 
+/*
+ * The signature part of the one verdict (verdict.h): policy, the .sig, the
+ * verifier; the content is hashed here, block tags recorded, so every
+ * byte served later is a byte that was verified.
+ */
 static enum verify_reason verify_fd(struct inbox *ib, struct inbox_vfile *vf,
 				    int fd, struct inbox_fill *fill)
 {
 	/* Held to the end: a reload meanwhile frees nothing we use. */
 	struct inbox_conf *conf = inbox_conf_get(ib);
-	struct verify_policy pol = {0};
-	const struct sfs_rule *rule;
+	struct verdict_sig sig = {0};
 	struct sig_info info;
 	enum verify_reason r;
 	uint8_t *der = NULL;
-	size_t der_len = 0;
 
-	memset(&info, 0, sizeof(info));
 	vf->epoch = conf->epoch;
-	/* The most specific [rule GLOB] for this path decides (policy.h). */
-	if (policy_match(conf->cfg, vf->path, &rule)) {
-		r = VR_POLICY;
-		goto out;
-	}
-	policy_pins(conf->cfg, rule, &pol.pins, &pol.n_pins);
-	if (policy_path_binding(conf->cfg, rule)) {
-		pol.expected_path = vf->path;
-		pol.expected_path_len = vf->path_len;
-	}
-	r = load_sig(ib, vf->path, vf->path_len, &vf->sig, &der, &der_len);
-	if (r == VR_OK)
-		r = verifier_check_sig(conf->verifier, der, der_len, &pol,
-				       &info);
+	sig.read = load_sig(ib, vf->path, vf->path_len, &vf->sig, &der,
+			    &sig.len);
+	sig.der = der;
+	r = verdict_check_sig(conf->cfg, conf->verifier, vf->path, &sig,
+			      &info);
 	if (r == VR_OK)
 		r = check_content(ib, vf, fd, &info, fill);
 	if (r == VR_OK)
-		keep_info(vf, &info, der, der_len);
-out:
+		keep_info(vf, &info, der, sig.len);
 	if (r != VR_OK) {
 		free(vf->blocks);
 		vf->blocks = NULL;

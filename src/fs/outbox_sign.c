@@ -12,6 +12,7 @@
 
 #include "outbox.h"
 #include "signetfs/log.h"
+#include "signetfs/verdict.h"
 
 void ob_names_reset(struct outbox *ob)
 {
@@ -637,8 +638,6 @@ int ob_valid_sig(struct outbox *ob, int dirfd, const char *base,
 		 const char *rel, size_t rel_len, int fd, enum sfs_md md,
 		 struct ob_sigcheck *c)
 {
-	struct verify_policy pol = {.expected_path = rel,
-				    .expected_path_len = rel_len};
 	char name[NAME_MAX + 1];
 	struct sig_info info;
 	enum verify_reason vr;
@@ -665,7 +664,9 @@ int ob_valid_sig(struct outbox *ob, int dirfd, const char *base,
 		return sfs_hash_fd(fd, md, &c->digest, NULL);
 	}
 	memset(&info, 0, sizeof(info));
-	vr = verifier_check_fd(verifier, der, len, &pol, fd, &info);
+	/* The inbox's verdict at the old path, its [rule] applied. */
+	vr = verdict_check_fd(ob_conf(ob)->cfg, verifier, rel,
+			      &(struct verdict_sig){der, len, VR_OK}, fd, &info);
 	free(der);
 	if (vr != VR_OK) {
 		sig_info_clear(&info);

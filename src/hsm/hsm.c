@@ -194,7 +194,13 @@ static int pin_read(const char *path, char **out, struct sfs_error *err)
 
 	if (!pin)
 		return -ENOMEM;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/*
+	 * O_NONBLOCK: a FIFO at the PIN path opens at once (and is refused
+	 * below) instead of blocking until a writer comes. Symlinks are
+	 * followed: secret stores (Kubernetes volumes, systemd credentials)
+	 * hand the PIN file out as one.
+	 */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		ret = -errno;
 		goto fail;

@@ -47,13 +47,20 @@ X509 *pki_cert(const struct pki_cert_opts *o, EVP_PKEY *key, X509 *issuer,
 	if (issuer)
 		add_ext(x, issuer, NID_authority_key_identifier, "keyid:always");
 	if (o->ca) {
-		add_ext(x, issuer, NID_basic_constraints, "critical,CA:TRUE");
-		add_ext(x, issuer, NID_key_usage, "critical,keyCertSign,cRLSign");
+		add_ext(x, issuer, NID_basic_constraints,
+			o->bc ? o->bc : "critical,CA:TRUE");
+		add_ext(x, issuer, NID_key_usage,
+			o->ku ? o->ku : "critical,keyCertSign,cRLSign");
+		if (o->eku)
+			add_ext(x, issuer, NID_ext_key_usage, o->eku);
 	} else {
-		add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE");
-		add_ext(x, issuer, NID_key_usage, "critical,digitalSignature");
+		add_ext(x, issuer, NID_basic_constraints,
+			o->bc ? o->bc : "critical,CA:FALSE");
+		add_ext(x, issuer, NID_key_usage,
+			o->ku ? o->ku : "critical,digitalSignature");
 		add_ext(x, issuer, NID_ext_key_usage,
-			o->codesign ? "codeSigning" : "serverAuth");
+			o->eku ? o->eku
+			       : o->codesign ? "codeSigning" : "serverAuth");
 	}
 	if (!X509_sign(x, ikey ? ikey : key, EVP_sha256()))
 		abort();
@@ -63,14 +70,20 @@ X509 *pki_cert(const struct pki_cert_opts *o, EVP_PKEY *key, X509 *issuer,
 X509_CRL *pki_crl(X509 *ca, EVP_PKEY *key, const long *serials, int n,
 		  long next_update_days)
 {
+	return pki_crl_at(ca, key, serials, n, -3600, next_update_days * 86400);
+}
+
+X509_CRL *pki_crl_at(X509 *ca, EVP_PKEY *key, const long *serials, int n,
+		     long this_update, long next_update)
+{
 	X509_CRL *crl = X509_CRL_new();
 	ASN1_TIME *t = ASN1_TIME_new();
 
 	X509_CRL_set_version(crl, 1);
 	X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca));
-	X509_gmtime_adj(t, -3600);
+	X509_gmtime_adj(t, this_update);
 	X509_CRL_set1_lastUpdate(crl, t);
-	X509_gmtime_adj(t, next_update_days * 86400);
+	X509_gmtime_adj(t, next_update);
 	X509_CRL_set1_nextUpdate(crl, t);
 	for (int i = 0; i < n; i++) {
 		X509_REVOKED *r = X509_REVOKED_new();

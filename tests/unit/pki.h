@@ -15,6 +15,10 @@ struct pki_cert_opts {
 	long not_before;	/* seconds from now */
 	long not_after;
 	long serial;
+	/* Extension values instead of the defaults for ca/codesign. */
+	const char *bc;		/* basicConstraints */
+	const char *ku;		/* keyUsage */
+	const char *eku;	/* extendedKeyUsage */
 };
 
 EVP_PKEY *pki_key(void);
@@ -24,6 +28,9 @@ X509 *pki_cert(const struct pki_cert_opts *o, EVP_PKEY *key, X509 *issuer,
 /* A CRL by (ca, key) revoking the given serials; next update in days. */
 X509_CRL *pki_crl(X509 *ca, EVP_PKEY *key, const long *serials, int n,
 		  long next_update_days);
+/* The same with thisUpdate and nextUpdate in seconds from now. */
+X509_CRL *pki_crl_at(X509 *ca, EVP_PKEY *key, const long *serials, int n,
+		     long this_update, long next_update);
 /* Write PEM files; return the path (static buffer per call site). */
 void pki_write_cert(const char *path, X509 *x);
 void pki_write_crl(const char *path, X509_CRL *crl);

@@ -49,8 +49,13 @@ static void digest_of(const void *data, size_t len, struct sfs_digest *d)
 
 static int setup(void **state)
 {
-	struct pki_cert_opts ca = {"test CA", true, false, -3600, 86400 * 365, 1};
-	struct pki_cert_opts o = {"signer", false, true, -3600, 86400, 10};
+	/* Valid long before: signatures may claim a time weeks ago. */
+	struct pki_cert_opts ca = {.cn = "test CA", .ca = true,
+				   .not_before = -86400 * 60,
+				   .not_after = 86400 * 365, .serial = 1};
+	struct pki_cert_opts o = {.cn = "signer", .codesign = true,
+				  .not_before = -3600, .not_after = 86400,
+				  .serial = 10};
 	struct sfs_trust_config tc = {0};
 	struct sfs_error err = {0};
 	long rev = 14;
@@ -277,6 +282,60 @@ static void test_certs(void **state)
 	expect_cert(F.revoked, F.v, VR_OK);
 }
 
+/* Sign with a certificate for F.key by F.ca with these extensions. */
+static enum verify_reason with_exts(bool ca, const char *bc, const char *ku,
+				    const char *eku)
+{
+	struct pki_cert_opts o = {.cn = "ext signer", .ca = ca,
+				  .codesign = true, .not_before = -3600,
+				  .not_after = 86400, .serial = 40,
+				  .bc = bc, .ku = ku, .eku = eku};
+	X509 *x;
+	uint8_t *der;
+	size_t len;
+	enum verify_reason r;
+
+	x = pki_cert(&o, F.key, F.ca, F.ca_key);
+	sign(C, path, F.key, x, 0, &der, &len);
+	r = check(der, len, C, path);
+	/* The CRL run must not change the verdict. */
+	assert_int_equal(check_with(F.v_crl, der, len, C, path, NULL), r);
+	free(der);
+	X509_free(x);
+	return r;
+}
+
+static void test_signer_is_ca(void **state)
+{
+	(void)state;
+	/* The twin: codeSigning and digitalSignature on an end entity. */
+	assert_int_equal(with_exts(false, "critical,CA:FALSE",
+				   "critical,digitalSignature", "codeSigning"),
+			 VR_OK);
+	assert_int_equal(with_exts(false, NULL, "critical,digitalSignature",
+				   "codeSigning"),
+			 VR_OK);
+	/* A CA certificate with the same EKU and keyUsage is no signer. */
+	assert_string_equal(
+		verify_reason_name(with_exts(true, "critical,CA:TRUE",
+					     "critical,digitalSignature",
+					     "codeSigning")),
+		"signer-is-ca");
+	assert_int_equal(with_exts(true, "critical,CA:TRUE",
+				   "critical,digitalSignature,keyCertSign,"
+				   "cRLSign", "codeSigning"),
+			 VR_SIGNER_IS_CA);
+	assert_int_equal(with_exts(true, "critical,CA:TRUE,pathlen:0",
+				   "critical,digitalSignature,keyCertSign",
+				   "codeSigning"),
+			 VR_SIGNER_IS_CA);
+	/* keyCertSign without cA: X509_STRICT already refuses the chain. */
+	assert_int_not_equal(with_exts(false, "critical,CA:FALSE",
+				       "critical,digitalSignature,keyCertSign",
+				       "codeSigning"),
+			     VR_OK);
+}
+
 static void test_crl_expired(void **state)
 {
 	struct sfs_trust_config tc = {.cafile = F.ca_pem};
@@ -293,6 +352,186 @@ static void test_crl_expired(void **state)
 	assert_int_equal(verifier_new(&tc, &v, &err), 0);
 	expect_cert(F.good, v, VR_CRL_ERROR);
 	verifier_free(v);
+}
+
+#define DAY 86400L
+
+/* A v1 signature of the content whose signingTime is `at` s from now. */
+static void sign_at(X509 *cert, long at, uint8_t **der, size_t *dlen)
+{
+	const unsigned int aflags = CMS_BINARY | CMS_PARTIAL | CMS_NOSMIMECAP |
+				    CMS_CADES;
+	ASN1_TIME *t = X509_gmtime_adj(NULL, at);
+	CMS_ContentInfo *cms;
+	CMS_SignerInfo *si;
+	struct sfs_digest d;
+	uint8_t *attr = NULL;
+	unsigned char *out = NULL;
+	int alen = 0, n;
+
+	digest_of(C, &d);
+	cms = CMS_sign(NULL, NULL, NULL, NULL,
+		       CMS_DETACHED | CMS_BINARY | CMS_PARTIAL);
+	assert_non_null(cms);
+	si = CMS_add1_signer(cms, cert, F.key, EVP_sha256(), aflags);
+	assert_non_null(si);
+	assert_true(CMS_signed_add1_attr_by_NID(si, NID_pkcs9_contentType,
+						V_ASN1_OBJECT,
+						OBJ_nid2obj(NID_pkcs7_data),
+						-1));
+	assert_true(CMS_signed_add1_attr_by_NID(si, NID_pkcs9_messageDigest,
+						V_ASN1_OCTET_STRING, d.bytes,
+						(int)d.len));
+	/* Present before signing: CMS_SignerInfo_sign() keeps it. */
+	assert_true(CMS_signed_add1_attr_by_NID(si, NID_pkcs9_signingTime,
+						t->type, t, -1));
+	assert_int_equal(sig_path_encode(1, path, strlen(path), &attr, &alen),
+			 0);
+	assert_true(CMS_signed_add1_attr_by_OBJ(si, sig_oid_path(),
+						V_ASN1_SEQUENCE, attr, alen));
+	OPENSSL_free(attr);
+	assert_int_equal(sig_writer_encode(&F.writer, &attr, &alen), 0);
+	assert_true(CMS_signed_add1_attr_by_OBJ(si, sig_oid_writer(),
+						V_ASN1_SEQUENCE, attr, alen));
+	OPENSSL_free(attr);
+	assert_int_equal(CMS_SignerInfo_sign(si), 1);
+	n = i2d_CMS_ContentInfo(cms, &out);
+	assert_true(n > 0);
+	*der = malloc((size_t)n);
+	memcpy(*der, out, (size_t)n);
+	*dlen = (size_t)n;
+	OPENSSL_free(out);
+	CMS_ContentInfo_free(cms);
+	ASN1_TIME_free(t);
+}
+
+/* A code-signing certificate for F.key by F.ca, valid from..to (s). */
+static X509 *signer_valid(long from, long to, long serial)
+{
+	struct pki_cert_opts o = {.cn = "timed signer", .codesign = true,
+				  .not_before = from, .not_after = to,
+				  .serial = serial};
+
+	return pki_cert(&o, F.key, F.ca, F.ca_key);
+}
+
+/*
+ * A verifier trusting F.ca with one CRL for F.ca's name (thisUpdate and
+ * nextUpdate in seconds from now, revoking `rev`, signed by key), in
+ * either validity mode.
+ */
+static struct sfs_verifier *crl_verifier(long this_upd, long next_upd,
+					 const long *rev, int n, EVP_PKEY *key,
+					 bool at_signing)
+{
+	static int seq;
+	struct sfs_trust_config tc = {.cafile = F.ca_pem,
+				      .at_signing_time = at_signing};
+	struct sfs_verifier *v = NULL;
+	struct sfs_error err = {0};
+	X509_CRL *crl = pki_crl_at(F.ca, key, rev, n, this_upd, next_upd);
+	char p[96];
+
+	snprintf(p, sizeof(p), "%s/crl-%d.pem", F.dir, seq++);
+	pki_write_crl(p, crl);
+	X509_CRL_free(crl);
+	tc.crlfile = p;
+	assert_int_equal(verifier_new(&tc, &v, &err), 0);
+	return v;
+}
+
+static void expect_at(struct sfs_verifier *v, X509 *cert, long at,
+		      enum verify_reason want)
+{
+	uint8_t *der;
+	size_t len;
+
+	sign_at(cert, at, &der, &len);
+	assert_string_equal(verify_reason_name(check_with(v, der, len, C, path,
+							  NULL)),
+			    verify_reason_name(want));
+	free(der);
+}
+
+/*
+ * The CRL is judged now in both validity modes: signingTime is the
+ * signer's word, so it must not make a stale CRL current, and a signature
+ * older than the CRL's thisUpdate is not refused for that.
+ */
+static void test_crl_judged_now(void **state)
+{
+	X509 *cert = signer_valid(-30 * DAY, 30 * DAY, 50);
+
+	(void)state;
+	for (int st = 0; st <= 1; st++) {
+		struct sfs_verifier *stale, *fresh, *future, *forged;
+
+		stale = crl_verifier(-10 * DAY, -DAY, NULL, 0, F.ca_key, st);
+		fresh = crl_verifier(-3600, 30 * DAY, NULL, 0, F.ca_key, st);
+		future = crl_verifier(DAY, 30 * DAY, NULL, 0, F.ca_key, st);
+		forged = crl_verifier(-3600, 30 * DAY, NULL, 0, F.other_key,
+				      st);
+		/* Expired yesterday: no claimed time makes it current. */
+		expect_at(stale, cert, -5 * DAY, VR_CRL_ERROR);
+		expect_at(stale, cert, 0, VR_CRL_ERROR);
+		/* Not current yet, whatever time the signature claims. */
+		expect_at(future, cert, 2 * DAY, VR_CRL_ERROR);
+		expect_at(future, cert, 0, VR_CRL_ERROR);
+		/* Not signed by the CA. */
+		expect_at(forged, cert, -5 * DAY, VR_CRL_ERROR);
+		/* The twin: a current CRL, signatures older than it too. */
+		expect_at(fresh, cert, -5 * DAY, VR_OK);
+		expect_at(fresh, cert, -2 * 3600, VR_OK);
+		expect_at(fresh, cert, 0, VR_OK);
+		verifier_free(stale);
+		verifier_free(fresh);
+		verifier_free(future);
+		verifier_free(forged);
+	}
+	X509_free(cert);
+}
+
+/* validity = signing-time moves the chain's validity periods, nothing else. */
+static void test_signing_time_chain(void **state)
+{
+	X509 *expired = signer_valid(-30 * DAY, -DAY, 51);
+	X509 *not_yet = signer_valid(DAY, 30 * DAY, 52);
+	X509 *revoked = signer_valid(-30 * DAY, 30 * DAY, 53);
+	X509 *both = signer_valid(-30 * DAY, -DAY, 54);
+	const long rev[] = {53, 54};
+	struct sfs_verifier *st = crl_verifier(-3600, 30 * DAY, rev, 2,
+					       F.ca_key, true);
+	struct sfs_verifier *now = crl_verifier(-3600, 30 * DAY, rev, 2,
+						F.ca_key, false);
+	struct sfs_trust_config tc = {.cafile = F.ca_pem,
+				      .at_signing_time = true};
+	struct sfs_verifier *st_plain = NULL;
+	struct sfs_error err = {0};
+
+	(void)state;
+	assert_int_equal(verifier_new(&tc, &st_plain, &err), 0);
+	/* Signed while the certificate was valid; the CRL is current. */
+	expect_at(st, expired, -5 * DAY, VR_OK);
+	expect_at(st_plain, expired, -5 * DAY, VR_OK);
+	expect_at(now, expired, -5 * DAY, VR_EXPIRED);
+	/* Twins: a claimed time outside the certificate's validity. */
+	expect_at(st, expired, 0, VR_EXPIRED);
+	expect_at(st_plain, expired, 0, VR_EXPIRED);
+	expect_at(st, not_yet, -5 * DAY, VR_NOT_YET_VALID);
+	/* A time that has not come yet is judged as now. */
+	expect_at(st, not_yet, 2 * DAY, VR_NOT_YET_VALID);
+	expect_at(st_plain, not_yet, 2 * DAY, VR_NOT_YET_VALID);
+	/* Revocation is today's: claiming an earlier time does not help. */
+	expect_at(st, revoked, -5 * DAY, VR_REVOKED);
+	expect_at(now, revoked, -5 * DAY, VR_REVOKED);
+	expect_at(st, both, -5 * DAY, VR_REVOKED);
+	verifier_free(st);
+	verifier_free(now);
+	verifier_free(st_plain);
+	X509_free(expired);
+	X509_free(not_yet);
+	X509_free(revoked);
+	X509_free(both);
 }
 
 static void test_pins(void **state)
@@ -475,7 +714,10 @@ int main(void)
 		cmocka_unit_test(test_sig_bytes),
 		cmocka_unit_test(test_other_file_and_rename),
 		cmocka_unit_test(test_certs),
+		cmocka_unit_test(test_signer_is_ca),
 		cmocka_unit_test(test_crl_expired),
+		cmocka_unit_test(test_crl_judged_now),
+		cmocka_unit_test(test_signing_time_chain),
 		cmocka_unit_test(test_pins),
 		cmocka_unit_test(test_tampered_attribute),
 		cmocka_unit_test(test_signature_value_flipped),

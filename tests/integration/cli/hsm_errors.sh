@@ -37,6 +37,15 @@ expect 3 "token" --module /usr/lib/softhsm/libsofthsm2.so \
 	--pin-file "$k/pin" "${base[@]}"
 expect 2 "pin" --module /usr/lib/softhsm/libsofthsm2.so --key "$uri" \
 	--pin-file /nonexistent/pin "${base[@]}"
+# A FIFO as PIN file: refused at once (exit 2), not waited on for a writer.
+mkfifo "$t/pinfifo"
+rc=0
+(cd "$t" && timeout 20 "$SIGNETFS" sign --module /usr/lib/softhsm/libsofthsm2.so \
+	--key "$uri" --pin-file "$t/pinfifo" "${base[@]}" f) 2>"$t/err" || rc=$?
+[ "$rc" -ne 124 ] || fail "a FIFO as PIN file hung"
+[ "$rc" -eq 2 ] && grep -q "not a regular file" "$t/err" ||
+	{ cat "$t/err"; fail "FIFO PIN file: exit $rc"; }
+[ ! -e "$t/f.sig" ] || fail "a .sig was written with a FIFO PIN file"
 # A certificate of another key: refused before anything is signed.
 sfs_init "$t/key2"
 expect 3 "does not match" --module /usr/lib/softhsm/libsofthsm2.so \
