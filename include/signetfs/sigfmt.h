@@ -45,6 +45,12 @@ struct sig_info {
 	time_t signing_time;
 	uint8_t signer_sha256[32];	/* SHA-256 of the signer cert DER */
 	char signer_subject[256];	/* one-line RFC 2253 */
+	/*
+	 * A verifier's OK holds until then and no longer (0: no limit): the
+	 * first notAfter of the chain when validity is judged now, and the
+	 * earliest nextUpdate of the CRLs. A cached verdict must be redone.
+	 */
+	time_t valid_until;
 };
 
 void sig_info_clear(struct sig_info *info);

@@ -20,6 +20,7 @@ struct sfs_verifier {
 	X509_STORE *store;	/* read-only after verifier_new(): shared */
 	bool crl_check;
 	bool at_signing_time;
+	time_t crl_until;	/* earliest nextUpdate of the CRLs, 0: none */
 };
 
 static const struct {
@@ -94,7 +95,23 @@ const char *verify_reason_name(enum verify_reason r)
 	return (unsigned)r < VR_COUNT_ ? reasons[r].name : "unknown";
 }
 
-static int load_crls(X509_STORE *store, const char *file,
+/* ASN1_TIME as time_t; 0 when absent or unreadable. */
+static time_t asn1_time_t(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	if (!t || !ASN1_TIME_to_tm(t, &tm))
+		return 0;
+	return timegm(&tm);
+}
+
+/* The earlier of two limits, 0 meaning none. */
+static time_t earlier(time_t a, time_t b)
+{
+	return !a ? b : !b ? a : a < b ? a : b;
+}
+
+static int load_crls(X509_STORE *store, const char *file, time_t *until,
 		     struct sfs_error *err)
 {
 	STACK_OF(X509_INFO) *infos;
@@ -111,8 +128,11 @@ static int load_crls(X509_STORE *store, const char *file,
 	for (int i = 0; infos && i < sk_X509_INFO_num(infos); i++) {
 		X509_INFO *xi = sk_X509_INFO_value(infos, i);
 
-		if (xi->crl && X509_STORE_add_crl(store, xi->crl))
+		if (xi->crl && X509_STORE_add_crl(store, xi->crl)) {
+			*until = earlier(*until, asn1_time_t(
+				X509_CRL_get0_nextUpdate(xi->crl)));
 			n++;
+		}
 	}
 	sk_X509_INFO_pop_free(infos, X509_INFO_free);
 	if (n == 0) {
@@ -150,7 +170,7 @@ int verifier_new(const struct sfs_trust_config *cfg,
 		goto fail;
 	}
 	if (cfg->crlfile) {
-		ret = load_crls(v->store, cfg->crlfile, err);
+		ret = load_crls(v->store, cfg->crlfile, &v->crl_until, err);
 		if (ret)
 			goto fail;
 		v->crl_check = true;
@@ -354,10 +374,22 @@ static int ignore_cert_validity(int ok, X509_STORE_CTX *ctx)
  * One X509_verify_cert(): at *at (NULL: now), with the CRL checks or
  * without, with or without the certificate validity periods.
  */
+/* The first notAfter in the chain a verification built. */
+static time_t chain_until(X509_STORE_CTX *ctx)
+{
+	STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
+	time_t until = 0;
+
+	for (int i = 0; chain && i < sk_X509_num(chain); i++)
+		until = earlier(until, asn1_time_t(
+			X509_get0_notAfter(sk_X509_value(chain, i))));
+	return until;
+}
+
 static enum verify_reason chain_pass(struct sfs_verifier *v, X509 *signer,
 				     STACK_OF(X509) *untrusted,
 				     const time_t *at, bool crl,
-				     bool cert_validity)
+				     bool cert_validity, time_t *until)
 {
 	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
 	enum verify_reason r = VR_INTERNAL;
@@ -372,10 +404,14 @@ static enum verify_reason chain_pass(struct sfs_verifier *v, X509 *signer,
 		X509_STORE_CTX_set_time(ctx, 0, *at);
 	if (!cert_validity)
 		X509_STORE_CTX_set_verify_cb(ctx, ignore_cert_validity);
-	if (X509_verify_cert(ctx) == 1)
+	if (X509_verify_cert(ctx) == 1) {
 		r = VR_OK;
-	else
+		/* Judged now: it holds until a certificate expires. */
+		if (!at && cert_validity)
+			*until = earlier(*until, chain_until(ctx));
+	} else {
 		r = chain_reason(X509_STORE_CTX_get_error(ctx));
+	}
 out:
 	X509_STORE_CTX_free(ctx);
 	return r;
@@ -390,24 +426,26 @@ out:
  */
 static enum verify_reason check_chain(struct sfs_verifier *v, X509 *signer,
 				      STACK_OF(X509) *untrusted,
-				      time_t signing_time)
+				      time_t signing_time, time_t *until)
 {
 	time_t now = time(NULL);
 	enum verify_reason r;
 
+	*until = v->crl_check ? v->crl_until : 0;
 	if (!v->at_signing_time)
 		return chain_pass(v, signer, untrusted, NULL, v->crl_check,
-				  true);
+				  true, until);
 	/*
 	 * A signingTime that has not come yet is false, and would let a
 	 * certificate that is not valid yet sign today: never later than now.
 	 */
 	if (signing_time > now)
 		signing_time = now;
-	r = chain_pass(v, signer, untrusted, &signing_time, false, true);
+	r = chain_pass(v, signer, untrusted, &signing_time, false, true,
+		       until);
 	if (r || !v->crl_check)
 		return r;
-	return chain_pass(v, signer, untrusted, NULL, true, false);
+	return chain_pass(v, signer, untrusted, NULL, true, false, until);
 }
 
 static bool codesign_eku(X509 *x)
@@ -527,7 +565,8 @@ static enum verify_reason check_signer(struct sfs_verifier *v,
 	if (r)
 		return r;
 	certs = CMS_get1_certs(cms);
-	r = check_chain(v, signer, certs, info->signing_time);
+	r = check_chain(v, signer, certs, info->signing_time,
+			&info->valid_until);
 	sk_X509_pop_free(certs, X509_free);
 	if (r)
 		return r;

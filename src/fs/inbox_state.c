@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <xxhash.h>
@@ -311,6 +312,7 @@ static void keep_info(struct inbox_vfile *vf, const struct sig_info *info,
 	snprintf(vf->signer_subject, sizeof(vf->signer_subject), "%s",
 		 info->signer_subject);
 	vf->signing_time = info->signing_time;
+	vf->valid_until = info->valid_until;
 }
 
 /*
@@ -466,13 +468,21 @@ static int current_stamps(struct inbox *ib, const char *path, size_t len,
 	return 0;
 }
 
-/* vf is the verdict for this (content, .sig) pair under today's settings. */
+/*
+ * vf is the verdict for this (content, .sig) pair under today's settings:
+ * same stamps, same trust epoch, and for an OK not past the time the
+ * verifier gave it (a certificate's notAfter, a CRL's nextUpdate), so a
+ * cached file disappears when its certificate or CRL expires.
+ */
 static bool vf_current(struct inbox *ib, const struct inbox_vfile *vf,
 		       const struct inbox_stamp *cs,
 		       const struct inbox_stamp *ss)
 {
 	return vf && vf->epoch == inbox_epoch(ib) &&
-	       inbox_stamp_eq(&vf->content, cs) && inbox_stamp_eq(&vf->sig, ss);
+	       inbox_stamp_eq(&vf->content, cs) &&
+	       inbox_stamp_eq(&vf->sig, ss) &&
+	       (vf->verdict != VR_OK || !vf->valid_until ||
+		time(NULL) < vf->valid_until);
 }
 
 bool inbox_cache_needs_hash(struct inbox *ib, const char *path, size_t len,

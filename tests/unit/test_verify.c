@@ -491,6 +491,49 @@ static void test_crl_judged_now(void **state)
 	X509_free(cert);
 }
 
+/* valid_until of a verification of cert signed now, by verifier v. */
+static time_t until_of(struct sfs_verifier *v, X509 *cert)
+{
+	struct verify_policy pol = {path, strlen(path), NULL, 0};
+	struct sig_info info;
+	uint8_t *der;
+	size_t len;
+	time_t t;
+
+	sign_at(cert, 0, &der, &len);
+	assert_int_equal(verifier_check_sig(v, der, len, &pol, &info), VR_OK);
+	t = info.valid_until;
+	sig_info_clear(&info);
+	free(der);
+	return t;
+}
+
+/*
+ * An OK holds only until the chain's first notAfter (validity judged now)
+ * and the CRL's nextUpdate: the inbox's cached verdicts expire then, so a
+ * file whose certificate or CRL runs out is not served from the cache.
+ */
+static void test_valid_until(void **state)
+{
+	X509 *cert = signer_valid(-DAY, 2 * DAY, 56);
+	time_t now = time(NULL), t;
+	struct sfs_verifier *crl, *crl_st;
+
+	(void)state;
+	t = until_of(F.v, cert);
+	assert_true(t >= now + 2 * DAY - 60 && t <= now + 2 * DAY + 60);
+	crl = crl_verifier(-3600, DAY, NULL, 0, F.ca_key, false);
+	t = until_of(crl, cert);
+	assert_true(t >= now + DAY - 60 && t <= now + DAY + 60);
+	/* signing-time: the certificate's expiry does not end it, the CRL's does */
+	crl_st = crl_verifier(-3600, DAY, NULL, 0, F.ca_key, true);
+	t = until_of(crl_st, cert);
+	assert_true(t >= now + DAY - 60 && t <= now + DAY + 60);
+	verifier_free(crl);
+	verifier_free(crl_st);
+	X509_free(cert);
+}
+
 /* validity = signing-time moves the chain's validity periods, nothing else. */
 static void test_signing_time_chain(void **state)
 {
@@ -718,6 +761,7 @@ int main(void)
 		cmocka_unit_test(test_crl_expired),
 		cmocka_unit_test(test_crl_judged_now),
 		cmocka_unit_test(test_signing_time_chain),
+		cmocka_unit_test(test_valid_until),
 		cmocka_unit_test(test_pins),
 		cmocka_unit_test(test_tampered_attribute),
 		cmocka_unit_test(test_signature_value_flipped),
