@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
@@ -15,7 +16,7 @@
 #include <json-c/json.h>
 #include <openssl/evp.h>
 
-#include "signetfs/audit.h"
+#include "audit_int.h"
 #include "signetfs/config.h"
 #include "signetfs/json.h"
 #include "signetfs/log.h"
@@ -33,8 +34,17 @@ struct audit_log {
 	off_t known_size;	/* size after our last write, -1: unknown */
 	char prev[65];		/* hex SHA-256 of the last line */
 	uint64_t seq;		/* seq of the last line */
-	unsigned int pending;	/* records since the last checkpoint */
-	struct sfs_writer self;	/* identity in checkpoints */
+	/*
+	 * This open of the log: its id is on every line it writes, and its
+	 * checkpoints seal the running hash of exactly those lines, kept
+	 * here and never read back from the file, so that a checkpoint
+	 * vouches for nothing another process (or an editor) put in between.
+	 */
+	char session[AUDIT_SESSION_HEX + 1];
+	uint8_t sess_hash[32];	/* audit_sess_fold() over our lines */
+	uint64_t sess_lines;	/* lines we wrote, checkpoints included */
+	unsigned int pending;	/* our records since our last checkpoint */
+	struct sfs_writer self;	/* this process */
 
 	pthread_mutex_t sync_lock;
 	pthread_cond_t sync_cv;
@@ -52,9 +62,6 @@ struct audit_log {
 	bool sealer_running, stop;
 	pthread_cond_t stop_cv;
 };
-
-/* Longest line we chain over; longer lines are refused when read back. */
-#define AUDIT_LINE_MAX (256 * 1024)
 
 static uint64_t line_seq(const char *line, size_t len)
 {
@@ -143,13 +150,15 @@ static void opt_str(struct json_buf *b, const char *key, const char *v)
 	json_str(b, v, strlen(v));
 }
 
-static void format_head(struct json_buf *b, uint64_t seq, const char *event)
+static void format_head(struct json_buf *b, const struct audit_log *log,
+			const char *event)
 {
 	char now[64];
 
 	rfc3339_now(now, sizeof(now));
-	json_printf(b, "{\"v\":1,\"seq\":%llu,\"time\":\"%s\",\"event\":",
-		    (unsigned long long)seq, now);
+	json_printf(b, "{\"v\":%d,\"seq\":%llu,\"session\":\"%s\","
+		    "\"time\":\"%s\",\"event\":", AUDIT_FORMAT,
+		    (unsigned long long)log->seq + 1, log->session, now);
 	json_str(b, event, strlen(event));
 }
 
@@ -183,10 +192,19 @@ static void format_key(struct json_buf *b, const char *uri, const char *fp,
 	json_raw(b, "}", 1);
 }
 
-static void format_record(struct json_buf *b, const struct audit_record *r,
-			  uint64_t seq)
+static void format_writer(struct json_buf *b, const struct sfs_writer *w)
 {
-	format_head(b, seq, r->event);
+	json_printf(b, ",\"writer\":{\"uid\":%u,\"gid\":%u,\"pid\":%d",
+		    w->uid, w->gid, w->pid);
+	opt_str(b, "user", w->user);
+	opt_str(b, "exe", w->exe);
+	json_raw(b, "}", 1);
+}
+
+static void format_record(struct json_buf *b, const struct audit_log *log,
+			  const struct audit_record *r)
+{
+	format_head(b, log, r->event);
 	if (r->path)
 		format_path(b, r->path, r->path_len);
 	if (r->size >= 0)
@@ -199,16 +217,10 @@ static void format_record(struct json_buf *b, const struct audit_record *r,
 			    hex);
 	}
 	format_key(b, r->key_uri, r->cert_sha256, r->token_serial);
-	if (r->writer) {
-		const struct sfs_writer *w = r->writer;
-
-		json_printf(b, ",\"writer\":{\"uid\":%u,\"gid\":%u,\"pid\":%d",
-			    w->uid, w->gid, w->pid);
-		opt_str(b, "user", w->user);
-		opt_str(b, "exe", w->exe);
-		json_raw(b, "}", 1);
-	}
+	if (r->writer)
+		format_writer(b, r->writer);
 	opt_str(b, "reason", r->reason);
+	json_printf(b, ",\"prev\":\"%s\"}\n", log->prev);
 }
 
 /* Wait until our record (ending at `end`) is on disk, leading or following. */
@@ -252,14 +264,13 @@ static int group_sync(struct audit_log *log, off_t end)
 	return ret;
 }
 
-/* Append the line in b (no newline yet); the chain is then at it. */
+/* Append the line in b (newline included); the chain is then at it. */
 static int append_locked(struct audit_log *log, struct json_buf *b,
 			 off_t *end)
 {
 	uint8_t h[32];
 	int ret;
 
-	json_printf(b, ",\"prev\":\"%s\"}\n", log->prev);
 	if (b->oom)
 		return -ENOMEM;
 	pthread_mutex_lock(&log->sync_lock);
@@ -286,6 +297,8 @@ static int append_locked(struct audit_log *log, struct json_buf *b,
 		       b->data);
 	sfs_sha256(b->data, b->len - 1, h);
 	sfs_hex(h, 32, log->prev);
+	audit_sess_fold(log->sess_hash, h);
+	log->sess_lines++;
 	log->seq++;
 	log->known_size += (off_t)b->len;
 	*end = log->known_size;
@@ -296,39 +309,68 @@ static int append_locked(struct audit_log *log, struct json_buf *b,
 	return 0;
 }
 
+/*
+ * Everything a verifier reads from a checkpoint is in the bytes it signs:
+ * the line up to its last member, "sig" (format 2, docs/audit-log.md).
+ */
+static void format_checkpoint(struct json_buf *b, struct audit_log *log,
+			      bool final)
+{
+	char sh[65];
+
+	sfs_hex(log->sess_hash, 32, sh);
+	format_head(b, log, "checkpoint");
+	json_printf(b, ",\"final\":%s,\"records\":%u,\"session_lines\":%llu"
+		    ",\"session_hash\":\"%s\"", final ? "true" : "false",
+		    log->pending, (unsigned long long)log->sess_lines, sh);
+	format_key(b, signer_key_uri(log->opt.signer),
+		   signer_cert_sha256(log->opt.signer),
+		   signer_token_serial(log->opt.signer));
+	json_printf(b, ",\"prev\":\"%s\"", log->prev);
+}
+
+/* The content a checkpoint signs: the domain, then the line before "sig". */
+static int checkpoint_sign(struct audit_log *log, const struct json_buf *b,
+			   uint8_t **der, size_t *len)
+{
+	const size_t dlen = sizeof(AUDIT_CP_DOMAIN) - 1;
+	struct sfs_error err = {0};
+	char *content = malloc(dlen + b->len);
+	int ret;
+
+	if (!content)
+		return -ENOMEM;
+	memcpy(content, AUDIT_CP_DOMAIN, dlen);
+	memcpy(content + dlen, b->data, b->len);
+	ret = signer_sign_checkpoint(log->opt.signer, content, dlen + b->len,
+				     der, len, &err);
+	if (ret)
+		sfs_err("audit checkpoint: %s", err.msg);
+	free(content);
+	return ret;
+}
+
 static int checkpoint_locked(struct audit_log *log, bool final, off_t *end)
 {
 	struct json_buf b = {0};
-	struct sfs_error err = {0};
-	struct sfs_digest head = {.alg = SFS_MD_SHA256, .len = 32};
 	uint8_t *der = NULL;
 	size_t len = 0;
 	char *b64 = NULL;
-	int ret;
+	int ret = -ENOMEM;
 
-	if (sfs_unhex(log->prev, head.bytes, 32) != 32)
-		return -EINVAL;
-	/* A v1 signature whose messageDigest is the chain head. */
-	ret = signer_sign(log->opt.signer, &head, AUDIT_CHECKPOINT_PATH,
-			  strlen(AUDIT_CHECKPOINT_PATH), &log->self, &der,
-			  &len, &err);
-	if (ret) {
-		sfs_err("audit checkpoint: %s", err.msg);
-		return ret;
-	}
+	format_checkpoint(&b, log, final);
+	if (b.oom)
+		goto out;
+	ret = checkpoint_sign(log, &b, &der, &len);
+	if (ret)
+		goto out;
 	b64 = malloc(4 * ((len + 2) / 3) + 1);
 	if (!b64) {
 		ret = -ENOMEM;
 		goto out;
 	}
 	EVP_EncodeBlock((unsigned char *)b64, der, (int)len);
-	format_head(&b, log->seq + 1, "checkpoint");
-	json_printf(&b, ",\"final\":%s,\"records\":%u",
-		    final ? "true" : "false", log->pending);
-	format_key(&b, signer_key_uri(log->opt.signer),
-		   signer_cert_sha256(log->opt.signer),
-		   signer_token_serial(log->opt.signer));
-	json_printf(&b, ",\"head\":\"%s\",\"sig\":\"%s\"", log->prev, b64);
+	json_printf(&b, AUDIT_CP_SIG_MEMBER "%s\"}\n", b64);
 	ret = append_locked(log, &b, end);
 	if (ret == 0)
 		log->pending = 0;
@@ -376,7 +418,7 @@ int audit_write_nowait(struct audit_log *log, const struct audit_record *rec,
 	ret = load_tail_locked(log);
 	if (ret)
 		goto out;
-	format_record(&b, rec, log->seq + 1);
+	format_record(&b, log, rec);
 	ret = append_locked(log, &b, &end);
 	if (ret)
 		goto out;
@@ -440,6 +482,7 @@ int audit_open_opts(const char *path, const struct audit_options *opt,
 		    struct audit_log **out)
 {
 	struct audit_log *log = calloc(1, sizeof(*log));
+	uint8_t id[AUDIT_SESSION_HEX / 2];
 	int ret;
 
 	if (!log)
@@ -450,8 +493,14 @@ int audit_open_opts(const char *path, const struct audit_options *opt,
 	pthread_cond_init(&log->stop_cv, NULL);
 	log->opt = *opt;
 	log->known_size = -1;
+	log->fd = -1;
 	sfs_writer_self(&log->self);
 	snprintf(log->self.mount_id, sizeof(log->self.mount_id), "audit");
+	if (getrandom(id, sizeof(id), 0) != (ssize_t)sizeof(id)) {
+		ret = -EIO;
+		goto fail;
+	}
+	sfs_hex(id, sizeof(id), log->session);
 	/* O_RDWR: the tail is read back to continue the chain. */
 	log->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC |
 				     O_NOFOLLOW, 0640);
