@@ -52,13 +52,21 @@ struct audit_options {
 	unsigned int checkpoint_secs;	/* 0: no timer */
 	bool syslog;			/* mirror each record to syslog(3) */
 	struct sfs_signer *signer;	/* NULL: no checkpoints */
+	/*
+	 * At open, the log's last checkpoint is checked against these (its
+	 * chain back to it always is); borrowed for audit_open_opts() only.
+	 */
+	struct audit_keys keys;
 };
 
 struct audit_log;
 
 /*
  * Open (append) or create the log; the chain continues from its last line.
- * Each open is a session with a random id that its lines carry.
+ * Each open is a session with a random id that its lines carry; it first
+ * checks the log's tail back to the last checkpoint and records what it
+ * found in an "open" record, or refuses (-EBADMSG, -EPROTO) a log whose
+ * tail was changed or that is in format 1 (docs/audit-log.md).
  */
 int audit_open(const char *path, bool sync, struct audit_log **out);
 int audit_open_opts(const char *path, const struct audit_options *opt,
@@ -77,7 +85,10 @@ int audit_write(struct audit_log *log, const struct audit_record *rec);
 int audit_write_nowait(struct audit_log *log, const struct audit_record *rec,
 		       off_t *end);
 int audit_sync_to(struct audit_log *log, off_t end);
-/* audit_open_opts() with the [signetfs] audit-* keys of cfg. */
+/*
+ * audit_open_opts() with the [signetfs] audit-* keys of cfg; the open check
+ * uses cfg's trust store and keys (audit_config_pins) and signer's.
+ */
 int audit_open_config(const struct sfs_config *cfg, struct sfs_signer *signer,
 		      struct audit_log **out);
 /* Seal the chain head with a signed checkpoint now (final: at close). */

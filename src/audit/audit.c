@@ -44,7 +44,7 @@ struct audit_log {
 	uint8_t sess_hash[32];	/* audit_sess_fold() over our lines */
 	uint64_t sess_lines;	/* lines we wrote, checkpoints included */
 	unsigned int pending;	/* our records since our last checkpoint */
-	struct sfs_writer self;	/* this process */
+	struct sfs_writer self;	/* identity in the open record */
 
 	pthread_mutex_t sync_lock;
 	pthread_cond_t sync_cv;
@@ -478,6 +478,79 @@ static void *sealer_main(void *arg)
 	return NULL;
 }
 
+static const char *const tail_state_name[] = {
+	[AUDIT_TAIL_NEW] = "new",
+	[AUDIT_TAIL_SEALED] = "sealed",
+	[AUDIT_TAIL_UNSEALED] = "unsealed",
+};
+
+static const char *const tail_key_name[] = {
+	[AUDIT_TAIL_KEY_NONE] = "none",
+	[AUDIT_TAIL_KEY_OURS] = "ours",
+	[AUDIT_TAIL_KEY_FOREIGN] = "foreign",
+	[AUDIT_TAIL_KEY_UNVERIFIED] = "unverified",
+};
+
+/* A session's first line: who opened the log, what its end looked like. */
+static void format_open(struct json_buf *b, struct audit_log *log,
+			const struct audit_tail *t)
+{
+	format_head(b, log, "open");
+	format_writer(b, &log->self);
+	json_printf(b, ",\"tail\":\"%s\",\"unsealed\":%llu",
+		    tail_state_name[t->state], (unsigned long long)t->unsealed);
+	if (t->cp_seq)
+		json_printf(b, ",\"checkpoint\":{\"seq\":%llu,\"final\":%s,"
+			    "\"key\":\"%s\"}", (unsigned long long)t->cp_seq,
+			    t->cp_final ? "true" : "false",
+			    tail_key_name[t->key]);
+	if (t->partial)
+		opt_str(b, "reason", "no checkpoint in the part of the log "
+			"that was read");
+	else if (t->why[0])
+		opt_str(b, "reason", t->why);
+	json_printf(b, ",\"prev\":\"%s\"}\n", log->prev);
+}
+
+/*
+ * Lines after the last checkpoint are not by themselves a forgery: in a
+ * shared log they may be a live writer's, or a crashed one's. They are
+ * recorded and `audit verify` tells them apart (docs/audit-log.md); a
+ * changed line or a format-1 log is not extended at all.
+ */
+static int open_session_locked(struct audit_log *log, const char *path)
+{
+	struct json_buf b = {0};
+	struct audit_tail t;
+	struct stat st;
+	off_t end = 0;
+	int ret;
+
+	if (fstat(log->fd, &st) < 0)
+		return -errno;
+	ret = audit_tail_check(log->fd, st.st_size, &log->opt.keys, &t);
+	if (ret) {
+		sfs_err("audit log %s: %s: refusing to extend it (move it "
+			"aside; a new log starts)", path,
+			t.why[0] ? t.why : strerror(-ret));
+		return ret;
+	}
+	if (t.state == AUDIT_TAIL_UNSEALED)
+		sfs_log(SFS_LOG_NOTICE, "audit log %s: %llu line(s) after "
+			"its last checkpoint: other writers', or a crashed or "
+			"forged tail (audit verify tells)", path,
+			(unsigned long long)t.unsealed);
+	ret = load_tail_locked(log);
+	if (ret)
+		return ret;
+	format_open(&b, log, &t);
+	ret = append_locked(log, &b, &end);
+	if (ret == 0)
+		log->pending++;
+	json_buf_free(&b);
+	return ret;
+}
+
 int audit_open_opts(const char *path, const struct audit_options *opt,
 		    struct audit_log **out)
 {
@@ -491,7 +564,7 @@ int audit_open_opts(const char *path, const struct audit_options *opt,
 	pthread_mutex_init(&log->sync_lock, NULL);
 	pthread_cond_init(&log->sync_cv, NULL);
 	pthread_cond_init(&log->stop_cv, NULL);
-	log->opt = *opt;
+	log->opt = *opt; /* keys: borrowed until the open check is done */
 	log->known_size = -1;
 	log->fd = -1;
 	sfs_writer_self(&log->self);
@@ -509,8 +582,9 @@ int audit_open_opts(const char *path, const struct audit_options *opt,
 		goto fail;
 	}
 	flock(log->fd, LOCK_EX);
-	ret = load_tail_locked(log);
+	ret = open_session_locked(log, path);
 	flock(log->fd, LOCK_UN);
+	memset(&log->opt.keys, 0, sizeof(log->opt.keys));
 	if (ret)
 		goto fail;
 	log->written_end = log->synced_end = log->known_size;
@@ -536,6 +610,39 @@ int audit_open(const char *path, bool sync, struct audit_log **out)
 	return audit_open_opts(path, &opt, out);
 }
 
+/*
+ * The keys the open check accepts the last checkpoint from: the config's,
+ * and the one that will sign this session's checkpoints.
+ */
+static void open_keys(const struct sfs_config *cfg, struct sfs_signer *signer,
+		      struct audit_keys *k, uint8_t (**pins)[32])
+{
+	struct sfs_error err = {0};
+	uint8_t fp[32], (*grown)[32];
+
+	if ((cfg->trust.cafile || cfg->trust.capath) &&
+	    verifier_new(&cfg->trust, &k->verifier, &err))
+		k->verifier = NULL; /* checked where the config is loaded */
+	if (audit_config_pins(cfg, pins, &k->n_pins, &err))
+		sfs_warn("audit log: %s", err.msg);
+	k->pins = (const uint8_t(*)[32])*pins;
+	if (!signer || sfs_unhex(signer_cert_sha256(signer), fp, 32) != 32)
+		return;
+	for (size_t i = 0; i < k->n_pins; i++)
+		if (memcmp(k->pins[i], fp, 32) == 0)
+			return;
+	sfs_warn("audit log %s: checkpoints are signed by certificate %s, "
+		 "which the configuration does not name: `audit verify "
+		 "--config` refuses them without --signer-sha256",
+		 cfg->audit_log, signer_cert_sha256(signer));
+	grown = realloc(*pins, (k->n_pins + 1) * sizeof(*grown));
+	if (!grown)
+		return;
+	memcpy(grown[k->n_pins++], fp, 32);
+	*pins = grown;
+	k->pins = (const uint8_t(*)[32])grown;
+}
+
 int audit_open_config(const struct sfs_config *cfg, struct sfs_signer *signer,
 		      struct audit_log **out)
 {
@@ -547,11 +654,17 @@ int audit_open_config(const struct sfs_config *cfg, struct sfs_signer *signer,
 		.syslog = cfg->audit_syslog,
 		.signer = signer,
 	};
+	uint8_t (*pins)[32] = NULL;
+	int ret;
 
 	*out = NULL;
 	if (!cfg->audit_log)
 		return 0;
-	return audit_open_opts(cfg->audit_log, &opt, out);
+	open_keys(cfg, signer, &opt.keys, &pins);
+	ret = audit_open_opts(cfg->audit_log, &opt, out);
+	verifier_free(opt.keys.verifier);
+	free(pins);
+	return ret;
 }
 
 void audit_close(struct audit_log *log)

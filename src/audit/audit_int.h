@@ -61,4 +61,38 @@ int audit_cp_check(const char *line, size_t len, const struct audit_keys *k,
  */
 void audit_sess_fold(uint8_t h[32], const uint8_t line_hash[32]);
 
+/* What the open check found at the end of the log (audit_tail.c). */
+enum audit_tail_state {
+	AUDIT_TAIL_NEW,		/* empty file */
+	AUDIT_TAIL_SEALED,	/* the last line is a checkpoint */
+	AUDIT_TAIL_UNSEALED,	/* lines after the last checkpoint */
+};
+
+enum audit_tail_key {
+	AUDIT_TAIL_KEY_NONE,		/* no checkpoint found */
+	AUDIT_TAIL_KEY_OURS,		/* verified, by one of our keys */
+	AUDIT_TAIL_KEY_FOREIGN,		/* signed, not by a key we accept */
+	AUDIT_TAIL_KEY_UNVERIFIED,	/* no trust store or no pins here */
+};
+
+struct audit_tail {
+	enum audit_tail_state state;
+	enum audit_tail_key key;
+	uint64_t unsealed;	/* lines after the last checkpoint */
+	uint64_t cp_seq;	/* the last checkpoint, 0: none found */
+	bool cp_final;
+	bool partial;		/* stopped before a checkpoint or the start */
+	char why[200];		/* a foreign key's reason, or the refusal */
+};
+
+/*
+ * Check the log's end back to its last checkpoint: the hash chain and
+ * sequence numbers of those lines, the format, and the checkpoint's
+ * signature. 0: it may be extended (t says what was found); -EBADMSG
+ * (chain broken, a checkpoint line changed) or -EPROTO (format 1): it
+ * must not be, t->why says why; other -errno.
+ */
+int audit_tail_check(int fd, off_t size, const struct audit_keys *k,
+		     struct audit_tail *t);
+
 #endif
