@@ -91,7 +91,10 @@ int audit_sync_to(struct audit_log *log, off_t end);
  */
 int audit_open_config(const struct sfs_config *cfg, struct sfs_signer *signer,
 		      struct audit_log **out);
-/* Seal the chain head with a signed checkpoint now (final: at close). */
+/*
+ * Seal the lines this session wrote (and, through prev, the chain before
+ * them) with a signed checkpoint now; final: at close, the last line.
+ */
 int audit_checkpoint(struct audit_log *log, bool final);
 /* Writes a final checkpoint when a signer is set, then frees. */
 void audit_close(struct audit_log *log);
