@@ -48,9 +48,11 @@ n=$(wc -l <"$log")
 # A cut names the first line of the last session (the third sign run)
 # that no checkpoint of its own seals: its first line.
 sid=$(tail -n1 "$log" | grep -o '"session":"[0-9a-f]*"')
-last_first=$(grep -nF "$sid" "$log" | head -n1 | cut -d: -f1)
+last_first=$(grep -m1 -nF "$sid" "$log" | cut -d: -f1)
 
-sed '5s/"size":[0-9]*/"size":999/' "$log" >"$t/bad.log"; expect_bad 6 "edited record"
+# A sign record (sessions start with an open record, which has no size).
+e=$(awk 'NR >= 5 && /"event":"sign"/ { print NR; exit }' "$log")
+sed "${e}s/\"size\":[0-9]*/\"size\":999/" "$log" >"$t/bad.log"; expect_bad $((e + 1)) "edited record"
 sed '5d' "$log" >"$t/bad.log"; expect_bad 5 "deleted record"
 sed '5p' "$log" >"$t/bad.log"; expect_bad 6 "inserted (duplicated) record"
 awk 'NR==5 {h=$0; next} NR==6 {print; print h; next} {print}' "$log" >"$t/bad.log"; expect_bad 5 "reordered records"

@@ -20,7 +20,7 @@ for i in 1 2 3 4 5; do echo "$i" >"$t/r/f$i"; done
 av_sealed --config "$conf" "$log"
 
 # The first periodic checkpoint, with records after it.
-k=$(grep -n '"event":"checkpoint","final":false' "$log" | head -n1 | cut -d: -f1)
+k=$(grep -m1 -n '"event":"checkpoint","final":false' "$log" | cut -d: -f1)
 n=$(wc -l <"$log")
 [ -n "$k" ] && [ "$k" -lt $((n - 1)) ] ||
 	fail "no periodic checkpoint followed by records: $(cat "$log")"
