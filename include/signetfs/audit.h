@@ -12,6 +12,19 @@
 
 struct sfs_signer;
 struct sfs_verifier;
+struct sfs_config;
+struct sfs_error;
+
+/*
+ * Who may seal a log: checkpoints verify against the trust store and must
+ * be signed by one of the pinned certificates (SHA-256 of the DER); no pins
+ * accepts no checkpoint.
+ */
+struct audit_keys {
+	struct sfs_verifier *verifier;	/* NULL: signatures not checked */
+	const uint8_t (*pins)[32];
+	size_t n_pins;
+};
 
 struct audit_record {
 	const char *event;		/* sign, sign-failed, verify-denied... */
@@ -39,14 +52,22 @@ struct audit_options {
 	unsigned int checkpoint_secs;	/* 0: no timer */
 	bool syslog;			/* mirror each record to syslog(3) */
 	struct sfs_signer *signer;	/* NULL: no checkpoints */
+	/*
+	 * At open, the log's last checkpoint is checked against these (its
+	 * chain back to it always is); borrowed for audit_open_opts() only.
+	 */
+	struct audit_keys keys;
 };
 
 struct audit_log;
 
-/* The checkpoint signature's signed path (format v1, docs/audit-log.md). */
-#define AUDIT_CHECKPOINT_PATH "signetfs-audit-checkpoint"
-
-/* Open (append) or create the log; the chain continues from its last line. */
+/*
+ * Open (append) or create the log; the chain continues from its last line.
+ * Each open is a session with a random id that its lines carry; it first
+ * checks the log's tail back to the last checkpoint and records what it
+ * found in an "open" record, or refuses (-EBADMSG, -EPROTO) a log whose
+ * tail was changed or that is in format 1 (docs/audit-log.md).
+ */
 int audit_open(const char *path, bool sync, struct audit_log **out);
 int audit_open_opts(const char *path, const struct audit_options *opt,
 		    struct audit_log **out);
@@ -64,30 +85,55 @@ int audit_write(struct audit_log *log, const struct audit_record *rec);
 int audit_write_nowait(struct audit_log *log, const struct audit_record *rec,
 		       off_t *end);
 int audit_sync_to(struct audit_log *log, off_t end);
-struct sfs_config;
-/* audit_open_opts() with the [signetfs] audit-* keys of cfg. */
+/*
+ * audit_open_opts() with the [signetfs] audit-* keys of cfg; the open check
+ * uses cfg's trust store and keys (audit_config_pins) and signer's.
+ */
 int audit_open_config(const struct sfs_config *cfg, struct sfs_signer *signer,
 		      struct audit_log **out);
-/* Seal the chain head with a signed checkpoint now (final: at close). */
+/*
+ * Seal the lines this session wrote (and, through prev, the chain before
+ * them) with a signed checkpoint now; final: at close, the last line.
+ */
 int audit_checkpoint(struct audit_log *log, bool final);
 /* Writes a final checkpoint when a signer is set, then frees. */
 void audit_close(struct audit_log *log);
+
+/*
+ * The keys whose checkpoints a log written with cfg may carry: the SHA-256
+ * of the certificate of the [signetfs] key and of every [rule] key.
+ * *pins is malloc'd (NULL when there are none). 0 or -errno (err says).
+ */
+int audit_config_pins(const struct sfs_config *cfg, uint8_t (**pins)[32],
+		      size_t *n, struct sfs_error *err);
 
 /* Verification of a whole log (signetfs audit verify). */
 struct audit_verify_result {
 	size_t lines;		/* lines read */
 	size_t checkpoints;
+	size_t sessions;
+	size_t unsealed;	/* lines no checkpoint of their session seals */
 	size_t bad_line;	/* 1-based first bad line, 0 if intact */
 	char reason[256];
-	bool sealed;		/* ends with a final checkpoint */
+	bool sealed;		/* every session closed by a final checkpoint */
+	bool need_pins;		/* a checkpoint, and no key to accept it from */
+};
+
+struct audit_verify_opts {
+	struct audit_keys keys;
+	bool live;		/* writers may still be running */
 };
 
 /*
- * Check the chain (prev, seq), every checkpoint signature (trusted signer,
- * digest = chain head) and, unless live, that the log ends with a final
- * checkpoint (anything cut off after a checkpoint is detected).
- * Returns 0 when intact, 1 when not (res says where and why), -errno.
+ * Check the chain (prev, seq), every checkpoint (its signature over its own
+ * line, by a pinned key; the running hash of its session's lines) and,
+ * unless live, that every line is sealed by a checkpoint of the session
+ * that wrote it and every session ends with a final one. Returns 0 when
+ * intact, 1 when not (res says where and why), -errno.
  */
+int audit_verify_log(const char *path, const struct audit_verify_opts *o,
+		     struct audit_verify_result *res);
+/* audit_verify_log() with no pins: a log with checkpoints fails. */
 int audit_verify_file(const char *path, struct sfs_verifier *v, bool live,
 		      struct audit_verify_result *res);
 

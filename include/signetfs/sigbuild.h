@@ -30,6 +30,8 @@ struct sig_build {
 	size_t path_len;
 	const struct sfs_writer *writer;
 	unsigned int flags;
+	/* sig_build_content_*() only: eContentType, NULL: id-data. */
+	const ASN1_OBJECT *content_type;
 };
 
 /*
@@ -40,12 +42,32 @@ CMS_ContentInfo *sig_build_cms(const struct sig_build *b);
 /* The same, DER-encoded into a malloc'd buffer; 0 or -errno. */
 int sig_build_der(const struct sig_build *b, uint8_t **der, size_t *len);
 
+/*
+ * A SignedData over content itself (detached, SHA-256), of eContentType
+ * b->content_type, with the signed attributes contentType, messageDigest,
+ * signingTime and signingCertificateV2 only: an audit-log checkpoint when
+ * the type is sig_oid_checkpoint(). b->digest and b->writer are not used;
+ * b->path, when set, adds a signetfs-path (a test hook: a wrong one).
+ */
+CMS_ContentInfo *sig_build_content_cms(const struct sig_build *b,
+				       const void *content, size_t len);
+int sig_build_content_der(const struct sig_build *b, const void *content,
+			  size_t len, uint8_t **der, size_t *der_len);
+
 /* The OpenSSL digest for an algorithm (static, never freed). */
 const EVP_MD *sfs_md_evp(enum sfs_md alg);
 
 /* OIDs of the signetfs attributes (static, never freed). */
 const ASN1_OBJECT *sig_oid_path(void);
 const ASN1_OBJECT *sig_oid_writer(void);
+
+/*
+ * The eContentType of an audit-log checkpoint signature: a content type of
+ * its own, so that no file signature (id-data) is ever a checkpoint and no
+ * checkpoint is ever a file signature (docs/signature-format.md).
+ */
+#define SIG_OID_CHECKPOINT SIG_OID_ARC ".2.1"
+const ASN1_OBJECT *sig_oid_checkpoint(void);
 
 /* Encode / decode the attribute values (DER SEQUENCE). */
 int sig_path_encode(long version, const char *path, size_t len,

@@ -41,6 +41,19 @@ int signer_sign(struct sfs_signer *s, const struct sfs_digest *digest,
 		const struct sfs_writer *writer, uint8_t **der, size_t *der_len,
 		struct sfs_error *err);
 
+/*
+ * Sign an audit-log checkpoint: a CMS SignedData of the checkpoint content
+ * type (never a file signature), detached, over content (the checkpoint
+ * line's signed bytes, docs/audit-log.md). *der is malloc'd.
+ */
+int signer_sign_checkpoint(struct sfs_signer *s, const void *content,
+			   size_t len, uint8_t **der, size_t *der_len,
+			   struct sfs_error *err);
+
+/* SHA-256 of the first certificate of a PEM file (the signer's), for pins. */
+int signer_cert_file_sha256(const char *file, uint8_t fp[32],
+			    struct sfs_error *err);
+
 enum sfs_md signer_md(const struct sfs_signer *s);
 /* Key URI without any PIN attribute, for logs and audit. */
 const char *signer_key_uri(const struct sfs_signer *s);

@@ -95,4 +95,19 @@ enum verify_reason verifier_check_fd(struct sfs_verifier *v,
 				     const struct verify_policy *pol, int fd,
 				     struct sig_info *info);
 
+/*
+ * An audit-log checkpoint signature (its own content type, never id-data)
+ * over content, the SHA-256 of the checkpoint's signed bytes. Accepted only
+ * from a signer whose certificate SHA-256 is in pins; n_pins = 0 accepts
+ * no one. Chain, validity, CRL and EKU as for files. Fills info.
+ */
+enum verify_reason verifier_check_checkpoint(struct sfs_verifier *v,
+					     const uint8_t *der, size_t len,
+					     const struct sfs_digest *content,
+					     const uint8_t (*pins)[32],
+					     size_t n_pins,
+					     struct sig_info *info);
+/* verify_reason_str() in the words of a checkpoint. */
+const char *verify_checkpoint_reason_str(enum verify_reason r);
+
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
@@ -15,7 +16,7 @@
 #include <json-c/json.h>
 #include <openssl/evp.h>
 
-#include "signetfs/audit.h"
+#include "audit_int.h"
 #include "signetfs/config.h"
 #include "signetfs/json.h"
 #include "signetfs/log.h"
@@ -33,8 +34,17 @@ struct audit_log {
 	off_t known_size;	/* size after our last write, -1: unknown */
 	char prev[65];		/* hex SHA-256 of the last line */
 	uint64_t seq;		/* seq of the last line */
-	unsigned int pending;	/* records since the last checkpoint */
-	struct sfs_writer self;	/* identity in checkpoints */
+	/*
+	 * This open of the log: its id is on every line it writes, and its
+	 * checkpoints seal the running hash of exactly those lines, kept
+	 * here and never read back from the file, so that a checkpoint
+	 * vouches for nothing another process (or an editor) put in between.
+	 */
+	char session[AUDIT_SESSION_HEX + 1];
+	uint8_t sess_hash[32];	/* audit_sess_fold() over our lines */
+	uint64_t sess_lines;	/* lines we wrote, checkpoints included */
+	unsigned int pending;	/* our records since our last checkpoint */
+	struct sfs_writer self;	/* identity in the open record */
 
 	pthread_mutex_t sync_lock;
 	pthread_cond_t sync_cv;
@@ -52,9 +62,6 @@ struct audit_log {
 	bool sealer_running, stop;
 	pthread_cond_t stop_cv;
 };
-
-/* Longest line we chain over; longer lines are refused when read back. */
-#define AUDIT_LINE_MAX (256 * 1024)
 
 static uint64_t line_seq(const char *line, size_t len)
 {
@@ -143,13 +150,15 @@ static void opt_str(struct json_buf *b, const char *key, const char *v)
 	json_str(b, v, strlen(v));
 }
 
-static void format_head(struct json_buf *b, uint64_t seq, const char *event)
+static void format_head(struct json_buf *b, const struct audit_log *log,
+			const char *event)
 {
 	char now[64];
 
 	rfc3339_now(now, sizeof(now));
-	json_printf(b, "{\"v\":1,\"seq\":%llu,\"time\":\"%s\",\"event\":",
-		    (unsigned long long)seq, now);
+	json_printf(b, "{\"v\":%d,\"seq\":%llu,\"session\":\"%s\","
+		    "\"time\":\"%s\",\"event\":", AUDIT_FORMAT,
+		    (unsigned long long)log->seq + 1, log->session, now);
 	json_str(b, event, strlen(event));
 }
 
@@ -183,10 +192,19 @@ static void format_key(struct json_buf *b, const char *uri, const char *fp,
 	json_raw(b, "}", 1);
 }
 
-static void format_record(struct json_buf *b, const struct audit_record *r,
-			  uint64_t seq)
+static void format_writer(struct json_buf *b, const struct sfs_writer *w)
 {
-	format_head(b, seq, r->event);
+	json_printf(b, ",\"writer\":{\"uid\":%u,\"gid\":%u,\"pid\":%d",
+		    w->uid, w->gid, w->pid);
+	opt_str(b, "user", w->user);
+	opt_str(b, "exe", w->exe);
+	json_raw(b, "}", 1);
+}
+
+static void format_record(struct json_buf *b, const struct audit_log *log,
+			  const struct audit_record *r)
+{
+	format_head(b, log, r->event);
 	if (r->path)
 		format_path(b, r->path, r->path_len);
 	if (r->size >= 0)
@@ -199,16 +217,10 @@ static void format_record(struct json_buf *b, const struct audit_record *r,
 			    hex);
 	}
 	format_key(b, r->key_uri, r->cert_sha256, r->token_serial);
-	if (r->writer) {
-		const struct sfs_writer *w = r->writer;
-
-		json_printf(b, ",\"writer\":{\"uid\":%u,\"gid\":%u,\"pid\":%d",
-			    w->uid, w->gid, w->pid);
-		opt_str(b, "user", w->user);
-		opt_str(b, "exe", w->exe);
-		json_raw(b, "}", 1);
-	}
+	if (r->writer)
+		format_writer(b, r->writer);
 	opt_str(b, "reason", r->reason);
+	json_printf(b, ",\"prev\":\"%s\"}\n", log->prev);
 }
 
 /* Wait until our record (ending at `end`) is on disk, leading or following. */
@@ -252,14 +264,13 @@ static int group_sync(struct audit_log *log, off_t end)
 	return ret;
 }
 
-/* Append the line in b (no newline yet); the chain is then at it. */
+/* Append the line in b (newline included); the chain is then at it. */
 static int append_locked(struct audit_log *log, struct json_buf *b,
 			 off_t *end)
 {
 	uint8_t h[32];
 	int ret;
 
-	json_printf(b, ",\"prev\":\"%s\"}\n", log->prev);
 	if (b->oom)
 		return -ENOMEM;
 	pthread_mutex_lock(&log->sync_lock);
@@ -286,6 +297,8 @@ static int append_locked(struct audit_log *log, struct json_buf *b,
 		       b->data);
 	sfs_sha256(b->data, b->len - 1, h);
 	sfs_hex(h, 32, log->prev);
+	audit_sess_fold(log->sess_hash, h);
+	log->sess_lines++;
 	log->seq++;
 	log->known_size += (off_t)b->len;
 	*end = log->known_size;
@@ -296,39 +309,68 @@ static int append_locked(struct audit_log *log, struct json_buf *b,
 	return 0;
 }
 
+/*
+ * Everything a verifier reads from a checkpoint is in the bytes it signs:
+ * the line up to its last member, "sig" (format 2, docs/audit-log.md).
+ */
+static void format_checkpoint(struct json_buf *b, struct audit_log *log,
+			      bool final)
+{
+	char sh[65];
+
+	sfs_hex(log->sess_hash, 32, sh);
+	format_head(b, log, "checkpoint");
+	json_printf(b, ",\"final\":%s,\"records\":%u,\"session_lines\":%llu"
+		    ",\"session_hash\":\"%s\"", final ? "true" : "false",
+		    log->pending, (unsigned long long)log->sess_lines, sh);
+	format_key(b, signer_key_uri(log->opt.signer),
+		   signer_cert_sha256(log->opt.signer),
+		   signer_token_serial(log->opt.signer));
+	json_printf(b, ",\"prev\":\"%s\"", log->prev);
+}
+
+/* The content a checkpoint signs: the domain, then the line before "sig". */
+static int checkpoint_sign(struct audit_log *log, const struct json_buf *b,
+			   uint8_t **der, size_t *len)
+{
+	const size_t dlen = sizeof(AUDIT_CP_DOMAIN) - 1;
+	struct sfs_error err = {0};
+	char *content = malloc(dlen + b->len);
+	int ret;
+
+	if (!content)
+		return -ENOMEM;
+	memcpy(content, AUDIT_CP_DOMAIN, dlen);
+	memcpy(content + dlen, b->data, b->len);
+	ret = signer_sign_checkpoint(log->opt.signer, content, dlen + b->len,
+				     der, len, &err);
+	if (ret)
+		sfs_err("audit checkpoint: %s", err.msg);
+	free(content);
+	return ret;
+}
+
 static int checkpoint_locked(struct audit_log *log, bool final, off_t *end)
 {
 	struct json_buf b = {0};
-	struct sfs_error err = {0};
-	struct sfs_digest head = {.alg = SFS_MD_SHA256, .len = 32};
 	uint8_t *der = NULL;
 	size_t len = 0;
 	char *b64 = NULL;
-	int ret;
+	int ret = -ENOMEM;
 
-	if (sfs_unhex(log->prev, head.bytes, 32) != 32)
-		return -EINVAL;
-	/* A v1 signature whose messageDigest is the chain head. */
-	ret = signer_sign(log->opt.signer, &head, AUDIT_CHECKPOINT_PATH,
-			  strlen(AUDIT_CHECKPOINT_PATH), &log->self, &der,
-			  &len, &err);
-	if (ret) {
-		sfs_err("audit checkpoint: %s", err.msg);
-		return ret;
-	}
+	format_checkpoint(&b, log, final);
+	if (b.oom)
+		goto out;
+	ret = checkpoint_sign(log, &b, &der, &len);
+	if (ret)
+		goto out;
 	b64 = malloc(4 * ((len + 2) / 3) + 1);
 	if (!b64) {
 		ret = -ENOMEM;
 		goto out;
 	}
 	EVP_EncodeBlock((unsigned char *)b64, der, (int)len);
-	format_head(&b, log->seq + 1, "checkpoint");
-	json_printf(&b, ",\"final\":%s,\"records\":%u",
-		    final ? "true" : "false", log->pending);
-	format_key(&b, signer_key_uri(log->opt.signer),
-		   signer_cert_sha256(log->opt.signer),
-		   signer_token_serial(log->opt.signer));
-	json_printf(&b, ",\"head\":\"%s\",\"sig\":\"%s\"", log->prev, b64);
+	json_printf(&b, AUDIT_CP_SIG_MEMBER "%s\"}\n", b64);
 	ret = append_locked(log, &b, end);
 	if (ret == 0)
 		log->pending = 0;
@@ -376,7 +418,7 @@ int audit_write_nowait(struct audit_log *log, const struct audit_record *rec,
 	ret = load_tail_locked(log);
 	if (ret)
 		goto out;
-	format_record(&b, rec, log->seq + 1);
+	format_record(&b, log, rec);
 	ret = append_locked(log, &b, &end);
 	if (ret)
 		goto out;
@@ -436,10 +478,84 @@ static void *sealer_main(void *arg)
 	return NULL;
 }
 
+static const char *const tail_state_name[] = {
+	[AUDIT_TAIL_NEW] = "new",
+	[AUDIT_TAIL_SEALED] = "sealed",
+	[AUDIT_TAIL_UNSEALED] = "unsealed",
+};
+
+static const char *const tail_key_name[] = {
+	[AUDIT_TAIL_KEY_NONE] = "none",
+	[AUDIT_TAIL_KEY_OURS] = "ours",
+	[AUDIT_TAIL_KEY_FOREIGN] = "foreign",
+	[AUDIT_TAIL_KEY_UNVERIFIED] = "unverified",
+};
+
+/* A session's first line: who opened the log, what its end looked like. */
+static void format_open(struct json_buf *b, struct audit_log *log,
+			const struct audit_tail *t)
+{
+	format_head(b, log, "open");
+	format_writer(b, &log->self);
+	json_printf(b, ",\"tail\":\"%s\",\"unsealed\":%llu",
+		    tail_state_name[t->state], (unsigned long long)t->unsealed);
+	if (t->cp_seq)
+		json_printf(b, ",\"checkpoint\":{\"seq\":%llu,\"final\":%s,"
+			    "\"key\":\"%s\"}", (unsigned long long)t->cp_seq,
+			    t->cp_final ? "true" : "false",
+			    tail_key_name[t->key]);
+	if (t->partial)
+		opt_str(b, "reason", "no checkpoint in the part of the log "
+			"that was read");
+	else if (t->why[0])
+		opt_str(b, "reason", t->why);
+	json_printf(b, ",\"prev\":\"%s\"}\n", log->prev);
+}
+
+/*
+ * Lines after the last checkpoint are not by themselves a forgery: in a
+ * shared log they may be a live writer's, or a crashed one's. They are
+ * recorded and `audit verify` tells them apart (docs/audit-log.md); a
+ * changed line or a format-1 log is not extended at all.
+ */
+static int open_session_locked(struct audit_log *log, const char *path)
+{
+	struct json_buf b = {0};
+	struct audit_tail t;
+	struct stat st;
+	off_t end = 0;
+	int ret;
+
+	if (fstat(log->fd, &st) < 0)
+		return -errno;
+	ret = audit_tail_check(log->fd, st.st_size, &log->opt.keys, &t);
+	if (ret) {
+		sfs_err("audit log %s: %s: refusing to extend it (move it "
+			"aside; a new log starts)", path,
+			t.why[0] ? t.why : strerror(-ret));
+		return ret;
+	}
+	if (t.state == AUDIT_TAIL_UNSEALED)
+		sfs_log(SFS_LOG_NOTICE, "audit log %s: %llu line(s) after "
+			"its last checkpoint: other writers', or a crashed or "
+			"forged tail (audit verify tells)", path,
+			(unsigned long long)t.unsealed);
+	ret = load_tail_locked(log);
+	if (ret)
+		return ret;
+	format_open(&b, log, &t);
+	ret = append_locked(log, &b, &end);
+	if (ret == 0)
+		log->pending++;
+	json_buf_free(&b);
+	return ret;
+}
+
 int audit_open_opts(const char *path, const struct audit_options *opt,
 		    struct audit_log **out)
 {
 	struct audit_log *log = calloc(1, sizeof(*log));
+	uint8_t id[AUDIT_SESSION_HEX / 2];
 	int ret;
 
 	if (!log)
@@ -448,10 +564,16 @@ int audit_open_opts(const char *path, const struct audit_options *opt,
 	pthread_mutex_init(&log->sync_lock, NULL);
 	pthread_cond_init(&log->sync_cv, NULL);
 	pthread_cond_init(&log->stop_cv, NULL);
-	log->opt = *opt;
+	log->opt = *opt; /* keys: borrowed until the open check is done */
 	log->known_size = -1;
+	log->fd = -1;
 	sfs_writer_self(&log->self);
 	snprintf(log->self.mount_id, sizeof(log->self.mount_id), "audit");
+	if (getrandom(id, sizeof(id), 0) != (ssize_t)sizeof(id)) {
+		ret = -EIO;
+		goto fail;
+	}
+	sfs_hex(id, sizeof(id), log->session);
 	/* O_RDWR: the tail is read back to continue the chain. */
 	log->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC |
 				     O_NOFOLLOW, 0640);
@@ -460,8 +582,9 @@ int audit_open_opts(const char *path, const struct audit_options *opt,
 		goto fail;
 	}
 	flock(log->fd, LOCK_EX);
-	ret = load_tail_locked(log);
+	ret = open_session_locked(log, path);
 	flock(log->fd, LOCK_UN);
+	memset(&log->opt.keys, 0, sizeof(log->opt.keys));
 	if (ret)
 		goto fail;
 	log->written_end = log->synced_end = log->known_size;
@@ -487,6 +610,39 @@ int audit_open(const char *path, bool sync, struct audit_log **out)
 	return audit_open_opts(path, &opt, out);
 }
 
+/*
+ * The keys the open check accepts the last checkpoint from: the config's,
+ * and the one that will sign this session's checkpoints.
+ */
+static void open_keys(const struct sfs_config *cfg, struct sfs_signer *signer,
+		      struct audit_keys *k, uint8_t (**pins)[32])
+{
+	struct sfs_error err = {0};
+	uint8_t fp[32], (*grown)[32];
+
+	if ((cfg->trust.cafile || cfg->trust.capath) &&
+	    verifier_new(&cfg->trust, &k->verifier, &err))
+		k->verifier = NULL; /* checked where the config is loaded */
+	if (audit_config_pins(cfg, pins, &k->n_pins, &err))
+		sfs_warn("audit log: %s", err.msg);
+	k->pins = (const uint8_t(*)[32])*pins;
+	if (!signer || sfs_unhex(signer_cert_sha256(signer), fp, 32) != 32)
+		return;
+	for (size_t i = 0; i < k->n_pins; i++)
+		if (memcmp(k->pins[i], fp, 32) == 0)
+			return;
+	sfs_warn("audit log %s: checkpoints are signed by certificate %s, "
+		 "which the configuration does not name: `audit verify "
+		 "--config` refuses them without --signer-sha256",
+		 cfg->audit_log, signer_cert_sha256(signer));
+	grown = realloc(*pins, (k->n_pins + 1) * sizeof(*grown));
+	if (!grown)
+		return;
+	memcpy(grown[k->n_pins++], fp, 32);
+	*pins = grown;
+	k->pins = (const uint8_t(*)[32])grown;
+}
+
 int audit_open_config(const struct sfs_config *cfg, struct sfs_signer *signer,
 		      struct audit_log **out)
 {
@@ -498,11 +654,17 @@ int audit_open_config(const struct sfs_config *cfg, struct sfs_signer *signer,
 		.syslog = cfg->audit_syslog,
 		.signer = signer,
 	};
+	uint8_t (*pins)[32] = NULL;
+	int ret;
 
 	*out = NULL;
 	if (!cfg->audit_log)
 		return 0;
-	return audit_open_opts(cfg->audit_log, &opt, out);
+	open_keys(cfg, signer, &opt.keys, &pins);
+	ret = audit_open_opts(cfg->audit_log, &opt, out);
+	verifier_free(opt.keys.verifier);
+	free(pins);
+	return ret;
 }
 
 void audit_close(struct audit_log *log)

@@ -12,24 +12,92 @@
 #include "cli.h"
 #include "signetfs/audit.h"
 #include "signetfs/config.h"
+#include "signetfs/policy.h"
 #include "signetfs/verify.h"
 
-enum { OPT_TRUST = 256, OPT_LIVE, OPT_SINCE, OPT_EVENT, OPT_PATH };
+enum { OPT_TRUST = 256, OPT_LIVE, OPT_SINCE, OPT_EVENT, OPT_PATH, OPT_PIN };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: signetfs audit verify (--config CONF | --trust CA.pem) "
-		"[--live] LOG\n"
+		"usage: signetfs audit verify (--config CONF | --trust CA.pem "
+		"--signer-sha256 HEX...)\n"
+		"                             [--signer-sha256 HEX] [--live] "
+		"LOG\n"
 		"       signetfs audit show [--path GLOB] [--since TIME] "
 		"[--event EVENT] LOG\n\n"
 		"verify checks the hash chain (every record carries the SHA-256 "
 		"of the line\nbefore it), the sequence numbers and every signed "
-		"checkpoint, and that the log\nends with a final checkpoint "
-		"(--live: a log still being written may end\nunsealed). It "
-		"names the first bad line. Exit 0 intact, 1 not, 2 usage.\n\n"
+		"checkpoint: a checkpoint\nsignature covers its whole line and "
+		"the lines its own session wrote, and\nis accepted only from "
+		"the log's keys: those CONF names ([signetfs] and\n[rule] "
+		"cert), or each --signer-sha256 (the SHA-256 of a certificate's "
+		"DER).\nEvery line must be sealed by a checkpoint of the session "
+		"that wrote it and\nevery session must end with a final one "
+		"(--live: writers still running may\nhave lines not sealed "
+		"yet). It names the first bad line. Exit 0 intact, 1 not,\n"
+		"2 usage (also: a checkpoint and no key named).\n\n"
 		"show prints records as a table. TIME is RFC 3339 (UTC), a "
 		"prefix such as\n2026-11-29 or 2026-11-29T10 works.\n");
+}
+
+/* The keys whose checkpoints count: CONF's, and each --signer-sha256. */
+static int verify_keys(const char *conf, struct sfs_config **cfg,
+		       uint8_t (**pins)[32], size_t *n)
+{
+	struct sfs_error err = {0};
+	uint8_t (*more)[32] = NULL, (*all)[32];
+	size_t n_more = 0;
+
+	if (!conf)
+		return 0;
+	if (config_load(conf, cfg, &err) ||
+	    audit_config_pins(*cfg, &more, &n_more, &err)) {
+		cli_error("audit", "%s", err.msg);
+		return -EINVAL;
+	}
+	all = realloc(*pins, (*n + n_more) * 32 + 1);
+	if (!all) {
+		free(more);
+		return -ENOMEM;
+	}
+	if (n_more)
+		memcpy(all[*n], more, n_more * 32);
+	*pins = all;
+	*n += n_more;
+	free(more);
+	return 0;
+}
+
+static int report(const char *log, const char *conf,
+		  const struct audit_verify_result *res)
+{
+	if (res->need_pins) {
+		cli_error("audit", "%s: line %zu is a checkpoint, and no key "
+			  "is named whose checkpoints to accept: %s", log,
+			  res->bad_line,
+			  conf ? "the config names no key certificate (cert =); "
+				 "add --signer-sha256 HEX"
+			       : "with --trust, name each key allowed to seal "
+				 "this log with --signer-sha256 HEX (the SHA-256 "
+				 "of its certificate), or use --config CONF");
+		return SFS_EXIT_USAGE;
+	}
+	if (res->bad_line) {
+		printf("FAIL %s: line %zu: %s\n", log, res->bad_line,
+		       res->reason);
+		return SFS_EXIT_REFUSED;
+	}
+	if (res->sealed)
+		printf("OK %s: %zu records, %zu checkpoints, %zu sessions, "
+		       "sealed\n", log, res->lines, res->checkpoints,
+		       res->sessions);
+	else
+		printf("OK %s: %zu records, %zu checkpoints, %zu sessions, "
+		       "open (live): %zu lines await their session's "
+		       "checkpoint\n", log, res->lines, res->checkpoints,
+		       res->sessions, res->unsealed);
+	return SFS_EXIT_OK;
 }
 
 static int audit_verify_cmd(int argc, char **argv)
@@ -37,17 +105,20 @@ static int audit_verify_cmd(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"trust", required_argument, NULL, OPT_TRUST},
+		{"signer-sha256", required_argument, NULL, OPT_PIN},
 		{"live", no_argument, NULL, OPT_LIVE},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
+	struct audit_verify_opts o = {0};
 	struct sfs_trust_config tc = {0};
 	struct sfs_config *cfg = NULL;
 	struct sfs_verifier *v = NULL;
 	struct audit_verify_result res;
 	struct sfs_error err = {0};
 	const char *conf = NULL, *trust = NULL;
-	bool live = false;
+	uint8_t (*pins)[32] = NULL;
+	size_t n_pins = 0;
 	int c, ret = SFS_EXIT_USAGE;
 
 	optind = 1;
@@ -59,50 +130,47 @@ static int audit_verify_cmd(int argc, char **argv)
 		case OPT_TRUST:
 			trust = optarg;
 			break;
+		case OPT_PIN:
+			if (policy_parse_pins(optarg, &pins, &n_pins)) {
+				cli_error("audit", "--signer-sha256 %s: not a "
+					  "SHA-256 in hex", optarg);
+				goto out;
+			}
+			break;
 		case OPT_LIVE:
-			live = true;
+			o.live = true;
 			break;
 		case 'h':
 			usage(stdout);
-			return SFS_EXIT_OK;
+			ret = SFS_EXIT_OK;
+			goto out;
 		default:
 			usage(stderr);
-			return SFS_EXIT_USAGE;
+			goto out;
 		}
 	}
 	if (argc - optind != 1 || (!conf && !trust)) {
 		usage(stderr);
-		return SFS_EXIT_USAGE;
+		goto out;
 	}
-	if (conf) {
-		if (config_load(conf, &cfg, &err)) {
-			cli_error("audit", "%s", err.msg);
-			return SFS_EXIT_USAGE;
-		}
+	if (verify_keys(conf, &cfg, &pins, &n_pins))
+		goto out;
+	if (cfg)
 		tc = cfg->trust;
-	}
 	if (trust)
 		tc.cafile = (char *)trust;
 	if (verifier_new(&tc, &v, &err)) {
 		cli_error("audit", "%s", err.msg);
 		goto out;
 	}
-	c = audit_verify_file(argv[optind], v, live, &res);
-	if (c < 0) {
+	o.keys = (struct audit_keys){v, (const uint8_t(*)[32])pins, n_pins};
+	c = audit_verify_log(argv[optind], &o, &res);
+	if (c < 0)
 		cli_error("audit", "%s: %s", argv[optind], strerror(-c));
-		goto out;
-	}
-	if (c == 0) {
-		printf("OK %s: %zu records, %zu checkpoints%s\n", argv[optind],
-		       res.lines, res.checkpoints,
-		       res.sealed ? ", sealed" : ", open (live)");
-		ret = SFS_EXIT_OK;
-	} else {
-		printf("FAIL %s: line %zu: %s\n", argv[optind], res.bad_line,
-		       res.reason);
-		ret = SFS_EXIT_REFUSED;
-	}
+	else
+		ret = report(argv[optind], conf, &res);
 out:
+	free(pins);
 	verifier_free(v);
 	config_free(cfg);
 	return ret;

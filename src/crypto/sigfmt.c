@@ -55,13 +55,14 @@ ASN1_SEQUENCE(SFS_WRITER) = {
 IMPLEMENT_STATIC_ASN1_ALLOC_FUNCTIONS(SFS_WRITER)
 IMPLEMENT_STATIC_ASN1_ENCODE_FUNCTIONS(SFS_WRITER)
 
-static ASN1_OBJECT *oid_path, *oid_writer;
+static ASN1_OBJECT *oid_path, *oid_writer, *oid_checkpoint;
 static pthread_once_t oid_once = PTHREAD_ONCE_INIT;
 
 static void oids_init(void)
 {
 	oid_path = OBJ_txt2obj(SIG_OID_PATH, 1);
 	oid_writer = OBJ_txt2obj(SIG_OID_WRITER, 1);
+	oid_checkpoint = OBJ_txt2obj(SIG_OID_CHECKPOINT, 1);
 }
 
 const ASN1_OBJECT *sig_oid_path(void)
@@ -74,6 +75,12 @@ const ASN1_OBJECT *sig_oid_writer(void)
 {
 	pthread_once(&oid_once, oids_init);
 	return oid_writer;
+}
+
+const ASN1_OBJECT *sig_oid_checkpoint(void)
+{
+	pthread_once(&oid_once, oids_init);
+	return oid_checkpoint;
 }
 
 int sig_path_encode(long version, const char *path, size_t len,
@@ -286,9 +293,8 @@ err:
 	return NULL;
 }
 
-int sig_build_der(const struct sig_build *b, uint8_t **der, size_t *len)
+static int cms_der(CMS_ContentInfo *cms, uint8_t **der, size_t *len)
 {
-	CMS_ContentInfo *cms = sig_build_cms(b);
 	unsigned char *out = NULL;
 	int n;
 
@@ -307,6 +313,69 @@ int sig_build_der(const struct sig_build *b, uint8_t **der, size_t *len)
 	*len = (size_t)n;
 	OPENSSL_free(out);
 	return 0;
+}
+
+int sig_build_der(const struct sig_build *b, uint8_t **der, size_t *len)
+{
+	return cms_der(sig_build_cms(b), der, len);
+}
+
+/*
+ * Unlike a file, whose digest the outbox computes while it is written, a
+ * checkpoint's content is a few hundred bytes in memory: CMS_final()
+ * hashes it, adds contentType (= eContentType) and messageDigest, signs,
+ * and sets SignedData version 3 as RFC 5652 5.1 wants for a content type
+ * other than id-data.
+ */
+CMS_ContentInfo *sig_build_content_cms(const struct sig_build *b,
+				       const void *content, size_t len)
+{
+	const unsigned int sflags = CMS_DETACHED | CMS_BINARY | CMS_PARTIAL;
+	unsigned int aflags = CMS_BINARY | CMS_PARTIAL | CMS_NOSMIMECAP;
+	CMS_ContentInfo *cms;
+	CMS_SignerInfo *si;
+	uint8_t *der = NULL;
+	BIO *in = NULL;
+	int n = 0;
+
+	if (!(b->flags & SIG_BUILD_NO_ESS))
+		aflags |= CMS_CADES;
+	if (b->flags & SIG_BUILD_NO_CERTS)
+		aflags |= CMS_NOCERTS;
+	cms = CMS_sign(NULL, NULL, NULL, NULL, sflags);
+	if (!cms || (b->content_type &&
+		     !CMS_set1_eContentType(cms, b->content_type)))
+		goto err;
+	si = CMS_add1_signer(cms, b->cert, b->key, EVP_sha256(), aflags);
+	if (!si)
+		goto err;
+	for (int i = 0; b->chain && !(b->flags & SIG_BUILD_NO_CERTS) &&
+			i < sk_X509_num(b->chain);
+	     i++)
+		if (!CMS_add1_cert(cms, sk_X509_value(b->chain, i)))
+			goto err;
+	/* Test hook only: a path makes it look like a file signature. */
+	if (b->path && (sig_path_encode(SIG_PATH_VERSION, b->path,
+					b->path_len, &der, &n) ||
+			!add_seq_attr(si, sig_oid_path(), der, n)))
+		goto err;
+	in = BIO_new_mem_buf(content, (int)len);
+	if (!in || !CMS_final(cms, in, NULL, CMS_DETACHED | CMS_BINARY))
+		goto err;
+	BIO_free(in);
+	OPENSSL_free(der);
+	return cms;
+err:
+	BIO_free(in);
+	OPENSSL_free(der);
+	CMS_ContentInfo_free(cms);
+	return NULL;
+}
+
+int sig_build_content_der(const struct sig_build *b, const void *content,
+			  size_t len, uint8_t **der, size_t *der_len)
+{
+	return cms_der(sig_build_content_cms(b, content, len), der, der_len);
 }
 
 void sig_info_clear(struct sig_info *info)

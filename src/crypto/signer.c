@@ -114,35 +114,23 @@ void signer_close(struct sfs_signer *s)
 	free(s);
 }
 
-int signer_sign(struct sfs_signer *s, const struct sfs_digest *digest,
-		const char *path, size_t path_len,
-		const struct sfs_writer *writer, uint8_t **der, size_t *der_len,
-		struct sfs_error *err)
+/*
+ * Sign b with the token key (b->cert and b->chain are filled in here): over
+ * content when it is set, else over b->digest.
+ */
+static int sign_on_token(struct sfs_signer *s, struct sig_build *b,
+			 const void *content, size_t len, uint8_t **der,
+			 size_t *der_len, struct sfs_error *err)
 {
-	struct sig_build b = {
-		.cert = s->cert,
-		.chain = s->chain,
-		.digest = digest,
-		.path = path,
-		.path_len = path_len,
-		.writer = writer,
-	};
 	int ret;
 
-	/*
-	 * The digest's own algorithm is signed (content uses signer_md();
-	 * audit checkpoints always sign a SHA-256 chain head).
-	 */
-	if (digest->len != sfs_md_len(digest->alg) ||
-	    sfs_path_check(path, path_len)) {
-		sfs_error_set(err, -EINVAL, SFS_EXIT_USAGE,
-			      "invalid digest or path to sign");
-		return -EINVAL;
-	}
-	ret = hsm_sign_begin(s->hsm, &b.key, err);
+	b->cert = s->cert;
+	b->chain = s->chain;
+	ret = hsm_sign_begin(s->hsm, &b->key, err);
 	if (ret)
 		return ret;
-	ret = sig_build_der(&b, der, der_len);
+	ret = content ? sig_build_content_der(b, content, len, der, der_len)
+		      : sig_build_der(b, der, der_len);
 	if (ret) {
 		/* The message names what the module said; the errno stays EIO. */
 		hsm_sign_error(s->hsm, err);
@@ -150,6 +138,72 @@ int signer_sign(struct sfs_signer *s, const struct sfs_digest *digest,
 	}
 	hsm_sign_end(s->hsm, ret != 0);
 	return ret ? -EIO : 0;
+}
+
+int signer_sign(struct sfs_signer *s, const struct sfs_digest *digest,
+		const char *path, size_t path_len,
+		const struct sfs_writer *writer, uint8_t **der, size_t *der_len,
+		struct sfs_error *err)
+{
+	struct sig_build b = {
+		.digest = digest,
+		.path = path,
+		.path_len = path_len,
+		.writer = writer,
+	};
+
+	/* The digest's own algorithm is signed (content uses signer_md()). */
+	if (digest->len != sfs_md_len(digest->alg) ||
+	    sfs_path_check(path, path_len)) {
+		sfs_error_set(err, -EINVAL, SFS_EXIT_USAGE,
+			      "invalid digest or path to sign");
+		return -EINVAL;
+	}
+	return sign_on_token(s, &b, NULL, 0, der, der_len, err);
+}
+
+int signer_sign_checkpoint(struct sfs_signer *s, const void *content,
+			   size_t len, uint8_t **der, size_t *der_len,
+			   struct sfs_error *err)
+{
+	/*
+	 * Its own eContentType and no signetfs-path: no file verifier takes
+	 * it for a file signature, and the checkpoint verifier takes nothing
+	 * else (docs/signature-format.md, "Audit-log checkpoints").
+	 */
+	struct sig_build b = {.content_type = sig_oid_checkpoint()};
+
+	if (!b.content_type || !content || len == 0) {
+		sfs_error_set(err, -EINVAL, SFS_EXIT_USAGE,
+			      "nothing to sign for a checkpoint");
+		return -EINVAL;
+	}
+	return sign_on_token(s, &b, content, len, der, der_len, err);
+}
+
+int signer_cert_file_sha256(const char *file, uint8_t fp[32],
+			    struct sfs_error *err)
+{
+	STACK_OF(X509) *rest = sk_X509_new_null();
+	X509 *first = NULL;
+	unsigned int len = 32;
+	int ret = -ENOMEM;
+
+	if (!rest)
+		goto out;
+	ret = load_certs(file, &first, rest, err);
+	if (ret)
+		goto out;
+	if (!X509_digest(first, EVP_sha256(), fp, &len) || len != 32) {
+		ret = -EIO;
+		sfs_error_set(err, ret, SFS_EXIT_USAGE,
+			      "cannot hash the certificate in %s", file);
+	}
+out:
+	X509_free(first);
+	sk_X509_pop_free(rest, X509_free);
+	ERR_clear_error();
+	return ret;
 }
 
 enum sfs_md signer_md(const struct sfs_signer *s)

@@ -634,3 +634,149 @@ enum verify_reason verifier_check_fd(struct sfs_verifier *v,
 		return VR_CONTENT_DIGEST;
 	return VR_OK;
 }
+
+/*
+ * ---- Audit-log checkpoints -----------------------------------------------
+ * A checkpoint signature is a SignedData of its own content type
+ * (SIG_OID_CHECKPOINT), so a file signature can never seal a log and a
+ * checkpoint can never pass for a file (check_structure() above requires
+ * id-data). It is accepted only from a pinned key: with no pins, nothing.
+ * docs/signature-format.md, "Audit-log checkpoints".
+ */
+
+/* contentType, messageDigest, signingTime, signingCertificateV2: no more. */
+#define CP_ATTRS 4
+
+static enum verify_reason cp_structure(CMS_ContentInfo *cms,
+				       CMS_SignerInfo **si)
+{
+	STACK_OF(CMS_SignerInfo) *sis;
+	ASN1_OCTET_STRING **content;
+	X509_ALGOR *dig = NULL;
+
+	if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed)
+		return VR_NOT_SIGNED_DATA;
+	content = CMS_get0_content(cms);
+	if (!content || *content)
+		return VR_NOT_DETACHED;
+	if (OBJ_cmp(CMS_get0_eContentType(cms), sig_oid_checkpoint()) != 0)
+		return VR_CONTENT_TYPE;
+	sis = CMS_get0_SignerInfos(cms);
+	if (!sis || sk_CMS_SignerInfo_num(sis) != 1)
+		return VR_SIGNER_COUNT;
+	*si = sk_CMS_SignerInfo_value(sis, 0);
+	CMS_SignerInfo_get0_algs(*si, NULL, NULL, &dig, NULL);
+	/* The signed bytes are hashed with SHA-256, nothing else. */
+	if (OBJ_obj2nid(dig->algorithm) != NID_sha256)
+		return VR_DIGEST_ALG;
+	return VR_OK;
+}
+
+static enum verify_reason cp_time(ASN1_TYPE *t, time_t *out)
+{
+	struct tm tm;
+
+	if (!t || (ASN1_TYPE_get(t) != V_ASN1_UTCTIME &&
+		   ASN1_TYPE_get(t) != V_ASN1_GENERALIZEDTIME))
+		return VR_ATTR_MISSING;
+	if (!ASN1_TIME_to_tm((const ASN1_TIME *)t->value.asn1_string, &tm))
+		return VR_ATTR_MALFORMED;
+	*out = timegm(&tm);
+	return VR_OK;
+}
+
+static enum verify_reason cp_attrs(CMS_SignerInfo *si,
+				   const struct sfs_digest *content,
+				   struct sig_info *info)
+{
+	ASN1_TYPE *t;
+
+	if (CMS_signed_get_attr_count(si) <= 0)
+		return VR_NO_SIGNED_ATTRS;
+	/* A signetfs-path or -writer would make it look like a file. */
+	if (CMS_signed_get_attr_count(si) != CP_ATTRS ||
+	    !single_attr(si, OBJ_nid2obj(NID_id_smime_aa_signingCertificateV2)))
+		return VR_ATTR_MISSING;
+	t = single_attr(si, OBJ_nid2obj(NID_pkcs9_contentType));
+	if (!t)
+		return VR_ATTR_MISSING;
+	if (ASN1_TYPE_get(t) != V_ASN1_OBJECT ||
+	    OBJ_cmp(t->value.object, sig_oid_checkpoint()) != 0)
+		return VR_ATTR_CONTENT_TYPE;
+	if (cp_time(single_attr(si, OBJ_nid2obj(NID_pkcs9_signingTime)),
+		    &info->signing_time))
+		return VR_ATTR_MALFORMED;
+	t = single_attr(si, OBJ_nid2obj(NID_pkcs9_messageDigest));
+	if (!t)
+		return VR_ATTR_MISSING;
+	if (ASN1_TYPE_get(t) != V_ASN1_OCTET_STRING ||
+	    ASN1_STRING_length(t->value.octet_string) != 32)
+		return VR_ATTR_MALFORMED;
+	info->digest.alg = SFS_MD_SHA256;
+	info->digest.len = 32;
+	memcpy(info->digest.bytes,
+	       ASN1_STRING_get0_data(t->value.octet_string), 32);
+	/* Any byte of the checkpoint line changed: another digest. */
+	if (content->alg != SFS_MD_SHA256 || content->len != 32 ||
+	    CRYPTO_memcmp(info->digest.bytes, content->bytes, 32) != 0)
+		return VR_CONTENT_DIGEST;
+	return VR_OK;
+}
+
+enum verify_reason verifier_check_checkpoint(struct sfs_verifier *v,
+					     const uint8_t *der, size_t len,
+					     const struct sfs_digest *content,
+					     const uint8_t (*pins)[32],
+					     size_t n_pins,
+					     struct sig_info *info)
+{
+	struct verify_policy pol = {NULL, 0, pins, n_pins};
+	CMS_ContentInfo *cms = NULL;
+	CMS_SignerInfo *si = NULL;
+	enum verify_reason r;
+
+	memset(info, 0, sizeof(*info));
+	r = parse_der(der, len, &cms);
+	if (r)
+		goto out;
+	r = cp_structure(cms, &si);
+	if (r)
+		goto out;
+	r = cp_attrs(si, content, info);
+	if (r)
+		goto out;
+	r = check_signer(v, cms, si, &pol, info);
+	/* No pins is no key, never "any key the trust store knows". */
+	if (r == VR_OK && n_pins == 0)
+		r = VR_PIN_MISMATCH;
+out:
+	CMS_ContentInfo_free(cms);
+	ERR_clear_error();
+	return r;
+}
+
+const char *verify_checkpoint_reason_str(enum verify_reason r)
+{
+	switch (r) {
+	case VR_SIG_MALFORMED:
+		return "the signature is not a DER CMS ContentInfo, or not the "
+		       "line's last member";
+	case VR_CONTENT_TYPE:
+	case VR_ATTR_CONTENT_TYPE:
+		return "not a checkpoint signature (content type is not "
+		       "signetfs-audit-checkpoint): a file signature cannot "
+		       "seal a log";
+	case VR_ATTR_MISSING:
+		return "checkpoint signature must have exactly contentType, "
+		       "messageDigest, signingTime and signingCertificateV2";
+	case VR_DIGEST_ALG:
+		return "checkpoint signature digest is not SHA-256";
+	case VR_CONTENT_DIGEST:
+		return "the signature is over other bytes: the checkpoint "
+		       "line was changed";
+	case VR_PIN_MISMATCH:
+		return "signed by a key that is not one of the log's keys";
+	default:
+		return verify_reason_str(r);
+	}
+}

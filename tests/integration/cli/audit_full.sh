@@ -49,6 +49,6 @@ rm -f "$alog/fill" "$alog/audit.jsonl"
 [ "$(find "$t/files" -name '*.sig' | wc -l)" -eq 150 ] || fail "not every file signed"
 "$SIGNETFS" verify --config "$conf" --root "$t" -r "$t/files" >"$t/vout" 2>&1 ||
 	fail "verify: $(grep -v '^OK' "$t/vout" | head -3)"
-"$SIGNETFS" audit verify --trust "$t/key/ca.pem" "$alog/audit.jsonl" >"$t/aout" 2>&1 ||
+"$SIGNETFS" audit verify --config "$conf" "$alog/audit.jsonl" >"$t/aout" 2>&1 ||
 	fail "audit verify: $(cat "$t/aout")"
 [ "$(grep -c '"event":"sign"' "$alog/audit.jsonl")" -eq 150 ] || fail "sign records != 150"

@@ -3,6 +3,7 @@
 # The audit log is tamper-evident: each way of changing it is caught at the
 # first bad line, and the untouched log verifies.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/audit_common.sh"
 [ -e /usr/lib/softhsm/libsofthsm2.so ] || skip "no SoftHSM"
 
 t=$SFS_TMP
@@ -12,9 +13,12 @@ conf=$t/key/signetfs.conf
 log=$t/key/audit.log
 # Two signers (two token stores: SoftHSM does not share one token store
 # between processes reliably) appending to one log, concurrently, with
-# group commit (the default). The verifier trusts both dev CAs.
+# group commit (the default). The verifier trusts both dev CAs and takes
+# checkpoints from both keys.
 sed -i "s|^audit-log = .*|audit-log = $log|" "$t/keyb/signetfs.conf"
 cat "$t/key/ca.pem" "$t/keyb/ca.pem" >"$t/both-ca.pem"
+both=(--trust "$t/both-ca.pem" --signer-sha256 "$(cert_sha256 "$t/key/signer.pem")"
+	--signer-sha256 "$(cert_sha256 "$t/keyb/signer.pem")")
 mkdir -p "$t/r" && cd "$t/r"
 for i in $(seq 1 40); do echo "$i" >"f$i"; done
 "$SIGNETFS" sign --config "$t/keyb/signetfs.conf" -j 4 f{1..20} &
@@ -23,7 +27,7 @@ bg=$!
 wait $bg || fail "sign B"
 "$SIGNETFS" sign --config "$conf" f1 f2 f3
 
-out=$("$SIGNETFS" audit verify --trust "$t/both-ca.pem" "$log") || fail "intact log: $out"
+out=$("$SIGNETFS" audit verify "${both[@]}" "$log") || fail "intact log: $out"
 "$SIGNETFS" audit verify --config "$conf" "$log" >/dev/null &&
 	fail "a checkpoint by a key the config does not trust was accepted"
 [ "$(grep -c '"event":"sign"' "$log")" -eq 43 ] || fail "expected 43 sign records"
@@ -35,19 +39,25 @@ grep -q '"writer":{"uid":0,"gid":0,"pid":[0-9]*,"user":"root","exe":"[^"]*signet
 # expect_bad LINE DESCRIPTION: audit verify must fail and name LINE.
 expect_bad() {
 	local line=$1 what=$2 out rc=0
-	out=$("$SIGNETFS" audit verify --trust "$t/both-ca.pem" "$t/bad.log") || rc=$?
+	out=$("$SIGNETFS" audit verify "${both[@]}" "$t/bad.log") || rc=$?
 	[ $rc -eq 1 ] || fail "$what: exit $rc ($out)"
 	[[ $out == *"line $line:"* ]] || fail "$what: wrong line: $out"
 	note "$what -> $out"
 }
 n=$(wc -l <"$log")
+# A cut names the first line of the last session (the third sign run)
+# that no checkpoint of its own seals: its first line.
+sid=$(tail -n1 "$log" | grep -o '"session":"[0-9a-f]*"')
+last_first=$(grep -m1 -nF "$sid" "$log" | cut -d: -f1)
 
-sed '5s/"size":[0-9]*/"size":999/' "$log" >"$t/bad.log"; expect_bad 6 "edited record"
+# A sign record (sessions start with an open record, which has no size).
+e=$(awk 'NR >= 5 && /"event":"sign"/ { print NR; exit }' "$log")
+sed "${e}s/\"size\":[0-9]*/\"size\":999/" "$log" >"$t/bad.log"; expect_bad $((e + 1)) "edited record"
 sed '5d' "$log" >"$t/bad.log"; expect_bad 5 "deleted record"
 sed '5p' "$log" >"$t/bad.log"; expect_bad 6 "inserted (duplicated) record"
 awk 'NR==5 {h=$0; next} NR==6 {print; print h; next} {print}' "$log" >"$t/bad.log"; expect_bad 5 "reordered records"
-head -n $((n - 1)) "$log" >"$t/bad.log"; expect_bad "$n" "final checkpoint cut off"
-head -n $((n - 2)) "$log" >"$t/bad.log"; expect_bad $((n - 1)) "truncated after records"
+head -n $((n - 1)) "$log" >"$t/bad.log"; expect_bad "$last_first" "final checkpoint cut off"
+head -n $((n - 2)) "$log" >"$t/bad.log"; expect_bad "$last_first" "truncated after records"
 head -c -20 "$log" >"$t/bad.log"; expect_bad "$n" "torn last line"
 # The last line is the final checkpoint: tamper with its signature.
 { head -n $((n - 1)) "$log"; tail -n 1 "$log" | sed 's/"sig":"MI/"sig":"MJ/'; } >"$t/bad.log"
@@ -59,10 +69,10 @@ cp "$log" "$t/other.log"
 "$SIGNETFS" sign --config "$t/key2/signetfs.conf" f1 # its own log, own key
 sed -i 's|^audit-log = .*|audit-log = '"$t"'/other.log|' "$t/key2/signetfs.conf"
 "$SIGNETFS" sign --config "$t/key2/signetfs.conf" f2
-cp "$t/other.log" "$t/bad.log"; expect_bad $((n + 2)) "checkpoint by an untrusted key"
+cp "$t/other.log" "$t/bad.log"; expect_bad "$(wc -l <"$t/bad.log")" "checkpoint by an untrusted key"
 # A live log may end unsealed; a log that doesn't parse fails at that line.
 head -n $((n - 2)) "$log" >"$t/live.log"
-"$SIGNETFS" audit verify --trust "$t/both-ca.pem" --live "$t/live.log" >/dev/null ||
+"$SIGNETFS" audit verify "${both[@]}" --live "$t/live.log" >/dev/null ||
 	fail "--live rejected an intact open log"
 { head -n 2 "$log"; echo 'not json'; } >"$t/bad.log"; expect_bad 3 "garbage line"
 "$SIGNETFS" audit show --event sign --path 'f1*' "$log" | grep -c ' f1' >/dev/null ||
