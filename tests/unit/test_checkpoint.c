@@ -44,8 +44,12 @@ static void fingerprint(X509 *x, uint8_t fp[32])
 
 static int setup(void **state)
 {
-	struct pki_cert_opts ca = {"test CA", true, false, -3600, 86400, 1};
-	struct pki_cert_opts o = {"log key", false, true, -3600, 86400, 10};
+	struct pki_cert_opts ca = {.cn = "test CA", .ca = true,
+				   .not_before = -3600, .not_after = 86400,
+				   .serial = 1};
+	struct pki_cert_opts o = {.cn = "log key", .codesign = true,
+				  .not_before = -3600, .not_after = 86400,
+				  .serial = 10};
 	struct sfs_trust_config tc = {0};
 	struct sfs_error err = {0};
 	EVP_PKEY *rogue_ca_key = pki_key();
