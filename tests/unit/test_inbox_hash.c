@@ -20,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include "../../src/fs/inbox.h"
+#include "inbox/inbox.h"
 
 /* 9 MiB and a bit: nine ring chunks and a short, unaligned last block. */
 #define SIZE ((size_t)(9u << 20) + 4099)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # The first read of a file looked up fresh is served from the page cache
-# filled while it was verified (src/fs/inbox_fill.c): the bytes are the
+# filled while it was verified (src/inbox/inbox_fill.c): the bytes are the
 # signed ones and no READ request reaches the daemon. Twins: a tampered
 # file of the same size is ENOENT although its bytes were pushed to the
 # kernel while it was hashed, and when the signed bytes come back what is

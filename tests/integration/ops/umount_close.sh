@@ -3,7 +3,7 @@
 # Unmount right after the last close: the kernel sends RELEASE and
 # RELEASEDIR asynchronously and the unmount can drop them before the
 # daemon reads them, so the daemon frees the handles left at teardown
-# (mount.h, fsmount_handles). Cycles of mount, list + read + write,
+# (mount.h, sfuse_handles). Cycles of mount, list + read + write,
 # unmount at once, for both mounts; every daemon must exit 0 with a clean
 # log. Meant for scripts/valgrind, where a lost handle is a definite leak
 # that fails the daemon (before the fix: 4 of 20 daemons there).

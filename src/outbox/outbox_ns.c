@@ -34,7 +34,7 @@ void ob_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	ret = bk_lookup(&ob->bk, p, name, &e, NULL);
-	reply_entry_or_err(req, ret, &e);
+	sfuse_reply_entry(req, ret, &e);
 }
 
 static void ob_op_refuse(fuse_req_t req)
@@ -231,9 +231,9 @@ void ob_op_opendir(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)d;
-	fsmount_handle_add(&ob->dirs, &d->link);
+	sfuse_handle_add(&ob->dirs, &d->link);
 	if (fuse_reply_open(req, fi)) {
-		fsmount_handle_del(&ob->dirs, &d->link);
+		sfuse_handle_del(&ob->dirs, &d->link);
 		bk_closedir(d);
 	}
 }
@@ -264,7 +264,7 @@ void ob_op_releasedir(fuse_req_t req, fuse_ino_t ino,
 	struct outbox *ob = ob_of(req);
 	struct bk_dir *d = (struct bk_dir *)(uintptr_t)fi->fh;
 
-	fsmount_handle_del(&ob->dirs, &d->link);
+	sfuse_handle_del(&ob->dirs, &d->link);
 	bk_closedir(d);
 	fuse_reply_err(req, 0);
 }

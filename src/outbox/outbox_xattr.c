@@ -132,19 +132,6 @@ static bool is_ob_xattr(const char *name)
 	return strncmp(name, OB_XATTR_PREFIX, strlen(OB_XATTR_PREFIX)) == 0;
 }
 
-static void reply_xattr(fuse_req_t req, const char *val, ssize_t len,
-			size_t size)
-{
-	if (len < 0)
-		fuse_reply_err(req, (int)-len);
-	else if (size == 0)
-		fuse_reply_xattr(req, (size_t)len);
-	else if ((size_t)len > size)
-		fuse_reply_err(req, ERANGE);
-	else
-		fuse_reply_buf(req, val, (size_t)len);
-}
-
 /* "/proc/self/fd/N" of the inode's pinned fd (bk_unpin after); -errno. */
 static int pin_path(struct outbox *ob, struct bk_inode *i, char *path)
 {
@@ -173,7 +160,7 @@ void ob_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		char val[4096];
 		int len = sfs_stats_json(&ob->stats, "outbox", val, sizeof(val));
 
-		reply_xattr(req, val, len < 0 || (size_t)len >= sizeof(val)
+		sfuse_reply_xattr(req, val, len < 0 || (size_t)len >= sizeof(val)
 					      ? -ERANGE : len, size);
 		return;
 	}
@@ -181,7 +168,7 @@ void ob_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		char val[256];
 		int ret = ob_status_xattr(ob, i, name, val, sizeof(val));
 
-		reply_xattr(req, val, ret < 0 ? ret : (ssize_t)strlen(val),
+		sfuse_reply_xattr(req, val, ret < 0 ? ret : (ssize_t)strlen(val),
 			    size);
 		return;
 	}
@@ -203,7 +190,7 @@ void ob_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			n = -errno;
 		bk_unpin(&ob->bk, i);
 	}
-	reply_xattr(req, buf, n, size);
+	sfuse_reply_xattr(req, buf, n, size);
 	free(buf);
 }
 
@@ -216,7 +203,7 @@ void ob_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	ssize_t n;
 
 	if (!xattr_capable(i)) {
-		reply_xattr(req, "", 0, size);
+		sfuse_reply_xattr(req, "", 0, size);
 		return;
 	}
 	if (i->type == S_IFREG && !(i->flags & BK_F_SIG_NAME) && !ob->no_sign)
@@ -252,7 +239,7 @@ void ob_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 			n += (ssize_t)l;
 		}
 	}
-	reply_xattr(req, buf, n, size);
+	sfuse_reply_xattr(req, buf, n, size);
 	free(buf);
 }
 

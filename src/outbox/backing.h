@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#include "mount.h"
+#include "fuse/sfuse.h"
 
 struct file_handle;
 
@@ -181,7 +181,7 @@ void bk_op_forget_multi(struct backing *bk, size_t count,
 
 /* Directory streams for opendir/readdir/releasedir. */
 struct bk_dir {
-	struct fsmount_handle link;	/* for its owner's list (mount.h) */
+	struct sfuse_handle link;	/* for its owner's list (mount.h) */
 	DIR *dp;
 	off_t offset;
 	struct dirent *entry;

@@ -240,7 +240,7 @@ static void ob_op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~(unsigned)(FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
 				  FUSE_CAP_SPLICE_READ);
 	conn->max_write = 1U << 20;
-	fsmount_apply_conn_opts(conn);
+	sfuse_apply_conn_opts(conn);
 	ob->writeback = conn->want & FUSE_CAP_WRITEBACK_CACHE;
 	/* Mounted by now: the device its shared mappings show. */
 	ob_find_fuse_dev(ob);
@@ -257,7 +257,7 @@ static void ob_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	ret = bk_lookup(&ob->bk, bk_inode(&ob->bk, parent), name, &e, NULL);
-	reply_entry_or_err(req, ret, &e);
+	sfuse_reply_entry(req, ret, &e);
 }
 
 static void ob_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t n)
@@ -697,7 +697,7 @@ static void reply_open(fuse_req_t req, struct outbox *ob, struct bk_inode *i,
 	fi->keep_cache = ob->writeback;
 	/* close(2) of a read-only file needs no round trip (kernel >= 5.16). */
 	fi->noflush = !f->writable;
-	fsmount_handle_add(&ob->files, &f->link);
+	sfuse_handle_add(&ob->files, &f->link);
 	if (e ? fuse_reply_create(req, e, fi) : fuse_reply_open(req, fi)) {
 		/*
 		 * The opener was interrupted: the kernel never saw the file,
@@ -706,7 +706,7 @@ static void reply_open(fuse_req_t req, struct outbox *ob, struct bk_inode *i,
 		 * would wait for it for the rest of the mount); nothing is
 		 * signed for an open that did not happen.
 		 */
-		fsmount_handle_del(&ob->files, &f->link);
+		sfuse_handle_del(&ob->files, &f->link);
 		if (f->writable) {
 			pthread_mutex_lock(&i->lock);
 			s = i->priv;
@@ -1169,7 +1169,7 @@ static void ob_op_release(fuse_req_t req, fuse_ino_t ino,
 
 	if (f->writable)
 		release_writer(ob, bk_inode(&ob->bk, ino), f);
-	fsmount_handle_del(&ob->files, &f->link);
+	sfuse_handle_del(&ob->files, &f->link);
 	close(f->fd);
 	free_file(f);
 	fuse_reply_err(req, 0);
@@ -1332,17 +1332,17 @@ static const struct fuse_lowlevel_ops ob_ops = {
 static void ob_teardown(void *userdata)
 {
 	struct outbox *ob = userdata;
-	struct fsmount_handle *h;
+	struct sfuse_handle *h;
 	struct ob_file *f;
 
 	/* Handles whose RELEASE the unmount dropped (mount.h). */
-	while ((h = fsmount_handle_pop(&ob->files))) {
-		f = FSMOUNT_HANDLE_OF(h, struct ob_file, link);
+	while ((h = sfuse_handle_pop(&ob->files))) {
+		f = SFUSE_HANDLE_OF(h, struct ob_file, link);
 		close(f->fd);
 		free_file(f);
 	}
-	while ((h = fsmount_handle_pop(&ob->dirs)))
-		bk_closedir(FSMOUNT_HANDLE_OF(h, struct bk_dir, link));
+	while ((h = sfuse_handle_pop(&ob->dirs)))
+		bk_closedir(SFUSE_HANDLE_OF(h, struct bk_dir, link));
 
 	if (ob->audit) {
 		ob_audit(ob, "unmount", NULL, 0, -1, NULL, NULL, ob->mount_id);
@@ -1421,7 +1421,7 @@ int outbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 {
 	struct sfs_mount_args args = *a;
 	struct outbox *ob = calloc(1, sizeof(*ob));
-	struct fsmount_spec spec = {
+	struct sfuse_spec spec = {
 		.ops = &ob_ops,
 		.ops_size = sizeof(ob_ops),
 		.userdata = ob,
@@ -1466,7 +1466,7 @@ int outbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 	pthread_mutex_init(&ob->files.lock, NULL);
 	pthread_mutex_init(&ob->dirs.lock, NULL);
 	ob_names_reset(ob);
-	ret = fsmount_run(&spec, &args);
+	ret = sfuse_run(&spec, &args);
 	pthread_mutex_destroy(&ob->dirs.lock);
 	pthread_mutex_destroy(&ob->files.lock);
 	pthread_mutex_destroy(&ob->failed_lock);

@@ -82,7 +82,7 @@ struct outbox {
 	struct ob_failed *failed;
 	size_t n_failed, cap_failed;
 	/* Open handles, for teardown (mount.h): ob_file, bk_dir. */
-	struct fsmount_handles files, dirs;
+	struct sfuse_handles files, dirs;
 	char *mnt_abs;			/* realpath of the mount point */
 	dev_t fuse_dev;			/* this mount's st_dev; 0: unknown */
 	bool strict_modes;		/* BACKING checked at mount */
@@ -218,7 +218,7 @@ struct ob_exit {
 
 /* One open file (fuse_file_info.fh). */
 struct ob_file {
-	struct fsmount_handle link;	/* on ob->files while open */
+	struct sfuse_handle link;	/* on ob->files while open */
 	int fd;
 	bool writable;
 	bool must_sign;		/* created or truncated by this open */
@@ -483,13 +483,5 @@ int ob_pin_parent_for_write(struct outbox *ob, fuse_req_t req,
 		__r;                                                      \
 	})
 
-static inline void reply_entry_or_err(fuse_req_t req, int ret,
-			       const struct fuse_entry_param *e)
-{
-	if (ret)
-		fuse_reply_err(req, -ret);
-	else
-		fuse_reply_entry(req, e);
-}
 
 #endif

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Daemon plumbing shared by both mounts: start-up contract, loop, unmount. */
-#ifndef SIGNETFS_FS_MOUNT_H
-#define SIGNETFS_FS_MOUNT_H
+/*
+ * What both daemons share (src/fuse): start-up contract, readiness,
+ * SIGHUP, the loop, unmount, the handle list, common replies.
+ */
+#ifndef SIGNETFS_FUSE_SFUSE_H
+#define SIGNETFS_FUSE_SFUSE_H
 
 #ifndef FUSE_USE_VERSION
 #define FUSE_USE_VERSION 314
@@ -9,11 +12,12 @@
 #include <fuse_lowlevel.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "signetfs/fs.h"
 #include "signetfs/util.h"
 
-struct fsmount_spec {
+struct sfuse_spec {
 	const struct fuse_lowlevel_ops *ops;
 	size_t ops_size;
 	void *userdata;
@@ -41,35 +45,47 @@ struct fsmount_spec {
 };
 
 /* Mount, detach unless foreground, serve until unmounted; exit code. */
-int fsmount_run(const struct fsmount_spec *spec,
+int sfuse_run(const struct sfuse_spec *spec,
 		const struct sfs_mount_args *args);
 
 /* For ops->init: apply -o max_write=, writeback_cache, splice_* options. */
-void fsmount_apply_conn_opts(struct fuse_conn_info *conn);
+void sfuse_apply_conn_opts(struct fuse_conn_info *conn);
 
 /*
  * Handles the kernel holds in fi->fh. RELEASE and RELEASEDIR reach the
  * daemon asynchronously, and an unmount right after the last close can
  * drop them unread (seen under valgrind: the handle was lost). So each
  * mount keeps its open handles on a list, and teardown frees what is left.
- * A handle embeds a struct fsmount_handle; FSMOUNT_HANDLE_OF gets it back.
+ * A handle embeds a struct sfuse_handle; SFUSE_HANDLE_OF gets it back.
  */
-struct fsmount_handle {
-	struct fsmount_handle *prev, *next;
+struct sfuse_handle {
+	struct sfuse_handle *prev, *next;
 };
 
-struct fsmount_handles {
+struct sfuse_handles {
 	pthread_mutex_t lock;	/* a leaf lock */
-	struct fsmount_handle *head;
+	struct sfuse_handle *head;
 };
 
-#define FSMOUNT_HANDLES_INIT {.lock = PTHREAD_MUTEX_INITIALIZER}
-#define FSMOUNT_HANDLE_OF(h, type, member) \
+#define SFUSE_HANDLES_INIT {.lock = PTHREAD_MUTEX_INITIALIZER}
+#define SFUSE_HANDLE_OF(h, type, member) \
 	((type *)(void *)((char *)(h) - offsetof(type, member)))
 
-void fsmount_handle_add(struct fsmount_handles *hs, struct fsmount_handle *h);
-void fsmount_handle_del(struct fsmount_handles *hs, struct fsmount_handle *h);
+void sfuse_handle_add(struct sfuse_handles *hs, struct sfuse_handle *h);
+void sfuse_handle_del(struct sfuse_handles *hs, struct sfuse_handle *h);
 /* One handle still open (taken off the list), or NULL: for teardown. */
-struct fsmount_handle *fsmount_handle_pop(struct fsmount_handles *hs);
+struct sfuse_handle *sfuse_handle_pop(struct sfuse_handles *hs);
+
+/*
+ * A getxattr or listxattr reply: the size when the caller asked for it
+ * (size 0), ERANGE when val does not fit, else the bytes (an empty list
+ * is an empty buffer, not a size: the kernel asked for a buffer). len < 0
+ * is -errno.
+ */
+void sfuse_reply_xattr(fuse_req_t req, const void *val, ssize_t len,
+		       size_t size);
+/* fuse_reply_entry(e), or the error when ret is -errno. */
+void sfuse_reply_entry(fuse_req_t req, int ret,
+		       const struct fuse_entry_param *e);
 
 #endif

@@ -14,7 +14,7 @@
 #include <xxhash.h>
 
 #include "inbox.h"
-#include "mount.h"
+#include "fuse/sfuse.h"
 #include "signetfs/log.h"
 
 /*
@@ -29,7 +29,7 @@
 
 /* A directory handle; on ib->dirs while open (mount.h). */
 struct dh {
-	struct fsmount_handle link;
+	struct sfuse_handle link;
 	pthread_mutex_t lock;
 	struct inbox_listing l;
 	bool loaded;
@@ -299,7 +299,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct inbox *ib = userdata;
 
-	fsmount_apply_conn_opts(conn);
+	sfuse_apply_conn_opts(conn);
 	/*
 	 * With auto_inval_data the kernel asks for attributes before each
 	 * read once they expire, which with a TTL of 0 is every read; the
@@ -414,18 +414,6 @@ static int node_vfile(struct inbox *ib, struct node *n,
 	return ret;
 }
 
-static void reply_value(fuse_req_t req, const char *val, int ret, size_t size)
-{
-	if (ret < 0)
-		fuse_reply_err(req, -ret);
-	else if (size == 0)
-		fuse_reply_xattr(req, (size_t)ret);
-	else if (size < (size_t)ret)
-		fuse_reply_err(req, ERANGE);
-	else
-		fuse_reply_buf(req, val, (size_t)ret);
-}
-
 /* The root carries the daemon's counters for `signetfs status`. */
 static void root_getxattr(fuse_req_t req, struct inbox *ib, const char *name,
 			  size_t size)
@@ -438,7 +426,7 @@ static void root_getxattr(fuse_req_t req, struct inbox *ib, const char *name,
 		if (ret < 0 || (size_t)ret >= sizeof(val))
 			ret = -EIO;
 	}
-	reply_value(req, val, ret, size);
+	sfuse_reply_xattr(req, val, ret, size);
 }
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
@@ -460,7 +448,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	}
 	ret = xattr_value(vf, name, val, sizeof(val));
 	inbox_vfile_put(vf);
-	reply_value(req, val, ret, size);
+	sfuse_reply_xattr(req, val, ret, size);
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
@@ -472,12 +460,13 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	int ret;
 
 	if (ino == FUSE_ROOT_ID) {
-		reply_value(req, SFS_STATS_XATTR, sizeof(SFS_STATS_XATTR), size);
+		sfuse_reply_xattr(req, SFS_STATS_XATTR,
+				  sizeof(SFS_STATS_XATTR), size);
 		return;
 	}
 	ret = node_vfile(ib, inbox_node_of(ib, ino), &vf);
-	if (ret == -ENODATA) {
-		fuse_reply_xattr(req, 0);
+	if (ret == -ENODATA) { /* a directory or .sig: no names */
+		sfuse_reply_xattr(req, "", 0, size);
 		return;
 	}
 	if (ret) {
@@ -491,12 +480,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		len += strlen(xattr_names[i]) + 1;
 	}
 	inbox_vfile_put(vf);
-	if (size == 0)
-		fuse_reply_xattr(req, len);
-	else if (size < len)
-		fuse_reply_err(req, ERANGE);
-	else
-		fuse_reply_buf(req, list, len);
+	sfuse_reply_xattr(req, list, (ssize_t)len, size);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -536,12 +520,12 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	pthread_mutex_init(&d->lock, NULL);
-	fsmount_handle_add(&ib->dirs, &d->link);
+	sfuse_handle_add(&ib->dirs, &d->link);
 	fi->fh = (uint64_t)(uintptr_t)d;
 	fi->keep_cache = 0;
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		/* Interrupted: no release will come. */
-		fsmount_handle_del(&ib->dirs, &d->link);
+		sfuse_handle_del(&ib->dirs, &d->link);
 		dh_free(d);
 	}
 }
@@ -552,7 +536,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 	struct inbox *ib = fuse_req_userdata(req);
 	struct dh *d = (struct dh *)(uintptr_t)fi->fh;
 
-	fsmount_handle_del(&ib->dirs, &d->link);
+	sfuse_handle_del(&ib->dirs, &d->link);
 	dh_free(d);
 	fuse_reply_err(req, 0);
 }
@@ -768,14 +752,14 @@ static int inbox_setup(void *userdata, struct sfs_error *err)
 static void inbox_teardown(void *userdata)
 {
 	struct inbox *ib = userdata;
-	struct fsmount_handle *h;
+	struct sfuse_handle *h;
 
 	inbox_prewarm_stop(ib);
 	inbox_fill_shutdown();
 	/* Their RELEASE(DIR) was dropped by the unmount (mount.h). */
 	inbox_files_shutdown(ib);
-	while ((h = fsmount_handle_pop(&ib->dirs)))
-		dh_free(FSMOUNT_HANDLE_OF(h, struct dh, link));
+	while ((h = sfuse_handle_pop(&ib->dirs)))
+		dh_free(SFUSE_HANDLE_OF(h, struct dh, link));
 	inbox_audit_close(ib);
 	inbox_conf_destroy(ib);
 	sfs_blockmac_free(ib->mac);
@@ -788,9 +772,9 @@ static void inbox_teardown(void *userdata)
 int inbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 {
 	struct inbox ib = {.cfg = cfg, .backing = a->backing, .rootfd = -1,
-			   .dirs = FSMOUNT_HANDLES_INIT};
+			   .dirs = SFUSE_HANDLES_INIT};
 	struct sfs_mount_args args = *a;
-	struct fsmount_spec spec = {
+	struct sfuse_spec spec = {
 		.ops = &inbox_ops,
 		.ops_size = sizeof(inbox_ops),
 		.userdata = &ib,
@@ -828,7 +812,7 @@ int inbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 		ret = SFS_EXIT_USAGE;
 		goto out;
 	}
-	ret = fsmount_run(&spec, &args);
+	ret = sfuse_run(&spec, &args);
 out:
 	sfs_blockmac_free(ib.mac);
 	inbox_conf_destroy(&ib);

@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mount.h"
+#include "sfuse.h"
 #include "signetfs/log.h"
 
 /* What the serving process tells the command that started it. */
@@ -26,7 +26,7 @@ struct start_status {
 
 static struct fuse_conn_info_opts *conn_opts;
 
-void fsmount_apply_conn_opts(struct fuse_conn_info *conn)
+void sfuse_apply_conn_opts(struct fuse_conn_info *conn)
 {
 	if (conn_opts)
 		fuse_apply_conn_info_opts(conn_opts, conn);
@@ -89,7 +89,7 @@ static void hup_handler(int sig)
 
 static void *hup_main(void *arg)
 {
-	const struct fsmount_spec *spec = arg;
+	const struct sfuse_spec *spec = arg;
 	char c, msg[64];
 	struct timespec ts;
 
@@ -111,7 +111,7 @@ static void *hup_main(void *arg)
 	return NULL;
 }
 
-static int hup_start(const struct fsmount_spec *spec)
+static int hup_start(const struct sfuse_spec *spec)
 {
 	struct sigaction sa = {.sa_handler = hup_handler,
 			       .sa_flags = SA_RESTART};
@@ -202,7 +202,7 @@ static void detach_stdio(void)
 		close(fd);
 }
 
-static int build_args(const struct fsmount_spec *spec,
+static int build_args(const struct sfuse_spec *spec,
 		      const struct sfs_mount_args *a, struct fuse_args *args,
 		      struct sfs_error *err)
 {
@@ -232,7 +232,7 @@ oom:
 	return -ENOMEM;
 }
 
-static int serve(const struct fsmount_spec *spec,
+static int serve(const struct sfuse_spec *spec,
 		 const struct sfs_mount_args *a, int status_fd)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
@@ -340,7 +340,7 @@ fail:
 	return err.exit;
 }
 
-int fsmount_run(const struct fsmount_spec *spec,
+int sfuse_run(const struct sfuse_spec *spec,
 		const struct sfs_mount_args *a)
 {
 	int pfd[2];
@@ -368,45 +368,4 @@ int fsmount_run(const struct fsmount_spec *spec,
 	}
 	close(pfd[0]);
 	_exit(serve(spec, a, pfd[1]));
-}
-
-void fsmount_handle_add(struct fsmount_handles *hs, struct fsmount_handle *h)
-{
-	pthread_mutex_lock(&hs->lock);
-	h->prev = NULL;
-	h->next = hs->head;
-	if (h->next)
-		h->next->prev = h;
-	hs->head = h;
-	pthread_mutex_unlock(&hs->lock);
-}
-
-static void unlink_locked(struct fsmount_handles *hs, struct fsmount_handle *h)
-{
-	if (h->prev)
-		h->prev->next = h->next;
-	else
-		hs->head = h->next;
-	if (h->next)
-		h->next->prev = h->prev;
-	h->prev = h->next = NULL;
-}
-
-void fsmount_handle_del(struct fsmount_handles *hs, struct fsmount_handle *h)
-{
-	pthread_mutex_lock(&hs->lock);
-	unlink_locked(hs, h);
-	pthread_mutex_unlock(&hs->lock);
-}
-
-struct fsmount_handle *fsmount_handle_pop(struct fsmount_handles *hs)
-{
-	struct fsmount_handle *h;
-
-	pthread_mutex_lock(&hs->lock);
-	h = hs->head;
-	if (h)
-		unlink_locked(hs, h);
-	pthread_mutex_unlock(&hs->lock);
-	return h;
 }

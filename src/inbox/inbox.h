@@ -16,7 +16,7 @@
 #include "signetfs/digest.h"
 #include "signetfs/stats.h"
 #include "signetfs/verify.h"
-#include "mount.h"
+#include "fuse/sfuse.h"
 
 /*
  * Served bytes are checked per block against keyed tags (AES-GMAC under a
@@ -355,7 +355,7 @@ uint64_t inbox_epoch(struct inbox *ib);
 /* At mount: the first generation from the mount's config. */
 int inbox_conf_init(struct inbox *ib, struct sfs_error *err);
 void inbox_conf_destroy(struct inbox *ib);
-/* fsmount_spec.reload: SIGHUP. */
+/* sfuse_spec.reload: SIGHUP. */
 int inbox_reload(void *userdata, struct sfs_error *err);
 
 /* ------------------------------------------------------------------ */
@@ -376,7 +376,7 @@ struct inbox {
 	struct sfs_signer *signer;	/* seals the log; NULL: unsealed */
 	struct sfs_blockmac *mac;	/* block tags; its key never leaves */
 	struct inbox_cache *cache;
-	struct fuse_session *se;	/* set by fsmount_run while serving */
+	struct fuse_session *se;	/* set by sfuse_run while serving */
 	struct sfs_stats stats;		/* signetfs status (stats.h) */
 	unsigned workers;		/* verifiers per listing */
 	pthread_t prewarm;
@@ -388,7 +388,7 @@ struct inbox {
 	atomic_ulong mnt_dev;		/* the mount's st_dev; 0 until known */
 	/* The node table lives in inbox.c. */
 	void *nodes;
-	struct fsmount_handles dirs;	/* open directory handles */
+	struct sfuse_handles dirs;	/* open directory handles */
 };
 
 /* Strict mode serves verified files; audit mode everything regular. */
