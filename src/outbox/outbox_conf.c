@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Outbox configuration in force, and its reload on SIGHUP. */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ob_sign.h"
 #include "outbox.h"
 #include "signetfs/log.h"
 
@@ -19,8 +21,13 @@ static __thread unsigned tl_depth;
 
 struct ob_conf *ob_conf(struct outbox *ob)
 {
-	/* Outside an operation: setup, teardown, the reload thread. */
-	return tl_conf ? tl_conf : ob->conf;
+	/*
+	 * Only inside an operation that pinned it (outbox.c): a fallback to
+	 * ob->conf would let one operation see two configurations.
+	 */
+	assert(tl_conf && "the outbox config is used outside a pinned op");
+	(void)ob;
+	return tl_conf;
 }
 
 static void conf_free(struct ob_conf *c)
@@ -85,6 +92,7 @@ int ob_conf_new(struct outbox *ob, struct sfs_config *cfg, bool owned,
 	}
 	c->cfg = cfg;
 	c->refs = 1;
+	c->md = cfg->key.md;
 	if (!ob->no_sign) {
 		ret = keyring_open(cfg, &c->ring, err);
 		if (ret) {
@@ -114,6 +122,9 @@ int ob_conf_new(struct outbox *ob, struct sfs_config *cfg, bool owned,
 		free(c);
 		return verr.code ? verr.code : -EINVAL;
 	}
+	/* Running digests are kept in the default key's algorithm. */
+	if (c->ring && keyring_default(c->ring))
+		c->md = signer_md(keyring_default(c->ring));
 	c->owned = owned;
 	*out = c;
 	return 0;
@@ -154,9 +165,6 @@ int ob_reload(void *userdata, struct sfs_error *err)
 		ob_audit(ob, "config-reloaded", NULL, 0, -1, NULL, NULL, why);
 		return ret < 0 ? ret : -EINVAL;
 	}
-	if (c->ring && keyring_default(c->ring))
-		__atomic_store_n(&ob->md, signer_md(keyring_default(c->ring)),
-				 __ATOMIC_RELAXED);
 	pthread_mutex_lock(&ob->conf_lock);
 	old = ob->conf;
 	ob->conf = c;

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+
 #include "outbox.h"
 
 static int refuse(struct sfs_error *err, const char *what)

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ob_inode.h"
+#include "ob_ops.h"
 #include "outbox.h"
 #include "signetfs/log.h"
 

@@ -7,6 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ob_inode.h"
+#include "ob_ops.h"
+#include "ob_sign.h"
 #include "outbox.h"
 #include "signetfs/log.h"
 
@@ -224,7 +227,7 @@ static int plan_file(struct outbox *ob, struct rs_plan *p, int dfd,
 		ret = -ENOENT;
 	else
 		ret = ob_valid_sig(ob, dfd, base, old_rel, strlen(old_rel), fd,
-				   sg ? signer_md(sg) : ob->md, &c);
+				   sg ? signer_md(sg) : ob_conf(ob)->md, &c);
 	close(fd);
 	if (ret && ret != -ENOENT && ret != -EBADMSG)
 		return ret;

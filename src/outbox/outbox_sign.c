@@ -10,6 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ob_digest.h"
+#include "ob_file.h"
+#include "ob_inode.h"
+#include "ob_sign.h"
 #include "outbox.h"
 #include "signetfs/log.h"
 #include "signetfs/verdict.h"
@@ -446,7 +450,7 @@ static int content_digest_locked(struct outbox *ob, struct bk_inode *i,
 	ret = bk_stat(&ob->bk, i, st);
 	if (ret)
 		return ret;
-	if (ob_run_final(&s->run, md, (uint64_t)st->st_size, d) == 0)
+	if (ob_rdigest_final(&s->rd, md, (uint64_t)st->st_size, d) == 0)
 		return 0;
 	fd = bk_reopen(&ob->bk, i, O_RDONLY);
 	if (fd < 0)
@@ -587,7 +591,8 @@ int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
 	ret = may_sign_locked(ob, i, s, rel, len, w, extra, &sg);
 	if (ret)
 		return ret;
-	ret = content_digest_locked(ob, i, s, sg ? signer_md(sg) : ob->md, &d,
+	ret = content_digest_locked(ob, i, s,
+				    sg ? signer_md(sg) : ob_conf(ob)->md, &d,
 				    &st);
 	if (ret) {
 		snprintf(why, sizeof(why), "cannot hash: %s", strerror(-ret));

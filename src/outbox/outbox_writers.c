@@ -15,6 +15,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "ob_file.h"
 #include "outbox.h"
 #include "signetfs/log.h"
 

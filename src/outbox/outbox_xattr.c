@@ -8,6 +8,9 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "ob_inode.h"
+#include "ob_ops.h"
+#include "ob_sign.h"
 #include "outbox.h"
 
 #define OB_XATTR_PREFIX "user.signetfs."
@@ -43,7 +46,7 @@ static void status_from_disk_locked(struct outbox *ob, struct bk_inode *i,
 		fd = bk_reopen(&ob->bk, i, O_RDONLY);
 		ret = fd < 0 ? fd
 			     : ob_valid_sig(ob, dfd, base, rel, len, fd,
-					    ob->md, &c);
+					    ob_conf(ob)->md, &c);
 	} else {
 		ret = dfd;
 	}

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ob_digest.h"
 #include "outbox.h"
 
 /*
@@ -21,7 +22,7 @@ struct ob_chunk {
 	uint8_t data[];
 };
 
-static void drop_pending_locked(struct ob_run *r)
+static void drop_pending_locked(struct ob_rdigest *r)
 {
 	while (r->pending) {
 		struct ob_chunk *c = r->pending;
@@ -32,20 +33,20 @@ static void drop_pending_locked(struct ob_run *r)
 	r->pending_bytes = 0;
 }
 
-void ob_run_init(struct ob_run *r)
+void ob_rdigest_init(struct ob_rdigest *r)
 {
 	memset(r, 0, sizeof(*r));
 	pthread_mutex_init(&r->lock, NULL);
 }
 
-void ob_run_free(struct ob_run *r)
+void ob_rdigest_free(struct ob_rdigest *r)
 {
 	drop_pending_locked(r);
 	sfs_hash_free(r->h);
 	pthread_mutex_destroy(&r->lock);
 }
 
-void ob_run_restart(struct ob_run *r, enum sfs_md md)
+void ob_rdigest_restart(struct ob_rdigest *r, enum sfs_md md)
 {
 	pthread_mutex_lock(&r->lock);
 	drop_pending_locked(r);
@@ -57,7 +58,7 @@ void ob_run_restart(struct ob_run *r, enum sfs_md md)
 	pthread_mutex_unlock(&r->lock);
 }
 
-void ob_run_truncated(struct ob_run *r, uint64_t size)
+void ob_rdigest_truncated(struct ob_rdigest *r, uint64_t size)
 {
 	pthread_mutex_lock(&r->lock);
 	if (size != r->off || r->pending) {
@@ -68,7 +69,7 @@ void ob_run_truncated(struct ob_run *r, uint64_t size)
 	pthread_mutex_unlock(&r->lock);
 }
 
-void ob_run_invalidate(struct ob_run *r)
+void ob_rdigest_invalidate(struct ob_rdigest *r)
 {
 	pthread_mutex_lock(&r->lock);
 	r->ok = false;
@@ -76,13 +77,13 @@ void ob_run_invalidate(struct ob_run *r)
 	pthread_mutex_unlock(&r->lock);
 }
 
-static void give_up_locked(struct ob_run *r)
+static void give_up_locked(struct ob_rdigest *r)
 {
 	r->ok = false;
 	drop_pending_locked(r);
 }
 
-static void hash_in_order_locked(struct ob_run *r, const void *buf,
+static void hash_in_order_locked(struct ob_rdigest *r, const void *buf,
 				 size_t len)
 {
 	if (sfs_hash_update(r->h, buf, len)) {
@@ -103,7 +104,7 @@ static void hash_in_order_locked(struct ob_run *r, const void *buf,
 	}
 }
 
-static void park_locked(struct ob_run *r, const void *buf, size_t len,
+static void park_locked(struct ob_rdigest *r, const void *buf, size_t len,
 			uint64_t off)
 {
 	struct ob_chunk *c, **pp = &r->pending;
@@ -132,7 +133,7 @@ static void park_locked(struct ob_run *r, const void *buf, size_t len,
 	r->pending_bytes += len;
 }
 
-void ob_run_feed(struct ob_run *r, uint64_t epoch, const void *buf,
+void ob_rdigest_feed(struct ob_rdigest *r, uint64_t epoch, const void *buf,
 		 size_t len, uint64_t off)
 {
 	pthread_mutex_lock(&r->lock);
@@ -148,7 +149,7 @@ void ob_run_feed(struct ob_run *r, uint64_t epoch, const void *buf,
 	pthread_mutex_unlock(&r->lock);
 }
 
-int ob_run_final(struct ob_run *r, enum sfs_md md, uint64_t size,
+int ob_rdigest_final(struct ob_rdigest *r, enum sfs_md md, uint64_t size,
 		 struct sfs_digest *d)
 {
 	struct sfs_hash *h = NULL;
@@ -167,7 +168,7 @@ int ob_run_final(struct ob_run *r, enum sfs_md md, uint64_t size,
 	return ret;
 }
 
-bool ob_run_ok(struct ob_run *r)
+bool ob_rdigest_ok(struct ob_rdigest *r)
 {
 	bool ok;
 
@@ -177,7 +178,7 @@ bool ob_run_ok(struct ob_run *r)
 	return ok;
 }
 
-uint64_t ob_run_epoch(struct ob_run *r)
+uint64_t ob_rdigest_epoch(struct ob_rdigest *r)
 {
 	uint64_t e;
 

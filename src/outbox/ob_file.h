@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* One open file, and who is writing it (outbox_writers.c). */
+#ifndef SIGNETFS_OUTBOX_OB_FILE_H
+#define SIGNETFS_OUTBOX_OB_FILE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "fuse/sfuse.h"
+#include "ob_inode.h"
+
+struct outbox;
+
+/* How the task that sent a request is doing (from /proc/PID/stat). */
+struct ob_exit {
+	bool known;		/* /proc/PID/stat was read in full */
+	bool gone;		/* no such task: exited and reaped */
+	bool exiting;		/* PF_EXITING, or a zombie */
+	int signal;		/* killed by this signal, else 0 */
+	int status;		/* exit status of a normal exit */
+	pid_t ppid;
+	unsigned long long start;	/* start time, clock ticks after boot */
+};
+
+/* One open file (fuse_file_info.fh). */
+struct ob_file {
+	struct sfuse_handle link;	/* on ob->files while open */
+	int fd;
+	bool writable;
+	bool must_sign;		/* created or truncated by this open */
+	bool refused;		/* its writer was killed: never sign for it */
+	/*
+	 * Writable and its writing not over: the opener's process has not
+	 * made the close that ends it, nor has the kernel released it.
+	 */
+	bool active;
+	bool opener_closed;	/* the opener's process closed a descriptor */
+	bool exit_seen;		/* exit: the opener seen exiting after close */
+	struct ob_exit exit;
+	uint64_t open_seq;
+	uint64_t open_gen;	/* content_gen after the open */
+	uint64_t flush_gen;	/* content_gen at its last flush */
+	struct ob_file *inode_next, *inode_prev;	/* ob_inode.handles */
+	/* Who opened it: release carries no credentials. */
+	struct ob_writer_id who;
+	pid_t tgid;		/* the opener's process */
+	unsigned long long start;	/* its start time: pid reuse */
+	pid_t pid_mark;		/* the last pid handed out at the open */
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	/*
+	 * Its executable then (writable handles): a writer killed by a
+	 * signal closes its files after the kernel released its memory map,
+	 * when /proc/PID/exe no longer resolves.
+	 */
+	char *exe;
+};
+
+
+static inline struct ob_file *ob_file_of(struct fuse_file_info *fi)
+{
+	return (struct ob_file *)(uintptr_t)fi->fh;
+}
+
+
+/* outbox_file.c: the handles of an inode (ob_inode.handles), its lock held */
+void ob_add_handle_locked(struct ob_inode *s, struct ob_file *f);
+/* f's writing is over: a close that ended it, or the release. */
+void ob_finish_locked(struct ob_inode *s, struct ob_file *f);
+void ob_del_handle_locked(struct ob_inode *s, struct ob_file *f);
+void ob_file_free(struct ob_file *f);
+
+/* outbox_writers.c */
+
+void ob_exit_state(pid_t pid, struct ob_exit *ex);
+/*
+ * The thread group of task PID and, when groups is not NULL, its
+ * supplementary groups (at most *ngroups; *ngroups is set to how many).
+ */
+int ob_task_ids(pid_t pid, pid_t *tgid, gid_t *groups, int *ngroups);
+/* The last pid the kernel handed out in our pid namespace; 0: unknown. */
+pid_t ob_last_pid(void);
+/*
+ * After a close by f's opener (closer: its state), does anybody still hold
+ * the open file for writing: another writable descriptor or a shared
+ * writable mapping of inode ino in the opener's process, or in a process
+ * started since the open that descends from it (an inherited descriptor)?
+ */
+bool ob_still_held(struct outbox *ob, const struct ob_file *f,
+		   const struct ob_exit *closer, ino_t ino);
+/* ob->fuse_dev from mountinfo, once mounted (ops->init). */
+void ob_find_fuse_dev(struct outbox *ob);
+
+#endif

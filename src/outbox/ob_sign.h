@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Signing: digest, signature, .sig files, refusals, status (outbox_sign.c). */
+#ifndef SIGNETFS_OUTBOX_OB_SIGN_H
+#define SIGNETFS_OUTBOX_OB_SIGN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "ob_inode.h"
+#include "signetfs/digest.h"
+#include "signetfs/sigfmt.h"
+
+struct outbox;
+struct sfs_signer;
+
+/* outbox_sign.c */
+
+/* Remove NAME.sig of the inode (ENOENT is fine); 0 or -errno. */
+int ob_clear_sig_locked(struct outbox *ob, struct bk_inode *i,
+			struct ob_inode *s);
+/* Remove REL.sig; 0 or -errno (never -ENOENT). */
+int ob_unlink_sig(struct outbox *ob, const char *rel);
+
+/*
+ * Hash the current content (running digest when it covers the file) and
+ * sign it under its current path, install NAME.sig, audit. Every writer
+ * since the last signature (s->handles, s->past, and extra when not NULL)
+ * must be allowed at that path by its rule. Caller holds ns_lock shared
+ * and i->lock. 0; -EACCES when a writer is not allowed there (audited
+ * policy-denied); -EIO with the reason audited.
+ */
+int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
+		   const struct sfs_writer *w, const struct ob_writer_id *extra);
+/*
+ * No signature for the content as it is, for a reason that sticks until
+ * the file is emptied (a killed writer: its bytes may be partial): any
+ * .sig goes, a sign-refused record says why.
+ */
+void ob_refuse_locked(struct outbox *ob, struct bk_inode *i,
+		      struct ob_inode *s, const struct sfs_writer *w,
+		      const char *reason);
+/* Who to check at the path where the next signature is made. */
+void ob_writer_id_of(struct outbox *ob, fuse_req_t req,
+		     struct ob_writer_id *id);
+void ob_writer_id_free(struct ob_writer_id *id);
+/* id may have written since the last signature (a copy is kept). */
+void ob_note_writer_locked(struct ob_inode *s, const struct ob_writer_id *id);
+/* A signature was made, or the file emptied: past writers are forgotten. */
+void ob_forget_writers_locked(struct ob_inode *s);
+/*
+ * May the writer W (as a signature names it: uid, gid, user) write at REL?
+ * For carrying a signature over to a new path.
+ */
+bool ob_sig_writer_allowed(struct outbox *ob, const char *rel,
+			   const struct sfs_writer *w);
+/* Mode of the .sig of a file with mode m: exactly as readable as it. */
+static inline mode_t ob_sig_mode(mode_t m)
+{
+	return (m & 0444) | 0200;
+}
+
+/* The signer for REL (per-subtree keys), NULL if none. */
+struct sfs_signer *ob_signer_for(struct outbox *ob, const char *rel);
+/*
+ * Sign DIGEST for REL with WRITER; *der is malloc'd; -EIO and why. DIGEST
+ * must be in signer_md() of ob_signer_for(REL).
+ */
+int ob_sign_digest(struct outbox *ob, const char *rel, size_t rel_len,
+		   const struct sfs_digest *digest,
+		   const struct sfs_writer *writer, uint8_t **der,
+		   size_t *der_len, char *why, size_t why_len);
+/* BASE.sig into out (NAME_MAX + 1 bytes); -ENAMETOOLONG if too long. */
+int ob_sig_name(const char *base, char *out);
+/*
+ * NAME in dfd (a .sig or its temp file) owned like its file, as if the
+ * writer had written it, when the daemon acts as the caller.
+ */
+void ob_own_like(struct outbox *ob, int dfd, const char *name,
+		 const struct stat *file_st);
+/* Write REL.sig atomically, owned and readable like the file; 0 or -errno. */
+int ob_install_sig(struct outbox *ob, const char *rel, const uint8_t *der,
+		   size_t len, const struct stat *file_st, bool sync);
+int ob_audit(struct outbox *ob, const char *event, const char *rel,
+	      size_t rel_len, int64_t size, const struct sfs_digest *d,
+	      const struct sfs_writer *w, const char *reason);
+void ob_writer_of(struct outbox *ob, fuse_req_t req, struct sfs_writer *w);
+/* The same for a request on handle f: its opener's exe if /proc has none. */
+void ob_writer_of_file(struct outbox *ob, fuse_req_t req,
+		       const struct ob_file *f, struct sfs_writer *w);
+void ob_writer_ids(struct outbox *ob, pid_t pid, uid_t uid, gid_t gid,
+		   struct sfs_writer *w);
+/* Forget cached user names and read the host name again. */
+void ob_names_reset(struct outbox *ob);
+/* fsync REL.sig and its directory when it exists. */
+int ob_sync_sig(struct outbox *ob, const char *rel);
+
+/* Record what we now know about the inode's signature. */
+void ob_set_status_locked(struct outbox *ob, struct bk_inode *i,
+			  struct ob_inode *s,
+			  enum ob_status st, const struct sfs_digest *d,
+			  const char *signer, const char *reason);
+
+struct ob_sigcheck {
+	struct sfs_digest digest;	/* of the content, in the md asked */
+	struct sfs_writer writer;	/* who wrote it, per the signature */
+	char signer[65];		/* hex SHA-256 of the signer cert */
+	const char *reason;		/* why it is invalid */
+	bool verified;			/* false: no verifier, existence only */
+};
+
+/*
+ * Check BASE.sig in dirfd against the file open on fd for path REL: 0 when
+ * valid (without a verifier: when it exists; the content is then hashed),
+ * -ENOENT (no .sig), -EBADMSG (invalid, c->reason) or -errno.
+ */
+int ob_valid_sig(struct outbox *ob, int dirfd, const char *base,
+		 const char *rel, size_t rel_len, int fd, enum sfs_md md,
+		 struct ob_sigcheck *c);
+
+#endif

@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: Apache-2.0
+/* setattr: truncation (signed when no writer is active), modes and owners (the .sig follows), times. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ob_digest.h"
+#include "ob_file.h"
+#include "ob_inode.h"
+#include "ob_ops.h"
+#include "ob_sign.h"
+#include "outbox.h"
+#include "signetfs/log.h"
+
+/*
+ * Truncation to size. One to the size the file has changes no byte: it is
+ * passed on (times as natively) but is no change to sign.
+ */
+static int truncate_locked(struct outbox *ob, struct bk_inode *i,
+			   struct ob_file *f, off_t size, bool *changed)
+{
+	struct ob_inode *s = ob_inode_state(ob, i);
+	int fd = f ? f->fd : -1, ret = 0;
+	struct stat st;
+	bool same;
+
+	*changed = false;
+	if (!s)
+		return -ENOMEM;
+	ret = bk_stat(&ob->bk, i, &st);
+	if (ret)
+		return ret;
+	/* Emptying a file a failed write left untrustworthy resets it. */
+	same = st.st_size == size && !(size == 0 && s->write_failed);
+	if (!ob->no_sign && !same && !s->sig_cleared) {
+		ret = ob_clear_sig_locked(ob, i, s);
+		if (ret)
+			return -EIO;
+	}
+	if (fd < 0) {
+		fd = bk_reopen(&ob->bk, i, O_WRONLY);
+		if (fd < 0)
+			return fd;
+	}
+	if (ftruncate(fd, size) < 0)
+		ret = -errno;
+	if (!f)
+		close(fd);
+	if (ret && !ob->no_sign && !ob_changed_nothing(-ret))
+		ob_write_failed_locked(s, "write-failed: truncate to %lld: %s",
+				       (long long)size, strerror(-ret));
+	if (ret || ob->no_sign || same)
+		return ret;
+	*changed = true;
+	if (size == 0) {
+		ob_content_reset_locked(ob, s);
+	} else {
+		ob_note_change_locked(s);
+		ob_rdigest_truncated(&s->rd, (uint64_t)size);
+	}
+	return 0;
+}
+
+static int set_times(struct outbox *ob, int ifd, struct ob_file *f,
+		     const struct stat *attr, int valid)
+{
+	struct timespec tv[2] = {{.tv_nsec = UTIME_OMIT},
+				 {.tv_nsec = UTIME_OMIT}};
+	char p[32];
+
+	if (valid & FUSE_SET_ATTR_ATIME_NOW)
+		tv[0].tv_nsec = UTIME_NOW;
+	else if (valid & FUSE_SET_ATTR_ATIME)
+		tv[0] = attr->st_atim;
+	if (valid & FUSE_SET_ATTR_MTIME_NOW)
+		tv[1].tv_nsec = UTIME_NOW;
+	else if (valid & FUSE_SET_ATTR_MTIME)
+		tv[1] = attr->st_mtim;
+	if (f)
+		return futimens(f->fd, tv) < 0 ? -errno : 0;
+	snprintf(p, sizeof(p), "%d", ifd);
+	return utimensat(ob->bk.proc_fd, p, tv, 0) < 0 ? -errno : 0;
+}
+
+/*
+ * NAME.sig is exactly as readable as NAME and owned alike: after a chmod
+ * or chown of the file, its signature follows (caller holds i->lock).
+ */
+static void sig_follow_locked(struct outbox *ob, struct bk_inode *i)
+{
+	char rel[PATH_MAX], name[NAME_MAX + 1];
+	const char *base;
+	struct stat st, sst;
+	size_t len;
+	int dfd;
+
+	if (ob->no_sign || bk_stat(&ob->bk, i, &st) ||
+	    bk_relpath(&ob->bk, i, rel, &len))
+		return;
+	dfd = bk_open_parent(&ob->bk, rel, &base);
+	if (dfd < 0)
+		return;
+	if (ob_sig_name(base, name) == 0 &&
+	    fstatat(dfd, name, &sst, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(sst.st_mode)) {
+		if (fchmodat(dfd, name, ob_sig_mode(st.st_mode), 0) < 0)
+			sfs_err("%s: cannot chmod its .sig: %s", rel,
+				strerror(errno));
+		if (ob->bk.switch_creds &&
+		    (sst.st_uid != st.st_uid || sst.st_gid != st.st_gid) &&
+		    fchownat(dfd, name, st.st_uid, st.st_gid,
+			     AT_SYMLINK_NOFOLLOW) < 0)
+			sfs_err("%s: cannot chown its .sig: %s", rel,
+				strerror(errno));
+	}
+	close(dfd);
+}
+
+static int setattr_meta(fuse_req_t req, struct outbox *ob, struct bk_inode *i,
+			struct ob_file *f, const struct stat *attr, int valid)
+{
+	bool owner = valid & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
+			      FUSE_SET_ATTR_GID);
+	char p[32];
+	int r = 0, ifd = bk_pin(&ob->bk, i);
+
+	if (ifd < 0)
+		return ifd;
+	snprintf(p, sizeof(p), "%d", ifd);
+	/* A signature made meanwhile gets the new mode: one lock for both. */
+	if (owner && i->type == S_IFREG) {
+		pthread_rwlock_rdlock(&ob->ns_lock);
+		pthread_mutex_lock(&i->lock);
+	}
+	if (valid & FUSE_SET_ATTR_MODE)
+		r = AS_CALLER(ob, req,
+			      f ? fchmod(f->fd, attr->st_mode)
+				: fchmodat(ob->bk.proc_fd, p, attr->st_mode, 0));
+	if (r == 0 && (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
+		uid_t u = valid & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1;
+		gid_t g = valid & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1;
+
+		r = AS_CALLER(ob, req,
+			      fchownat(ifd, "", u, g,
+				       AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW));
+	}
+	if (r < 0)
+		r = -errno;
+	if (owner && i->type == S_IFREG) {
+		if (r == 0)
+			sig_follow_locked(ob, i);
+		pthread_mutex_unlock(&i->lock);
+		pthread_rwlock_unlock(&ob->ns_lock);
+	}
+	/*
+	 * Times as the daemon: the kernel checked the caller already
+	 * (default_permissions: explicit times need ownership, "now" write
+	 * access), and it sends the times of writeback-cached writes with
+	 * the credentials of whichever task made it write them back.
+	 */
+	if (r == 0 && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)))
+		r = set_times(ob, ifd, f, attr, valid);
+	bk_unpin(&ob->bk, i);
+	return r;
+}
+
+/*
+ * truncate(2) with no open file is a whole modification: sign it now, once
+ * no writer is in the middle of the file, with the caller among the
+ * writers the path's rule must allow.
+ */
+static int setattr_size(fuse_req_t req, struct outbox *ob, struct bk_inode *i,
+			struct ob_file *f, off_t size)
+{
+	struct ob_writer_id who = {.ngroups = -1};
+	struct ob_inode *s;
+	struct sfs_writer w;
+	bool changed;
+	int ret;
+
+	if (!f && !ob->no_sign)
+		ob_writer_id_of(ob, req, &who);
+	pthread_rwlock_rdlock(&ob->ns_lock);
+	pthread_mutex_lock(&i->lock);
+	bk_creds_enter(&ob->bk, req, false);
+	ret = truncate_locked(ob, i, f, size, &changed);
+	bk_creds_leave(&ob->bk);
+	s = i->priv;
+	if (ret == 0 && changed && !f && s && s->n_active == 0) {
+		ob_writer_of(ob, req, &w);
+		ret = ob_sign_locked(ob, i, s, &w, &who);
+	} else if (ret == 0 && changed && !f && s) {
+		ob_note_writer_locked(s, &who);
+	}
+	pthread_mutex_unlock(&i->lock);
+	pthread_rwlock_unlock(&ob->ns_lock);
+	ob_writer_id_free(&who);
+	return ret;
+}
+
+void ob_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+			  int valid, struct fuse_file_info *fi)
+{
+	struct outbox *ob = ob_of(req);
+	struct bk_inode *i = bk_inode(&ob->bk, ino);
+	struct ob_file *f = fi ? ob_file_of(fi) : NULL;
+	int ret;
+
+	if (i->flags & BK_F_SIG_NAME) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	/*
+	 * Times alone change no byte and no signature: the kernel sends them
+	 * at close with the writeback cache, whoever the writer was (its
+	 * close is then judged where the signature is made).
+	 */
+	if ((valid & ~(FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+		       FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW |
+		       FUSE_SET_ATTR_CTIME)) &&
+	    !ob_writer_allowed(ob, req, "setattr", i, NULL)) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	ret = setattr_meta(req, ob, i, f, attr, valid);
+	if (ret == 0 && (valid & FUSE_SET_ATTR_SIZE)) {
+		if (i->type != S_IFREG)
+			ret = -EISDIR;
+		else
+			ret = setattr_size(req, ob, i, f, attr->st_size);
+	}
+	if (ret) {
+		sfs_debug("inode %ju: setattr %#x by pid %d: %s",
+			  (uintmax_t)i->ino, (unsigned)valid,
+			  (int)fuse_req_ctx(req)->pid, strerror(-ret));
+		fuse_reply_err(req, -ret);
+	} else {
+		bk_op_getattr(&ob->bk, req, i);
+	}
+}
