@@ -13,7 +13,21 @@
 
 #include <xxhash.h>
 
+#include "ib_audit.h"
+#include "ib_cache.h"
+#include "ib_conf.h"
+#include "ib_dir.h"
+#include "ib_file.h"
+#include "ib_fill.h"
+#include "ib_hash.h"
+#include "ib_node.h"
+#include "ib_resolve.h"
 #include "inbox.h"
+#include "signetfs/audit.h"
+#include "signetfs/signer.h"
+#include "signetfs/verify.h"
+#include "signetfs/stats.h"
+#include "signetfs/config.h"
 #include "fuse/sfuse.h"
 #include "signetfs/log.h"
 

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ib_audit.h"
 #include "inbox.h"
+#include "signetfs/audit.h"
 #include "signetfs/log.h"
 #include "signetfs/signer.h"
 

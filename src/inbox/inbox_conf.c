@@ -5,7 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ib_cache.h"
+#include "ib_conf.h"
+#include "ib_node.h"
 #include "inbox.h"
+#include "signetfs/audit.h"
+#include "signetfs/verify.h"
+#include "signetfs/config.h"
 #include "signetfs/log.h"
 
 static int conf_new(const struct sfs_config *cfg, struct sfs_config *owned,

@@ -8,7 +8,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ib_cache.h"
+#include "ib_dir.h"
+#include "ib_resolve.h"
 #include "inbox.h"
+#include "signetfs/verify.h"
+#include "signetfs/stats.h"
 #include "signetfs/log.h"
 #include "signetfs/util.h"
 

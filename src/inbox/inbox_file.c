@@ -7,7 +7,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ib_audit.h"
+#include "ib_cache.h"
+#include "ib_conf.h"
+#include "ib_dir.h"
+#include "ib_file.h"
+#include "ib_hash.h"
+#include "ib_node.h"
+#include "ib_resolve.h"
 #include "inbox.h"
+#include "signetfs/verify.h"
+#include "signetfs/stats.h"
 #include "signetfs/util.h"
 
 enum fh_kind { FH_VERIFIED, FH_RAW, FH_SIGBUF };

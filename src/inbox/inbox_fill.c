@@ -32,7 +32,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "ib_cache.h"
+#include "ib_fill.h"
+#include "ib_node.h"
 #include "inbox.h"
+#include "signetfs/stats.h"
 #include "signetfs/log.h"
 
 /* Smaller files gain little: their first read is a few requests anyway. */

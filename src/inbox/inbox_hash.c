@@ -11,6 +11,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "ib_fill.h"
+#include "ib_hash.h"
 #include "inbox.h"
 #include "signetfs/util.h"
 

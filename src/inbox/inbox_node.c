@@ -6,6 +6,9 @@
 
 #include <xxhash.h>
 
+#include "ib_cache.h"
+#include "ib_dir.h"
+#include "ib_node.h"
 #include "inbox.h"
 
 struct node_table {

@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "ib_resolve.h"
 #include "inbox.h"
 
 /*

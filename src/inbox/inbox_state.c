@@ -10,7 +10,16 @@
 
 #include <xxhash.h>
 
+#include "ib_audit.h"
+#include "ib_cache.h"
+#include "ib_conf.h"
+#include "ib_fill.h"
+#include "ib_hash.h"
+#include "ib_resolve.h"
 #include "inbox.h"
+#include "signetfs/signer.h"
+#include "signetfs/verify.h"
+#include "signetfs/stats.h"
 #include "signetfs/log.h"
 #include "signetfs/util.h"
 #include "signetfs/verdict.h"

@@ -20,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include "inbox/ib_hash.h"
+#include "inbox/ib_fill.h"
 #include "inbox/inbox.h"
 
 /* 9 MiB and a bit: nine ring chunks and a short, unaligned last block. */

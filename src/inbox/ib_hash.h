@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Versions of a backing file, and the hash pass that tags its blocks. */
+#ifndef SIGNETFS_INBOX_IB_HASH_H
+#define SIGNETFS_INBOX_IB_HASH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "signetfs/digest.h"
+
+/*
+ * Served bytes are checked per block against keyed tags (AES-GMAC under a
+ * per-mount secret key, digest.h) made in the same pass that computed the
+ * signed digest. 128 KiB is the size of FUSE read requests here, so a
+ * sequential read checks each block exactly once.
+ */
+#define INBOX_BLOCK_SHIFT 17
+#define INBOX_BLOCK ((size_t)1 << INBOX_BLOCK_SHIFT)
+#define INBOX_TAG SFS_BLOCKMAC_LEN
+
+typedef uint8_t inbox_tag[INBOX_TAG];
+
+/* The identity of one version of a backing file. */
+struct inbox_stamp {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	struct timespec ctime;
+	bool present;
+	/* Shown in attributes, not part of the identity (a chmod moves ctime). */
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	nlink_t nlink;
+};
+
+void inbox_stamp_of(const struct stat *st, struct inbox_stamp *s);
+bool inbox_stamp_eq(const struct inbox_stamp *a, const struct inbox_stamp *b);
+
+static inline size_t inbox_nblocks(uint64_t size)
+{
+	return (size_t)((size + INBOX_BLOCK - 1) >> INBOX_BLOCK_SHIFT);
+}
+
+/*
+ * Hash fd from 0 to size with alg, and tag each INBOX_BLOCK i under the
+ * nonce (gen, i) into tags[inbox_nblocks(size)]. -EIO when the file is
+ * shorter than size; the content is read exactly once.
+ */
+struct inbox_fill;
+int inbox_hash_blocks(int fd, uint64_t size, enum sfs_md alg,
+		      const struct sfs_blockmac *mac, uint64_t gen,
+		      struct sfs_digest *digest, inbox_tag *tags,
+		      struct inbox_fill *fill);
+
+#endif
