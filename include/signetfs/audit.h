@@ -68,7 +68,6 @@ struct audit_log;
  * found in an "open" record, or refuses (-EBADMSG, -EPROTO) a log whose
  * tail was changed or that is in format 1 (docs/audit-log.md).
  */
-int audit_open(const char *path, bool sync, struct audit_log **out);
 int audit_open_opts(const char *path, const struct audit_options *opt,
 		    struct audit_log **out);
 /*

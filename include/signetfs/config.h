@@ -12,6 +12,7 @@
 #include "util.h"
 #include "policy.h"
 #include "verify.h"
+#include "audit.h"
 
 enum sfs_mode {
 	SFS_MODE_STRICT = 0,
@@ -23,8 +24,7 @@ struct sfs_config {
 	struct sfs_key_config key;	/* [signetfs] module, key, ... */
 	struct sfs_trust_config trust;	/* [signetfs] trust, capath, crl */
 	char *audit_log;
-	bool audit_sync;		/* any fsync of audit records */
-	int audit_sync_mode;		/* enum audit_sync */
+	enum audit_sync audit_sync_mode;
 	unsigned int audit_group_ms;
 	unsigned int checkpoint_every;	/* records between checkpoints */
 	unsigned int checkpoint_secs;	/* seconds between checkpoints */

@@ -42,7 +42,6 @@ void sfs_stats_add(struct sfs_stats *s, enum sfs_counter c, uint64_t n);
 void sfs_stats_latency(struct sfs_stats *s, uint64_t us);
 /* Quantile q (0..1) from the histogram, as the bucket's upper bound. */
 uint64_t sfs_stats_quantile(const struct sfs_stats *s, double q);
-const char *sfs_counter_name(enum sfs_counter c);
 
 /* JSON for the xattr; returns bytes written (snprintf semantics). */
 int sfs_stats_json(const struct sfs_stats *s, const char *mode, char *buf,

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* Exit codes of the CLI (docs/exit-codes.md); stable. */
+/* Exit codes of the CLI (signetfs(1), EXIT STATUS; docs/cli.md); stable. */
 enum sfs_exit {
 	SFS_EXIT_OK = 0,
 	SFS_EXIT_REFUSED = 1,	/* verification failed / signing refused */

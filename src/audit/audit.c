@@ -601,15 +601,6 @@ fail:
 	return ret;
 }
 
-int audit_open(const char *path, bool sync, struct audit_log **out)
-{
-	struct audit_options opt = {
-		.sync = sync ? AUDIT_SYNC_ALWAYS : AUDIT_SYNC_NONE,
-	};
-
-	return audit_open_opts(path, &opt, out);
-}
-
 /*
  * The keys the open check accepts the last checkpoint from: the config's,
  * and the one that will sign this session's checkpoints.
@@ -647,7 +638,7 @@ int audit_open_config(const struct sfs_config *cfg, struct sfs_signer *signer,
 		      struct audit_log **out)
 {
 	struct audit_options opt = {
-		.sync = (enum audit_sync)cfg->audit_sync_mode,
+		.sync = cfg->audit_sync_mode,
 		.group_ms = cfg->audit_group_ms,
 		.checkpoint_every = cfg->checkpoint_every,
 		.checkpoint_secs = cfg->checkpoint_secs,

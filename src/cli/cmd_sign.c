@@ -119,13 +119,13 @@ static int audit_sign(struct sign_job *j, const char *event,
 static void batch_install(struct sign_job *j, const struct pending *p,
 			  size_t n, off_t end)
 {
-	int synced = audit_sync_to(j->audit, end);
+	int sync_err = audit_sync_to(j->audit, end);
 
 	for (size_t k = 0; k < n; k++) {
 		const char *why = NULL;
 		off_t e;
 
-		if (synced) {
+		if (sync_err) {
 			fail_file(j, p[k].i, SFS_EXIT_REFUSED,
 				  "%s: cannot write the audit log", p[k].sig);
 			why = "audit log not durable; signature not written";

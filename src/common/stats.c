@@ -26,11 +26,6 @@ static const char *const names[SFS_C_COUNT_] = {
 	[SFS_C_BYTES_READ] = "bytes_read",
 };
 
-const char *sfs_counter_name(enum sfs_counter c)
-{
-	return (unsigned)c < SFS_C_COUNT_ ? names[c] : "unknown";
-}
-
 void sfs_stats_add(struct sfs_stats *s, enum sfs_counter c, uint64_t n)
 {
 	__atomic_add_fetch(&s->c[c], n, __ATOMIC_RELAXED);

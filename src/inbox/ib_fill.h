@@ -11,7 +11,7 @@
 #include "fuse/sfuse.h"
 
 struct inbox;
-struct node;
+struct ib_node;
 
 /*
  * Before a fresh file is hashed, its node is made known to the kernel
@@ -25,7 +25,7 @@ struct node;
  */
 struct inbox_fill {
 	struct inbox *ib;
-	struct node *node;
+	struct ib_node *node;
 	fuse_ino_t ino;
 	uint64_t size;
 	bool active;		/* the kernel knows the inode: store into it */

@@ -13,8 +13,8 @@
 struct inbox;
 
 /* A node: the mount shows directories, files and their .sig. */
-struct node {
-	struct node *next;		/* table chain */
+struct ib_node {
+	struct ib_node *next;		/* table chain */
 	uint64_t hash;
 	char *path;			/* mount-relative, "" for the root */
 	size_t len;
@@ -34,10 +34,10 @@ struct node {
 
 int inbox_nodes_init(struct inbox *ib);
 void inbox_nodes_destroy(struct inbox *ib);
-struct node *inbox_node_of(struct inbox *ib, fuse_ino_t ino);
-fuse_ino_t inbox_ino_of(struct inbox *ib, struct node *n);
+struct ib_node *inbox_node_of(struct inbox *ib, fuse_ino_t ino);
+fuse_ino_t inbox_ino_of(struct inbox *ib, struct ib_node *n);
 /* The node for (path, kind) with one more lookup counted; NULL: ENOMEM. */
-struct node *inbox_node_get(struct inbox *ib, const char *path, size_t len,
+struct ib_node *inbox_node_get(struct inbox *ib, const char *path, size_t len,
 			    enum inbox_dtype kind);
 void inbox_node_forget(struct inbox *ib, fuse_ino_t ino, uint64_t nlookup);
 /*
@@ -47,15 +47,15 @@ void inbox_node_forget(struct inbox *ib, fuse_ino_t ino, uint64_t nlookup);
  * inbox_node_publish() puts it there, which fails if the path has a node
  * by then. NULL when the path has a node (or ENOMEM).
  */
-struct node *inbox_node_fresh(struct inbox *ib, const char *path, size_t len,
+struct ib_node *inbox_node_fresh(struct inbox *ib, const char *path, size_t len,
 			      uint32_t generation);
-bool inbox_node_publish(struct inbox *ib, struct node *n);
-void inbox_node_pin(struct inbox *ib, struct node *n);
-void inbox_node_unpin(struct inbox *ib, struct node *n);
+bool inbox_node_publish(struct inbox *ib, struct ib_node *n);
+void inbox_node_pin(struct inbox *ib, struct ib_node *n);
+void inbox_node_unpin(struct inbox *ib, struct ib_node *n);
 /* One more lookup of n counted (a reply naming it is about to be sent). */
-void inbox_node_ref(struct inbox *ib, struct node *n);
+void inbox_node_ref(struct inbox *ib, struct ib_node *n);
 /* The inode's page cache holds version gen, whole: opens may keep it. */
-void inbox_node_cache_filled(struct inbox *ib, struct node *n, uint64_t gen);
+void inbox_node_cache_filled(struct inbox *ib, struct ib_node *n, uint64_t gen);
 
 /* A file or .sig entry the kernel knows: (parent, name) and its inode. */
 struct inbox_known {
@@ -77,8 +77,8 @@ enum inbox_cache_use {
 };
 
 /* Count a handle of version gen; _put undoes a KEEP or FRESH. */
-enum inbox_cache_use inbox_node_cache_get(struct inbox *ib, struct node *n,
+enum inbox_cache_use inbox_node_cache_get(struct inbox *ib, struct ib_node *n,
 					  uint64_t gen);
-void inbox_node_cache_put(struct inbox *ib, struct node *n);
+void inbox_node_cache_put(struct inbox *ib, struct ib_node *n);
 
 #endif

@@ -42,7 +42,7 @@
 #define INBOX_TTL 1.0
 
 /* A directory handle; on ib->dirs while open (mount.h). */
-struct dh {
+struct ib_dh {
 	struct sfuse_handle link;
 	pthread_mutex_t lock;
 	struct inbox_listing l;
@@ -188,12 +188,12 @@ static int path_kind(struct inbox *ib, const char *path, size_t len,
 }
 
 /* fill: from a LOOKUP (not a listing, which has verified already). */
-static int do_lookup(struct inbox *ib, struct node *parent, const char *name,
+static int do_lookup(struct inbox *ib, struct ib_node *parent, const char *name,
 		     struct fuse_entry_param *e, struct inbox_fill *fill)
 {
 	char path[PATH_MAX];
 	enum inbox_dtype kind;
-	struct node *n;
+	struct ib_node *n;
 	uint64_t gen = 0;
 	struct stat st;
 	size_t len;
@@ -231,8 +231,11 @@ static int do_lookup(struct inbox *ib, struct node *parent, const char *name,
 
 static void widen_readahead(struct inbox *ib, const char *mnt);
 
-/* The first request after INIT (lookup, getattr, open...) sets readahead. */
-static struct inbox *ib_of(fuse_req_t req)
+/*
+ * The mount of req. Not only a lookup: the first request after INIT
+ * (lookup, getattr, open...) also widens the kernel's readahead (sysfs).
+ */
+static struct inbox *ib_of_req(fuse_req_t req)
 {
 	struct inbox *ib = fuse_req_userdata(req);
 
@@ -332,7 +335,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct inbox *ib = ib_of(req);
+	struct inbox *ib = ib_of_req(req);
 	struct inbox_fill fill = {.hfd = -1};
 	struct fuse_entry_param e;
 	int ret;
@@ -353,7 +356,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	inbox_node_forget(ib_of(req), ino, nlookup);
+	inbox_node_forget(ib_of_req(req), ino, nlookup);
 	fuse_reply_none(req);
 }
 
@@ -361,15 +364,15 @@ static void op_forget_multi(fuse_req_t req, size_t count,
 			    struct fuse_forget_data *forgets)
 {
 	for (size_t i = 0; i < count; i++)
-		inbox_node_forget(ib_of(req), forgets[i].ino, forgets[i].nlookup);
+		inbox_node_forget(ib_of_req(req), forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
-	struct inbox *ib = ib_of(req);
-	struct node *n = inbox_node_of(ib, ino);
+	struct inbox *ib = ib_of_req(req);
+	struct ib_node *n = inbox_node_of(ib, ino);
 	struct stat st;
 	int ret = path_attr(ib, n->path, n->len, n->kind, &st);
 
@@ -411,7 +414,7 @@ static int xattr_value(const struct inbox_vfile *vf, const char *name,
 }
 
 /* Verified content files carry their signature's facts as xattrs. */
-static int node_vfile(struct inbox *ib, struct node *n,
+static int node_vfile(struct inbox *ib, struct ib_node *n,
 		      struct inbox_vfile **vf)
 {
 	int ret;
@@ -446,7 +449,7 @@ static void root_getxattr(fuse_req_t req, struct inbox *ib, const char *name,
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			size_t size)
 {
-	struct inbox *ib = ib_of(req);
+	struct inbox *ib = ib_of_req(req);
 	struct inbox_vfile *vf;
 	char val[512];
 	int ret;
@@ -467,7 +470,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	struct inbox *ib = ib_of(req);
+	struct inbox *ib = ib_of_req(req);
 	struct inbox_vfile *vf;
 	char list[128], val[512];
 	size_t len = 0;
@@ -501,7 +504,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct statvfs sv;
 
-	if (fstatvfs(ib_of(req)->rootfd, &sv) < 0)
+	if (fstatvfs(ib_of_req(req)->rootfd, &sv) < 0)
 		fuse_reply_err(req, errno);
 	else
 		fuse_reply_statfs(req, &sv);
@@ -510,7 +513,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 /* ------------------------------------------------------------------ */
 /* Directories */
 
-static void dh_free(struct dh *d)
+static void dh_free(struct ib_dh *d)
 {
 	inbox_listing_free(&d->l);
 	pthread_mutex_destroy(&d->lock);
@@ -520,9 +523,9 @@ static void dh_free(struct dh *d)
 static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
-	struct inbox *ib = ib_of(req);
-	struct node *n = inbox_node_of(ib, ino);
-	struct dh *d;
+	struct inbox *ib = ib_of_req(req);
+	struct ib_node *n = inbox_node_of(ib, ino);
+	struct ib_dh *d;
 
 	if (n->kind != INBOX_DT_DIR) {
 		fuse_reply_err(req, ENOTDIR);
@@ -548,7 +551,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
 	struct inbox *ib = fuse_req_userdata(req);
-	struct dh *d = (struct dh *)(uintptr_t)fi->fh;
+	struct ib_dh *d = (struct ib_dh *)(uintptr_t)fi->fh;
 
 	sfuse_handle_del(&ib->dirs, &d->link);
 	dh_free(d);
@@ -556,11 +559,11 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 }
 
 /* One entry into buf; 0 when it did not fit (nothing counted then). */
-static size_t add_entry(fuse_req_t req, struct node *dir, char *buf,
+static size_t add_entry(fuse_req_t req, struct ib_node *dir, char *buf,
 			size_t rem, const struct inbox_dirent *de, off_t next,
 			bool plus)
 {
-	struct inbox *ib = ib_of(req);
+	struct inbox *ib = ib_of_req(req);
 	struct fuse_entry_param e;
 	size_t sz;
 
@@ -582,9 +585,9 @@ static size_t add_entry(fuse_req_t req, struct node *dir, char *buf,
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi, bool plus)
 {
-	struct inbox *ib = ib_of(req);
-	struct dh *d = (struct dh *)(uintptr_t)fi->fh;
-	struct node *dir = inbox_node_of(ib, ino);
+	struct inbox *ib = ib_of_req(req);
+	struct ib_dh *d = (struct ib_dh *)(uintptr_t)fi->fh;
+	struct ib_node *dir = inbox_node_of(ib, ino);
 	char *buf = calloc(1, size);
 	size_t used = 0;
 	int ret = 0;
@@ -773,7 +776,7 @@ static void inbox_teardown(void *userdata)
 	/* Their RELEASE(DIR) was dropped by the unmount (mount.h). */
 	inbox_files_shutdown(ib);
 	while ((h = sfuse_handle_pop(&ib->dirs)))
-		dh_free(SFUSE_HANDLE_OF(h, struct dh, link));
+		dh_free(SFUSE_HANDLE_OF(h, struct ib_dh, link));
 	inbox_audit_close(ib);
 	inbox_conf_destroy(ib);
 	sfs_blockmac_free(ib->mac);

@@ -10,7 +10,7 @@
 #include "signetfs/log.h"
 #include "signetfs/signer.h"
 
-static void record(struct inbox *ib, const struct audit_record *rec)
+static void append_record(struct inbox *ib, const struct audit_record *rec)
 {
 	int ret;
 
@@ -32,7 +32,7 @@ void inbox_audit_event(struct inbox *ib, const char *event)
 		.reason = ib->audit_mode ? "mode=audit" : "mode=strict",
 	};
 
-	record(ib, &rec);
+	append_record(ib, &rec);
 }
 
 void inbox_audit_denied(struct inbox *ib, const char *path, size_t len,
@@ -46,7 +46,7 @@ void inbox_audit_denied(struct inbox *ib, const char *path, size_t len,
 		.reason = reason,
 	};
 
-	record(ib, &rec);
+	append_record(ib, &rec);
 }
 
 /*
@@ -81,7 +81,7 @@ static void record_key(struct inbox *ib)
 		.reason = "audit checkpoints",
 	};
 
-	record(ib, &rec);
+	append_record(ib, &rec);
 }
 
 int inbox_audit_open(struct inbox *ib, struct sfs_error *err)

@@ -22,8 +22,8 @@
 
 enum fh_kind { FH_VERIFIED, FH_RAW, FH_SIGBUF };
 
-struct fh {
-	struct fh *next;		/* registry chain */
+struct ib_fh {
+	struct ib_fh *next;		/* registry chain */
 	uint64_t id;			/* what the kernel holds in fi->fh */
 	unsigned refs;			/* under reg.lock: release + reads */
 	enum fh_kind kind;
@@ -31,7 +31,7 @@ struct fh {
 	struct inbox_vfile *vf;		/* counted by inbox_check */
 	uint64_t size;			/* what is served */
 	uint8_t *buf;			/* FH_SIGBUF: the verified .sig */
-	struct node *node;
+	struct ib_node *node;
 	bool cached;
 	atomic_uint_fast64_t epoch;	/* settings it was last checked under */
 };
@@ -47,11 +47,11 @@ static pthread_key_t tbuf_key;
 #define REG_SLOTS 1024
 static struct {
 	pthread_mutex_t lock;	/* leaf lock */
-	struct fh *slots[REG_SLOTS];
+	struct ib_fh *slots[REG_SLOTS];
 	uint64_t next_id;
 } reg = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static void reg_add(struct fh *h)
+static void reg_add(struct ib_fh *h)
 {
 	pthread_mutex_lock(&reg.lock);
 	h->id = ++reg.next_id;
@@ -62,9 +62,9 @@ static void reg_add(struct fh *h)
 }
 
 /* Find id: one more reference, or (remove) out of the registry. */
-static struct fh *reg_get(uint64_t id, bool remove)
+static struct ib_fh *reg_get(uint64_t id, bool remove)
 {
-	struct fh **pp, *h = NULL;
+	struct ib_fh **pp, *h = NULL;
 
 	pthread_mutex_lock(&reg.lock);
 	for (pp = &reg.slots[id % REG_SLOTS]; *pp; pp = &(*pp)->next) {
@@ -82,7 +82,7 @@ static struct fh *reg_get(uint64_t id, bool remove)
 }
 
 /* Drop one reference; true when it was the last. */
-static bool reg_put(struct fh *h)
+static bool reg_put(struct ib_fh *h)
 {
 	bool last;
 
@@ -92,7 +92,7 @@ static bool reg_put(struct fh *h)
 	return last;
 }
 
-static void cache_policy(struct inbox *ib, struct fh *h,
+static void cache_policy(struct inbox *ib, struct ib_fh *h,
 			 struct fuse_file_info *fi)
 {
 	enum inbox_cache_use use;
@@ -107,7 +107,7 @@ static void cache_policy(struct inbox *ib, struct fh *h,
 	h->cached = use != INBOX_CACHE_DIRECT;
 }
 
-static void fh_free(struct inbox *ib, struct fh *h)
+static void fh_free(struct inbox *ib, struct ib_fh *h)
 {
 	if (!h)
 		return;
@@ -122,7 +122,7 @@ static void fh_free(struct inbox *ib, struct fh *h)
 	free(h);
 }
 
-static int open_content(struct inbox *ib, struct node *n, struct fh *h)
+static int open_content(struct inbox *ib, struct ib_node *n, struct ib_fh *h)
 {
 	int ret = inbox_check(ib, n->path, n->len, &h->fd, &h->vf);
 
@@ -142,7 +142,7 @@ static int open_content(struct inbox *ib, struct node *n, struct fh *h)
 }
 
 /* The .sig bytes, served only if they are the ones that verified. */
-static int load_sigbuf(struct inbox *ib, struct node *n, struct fh *h)
+static int load_sigbuf(struct inbox *ib, struct ib_node *n, struct ib_fh *h)
 {
 	size_t blen = n->len - (sizeof(SFS_SIG_SUFFIX) - 1);
 	char base[PATH_MAX];
@@ -175,7 +175,7 @@ static int load_sigbuf(struct inbox *ib, struct node *n, struct fh *h)
 	return 0;
 }
 
-static int open_sig(struct inbox *ib, struct node *n, struct fh *h)
+static int open_sig(struct inbox *ib, struct ib_node *n, struct ib_fh *h)
 {
 	struct stat st;
 	int ret;
@@ -203,8 +203,8 @@ static int open_sig(struct inbox *ib, struct node *n, struct fh *h)
 void inbox_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct inbox *ib = fuse_req_userdata(req);
-	struct node *n = inbox_node_of(ib, ino);
-	struct fh *h;
+	struct ib_node *n = inbox_node_of(ib, ino);
+	struct ib_fh *h;
 	int ret;
 
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
@@ -242,7 +242,7 @@ void inbox_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 void inbox_op_release(fuse_req_t req, fuse_ino_t ino,
 		      struct fuse_file_info *fi)
 {
-	struct fh *h = reg_get(fi->fh, true);
+	struct ib_fh *h = reg_get(fi->fh, true);
 
 	if (h && reg_put(h))
 		fh_free(fuse_req_userdata(req), h);
@@ -251,7 +251,7 @@ void inbox_op_release(fuse_req_t req, fuse_ino_t ino,
 
 void inbox_files_shutdown(struct inbox *ib)
 {
-	struct fh *h;
+	struct ib_fh *h;
 
 	for (unsigned i = 0; i < REG_SLOTS; i++) {
 		for (;;) {
@@ -284,7 +284,7 @@ static uint8_t *tbuf(size_t len)
 	return (uint8_t *)(b + 1);
 }
 
-static void audit_mismatch(struct inbox *ib, struct fh *h, const char *why)
+static void audit_mismatch(struct inbox *ib, struct ib_fh *h, const char *why)
 {
 	bool was = atomic_exchange(&h->vf->audited_mismatch, true);
 
@@ -293,7 +293,7 @@ static void audit_mismatch(struct inbox *ib, struct fh *h, const char *why)
 				   (int64_t)h->size, why);
 }
 
-static int read_raw(struct fh *h, size_t size, off_t off,
+static int read_raw(struct ib_fh *h, size_t size, off_t off,
 		    const uint8_t **out, size_t *outlen)
 {
 	uint8_t *buf = tbuf(size);
@@ -312,7 +312,7 @@ static int read_raw(struct fh *h, size_t size, off_t off,
  * still verifies. If BACKING has another version by now, the one being
  * served cannot be asked about any more: refused too.
  */
-static int still_valid(struct inbox *ib, struct fh *h)
+static int still_valid(struct inbox *ib, struct ib_fh *h)
 {
 	uint64_t e = inbox_epoch(ib);
 	struct inbox_vfile *now;
@@ -339,7 +339,7 @@ static int still_valid(struct inbox *ib, struct fh *h)
  * tag is the one recorded while verifying. A block that changed or
  * came up short is EIO: the reader never sees a byte that did not verify.
  */
-static int read_verified(struct inbox *ib, struct fh *h, size_t size,
+static int read_verified(struct inbox *ib, struct ib_fh *h, size_t size,
 			 off_t off, const uint8_t **out, size_t *outlen)
 {
 	uint64_t end = (uint64_t)off + size, b0, bend;
@@ -383,7 +383,7 @@ static int read_verified(struct inbox *ib, struct fh *h, size_t size,
 	return 0;
 }
 
-static int serve(struct inbox *ib, struct fh *h, size_t size, off_t off,
+static int serve_read(struct inbox *ib, struct ib_fh *h, size_t size, off_t off,
 		 const uint8_t **out, size_t *len)
 {
 	int ret;
@@ -407,7 +407,7 @@ void inbox_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		   struct fuse_file_info *fi)
 {
 	struct inbox *ib = fuse_req_userdata(req);
-	struct fh *h = reg_get(fi->fh, false);
+	struct ib_fh *h = reg_get(fi->fh, false);
 	const uint8_t *out = NULL;
 	size_t len = 0;
 	int ret = 0;
@@ -419,7 +419,7 @@ void inbox_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (off < 0)
 		ret = -EINVAL;
 	else if ((uint64_t)off < h->size && size)
-		ret = serve(ib, h, size, off, &out, &len);
+		ret = serve_read(ib, h, size, off, &out, &len);
 	if (ret) {
 		fuse_reply_err(req, -ret);
 	} else {

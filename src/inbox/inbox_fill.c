@@ -55,7 +55,7 @@
 static struct {
 	pthread_mutex_t lock;
 	struct {
-		struct node *node;
+		struct ib_node *node;
 		pid_t tid;
 		uint32_t gen;
 		uint64_t size;
@@ -103,7 +103,7 @@ static bool worth_it(uint64_t size)
 	return size <= (uint64_t)pages * (uint64_t)psize / FILL_RAM_SHARE;
 }
 
-static int slot_add(struct node *n, uint32_t gen, uint64_t size)
+static int slot_add(struct ib_node *n, uint32_t gen, uint64_t size)
 {
 	int ret = -EBUSY;
 
@@ -122,7 +122,7 @@ static int slot_add(struct node *n, uint32_t gen, uint64_t size)
 	return ret;
 }
 
-static void slot_del(struct node *n)
+static void slot_del(struct ib_node *n)
 {
 	pthread_mutex_lock(&reg.lock);
 	for (int i = 0; i < SLOTS; i++)
@@ -211,7 +211,7 @@ struct intro {
 	bool done, abandoned;
 	int result;		/* fd or -errno */
 	struct inbox *ib;
-	struct node *node;
+	struct ib_node *node;
 	fuse_ino_t ino;
 	uint32_t gen;
 	uint64_t size;
@@ -274,7 +274,7 @@ static void deadline_in(struct timespec *t, long ms)
 }
 
 /* An fd on the introduced inode, or -errno. */
-static int introduce_bounded(struct inbox *ib, struct node *n, uint32_t gen,
+static int introduce_bounded(struct inbox *ib, struct ib_node *n, uint32_t gen,
 			     uint64_t size)
 {
 	struct intro *in = calloc(1, sizeof(*in));

@@ -13,10 +13,10 @@
 
 struct node_table {
 	pthread_mutex_t lock;	/* leaf lock: nothing is taken under it */
-	struct node **slots;
+	struct ib_node **slots;
 	size_t nslots;
 	size_t n;
-	struct node root;
+	struct ib_node root;
 };
 
 static struct node_table *nodes_of(struct inbox *ib)
@@ -24,14 +24,14 @@ static struct node_table *nodes_of(struct inbox *ib)
 	return ib->nodes;
 }
 
-struct node *inbox_node_of(struct inbox *ib, fuse_ino_t ino)
+struct ib_node *inbox_node_of(struct inbox *ib, fuse_ino_t ino)
 {
 	if (ino == FUSE_ROOT_ID)
 		return &nodes_of(ib)->root;
-	return (struct node *)(uintptr_t)ino;
+	return (struct ib_node *)(uintptr_t)ino;
 }
 
-fuse_ino_t inbox_ino_of(struct inbox *ib, struct node *n)
+fuse_ino_t inbox_ino_of(struct inbox *ib, struct ib_node *n)
 {
 	return n == &nodes_of(ib)->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)n;
 }
@@ -58,7 +58,7 @@ int inbox_nodes_init(struct inbox *ib)
 	return 0;
 }
 
-static void node_free(struct node *n)
+static void node_free(struct ib_node *n)
 {
 	free(n->path);
 	free(n);
@@ -71,7 +71,7 @@ void inbox_nodes_destroy(struct inbox *ib)
 	if (!t)
 		return;
 	for (size_t i = 0; i < t->nslots; i++) {
-		struct node *n = t->slots[i], *next;
+		struct ib_node *n = t->slots[i], *next;
 
 		for (; n; n = next) {
 			next = n->next;
@@ -85,9 +85,9 @@ void inbox_nodes_destroy(struct inbox *ib)
 	ib->nodes = NULL;
 }
 
-static void unhash_locked(struct node_table *t, struct node *n)
+static void unhash_locked(struct node_table *t, struct ib_node *n)
 {
-	struct node **pp = &t->slots[n->hash & (t->nslots - 1)];
+	struct ib_node **pp = &t->slots[n->hash & (t->nslots - 1)];
 
 	for (; *pp; pp = &(*pp)->next) {
 		if (*pp == n) {
@@ -102,12 +102,12 @@ static void unhash_locked(struct node_table *t, struct node *n)
 static void grow_locked(struct node_table *t)
 {
 	size_t ns = t->nslots * 2;
-	struct node **s = calloc(ns, sizeof(*s));
+	struct ib_node **s = calloc(ns, sizeof(*s));
 
 	if (!s)
 		return;
 	for (size_t i = 0; i < t->nslots; i++) {
-		struct node *n = t->slots[i], *next;
+		struct ib_node *n = t->slots[i], *next;
 
 		for (; n; n = next) {
 			next = n->next;
@@ -121,10 +121,10 @@ static void grow_locked(struct node_table *t)
 }
 
 /* The node hashed for path (hash h), if any. */
-static struct node *lookup_locked(struct node_table *t, uint64_t h,
+static struct ib_node *lookup_locked(struct node_table *t, uint64_t h,
 				  const char *path, size_t len)
 {
-	struct node *n;
+	struct ib_node *n;
 
 	for (n = t->slots[h & (t->nslots - 1)]; n; n = n->next)
 		if (n->hash == h && n->len == len && !memcmp(n->path, path, len))
@@ -132,7 +132,7 @@ static struct node *lookup_locked(struct node_table *t, uint64_t h,
 	return NULL;
 }
 
-static void hash_locked(struct node_table *t, struct node *n)
+static void hash_locked(struct node_table *t, struct ib_node *n)
 {
 	n->hashed = true;
 	n->next = t->slots[n->hash & (t->nslots - 1)];
@@ -142,10 +142,10 @@ static void hash_locked(struct node_table *t, struct node *n)
 }
 
 /* A node for path, in no table yet; NULL on ENOMEM. */
-static struct node *node_new(const char *path, size_t len, uint64_t h,
+static struct ib_node *node_new(const char *path, size_t len, uint64_t h,
 			     enum inbox_dtype kind)
 {
-	struct node *n = calloc(1, sizeof(*n));
+	struct ib_node *n = calloc(1, sizeof(*n));
 
 	if (n && !(n->path = strndup(path, len))) {
 		free(n);
@@ -160,7 +160,7 @@ static struct node *node_new(const char *path, size_t len, uint64_t h,
 }
 
 /* Free n once neither the kernel nor the daemon refers to it. */
-static void release_locked(struct node_table *t, struct node *n)
+static void release_locked(struct node_table *t, struct ib_node *n)
 {
 	if (n->nlookup || n->pins)
 		return;
@@ -174,12 +174,12 @@ static void release_locked(struct node_table *t, struct node *n)
  * its node (and so its page cache) across lookups; a path whose kind
  * changed gets a new one, the old lives on until the kernel forgets it.
  */
-struct node *inbox_node_get(struct inbox *ib, const char *path, size_t len,
+struct ib_node *inbox_node_get(struct inbox *ib, const char *path, size_t len,
 			     enum inbox_dtype kind)
 {
 	struct node_table *t = nodes_of(ib);
 	uint64_t h = XXH3_64bits(path, len);
-	struct node *n;
+	struct ib_node *n;
 
 	pthread_mutex_lock(&t->lock);
 	n = lookup_locked(t, h, path, len);
@@ -195,12 +195,12 @@ struct node *inbox_node_get(struct inbox *ib, const char *path, size_t len,
 	return n;
 }
 
-struct node *inbox_node_fresh(struct inbox *ib, const char *path, size_t len,
+struct ib_node *inbox_node_fresh(struct inbox *ib, const char *path, size_t len,
 			      uint32_t generation)
 {
 	struct node_table *t = nodes_of(ib);
 	uint64_t h = XXH3_64bits(path, len);
-	struct node *n = NULL;
+	struct ib_node *n = NULL;
 
 	pthread_mutex_lock(&t->lock);
 	/* A node for the path: the kernel may know it, not fresh. */
@@ -215,7 +215,7 @@ struct node *inbox_node_fresh(struct inbox *ib, const char *path, size_t len,
 	return n;
 }
 
-bool inbox_node_publish(struct inbox *ib, struct node *n)
+bool inbox_node_publish(struct inbox *ib, struct ib_node *n)
 {
 	struct node_table *t = nodes_of(ib);
 	bool ok;
@@ -229,7 +229,7 @@ bool inbox_node_publish(struct inbox *ib, struct node *n)
 	return ok;
 }
 
-void inbox_node_pin(struct inbox *ib, struct node *n)
+void inbox_node_pin(struct inbox *ib, struct ib_node *n)
 {
 	struct node_table *t = nodes_of(ib);
 
@@ -238,7 +238,7 @@ void inbox_node_pin(struct inbox *ib, struct node *n)
 	pthread_mutex_unlock(&t->lock);
 }
 
-void inbox_node_unpin(struct inbox *ib, struct node *n)
+void inbox_node_unpin(struct inbox *ib, struct ib_node *n)
 {
 	struct node_table *t = nodes_of(ib);
 
@@ -248,7 +248,7 @@ void inbox_node_unpin(struct inbox *ib, struct node *n)
 	pthread_mutex_unlock(&t->lock);
 }
 
-void inbox_node_ref(struct inbox *ib, struct node *n)
+void inbox_node_ref(struct inbox *ib, struct ib_node *n)
 {
 	struct node_table *t = nodes_of(ib);
 
@@ -257,7 +257,7 @@ void inbox_node_ref(struct inbox *ib, struct node *n)
 	pthread_mutex_unlock(&t->lock);
 }
 
-void inbox_node_cache_filled(struct inbox *ib, struct node *n, uint64_t gen)
+void inbox_node_cache_filled(struct inbox *ib, struct ib_node *n, uint64_t gen)
 {
 	struct node_table *t = nodes_of(ib);
 
@@ -270,7 +270,7 @@ void inbox_node_cache_filled(struct inbox *ib, struct node *n, uint64_t gen)
 void inbox_node_forget(struct inbox *ib, fuse_ino_t ino, uint64_t nlookup)
 {
 	struct node_table *t = nodes_of(ib);
-	struct node *n = inbox_node_of(ib, ino);
+	struct ib_node *n = inbox_node_of(ib, ino);
 
 	if (n == &t->root)
 		return;
@@ -281,7 +281,7 @@ void inbox_node_forget(struct inbox *ib, fuse_ino_t ino, uint64_t nlookup)
 }
 
 
-static struct node *find_locked(struct node_table *t, const char *path,
+static struct ib_node *find_locked(struct node_table *t, const char *path,
 				size_t len)
 {
 	if (len == 0)
@@ -311,11 +311,11 @@ int inbox_nodes_known_files(struct inbox *ib, struct inbox_known **out,
 	pthread_mutex_lock(&t->lock);
 	k = calloc(t->n ? t->n : 1, sizeof(*k));
 	for (size_t i = 0; k && i < t->nslots; i++) {
-		for (struct node *nd = t->slots[i]; nd; nd = nd->next) {
+		for (struct ib_node *nd = t->slots[i]; nd; nd = nd->next) {
 			const char *slash = memrchr(nd->path, '/', nd->len);
 			size_t plen = slash ? (size_t)(slash - nd->path) : 0;
 			const char *name = slash ? slash + 1 : nd->path;
-			struct node *p;
+			struct ib_node *p;
 
 			if (nd->kind == INBOX_DT_DIR || !nd->nlookup)
 				continue;
@@ -347,7 +347,7 @@ int inbox_nodes_known_files(struct inbox *ib, struct inbox_known **out,
  * through the cache, a newer version is served with direct_io, so no
  * reader ever sees a mix of two versions.
  */
-enum inbox_cache_use inbox_node_cache_get(struct inbox *ib, struct node *n,
+enum inbox_cache_use inbox_node_cache_get(struct inbox *ib, struct ib_node *n,
 					  uint64_t gen)
 {
 	struct node_table *t = nodes_of(ib);
@@ -366,7 +366,7 @@ enum inbox_cache_use inbox_node_cache_get(struct inbox *ib, struct node *n,
 	return use;
 }
 
-void inbox_node_cache_put(struct inbox *ib, struct node *n)
+void inbox_node_cache_put(struct inbox *ib, struct ib_node *n)
 {
 	struct node_table *t = nodes_of(ib);
 

@@ -888,7 +888,11 @@ static bool is_dot(const char *n)
 	return n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0'));
 }
 
-/* Add one entry; 1 when the buffer is full, 0 added (or skipped). */
+/*
+ * Add one entry. 0 when it was added (*used: its bytes) or skipped (gone
+ * since readdir; *used 0); 1 when the buffer is full and it was not added
+ * (its lookup undone): the next readdir call starts with it.
+ */
 static int add_entry(struct backing *bk, fuse_req_t req, struct bk_inode *dir,
 		     struct dirent *de, off_t next, char *p, size_t rem,
 		     bool plus, size_t *used)

@@ -130,7 +130,12 @@ int ob_pin_parent_for_write(struct outbox *ob, fuse_req_t req,
 			    const char *op, struct bk_inode *p,
 			    const char *name);
 
-/* Run fn as the caller; again with its supplementary groups on EACCES. */
+/*
+ * Evaluate expr as the caller (fsuid, fsgid, no groups); when it fails with
+ * EACCES or EPERM, once more with the caller's supplementary groups. expr
+ * is evaluated twice then: it must be a call that changed nothing when it
+ * failed.
+ */
 #define AS_CALLER(ob, req, expr)                                          \
 	({                                                                \
 		int __r;                                                  \

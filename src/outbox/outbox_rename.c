@@ -377,7 +377,7 @@ static void drop_temps(struct outbox *ob, struct rs_plan *p)
  * exists without its record, and a log that cannot be written fails the
  * rename while nothing has changed yet.
  */
-static int record(struct outbox *ob, struct rs_plan *p)
+static int record_signs(struct outbox *ob, struct rs_plan *p)
 {
 	for (size_t k = 0; k < p->n; k++) {
 		struct rs_job *j = &p->jobs[k];
@@ -590,7 +590,7 @@ static int rename_signed(struct outbox *ob, fuse_req_t req,
 		goto out;
 	}
 	/* Each new signature's record before the rename, as at close. */
-	ret = record(ob, &plan);
+	ret = record_signs(ob, &plan);
 	if (ret) {
 		sfs_err("rename %s: cannot write the audit record: not renamed",
 			o);

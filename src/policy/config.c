@@ -87,16 +87,15 @@ static int parse_sync(struct sfs_config *c, const char *v)
 	bool b;
 
 	if (!strcmp(v, "none"))
-		c->audit_sync_mode = 0;
+		c->audit_sync_mode = AUDIT_SYNC_NONE;
 	else if (!strcmp(v, "always"))
-		c->audit_sync_mode = 1;
+		c->audit_sync_mode = AUDIT_SYNC_ALWAYS;
 	else if (!strcmp(v, "group"))
-		c->audit_sync_mode = 2;
+		c->audit_sync_mode = AUDIT_SYNC_GROUP;
 	else if (parse_bool(v, &b) == 0)
-		c->audit_sync_mode = b ? 1 : 0;
+		c->audit_sync_mode = b ? AUDIT_SYNC_ALWAYS : AUDIT_SYNC_NONE;
 	else
 		return -EINVAL;
-	c->audit_sync = c->audit_sync_mode != 0;
 	return 0;
 }
 
@@ -311,8 +310,7 @@ static void config_defaults(struct sfs_config *c)
 	c->page_cache_fill = true;
 	c->mode = SFS_MODE_STRICT;
 	/* Group commit: durable records at a fraction of per-record fsync. */
-	c->audit_sync_mode = 2;
-	c->audit_sync = true;
+	c->audit_sync_mode = AUDIT_SYNC_GROUP;
 	c->checkpoint_every = 1000;
 	c->checkpoint_secs = 60;
 }
