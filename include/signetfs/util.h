@@ -3,6 +3,7 @@
 #ifndef SIGNETFS_UTIL_H
 #define SIGNETFS_UTIL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -91,6 +92,33 @@ int sfs_path_check(const char *path, size_t len);
  * symlink named FILE is not resolved). -EXDEV when FILE is outside ROOT.
  */
 int sfs_path_relative(const char *root, const char *file, char **rel);
+
+/*
+ * Open PATH ("" is the root itself) beneath rootfd, following no symlink
+ * or magic link and never leaving it (openat2 RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS); O_NOFOLLOW and O_CLOEXEC
+ * added. Retries EINTR and EAGAIN (a rename raced the walk). The fd, or
+ * -errno as the kernel said it (ELOOP: a symlink on the way).
+ */
+int sfs_open_beneath(int rootfd, const char *path, int flags);
+
+/*
+ * DIR (dlen bytes; may be out itself) + "/" + NAME into out (size bytes),
+ * no "/" when DIR is empty, with room left for extra more bytes (a
+ * suffix). *len (when not NULL) is the result's length. -ENAMETOOLONG.
+ */
+int sfs_path_join(char *out, size_t size, const char *dir, size_t dlen,
+		  const char *name, size_t extra, size_t *len);
+
+/* Online CPUs (at least 1). */
+unsigned sfs_cpus(void);
+/*
+ * fn(i, ctx) for every i < n, on up to threads threads (the caller's
+ * among them), each taking the next index; returns when all are done.
+ * stop, when not NULL and set, makes the threads take no more.
+ */
+void sfs_parallel(size_t n, unsigned threads, void (*fn)(size_t i, void *ctx),
+		  void *ctx, const atomic_bool *stop);
 
 /* Does NAME end in ".sig"? */
 bool sfs_is_sig_name(const char *name, size_t len);

@@ -21,9 +21,6 @@ int cmd_mount_fstab(int argc, char **argv);
 
 
 /* Run fn(0..n-1) on `threads` threads; returns when all are done. */
-void cli_parallel(size_t n, int threads, void (*fn)(size_t i, void *ctx),
-		  void *ctx);
-int cli_default_jobs(void);
 
 /* The files a sign/verify run works on, with their sizes (for progress). */
 struct cli_files {

@@ -336,7 +336,7 @@ int cmd_sign(int argc, char **argv)
 	struct sfs_error err = {0};
 	struct cli_files files = {0};
 	const char *conf = NULL;
-	int c, jobs = cli_default_jobs(), ret = SFS_EXIT_USAGE, walk_errors;
+	int c, jobs = (int)sfs_cpus(), ret = SFS_EXIT_USAGE, walk_errors;
 	bool verbose = false, sync = false, recursive = false;
 	size_t n;
 
@@ -431,7 +431,7 @@ int cmd_sign(int argc, char **argv)
 		goto out;
 	}
 	j.progress = cli_progress_new("sign", n, files.bytes);
-	cli_parallel(n, jobs, sign_one, &j);
+	sfs_parallel(n, (unsigned)jobs, sign_one, &j, NULL);
 	batch_flush(&j);
 	cli_progress_end(j.progress);
 	ret = walk_errors ? SFS_EXIT_REFUSED : SFS_EXIT_OK;

@@ -201,7 +201,7 @@ int cmd_verify(int argc, char **argv)
 	struct cli_files files = {0};
 	uint8_t(*pins)[32] = NULL;
 	const char *conf = NULL, *trust = NULL, *crl = NULL;
-	int c, jobs = cli_default_jobs(), ret = SFS_EXIT_USAGE, walk_errors;
+	int c, jobs = (int)sfs_cpus(), ret = SFS_EXIT_USAGE, walk_errors;
 	bool json = false, at_signing = false, recursive = false;
 	size_t n, n_pins = 0;
 
@@ -305,7 +305,7 @@ int cmd_verify(int argc, char **argv)
 		goto out;
 	}
 	j.progress = cli_progress_new("verify", n, files.bytes);
-	cli_parallel(n, jobs, verify_one, &j);
+	sfs_parallel(n, (unsigned)jobs, verify_one, &j, NULL);
 	cli_progress_end(j.progress);
 	/* An unreadable directory is a part of the tree left unverified. */
 	ret = walk_errors ? SFS_EXIT_REFUSED : SFS_EXIT_OK;

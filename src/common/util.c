@@ -2,6 +2,7 @@
 /* Whole reads and writes, atomic replacement, path rules, hex. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "signetfs/util.h"
@@ -373,4 +375,37 @@ void sfs_harden_process(void)
 
 	setrlimit(RLIMIT_CORE, &rl);
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+int sfs_open_beneath(int rootfd, const char *path, int flags)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC),
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+			   RESOLVE_NO_MAGICLINKS,
+	};
+	long fd;
+
+	/* EAGAIN: a rename or mount raced the walk (RESOLVE_BENEATH). */
+	do {
+		fd = syscall(SYS_openat2, rootfd, *path ? path : ".", &how,
+			     sizeof(how));
+	} while (fd < 0 && (errno == EINTR || errno == EAGAIN));
+	return fd < 0 ? -errno : (int)fd;
+}
+
+int sfs_path_join(char *out, size_t size, const char *dir, size_t dlen,
+		  const char *name, size_t extra, size_t *len)
+{
+	size_t nl = strlen(name);
+
+	if (dlen + 1 + nl + 1 + extra > size)
+		return -ENAMETOOLONG;
+	memmove(out, dir, dlen);
+	if (dlen)
+		out[dlen++] = '/';
+	memcpy(out + dlen, name, nl + 1);
+	if (len)
+		*len = dlen + nl;
+	return 0;
 }

@@ -70,22 +70,6 @@ static void stamp_to_stat(const struct inbox_stamp *s, off_t size,
 	st->st_atim = s->mtime;
 }
 
-static int join(char *out, const char *dir, size_t dlen, const char *name,
-		size_t *len)
-{
-	size_t nl = strlen(name);
-
-	if (dlen + 1 + nl + sizeof(SFS_SIG_SUFFIX) > PATH_MAX)
-		return -ENAMETOOLONG;
-	if (dlen) {
-		memcpy(out, dir, dlen);
-		out[dlen++] = '/';
-	}
-	memcpy(out + dlen, name, nl + 1);
-	*len = dlen + nl;
-	return 0;
-}
-
 /* With fill: verifying fills the page cache; *gen is the version's. */
 static int file_attr(struct inbox *ib, const char *path, size_t len,
 		     struct stat *st, struct inbox_fill *fill, uint64_t *gen)
@@ -200,7 +184,8 @@ static int do_lookup(struct inbox *ib, struct ib_node *parent, const char *name,
 	int ret;
 
 	memset(e, 0, sizeof(*e));
-	ret = join(path, parent->path, parent->len, name, &len);
+	ret = sfs_path_join(path, PATH_MAX, parent->path, parent->len, name,
+			    sizeof(SFS_SIG_SUFFIX), &len);
 	if (!ret)
 		ret = path_kind(ib, path, len, &kind, &st);
 	if (ret)

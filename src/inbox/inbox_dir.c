@@ -28,32 +28,18 @@ struct batch {
 	size_t dir_len;
 	struct job *jobs;
 	size_t n;
-	atomic_size_t next;
 	bool prewarm;		/* count progress for signetfs status */
 };
-
-static size_t join_path(char *out, const char *dir, size_t dir_len,
-			const char *name)
-{
-	size_t nl = strlen(name);
-
-	if (dir_len + 1 + nl + sizeof(SFS_SIG_SUFFIX) > PATH_MAX)
-		return 0;
-	if (dir_len) {
-		memcpy(out, dir, dir_len);
-		out[dir_len++] = '/';
-	}
-	memcpy(out + dir_len, name, nl + 1);
-	return dir_len + nl;
-}
 
 static void run_job(struct batch *b, struct job *j)
 {
 	char path[PATH_MAX];
 	struct inbox_vfile *vf = NULL;
-	size_t len = join_path(path, b->dir, b->dir_len, j->name);
+	size_t len;
 
-	if (!len || inbox_check(b->ib, path, len, NULL, &vf))
+	if (sfs_path_join(path, PATH_MAX, b->dir, b->dir_len, j->name,
+			  sizeof(SFS_SIG_SUFFIX), &len) ||
+	    inbox_check(b->ib, path, len, NULL, &vf))
 		return;
 	j->visible = vf->verdict == VR_OK || b->ib->audit_mode;
 	inbox_vfile_put(vf);
@@ -66,15 +52,11 @@ static void run_counted(struct batch *b, struct job *j)
 		sfs_stats_add(&b->ib->stats, SFS_C_PREWARM_DONE, 1);
 }
 
-static void *worker(void *arg)
+static void run_one(size_t i, void *ctx)
 {
-	struct batch *b = arg;
-	size_t i;
+	struct batch *b = ctx;
 
-	while ((i = atomic_fetch_add(&b->next, 1)) < b->n &&
-	       !atomic_load(&b->ib->stopping))
-		run_counted(b, &b->jobs[i]);
-	return NULL;
+	run_counted(b, &b->jobs[i]);
 }
 
 /*
@@ -84,20 +66,13 @@ static void *worker(void *arg)
  */
 static void verify_all(struct batch *b)
 {
-	pthread_t t[16];
-	size_t nt = b->ib->workers, started = 0;
+	size_t nt = b->ib->workers;
 
-	if (nt > ARRAY_SIZE(t))
-		nt = ARRAY_SIZE(t);
+	if (nt > 16)
+		nt = 16;
 	if (nt > b->n / 4 + 1)
 		nt = b->n / 4 + 1;
-	atomic_init(&b->next, 0);
-	for (size_t i = 1; i < nt; i++)
-		if (!pthread_create(&t[started], NULL, worker, b))
-			started++;
-	worker(b);
-	for (size_t i = 0; i < started; i++)
-		pthread_join(t[i], NULL);
+	sfs_parallel(b->n, (unsigned)nt, run_one, b, &b->ib->stopping);
 }
 
 static int classify(int dfd, const struct dirent *de, enum inbox_dtype *t)
@@ -285,7 +260,9 @@ static void prewarm_dir(struct inbox *ib, const char *path)
 	for (size_t i = 0; sub && i < l.n; i++) {
 		if (l.ents[i].type != INBOX_DT_DIR)
 			continue;
-		if (join_path(sub, path, strlen(path), l.ents[i].name))
+		if (sfs_path_join(sub, PATH_MAX, path, strlen(path),
+				  l.ents[i].name, sizeof(SFS_SIG_SUFFIX),
+				  NULL) == 0)
 			prewarm_dir(ib, sub);
 	}
 	free(sub);

@@ -2,42 +2,27 @@
 /* The inbox's only way into BACKING: openat2 confined beneath the root. */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
-#include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "ib_resolve.h"
 #include "inbox.h"
+#include "signetfs/util.h"
 
 /*
- * RESOLVE_BENEATH refuses ".." escapes and absolute symlinks;
- * RESOLVE_NO_SYMLINKS refuses every symlink in any component (BACKING is
- * written by people we do not trust, so even a symlink that stays inside
- * could swap a path for another), RESOLVE_NO_MAGICLINKS the /proc kind.
+ * sfs_open_beneath(): RESOLVE_BENEATH refuses ".." escapes and absolute
+ * symlinks; RESOLVE_NO_SYMLINKS refuses every symlink in any component
+ * (BACKING is written by people we do not trust, so even a symlink that
+ * stays inside could swap a path for another), RESOLVE_NO_MAGICLINKS the
+ * /proc kind.
  */
-#define INBOX_RESOLVE \
-	(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
-
 int inbox_open_beneath(int rootfd, const char *path, int flags)
 {
-	struct open_how how;
-	long fd;
+	int fd = sfs_open_beneath(rootfd, path, flags);
 
-	memset(&how, 0, sizeof(how));
-	how.flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC);
-	how.resolve = INBOX_RESOLVE;
-	do {
-		fd = syscall(SYS_openat2, rootfd, *path ? path : ".", &how,
-			     sizeof(how));
-	} while (fd < 0 && (errno == EINTR || errno == EAGAIN));
-	if (fd < 0) {
-		/* A symlink anywhere in the path reads as "not there". */
-		if (errno == ELOOP || errno == EXDEV || errno == ENOTDIR)
-			return -ENOENT;
-		return -errno;
-	}
-	return (int)fd;
+	/* A symlink anywhere in the path reads as "not there". */
+	if (fd == -ELOOP || fd == -EXDEV || fd == -ENOTDIR)
+		return -ENOENT;
+	return fd;
 }
 
 int inbox_stat_beneath(int rootfd, const char *path, struct stat *st)

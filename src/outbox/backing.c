@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -735,31 +734,13 @@ int bk_relpath(struct backing *bk, struct bk_inode *i, char *buf,
 int bk_child_relpath(struct backing *bk, struct bk_inode *parent,
 		     const char *name, char *buf, size_t *len)
 {
-	size_t pl = 0, nl = strlen(name);
+	size_t pl = 0;
 	int ret;
 
 	ret = bk_relpath(bk, parent, buf, &pl);
 	if (ret)
 		return ret;
-	if (pl + 1 + nl + 1 > PATH_MAX)
-		return -ENAMETOOLONG;
-	if (pl)
-		buf[pl++] = '/';
-	memcpy(buf + pl, name, nl + 1);
-	*len = pl + nl;
-	return 0;
-}
-
-static int open_beneath(struct backing *bk, const char *rel, int flags)
-{
-	struct open_how how = {
-		.flags = (uint64_t)(flags | O_CLOEXEC),
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
-			   RESOLVE_NO_MAGICLINKS,
-	};
-	long fd = syscall(SYS_openat2, bk->root.fd, rel, &how, sizeof(how));
-
-	return fd < 0 ? -errno : (int)fd;
+	return sfs_path_join(buf, PATH_MAX, buf, pl, name, 0, len);
 }
 
 int bk_open_dir(struct backing *bk, const char *rel)
@@ -771,7 +752,7 @@ int bk_open_dir(struct backing *bk, const char *rel)
 						      O_CLOEXEC);
 		return fd < 0 ? -errno : fd;
 	}
-	return open_beneath(bk, rel, O_RDONLY | O_DIRECTORY);
+	return sfs_open_beneath(bk->root.fd, rel, O_RDONLY | O_DIRECTORY);
 }
 
 int bk_open_parent(struct backing *bk, const char *rel, const char **base)

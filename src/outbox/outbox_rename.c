@@ -253,13 +253,6 @@ static int plan_file(struct outbox *ob, struct rs_plan *p, int dfd,
 	return ret ? ret : prepare_sig(ob, p, j, sig_dfd, tmp_at_new);
 }
 
-static int join(char *out, const char *dir, const char *name)
-{
-	int n = snprintf(out, PATH_MAX, "%s%s%s", dir, *dir ? "/" : "", name);
-
-	return n < 0 || n >= PATH_MAX ? -ENAMETOOLONG : 0;
-}
-
 static int plan_tree(struct outbox *ob, struct rs_plan *p, int dfd,
 		     const char *old_rel, const char *new_rel, int depth)
 {
@@ -286,7 +279,10 @@ static int plan_tree(struct outbox *ob, struct rs_plan *p, int dfd,
 		if (!strcmp(e, ".") || !strcmp(e, "..") ||
 		    ob_reserved_name(e))
 			continue;
-		ret = join(o, old_rel, e) ?: join(n, new_rel, e);
+		ret = sfs_path_join(o, PATH_MAX, old_rel, strlen(old_rel), e, 0,
+				    NULL) ?:
+		      sfs_path_join(n, PATH_MAX, new_rel, strlen(new_rel), e, 0,
+				    NULL);
 		if (ret)
 			break;
 		if (de->d_type == DT_DIR) {
