@@ -84,6 +84,31 @@ int audit_write(struct audit_log *log, const struct audit_record *rec);
 int audit_write_nowait(struct audit_log *log, const struct audit_record *rec,
 		       off_t *end);
 int audit_sync_to(struct audit_log *log, off_t end);
+
+/* The key fields of r (URI, certificate SHA-256, token serial) from s. */
+void audit_record_key(struct audit_record *r, const struct sfs_signer *s);
+
+/*
+ * The signing transaction, the same at an outbox close, an outbox rename
+ * and `signetfs sign`: (1) audit_sign_begin() writes the `sign` record
+ * (r with the path, size, digest, writer and key), before the signature
+ * exists; (2) audit_sync_to(end) makes it durable (one wait may cover
+ * several); (3) the caller installs NAME.sig; (4) if that fails,
+ * audit_sign_abort() writes the `sign-failed` record for the same path,
+ * which says that no signature was installed. A log of NULL does nothing.
+ */
+int audit_sign_begin(struct audit_log *log, struct audit_record *r,
+		     off_t *end);
+void audit_sign_abort(struct audit_log *log, struct audit_record *r,
+		      const char *why);
+
+/*
+ * The one shape of a reload's record: config-reloaded, no path (paths
+ * are mount-relative), reason "loaded CONF" or "rejected, the old config
+ * stays: WHY" (why NULL: loaded).
+ */
+int audit_config_reloaded(struct audit_log *log, const char *conf,
+			  const char *why);
 /*
  * audit_open_opts() with the [signetfs] audit-* keys of cfg; the open check
  * uses cfg's trust store and keys (audit_config_pins) and signer's.

@@ -678,3 +678,46 @@ void audit_close(struct audit_log *log)
 	pthread_mutex_destroy(&log->lock);
 	free(log);
 }
+
+void audit_record_key(struct audit_record *r, const struct sfs_signer *s)
+{
+	if (!s)
+		return;
+	r->key_uri = signer_key_uri(s);
+	r->cert_sha256 = signer_cert_sha256(s);
+	r->token_serial = signer_token_serial(s);
+}
+
+int audit_sign_begin(struct audit_log *log, struct audit_record *r,
+		     off_t *end)
+{
+	r->event = "sign";
+	return audit_write_nowait(log, r, end);
+}
+
+void audit_sign_abort(struct audit_log *log, struct audit_record *r,
+		      const char *why)
+{
+	off_t end;
+
+	r->event = "sign-failed";
+	r->reason = why;
+	/* Best effort: the log may be what failed. */
+	if (audit_write_nowait(log, r, &end) == 0)
+		audit_sync_to(log, end);
+}
+
+int audit_config_reloaded(struct audit_log *log, const char *conf,
+			  const char *why)
+{
+	struct audit_record r = {.event = "config-reloaded", .size = -1};
+	char reason[768];
+
+	if (why)
+		snprintf(reason, sizeof(reason),
+			 "rejected, the old config stays: %s", why);
+	else
+		snprintf(reason, sizeof(reason), "loaded %s", conf);
+	r.reason = reason;
+	return audit_write(log, &r);
+}

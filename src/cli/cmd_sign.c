@@ -104,15 +104,18 @@ static int audit_sign(struct sign_job *j, const char *event,
 		      const char *reason, off_t *end)
 {
 	struct audit_record r = {
-		.event = event, .path = rel, .path_len = strlen(rel),
+		.path = rel, .path_len = strlen(rel),
 		.size = size, .digest = d, .writer = &j->writer,
-		.key_uri = signer_key_uri(j->signer),
-		.cert_sha256 = signer_cert_sha256(j->signer),
-		.token_serial = signer_token_serial(j->signer),
 		.reason = reason,
 	};
 
-	return audit_write_nowait(j->audit, &r, end);
+	audit_record_key(&r, j->signer);
+	/* The signing transaction's steps (1) and (4), audit.h. */
+	if (!strcmp(event, "sign"))
+		return audit_sign_begin(j->audit, &r, end);
+	audit_sign_abort(j->audit, &r, reason);
+	*end = 0;
+	return 0;
 }
 
 /* Make the batch's records durable, then write its .sig files. */

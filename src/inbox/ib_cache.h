@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "ib_hash.h"
+#include "signetfs/htab.h"
 #include "signetfs/digest.h"
 #include "signetfs/verify.h"
 
@@ -25,8 +26,7 @@ struct inbox_fill;
 struct inbox_vfile {
 	char *path;
 	size_t path_len;
-	uint64_t hash;			/* XXH3 of path: table slot only */
-	struct inbox_vfile *next;	/* table chain */
+	struct sfs_hnode hnode;		/* hash: XXH3 of path (slot only) */
 	atomic_uint refs;
 	unsigned opens;			/* handles; under the table lock */
 	uint64_t gen;			/* unique per verification */

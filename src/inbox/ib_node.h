@@ -9,13 +9,13 @@
 
 #include "fuse/sfuse.h"
 #include "ib_dir.h"
+#include "signetfs/htab.h"
 
 struct inbox;
 
 /* A node: the mount shows directories, files and their .sig. */
 struct ib_node {
-	struct ib_node *next;		/* table chain */
-	uint64_t hash;
+	struct sfs_hnode hnode;		/* hash: XXH3 of path */
 	char *path;			/* mount-relative, "" for the root */
 	size_t len;
 	enum inbox_dtype kind;

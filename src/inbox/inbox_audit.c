@@ -69,18 +69,14 @@ static void open_sealing_key(struct inbox *ib)
 
 static void record_key(struct inbox *ib)
 {
-	const char *uri = signer_key_uri(ib->signer);
 	struct audit_record rec = {
 		.event = "key-loaded",
-		.path = uri,
-		.path_len = strlen(uri),
 		.size = -1,
-		.key_uri = uri,
-		.cert_sha256 = signer_cert_sha256(ib->signer),
-		.token_serial = signer_token_serial(ib->signer),
 		.reason = "audit checkpoints",
 	};
 
+	/* No path: paths in records are mount-relative (docs/audit-log.md). */
+	audit_record_key(&rec, ib->signer);
 	append_record(ib, &rec);
 }
 

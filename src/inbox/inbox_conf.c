@@ -84,18 +84,9 @@ void inbox_conf_destroy(struct inbox *ib)
 	pthread_mutex_destroy(&ib->conf_lock);
 }
 
-static void audit_reloaded(struct inbox *ib, const char *reason)
+static void audit_reloaded(struct inbox *ib, const char *why)
 {
-	const char *path = ib->cfg->path ? ib->cfg->path : "";
-	struct audit_record rec = {
-		.event = "config-reloaded",
-		.path = path,
-		.path_len = strlen(path),
-		.size = -1,
-		.reason = reason,
-	};
-
-	if (ib->audit && audit_write(ib->audit, &rec))
+	if (ib->audit && audit_config_reloaded(ib->audit, ib->cfg->path, why))
 		sfs_err("audit log: cannot record config-reloaded");
 }
 
@@ -146,7 +137,6 @@ int inbox_reload(void *userdata, struct sfs_error *err)
 	struct inbox *ib = userdata;
 	struct sfs_config *cfg = NULL;
 	struct inbox_conf *c = NULL, *old;
-	char reason[sizeof(err->msg) + 16];
 	int ret;
 
 	ret = config_load(ib->cfg->path, &cfg, err);
@@ -156,8 +146,7 @@ int inbox_reload(void *userdata, struct sfs_error *err)
 			config_free(cfg);
 	}
 	if (ret) {
-		snprintf(reason, sizeof(reason), "rejected: %s", err->msg);
-		audit_reloaded(ib, reason);
+		audit_reloaded(ib, err->msg[0] ? err->msg : strerror(-ret));
 		return ret;
 	}
 	note_fixed(ib, cfg);
@@ -171,7 +160,7 @@ int inbox_reload(void *userdata, struct sfs_error *err)
 	inbox_conf_put(old);
 	inbox_cache_trim_stale(ib);
 	forget_kernel_entries(ib);
-	audit_reloaded(ib, "ok");
+	audit_reloaded(ib, NULL);
 	sfs_info("reloaded %s", ib->cfg->path);
 	return 0;
 }

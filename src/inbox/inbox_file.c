@@ -17,13 +17,14 @@
 #include "ib_resolve.h"
 #include "inbox.h"
 #include "signetfs/verify.h"
+#include "signetfs/htab.h"
 #include "signetfs/stats.h"
 #include "signetfs/util.h"
 
 enum fh_kind { FH_VERIFIED, FH_RAW, FH_SIGBUF };
 
 struct ib_fh {
-	struct ib_fh *next;		/* registry chain */
+	struct sfs_hnode hnode;		/* in reg.tab; hash: the id */
 	uint64_t id;			/* what the kernel holds in fi->fh */
 	unsigned refs;			/* under reg.lock: release + reads */
 	enum fh_kind kind;
@@ -44,38 +45,43 @@ static pthread_key_t tbuf_key;
  * under ASan: a .sig buffer freed under a reply). Without this a read could
  * serve freed memory, or pread an fd number reused by another file.
  */
-#define REG_SLOTS 1024
 static struct {
 	pthread_mutex_t lock;	/* leaf lock */
-	struct ib_fh *slots[REG_SLOTS];
+	struct sfs_htab tab;	/* ib_fh.hnode, by id */
 	uint64_t next_id;
 } reg = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+#define FH(n) SFS_HTAB_ENTRY(n, struct ib_fh, hnode)
+
+static bool same_id(const struct sfs_hnode *n, const void *key)
+{
+	return FH(n)->id == *(const uint64_t *)key;
+}
 
 static void reg_add(struct ib_fh *h)
 {
 	pthread_mutex_lock(&reg.lock);
 	h->id = ++reg.next_id;
+	h->hnode.hash = h->id;
 	h->refs = 1;
-	h->next = reg.slots[h->id % REG_SLOTS];
-	reg.slots[h->id % REG_SLOTS] = h;
+	sfs_htab_add(&reg.tab, &h->hnode);
 	pthread_mutex_unlock(&reg.lock);
 }
 
 /* Find id: one more reference, or (remove) out of the registry. */
 static struct ib_fh *reg_get(uint64_t id, bool remove)
 {
-	struct ib_fh **pp, *h = NULL;
+	struct sfs_hnode **link;
+	struct ib_fh *h = NULL;
 
 	pthread_mutex_lock(&reg.lock);
-	for (pp = &reg.slots[id % REG_SLOTS]; *pp; pp = &(*pp)->next) {
-		if ((*pp)->id == id) {
-			h = *pp;
-			if (remove)
-				*pp = h->next;
-			else
-				h->refs++;
-			break;
-		}
+	link = sfs_htab_find(&reg.tab, id, same_id, &id);
+	if (*link) {
+		h = FH(*link);
+		if (remove)
+			sfs_htab_del(&reg.tab, link);
+		else
+			h->refs++;
 	}
 	pthread_mutex_unlock(&reg.lock);
 	return h;
@@ -253,12 +259,12 @@ void inbox_files_shutdown(struct inbox *ib)
 {
 	struct ib_fh *h;
 
-	for (unsigned i = 0; i < REG_SLOTS; i++) {
+	for (size_t i = 0; i < reg.tab.nslots; i++) {
 		for (;;) {
 			pthread_mutex_lock(&reg.lock);
-			h = reg.slots[i];
-			if (h)
-				reg.slots[i] = h->next;
+			h = reg.tab.slots[i] ? FH(sfs_htab_del(&reg.tab,
+							     &reg.tab.slots[i]))
+					     : NULL;
 			pthread_mutex_unlock(&reg.lock);
 			if (!h)
 				break;
@@ -438,5 +444,9 @@ static void tbuf_free(void *p)
 
 int inbox_file_init(void)
 {
-	return -pthread_key_create(&tbuf_key, tbuf_free);
+	int ret = -pthread_key_create(&tbuf_key, tbuf_free);
+
+	if (ret == 0 && !reg.tab.slots)
+		ret = sfs_htab_init(&reg.tab, 1024);
+	return ret;
 }

@@ -11,11 +11,11 @@
 #include "ib_node.h"
 #include "inbox.h"
 
+#define NODE(h) SFS_HTAB_ENTRY(h, struct ib_node, hnode)
+
 struct node_table {
 	pthread_mutex_t lock;	/* leaf lock: nothing is taken under it */
-	struct ib_node **slots;
-	size_t nslots;
-	size_t n;
+	struct sfs_htab tab;	/* ib_node.hnode, by path */
 	struct ib_node root;
 };
 
@@ -42,11 +42,9 @@ int inbox_nodes_init(struct inbox *ib)
 
 	if (!t)
 		return -ENOMEM;
-	t->nslots = 1024;
-	t->slots = calloc(t->nslots, sizeof(*t->slots));
 	t->root.path = strdup("");
-	if (!t->slots || !t->root.path) {
-		free(t->slots);
+	if (sfs_htab_init(&t->tab, 1024) || !t->root.path) {
+		sfs_htab_free(&t->tab);
 		free(t->root.path);
 		free(t);
 		return -ENOMEM;
@@ -70,15 +68,15 @@ void inbox_nodes_destroy(struct inbox *ib)
 
 	if (!t)
 		return;
-	for (size_t i = 0; i < t->nslots; i++) {
-		struct ib_node *n = t->slots[i], *next;
+	for (size_t i = 0; i < t->tab.nslots; i++) {
+		struct sfs_hnode *n = t->tab.slots[i], *next;
 
 		for (; n; n = next) {
 			next = n->next;
-			node_free(n);
+			node_free(NODE(n));
 		}
 	}
-	free(t->slots);
+	sfs_htab_free(&t->tab);
 	free(t->root.path);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
@@ -87,58 +85,41 @@ void inbox_nodes_destroy(struct inbox *ib)
 
 static void unhash_locked(struct node_table *t, struct ib_node *n)
 {
-	struct ib_node **pp = &t->slots[n->hash & (t->nslots - 1)];
+	struct sfs_hnode **link = sfs_htab_link(&t->tab, &n->hnode);
 
-	for (; *pp; pp = &(*pp)->next) {
-		if (*pp == n) {
-			*pp = n->next;
-			n->hashed = false;
-			t->n--;
-			return;
-		}
+	if (link) {
+		sfs_htab_del(&t->tab, link);
+		n->hashed = false;
 	}
 }
 
-static void grow_locked(struct node_table *t)
+struct path_key {
+	const char *path;
+	size_t len;
+};
+
+static bool same_path(const struct sfs_hnode *h, const void *key)
 {
-	size_t ns = t->nslots * 2;
-	struct ib_node **s = calloc(ns, sizeof(*s));
+	const struct path_key *k = key;
 
-	if (!s)
-		return;
-	for (size_t i = 0; i < t->nslots; i++) {
-		struct ib_node *n = t->slots[i], *next;
-
-		for (; n; n = next) {
-			next = n->next;
-			n->next = s[n->hash & (ns - 1)];
-			s[n->hash & (ns - 1)] = n;
-		}
-	}
-	free(t->slots);
-	t->slots = s;
-	t->nslots = ns;
+	return NODE(h)->len == k->len && !memcmp(NODE(h)->path, k->path,
+						   k->len);
 }
 
 /* The node hashed for path (hash h), if any. */
 static struct ib_node *lookup_locked(struct node_table *t, uint64_t h,
-				  const char *path, size_t len)
+				     const char *path, size_t len)
 {
-	struct ib_node *n;
+	struct path_key k = {path, len};
+	struct sfs_hnode *n = *sfs_htab_find(&t->tab, h, same_path, &k);
 
-	for (n = t->slots[h & (t->nslots - 1)]; n; n = n->next)
-		if (n->hash == h && n->len == len && !memcmp(n->path, path, len))
-			return n;
-	return NULL;
+	return n ? NODE(n) : NULL;
 }
 
 static void hash_locked(struct node_table *t, struct ib_node *n)
 {
 	n->hashed = true;
-	n->next = t->slots[n->hash & (t->nslots - 1)];
-	t->slots[n->hash & (t->nslots - 1)] = n;
-	if (++t->n > t->nslots)
-		grow_locked(t);
+	sfs_htab_add(&t->tab, &n->hnode);
 }
 
 /* A node for path, in no table yet; NULL on ENOMEM. */
@@ -152,7 +133,7 @@ static struct ib_node *node_new(const char *path, size_t len, uint64_t h,
 		return NULL;
 	}
 	if (n) {
-		n->hash = h;
+		n->hnode.hash = h;
 		n->len = len;
 		n->kind = kind;
 	}
@@ -222,7 +203,7 @@ bool inbox_node_publish(struct inbox *ib, struct ib_node *n)
 
 	pthread_mutex_lock(&t->lock);
 	ok = !n->hashed && n->cached_opens == 0 &&
-	     !lookup_locked(t, n->hash, n->path, n->len);
+	     !lookup_locked(t, n->hnode.hash, n->path, n->len);
 	if (ok)
 		hash_locked(t, n);
 	pthread_mutex_unlock(&t->lock);
@@ -309,9 +290,11 @@ int inbox_nodes_known_files(struct inbox *ib, struct inbox_known **out,
 	size_t n = 0;
 
 	pthread_mutex_lock(&t->lock);
-	k = calloc(t->n ? t->n : 1, sizeof(*k));
-	for (size_t i = 0; k && i < t->nslots; i++) {
-		for (struct ib_node *nd = t->slots[i]; nd; nd = nd->next) {
+	k = calloc(t->tab.n ? t->tab.n : 1, sizeof(*k));
+	for (size_t i = 0; k && i < t->tab.nslots; i++) {
+		for (struct sfs_hnode *h = t->tab.slots[i]; h; h = h->next) {
+			struct ib_node *nd = NODE(h);
+
 			const char *slash = memrchr(nd->path, '/', nd->len);
 			size_t plen = slash ? (size_t)(slash - nd->path) : 0;
 			const char *name = slash ? slash + 1 : nd->path;

@@ -39,6 +39,8 @@ struct inflight {
 	struct inflight *next;
 };
 
+#define VF(n) SFS_HTAB_ENTRY(n, struct inbox_vfile, hnode)
+
 struct inbox_cache {
 	/*
 	 * Lock order: lock, then nothing. Verification (hashing, the
@@ -47,9 +49,7 @@ struct inbox_cache {
 	 */
 	pthread_mutex_t lock;
 	pthread_cond_t done;
-	struct inbox_vfile **slots;
-	size_t nslots;
-	size_t n;
+	struct sfs_htab tab;		/* inbox_vfile.hnode, by path */
 	size_t block_bytes;
 	struct inflight *inflight;
 	atomic_uint_fast64_t gen;
@@ -61,9 +61,7 @@ int inbox_cache_init(struct inbox *ib)
 
 	if (!c)
 		return -ENOMEM;
-	c->nslots = 1024;
-	c->slots = calloc(c->nslots, sizeof(*c->slots));
-	if (!c->slots) {
+	if (sfs_htab_init(&c->tab, 1024)) {
 		free(c);
 		return -ENOMEM;
 	}
@@ -92,15 +90,15 @@ void inbox_cache_destroy(struct inbox *ib)
 
 	if (!c)
 		return;
-	for (size_t i = 0; i < c->nslots; i++) {
-		struct inbox_vfile *vf = c->slots[i], *next;
+	for (size_t i = 0; i < c->tab.nslots; i++) {
+		struct sfs_hnode *n = c->tab.slots[i], *next;
 
-		for (; vf; vf = next) {
-			next = vf->next;
-			inbox_vfile_put(vf);
+		for (; n; n = next) {
+			next = n->next;
+			inbox_vfile_put(VF(n));
 		}
 	}
-	free(c->slots);
+	sfs_htab_free(&c->tab);
 	pthread_cond_destroy(&c->done);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -113,73 +111,66 @@ static size_t blocks_bytes(const struct inbox_vfile *vf)
 			  : 0;
 }
 
-static struct inbox_vfile **find_locked(struct inbox_cache *c, uint64_t h,
-					const char *path, size_t len)
-{
-	struct inbox_vfile **pp = &c->slots[h & (c->nslots - 1)];
+struct path_key {
+	const char *path;
+	size_t len;
+};
 
-	for (; *pp; pp = &(*pp)->next)
-		if ((*pp)->hash == h && (*pp)->path_len == len &&
-		    !memcmp((*pp)->path, path, len))
-			return pp;
-	return pp;
+static bool same_path(const struct sfs_hnode *n, const void *key)
+{
+	const struct path_key *k = key;
+
+	return VF(n)->path_len == k->len && !memcmp(VF(n)->path, k->path,
+						      k->len);
 }
 
-static void unlink_locked(struct inbox_cache *c, struct inbox_vfile **pp)
+static struct sfs_hnode **link_locked(struct inbox_cache *c, uint64_t h,
+				      const char *path, size_t len)
 {
-	struct inbox_vfile *vf = *pp;
+	struct path_key k = {path, len};
 
-	*pp = vf->next;
-	vf->next = NULL;
-	c->n--;
+	return sfs_htab_find(&c->tab, h, same_path, &k);
+}
+
+static struct inbox_vfile *find_locked(struct inbox_cache *c, uint64_t h,
+				       const char *path, size_t len)
+{
+	struct sfs_hnode *n = *link_locked(c, h, path, len);
+
+	return n ? VF(n) : NULL;
+}
+
+static void unlink_locked(struct inbox_cache *c, struct sfs_hnode **link)
+{
+	struct inbox_vfile *vf = VF(sfs_htab_del(&c->tab, link));
+
 	c->block_bytes -= blocks_bytes(vf);
 	inbox_vfile_put(vf);
-}
-
-static void grow_locked(struct inbox_cache *c)
-{
-	size_t n = c->nslots * 2;
-	struct inbox_vfile **s = calloc(n, sizeof(*s));
-
-	if (!s)
-		return; /* longer chains, still correct */
-	for (size_t i = 0; i < c->nslots; i++) {
-		struct inbox_vfile *vf = c->slots[i], *next;
-
-		for (; vf; vf = next) {
-			next = vf->next;
-			vf->next = s[vf->hash & (n - 1)];
-			s[vf->hash & (n - 1)] = vf;
-		}
-	}
-	free(c->slots);
-	c->slots = s;
-	c->nslots = n;
 }
 
 /* Free what nobody holds open: block tables first, then whole entries. */
 static void trim_locked(struct inbox_cache *c, const struct inbox_vfile *keep)
 {
-	bool too_many = c->n > ENTRY_MAX;
+	bool too_many = c->tab.n > ENTRY_MAX;
 
-	for (size_t i = 0; i < c->nslots; i++) {
-		struct inbox_vfile **pp = &c->slots[i];
+	for (size_t i = 0; i < c->tab.nslots; i++) {
+		struct sfs_hnode **pp = &c->tab.slots[i];
 
 		while (*pp) {
-			struct inbox_vfile *vf = *pp;
+			struct inbox_vfile *vf = VF(*pp);
 
 			if (vf == keep || vf->opens) {
-				pp = &vf->next;
-			} else if (too_many && c->n > ENTRY_MAX / 2) {
+				pp = &(*pp)->next;
+			} else if (too_many && c->tab.n > ENTRY_MAX / 2) {
 				unlink_locked(c, pp);
 				continue;
 			} else if (vf->blocks && c->block_bytes > BLOCK_BUDGET / 2) {
 				c->block_bytes -= blocks_bytes(vf);
 				free(vf->blocks);
 				vf->blocks = NULL;
-				pp = &vf->next;
+				pp = &(*pp)->next;
 			} else {
-				pp = &vf->next;
+				pp = &(*pp)->next;
 			}
 		}
 	}
@@ -187,20 +178,15 @@ static void trim_locked(struct inbox_cache *c, const struct inbox_vfile *keep)
 
 static void insert_locked(struct inbox_cache *c, struct inbox_vfile *vf)
 {
-	struct inbox_vfile **pp = find_locked(c, vf->hash, vf->path,
+	struct sfs_hnode **link = link_locked(c, vf->hnode.hash, vf->path,
 					      vf->path_len);
 
-	if (*pp)
-		unlink_locked(c, pp);
-	pp = &c->slots[vf->hash & (c->nslots - 1)];
-	vf->next = *pp;
-	*pp = vf;
+	if (*link)
+		unlink_locked(c, link);
+	sfs_htab_add(&c->tab, &vf->hnode);
 	atomic_fetch_add(&vf->refs, 1);
-	c->n++;
 	c->block_bytes += blocks_bytes(vf);
-	if (c->n > c->nslots)
-		grow_locked(c);
-	if (c->n > ENTRY_MAX || c->block_bytes > BLOCK_BUDGET)
+	if (c->tab.n > ENTRY_MAX || c->block_bytes > BLOCK_BUDGET)
 		trim_locked(c, vf);
 }
 
@@ -210,8 +196,10 @@ void inbox_cache_trim_stale(struct inbox *ib)
 	uint64_t epoch = inbox_epoch(ib);
 
 	pthread_mutex_lock(&c->lock);
-	for (size_t i = 0; i < c->nslots; i++) {
-		for (struct inbox_vfile *vf = c->slots[i]; vf; vf = vf->next) {
+	for (size_t i = 0; i < c->tab.nslots; i++) {
+		for (struct sfs_hnode *n = c->tab.slots[i]; n; n = n->next) {
+			struct inbox_vfile *vf = VF(n);
+
 			if (vf->epoch == epoch || vf->opens || !vf->blocks)
 				continue;
 			c->block_bytes -= blocks_bytes(vf);
@@ -372,7 +360,7 @@ static struct inbox_vfile *vfile_new(struct inbox *ib, const char *path,
 		return NULL;
 	}
 	vf->path_len = len;
-	vf->hash = h;
+	vf->hnode.hash = h;
 	atomic_init(&vf->refs, 1);
 	vf->gen = atomic_fetch_add(&ib->cache->gen, 1) + 1;
 	return vf;
@@ -507,7 +495,7 @@ bool inbox_cache_needs_hash(struct inbox *ib, const char *path, size_t len,
 		return false;
 	inbox_stamp_of(st, &cs);
 	pthread_mutex_lock(&c->lock);
-	hit = vf_current(ib, *find_locked(c, h, path, len), &cs, &ss);
+	hit = vf_current(ib, find_locked(c, h, path, len), &cs, &ss);
 	pthread_mutex_unlock(&c->lock);
 	return !hit;
 }
@@ -535,7 +523,7 @@ int inbox_check_fill(struct inbox *ib, const char *path, size_t len,
 		return ret;
 	pthread_mutex_lock(&c->lock);
 	enter_locked(c, &me);
-	vf = *find_locked(c, h, path, len);
+	vf = find_locked(c, h, path, len);
 	if (vf_current(ib, vf, &cs, &ss) &&
 	    (!fd || vf->verdict != VR_OK || vf->blocks)) {
 		atomic_fetch_add(&vf->refs, 1);

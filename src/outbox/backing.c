@@ -21,48 +21,35 @@
 #define BK_MIN_BUCKETS 1024
 #define BK_MAX_GROUPS 256
 
-static size_t bucket_of(const struct backing *bk, dev_t dev, ino_t ino)
+static uint64_t hash_of(dev_t dev, ino_t ino)
 {
 	uint64_t key[2] = {(uint64_t)dev, (uint64_t)ino};
 
-	return (size_t)(XXH3_64bits(key, sizeof(key)) & (bk->n_buckets - 1));
+	return XXH3_64bits(key, sizeof(key));
 }
 
-static void grow_locked(struct backing *bk)
+struct ino_key {
+	dev_t dev;
+	ino_t ino;
+};
+
+static bool same_ino(const struct sfs_hnode *n, const void *key)
 {
-	size_t n = bk->n_buckets * 2;
-	struct bk_inode **nb = calloc(n, sizeof(*nb));
+	const struct bk_inode *i = SFS_HTAB_ENTRY(n, struct bk_inode, hnode);
+	const struct ino_key *k = key;
 
-	if (!nb)
-		return; /* longer chains, still correct */
-	for (size_t b = 0; b < bk->n_buckets; b++) {
-		struct bk_inode *i = bk->buckets[b], *next;
-
-		for (; i; i = next) {
-			uint64_t key[2] = {(uint64_t)i->dev, (uint64_t)i->ino};
-			size_t h = (size_t)(XXH3_64bits(key, sizeof(key)) &
-					    (n - 1));
-
-			next = i->next;
-			i->next = nb[h];
-			nb[h] = i;
-		}
-	}
-	free(bk->buckets);
-	bk->buckets = nb;
-	bk->n_buckets = n;
+	return i->dev == k->dev && i->ino == k->ino;
 }
 
 static struct bk_inode *find_locked(struct backing *bk, dev_t dev, ino_t ino)
 {
-	struct bk_inode *i;
+	struct ino_key k = {dev, ino};
+	struct sfs_hnode *n;
 
 	if (bk->root.dev == dev && bk->root.ino == ino)
 		return &bk->root;
-	for (i = bk->buckets[bucket_of(bk, dev, ino)]; i; i = i->next)
-		if (i->dev == dev && i->ino == ino)
-			return i;
-	return NULL;
+	n = *sfs_htab_find(&bk->inodes, hash_of(dev, ino), same_ino, &k);
+	return n ? SFS_HTAB_ENTRY(n, struct bk_inode, hnode) : NULL;
 }
 
 /* LRU of unpinned inodes with an open fd and a handle (bk->fd_lock). */
@@ -252,9 +239,7 @@ int bk_init(struct backing *bk, const char *path)
 	bk->proc_fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (bk->proc_fd < 0)
 		return -errno;
-	bk->n_buckets = BK_MIN_BUCKETS;
-	bk->buckets = calloc(bk->n_buckets, sizeof(*bk->buckets));
-	if (!bk->buckets)
+	if (sfs_htab_init(&bk->inodes, BK_MIN_BUCKETS))
 		return -ENOMEM;
 	bk->switch_creds = geteuid() == 0;
 	bk->timeout = 1.0;
@@ -281,15 +266,15 @@ void bk_destroy(struct backing *bk)
 		sfs_info("fd cache: bound %zu, %zu open, %llu reopened",
 			 bk->max_cached, bk->n_cached,
 			 (unsigned long long)bk->n_reopened);
-	for (size_t b = 0; bk->buckets && b < bk->n_buckets; b++) {
-		struct bk_inode *i = bk->buckets[b], *next;
+	for (size_t b = 0; b < bk->inodes.nslots; b++) {
+		struct sfs_hnode *n = bk->inodes.slots[b], *next;
 
-		for (; i; i = next) {
-			next = i->next;
-			inode_free(bk, i);
+		for (; n; n = next) {
+			next = n->next;
+			inode_free(bk, SFS_HTAB_ENTRY(n, struct bk_inode, hnode));
 		}
 	}
-	free(bk->buckets);
+	sfs_htab_free(&bk->inodes);
 	if (bk->root.priv && bk->priv_free)
 		bk->priv_free(bk->root.priv);
 	if (bk->root.fd >= 0)
@@ -392,11 +377,8 @@ static int insert(struct backing *bk, int fd, const struct stat *st,
 		i = find_locked(bk, st->st_dev, st->st_ino);
 	}
 	if (!i) {
-		if (bk->n_inodes >= bk->n_buckets)
-			grow_locked(bk);
-		n->next = bk->buckets[bucket_of(bk, n->dev, n->ino)];
-		bk->buckets[bucket_of(bk, n->dev, n->ino)] = n;
-		bk->n_inodes++;
+		n->hnode.hash = hash_of(n->dev, n->ino);
+		sfs_htab_add(&bk->inodes, &n->hnode);
 		i = n;
 		n = NULL; /* transferred */
 	}
@@ -621,13 +603,10 @@ void bk_forget(struct backing *bk, struct bk_inode *i, uint64_t n)
 		pthread_mutex_unlock(&bk->table_lock);
 		return;
 	}
-	struct bk_inode **pp = &bk->buckets[bucket_of(bk, i->dev, i->ino)];
+	struct sfs_hnode **link = sfs_htab_link(&bk->inodes, &i->hnode);
 
-	while (*pp && *pp != i)
-		pp = &(*pp)->next;
-	if (*pp)
-		*pp = i->next;
-	bk->n_inodes--;
+	if (link)
+		sfs_htab_del(&bk->inodes, link);
 	/* A thread that pinned it (bk_find) frees it at bk_unpin. */
 	pthread_mutex_lock(&bk->fd_lock);
 	if (i->pins) {

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "fuse/sfuse.h"
+#include "signetfs/htab.h"
 
 struct file_handle;
 
@@ -28,7 +29,7 @@ struct bk_inode {
 	ino_t ino;
 	mode_t type;			/* S_IFMT bits */
 	uint64_t nlookup;		/* bk->table_lock */
-	struct bk_inode *next;		/* hash chain, bk->table_lock */
+	struct sfs_hnode hnode;		/* in bk->inodes, bk->table_lock */
 	/* NULL: no handle, the fd stays open for the inode's lifetime. */
 	struct file_handle *fh;
 	/* Under bk->fd_lock: pins, the LRU list, fd open/close, dead. */
@@ -75,9 +76,7 @@ struct backing {
 	void (*priv_detach)(void *priv);
 
 	pthread_mutex_t table_lock;	/* the hash table, nlookup, names */
-	struct bk_inode **buckets;
-	size_t n_buckets;
-	size_t n_inodes;
+	struct sfs_htab inodes;		/* by (dev, ino) */
 
 	/*
 	 * Bounded O_PATH fds: open_by_handle_at needs CAP_DAC_READ_SEARCH

@@ -162,7 +162,10 @@ int ob_reload(void *userdata, struct sfs_error *err)
 		snprintf(why, sizeof(why), "rejected, the old config stays: %s",
 			 err->msg[0] ? err->msg : strerror(ret < 0 ? -ret : EIO));
 		sfs_err("reload of %s %s", ob->cfg_path, why);
-		ob_audit(ob, "config-reloaded", NULL, 0, -1, NULL, NULL, why);
+		if (ob->audit)
+			audit_config_reloaded(ob->audit, ob->cfg_path,
+					      err->msg[0] ? err->msg
+							  : strerror(ret < 0 ? -ret : EIO));
 		return ret < 0 ? ret : -EINVAL;
 	}
 	pthread_mutex_lock(&ob->conf_lock);
@@ -173,6 +176,7 @@ int ob_reload(void *userdata, struct sfs_error *err)
 	ob_names_reset(ob);
 	snprintf(why, sizeof(why), "loaded %s", ob->cfg_path);
 	sfs_info("reload: %s", why);
-	ob_audit(ob, "config-reloaded", NULL, 0, -1, NULL, NULL, why);
+	if (ob->audit)
+		audit_config_reloaded(ob->audit, ob->cfg_path, NULL);
 	return 0;
 }

@@ -262,12 +262,17 @@ int ob_audit(struct outbox *ob, const char *event, const char *rel,
 
 	if (!ob->audit)
 		return 0;
-	if (sg) {
-		r.key_uri = signer_key_uri(sg);
-		r.cert_sha256 = signer_cert_sha256(sg);
-		r.token_serial = signer_token_serial(sg);
+	audit_record_key(&r, sg);
+	/* A sign record is step (1) of the signing transaction (audit.h). */
+	if (!strcmp(event, "sign")) {
+		off_t end = 0;
+
+		ret = audit_sign_begin(ob->audit, &r, &end);
+		if (ret == 0)
+			ret = audit_sync_to(ob->audit, end);
+	} else {
+		ret = audit_write(ob->audit, &r);
 	}
-	ret = audit_write(ob->audit, &r);
 	if (ret)
 		sfs_err("audit log: %s", strerror(-ret));
 	return ret;

@@ -74,14 +74,14 @@ grep -q "Input/output error" "$T/held.err" || fail "held read: $(cat "$T/held.er
 exec 3<&-
 audited rel/app revoked
 audited rel/held revoked
-[ "$(reloads '"reason":"ok"')" -eq 1 ] || { cat "$AUDIT" >&2; fail "no config-reloaded ok"; }
+[ "$(reloads '"reason":"loaded ')" -eq 1 ] || { cat "$AUDIT" >&2; fail "no config-reloaded ok"; }
 
 # A broken config is rejected: the revoked CRL stays in force and B's file
 # stays served.
 printf '\n[rule broken/**]\nno-such-key = 1\n' >>"$CONF"
 kill -HUP "$IB_PID"
 # The count is re-read on every poll (a function, not a $() evaluated once).
-rejected_once() { [ "$(reloads '"reason":"rejected: ')" -eq 1 ]; }
+rejected_once() { [ "$(reloads '"reason":"rejected, the old config stays: ')" -eq 1 ]; }
 wait_for 10 rejected_once ||
 	{ cat "$AUDIT" >&2; fail "no config-reloaded rejected record"; }
 kill -0 "$IB_PID" || fail "a broken config killed the daemon"
