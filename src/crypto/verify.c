@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Verify v1 signatures: strict format, attributes, signature, chain, policy. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +144,39 @@ static int load_crls(X509_STORE *store, const char *file, time_t *until,
 	return 0;
 }
 
+/* Certificates (not CRLs) the store holds. */
+static int store_certs(X509_STORE *store)
+{
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
+	int n = 0;
+
+	for (int i = 0; objs && i < sk_X509_OBJECT_num(objs); i++)
+		if (X509_OBJECT_get_type(sk_X509_OBJECT_value(objs, i)) ==
+		    X509_LU_X509)
+			n++;
+	return n;
+}
+
+/* A directory with at least one "HHHHHHHH.N" certificate link in it. */
+static bool hashed_certs_in(const char *dir)
+{
+	struct dirent *de;
+	bool found = false;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return false;
+	while (!found && (de = readdir(d))) {
+		const char *n = de->d_name;
+		size_t h = strspn(n, "0123456789abcdef");
+
+		found = h == 8 && n[8] == '.' && n[9] &&
+			strspn(n + 9, "0123456789") == strlen(n + 9);
+	}
+	closedir(d);
+	return found;
+}
+
 int verifier_new(const struct sfs_trust_config *cfg,
 		 struct sfs_verifier **out, struct sfs_error *err)
 {
@@ -159,14 +193,23 @@ int verifier_new(const struct sfs_trust_config *cfg,
 			      "no trust store configured (trust = CA.pem)");
 		goto fail;
 	}
-	if (cfg->cafile && !X509_STORE_load_file(v->store, cfg->cafile)) {
+	if (cfg->cafile && (!X509_STORE_load_file(v->store, cfg->cafile) ||
+			    store_certs(v->store) == 0)) {
 		sfs_error_set(err, -ENOENT, SFS_EXIT_USAGE,
-			      "cannot load trust store %s", cfg->cafile);
+			      "cannot load trust store %s (no certificate "
+			      "in it)", cfg->cafile);
 		goto fail;
 	}
-	if (cfg->capath && !X509_STORE_load_path(v->store, cfg->capath)) {
+	/*
+	 * A directory is only searched at verification time: one that does
+	 * not exist or holds no hashed certificate would trust nothing and
+	 * say nothing. Fail closed here instead.
+	 */
+	if (cfg->capath && (!hashed_certs_in(cfg->capath) ||
+			    !X509_STORE_load_path(v->store, cfg->capath))) {
 		sfs_error_set(err, -ENOENT, SFS_EXIT_USAGE,
-			      "cannot load trust directory %s", cfg->capath);
+			      "cannot load trust directory %s (no hashed "
+			      "certificate in it: c_rehash)", cfg->capath);
 		goto fail;
 	}
 	if (cfg->crlfile) {

@@ -211,6 +211,17 @@ off:
 	bk->mount_fd = -1;
 }
 
+/* The mount id (mountinfo field 1) of an fd, 0 if the kernel says none. */
+static uint64_t mount_id_of(int fd)
+{
+	struct statx stx;
+
+	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MNT_ID,
+		  &stx) < 0 || !(stx.stx_mask & STATX_MNT_ID))
+		return 0;
+	return stx.stx_mnt_id;
+}
+
 int bk_init(struct backing *bk, const char *path)
 {
 	struct stat st;
@@ -234,6 +245,7 @@ int bk_init(struct backing *bk, const char *path)
 		return -errno;
 	bk->root.dev = st.st_dev;
 	bk->root.ino = st.st_ino;
+	bk->root_mnt_id = mount_id_of(bk->root.fd);
 	bk->root.type = S_IFDIR;
 	bk->root.nlookup = 2;
 	bk->proc_fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -517,6 +529,17 @@ void bk_unpin(struct backing *bk, struct bk_inode *i)
 		inode_free(bk, i);
 }
 
+/* fd (an O_PATH fd below BACKING) is on BACKING's own mount. */
+static bool same_mount(struct backing *bk, int fd, const struct stat *st)
+{
+	uint64_t id;
+
+	if (st->st_dev != bk->root.dev)
+		return false;
+	id = mount_id_of(fd);
+	return id && id == bk->root_mnt_id; /* unknown: fail closed */
+}
+
 int bk_lookup(struct backing *bk, struct bk_inode *parent, const char *name,
 	      struct fuse_entry_param *e, struct bk_inode **out)
 {
@@ -537,8 +560,8 @@ int bk_lookup(struct backing *bk, struct bk_inode *parent, const char *name,
 		close(fd);
 		goto out;
 	}
-	if (bk->one_dev && st.st_dev != bk->root.dev) {
-		sfs_warn("%s: another filesystem below BACKING: refused "
+	if (bk->one_dev && !same_mount(bk, fd, &st)) {
+		sfs_warn("%s: another mount below BACKING: refused "
 			 "(strict-modes)", name);
 		close(fd);
 		ret = -EACCES;

@@ -60,10 +60,13 @@ struct backing {
 	int proc_fd;			/* /proc/self/fd */
 	bool switch_creds;		/* we are root: act as the caller */
 	/*
-	 * Lookups do not cross into another filesystem mounted below the
-	 * root (-EACCES): its files could be written without the mount.
+	 * Lookups do not cross into another mount below the root (-EACCES):
+	 * another filesystem, or a bind mount of this one, whose files can be
+	 * written without the outbox. By mount id, which a bind mount does
+	 * not share with its source (its st_dev it does).
 	 */
 	bool one_dev;
+	uint64_t root_mnt_id;		/* STATX_MNT_ID of BACKING */
 	double timeout;			/* entry and attribute timeout */
 	void (*priv_free)(void *priv);
 	/*

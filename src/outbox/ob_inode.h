@@ -82,6 +82,11 @@ struct ob_inode {
 	 * (outbox.failed); not across a remount.
 	 */
 	bool write_failed;
+	/*
+	 * The bytes in the file before this mount's first change are
+	 * vouched for (ob_provenance_locked); UNKNOWN until that change.
+	 */
+	enum { OB_PROV_UNKNOWN = 0, OB_PROV_OK } prov;
 	bool failed_stashed;	/* handed to outbox.failed already */
 	char write_failed_why[OB_WHY_MAX];
 	/* For ob_inode_free: the stash of forgotten write_failed inodes. */

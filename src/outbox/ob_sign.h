@@ -115,6 +115,25 @@ struct ob_sigcheck {
  * valid (without a verifier: when it exists; the content is then hashed),
  * -ENOENT (no .sig), -EBADMSG (invalid, c->reason) or -errno.
  */
+/*
+ * c (ob_valid_sig's OK for REL) is a signature this mount may vouch for:
+ * made by the key this mount signs REL with, not by another key of the
+ * same CA or of an earlier configuration.
+ */
+bool ob_sig_is_ours(struct outbox *ob, const char *rel,
+		    const struct ob_sigcheck *c);
+/*
+ * Before the first change this mount makes to a file's content (since the
+ * kernel last looked it up): are the bytes there vouched for? Yes when
+ * the file is empty or has a signature ob_sig_is_ours() for its path.
+ * Otherwise they may come from a writer policy refused or that was
+ * killed (before a restart of the daemon, or before the kernel forgot the
+ * inode), or from BACKING written directly: nothing signs the file until
+ * it is emptied. Caller holds i->lock; pins the config itself.
+ */
+void ob_provenance_locked(struct outbox *ob, struct bk_inode *i,
+			  struct ob_inode *s);
+
 int ob_valid_sig(struct outbox *ob, int dirfd, const char *base,
 		 const char *rel, size_t rel_len, int fd, enum sfs_md md,
 		 struct ob_sigcheck *c);

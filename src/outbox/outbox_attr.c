@@ -38,6 +38,8 @@ static int truncate_locked(struct outbox *ob, struct bk_inode *i,
 		return ret;
 	/* Emptying a file a failed write left untrustworthy resets it. */
 	same = st.st_size == size && !(size == 0 && s->write_failed);
+	if (!ob->no_sign && !same && size != 0 && s->prov != OB_PROV_OK)
+		ob_provenance_locked(ob, i, s);
 	if (!ob->no_sign && !same && !s->sig_cleared) {
 		ret = ob_clear_sig_locked(ob, i, s);
 		if (ret)

@@ -31,6 +31,24 @@ static bool is_opener(const struct ob_file *f, pid_t pid)
 	return ob_task_ids(pid, &tgid, NULL, &n) == 0 && tgid == f->tgid;
 }
 
+/*
+ * The opener's process was killed (or exited non-zero, when that does not
+ * sign), as far as /proc still shows it (same start time: not a reused
+ * pid). A process that shares its descriptor table with the opener
+ * (clone CLONE_FILES) closes nothing when the opener dies, so the next
+ * close, or the release, is where that is seen.
+ */
+static bool opener_killed(struct outbox *ob, const struct ob_file *f,
+			  struct ob_exit *ex)
+{
+	if (f->tgid <= 0)
+		return false;
+	ob_exit_state(f->tgid, ex);
+	return ex->known && ex->start == f->start && ex->exiting &&
+	       (ex->signal ||
+		(ex->status && !ob_conf(ob)->cfg->sign_nonzero_exit));
+}
+
 /* A close that ends no writing: the handle may still be written. */
 static int close_result(const struct ob_inode *s, const struct ob_file *f)
 {
@@ -81,6 +99,7 @@ static int flush_locked(struct outbox *ob, fuse_req_t req, struct bk_inode *i,
 			const struct ob_writer_id *closer)
 {
 	struct sfs_writer w;
+	struct ob_exit oex;
 	int ret = 0;
 
 	if (!ex->known || ex->signal ||
@@ -94,6 +113,10 @@ static int flush_locked(struct outbox *ob, fuse_req_t req, struct bk_inode *i,
 	f->flush_gen = s->content_gen;
 	if (!f->refused)
 		s->close_gen = s->content_gen;
+	if (!opener && opener_killed(ob, f, &oex)) {
+		refuse_killed_locked(ob, req, i, s, f, &oex);
+		return -EIO;
+	}
 	if (!opener) {
 		sfs_debug("inode %ju: close by pid %d, not the opener %d",
 			  (uintmax_t)i->ino, (int)fuse_req_ctx(req)->pid,
@@ -169,6 +192,15 @@ static bool release_ok_locked(struct outbox *ob, struct ob_inode *s,
 	const struct ob_exit *ex = &f->exit;
 	struct ob_exit now;
 
+	if (opener_killed(ob, f, &now)) {
+		if (now.signal)
+			snprintf(why, len, "writer killed by signal %d",
+				 now.signal);
+		else
+			snprintf(why, len, "writer exited with status %d",
+				 now.status);
+		return false;
+	}
 	if (s->content_gen == s->close_gen)
 		return true; /* every change was followed by a close */
 	if (!f->exit_seen) {

@@ -376,6 +376,9 @@ void ob_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	 */
 	pthread_mutex_lock(&i->lock);
 	s = ob_inode_state(ob, i);
+	/* Are the bytes already there vouched for? Before any changes. */
+	if (s && s->prov != OB_PROV_OK)
+		ob_provenance_locked(ob, i, s);
 	if (!s || (!s->sig_cleared && ob_clear_sig_locked(ob, i, s))) {
 		/*
 		 * These bytes will not reach BACKING: with the writeback
@@ -460,11 +463,15 @@ void ob_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 
 	pthread_mutex_lock(&i->lock);
 	s = ob_inode_state(ob, i);
-	if (!s)
+	if (!s) {
 		ret = -ENOMEM;
-	else if (!ob->no_sign && !s->sig_cleared &&
-		 ob_clear_sig_locked(ob, i, s))
-		ret = -EIO;
+	} else if (!ob->no_sign) {
+		/* Are the bytes already there vouched for? Before changes. */
+		if (s->prov != OB_PROV_OK)
+			ob_provenance_locked(ob, i, s);
+		if (!s->sig_cleared && ob_clear_sig_locked(ob, i, s))
+			ret = -EIO;
+	}
 	if (ret == 0 && fallocate(ob_file_of(fi)->fd, mode, off, len) < 0)
 		err = errno;
 	/* Done, or failed after allocating or zeroing part of the range. */

@@ -184,6 +184,7 @@ bool ob_changed_nothing(int err)
 /* The file was emptied: what anybody wrote before is gone. */
 void ob_content_reset_locked(struct outbox *ob, struct ob_inode *s)
 {
+	s->prov = OB_PROV_OK; /* empty: nothing earlier to vouch for */
 	ob_write_reset_locked(s);
 	ob_forget_writers_locked(s);
 	ob_note_change_locked(s);

@@ -185,20 +185,6 @@ static int may_move_to(struct outbox *ob, struct rs_plan *p,
 }
 
 /*
- * The signature at OLD is one this mount may carry over: valid for OLD
- * under the trust store and policy, and made by the key this mount signs
- * OLD with. A signature by any other key (another certificate of the same
- * CA, a key of a past configuration) is not re-signed with ours.
- */
-static bool ours_for(struct outbox *ob, const char *old_rel,
-		     const struct ob_sigcheck *c)
-{
-	struct sfs_signer *sg = ob_signer_for(ob, old_rel);
-
-	return c->verified && sg && !strcmp(c->signer, signer_cert_sha256(sg));
-}
-
-/*
  * One regular file: when its .sig is valid for OLD and ours, sign NEW now
  * and write that signature to a temp file (before the rename, so a token
  * failure or a full BACKING leaves everything as it was). The original
@@ -231,7 +217,7 @@ static int plan_file(struct outbox *ob, struct rs_plan *p, int dfd,
 	close(fd);
 	if (ret && ret != -ENOENT && ret != -EBADMSG)
 		return ret;
-	if (ret == 0 && !ours_for(ob, old_rel, &c))
+	if (ret == 0 && !ob_sig_is_ours(ob, old_rel, &c))
 		ret = -EBADMSG; /* not ours to carry: it moves unsigned */
 	/* The caller always; the signature's writer when it is carried. */
 	if (may_move_to(ob, p, new_rel, ret == 0 ? &c.writer : NULL))

@@ -624,6 +624,7 @@ int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
 	s->sync_next = false;
 	s->decided_gen = s->content_gen;
 	s->sign_seq = atomic_fetch_add(&ob->seq, 1) + 1;
+	s->prov = OB_PROV_OK;
 	ob_forget_writers_locked(s);
 	ob_set_status_locked(ob, i, s, OB_ST_SIGNED, &d, signer_cert_sha256(sg),
 			     NULL);
@@ -692,4 +693,62 @@ int ob_valid_sig(struct outbox *ob, int dirfd, const char *base,
 	if (c->digest.alg != md)
 		return sfs_hash_fd(fd, md, &c->digest, NULL);
 	return 0;
+}
+
+bool ob_sig_is_ours(struct outbox *ob, const char *rel,
+		    const struct ob_sigcheck *c)
+{
+	struct sfs_signer *sg = ob_signer_for(ob, rel);
+
+	return c->verified && sg && !strcmp(c->signer, signer_cert_sha256(sg));
+}
+
+/* The content as it is now has a valid signature of ours for its path. */
+static const char *vouched_locked(struct outbox *ob, struct bk_inode *i)
+{
+	char rel[PATH_MAX];
+	struct ob_sigcheck c;
+	const char *base, *why = NULL;
+	int dfd, fd = -1, ret;
+	size_t len;
+
+	ret = bk_relpath(&ob->bk, i, rel, &len);
+	dfd = ret ? ret : bk_open_parent(&ob->bk, rel, &base);
+	if (dfd < 0)
+		return "no path below BACKING";
+	fd = bk_reopen(&ob->bk, i, O_RDONLY);
+	ret = fd < 0 ? fd : ob_valid_sig(ob, dfd, base, rel, len, fd,
+					 ob_conf(ob)->md, &c);
+	if (ret == -ENOENT)
+		why = "it has no signature";
+	else if (ret)
+		why = c.reason ? c.reason : "its signature does not verify";
+	else if (!ob_sig_is_ours(ob, rel, &c))
+		why = "its signature is not this mount's";
+	if (fd >= 0)
+		close(fd);
+	close(dfd);
+	return why;
+}
+
+void ob_provenance_locked(struct outbox *ob, struct bk_inode *i,
+			  struct ob_inode *s)
+{
+	const char *why;
+	struct stat st;
+
+	if (ob->no_sign || s->prov == OB_PROV_OK || s->write_failed)
+		return;
+	if (bk_stat(&ob->bk, i, &st) == 0 && st.st_size == 0) {
+		s->prov = OB_PROV_OK;
+		return;
+	}
+	ob_op_enter(ob);
+	why = vouched_locked(ob, i);
+	ob_op_leave(ob);
+	if (!why)
+		s->prov = OB_PROV_OK;
+	else
+		ob_write_failed_locked(s, "earlier content not vouched for "
+				       "(%s): empty the file to write it", why);
 }

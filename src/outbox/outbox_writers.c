@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sysmacros.h>
+#include <linux/kcmp.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "ob_file.h"
@@ -160,6 +162,13 @@ static bool fdinfo_writes(int dirfd, const char *fd, ino_t ino)
 
 	if (read_small(dirfd, fd, buf, sizeof(buf)) <= 0)
 		return false;
+	/*
+	 * An io_uring instance may hold the file as a registered (fixed)
+	 * file, written without any descriptor: while one exists the close
+	 * does not sign, its release does.
+	 */
+	if (strstr(buf, "SqMask:"))
+		return true;
 	p = strstr(buf, "flags:");
 	if (!p)
 		return false;
@@ -181,14 +190,15 @@ static bool fdinfo_writes(int dirfd, const char *fd, ino_t ino)
  * filesystem's file with the same number makes the close defer to the
  * release: late, never wrong.
  */
-static bool fds_hold(pid_t pid, ino_t ino)
+static bool fds_hold(pid_t pid, pid_t tid, ino_t ino)
 {
-	char path[64];
+	char path[80];
 	struct dirent *de;
 	bool held = false;
 	DIR *d;
 
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/fdinfo", (int)pid,
+		 (int)tid);
 	d = opendir(path);
 	if (!d)
 		return false; /* gone, or exiting: no table left */
@@ -203,13 +213,14 @@ static bool fds_hold(pid_t pid, ino_t ino)
  * A shared writable mapping of (dev, ino) in PID: it writes the file after
  * every descriptor is closed (the mapping holds the open file).
  */
-static bool maps_hold(pid_t pid, dev_t dev, ino_t ino)
+static bool maps_hold(pid_t pid, pid_t tid, dev_t dev, ino_t ino)
 {
-	char path[64], line[1024];
+	char path[80], line[1024];
 	bool held = false;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/maps", (int)pid,
+		 (int)tid);
 	f = fopen(path, "re");
 	if (!f)
 		return false;
@@ -229,19 +240,61 @@ static bool maps_hold(pid_t pid, dev_t dev, ino_t ino)
 	return held;
 }
 
+/* Did an earlier task of set[0..n) have tid's table (KCMP_FILES, _VM)? */
+static bool seen(const pid_t *set, size_t n, pid_t tid, int type)
+{
+	for (size_t k = 0; k < n; k++)
+		if (syscall(SYS_kcmp, set[k], tid, type, 0, 0) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Every task of process pid, not only its leader: a leader that exited
+ * leaves an empty /proc/PID/fdinfo and maps while its threads live on,
+ * and a thread that called unshare(CLONE_FILES) has a table of its own.
+ * Tables and address spaces shared by several tasks are read once.
+ */
 static bool proc_holds(struct outbox *ob, pid_t pid, ino_t ino)
 {
-	if (fds_hold(pid, ino)) {
-		sfs_debug("inode %ju: process %d has another descriptor",
-			  (uintmax_t)ino, (int)pid);
-		return true;
+	pid_t files[16], vms[16];
+	size_t nf = 0, nv = 0;
+	struct dirent *de;
+	char path[64];
+	bool held = false;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return false; /* gone */
+	while (!held && (de = readdir(d))) {
+		pid_t tid;
+
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		tid = (pid_t)strtol(de->d_name, NULL, 10);
+		if (!seen(files, nf, tid, KCMP_FILES)) {
+			if (nf < ARRAY_SIZE(files))
+				files[nf++] = tid;
+			held = fds_hold(pid, tid, ino);
+			if (held)
+				sfs_debug("inode %ju: task %d of %d has another "
+					  "descriptor", (uintmax_t)ino,
+					  (int)tid, (int)pid);
+		}
+		if (!held && !seen(vms, nv, tid, KCMP_VM)) {
+			if (nv < ARRAY_SIZE(vms))
+				vms[nv++] = tid;
+			held = maps_hold(pid, tid, ob->fuse_dev, ino);
+			if (held)
+				sfs_debug("inode %ju: task %d of %d maps it "
+					  "shared", (uintmax_t)ino, (int)tid,
+					  (int)pid);
+		}
 	}
-	if (maps_hold(pid, ob->fuse_dev, ino)) {
-		sfs_debug("inode %ju: process %d maps it shared",
-			  (uintmax_t)ino, (int)pid);
-		return true;
-	}
-	return false;
+	closedir(d);
+	return held;
 }
 
 /*

@@ -119,6 +119,37 @@ t.start(); t.join()
 PY
 ob_ok t
 
+# (5') a thread that unshared its descriptor table keeps a copy of the
+# descriptor: the main thread's close does not sign while it still writes
+python3 - "$M/u" "$CONF" "$B" "$SIGNETFS" <<'PY' || fail "unshare thread case"
+import ctypes, os, subprocess, sys, threading
+m, conf, b, sfs = sys.argv[1:5]
+libc = ctypes.CDLL(None, use_errno=True)
+CLONE_FILES = 0x400
+fd = os.open(m, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, b"AAAA\n")
+ready, go = threading.Event(), threading.Event()
+def t():
+    assert libc.unshare(CLONE_FILES) == 0
+    ready.set()
+    go.wait()
+    os.write(fd, b"BBBB\n")
+    os.close(fd)
+th = threading.Thread(target=t)
+th.start()
+ready.wait()
+os.close(fd)
+r = subprocess.run([sfs, "verify", "--config", conf, "--root", b, b + "/u"],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+go.set()
+th.join()
+if r.returncode == 0:
+    sys.exit("signed while a thread's own table still held the file")
+PY
+wait_for 10 sfs_verify_both "$CONF" "$B" "$B/u" "$CA" 2>/dev/null ||
+	fail "u not signed after the thread closed"
+[ "$(cat "$B/u")" = "$(printf 'AAAA\nBBBB')" ] || fail "u content"
+
 # (6) two opens by two processes: the first to close signs nothing while
 # the other still writes; the last close signs both writers' bytes
 python3 - "$M/g" "$F1" <<'PY' &

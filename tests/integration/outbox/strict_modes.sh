@@ -51,6 +51,15 @@ trap 'umount -l "$B/sub" 2>/dev/null || true; ob_cleanup' EXIT
 ob_errno EACCES "os.listdir('$M/sub')"
 ob_errno EACCES "open('$M/sub/x', 'w')"
 umount "$B/sub"
+# a bind mount of this very filesystem (same st_dev) is refused too: its
+# source can be written without the mount
+mkdir -p "$SFS_TMP/elsewhere" "$B/bound"
+mount --bind "$SFS_TMP/elsewhere" "$B/bound" || skip "cannot bind-mount"
+trap 'umount -l "$B/bound" 2>/dev/null || true; ob_cleanup' EXIT
+echo planted >"$SFS_TMP/elsewhere/p"
+ob_errno EACCES "os.listdir('$M/bound')"
+ob_errno EACCES "open('$M/bound/p', 'a')"
+umount "$B/bound"
 # a planted file: truncating it to its own size signs nothing
 printf 'planted, never written through the mount\n' >"$B/planted"
 truncate -s "$(stat -c %s "$B/planted")" "$M/planted" || fail "truncate"

@@ -26,6 +26,15 @@ echo "not a certificate" >"$SFS_TMP/garbage.pem"
 try_mount "$TOK/c2.conf" "garbage.pem"
 { base; } >"$TOK/c3.conf"
 try_mount "$TOK/c3.conf" "trust"
+# stores that load nothing: a missing or empty trust-dir, a file that
+# holds only a CRL (before: mounted, trusting nothing and saying nothing)
+{ base; echo "trust-dir = $SFS_TMP/no-such-dir"; } >"$TOK/c4.conf"
+try_mount "$TOK/c4.conf" "no-such-dir"
+mkdir "$SFS_TMP/empty-dir"
+{ base; echo "trust-dir = $SFS_TMP/empty-dir"; } >"$TOK/c5.conf"
+try_mount "$TOK/c5.conf" "empty-dir"
+{ base; echo "trust = $TOK/crl.pem"; } >"$TOK/c6.conf"
+try_mount "$TOK/c6.conf" "crl.pem"
 # reload: a good mount, then a config whose CRL is gone
 ob_start
 cp "$CONF" "$TOK/good.conf"
