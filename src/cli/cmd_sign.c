@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "signetfs/audit.h"
 #include "signetfs/config.h"
+#include "signetfs/policy.h"
 #include "signetfs/signer.h"
 
 enum { OPT_MODULE = 256, OPT_KEY, OPT_CERT, OPT_CHAIN, OPT_PIN_FILE,
@@ -28,12 +29,21 @@ struct pending {
 	char *rel;
 	int64_t size;
 	struct sfs_digest digest;
+	struct sfs_signer *signer;	/* its key, for the records */
+	struct stat st;			/* the file's mode and owner */
 };
 
 #define BATCH 64
 
 struct sign_job {
-	struct sfs_signer *signer;
+	struct sfs_signer *signer;	/* the default, or the one asked for */
+	/*
+	 * With --config and no key of its own: the config's keys, so a file
+	 * under a [rule] with a key is signed with that key, as the outbox
+	 * does. NULL: every file is signed with signer.
+	 */
+	struct sfs_keyring *ring;
+	const struct sfs_config *cfg;
 	struct audit_log *audit;
 	const char *root;
 	char **files;
@@ -99,9 +109,10 @@ static void fail_file(struct sign_job *j, size_t i, enum sfs_exit ex,
 	j->msg[i] = m;
 }
 
-static int audit_sign(struct sign_job *j, const char *event,
-		      const char *rel, int64_t size, const struct sfs_digest *d,
-		      const char *reason, off_t *end)
+static int audit_sign(struct sign_job *j, struct sfs_signer *sg,
+		      const char *event, const char *rel, int64_t size,
+		      const struct sfs_digest *d, const char *reason,
+		      off_t *end)
 {
 	struct audit_record r = {
 		.path = rel, .path_len = strlen(rel),
@@ -109,13 +120,31 @@ static int audit_sign(struct sign_job *j, const char *event,
 		.reason = reason,
 	};
 
-	audit_record_key(&r, j->signer);
+	audit_record_key(&r, sg);
 	/* The signing transaction's steps (1) and (4), audit.h. */
 	if (!strcmp(event, "sign"))
 		return audit_sign_begin(j->audit, &r, end);
 	audit_sign_abort(j->audit, &r, reason);
 	*end = 0;
 	return 0;
+}
+
+/*
+ * FILE.sig, atomically, exactly as readable as FILE (st) and, when we are
+ * root, owned like it: a signature tells the file's digest, size and
+ * writer, so it must not be readable by more users than the file.
+ */
+static int install_sig(const char *sig, const uint8_t *der, size_t len,
+		       const struct stat *st, bool sync)
+{
+	int ret = sfs_write_atomic_at(AT_FDCWD, sig, der, len,
+				      (st->st_mode & 0444) | 0200, sync);
+
+	if (ret == 0 && geteuid() == 0 &&
+	    fchownat(AT_FDCWD, sig, st->st_uid, st->st_gid,
+		     AT_SYMLINK_NOFOLLOW) < 0)
+		ret = -errno;
+	return ret;
 }
 
 /* Make the batch's records durable, then write its .sig files. */
@@ -132,15 +161,16 @@ static void batch_install(struct sign_job *j, const struct pending *p,
 			fail_file(j, p[k].i, SFS_EXIT_REFUSED,
 				  "%s: cannot write the audit log", p[k].sig);
 			why = "audit log not durable; signature not written";
-		} else if (sfs_write_atomic_at(AT_FDCWD, p[k].sig, p[k].der,
-					       p[k].len, 0644, j->sync)) {
+		} else if (install_sig(p[k].sig, p[k].der, p[k].len,
+				       &p[k].st, j->sync)) {
 			fail_file(j, p[k].i, SFS_EXIT_REFUSED,
 				  "%s: cannot write", p[k].sig);
 			why = "cannot write the .sig";
 		}
 		/* Its sign record is followed by what became of it. */
 		if (why)
-			audit_sign(j, "sign-failed", p[k].rel, p[k].size,
+			audit_sign(j, p[k].signer, "sign-failed", p[k].rel,
+				   p[k].size,
 				   &p[k].digest, why, &e);
 		free(p[k].sig);
 		free(p[k].der);
@@ -204,11 +234,26 @@ static bool sig_replaceable(const char *sig)
 	       S_ISREG(st.st_mode);
 }
 
+/*
+ * The key for REL: the [rule]'s with --config (the outbox's choice), the
+ * one asked for otherwise. NULL when policy cannot evaluate REL: it is
+ * refused, as the outbox and the inbox refuse it.
+ */
+static struct sfs_signer *signer_for(struct sign_job *j, const char *rel)
+{
+	const struct sfs_rule *r;
+
+	if (j->cfg && policy_match(j->cfg, rel, &r))
+		return NULL;
+	return j->ring ? keyring_for(j->ring, r) : j->signer;
+}
+
 static void sign_file(size_t i, void *ctx)
 {
 	struct sign_job *j = ctx;
 	const char *file = j->files[i];
 	struct sfs_error err = {0};
+	struct sfs_signer *sg;
 	struct sfs_digest d;
 	uint8_t *der = NULL;
 	size_t len = 0;
@@ -250,21 +295,28 @@ static void sign_file(size_t i, void *ctx)
 			  "regular file; not replaced", sig);
 		goto out;
 	}
-	if (sfs_hash_fd(fd, signer_md(j->signer), &d, &size) != 0) {
+	sg = signer_for(j, rel);
+	if (!sg) {
+		fail_file(j, i, SFS_EXIT_REFUSED, "%s: policy cannot evaluate "
+			  "this path (deeper than 256 components)", file);
+		goto out;
+	}
+	if (sfs_hash_fd(fd, signer_md(sg), &d, &size) != 0) {
 		fail_file(j, i, SFS_EXIT_REFUSED, "%s: read error", file);
 		goto out;
 	}
-	ret = signer_sign(j->signer, &d, rel, strlen(rel), &j->writer, &der,
-			  &len, &err);
+	ret = signer_sign(sg, &d, rel, strlen(rel), &j->writer, &der, &len,
+			  &err);
 	if (ret) {
-		audit_sign(j, "sign-failed", rel, (int64_t)size, &d, err.msg,
-			   &end);
+		audit_sign(j, sg, "sign-failed", rel, (int64_t)size, &d,
+			   err.msg, &end);
 		fail_file(j, i, err.exit ? err.exit : SFS_EXIT_TOKEN, "%s",
 			  err.msg);
 		goto out;
 	}
 	/* The record is written (and durable) before the signature exists. */
-	if (audit_sign(j, "sign", rel, (int64_t)size, &d, NULL, &end) != 0) {
+	if (audit_sign(j, sg, "sign", rel, (int64_t)size, &d, NULL, &end) !=
+	    0) {
 		fail_file(j, i, SFS_EXIT_REFUSED,
 			  "%s: cannot write the audit log", file);
 		goto out;
@@ -273,7 +325,8 @@ static void sign_file(size_t i, void *ctx)
 		/* Installed once the batch's records are durable. */
 		struct pending pd = {.i = i, .sig = sig, .der = der,
 				     .len = len, .rel = rel,
-				     .size = (int64_t)size, .digest = d};
+				     .size = (int64_t)size, .digest = d,
+				     .signer = sg, .st = st};
 
 		batch_add(j, &pd, end);
 		sig = NULL;
@@ -281,7 +334,7 @@ static void sign_file(size_t i, void *ctx)
 		rel = NULL;
 		goto out;
 	}
-	ret = sfs_write_atomic_at(AT_FDCWD, sig, der, len, 0644, j->sync);
+	ret = install_sig(sig, der, len, &st, j->sync);
 	if (ret)
 		fail_file(j, i, SFS_EXIT_REFUSED, "%s: cannot write", sig);
 out:
@@ -404,7 +457,16 @@ int cmd_sign(int argc, char **argv)
 	if (over.pin_file)
 		kc.pin_file = over.pin_file;
 	j.sync = sync || (cfg && cfg->sync_sig);
-	if (signer_open(&kc, &j.signer, &err)) {
+	j.cfg = cfg;
+	if (cfg && !over.module && !over.key_uri && !over.cert &&
+	    !over.chain && !over.pin_file && cfg->key.key_uri) {
+		/* The config's own keys: each path with its rule's. */
+		if (keyring_open(cfg, &j.ring, &err) == 0)
+			j.signer = keyring_default(j.ring);
+	} else if (signer_open(&kc, &j.signer, &err) != 0) {
+		j.signer = NULL;
+	}
+	if (!j.signer) {
 		cli_error("sign", "%s", err.msg);
 		ret = err.exit ? err.exit : SFS_EXIT_TOKEN;
 		goto out;
@@ -455,7 +517,10 @@ out:
 	free(j.result);
 	free(j.msg);
 	audit_close(j.audit);
-	signer_close(j.signer);
+	if (j.ring)
+		keyring_close(j.ring);
+	else
+		signer_close(j.signer);
 	config_free(cfg);
 	return ret;
 bad:
