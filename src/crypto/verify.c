@@ -281,7 +281,8 @@ static enum verify_reason seq_attr(CMS_SignerInfo *si, const ASN1_OBJECT *oid,
 
 static enum verify_reason errno_reason(int e)
 {
-	return e == -EPROTO ? VR_ATTR_VERSION
+	return e == 0 ? VR_OK
+	       : e == -EPROTO ? VR_ATTR_VERSION
 	       : e == -ENOMEM ? VR_INTERNAL
 			      : VR_ATTR_MALFORMED;
 }
@@ -340,8 +341,6 @@ static enum verify_reason check_attrs(CMS_SignerInfo *si, enum sfs_md md,
 		return r;
 	r = errno_reason(sig_path_decode(der, len, &info->path,
 					 &info->path_len));
-	if (info->path)
-		r = VR_OK;
 	if (r)
 		return r;
 	if (sfs_path_check(info->path, info->path_len))
@@ -349,9 +348,7 @@ static enum verify_reason check_attrs(CMS_SignerInfo *si, enum sfs_md md,
 	r = seq_attr(si, sig_oid_writer(), &der, &len);
 	if (r)
 		return r;
-	if (sig_writer_decode(der, len, &info->writer) != 0)
-		return errno_reason(sig_writer_decode(der, len, &info->writer));
-	return VR_OK;
+	return errno_reason(sig_writer_decode(der, len, &info->writer));
 }
 
 static enum verify_reason check_ess(CMS_SignerInfo *si, X509 *signer)

@@ -232,71 +232,17 @@ oom:
 	return -ENOMEM;
 }
 
-static int serve(const struct sfuse_spec *spec,
-		 const struct sfs_mount_args *a, int status_fd)
+/* Mounted and reported ready: serve until unmounted or signalled. */
+static int serve_loop(const struct sfuse_spec *spec, struct fuse_session *se)
 {
-	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse_loop_config *lc = NULL;
-	struct fuse_session *se = NULL;
-	struct sfs_error err = {0};
-	char *mnt_abs = NULL;
-	bool set_up = false;
+	struct fuse_loop_config *lc;
 	int ret;
 
-	ret = build_args(spec, a, &args, &err);
-	if (ret)
-		goto fail;
-	if (spec->setup) {
-		ret = spec->setup(spec->userdata, &err);
-		if (ret)
-			goto fail;
-		set_up = true;
-	}
-	se = fuse_session_new(&args, spec->ops, spec->ops_size,
-			      spec->userdata);
-	if (!se) {
-		sfs_error_set(&err, -EINVAL, SFS_EXIT_USAGE,
-			      "cannot create the FUSE session (bad -o option?)");
-		goto fail;
-	}
-	if (fuse_set_signal_handlers(se) != 0) {
-		sfs_error_set(&err, -EIO, SFS_EXIT_USAGE,
-			      "cannot set signal handlers");
-		goto fail;
-	}
-	/*
-	 * Absolute: libfuse unmounts by this path at exit (SIGTERM), after
-	 * the daemon has changed to "/"; a relative one would leave the
-	 * mount behind, disconnected.
-	 */
-	mnt_abs = realpath(a->mountpoint, NULL);
-	if (!mnt_abs) {
-		sfs_error_set(&err, -errno, SFS_EXIT_USAGE, "%s: %s",
-			      a->mountpoint, strerror(errno));
-		goto fail_handlers;
-	}
-	if (fuse_session_mount(se, mnt_abs) != 0) {
-		sfs_error_set(&err, -EIO, SFS_EXIT_USAGE,
-			      "cannot mount on %s", a->mountpoint);
-		goto fail_handlers;
-	}
-	if (status_fd >= 0) {
-		if (setsid() < 0)
-			sfs_warn("setsid: %s", strerror(errno));
-		if (chdir("/") < 0)
-			sfs_warn("chdir /: %s", strerror(errno));
-		openlog("signetfs", LOG_PID, LOG_DAEMON);
-		sfs_log_set_sink(syslog_sink);
-		detach_stdio();
-	}
-	report(status_fd, 0, NULL);
-	status_fd = -1;
 	if (spec->session)
 		*spec->session = se;
 	if (hup_start(spec) != 0)
 		sfs_warn("cannot handle SIGHUP; it will unmount");
 	notify("READY=1");
-
 	lc = fuse_loop_cfg_create();
 	if (!lc) {
 		ret = -ENOMEM;
@@ -311,21 +257,75 @@ static int serve(const struct sfuse_spec *spec,
 	hup_stop();
 	if (spec->session)
 		*spec->session = NULL;
-	fuse_session_unmount(se);
-	fuse_remove_signal_handlers(se);
-	fuse_session_destroy(se);
-	if (spec->teardown)
-		spec->teardown(spec->userdata);
-	fuse_opt_free_args(&args);
-	free(conn_opts);
-	conn_opts = NULL;
-	free(mnt_abs);
 	/* A signal (SIGTERM, SIGINT) ends the loop cleanly: exit 0. */
 	return ret < 0 && ret != -EINTR ? SFS_EXIT_TOKEN : SFS_EXIT_OK;
+}
 
-fail_handlers:
-	fuse_remove_signal_handlers(se);
-fail:
+/* In the daemon: set up, mount, serve, and one way out for every case. */
+static int serve(const struct sfuse_spec *spec,
+		 const struct sfs_mount_args *a, int status_fd)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_session *se = NULL;
+	struct sfs_error err = {0};
+	bool set_up = false, handlers = false, mounted = false, ready = false;
+	char *mnt_abs = NULL;
+	int ret = SFS_EXIT_USAGE;
+
+	if (build_args(spec, a, &args, &err))
+		goto out;
+	if (spec->setup) {
+		if (spec->setup(spec->userdata, &err))
+			goto out;
+		set_up = true;
+	}
+	se = fuse_session_new(&args, spec->ops, spec->ops_size,
+			      spec->userdata);
+	if (!se) {
+		sfs_error_set(&err, -EINVAL, SFS_EXIT_USAGE,
+			      "cannot create the FUSE session (bad -o option?)");
+		goto out;
+	}
+	handlers = fuse_set_signal_handlers(se) == 0;
+	if (!handlers) {
+		sfs_error_set(&err, -EIO, SFS_EXIT_USAGE,
+			      "cannot set signal handlers");
+		goto out;
+	}
+	/*
+	 * Absolute: libfuse unmounts by this path at exit (SIGTERM), after
+	 * the daemon has changed to "/"; a relative one would leave the
+	 * mount behind, disconnected.
+	 */
+	mnt_abs = realpath(a->mountpoint, NULL);
+	if (!mnt_abs) {
+		sfs_error_set(&err, -errno, SFS_EXIT_USAGE, "%s: %s",
+			      a->mountpoint, strerror(errno));
+		goto out;
+	}
+	mounted = fuse_session_mount(se, mnt_abs) == 0;
+	if (!mounted) {
+		sfs_error_set(&err, -EIO, SFS_EXIT_USAGE,
+			      "cannot mount on %s", a->mountpoint);
+		goto out;
+	}
+	if (status_fd >= 0) {
+		if (setsid() < 0)
+			sfs_warn("setsid: %s", strerror(errno));
+		if (chdir("/") < 0)
+			sfs_warn("chdir /: %s", strerror(errno));
+		openlog("signetfs", LOG_PID, LOG_DAEMON);
+		sfs_log_set_sink(syslog_sink);
+		detach_stdio();
+	}
+	report(status_fd, 0, NULL);
+	ready = true;
+	ret = serve_loop(spec, se);
+out:
+	if (mounted)
+		fuse_session_unmount(se);
+	if (handlers)
+		fuse_remove_signal_handlers(se);
 	if (se)
 		fuse_session_destroy(se);
 	if (set_up && spec->teardown)
@@ -334,10 +334,13 @@ fail:
 	free(conn_opts);
 	conn_opts = NULL;
 	free(mnt_abs);
-	if (!err.exit)
-		err.exit = SFS_EXIT_USAGE;
-	report(status_fd, err.exit, &err);
-	return err.exit;
+	if (!ready) { /* failed before it was: the starter says why */
+		if (!err.exit)
+			err.exit = SFS_EXIT_USAGE;
+		report(status_fd, err.exit, &err);
+		ret = err.exit;
+	}
+	return ret;
 }
 
 int sfuse_run(const struct sfuse_spec *spec,
