@@ -11,6 +11,7 @@
 #endif
 #include <fuse_lowlevel.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -75,6 +76,33 @@ void sfuse_handle_add(struct sfuse_handles *hs, struct sfuse_handle *h);
 void sfuse_handle_del(struct sfuse_handles *hs, struct sfuse_handle *h);
 /* One handle still open (taken off the list), or NULL: for teardown. */
 struct sfuse_handle *sfuse_handle_pop(struct sfuse_handles *hs);
+
+/*
+ * What a SIGHUP reloads, swapped in whole (both mounts): each operation
+ * that needs it takes a reference to the one in force (get), keeps it to
+ * its end whatever a reload does meanwhile, and lets go (put); the last
+ * put of a swapped-out one frees it. The owner embeds a struct sfuse_ref
+ * in its config and sets release.
+ */
+struct sfuse_ref {
+	atomic_uint refs;
+	void (*release)(struct sfuse_ref *r);
+};
+
+struct sfuse_current {
+	pthread_mutex_t lock;	/* a leaf lock: the swap and the get only */
+	struct sfuse_ref *cur;
+};
+
+/* first: its one reference moves in. */
+void sfuse_current_init(struct sfuse_current *c, struct sfuse_ref *first);
+/* The one in force, referenced: sfuse_ref_put() when done. */
+struct sfuse_ref *sfuse_current_get(struct sfuse_current *c);
+void sfuse_ref_put(struct sfuse_ref *r);
+/* n (its reference moves in) replaces the one in force, which is put. */
+void sfuse_current_swap(struct sfuse_current *c, struct sfuse_ref *n);
+/* At teardown: put the one in force. */
+void sfuse_current_destroy(struct sfuse_current *c);
 
 /*
  * A getxattr or listxattr reply: the size when the caller asked for it

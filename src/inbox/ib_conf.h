@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "fuse/sfuse.h"
 #include "signetfs/config.h"
 #include "signetfs/util.h"
 #include "signetfs/verify.h"
@@ -19,7 +20,7 @@ struct inbox;
  * frees what a verification in progress uses; the last put frees it.
  */
 struct inbox_conf {
-	atomic_uint refs;
+	struct sfuse_ref ref;		/* in inbox.confs (sfuse.h) */
 	uint64_t epoch;			/* 1 at mount, +1 per reload */
 	const struct sfs_config *cfg;
 	struct sfs_config *owned;	/* loaded by a reload: freed here */

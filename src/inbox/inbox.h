@@ -28,9 +28,7 @@ struct inbox {
 	char *mnt_real;			/* realpath of the mountpoint */
 	int rootfd;
 	bool audit_mode;
-	/* Lock order: conf_lock is a leaf; only conf and epoch under it. */
-	pthread_mutex_t conf_lock;
-	struct inbox_conf *conf;
+	struct sfuse_current confs;	/* struct inbox_conf in force */
 	atomic_uint_fast64_t epoch;
 	struct audit_log *audit;
 	struct sfs_signer *signer;	/* seals the log; NULL: unsealed */

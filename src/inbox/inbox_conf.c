@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* What SIGHUP reloads (config, trust store, CRL), swapped in whole. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,18 @@
 #include "signetfs/verify.h"
 #include "signetfs/config.h"
 #include "signetfs/log.h"
+
+#define CONF_OF(r) ((struct inbox_conf *)(void *)((char *)(r) - \
+			offsetof(struct inbox_conf, ref)))
+
+static void conf_release(struct sfuse_ref *r)
+{
+	struct inbox_conf *c = CONF_OF(r);
+
+	verifier_free(c->verifier);
+	config_free(c->owned);
+	free(c);
+}
 
 static int conf_new(const struct sfs_config *cfg, struct sfs_config *owned,
 		    struct inbox_conf **out, struct sfs_error *err)
@@ -29,7 +42,8 @@ static int conf_new(const struct sfs_config *cfg, struct sfs_config *owned,
 		free(c);
 		return ret;
 	}
-	atomic_init(&c->refs, 1);
+	atomic_init(&c->ref.refs, 1);
+	c->ref.release = conf_release;
 	c->cfg = cfg;
 	c->owned = owned;
 	*out = c;
@@ -38,22 +52,13 @@ static int conf_new(const struct sfs_config *cfg, struct sfs_config *owned,
 
 struct inbox_conf *inbox_conf_get(struct inbox *ib)
 {
-	struct inbox_conf *c;
-
-	pthread_mutex_lock(&ib->conf_lock);
-	c = ib->conf;
-	atomic_fetch_add(&c->refs, 1);
-	pthread_mutex_unlock(&ib->conf_lock);
-	return c;
+	return CONF_OF(sfuse_current_get(&ib->confs));
 }
 
 void inbox_conf_put(struct inbox_conf *c)
 {
-	if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
-		return;
-	verifier_free(c->verifier);
-	config_free(c->owned);
-	free(c);
+	if (c)
+		sfuse_ref_put(&c->ref);
 }
 
 uint64_t inbox_epoch(struct inbox *ib)
@@ -69,19 +74,16 @@ int inbox_conf_init(struct inbox *ib, struct sfs_error *err)
 	if (ret)
 		return ret;
 	c->epoch = 1;
-	pthread_mutex_init(&ib->conf_lock, NULL);
-	ib->conf = c;
+	sfuse_current_init(&ib->confs, &c->ref);
 	atomic_store(&ib->epoch, 1);
 	return 0;
 }
 
 void inbox_conf_destroy(struct inbox *ib)
 {
-	if (!ib->conf)
+	if (!ib->confs.cur)
 		return;
-	inbox_conf_put(ib->conf);
-	ib->conf = NULL;
-	pthread_mutex_destroy(&ib->conf_lock);
+	sfuse_current_destroy(&ib->confs);
 }
 
 static void audit_reloaded(struct inbox *ib, const char *why)
@@ -136,7 +138,7 @@ int inbox_reload(void *userdata, struct sfs_error *err)
 {
 	struct inbox *ib = userdata;
 	struct sfs_config *cfg = NULL;
-	struct inbox_conf *c = NULL, *old;
+	struct inbox_conf *c = NULL;
 	int ret;
 
 	ret = config_load(ib->cfg->path, &cfg, err);
@@ -150,14 +152,15 @@ int inbox_reload(void *userdata, struct sfs_error *err)
 		return ret;
 	}
 	note_fixed(ib, cfg);
-	pthread_mutex_lock(&ib->conf_lock);
-	old = ib->conf;
-	c->epoch = old->epoch + 1;
-	ib->conf = c;
-	/* From here no cached verdict is used: they carry the old epoch. */
+	/* Reloads run on one thread: nothing else moves the epoch. */
+	c->epoch = inbox_epoch(ib) + 1;
+	sfuse_current_swap(&ib->confs, &c->ref);
+	/*
+	 * From here no cached verdict is used: they carry the old epoch. A
+	 * verification that took the old config meanwhile stamps the old
+	 * epoch too, so its verdict is not used either.
+	 */
 	atomic_store_explicit(&ib->epoch, c->epoch, memory_order_release);
-	pthread_mutex_unlock(&ib->conf_lock);
-	inbox_conf_put(old);
 	inbox_cache_trim_stale(ib);
 	forget_kernel_entries(ib);
 	audit_reloaded(ib, NULL);

@@ -328,9 +328,9 @@ static void ob_teardown(void *userdata)
 		audit_close(ob->audit);
 		ob->audit = NULL;
 	}
-	ob_conf_release(ob, ob->conf);
-	ob->conf = NULL;
-	ob_conf_release(ob, ob->conf0); /* after the audit log's checkpoint */
+	if (ob->confs.cur)
+		sfuse_current_destroy(&ob->confs);
+	ob_conf_release(ob->conf0); /* after the audit log's checkpoint */
 	ob->conf0 = NULL;
 	bk_destroy(&ob->bk);
 	/* After bk_destroy: freeing the inodes stashes some. */
@@ -362,12 +362,13 @@ static int ob_setup(void *userdata, struct sfs_error *err)
 	ob->bk.priv_free = ob_inode_free;
 	ob->bk.priv_detach = ob_inode_detach;
 	/* Borrowed: the caller frees the mount-time config after us. */
-	ret = ob_conf_new(ob, (struct sfs_config *)cfg, false, &ob->conf, err);
+	ret = ob_conf_new(ob, (struct sfs_config *)cfg, false, &ob->conf0, err);
 	if (ret)
 		goto fail;
-	ob->conf0 = ob->conf;
-	ob->conf0->refs++;
-	ring = ob->conf->ring;
+	/* conf0's first reference stays ours, a second is the one in force. */
+	atomic_fetch_add(&ob->conf0->ref.refs, 1);
+	sfuse_current_init(&ob->confs, &ob->conf0->ref);
+	ring = ob->conf0->ring;
 	if (cfg->audit_log) {
 		ret = audit_open_config(cfg, ring ? keyring_default(ring) : NULL,
 					&ob->audit);
@@ -437,7 +438,6 @@ int outbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 	make_mount_id(ob);
 	pthread_rwlock_init(&ob->ns_lock, NULL);
 	pthread_mutex_init(&ob->names.lock, NULL);
-	pthread_mutex_init(&ob->conf_lock, NULL);
 	pthread_mutex_init(&ob->failed_lock, NULL);
 	pthread_mutex_init(&ob->files.lock, NULL);
 	pthread_mutex_init(&ob->dirs.lock, NULL);
@@ -446,7 +446,6 @@ int outbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 	pthread_mutex_destroy(&ob->dirs.lock);
 	pthread_mutex_destroy(&ob->files.lock);
 	pthread_mutex_destroy(&ob->failed_lock);
-	pthread_mutex_destroy(&ob->conf_lock);
 	pthread_mutex_destroy(&ob->names.lock);
 	free(ob->cfg_path);
 	free(ob->mnt_abs);

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -50,7 +51,7 @@ struct ob_conf {
 	struct sfs_keyring *ring;	/* one signer per key; NULL: --no-sign */
 	struct sfs_verifier *verifier;	/* NULL when no trust store is set */
 	enum sfs_md md;			/* of the running digests */
-	unsigned refs;			/* outbox.conf_lock */
+	struct sfuse_ref ref;		/* in outbox.confs (sfuse.h) */
 	bool owned;			/* cfg is ours (from a reload) */
 };
 
@@ -62,8 +63,7 @@ struct outbox {
 	char *cfg_path;			/* absolute, for reloads */
 	const struct sfs_mount_args *args;
 	bool no_sign;
-	pthread_mutex_t conf_lock;	/* conf and refs; a leaf lock */
-	struct ob_conf *conf;		/* in force for new operations */
+	struct sfuse_current confs;	/* struct ob_conf in force */
 	/* The one at mount: its default key signs the audit checkpoints. */
 	struct ob_conf *conf0;
 	struct audit_log *audit;	/* NULL when no audit-log is set */
@@ -112,7 +112,9 @@ void ob_op_enter(struct outbox *ob);
 void ob_op_leave(struct outbox *ob);
 int ob_conf_new(struct outbox *ob, struct sfs_config *cfg, bool owned,
 		struct ob_conf **out, struct sfs_error *err);
-void ob_conf_release(struct outbox *ob, struct ob_conf *c);
+void ob_conf_release(struct ob_conf *c);
+#define OB_CONF_OF(r) ((struct ob_conf *)(void *)((char *)(r) - \
+			offsetof(struct ob_conf, ref)))
 int ob_reload(void *userdata, struct sfs_error *err);
 
 /* outbox.c */

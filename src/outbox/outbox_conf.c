@@ -23,15 +23,17 @@ struct ob_conf *ob_conf(struct outbox *ob)
 {
 	/*
 	 * Only inside an operation that pinned it (outbox.c): a fallback to
-	 * ob->conf would let one operation see two configurations.
+	 * the one in force would let one operation see two configurations.
 	 */
 	assert(tl_conf && "the outbox config is used outside a pinned op");
 	(void)ob;
 	return tl_conf;
 }
 
-static void conf_free(struct ob_conf *c)
+static void conf_free(struct sfuse_ref *r)
 {
+	struct ob_conf *c = OB_CONF_OF(r);
+
 	verifier_free(c->verifier);
 	keyring_close(c->ring);
 	if (c->owned)
@@ -39,45 +41,25 @@ static void conf_free(struct ob_conf *c)
 	free(c);
 }
 
-static struct ob_conf *conf_get(struct outbox *ob)
-{
-	struct ob_conf *c;
-
-	pthread_mutex_lock(&ob->conf_lock);
-	c = ob->conf;
-	c->refs++;
-	pthread_mutex_unlock(&ob->conf_lock);
-	return c;
-}
-
-static void conf_put(struct outbox *ob, struct ob_conf *c)
-{
-	bool last;
-
-	pthread_mutex_lock(&ob->conf_lock);
-	last = --c->refs == 0;
-	pthread_mutex_unlock(&ob->conf_lock);
-	if (last)
-		conf_free(c);
-}
-
 void ob_op_enter(struct outbox *ob)
 {
 	if (tl_depth++ == 0)
-		tl_conf = conf_get(ob);
+		tl_conf = OB_CONF_OF(sfuse_current_get(&ob->confs));
 }
 
 void ob_op_leave(struct outbox *ob)
 {
 	if (--tl_depth == 0) {
-		conf_put(ob, tl_conf);
+		sfuse_ref_put(&tl_conf->ref);
 		tl_conf = NULL;
 	}
+	(void)ob;
 }
 
 /*
- * Keys, verifier (and the config, unless borrowed) for cfg; a failure to
- * open a key fails, a missing trust store only leaves no verifier.
+ * Keys, verifier (and the config, unless borrowed) for cfg: a key that
+ * does not open, or (signing) a trust store that is missing or does not
+ * load, fails.
  */
 int ob_conf_new(struct outbox *ob, struct sfs_config *cfg, bool owned,
 		struct ob_conf **out, struct sfs_error *err)
@@ -91,7 +73,8 @@ int ob_conf_new(struct outbox *ob, struct sfs_config *cfg, bool owned,
 		return -ENOMEM;
 	}
 	c->cfg = cfg;
-	c->refs = 1;
+	atomic_init(&c->ref.refs, 1);
+	c->ref.release = conf_free;
 	c->md = cfg->key.md;
 	if (!ob->no_sign) {
 		ret = keyring_open(cfg, &c->ring, err);
@@ -130,10 +113,10 @@ int ob_conf_new(struct outbox *ob, struct sfs_config *cfg, bool owned,
 	return 0;
 }
 
-void ob_conf_release(struct outbox *ob, struct ob_conf *c)
+void ob_conf_release(struct ob_conf *c)
 {
 	if (c)
-		conf_put(ob, c);
+		sfuse_ref_put(&c->ref);
 }
 
 /*
@@ -148,7 +131,7 @@ int ob_reload(void *userdata, struct sfs_error *err)
 {
 	struct outbox *ob = userdata;
 	struct sfs_config *cfg = NULL;
-	struct ob_conf *c = NULL, *old;
+	struct ob_conf *c = NULL;
 	char why[640];
 	int ret;
 
@@ -168,11 +151,7 @@ int ob_reload(void *userdata, struct sfs_error *err)
 							  : strerror(ret < 0 ? -ret : EIO));
 		return ret < 0 ? ret : -EINVAL;
 	}
-	pthread_mutex_lock(&ob->conf_lock);
-	old = ob->conf;
-	ob->conf = c;
-	pthread_mutex_unlock(&ob->conf_lock);
-	conf_put(ob, old);
+	sfuse_current_swap(&ob->confs, &c->ref);
 	ob_names_reset(ob);
 	snprintf(why, sizeof(why), "loaded %s", ob->cfg_path);
 	sfs_info("reload: %s", why);
