@@ -3,11 +3,14 @@
 #ifndef SIGNETFS_UTIL_H
 #define SIGNETFS_UTIL_H
 
+#include <assert.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 /* Exit codes of the CLI (signetfs(1), EXIT STATUS; docs/cli.md); stable. */
 enum sfs_exit {
@@ -32,6 +35,13 @@ void sfs_error_set(struct sfs_error *err, int code, enum sfs_exit ex,
 		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * A _locked function's contract, checked wherever assertions are on (all
+ * builds but -Db_ndebug=true): the calling thread holds the mutex m
+ * (glibc keeps its owner's thread id).
+ */
+#define SFS_ASSERT_HELD(m) assert((m)->__data.__owner == gettid())
 
 /* Return 0 or -errno; short reads/writes are retried, EINTR too. */
 int sfs_full_pread(int fd, void *buf, size_t len, off_t off, size_t *got);

@@ -91,6 +91,7 @@ static int load_tail_locked(struct audit_log *log)
 	off_t start;
 	int ret;
 
+	SFS_ASSERT_HELD(&log->lock);
 	if (fstat(log->fd, &st) < 0)
 		return -errno;
 	if (st.st_size == log->known_size)
@@ -271,6 +272,7 @@ static int append_locked(struct audit_log *log, struct json_buf *b,
 	uint8_t h[32];
 	int ret;
 
+	SFS_ASSERT_HELD(&log->lock);
 	if (b->oom)
 		return -ENOMEM;
 	pthread_mutex_lock(&log->sync_lock);
@@ -358,6 +360,7 @@ static int checkpoint_locked(struct audit_log *log, bool final, off_t *end)
 	char *b64 = NULL;
 	int ret = -ENOMEM;
 
+	SFS_ASSERT_HELD(&log->lock);
 	format_checkpoint(&b, log, final);
 	if (b.oom)
 		goto out;
@@ -581,9 +584,11 @@ int audit_open_opts(const char *path, const struct audit_options *opt,
 		ret = -errno;
 		goto fail;
 	}
+	pthread_mutex_lock(&log->lock);
 	flock(log->fd, LOCK_EX);
 	ret = open_session_locked(log, path);
 	flock(log->fd, LOCK_UN);
+	pthread_mutex_unlock(&log->lock);
 	memset(&log->opt.keys, 0, sizeof(log->opt.keys));
 	if (ret)
 		goto fail;

@@ -17,6 +17,8 @@ void sfuse_handle_add(struct sfuse_handles *hs, struct sfuse_handle *h)
 
 static void unlink_locked(struct sfuse_handles *hs, struct sfuse_handle *h)
 {
+	SFS_ASSERT_HELD(&hs->lock);
+
 	if (h->prev)
 		h->prev->next = h->next;
 	else

@@ -87,6 +87,7 @@ static void unhash_locked(struct node_table *t, struct ib_node *n)
 {
 	struct sfs_hnode **link = sfs_htab_link(&t->tab, &n->hnode);
 
+	SFS_ASSERT_HELD(&t->lock);
 	if (link) {
 		sfs_htab_del(&t->tab, link);
 		n->hashed = false;

@@ -46,6 +46,7 @@ static struct bk_inode *find_locked(struct backing *bk, dev_t dev, ino_t ino)
 	struct ino_key k = {dev, ino};
 	struct sfs_hnode *n;
 
+	SFS_ASSERT_HELD(&bk->table_lock);
 	if (bk->root.dev == dev && bk->root.ino == ino)
 		return &bk->root;
 	n = *sfs_htab_find(&bk->inodes, hash_of(dev, ino), same_ino, &k);
@@ -64,6 +65,8 @@ static void lru_del_locked(struct bk_inode *i)
 
 static void lru_add_locked(struct backing *bk, struct bk_inode *i)
 {
+	SFS_ASSERT_HELD(&bk->fd_lock);
+
 	i->lru_next = bk->lru.lru_next;
 	i->lru_prev = &bk->lru;
 	bk->lru.lru_next->lru_prev = i;
@@ -81,6 +84,7 @@ static size_t evict_locked(struct backing *bk, int *fds)
 {
 	size_t n = 0;
 
+	SFS_ASSERT_HELD(&bk->fd_lock);
 	while (n < BK_EVICT_BATCH && bk->n_cached > bk->max_cached &&
 	       bk->lru.lru_prev != &bk->lru) {
 		struct bk_inode *v = bk->lru.lru_prev;
@@ -318,6 +322,7 @@ static void set_name_locked(struct backing *bk, struct bk_inode *i,
 {
 	char *n;
 
+	SFS_ASSERT_HELD(&bk->table_lock);
 	if (!parent || !name || i == &bk->root)
 		return;
 	if (!i->name || strcmp(i->name, name) != 0) {
@@ -335,6 +340,8 @@ static void set_name_locked(struct backing *bk, struct bk_inode *i,
 static int adopt_fd_locked(struct backing *bk, struct bk_inode *i, int fd,
 			   int *evicted, size_t *n_evicted)
 {
+	SFS_ASSERT_HELD(&bk->fd_lock);
+
 	if (i->fd >= 0)
 		return fd; /* the caller closes it */
 	i->fd = fd;
@@ -500,6 +507,8 @@ int bk_pin(struct backing *bk, struct bk_inode *i)
 /* i leaves the fd cache for good (bk->fd_lock). */
 static void drop_locked(struct backing *bk, struct bk_inode *i)
 {
+	SFS_ASSERT_HELD(&bk->fd_lock);
+
 	lru_del_locked(i);
 	if (i->fd >= 0 && i->fh)
 		bk->n_cached--;

@@ -75,6 +75,8 @@ void ob_file_free(struct ob_file *f);
 /* outbox_writers.c */
 
 void ob_exit_state(pid_t pid, struct ob_exit *ex);
+/* The same from the text of a /proc/PID/stat (buf is changed). */
+void ob_parse_stat(char *buf, struct ob_exit *ex);
 /*
  * The thread group of task PID and, when groups is not NULL, its
  * supplementary groups (at most *ngroups; *ngroups is set to how many).

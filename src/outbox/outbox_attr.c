@@ -30,6 +30,7 @@ static int truncate_locked(struct outbox *ob, struct bk_inode *i,
 	struct stat st;
 	bool same;
 
+	SFS_ASSERT_HELD(&i->lock);
 	*changed = false;
 	if (!s)
 		return -ENOMEM;
@@ -102,6 +103,7 @@ static void sig_follow_locked(struct outbox *ob, struct bk_inode *i)
 	size_t len;
 	int dfd;
 
+	SFS_ASSERT_HELD(&i->lock);
 	if (ob->no_sign || bk_stat(&ob->bk, i, &st) ||
 	    bk_relpath(&ob->bk, i, rel, &len))
 		return;

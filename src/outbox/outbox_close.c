@@ -102,6 +102,7 @@ static int flush_locked(struct outbox *ob, fuse_req_t req, struct bk_inode *i,
 	struct ob_exit oex;
 	int ret = 0;
 
+	SFS_ASSERT_HELD(&i->lock);
 	if (!ex->known || ex->signal ||
 	    (ex->exiting && ex->status &&
 	     !ob_conf(ob)->cfg->sign_nonzero_exit)) {

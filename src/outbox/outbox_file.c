@@ -139,6 +139,7 @@ static int open_for_write_locked(struct outbox *ob, struct bk_inode *i,
 	struct stat st;
 	int ret;
 
+	SFS_ASSERT_HELD(&i->lock);
 	if (!s)
 		return -ENOMEM;
 	if (!ob->no_sign && (trunc || created) && !s->sig_cleared) {

@@ -22,6 +22,8 @@
 static struct ob_failed *failed_find_locked(struct outbox *ob, dev_t dev,
 					    ino_t ino)
 {
+	SFS_ASSERT_HELD(&ob->failed_lock);
+
 	for (size_t k = 0; k < ob->n_failed; k++)
 		if (ob->failed[k].dev == dev && ob->failed[k].ino == ino)
 			return &ob->failed[k];
@@ -30,6 +32,8 @@ static struct ob_failed *failed_find_locked(struct outbox *ob, dev_t dev,
 
 static void failed_remove_locked(struct outbox *ob, struct ob_failed *e)
 {
+	SFS_ASSERT_HELD(&ob->failed_lock);
+
 	*e = ob->failed[--ob->n_failed];
 }
 

@@ -54,25 +54,15 @@ static ssize_t read_small(int dirfd, const char *path, char *buf, size_t len)
  * close or a write-back that comes from process exit shows PF_EXITING and
  * the wait status (signal number, or status << 8). A zombie keeps both.
  */
-void ob_exit_state(pid_t pid, struct ob_exit *ex)
+void ob_parse_stat(char *buf, struct ob_exit *ex)
 {
-	char path[64], buf[1024], *p, *save = NULL, *tok, *last = NULL;
+	char *p, *save = NULL, *tok, *last = NULL;
 	unsigned long flags = 0;
 	char state = 0;
 	int field = 2;
-	ssize_t n;
+	long code;
 
 	memset(ex, 0, sizeof(*ex));
-	if (pid <= 0)
-		return; /* another pid namespace: the kernel did not say */
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	n = read_small(AT_FDCWD, path, buf, sizeof(buf));
-	if (n == -ENOENT || n == -ESRCH) {
-		ex->gone = true;
-		return;
-	}
-	if (n <= 0)
-		return;
 	/* comm (field 2) may hold spaces and ')': skip to its last ')'. */
 	p = strrchr(buf, ')');
 	if (!p)
@@ -94,9 +84,25 @@ void ob_exit_state(pid_t pid, struct ob_exit *ex)
 	if (!ex->known || !(flags & PF_EXITING || state == 'Z' || state == 'X'))
 		return;
 	ex->exiting = true;
-	n = strtol(last, NULL, 10);
-	ex->signal = (int)(n & 0x7f);
-	ex->status = (int)((n >> 8) & 0xff);
+	code = strtol(last, NULL, 10);
+	ex->signal = (int)(code & 0x7f);
+	ex->status = (int)((code >> 8) & 0xff);
+}
+
+void ob_exit_state(pid_t pid, struct ob_exit *ex)
+{
+	char path[64], buf[1024];
+	ssize_t n;
+
+	memset(ex, 0, sizeof(*ex));
+	if (pid <= 0)
+		return; /* another pid namespace: the kernel did not say */
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	n = read_small(AT_FDCWD, path, buf, sizeof(buf));
+	if (n == -ENOENT || n == -ESRCH)
+		ex->gone = true;
+	else if (n > 0)
+		ob_parse_stat(buf, ex);
 }
 
 int ob_task_ids(pid_t pid, pid_t *tgid, gid_t *groups, int *ngroups)

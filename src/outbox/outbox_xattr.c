@@ -40,6 +40,7 @@ static void status_from_disk_locked(struct outbox *ob, struct bk_inode *i,
 	int dfd, fd = -1, ret;
 	size_t len;
 
+	SFS_ASSERT_HELD(&i->lock);
 	ret = bk_relpath(&ob->bk, i, rel, &len);
 	dfd = ret ? ret : bk_open_parent(&ob->bk, rel, &base);
 	if (dfd >= 0) {
