@@ -24,6 +24,8 @@ struct ob_chunk {
 
 static void drop_pending_locked(struct ob_rdigest *r)
 {
+	SFS_ASSERT_HELD(&r->lock);
+
 	while (r->pending) {
 		struct ob_chunk *c = r->pending;
 
@@ -41,7 +43,9 @@ void ob_rdigest_init(struct ob_rdigest *r)
 
 void ob_rdigest_free(struct ob_rdigest *r)
 {
+	pthread_mutex_lock(&r->lock);
 	drop_pending_locked(r);
+	pthread_mutex_unlock(&r->lock);
 	sfs_hash_free(r->h);
 	pthread_mutex_destroy(&r->lock);
 }
@@ -79,6 +83,8 @@ void ob_rdigest_invalidate(struct ob_rdigest *r)
 
 static void give_up_locked(struct ob_rdigest *r)
 {
+	SFS_ASSERT_HELD(&r->lock);
+
 	r->ok = false;
 	drop_pending_locked(r);
 }
@@ -86,6 +92,8 @@ static void give_up_locked(struct ob_rdigest *r)
 static void hash_in_order_locked(struct ob_rdigest *r, const void *buf,
 				 size_t len)
 {
+	SFS_ASSERT_HELD(&r->lock);
+
 	if (sfs_hash_update(r->h, buf, len)) {
 		give_up_locked(r);
 		return;
@@ -107,8 +115,9 @@ static void hash_in_order_locked(struct ob_rdigest *r, const void *buf,
 static void park_locked(struct ob_rdigest *r, const void *buf, size_t len,
 			uint64_t off)
 {
-	struct ob_chunk *c, **pp = &r->pending;
+	struct ob_chunk *c, *before = NULL, **pp = &r->pending;
 
+	SFS_ASSERT_HELD(&r->lock);
 	if (r->pending_bytes + len > OB_RUN_PENDING_MAX) {
 		give_up_locked(r);
 		return;
@@ -121,9 +130,12 @@ static void park_locked(struct ob_rdigest *r, const void *buf, size_t len,
 	c->off = off;
 	c->len = len;
 	memcpy(c->data, buf, len);
-	while (*pp && (*pp)->off < off)
+	while (*pp && (*pp)->off < off) {
+		before = *pp;
 		pp = &(*pp)->next;
-	if (*pp && (*pp)->off < off + len) {
+	}
+	if ((before && before->off + before->len > off) ||
+	    (*pp && (*pp)->off < off + len)) {
 		free(c); /* overlaps a parked chunk */
 		give_up_locked(r);
 		return;
