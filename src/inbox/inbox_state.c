@@ -16,6 +16,7 @@
 #include "ib_fill.h"
 #include "ib_hash.h"
 #include "ib_resolve.h"
+#include "ib_vtab.h"
 #include "inbox.h"
 #include "signetfs/signer.h"
 #include "signetfs/verify.h"
@@ -24,33 +25,20 @@
 #include "signetfs/util.h"
 #include "signetfs/verdict.h"
 
-/*
- * Block tables are 16 bytes per 128 KiB: this budget covers 128 GiB of
- * verified content. Above it, tables of files nobody has open are dropped
- * and rebuilt (by hashing again) on their next open; verdicts stay.
- */
-#define BLOCK_BUDGET (16u << 20)
-/* Entries are ~400 bytes; above this, unused ones are forgotten. */
-#define ENTRY_MAX 262144u
-
 struct inflight {
 	const char *path;
 	size_t len;
 	struct inflight *next;
 };
 
-#define VF(n) SFS_HTAB_ENTRY(n, struct inbox_vfile, hnode)
-
 struct inbox_cache {
 	/*
-	 * Lock order: lock, then nothing. Verification (hashing, the
+	 * Lock order: vt.lock, then nothing. Verification (hashing, the
 	 * verifier) runs without it; inflight makes other threads wait for a
 	 * path that is being verified instead of hashing it twice.
 	 */
-	pthread_mutex_t lock;
-	pthread_cond_t done;
-	struct sfs_htab tab;		/* inbox_vfile.hnode, by path */
-	size_t block_bytes;
+	struct ib_vtab vt;
+	pthread_cond_t done;		/* with vt.lock */
 	struct inflight *inflight;
 	atomic_uint_fast64_t gen;
 };
@@ -61,27 +49,13 @@ int inbox_cache_init(struct inbox *ib)
 
 	if (!c)
 		return -ENOMEM;
-	if (sfs_htab_init(&c->tab, 1024)) {
+	if (ib_vtab_init(&c->vt, IB_BLOCK_BUDGET, IB_ENTRY_MAX)) {
 		free(c);
 		return -ENOMEM;
 	}
-	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->done, NULL);
 	ib->cache = c;
 	return 0;
-}
-
-static void vfile_free(struct inbox_vfile *vf)
-{
-	free(vf->blocks);
-	free(vf->path);
-	free(vf);
-}
-
-void inbox_vfile_put(struct inbox_vfile *vf)
-{
-	if (vf && atomic_fetch_sub(&vf->refs, 1) == 1)
-		vfile_free(vf);
 }
 
 void inbox_cache_destroy(struct inbox *ib)
@@ -90,131 +64,22 @@ void inbox_cache_destroy(struct inbox *ib)
 
 	if (!c)
 		return;
-	for (size_t i = 0; i < c->tab.nslots; i++) {
-		struct sfs_hnode *n = c->tab.slots[i], *next;
-
-		for (; n; n = next) {
-			next = n->next;
-			inbox_vfile_put(VF(n));
-		}
-	}
-	sfs_htab_free(&c->tab);
+	ib_vtab_destroy(&c->vt);
 	pthread_cond_destroy(&c->done);
-	pthread_mutex_destroy(&c->lock);
 	free(c);
 	ib->cache = NULL;
 }
 
-static size_t blocks_bytes(const struct inbox_vfile *vf)
-{
-	return vf->blocks ? inbox_nblocks((uint64_t)vf->content.size) * INBOX_TAG
-			  : 0;
-}
-
-struct path_key {
-	const char *path;
-	size_t len;
-};
-
-static bool same_path(const struct sfs_hnode *n, const void *key)
-{
-	const struct path_key *k = key;
-
-	return VF(n)->path_len == k->len && !memcmp(VF(n)->path, k->path,
-						      k->len);
-}
-
-static struct sfs_hnode **link_locked(struct inbox_cache *c, uint64_t h,
-				      const char *path, size_t len)
-{
-	struct path_key k = {path, len};
-
-	return sfs_htab_find(&c->tab, h, same_path, &k);
-}
-
-static struct inbox_vfile *find_locked(struct inbox_cache *c, uint64_t h,
-				       const char *path, size_t len)
-{
-	struct sfs_hnode *n = *link_locked(c, h, path, len);
-
-	return n ? VF(n) : NULL;
-}
-
-static void unlink_locked(struct inbox_cache *c, struct sfs_hnode **link)
-{
-	struct inbox_vfile *vf = VF(sfs_htab_del(&c->tab, link));
-
-	c->block_bytes -= blocks_bytes(vf);
-	inbox_vfile_put(vf);
-}
-
-/* Free what nobody holds open: block tables first, then whole entries. */
-static void trim_locked(struct inbox_cache *c, const struct inbox_vfile *keep)
-{
-	bool too_many = c->tab.n > ENTRY_MAX;
-
-	for (size_t i = 0; i < c->tab.nslots; i++) {
-		struct sfs_hnode **pp = &c->tab.slots[i];
-
-		while (*pp) {
-			struct inbox_vfile *vf = VF(*pp);
-
-			if (vf == keep || vf->opens) {
-				pp = &(*pp)->next;
-			} else if (too_many && c->tab.n > ENTRY_MAX / 2) {
-				unlink_locked(c, pp);
-				continue;
-			} else if (vf->blocks && c->block_bytes > BLOCK_BUDGET / 2) {
-				c->block_bytes -= blocks_bytes(vf);
-				free(vf->blocks);
-				vf->blocks = NULL;
-				pp = &(*pp)->next;
-			} else {
-				pp = &(*pp)->next;
-			}
-		}
-	}
-}
-
-static void insert_locked(struct inbox_cache *c, struct inbox_vfile *vf)
-{
-	struct sfs_hnode **link = link_locked(c, vf->hnode.hash, vf->path,
-					      vf->path_len);
-
-	if (*link)
-		unlink_locked(c, link);
-	sfs_htab_add(&c->tab, &vf->hnode);
-	atomic_fetch_add(&vf->refs, 1);
-	c->block_bytes += blocks_bytes(vf);
-	if (c->tab.n > ENTRY_MAX || c->block_bytes > BLOCK_BUDGET)
-		trim_locked(c, vf);
-}
-
 void inbox_cache_trim_stale(struct inbox *ib)
 {
-	struct inbox_cache *c = ib->cache;
-	uint64_t epoch = inbox_epoch(ib);
-
-	pthread_mutex_lock(&c->lock);
-	for (size_t i = 0; i < c->tab.nslots; i++) {
-		for (struct sfs_hnode *n = c->tab.slots[i]; n; n = n->next) {
-			struct inbox_vfile *vf = VF(n);
-
-			if (vf->epoch == epoch || vf->opens || !vf->blocks)
-				continue;
-			c->block_bytes -= blocks_bytes(vf);
-			free(vf->blocks);
-			vf->blocks = NULL;
-		}
-	}
-	pthread_mutex_unlock(&c->lock);
+	ib_vtab_trim_stale(&ib->cache->vt, inbox_epoch(ib));
 }
 
 void inbox_vfile_closed(struct inbox *ib, struct inbox_vfile *vf)
 {
-	pthread_mutex_lock(&ib->cache->lock);
+	pthread_mutex_lock(&ib->cache->vt.lock);
 	vf->opens--;
-	pthread_mutex_unlock(&ib->cache->lock);
+	pthread_mutex_unlock(&ib->cache->vt.lock);
 }
 
 /* Read an open .sig (already known to be a regular file), bounded. */
@@ -406,11 +271,11 @@ static int verify_publish(struct inbox *ib, const char *path, size_t len,
 		inbox_audit_denied(ib, path, len, (int64_t)st->st_size,
 				   verify_reason_name(vf->verdict));
 	}
-	pthread_mutex_lock(&c->lock);
+	pthread_mutex_lock(&c->vt.lock);
 	/* Counted before it is visible, so no trim drops its blocks. */
 	vf->opens = opened;
-	insert_locked(c, vf);
-	pthread_mutex_unlock(&c->lock);
+	ib_vtab_insert_locked(&c->vt, vf);
+	pthread_mutex_unlock(&c->vt.lock);
 	*out = vf;
 	return 0;
 }
@@ -420,10 +285,11 @@ static void enter_locked(struct inbox_cache *c, struct inflight *me)
 {
 	struct inflight *f;
 
+	SFS_ASSERT_HELD(&c->vt.lock);
 again:
 	for (f = c->inflight; f; f = f->next) {
 		if (f->len == me->len && !memcmp(f->path, me->path, me->len)) {
-			pthread_cond_wait(&c->done, &c->lock);
+			pthread_cond_wait(&c->done, &c->vt.lock);
 			goto again;
 		}
 	}
@@ -433,12 +299,12 @@ static void leave(struct inbox_cache *c, struct inflight *me)
 {
 	struct inflight **pp;
 
-	pthread_mutex_lock(&c->lock);
+	pthread_mutex_lock(&c->vt.lock);
 	for (pp = &c->inflight; *pp != me; pp = &(*pp)->next)
 		;
 	*pp = me->next;
 	pthread_cond_broadcast(&c->done);
-	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_unlock(&c->vt.lock);
 }
 
 static int current_stamps(struct inbox *ib, const char *path, size_t len,
@@ -494,9 +360,9 @@ bool inbox_cache_needs_hash(struct inbox *ib, const char *path, size_t len,
 	if (load_sig(ib, path, len, &ss, NULL, NULL) != VR_OK)
 		return false;
 	inbox_stamp_of(st, &cs);
-	pthread_mutex_lock(&c->lock);
-	hit = vf_current(ib, find_locked(c, h, path, len), &cs, &ss);
-	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_lock(&c->vt.lock);
+	hit = vf_current(ib, ib_vtab_find_locked(&c->vt, h, path, len), &cs, &ss);
+	pthread_mutex_unlock(&c->vt.lock);
 	return !hit;
 }
 
@@ -521,15 +387,15 @@ int inbox_check_fill(struct inbox *ib, const char *path, size_t len,
 	ret = current_stamps(ib, path, len, fd, &st, &cs, &ss);
 	if (ret)
 		return ret;
-	pthread_mutex_lock(&c->lock);
+	pthread_mutex_lock(&c->vt.lock);
 	enter_locked(c, &me);
-	vf = find_locked(c, h, path, len);
+	vf = ib_vtab_find_locked(&c->vt, h, path, len);
 	if (vf_current(ib, vf, &cs, &ss) &&
 	    (!fd || vf->verdict != VR_OK || vf->blocks)) {
 		atomic_fetch_add(&vf->refs, 1);
 		if (fd)
 			vf->opens++;
-		pthread_mutex_unlock(&c->lock);
+		pthread_mutex_unlock(&c->vt.lock);
 		sfs_stats_add(&ib->stats, SFS_C_CACHE_HIT, 1);
 		*out = vf;
 		return 0;
@@ -541,7 +407,7 @@ int inbox_check_fill(struct inbox *ib, const char *path, size_t len,
 	}
 	me.next = c->inflight;
 	c->inflight = &me;
-	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_unlock(&c->vt.lock);
 
 	if (!fd) {
 		vfd = inbox_open_regular(ib->rootfd, path, &st);
