@@ -312,6 +312,7 @@ int ob_clear_sig_locked(struct outbox *ob, struct bk_inode *i,
 	size_t len;
 	int ret;
 
+	SFS_ASSERT_HELD(&i->lock);
 	ret = bk_relpath(&ob->bk, i, rel, &len);
 	if (ret == 0)
 		ret = ob_unlink_sig(ob, rel);
@@ -415,8 +416,7 @@ int ob_sign_digest(struct outbox *ob, const char *rel, size_t rel_len,
 	}
 	ret = signer_sign(sg, digest, rel, rel_len, writer, der, der_len,
 			  &err);
-	sfs_stats_add(&ob->stats, SFS_C_HSM_OPS, 1);
-	sfs_stats_latency(&ob->stats, now_us() - t0);
+	sfs_stats_latency(&ob->stats, now_us() - t0); /* counts the op */
 	if (ret)
 		snprintf(why, why_len, "signer: %s",
 			 err.msg[0] ? err.msg : strerror(ret < 0 ? -ret : EIO));
@@ -430,6 +430,7 @@ void ob_set_status_locked(struct outbox *ob, struct bk_inode *i,
 {
 	struct stat sb;
 
+	SFS_ASSERT_HELD(&i->lock);
 	s->status = st;
 	if (d)
 		s->digest = *d;
@@ -452,11 +453,16 @@ static int content_digest_locked(struct outbox *ob, struct bk_inode *i,
 	uint64_t size = 0;
 	int fd, ret;
 
+	SFS_ASSERT_HELD(&i->lock);
 	ret = bk_stat(&ob->bk, i, st);
 	if (ret)
 		return ret;
-	if (ob_rdigest_final(&s->rd, md, (uint64_t)st->st_size, d) == 0)
+	if (ob_rdigest_final(&s->rd, md, (uint64_t)st->st_size, d) == 0) {
+		/* Hashed as it was written: the bytes count all the same. */
+		sfs_stats_add(&ob->stats, SFS_C_BYTES_HASHED,
+			      (uint64_t)st->st_size);
 		return 0;
+	}
 	fd = bk_reopen(&ob->bk, i, O_RDONLY);
 	if (fd < 0)
 		return fd;
@@ -490,6 +496,8 @@ static void refuse_locked(struct outbox *ob, struct bk_inode *i,
 			  struct ob_inode *s, const char *rel, size_t len,
 			  const struct sfs_writer *w, const char *reason)
 {
+	SFS_ASSERT_HELD(&i->lock);
+
 	sfs_stats_add(&ob->stats, SFS_C_SIGN_REFUSED, 1);
 	if (rel) {
 		ob_unlink_sig(ob, rel);
@@ -512,6 +520,7 @@ static int deny_locked(struct outbox *ob, struct bk_inode *i,
 	struct sfs_writer w;
 	char why[96];
 
+	SFS_ASSERT_HELD(&i->lock);
 	ob_writer_ids(ob, who->pid, who->uid, who->gid, &w);
 	if (!w.exe[0] && who->exe)
 		snprintf(w.exe, sizeof(w.exe), "%s", who->exe);
@@ -545,6 +554,7 @@ static int may_sign_locked(struct outbox *ob, struct bk_inode *i,
 	struct stat st;
 	int ret;
 
+	SFS_ASSERT_HELD(&i->lock);
 	if (s->write_failed) {
 		refuse_locked(ob, i, s, rel, len, w, s->write_failed_why);
 		sfs_err("not signing %s: %s", rel, s->write_failed_why);
@@ -583,6 +593,7 @@ int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
 	struct stat st;
 	int ret;
 
+	SFS_ASSERT_HELD(&i->lock);
 	ret = bk_relpath(&ob->bk, i, rel, &len);
 	if (ret == -ENOENT) {
 		s->decided_gen = s->content_gen; /* unlinked: nothing to sign */
@@ -638,6 +649,7 @@ void ob_refuse_locked(struct outbox *ob, struct bk_inode *i,
 	char rel[PATH_MAX];
 	size_t len;
 
+	SFS_ASSERT_HELD(&i->lock);
 	ob_write_failed_locked(s, "%s", reason);
 	if (bk_relpath(&ob->bk, i, rel, &len))
 		refuse_locked(ob, i, s, NULL, 0, w, s->write_failed_why);
@@ -712,6 +724,7 @@ static const char *vouched_locked(struct outbox *ob, struct bk_inode *i)
 	int dfd, fd = -1, ret;
 	size_t len;
 
+	SFS_ASSERT_HELD(&i->lock);
 	ret = bk_relpath(&ob->bk, i, rel, &len);
 	dfd = ret ? ret : bk_open_parent(&ob->bk, rel, &base);
 	if (dfd < 0)
@@ -737,6 +750,7 @@ void ob_provenance_locked(struct outbox *ob, struct bk_inode *i,
 	const char *why;
 	struct stat st;
 
+	SFS_ASSERT_HELD(&i->lock);
 	if (ob->no_sign || s->prov == OB_PROV_OK || s->write_failed)
 		return;
 	if (bk_stat(&ob->bk, i, &st) == 0 && st.st_size == 0) {
