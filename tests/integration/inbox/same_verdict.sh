@@ -48,11 +48,16 @@ declare -A want=(
 	[fifosig]=no-signature
 )
 mkdir -p "$B/firmware" "$B/legacy" "$B/docs" "$B/$(dirname "$deep")"
-for f in top firmware/a.bin firmware/b.bin legacy/moved docs/moved "$deep" \
+for f in top firmware/a.bin firmware/b.bin legacy/moved docs/moved \
 	tampered plain fifosig pipe; do
 	mkdata "$B/$f" 3000
 done
-sign_with "$CONF" top firmware/a.bin "$deep" tampered fifosig pipe
+# sign --config refuses a path its rules cannot evaluate: sign it shallow,
+# then move it down (the verdict is policy-error before any path check).
+mkdata "$B/deepsrc" 3000
+sign_with "$CONF" top firmware/a.bin deepsrc tampered fifosig pipe
+mv "$B/deepsrc" "$B/$deep"
+mv "$B/deepsrc.sig" "$B/$deep.sig"
 sign_with "$T/B/signetfs.conf" firmware/b.bin legacy/moved docs/moved
 mv "$B/legacy/moved" "$B/legacy/elsewhere"
 mv "$B/legacy/moved.sig" "$B/legacy/elsewhere.sig"
