@@ -125,6 +125,29 @@ static bool dir_is_empty(int dfd)
 }
 
 /*
+ * The missing parents of DIR, mode 0755 as mkdir -p makes them: on a
+ * fresh host not even /var/lib/signetfs exists.
+ */
+static int make_parents(const char *dir)
+{
+	char *p = strdup(dir);
+	int ret = 0;
+
+	if (!p)
+		return -ENOMEM;
+	for (char *s = p + 1; *s && !ret; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			ret = -errno;
+		*s = '/';
+	}
+	free(p);
+	return ret;
+}
+
+/*
  * Create or take over DIR; *abs gets its absolute path. JOINED is
  * EXISTING's absolute path with --join: DIR must not be it, for a
  * failure cleans up in DIR. *abs stays NULL until DIR may be cleaned.
@@ -136,6 +159,15 @@ static int prepare_dir(const struct init_opts *o, const char *joined,
 	int ret;
 
 	*created = mkdir(o->dir, 0700) == 0;
+	if (!*created && errno == ENOENT) {
+		ret = make_parents(o->dir);
+		if (ret) {
+			cli_error("init", "cannot create the parents of %s: %s",
+				  o->dir, strerror(-ret));
+			return ret;
+		}
+		*created = mkdir(o->dir, 0700) == 0;
+	}
 	if (!*created && errno != EEXIST) {
 		ret = -errno;
 		cli_error("init", "cannot create %s: %s", o->dir, strerror(-ret));

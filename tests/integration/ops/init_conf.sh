@@ -5,7 +5,8 @@
 # absolute, also for an init given a relative DIR and for --join. It names
 # the CRL init made, and that CRL is used: once it revokes the signer,
 # verification fails. A file the config names that cannot be read is an
-# error that says why (strerror), not only which file.
+# error that says why (strerror), not only which file. DIR's missing
+# parents are made, as on a host where /var/lib/signetfs does not exist.
 . "$(dirname "$0")/../lib.sh"
 t=$SFS_TMP
 [ -e /usr/lib/softhsm/libsofthsm2.so ] || skip "no SoftHSM"
@@ -78,4 +79,10 @@ rc=0
 [ "$rc" -eq 2 ] || { cat "$t/err" >&2; fail "missing cert: exit $rc, not 2"; }
 grep -q "cannot read certificate file $t/nope/signer.pem: No such file or directory" "$t/err" ||
 	{ cat "$t/err" >&2; fail "missing cert: no reason given"; }
+
+# A fresh host has no /var/lib/signetfs: init makes DIR's parents (0755).
+"$SIGNETFS" init "$t/fresh/lib/keys" >"$t/fresh.log" 2>&1 ||
+	{ cat "$t/fresh.log" >&2; fail "init into a DIR without its parents"; }
+[ "$(stat -c %a "$t/fresh/lib" "$t/fresh/lib/keys" | tr '\n' ' ')" = "755 700 " ] ||
+	fail "modes of the made parents / DIR"
 echo "init_conf: ok"
