@@ -81,7 +81,7 @@ grep -q '^signetfs_files_signed_total{mountpoint="/srv/build/outbox",mode="outbo
 grep -q '^signetfs_files_verified_total{mountpoint="/srv/pub/www",mode="inbox"} [1-9]' "$prom" ||
 	fail "metrics: $(grep files_verified "$prom")"
 # The p11-kit steps made the user and the socket directory they use.
-grep -q '^signetfs:' "$up/etc/passwd" || fail "p11-kit: no user signetfs"
+sdns_run getent passwd signetfs >/dev/null || fail "p11-kit: no user signetfs"
 sdns_run stat -c '%U %a' /run/signetfs | grep -qx 'signetfs 750' ||
 	fail "p11-kit: /run/signetfs"
 
@@ -91,6 +91,7 @@ sdns_run stat -c '%U %a' /run/signetfs | grep -qx 'signetfs 750' ||
 ops_pid1=$SDNS_PID1
 keys=/proc/$ops_pid1/root/var/lib/signetfs/keys
 sdns_boot "$t/ns-agent"
+agent_pid1=$SDNS_PID1
 agent_root=/proc/$SDNS_PID1/root
 sdns_run install -d -m 0755 /etc/signetfs /usr/local/bin
 sdns_run install -d -m 0750 /run/signetfs
@@ -99,7 +100,9 @@ for f in pin signer.pem ca.pem; do
 done
 sdns_run chmod 0600 /etc/signetfs/pin
 sdns_run install -m 0755 "$t/src/build/src/signetfs" /usr/local/bin/signetfs
-sig_uid=$(awk -F: '$1 == "signetfs" { print $3 ":" $4 }' "$up/etc/passwd")
+SDNS_PID1=$ops_pid1
+sig_uid=$(sdns_run getent passwd signetfs | awk -F: '{ print $3 ":" $4 }')
+SDNS_PID1=$agent_pid1
 python3 "$(dirname "$0")/forward.py" "$agent_root/run/signetfs/p11.sock" \
 	"/proc/$ops_pid1/root/run/signetfs" "$sig_uid" >"$t/forward.log" 2>&1 &
 SFS_PIDS+=("$!")
