@@ -20,10 +20,10 @@ enum { OPT_TRUST = 256, OPT_LIVE, OPT_SINCE, OPT_EVENT, OPT_PATH, OPT_PIN };
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: signetfs audit verify (--config CONF | --trust CA.pem "
-		"--signer-sha256 HEX...)\n"
-		"                             [--signer-sha256 HEX] [--live] "
-		"LOG\n"
+		"usage: signetfs audit verify --config CONF [--signer-sha256 HEX]... "
+		"[--live] LOG\n"
+		"       signetfs audit verify --trust CA.pem --signer-sha256 HEX... "
+		"[--live] LOG\n"
 		"       signetfs audit show [--path GLOB] [--since TIME] "
 		"[--event EVENT] LOG\n\n"
 		"verify checks the hash chain (every record carries the SHA-256 "

@@ -11,10 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "cli.h"
@@ -122,6 +125,29 @@ static bool dir_is_empty(int dfd)
 }
 
 /*
+ * The missing parents of DIR, mode 0755 as mkdir -p makes them: on a
+ * fresh host not even /var/lib/signetfs exists.
+ */
+static int make_parents(const char *dir)
+{
+	char *p = strdup(dir);
+	int ret = 0;
+
+	if (!p)
+		return -ENOMEM;
+	for (char *s = p + 1; *s && !ret; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			ret = -errno;
+		*s = '/';
+	}
+	free(p);
+	return ret;
+}
+
+/*
  * Create or take over DIR; *abs gets its absolute path. JOINED is
  * EXISTING's absolute path with --join: DIR must not be it, for a
  * failure cleans up in DIR. *abs stays NULL until DIR may be cleaned.
@@ -133,6 +159,15 @@ static int prepare_dir(const struct init_opts *o, const char *joined,
 	int ret;
 
 	*created = mkdir(o->dir, 0700) == 0;
+	if (!*created && errno == ENOENT) {
+		ret = make_parents(o->dir);
+		if (ret) {
+			cli_error("init", "cannot create the parents of %s: %s",
+				  o->dir, strerror(-ret));
+			return ret;
+		}
+		*created = mkdir(o->dir, 0700) == 0;
+	}
 	if (!*created && errno != EEXIST) {
 		ret = -errno;
 		cli_error("init", "cannot create %s: %s", o->dir, strerror(-ret));
@@ -220,19 +255,28 @@ static void uri_escape(const char *in, char *out)
 	*out = '\0';
 }
 
-/* SOFTHSM: softhsm2.conf, or with --join EXISTING's (absolute). */
-static int write_config(int dfd, const char *module, const char *softhsm,
-			const char *uri)
+/*
+ * Every path absolute, so the file works wherever it is copied to (an
+ * operator's /etc/signetfs/NAME.conf). SOFTHSM: DIR's softhsm2.conf or,
+ * with --join, EXISTING's; CRL: the CRL of the CA that issued the
+ * signer (NULL: none, no crl line).
+ */
+static int write_config(int dfd, const char *abs, const char *module,
+			const char *softhsm, const char *crl, const char *uri)
 {
-	char buf[PATH_MAX + 2048];
+	char buf[4 * PATH_MAX + 2048];
 	int n;
 
 	n = snprintf(buf, sizeof(buf),
-		     "# Written by signetfs init; paths are relative to this "
-		     "file.\n[signetfs]\nmodule = %s\n"
-		     "softhsm-conf = %s\nkey = %s\n"
-		     "pin-file = pin\ncert = signer.pem\ntrust = ca.pem\n"
-		     "audit-log = audit.log\n", module, softhsm, uri);
+		     "# Written by signetfs init. The paths are absolute: copy "
+		     "this file to\n# /etc/signetfs/NAME.conf for the units "
+		     "signetfs-outbox@NAME, signetfs-inbox@NAME.\n"
+		     "[signetfs]\nmodule = %s\nsofthsm-conf = %s\nkey = %s\n"
+		     "pin-file = %s/pin\ncert = %s/signer.pem\n"
+		     "trust = %s/ca.pem\n%s%s%s"
+		     "audit-log = %s/audit.log\n",
+		     module, softhsm, uri, abs, abs, abs, crl ? "crl = " : "",
+		     crl ? crl : "", crl ? "\n" : "", abs);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -ENAMETOOLONG;
 	return init_write_file(dfd, "signetfs.conf", buf, (size_t)n, 0644);
@@ -254,13 +298,29 @@ static int write_softhsm_conf(int dfd, const char *abs)
 	return init_write_file(dfd, "softhsm2.conf", buf, (size_t)n, 0644);
 }
 
-/* CA_KEY: where the CA key is, DIR's own or EXISTING's. */
-static void summary(const char *abs, const char *ca_key, struct hsm *h,
-		    X509 *signer, bool rsa)
+/* CRL's next update: after it, every verification with the CRL fails. */
+static void crl_next_update(const char *crl, char *out, size_t len)
+{
+	BIO *b = BIO_new_file(crl, "r");
+	X509_CRL *c = b ? PEM_read_bio_X509_CRL(b, NULL, NULL, NULL) : NULL;
+	const ASN1_TIME *t = c ? X509_CRL_get0_nextUpdate(c) : NULL;
+	struct tm tm;
+
+	snprintf(out, len, "?");
+	if (t && ASN1_TIME_to_tm(t, &tm))
+		strftime(out, len, "%Y-%m-%d", &tm);
+	X509_CRL_free(c);
+	BIO_free(b);
+	ERR_clear_error();
+}
+
+/* CA_KEY: where the CA key is, DIR's own or EXISTING's; CRL or NULL. */
+static void summary(const char *abs, const char *ca_key, const char *crl,
+		    struct hsm *h, X509 *signer, bool rsa)
 {
 	unsigned char md[32];
 	unsigned int len = sizeof(md);
-	char hex[65];
+	char hex[65], next[32];
 
 	X509_digest(signer, EVP_sha256(), md, &len);
 	sfs_hex(md, sizeof(md), hex);
@@ -273,6 +333,11 @@ static void summary(const char *abs, const char *ca_key, struct hsm *h,
 	       "  sha256   %s\n",
 	       abs, abs, hsm_token_serial(h), rsa ? "RSA-3072" : "EC P-256",
 	       INIT_KEY_LABEL, hsm_key_uri(h), abs, ca_key, abs, hex);
+	if (crl) {
+		crl_next_update(crl, next, sizeof(next));
+		printf("  CRL      %s (next update %s: renew it before then, "
+		       "see docs/policy.md)\n", crl, next);
+	}
 }
 
 /* ---- the command ------------------------------------------------------ */
@@ -437,10 +502,26 @@ static int make_key(struct init_run *r, int *code)
 	return ret;
 }
 
+/* The CRL of the CA that issued the signer, if there is one. */
+static char *crl_path(const struct init_run *r)
+{
+	const char *dir = r->o.join ? r->j.abs : r->abs;
+	char *p;
+
+	if (asprintf(&p, "%s/crl.pem", dir) < 0)
+		return NULL;
+	if (access(p, R_OK) < 0) {	/* an EXISTING from before init made one */
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
 /* The certificates, signetfs.conf and the summary. */
 static int finish(struct init_run *r)
 {
 	char ca_key[PATH_MAX + 8];
+	char *crl = NULL;
 	int ret;
 
 	if (r->o.join)
@@ -448,15 +529,17 @@ static int finish(struct init_run *r)
 				    &r->signer);
 	else
 		ret = init_make_pki(r->dfd, r->h, &r->signer);
-	if (!ret)
-		ret = write_config(r->dfd, r->o.module,
-				   r->o.join ? r->j.conf : "softhsm2.conf",
-				   r->uri);
+	if (!ret) {
+		crl = crl_path(r);
+		ret = write_config(r->dfd, r->abs, r->o.module, r->conf_path,
+				   crl, r->uri);
+	}
 	if (!ret) {
 		snprintf(ca_key, sizeof(ca_key), "%s/ca.key",
 			 r->o.join ? r->j.abs : r->abs);
-		summary(r->abs, ca_key, r->h, r->signer, r->o.rsa);
+		summary(r->abs, ca_key, crl, r->h, r->signer, r->o.rsa);
 	}
+	free(crl);
 	return ret;
 }
 

@@ -1,16 +1,24 @@
 // SPDX-License-Identifier: Apache-2.0
 /* signetfs outbox|inbox: parse arguments, load the config, mount. */
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_log.h>
 #include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statfs.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "signetfs/log.h"
 #include "signetfs/config.h"
 #include "signetfs/fs.h"
+#include "signetfs/log.h"
 
-enum { OPT_NO_SIGN = 256, OPT_MODE, OPT_PREWARM, OPT_DEBUG };
+enum { OPT_NO_SIGN = 256, OPT_MODE, OPT_PREWARM, OPT_DEBUG, OPT_LOG_FILE };
 
 static void usage(FILE *f, const char *cmd)
 {
@@ -18,24 +26,209 @@ static void usage(FILE *f, const char *cmd)
 
 	fprintf(f,
 		"usage: signetfs %s --config CONF BACKING MOUNTPOINT [-f] "
-		"[-o FUSE_OPTIONS]%s\n\n"
+		"[-o FUSE_OPTIONS]\n"
+		"                       [--log-file FILE]%s\n\n"
 		"  -c, --config CONF   signetfs.conf (from 'signetfs init')\n"
-		"  -f, --foreground    stay in the foreground\n"
+		"  -f, --foreground    stay in the foreground, log to stderr\n"
 		"  -o OPTIONS          FUSE mount options (allow_other, "
 		"max_write=N, writeback_cache, splice_read, ...)\n"
+		"      --log-file FILE append the daemon's messages to FILE\n"
 		"%s"
 		"      --debug         FUSE debug output (foreground)\n"
 		"  -h, --help          this text\n\n"
-		"Without -f the command returns once the HSM login and the mount "
-		"have succeeded;\nunmount with 'fusermount3 -u MOUNTPOINT' or "
-		"SIGTERM.\n",
+		"%s"
+		"Messages go to stderr with -f; without it to syslog, or to "
+		"this command's\nstderr where that is the journal or no "
+		"syslog listens on /dev/log.\n"
+		"Unmount with 'fusermount3 -u MOUNTPOINT' or SIGTERM.\n",
 		cmd, out ? " [--no-sign]" : " [--mode strict|audit] [--prewarm]",
 		out ? "      --no-sign       plain pass-through (benchmark "
 		      "baseline only)\n"
 		    : "      --mode MODE     strict (default) hides unverified "
 		      "files; audit serves all, logs\n"
 		      "      --prewarm       verify the whole tree in the "
-		      "background at mount\n");
+		      "background at mount\n",
+		out ? "Without -f the command returns once the HSM login and "
+		      "the mount have succeeded.\n"
+		    : "Without -f the command returns once the trust store is "
+		      "loaded and the mount\nhas succeeded. (With a key and an "
+		      "audit-log in CONF the inbox also opens the\nkey, to seal "
+		      "the log's checkpoints; if it cannot, the log stays "
+		      "unsealed\nand the daemon warns.)\n");
+}
+
+/* ---- where the daemon logs -------------------------------------------- */
+
+/*
+ * libfuse's own messages (a failed mount, a read error on /dev/fuse) go
+ * where signetfs's go; its debug output (--debug) stays on stderr.
+ */
+static void fuse_log_to_sfs(enum fuse_log_level level, const char *fmt,
+			    va_list ap)
+{
+	if ((int)level > SFS_LOG_NOTICE)
+		vfprintf(stderr, fmt, ap);
+	else
+		sfs_vlog((enum sfs_log_level)level, fmt, ap);
+}
+
+/*
+ * A detached daemon logs to syslog(3). Where nobody reads /dev/log (a
+ * container, a minimal host) that loses every message, and under systemd
+ * the journal stream on stderr is the better place: in both cases the
+ * daemon keeps this command's stderr instead. --log-file beats all.
+ */
+static int setup_log(const char *cmd, bool foreground, const char *file)
+{
+	bool journal;
+	int ret;
+
+	fuse_set_log_func(fuse_log_to_sfs);
+	if (file) {
+		ret = sfs_log_to_file(file);
+		if (ret) {
+			cli_error(cmd, "cannot open log file %s: %s", file,
+				  strerror(-ret));
+			return -1;
+		}
+		return 0;
+	}
+	if (foreground)
+		return 0;
+	journal = sfs_log_stderr_is_journal();
+	if (!journal && sfs_log_syslog_available())
+		return 0;
+	ret = sfs_log_to_fd(STDERR_FILENO, journal);
+	if (ret) {
+		cli_error(cmd, "cannot keep stderr for the daemon's log: %s",
+			  strerror(-ret));
+		return -1;
+	}
+	if (!journal)
+		fprintf(stderr, "signetfs: %s: no syslog here (/dev/log): the "
+			"daemon logs to this standard error (--log-file FILE "
+			"for a file)\n", cmd);
+	return 0;
+}
+
+/* ---- a mount point that is already one ---------------------------------- */
+
+/* MNT as /proc/self/mountinfo spells it; resolves a dead FUSE mount too. */
+static char *mount_path(const char *mnt, int *err)
+{
+	char *abs = realpath(mnt, NULL), *a = NULL, *b = NULL, *dir, *p = NULL;
+	struct statfs st;
+
+	/*
+	 * ENOTCONN: a FUSE mount whose daemon is gone (realpath may still
+	 * resolve it, and stat answer from cached attributes: statfs always
+	 * asks the daemon); EACCES: another user's FUSE mount. If MNT
+	 * cannot be resolved, its parent can.
+	 */
+	*err = abs ? 0 : errno;
+	if (abs) {
+		if (statfs(mnt, &st) < 0)
+			*err = errno;
+		return abs;
+	}
+	if (*err != ENOTCONN && *err != EACCES)
+		return NULL;
+	a = strdup(mnt);
+	b = strdup(mnt);
+	dir = a ? realpath(dirname(a), NULL) : NULL;
+	if (dir && b && asprintf(&p, "%s/%s", strcmp(dir, "/") ? dir : "",
+				 basename(b)) < 0)
+		p = NULL;
+	free(dir);
+	free(a);
+	free(b);
+	return p;
+}
+
+/* mountinfo escapes space, tab, newline and backslash as \ooo. */
+static void unescape(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
+		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
+				      (s[3] - '0'));
+			s += 3;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+}
+
+/*
+ * The file system type and source of the topmost mount on PATH (later
+ * lines of mountinfo are mounted over earlier ones), or false if PATH
+ * is not a mount point.
+ */
+static bool top_mount(const char *path, char *type, char *src, size_t size)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL;
+	size_t cap = 0;
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (getline(&line, &cap, f) > 0) {
+		char mp[PATH_MAX], t[256], s[PATH_MAX];
+		char *sep = strstr(line, " - ");
+
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1 ||
+		    sscanf(sep + 3, "%255s %4095s", t, s) != 2)
+			continue;
+		unescape(mp);
+		if (strcmp(mp, path))
+			continue;
+		unescape(s);
+		snprintf(type, size, "%s", t);
+		snprintf(src, size, "%s", s);
+		found = true;
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+/*
+ * Two signetfs mounts stacked on one mount point: the lower one goes on
+ * serving nobody, and an unmount takes only the top one. Refuse, and
+ * name the mount that is there. (Not a lock: two mounts started at the
+ * same instant can both pass; the kernel stacks them.)
+ */
+static int check_mountpoint(const char *cmd, const char *mnt)
+{
+	char type[PATH_MAX], src[PATH_MAX];
+	int err;
+	char *path = mount_path(mnt, &err);
+	int ret = 0;
+
+	if (!path)
+		return 0; /* the mount itself says what is wrong with MNT */
+	if (top_mount(path, type, src, sizeof(type))) {
+		if (!strncmp(type, "fuse.signetfs", 13)) {
+			cli_error(cmd, "%s is already a signetfs mount (%s of "
+				  "%s)%s; unmount it first: fusermount3 -u %s",
+				  mnt, type + 5, src,
+				  err == ENOTCONN ? " whose daemon is gone" : "",
+				  mnt);
+			ret = -EBUSY;
+		} else if (err == ENOTCONN) {
+			cli_error(cmd, "%s: %s (a %s mount whose daemon is "
+				  "gone); unmount it first: fusermount3 -u %s",
+				  mnt, strerror(err), type, mnt);
+			ret = -ENOTCONN;
+		}
+	}
+	free(path);
+	return ret;
 }
 
 /* Load the config and mount; shared by the getopt and the fstab forms. */
@@ -51,18 +244,35 @@ static int parse_mode(const char *v, int *mode)
 }
 
 static int mount_run(const char *cmd, bool outbox, const char *conf,
-		     const struct sfs_mount_args *a)
+		     const char *log_file, const struct sfs_mount_args *a)
 {
+	struct sfs_mount_args abs = *a;
 	struct sfs_config *cfg = NULL;
 	struct sfs_error err = {0};
+	char *backing;
 	int ret;
 
+	if (check_mountpoint(cmd, a->mountpoint))
+		return SFS_EXIT_USAGE;
 	ret = config_load(conf, &cfg, &err);
 	if (ret) {
 		cli_error(cmd, "%s", err.msg);
 		return SFS_EXIT_USAGE;
 	}
-	ret = outbox ? outbox_main(cfg, a) : inbox_main(cfg, a);
+	if (setup_log(cmd, a->foreground, log_file)) {
+		config_free(cfg);
+		return SFS_EXIT_USAGE;
+	}
+	/*
+	 * The mount's source in mountinfo, df and the unmount messages: as
+	 * typed it would be relative to a directory nobody knows later. If it
+	 * does not resolve, the mount says why.
+	 */
+	backing = realpath(a->backing, NULL);
+	if (backing)
+		abs.backing = backing;
+	ret = outbox ? outbox_main(cfg, &abs) : inbox_main(cfg, &abs);
+	free(backing);
 	config_free(cfg);
 	return ret;
 }
@@ -77,11 +287,12 @@ static int mount_cmd(int argc, char **argv, bool outbox)
 		{"mode", required_argument, NULL, OPT_MODE},
 		{"prewarm", no_argument, NULL, OPT_PREWARM},
 		{"debug", no_argument, NULL, OPT_DEBUG},
+		{"log-file", required_argument, NULL, OPT_LOG_FILE},
 		{NULL, 0, NULL, 0},
 	};
 	const char *cmd = outbox ? "outbox" : "inbox";
 	struct sfs_mount_args a = {.mode = -1};
-	const char *conf = NULL;
+	const char *conf = NULL, *log_file = NULL;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "c:fho:", longopts, NULL)) != -1) {
@@ -113,6 +324,9 @@ static int mount_cmd(int argc, char **argv, bool outbox)
 			a.debug = true;
 			sfs_log_set_level(SFS_LOG_DEBUG);
 			break;
+		case OPT_LOG_FILE:
+			log_file = optarg;
+			break;
 		case 'h':
 			usage(stdout, cmd);
 			return SFS_EXIT_OK;
@@ -124,7 +338,7 @@ static int mount_cmd(int argc, char **argv, bool outbox)
 		goto bad;
 	a.backing = argv[optind];
 	a.mountpoint = argv[optind + 1];
-	return mount_run(cmd, outbox, conf, &a);
+	return mount_run(cmd, outbox, conf, log_file, &a);
 bad:
 	usage(stderr, cmd);
 	return SFS_EXIT_USAGE;
@@ -149,7 +363,14 @@ bool cli_is_fstab_source(const char *arg)
  * Take signetfs's own keys out of a mount(8) option list, keep the FUSE
  * ones in *fuse (comma-separated, appended). Returns 0 or -1 on a bad value.
  */
-static int fstab_opts(char *list, bool outbox, char **conf,
+static int take_path(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = strdup(v);
+	return *dst ? 0 : -1;
+}
+
+static int fstab_opts(char *list, bool outbox, char **conf, char **log_file,
 		      struct sfs_mount_args *a, char *fuse, size_t size)
 {
 	char *save = NULL;
@@ -157,9 +378,10 @@ static int fstab_opts(char *list, bool outbox, char **conf,
 	for (char *o = strtok_r(list, ",", &save); o;
 	     o = strtok_r(NULL, ",", &save)) {
 		if (!strncmp(o, "config=", 7)) {
-			free(*conf);
-			*conf = strdup(o + 7);
-			if (!*conf)
+			if (take_path(conf, o + 7))
+				return -1;
+		} else if (!strncmp(o, "log-file=", 9)) {
+			if (take_path(log_file, o + 9))
 				return -1;
 		} else if (!outbox && !strncmp(o, "mode=", 5)) {
 			if (parse_mode(o + 5, &a->mode))
@@ -195,7 +417,7 @@ int cmd_mount_fstab(int argc, char **argv)
 	bool outbox = !strncmp(src, "outbox:", 7);
 	const char *cmd = outbox ? "outbox" : "inbox";
 	struct sfs_mount_args a = {.mode = -1};
-	char fuse[1024] = "", *conf = NULL;
+	char fuse[1024] = "", *conf = NULL, *log_file = NULL;
 	int ret;
 
 	a.backing = src + (outbox ? 7 : 6);
@@ -213,29 +435,32 @@ int cmd_mount_fstab(int argc, char **argv)
 		else
 			goto bad;
 		list = strdup(arg);
-		ret = list ? fstab_opts(list, outbox, &conf, &a, fuse,
-					sizeof(fuse))
+		ret = list ? fstab_opts(list, outbox, &conf, &log_file, &a,
+					fuse, sizeof(fuse))
 			   : -1;
 		free(list);
 		if (ret) {
 			cli_error(cmd, "invalid mount options '%s'", arg);
-			free(conf);
-			return SFS_EXIT_USAGE;
+			ret = SFS_EXIT_USAGE;
+			goto out;
 		}
 	}
+	ret = SFS_EXIT_USAGE;
 	if (!conf) {
 		cli_error(cmd, "mount option config=FILE is required");
-		return SFS_EXIT_USAGE;
+		goto out;
 	}
 	a.fuse_opts = fuse;
-	ret = mount_run(cmd, outbox, conf, &a);
-	free(conf);
-	return ret;
+	ret = mount_run(cmd, outbox, conf, log_file, &a);
+	goto out;
 bad:
-	free(conf);
 	fprintf(stderr, "usage: signetfs outbox:BACKING|inbox:BACKING "
 			"MOUNTPOINT -o config=CONF[,mode=M][,prewarm]"
-			"[,FUSE_OPTIONS]\n"
+			"[,log-file=FILE][,FUSE_OPTIONS]\n"
 			"(the form mount(8) runs for type fuse.signetfs)\n");
-	return SFS_EXIT_USAGE;
+	ret = SFS_EXIT_USAGE;
+out:
+	free(conf);
+	free(log_file);
+	return ret;
 }

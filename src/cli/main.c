@@ -41,8 +41,11 @@ static void usage(FILE *f)
 		   "-o config=CONF[,...]\n\ncommands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++)
 		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].what);
-	fprintf(f, "\n'signetfs COMMAND --help' describes each. Exit codes: "
-		   "0 ok, 1 refused, 2 usage/config, 3 token/HSM.\n");
+	fprintf(f, "\noptions:\n"
+		   "  -V, --version  print the version\n"
+		   "  -h, --help     this text\n"
+		   "\n'signetfs COMMAND --help' describes each command. Exit "
+		   "codes: 0 ok, 1 refused,\n2 usage/config, 3 token/HSM.\n");
 }
 
 static void harden(void)
@@ -64,7 +67,7 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return SFS_EXIT_OK;
 	}
-	if (!strcmp(argv[1], "--version")) {
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
 		printf("signetfs %s\n", SIGNETFS_VERSION);
 		return SFS_EXIT_OK;
 	}

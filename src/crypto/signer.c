@@ -26,13 +26,16 @@ static int load_certs(const char *file, X509 **first, STACK_OF(X509) *rest,
 		      struct sfs_error *err)
 {
 	BIO *bio = BIO_new_file(file, "r");
+	int ret = bio ? 0 : errno ? -errno : -ENOENT; /* fopen's errno */
 	X509 *x;
 	int n = 0;
 
 	if (!bio) {
-		sfs_error_set(err, -ENOENT, SFS_EXIT_USAGE,
-			      "cannot read certificate file %s", file);
-		return -ENOENT;
+		ERR_clear_error();
+		sfs_error_set(err, ret, SFS_EXIT_USAGE,
+			      "cannot read certificate file %s: %s", file,
+			      strerror(-ret));
+		return ret;
 	}
 	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
 		if (first && !*first)

@@ -41,6 +41,13 @@ wait_for() {
 	done
 }
 
+# A process has exited (gone, or a zombie its parent has not waited for).
+sfs_exited() {
+	local st
+	st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 0
+	[ "$st" = Z ]
+}
+
 # A private token, CA and config: sfs_init DIR -> DIR/signetfs.conf
 sfs_init() {
 	"$SIGNETFS" init "$1" >"$1.init.log" 2>&1 ||
@@ -76,8 +83,26 @@ sfs_mount() {
 
 # sfs_umount MNT PID LOG: unmount, the daemon must exit 0 with a clean log.
 sfs_umount() {
-	local mnt=$1 pid=$2 log=$3 rc=0
+	local mnt=$1 pid=$2 log=$3 rc=0 dev held
+	dev=$(awk -v m="$(realpath "$mnt")" '$5 == m { d = $3 } END { print d }' \
+		/proc/self/mountinfo)
 	fusermount3 -u "$mnt" || fail "fusermount3 -u $mnt"
+	# The daemon ends when the kernel drops the connection. A copy of the
+	# mount in another mount namespace (made while it was mounted: unshare
+	# -m, a systemd namespace of another test run on this machine) keeps
+	# it up, and the daemon serves that namespace on. Then abort our
+	# connection (fusectl) and say so: a test is not stuck on someone
+	# else's namespace, and a daemon that does not exit on its own still
+	# fails.
+	if ! wait_for 60 sfs_exited "$pid"; then
+		held=$(grep -l " $dev / " /proc/[0-9]*/mountinfo 2>/dev/null | head -n1)
+		[ -n "$dev" ] && [ -n "$held" ] ||
+			{ cat "$log" >&2; fail "daemon $pid did not exit after the unmount"; }
+		note "$mnt ($dev) is still mounted in the namespace of ${held%/mountinfo}: aborting the connection"
+		unshare -m sh -c "mount -t fusectl fusectl /sys/fs/fuse/connections &&
+			echo 1 >/sys/fs/fuse/connections/${dev#*:}/abort" ||
+			fail "cannot abort the FUSE connection of $mnt"
+	fi
 	wait "$pid" || rc=$?
 	[ "$rc" -eq 0 ] || { cat "$log" >&2; fail "daemon exited $rc"; }
 	! is_fuse_mounted "$(realpath "$mnt")" || fail "$mnt still mounted"

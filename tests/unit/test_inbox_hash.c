@@ -129,15 +129,37 @@ static void hash_and_check(struct fx *f, const uint8_t *want)
 	free(tags);
 }
 
+/*
+ * Read with O_DIRECT, the cache holds only what the probes read. Except
+ * for a race the pass allows: a probe (RWF_NOWAIT) that misses starts the
+ * read of its page, and on a busy machine (a fresh build still writing
+ * back, another test) that read can finish before the probe looks, so the
+ * chunk is taken as cached and read buffered: 1 MiB more in the cache
+ * (seen once in 60 runs with both CPUs busy; a probe at offset 0 makes
+ * the whole file buffered). A broken direct path caches the file every
+ * time, so the page cache is set up again and the pass retried; only a
+ * pass that never stays under the bound fails.
+ */
+#define COLD_TRIES 5
+
 static void test_cold(void **state)
 {
 	struct fx *f = *state;
+	size_t got = 0;
 
-	if (!evict(f))
-		skip();
-	hash_and_check(f, f->data);
-	/* Read with O_DIRECT: the cache holds only what the probes read. */
-	assert_true(resident(f->fd, 0, SIZE) <= probe_pages());
+	for (int i = 0; i < COLD_TRIES; i++) {
+		if (!evict(f))
+			skip();
+		hash_and_check(f, f->data);
+		got = resident(f->fd, 0, SIZE);
+		if (got <= probe_pages())
+			return;
+		print_message("cold pass %d: %zu bytes cached, more than "
+			      "the probes' %zu (a probe raced its own read?); "
+			      "again\n", i + 1, got, probe_pages());
+	}
+	fail_msg("%d cold passes left %zu bytes cached (> %zu): not read "
+		 "with O_DIRECT", COLD_TRIES, got, probe_pages());
 }
 
 static void test_warm(void **state)

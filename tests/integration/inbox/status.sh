@@ -213,9 +213,9 @@ want = {
     'signetfs_files_verified_total': n_ok,
     'signetfs_files_denied_total': n_denied,
     'signetfs_verify_cache_misses_total': n_ok + n_denied,
-    'signetfs_bytes_hashed_total': n_bytes,
-    'signetfs_prewarm_total_files': n_ok + n_denied,
-    'signetfs_prewarm_done_files': n_ok + n_denied,
+    'signetfs_hashed_bytes_total': n_bytes,
+    'signetfs_prewarm_found_files': n_ok + n_denied,
+    'signetfs_prewarm_checked_files': n_ok + n_denied,
     'signetfs_files_signed_total': 0,
 }
 for metric, v in want.items():

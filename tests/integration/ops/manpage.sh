@@ -3,10 +3,12 @@
 # signetfs(1) renders without a groff warning, and cannot fall behind the
 # code: every subcommand, every long option any 'signetfs CMD --help'
 # prints, every config key the parser knows and every exit code is in it.
+# And docs/cli.md, the man page and --help agree (doc_agree.py): each
+# command's options, both ways, config keys and defaults, exit codes.
 . "$(dirname "$0")/../lib.sh"
 command -v groff >/dev/null || skip "no groff (package groff-base)"
 : "${SFS_BUILD:?SFS_BUILD must name the build directory}"
-src=$SFS_SRC/doc/signetfs.1
+src=$SFS_SRC/doc/signetfs.1.in
 built=$SFS_BUILD/doc/signetfs.1
 [ -f "$built" ] || fail "meson did not build $built"
 t=$SFS_TMP
@@ -16,6 +18,12 @@ for page in "$src" "$built"; do
 	[ ! -s "$t/warn" ] || { cat "$t/warn" >&2; fail "groff warns on $page"; }
 done
 grep -q '@VERSION@' "$built" && fail "version not filled in"
+# The template is not a page: 'man doc/signetfs.1' would show @VERSION@.
+[ ! -e "$SFS_SRC/doc/signetfs.1" ] || fail "doc/signetfs.1 in the source tree reads as a page"
+version=$("$SIGNETFS" -V) || fail "signetfs -V"
+[ "$("$SIGNETFS" --version)" = "$version" ] || fail "-V and --version differ"
+groff -man -Tutf8 -P-cbou "$built" 2>/dev/null | tail -n1 | grep -q "^$version " ||
+	fail "footer is not '$version': $(groff -man -Tutf8 -P-cbou "$built" 2>/dev/null | tail -n1)"
 # Rendered text, with the hyphens and bold of the roff source resolved.
 groff -man -Tutf8 -P-cbou "$built" 2>/dev/null >"$t/page.txt"
 man_has() { grep -qF -- "$1" "$t/page.txt"; }
@@ -61,7 +69,9 @@ for code in 0 1 2 3; do
 		missing+=("exit status $code")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-	printf 'missing from doc/signetfs.1: %s\n' "${missing[@]}" >&2
+	printf 'missing from doc/signetfs.1.in: %s\n' "${missing[@]}" >&2
 	fail "the man page is behind the code"
 fi
+python3 "$(dirname "$0")/doc_agree.py" "$SIGNETFS" "$SFS_SRC" "$built" ||
+	fail "docs/cli.md, signetfs(1) and --help disagree"
 echo "manpage: ok"

@@ -62,11 +62,21 @@ exec $sd --system --log-target=console --log-level=notice \
 	--unit=default.target </dev/null >$t/pid1.log 2>&1
 BOOT
 unshare --pid --fork --mount bash "$t/boot.sh" 2>>"$t/unshare.log" &
-SFS_PIDS+=("$!")
+us=$!
+SFS_PIDS+=("$us")
+# Our PID 1 is unshare's child once boot.sh has exec'd systemd. Not a
+# pgrep of its command line: another run of this test (another build
+# tree on the same machine) boots one with the same, and taking theirs
+# failed both and left one running.
+own_pid1() {
+	local c
+	c=$(pgrep -P "$us") && [ "$(cat "/proc/$c/comm" 2>/dev/null)" = systemd ] &&
+		echo "$c"
+}
 pid1=
-wait_for 10 pgrep -f -x "$sd --system --log-target=console --log-level=notice --unit=default.target" >/dev/null ||
+wait_for 10 own_pid1 >/dev/null ||
 	{ cat "$t/pid1.log"; skip "systemd does not boot in a namespace here"; }
-pid1=$(pgrep -f -x "$sd --system --log-target=console --log-level=notice --unit=default.target")
+pid1=$(own_pid1)
 SFS_PIDS+=("$pid1")
 in_ns() { nsenter -t "$pid1" -m -p "$@"; }
 wait_for 20 in_ns systemctl is-system-running -q --wait 2>/dev/null ||
@@ -81,7 +91,7 @@ stop_systemd() {
 	# The cgroups this systemd made in the host's hierarchies.
 	for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
 		for d in init.scope system.slice; do
-			[ -d "$h$d" ] && find "$h$d" -depth -type d -exec rmdir {} + 2>/dev/null
+			[ -d "$h$d" ] && find "$h$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
 		done
 	done
 	return 0
@@ -99,7 +109,13 @@ in_ns test -e "$t/mnt/bad" && fail "unsigned file served"
 # page per MiB the cache probe reads), the signed file is served as signed,
 # its tampered twin not at all.
 filled() { in_ns "$SIGNETFS" status "$t/mnt" | awk '$1 == "bytes_filled" { print $2 }'; }
-if command -v fincore >/dev/null; then
+# A probe of the hash pass that races its own page read makes a chunk (at
+# offset 0: the file) read buffered on a busy machine (test_inbox_hash.c
+# says how): then the unit is restarted, its verdicts and BACKING's cache
+# dropped, and the check made again; a daemon that cannot use O_DIRECT
+# under the unit fails all three.
+cold_check() {
+	local f res
 	sync
 	echo 1 >/proc/sys/vm/drop_caches
 	in_ns stat "$t/mnt/big" >/dev/null || fail "big not found"
@@ -109,8 +125,19 @@ if command -v fincore >/dev/null; then
 	in_ns test -e "$t/mnt/bigbad" && fail "tampered bigbad served"
 	for f in big bigbad; do
 		res=$(fincore -nb -o RES "$t/back/$f")
-		[ "$res" -le $((8 * $(getconf PAGESIZE))) ] ||
-			fail "$f: $res bytes cached: the unit's daemon did not read it with O_DIRECT"
+		[ "$res" -le $((8 * $(getconf PAGESIZE))) ] || {
+			note "$f: $res bytes cached after a cold verification"
+			return 1
+		}
+	done
+}
+if command -v fincore >/dev/null; then
+	tries=1
+	until cold_check; do
+		[ $tries -lt 3 ] ||
+			fail "the unit's daemon did not read big and bigbad with O_DIRECT ($tries tries)"
+		tries=$((tries + 1))
+		in_ns systemctl restart "$unit" || fail "restart $unit"
 	done
 fi
 main=$(in_ns systemctl show -p MainPID --value "$unit")
