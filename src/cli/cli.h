@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "signetfs/signer.h"
+
 int cmd_init(int argc, char **argv);
 int cmd_sign(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
@@ -19,8 +21,36 @@ int cmd_status(int argc, char **argv);
 bool cli_is_fstab_source(const char *arg);
 int cmd_mount_fstab(int argc, char **argv);
 
+/* What `signetfs sign` was asked to do (cmd_sign.c parses it). */
+struct sign_options {
+	const char *config;	/* CONF, or NULL: the key options below */
+	const char *root;	/* paths are signed relative to it */
+	struct sfs_key_config key;	/* set fields override CONF's */
+	bool sync, verbose, recursive;
+	unsigned jobs;		/* 0: one per CPU */
+	char **args;		/* FILE|DIR... */
+	int nargs;
+};
 
-/* Run fn(0..n-1) on `threads` threads; returns when all are done. */
+/* Sign every file o names; an exit code (enum sfs_exit). */
+int sign_files(const struct sign_options *o);
+
+/* What `signetfs verify` was asked to do (cmd_verify.c parses it). */
+struct verify_options {
+	const char *config, *root, *trust, *crl;
+	uint8_t (*pins)[32];	/* --signer-sha256; taken by verify_files */
+	size_t n_pins;
+	bool at_signing_time, json, recursive;
+	unsigned jobs;		/* 0: one per CPU */
+	char **args;
+	int nargs;
+};
+
+/* Verify every file o names and print the verdicts; an exit code. */
+int verify_files(struct verify_options *o);
+
+/* -j N: 1 to 256 threads; -1 (and a message) otherwise. */
+int cli_jobs(const char *arg, unsigned *jobs);
 
 /* The files a sign/verify run works on, with their sizes (for progress). */
 struct cli_files {

@@ -1,69 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-/* signetfs sign: one HSM login, many files signed in parallel threads. */
-#include <errno.h>
-#include <fcntl.h>
+/* signetfs sign: its options, then sign_files() (sign_files.c). */
 #include <getopt.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "cli.h"
-#include "signetfs/audit.h"
-#include "signetfs/config.h"
-#include "signetfs/policy.h"
-#include "signetfs/signer.h"
+#include "signetfs/util.h"
 
 enum { OPT_MODULE = 256, OPT_KEY, OPT_CERT, OPT_CHAIN, OPT_PIN_FILE,
        OPT_SYNC };
-
-/* A signature whose record is written, not yet known to be durable. */
-struct pending {
-	size_t i;
-	char *sig;		/* FILE.sig */
-	uint8_t *der;
-	size_t len;
-	/* For the sign-failed record if it cannot be installed after all. */
-	char *rel;
-	int64_t size;
-	struct sfs_digest digest;
-	struct sfs_signer *signer;	/* its key, for the records */
-	struct stat st;			/* the file's mode and owner */
-};
-
-#define BATCH 64
-
-struct sign_job {
-	struct sfs_signer *signer;	/* the default, or the one asked for */
-	/*
-	 * With --config and no key of its own: the config's keys, so a file
-	 * under a [rule] with a key is signed with that key, as the outbox
-	 * does. NULL: every file is signed with signer.
-	 */
-	struct sfs_keyring *ring;
-	const struct sfs_config *cfg;
-	struct audit_log *audit;
-	const char *root;
-	char **files;
-	const uint64_t *sizes;
-	struct cli_progress *progress;
-	int *result;		/* enum sfs_exit per file */
-	char **msg;		/* error per file, or NULL */
-	struct sfs_writer writer;
-	bool sync;
-	/*
-	 * Signed, recorded, waiting for the records to be durable before
-	 * their .sig files are written: one audit sync per batch, not per
-	 * file (a serial fdatasync per file cost a third of the run).
-	 */
-	pthread_mutex_t batch_lock;
-	struct pending batch[BATCH];
-	size_t nbatch;
-	off_t batch_end;
-};
-
 
 static void usage(FILE *f)
 {
@@ -98,276 +43,6 @@ static void usage(FILE *f)
 		"3 token/HSM error.\n");
 }
 
-static void fail_file(struct sign_job *j, size_t i, enum sfs_exit ex,
-		      const char *fmt, const char *arg)
-{
-	char *m = NULL;
-
-	j->result[i] = ex;
-	if (asprintf(&m, fmt, arg) < 0)
-		m = NULL;
-	j->msg[i] = m;
-}
-
-static int audit_sign(struct sign_job *j, struct sfs_signer *sg,
-		      const char *event, const char *rel, int64_t size,
-		      const struct sfs_digest *d, const char *reason,
-		      off_t *end)
-{
-	struct audit_record r = {
-		.path = rel, .path_len = strlen(rel),
-		.size = size, .digest = d, .writer = &j->writer,
-		.reason = reason,
-	};
-
-	audit_record_key(&r, sg);
-	/* The signing transaction's steps (1) and (4), audit.h. */
-	if (!strcmp(event, "sign"))
-		return audit_sign_begin(j->audit, &r, end);
-	audit_sign_abort(j->audit, &r, reason);
-	*end = 0;
-	return 0;
-}
-
-/*
- * FILE.sig, atomically, exactly as readable as FILE (st) and, when we are
- * root, owned like it: a signature tells the file's digest, size and
- * writer, so it must not be readable by more users than the file.
- */
-static int install_sig(const char *sig, const uint8_t *der, size_t len,
-		       const struct stat *st, bool sync)
-{
-	int ret = sfs_write_atomic_at(AT_FDCWD, sig, der, len,
-				      (st->st_mode & 0444) | 0200, sync);
-
-	if (ret == 0 && geteuid() == 0 &&
-	    fchownat(AT_FDCWD, sig, st->st_uid, st->st_gid,
-		     AT_SYMLINK_NOFOLLOW) < 0)
-		ret = -errno;
-	return ret;
-}
-
-/* Make the batch's records durable, then write its .sig files. */
-static void batch_install(struct sign_job *j, const struct pending *p,
-			  size_t n, off_t end)
-{
-	int sync_err = audit_sync_to(j->audit, end);
-
-	for (size_t k = 0; k < n; k++) {
-		const char *why = NULL;
-		off_t e;
-
-		if (sync_err) {
-			fail_file(j, p[k].i, SFS_EXIT_REFUSED,
-				  "%s: cannot write the audit log", p[k].sig);
-			why = "audit log not durable; signature not written";
-		} else if (install_sig(p[k].sig, p[k].der, p[k].len,
-				       &p[k].st, j->sync)) {
-			fail_file(j, p[k].i, SFS_EXIT_REFUSED,
-				  "%s: cannot write", p[k].sig);
-			why = "cannot write the .sig";
-		}
-		/* Its sign record is followed by what became of it. */
-		if (why)
-			audit_sign(j, p[k].signer, "sign-failed", p[k].rel,
-				   p[k].size,
-				   &p[k].digest, why, &e);
-		free(p[k].sig);
-		free(p[k].der);
-		free(p[k].rel);
-	}
-}
-
-/* Move the batch into p (the lock held); how many. */
-static size_t batch_take_locked(struct sign_job *j, struct pending *p,
-				off_t *end)
-{
-	size_t n = j->nbatch;
-
-	memcpy(p, j->batch, n * sizeof(*p));
-	*end = j->batch_end;
-	j->nbatch = 0;
-	j->batch_end = 0;
-	return n;
-}
-
-/* Queue pd; the thread that fills the batch installs it. */
-static void batch_add(struct sign_job *j, const struct pending *pd, off_t end)
-{
-	struct pending p[BATCH];
-	size_t n = 0;
-
-	pthread_mutex_lock(&j->batch_lock);
-	j->batch[j->nbatch++] = *pd;
-	if (end > j->batch_end)
-		j->batch_end = end;
-	if (j->nbatch == BATCH)
-		n = batch_take_locked(j, p, &end);
-	pthread_mutex_unlock(&j->batch_lock);
-	if (n)
-		batch_install(j, p, n, end);
-}
-
-/* After the workers: install what is left. */
-static void batch_flush(struct sign_job *j)
-{
-	struct pending p[BATCH];
-	off_t end;
-	size_t n;
-
-	pthread_mutex_lock(&j->batch_lock);
-	n = batch_take_locked(j, p, &end);
-	pthread_mutex_unlock(&j->batch_lock);
-	if (n)
-		batch_install(j, p, n, end);
-}
-
-/*
- * FILE.sig is renamed over, never opened; but a FIFO, device or directory
- * of that name is not a signature of ours to replace: the user is told.
- */
-static bool sig_replaceable(const char *sig)
-{
-	struct stat st;
-
-	return fstatat(AT_FDCWD, sig, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-	       S_ISREG(st.st_mode);
-}
-
-/*
- * The key for REL: the [rule]'s with --config (the outbox's choice), the
- * one asked for otherwise. NULL when policy cannot evaluate REL: it is
- * refused, as the outbox and the inbox refuse it.
- */
-static struct sfs_signer *signer_for(struct sign_job *j, const char *rel)
-{
-	const struct sfs_rule *r;
-
-	if (j->cfg && policy_match(j->cfg, rel, &r))
-		return NULL;
-	return j->ring ? keyring_for(j->ring, r) : j->signer;
-}
-
-static void sign_file(size_t i, void *ctx)
-{
-	struct sign_job *j = ctx;
-	const char *file = j->files[i];
-	struct sfs_error err = {0};
-	struct sfs_signer *sg;
-	struct sfs_digest d;
-	uint8_t *der = NULL;
-	size_t len = 0;
-	uint64_t size = 0;
-	char *rel = NULL, *sig = NULL;
-	struct stat st;
-	off_t end = 0;
-	int fd = -1, ret;
-
-	j->result[i] = SFS_EXIT_OK;
-	if (sfs_is_sig_name(file, strlen(file))) {
-		fail_file(j, i, SFS_EXIT_REFUSED, "%s: refusing to sign a .sig "
-			  "file", file);
-		return;
-	}
-	ret = sfs_path_relative(j->root, file, &rel);
-	if (ret) {
-		fail_file(j, i, SFS_EXIT_REFUSED,
-			  ret == -EXDEV ? "%s: outside the root (--root)"
-					: "%s: cannot resolve the path", file);
-		return;
-	}
-	/* Only a regular file is opened: a FIFO would block, a device act. */
-	fd = sfs_open_regular_at(AT_FDCWD, file, O_RDONLY, &st);
-	if (fd < 0) {
-		fail_file(j, i, SFS_EXIT_REFUSED,
-			  fd == -EINVAL ? "%s: not a regular file (not opened)"
-					: "%s: cannot open", file);
-		goto out;
-	}
-	if (asprintf(&sig, "%s" SFS_SIG_SUFFIX, file) < 0) {
-		sig = NULL;
-		fail_file(j, i, SFS_EXIT_REFUSED, "%s: out of memory", file);
-		goto out;
-	}
-	/* Before anything is signed or recorded. */
-	if (!sig_replaceable(sig)) {
-		fail_file(j, i, SFS_EXIT_REFUSED, "%s: exists and is not a "
-			  "regular file; not replaced", sig);
-		goto out;
-	}
-	sg = signer_for(j, rel);
-	if (!sg) {
-		fail_file(j, i, SFS_EXIT_REFUSED, "%s: policy cannot evaluate "
-			  "this path (deeper than 256 components)", file);
-		goto out;
-	}
-	if (sfs_hash_fd(fd, signer_md(sg), &d, &size) != 0) {
-		fail_file(j, i, SFS_EXIT_REFUSED, "%s: read error", file);
-		goto out;
-	}
-	ret = signer_sign(sg, &d, rel, strlen(rel), &j->writer, &der, &len,
-			  &err);
-	if (ret) {
-		audit_sign(j, sg, "sign-failed", rel, (int64_t)size, &d,
-			   err.msg, &end);
-		fail_file(j, i, err.exit ? err.exit : SFS_EXIT_TOKEN, "%s",
-			  err.msg);
-		goto out;
-	}
-	/* The record is written (and durable) before the signature exists. */
-	if (audit_sign(j, sg, "sign", rel, (int64_t)size, &d, NULL, &end) !=
-	    0) {
-		fail_file(j, i, SFS_EXIT_REFUSED,
-			  "%s: cannot write the audit log", file);
-		goto out;
-	}
-	if (j->audit) {
-		/* Installed once the batch's records are durable. */
-		struct pending pd = {.i = i, .sig = sig, .der = der,
-				     .len = len, .rel = rel,
-				     .size = (int64_t)size, .digest = d,
-				     .signer = sg, .st = st};
-
-		batch_add(j, &pd, end);
-		sig = NULL;
-		der = NULL;
-		rel = NULL;
-		goto out;
-	}
-	ret = install_sig(sig, der, len, &st, j->sync);
-	if (ret)
-		fail_file(j, i, SFS_EXIT_REFUSED, "%s: cannot write", sig);
-out:
-	if (fd >= 0)
-		close(fd);
-	free(der);
-	free(rel);
-	free(sig);
-}
-
-static void sign_one(size_t i, void *ctx)
-{
-	struct sign_job *j = ctx;
-
-	sign_file(i, ctx);
-	cli_progress_add(j->progress, j->sizes[i]);
-}
-
-static int load_key_config(const char *conf, struct sfs_config **cfg,
-			   struct sfs_key_config *kc)
-{
-	struct sfs_error err = {0};
-
-	if (!conf)
-		return 0;
-	if (config_load(conf, cfg, &err)) {
-		cli_error("sign", "%s", err.msg);
-		return -1;
-	}
-	*kc = (*cfg)->key;
-	return 0;
-}
-
 int cmd_sign(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -385,54 +60,45 @@ int cmd_sign(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	struct sign_job j = {.root = ".",
-			     .batch_lock = PTHREAD_MUTEX_INITIALIZER};
-	struct sfs_key_config kc = {.md = SFS_MD_SHA256}, over = {0};
-	struct sfs_config *cfg = NULL;
-	struct sfs_error err = {0};
-	struct cli_files files = {0};
-	const char *conf = NULL;
-	int c, jobs = (int)sfs_cpus(), ret = SFS_EXIT_USAGE, walk_errors;
-	bool verbose = false, sync = false, recursive = false;
-	size_t n;
+	struct sign_options o = {.root = "."};
+	int c;
 
 	while ((c = getopt_long(argc, argv, "c:R:j:rvh", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 'c':
-			conf = optarg;
+			o.config = optarg;
 			break;
 		case 'R':
-			j.root = optarg;
+			o.root = optarg;
 			break;
 		case OPT_MODULE:
-			over.module = optarg;
+			o.key.module = optarg;
 			break;
 		case OPT_KEY:
-			over.key_uri = optarg;
+			o.key.key_uri = optarg;
 			break;
 		case OPT_CERT:
-			over.cert = optarg;
+			o.key.cert = optarg;
 			break;
 		case OPT_CHAIN:
-			over.chain = optarg;
+			o.key.chain = optarg;
 			break;
 		case OPT_PIN_FILE:
-			over.pin_file = optarg;
+			o.key.pin_file = optarg;
 			break;
 		case OPT_SYNC:
-			sync = true;
+			o.sync = true;
 			break;
 		case 'j':
-			jobs = atoi(optarg);
-			if (jobs < 1 || jobs > 256)
+			if (cli_jobs(optarg, &o.jobs))
 				goto bad;
 			break;
 		case 'v':
-			verbose = true;
+			o.verbose = true;
 			break;
 		case 'r':
-			recursive = true;
+			o.recursive = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -441,88 +107,12 @@ int cmd_sign(int argc, char **argv)
 			goto bad;
 		}
 	}
-	if (optind >= argc || (!conf && (!over.module || !over.key_uri ||
-					 !over.cert)))
+	if (optind >= argc || (!o.config && (!o.key.module ||
+					     !o.key.key_uri || !o.key.cert)))
 		goto bad;
-	if (load_key_config(conf, &cfg, &kc))
-		return SFS_EXIT_USAGE;
-	if (over.module)
-		kc.module = over.module;
-	if (over.key_uri)
-		kc.key_uri = over.key_uri;
-	if (over.cert)
-		kc.cert = over.cert;
-	if (over.chain)
-		kc.chain = over.chain;
-	if (over.pin_file)
-		kc.pin_file = over.pin_file;
-	j.sync = sync || (cfg && cfg->sync_sig);
-	j.cfg = cfg;
-	if (cfg && !over.module && !over.key_uri && !over.cert &&
-	    !over.chain && !over.pin_file && cfg->key.key_uri) {
-		/* The config's own keys: each path with its rule's. */
-		if (keyring_open(cfg, &j.ring, &err) == 0)
-			j.signer = keyring_default(j.ring);
-	} else if (signer_open(&kc, &j.signer, &err) != 0) {
-		j.signer = NULL;
-	}
-	if (!j.signer) {
-		cli_error("sign", "%s", err.msg);
-		ret = err.exit ? err.exit : SFS_EXIT_TOKEN;
-		goto out;
-	}
-	/* Checkpoints are signed with the same key; a final one at exit. */
-	if (cfg && cfg->audit_log) {
-		int e = audit_open_config(cfg, j.signer, &j.audit);
-
-		if (e) {
-			cli_error("sign", "cannot open the audit log %s: %s",
-				  cfg->audit_log, strerror(-e));
-			goto out;
-		}
-	}
-	sfs_writer_self(&j.writer);
-	walk_errors = cli_files_collect(&files, argv + optind, argc - optind,
-					recursive, "sign");
-	if (walk_errors < 0)
-		goto out;
-	n = files.n;
-	j.files = files.v;
-	j.sizes = files.size;
-	j.result = calloc(n ? n : 1, sizeof(*j.result));
-	j.msg = calloc(n ? n : 1, sizeof(*j.msg));
-	if (!j.result || !j.msg) {
-		cli_error("sign", "out of memory");
-		goto out;
-	}
-	j.progress = cli_progress_new("sign", n, files.bytes);
-	sfs_parallel(n, (unsigned)jobs, sign_one, &j, NULL);
-	batch_flush(&j);
-	cli_progress_end(j.progress);
-	ret = walk_errors ? SFS_EXIT_REFUSED : SFS_EXIT_OK;
-	for (size_t i = 0; i < n; i++) {
-		if (j.result[i] == SFS_EXIT_OK) {
-			if (verbose)
-				printf("signed %s\n", j.files[i]);
-			continue;
-		}
-		cli_error("sign", "%s", j.msg[i] ? j.msg[i] : j.files[i]);
-		/* A token error outranks a refused file. */
-		if (ret != SFS_EXIT_TOKEN)
-			ret = j.result[i];
-		free(j.msg[i]);
-	}
-out:
-	cli_files_free(&files);
-	free(j.result);
-	free(j.msg);
-	audit_close(j.audit);
-	if (j.ring)
-		keyring_close(j.ring);
-	else
-		signer_close(j.signer);
-	config_free(cfg);
-	return ret;
+	o.args = argv + optind;
+	o.nargs = argc - optind;
+	return sign_files(&o);
 bad:
 	usage(stderr);
 	return SFS_EXIT_USAGE;

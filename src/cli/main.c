@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /* signetfs: git-style dispatch to one cmd_*.c per subcommand. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -32,6 +34,22 @@ void cli_error(const char *cmd, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+int cli_jobs(const char *arg, unsigned *jobs)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || n < 1 || n > 256) {
+		fprintf(stderr, "signetfs: -j %s: a number of threads from 1 "
+			"to 256\n", arg);
+		return -1;
+	}
+	*jobs = (unsigned)n;
+	return 0;
 }
 
 static void usage(FILE *f)

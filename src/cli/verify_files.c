@@ -1,0 +1,250 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * What `signetfs verify` does once its options are parsed: the inbox's
+ * verdict (verdict.h) for each file, on parallel threads, printed in order.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "signetfs/config.h"
+#include "signetfs/json.h"
+#include "signetfs/verdict.h"
+
+struct verify_job {
+	struct sfs_verifier *v;
+	const struct sfs_config *cfg;	/* rules, pins, path binding */
+	const char *root;
+	char **files;
+	const uint64_t *sizes;
+	struct cli_progress *progress;
+	enum verify_reason *reason;
+	bool *sig_odd;			/* FILE.sig is not a regular file */
+	struct sig_info *info;
+};
+
+/*
+ * FILE.sig as the verdict takes it; its bytes in *der for the caller.
+ * Never blocks: a FIFO (or device) named FILE.sig is not opened and is
+ * no signature, as in the inbox; *odd says so for the message.
+ */
+static void read_sig(const char *file, uint8_t **der, struct verdict_sig *sig,
+		     bool *odd)
+{
+	char *p;
+	int ret;
+
+	if (asprintf(&p, "%s" SFS_SIG_SUFFIX, file) < 0) {
+		sig->read = VR_INTERNAL;
+		return;
+	}
+	ret = sfs_read_file_at(AT_FDCWD, p, SFS_SIG_MAX, der, &sig->len);
+	free(p);
+	*odd = ret == -EINVAL;
+	sig->read = verdict_read_reason(ret);
+	sig->der = *der;
+}
+
+/* FILE itself: only a regular file is opened (a FIFO blocks, a device acts). */
+static enum verify_reason open_file(const char *file, int *fd)
+{
+	struct stat st;
+
+	*fd = sfs_open_regular_at(AT_FDCWD, file, O_RDONLY, &st);
+	if (*fd >= 0)
+		return VR_OK;
+	return *fd == -EINVAL ? VR_NOT_REGULAR : VR_IO;
+}
+
+static void verify_file(size_t i, void *ctx)
+{
+	struct verify_job *j = ctx;
+	const char *file = j->files[i];
+	struct verdict_sig sig = {0};
+	uint8_t *der = NULL;
+	char *rel = NULL;
+	enum verify_reason r;
+	int fd = -1, ret;
+
+	r = open_file(file, &fd);
+	if (r)
+		goto out;
+	/* Where the inbox would serve it: the rule and the bound path. */
+	ret = sfs_path_relative(j->root, file, &rel);
+	if (ret) {
+		/* Outside the root: no rule can be matched, no path matches. */
+		r = ret == -EXDEV ? VR_PATH_MISMATCH : VR_IO;
+		goto out;
+	}
+	read_sig(file, &der, &sig, &j->sig_odd[i]);
+	r = verdict_check_fd(j->cfg, j->v, rel, &sig, fd, &j->info[i]);
+out:
+	j->reason[i] = r;
+	if (fd >= 0)
+		close(fd);
+	free(der);
+	free(rel);
+}
+
+static void verify_one(size_t i, void *ctx)
+{
+	struct verify_job *j = ctx;
+
+	verify_file(i, ctx);
+	cli_progress_add(j->progress, j->sizes[i]);
+}
+
+/* The reason's text, and what it was when FILE.sig is not a file. */
+static const char *message(enum verify_reason r, bool sig_odd)
+{
+	if (r == VR_NO_SIG && sig_odd)
+		return "no signature file (FILE.sig is not a regular file; "
+		       "not opened)";
+	return verify_reason_str(r);
+}
+
+static void print_json(const char *file, enum verify_reason r, bool sig_odd,
+		       const struct sig_info *info)
+{
+	struct json_buf b = {0};
+	char hex[2 * SFS_MD_MAX + 1];
+
+	json_raw(&b, "{\"file\":", 8);
+	json_str(&b, file, strlen(file));
+	json_printf(&b, ",\"ok\":%s,\"reason\":\"%s\"",
+		    r == VR_OK ? "true" : "false", verify_reason_name(r));
+	if (r != VR_OK)
+		json_printf(&b, ",\"message\":\"%s\"", message(r, sig_odd));
+	if (info->path) {
+		json_raw(&b, ",\"signed_path\":", 15);
+		json_str(&b, info->path, info->path_len);
+		sfs_hex(info->signer_sha256, 32, hex);
+		json_printf(&b, ",\"signer_sha256\":\"%s\"", hex);
+		json_raw(&b, ",\"signer\":", 10);
+		json_str(&b, info->signer_subject,
+			 strlen(info->signer_subject));
+		sfs_hex(info->digest.bytes, info->digest.len, hex);
+		json_printf(&b, ",\"%s\":\"%s\",\"signing_time\":%lld",
+			    sfs_md_name(info->digest.alg), hex,
+			    (long long)info->signing_time);
+		json_printf(&b, ",\"writer\":{\"uid\":%u,\"gid\":%u",
+			    info->writer.uid, info->writer.gid);
+		json_raw(&b, ",\"user\":", 8);
+		json_str(&b, info->writer.user, strlen(info->writer.user));
+		json_raw(&b, "}", 1);
+	}
+	json_raw(&b, "}\n", 2);
+	if (!b.oom)
+		fputs(b.data, stdout);
+	json_buf_free(&b);
+}
+
+/*
+ * The config (if any) with the command line's trust settings over it. Like
+ * every option here, --signer-sha256 stands in for the global setting
+ * ([inbox] signer-sha256); a [rule] that pins its own signers still
+ * decides its subtree, as in the inbox. Without a config: no rules, every
+ * path bound, the pins given.
+ */
+static int load_trust(struct verify_job *j, struct verify_options *o,
+		      struct sfs_config **cfg, struct sfs_config *trust_only)
+{
+	struct sfs_trust_config tc = {0};
+	struct sfs_error err = {0};
+
+	if (o->config) {
+		if (config_load(o->config, cfg, &err)) {
+			cli_error("verify", "%s", err.msg);
+			return -1;
+		}
+		tc = (*cfg)->trust;
+	}
+	if (o->trust)
+		tc.cafile = (char *)o->trust;
+	if (o->crl)
+		tc.crlfile = (char *)o->crl;
+	if (o->at_signing_time)
+		tc.at_signing_time = true;
+	trust_only->path_binding = true;
+	j->cfg = *cfg ? *cfg : trust_only;
+	if (o->n_pins) {
+		struct sfs_config *c = *cfg ? *cfg : trust_only;
+
+		free(c->pins);
+		c->pins = o->pins;
+		c->n_pins = o->n_pins;
+		o->pins = NULL; /* transferred */
+		o->n_pins = 0;
+	}
+	if (verifier_new(&tc, &j->v, &err)) {
+		cli_error("verify", "%s", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* One line (or JSON object) per file, in order; 1 if any failed. */
+static int report(struct verify_job *j, size_t n, bool json, int ret)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (json)
+			print_json(j->files[i], j->reason[i], j->sig_odd[i],
+				   &j->info[i]);
+		else if (j->reason[i] == VR_OK)
+			printf("OK %s\n", j->files[i]);
+		else
+			printf("FAIL %s: %s\n", j->files[i],
+			       message(j->reason[i], j->sig_odd[i]));
+		if (j->reason[i] != VR_OK)
+			ret = SFS_EXIT_REFUSED;
+		sig_info_clear(&j->info[i]);
+	}
+	return ret;
+}
+
+int verify_files(struct verify_options *o)
+{
+	struct verify_job j = {.root = o->root ? o->root : "."};
+	struct sfs_config trust_only = {0};
+	struct sfs_config *cfg = NULL;
+	struct cli_files files = {0};
+	int ret = SFS_EXIT_USAGE, walk_errors;
+	size_t n;
+
+	if (load_trust(&j, o, &cfg, &trust_only))
+		goto out;
+	walk_errors = cli_files_collect(&files, o->args, o->nargs,
+					o->recursive, "verify");
+	if (walk_errors < 0)
+		goto out;
+	n = files.n;
+	j.files = files.v;
+	j.sizes = files.size;
+	j.reason = calloc(n ? n : 1, sizeof(*j.reason));
+	j.sig_odd = calloc(n ? n : 1, sizeof(*j.sig_odd));
+	j.info = calloc(n ? n : 1, sizeof(*j.info));
+	if (!j.reason || !j.sig_odd || !j.info) {
+		cli_error("verify", "out of memory");
+		goto out;
+	}
+	j.progress = cli_progress_new("verify", n, files.bytes);
+	sfs_parallel(n, o->jobs ? o->jobs : sfs_cpus(), verify_one, &j, NULL);
+	cli_progress_end(j.progress);
+	/* An unreadable directory is a part of the tree left unverified. */
+	ret = report(&j, n, o->json,
+		     walk_errors ? SFS_EXIT_REFUSED : SFS_EXIT_OK);
+out:
+	cli_files_free(&files);
+	free(j.reason);
+	free(j.sig_odd);
+	free(j.info);
+	free(trust_only.pins);
+	verifier_free(j.v);
+	config_free(cfg);
+	return ret;
+}
