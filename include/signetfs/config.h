@@ -58,5 +58,12 @@ struct sfs_config {
 int config_load(const char *path, struct sfs_config **out,
 		struct sfs_error *err);
 void config_free(struct sfs_config *cfg);
+/*
+ * *dst = v, a path relative to dir (the config file's directory) unless
+ * absolute; an empty v clears it. 0 or -ENOMEM.
+ */
+int config_set_path(const char *dir, char **dst, const char *v);
+/* Free the strings of a key configuration (a config's or a rule's). */
+void key_config_free(struct sfs_key_config *k);
 
 #endif

@@ -24,7 +24,7 @@ struct parse_state {
 };
 
 /* Relative paths in the config are relative to the config's directory. */
-static int set_path(struct parse_state *st, char **dst, const char *v)
+int config_set_path(const char *dir, char **dst, const char *v)
 {
 	char *p;
 
@@ -33,15 +33,20 @@ static int set_path(struct parse_state *st, char **dst, const char *v)
 		*dst = NULL;
 		return 0;
 	}
-	if (v[0] == '/' || !st->dir)
+	if (v[0] == '/' || !dir)
 		p = strdup(v);
-	else if (asprintf(&p, "%s/%s", st->dir, v) < 0)
+	else if (asprintf(&p, "%s/%s", dir, v) < 0)
 		p = NULL;
 	if (!p)
 		return -ENOMEM;
 	free(*dst);
 	*dst = p;
 	return 0;
+}
+
+static int set_path(struct parse_state *st, char **dst, const char *v)
+{
+	return config_set_path(st->dir, dst, v);
 }
 
 static int set_str(char **dst, const char *v)
@@ -376,17 +381,22 @@ fail:
 	return ret;
 }
 
+void key_config_free(struct sfs_key_config *k)
+{
+	free(k->module);
+	free(k->key_uri);
+	free(k->pin_file);
+	free(k->cert);
+	free(k->chain);
+	free(k->softhsm_conf);
+}
+
 void config_free(struct sfs_config *c)
 {
 	if (!c)
 		return;
 	free(c->path);
-	free(c->key.module);
-	free(c->key.key_uri);
-	free(c->key.pin_file);
-	free(c->key.cert);
-	free(c->key.chain);
-	free(c->key.softhsm_conf);
+	key_config_free(&c->key);
 	free(c->trust.cafile);
 	free(c->trust.capath);
 	free(c->trust.crlfile);

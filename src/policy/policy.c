@@ -239,21 +239,6 @@ int policy_parse_ids(const char *v, bool group, struct sfs_ids *l,
 	return ret;
 }
 
-static int set_path(const char *dir, char **dst, const char *v)
-{
-	char *p;
-
-	if (v[0] == '/' || !dir)
-		p = strdup(v);
-	else if (asprintf(&p, "%s/%s", dir, v) < 0)
-		p = NULL;
-	if (!p)
-		return -ENOMEM;
-	free(*dst);
-	*dst = p;
-	return 0;
-}
-
 int policy_parse_pins(const char *v, uint8_t (**pins)[32], size_t *n)
 {
 	char *copy = strdup(v), *save = NULL, *tok;
@@ -293,13 +278,13 @@ int policy_rule_key(struct sfs_rule *r, const char *dir, const char *k,
 		return 0;
 	}
 	if (!strcmp(k, "cert"))
-		return set_path(dir, &r->key.cert, v);
+		return config_set_path(dir, &r->key.cert, v);
 	if (!strcmp(k, "chain"))
-		return set_path(dir, &r->key.chain, v);
+		return config_set_path(dir, &r->key.chain, v);
 	if (!strcmp(k, "pin-file"))
-		return set_path(dir, &r->key.pin_file, v);
+		return config_set_path(dir, &r->key.pin_file, v);
 	if (!strcmp(k, "module"))
-		return set_path(dir, &r->key.module, v);
+		return config_set_path(dir, &r->key.module, v);
 	if (!strcmp(k, "writers-uid"))
 		return policy_parse_ids(v, false, &r->uids, bad);
 	if (!strcmp(k, "writers-gid"))
@@ -323,11 +308,7 @@ int policy_rule_key(struct sfs_rule *r, const char *dir, const char *k,
 void policy_rule_free(struct sfs_rule *r)
 {
 	free(r->pattern);
-	free(r->key.key_uri);
-	free(r->key.cert);
-	free(r->key.chain);
-	free(r->key.pin_file);
-	free(r->key.module);
+	key_config_free(&r->key);
 	free(r->uids.ids);
 	free(r->gids.ids);
 	free(r->pins);
