@@ -64,6 +64,6 @@ void config_free(struct sfs_config *cfg);
  */
 int config_set_path(const char *dir, char **dst, const char *v);
 /* Free the strings of a key configuration (a config's or a rule's). */
-void key_config_free(struct sfs_key_config *k);
+void config_key_free(struct sfs_key_config *k);
 
 #endif

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Incremental SHA-2 for callers that must not include OpenSSL (src/fs). */
+/* Incremental SHA-2 for callers that must not include OpenSSL (the mounts). */
 #ifndef SIGNETFS_DIGEST_H
 #define SIGNETFS_DIGEST_H
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The two mounts; src/fs implements them, src/cli starts them. */
+/* The two mounts: src/outbox and src/inbox run them, src/cli starts them. */
 #ifndef SIGNETFS_FS_H
 #define SIGNETFS_FS_H
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Building and parsing v1 signatures with OpenSSL types. Crypto-level:
- * src/crypto, src/hsm and tests use it; src/fs never includes it.
+ * src/crypto, src/hsm and tests use it; the mounts (src/outbox, src/inbox) never include it.
  */
 #ifndef SIGNETFS_SIGBUILD_H
 #define SIGNETFS_SIGBUILD_H

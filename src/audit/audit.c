@@ -147,8 +147,8 @@ static void opt_str(struct json_buf *b, const char *key, const char *v)
 {
 	if (!v)
 		return;
-	json_printf(b, ",\"%s\":", key);
-	json_str(b, v, strlen(v));
+	sfs_json_printf(b, ",\"%s\":", key);
+	sfs_json_str(b, v, strlen(v));
 }
 
 static void format_head(struct json_buf *b, const struct audit_log *log,
@@ -157,18 +157,18 @@ static void format_head(struct json_buf *b, const struct audit_log *log,
 	char now[64];
 
 	rfc3339_now(now, sizeof(now));
-	json_printf(b, "{\"v\":%d,\"seq\":%llu,\"session\":\"%s\","
+	sfs_json_printf(b, "{\"v\":%d,\"seq\":%llu,\"session\":\"%s\","
 		    "\"time\":\"%s\",\"event\":", AUDIT_FORMAT,
 		    (unsigned long long)log->seq + 1, log->session, now);
-	json_str(b, event, strlen(event));
+	sfs_json_str(b, event, strlen(event));
 }
 
 static void format_path(struct json_buf *b, const char *path, size_t len)
 {
 	char *hex;
 
-	json_raw(b, ",\"path\":", 8);
-	if (json_str(b, path, len))
+	sfs_json_raw(b, ",\"path\":", 8);
+	if (sfs_json_str(b, path, len))
 		return;
 	/* Not UTF-8: the exact bytes too, so nothing is lost. */
 	hex = malloc(2 * len + 1);
@@ -177,7 +177,7 @@ static void format_path(struct json_buf *b, const char *path, size_t len)
 		return;
 	}
 	sfs_hex((const uint8_t *)path, len, hex);
-	json_printf(b, ",\"path_hex\":\"%s\"", hex);
+	sfs_json_printf(b, ",\"path_hex\":\"%s\"", hex);
 	free(hex);
 }
 
@@ -186,20 +186,20 @@ static void format_key(struct json_buf *b, const char *uri, const char *fp,
 {
 	if (!uri && !fp)
 		return;
-	json_raw(b, ",\"key\":{\"v\":1", 13);
+	sfs_json_raw(b, ",\"key\":{\"v\":1", 13);
 	opt_str(b, "uri", uri);
 	opt_str(b, "cert_sha256", fp);
 	opt_str(b, "token_serial", serial);
-	json_raw(b, "}", 1);
+	sfs_json_raw(b, "}", 1);
 }
 
 static void format_writer(struct json_buf *b, const struct sfs_writer *w)
 {
-	json_printf(b, ",\"writer\":{\"uid\":%u,\"gid\":%u,\"pid\":%d",
+	sfs_json_printf(b, ",\"writer\":{\"uid\":%u,\"gid\":%u,\"pid\":%d",
 		    w->uid, w->gid, w->pid);
 	opt_str(b, "user", w->user);
 	opt_str(b, "exe", w->exe);
-	json_raw(b, "}", 1);
+	sfs_json_raw(b, "}", 1);
 }
 
 static void format_record(struct json_buf *b, const struct audit_log *log,
@@ -209,19 +209,19 @@ static void format_record(struct json_buf *b, const struct audit_log *log,
 	if (r->path)
 		format_path(b, r->path, r->path_len);
 	if (r->size >= 0)
-		json_printf(b, ",\"size\":%lld", (long long)r->size);
+		sfs_json_printf(b, ",\"size\":%lld", (long long)r->size);
 	if (r->digest) {
 		char hex[2 * SFS_MD_MAX + 1];
 
 		sfs_hex(r->digest->bytes, r->digest->len, hex);
-		json_printf(b, ",\"%s\":\"%s\"", sfs_md_name(r->digest->alg),
+		sfs_json_printf(b, ",\"%s\":\"%s\"", sfs_md_name(r->digest->alg),
 			    hex);
 	}
 	format_key(b, r->key_uri, r->cert_sha256, r->token_serial);
 	if (r->writer)
 		format_writer(b, r->writer);
 	opt_str(b, "reason", r->reason);
-	json_printf(b, ",\"prev\":\"%s\"}\n", log->prev);
+	sfs_json_printf(b, ",\"prev\":\"%s\"}\n", log->prev);
 }
 
 /* Wait until our record (ending at `end`) is on disk, leading or following. */
@@ -322,13 +322,13 @@ static void format_checkpoint(struct json_buf *b, struct audit_log *log,
 
 	sfs_hex(log->sess_hash, 32, sh);
 	format_head(b, log, "checkpoint");
-	json_printf(b, ",\"final\":%s,\"records\":%u,\"session_lines\":%llu"
+	sfs_json_printf(b, ",\"final\":%s,\"records\":%u,\"session_lines\":%llu"
 		    ",\"session_hash\":\"%s\"", final ? "true" : "false",
 		    log->pending, (unsigned long long)log->sess_lines, sh);
 	format_key(b, signer_key_uri(log->opt.signer),
 		   signer_cert_sha256(log->opt.signer),
 		   signer_token_serial(log->opt.signer));
-	json_printf(b, ",\"prev\":\"%s\"", log->prev);
+	sfs_json_printf(b, ",\"prev\":\"%s\"", log->prev);
 }
 
 /* The content a checkpoint signs: the domain, then the line before "sig". */
@@ -373,14 +373,14 @@ static int checkpoint_locked(struct audit_log *log, bool final, off_t *end)
 		goto out;
 	}
 	EVP_EncodeBlock((unsigned char *)b64, der, (int)len);
-	json_printf(&b, AUDIT_CP_SIG_MEMBER "%s\"}\n", b64);
+	sfs_json_printf(&b, AUDIT_CP_SIG_MEMBER "%s\"}\n", b64);
 	ret = append_locked(log, &b, end);
 	if (ret == 0)
 		log->pending = 0;
 out:
 	free(der);
 	free(b64);
-	json_buf_free(&b);
+	sfs_json_buf_free(&b);
 	return ret;
 }
 
@@ -437,7 +437,7 @@ out:
 		sfs_err("audit log: %s", strerror(-ret));
 	else
 		*endp = end;
-	json_buf_free(&b);
+	sfs_json_buf_free(&b);
 	return ret;
 }
 
@@ -500,10 +500,10 @@ static void format_open(struct json_buf *b, struct audit_log *log,
 {
 	format_head(b, log, "open");
 	format_writer(b, &log->self);
-	json_printf(b, ",\"tail\":\"%s\",\"unsealed\":%llu",
+	sfs_json_printf(b, ",\"tail\":\"%s\",\"unsealed\":%llu",
 		    tail_state_name[t->state], (unsigned long long)t->unsealed);
 	if (t->cp_seq)
-		json_printf(b, ",\"checkpoint\":{\"seq\":%llu,\"final\":%s,"
+		sfs_json_printf(b, ",\"checkpoint\":{\"seq\":%llu,\"final\":%s,"
 			    "\"key\":\"%s\"}", (unsigned long long)t->cp_seq,
 			    t->cp_final ? "true" : "false",
 			    tail_key_name[t->key]);
@@ -512,7 +512,7 @@ static void format_open(struct json_buf *b, struct audit_log *log,
 			"that was read");
 	else if (t->why[0])
 		opt_str(b, "reason", t->why);
-	json_printf(b, ",\"prev\":\"%s\"}\n", log->prev);
+	sfs_json_printf(b, ",\"prev\":\"%s\"}\n", log->prev);
 }
 
 /*
@@ -550,7 +550,7 @@ static int open_session_locked(struct audit_log *log, const char *path)
 	ret = append_locked(log, &b, &end);
 	if (ret == 0)
 		log->pending++;
-	json_buf_free(&b);
+	sfs_json_buf_free(&b);
 	return ret;
 }
 

@@ -114,34 +114,34 @@ static void print_json(const char *file, enum verify_reason r, bool sig_odd,
 	struct json_buf b = {0};
 	char hex[2 * SFS_MD_MAX + 1];
 
-	json_raw(&b, "{\"file\":", 8);
-	json_str(&b, file, strlen(file));
-	json_printf(&b, ",\"ok\":%s,\"reason\":\"%s\"",
+	sfs_json_raw(&b, "{\"file\":", 8);
+	sfs_json_str(&b, file, strlen(file));
+	sfs_json_printf(&b, ",\"ok\":%s,\"reason\":\"%s\"",
 		    r == VR_OK ? "true" : "false", verify_reason_name(r));
 	if (r != VR_OK)
-		json_printf(&b, ",\"message\":\"%s\"", message(r, sig_odd));
+		sfs_json_printf(&b, ",\"message\":\"%s\"", message(r, sig_odd));
 	if (info->path) {
-		json_raw(&b, ",\"signed_path\":", 15);
-		json_str(&b, info->path, info->path_len);
+		sfs_json_raw(&b, ",\"signed_path\":", 15);
+		sfs_json_str(&b, info->path, info->path_len);
 		sfs_hex(info->signer_sha256, 32, hex);
-		json_printf(&b, ",\"signer_sha256\":\"%s\"", hex);
-		json_raw(&b, ",\"signer\":", 10);
-		json_str(&b, info->signer_subject,
+		sfs_json_printf(&b, ",\"signer_sha256\":\"%s\"", hex);
+		sfs_json_raw(&b, ",\"signer\":", 10);
+		sfs_json_str(&b, info->signer_subject,
 			 strlen(info->signer_subject));
 		sfs_hex(info->digest.bytes, info->digest.len, hex);
-		json_printf(&b, ",\"%s\":\"%s\",\"signing_time\":%lld",
+		sfs_json_printf(&b, ",\"%s\":\"%s\",\"signing_time\":%lld",
 			    sfs_md_name(info->digest.alg), hex,
 			    (long long)info->signing_time);
-		json_printf(&b, ",\"writer\":{\"uid\":%u,\"gid\":%u",
+		sfs_json_printf(&b, ",\"writer\":{\"uid\":%u,\"gid\":%u",
 			    info->writer.uid, info->writer.gid);
-		json_raw(&b, ",\"user\":", 8);
-		json_str(&b, info->writer.user, strlen(info->writer.user));
-		json_raw(&b, "}", 1);
+		sfs_json_raw(&b, ",\"user\":", 8);
+		sfs_json_str(&b, info->writer.user, strlen(info->writer.user));
+		sfs_json_raw(&b, "}", 1);
 	}
-	json_raw(&b, "}\n", 2);
+	sfs_json_raw(&b, "}\n", 2);
 	if (!b.oom)
 		fputs(b.data, stdout);
-	json_buf_free(&b);
+	sfs_json_buf_free(&b);
 }
 
 /*

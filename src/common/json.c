@@ -28,13 +28,13 @@ static bool reserve(struct json_buf *b, size_t more)
 	return true;
 }
 
-void json_buf_free(struct json_buf *b)
+void sfs_json_buf_free(struct json_buf *b)
 {
 	free(b->data);
 	memset(b, 0, sizeof(*b));
 }
 
-void json_raw(struct json_buf *b, const char *s, size_t n)
+void sfs_json_raw(struct json_buf *b, const char *s, size_t n)
 {
 	if (!reserve(b, n))
 		return;
@@ -43,7 +43,7 @@ void json_raw(struct json_buf *b, const char *s, size_t n)
 	b->data[b->len] = '\0';
 }
 
-void json_printf(struct json_buf *b, const char *fmt, ...)
+void sfs_json_printf(struct json_buf *b, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -93,7 +93,7 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 	return len;
 }
 
-bool json_utf8_valid(const char *s, size_t n)
+bool sfs_json_utf8_valid(const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;
 
@@ -107,39 +107,39 @@ bool json_utf8_valid(const char *s, size_t n)
 	return true;
 }
 
-bool json_str(struct json_buf *b, const char *s, size_t n)
+bool sfs_json_str(struct json_buf *b, const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	bool valid = true;
 
-	json_raw(b, "\"", 1);
+	sfs_json_raw(b, "\"", 1);
 	for (size_t i = 0; i < n;) {
 		size_t l = utf8_seq(p + i, n - i);
 		unsigned char c = p[i];
 
 		if (l == 0) {
-			json_raw(b, "\\ufffd", 6);
+			sfs_json_raw(b, "\\ufffd", 6);
 			valid = false;
 			i++;
 			continue;
 		}
 		if (l > 1) {
-			json_raw(b, s + i, l);
+			sfs_json_raw(b, s + i, l);
 		} else if (c == '"' || c == '\\') {
 			char e[2] = {'\\', (char)c};
 
-			json_raw(b, e, 2);
+			sfs_json_raw(b, e, 2);
 		} else if (c == '\n') {
-			json_raw(b, "\\n", 2);
+			sfs_json_raw(b, "\\n", 2);
 		} else if (c == '\t') {
-			json_raw(b, "\\t", 2);
+			sfs_json_raw(b, "\\t", 2);
 		} else if (c < 0x20 || c == 0x7f) {
-			json_printf(b, "\\u%04x", c);
+			sfs_json_printf(b, "\\u%04x", c);
 		} else {
-			json_raw(b, s + i, 1);
+			sfs_json_raw(b, s + i, 1);
 		}
 		i += l;
 	}
-	json_raw(b, "\"", 1);
+	sfs_json_raw(b, "\"", 1);
 	return valid;
 }

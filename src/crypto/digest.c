@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Incremental SHA-2 over OpenSSL EVP, behind an opaque type for src/fs. */
+/* Incremental SHA-2 over OpenSSL EVP, behind an opaque type for the mounts. */
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>

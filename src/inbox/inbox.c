@@ -41,7 +41,7 @@
  */
 #define INBOX_TTL 1.0
 
-/* A directory handle; on ib->dirs while open (mount.h). */
+/* A directory handle; on ib->dirs while open (fuse/sfuse.h). */
 struct ib_dh {
 	struct sfuse_handle link;
 	pthread_mutex_t lock;
@@ -758,7 +758,7 @@ static void inbox_teardown(void *userdata)
 
 	inbox_prewarm_stop(ib);
 	inbox_fill_shutdown();
-	/* Their RELEASE(DIR) was dropped by the unmount (mount.h). */
+	/* Their RELEASE(DIR) was dropped by the unmount (fuse/sfuse.h). */
 	inbox_files_shutdown(ib);
 	while ((h = sfuse_handle_pop(&ib->dirs)))
 		dh_free(SFUSE_HANDLE_OF(h, struct ib_dh, link));

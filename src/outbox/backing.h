@@ -175,7 +175,7 @@ int bk_open_dir(struct backing *bk, const char *rel);
 void bk_creds_enter(struct backing *bk, fuse_req_t req, bool with_groups);
 void bk_creds_leave(struct backing *bk);
 
-/* Pass-through ops shared by the mounts (reply themselves). */
+/* Pass-through ops (they reply themselves). */
 void bk_op_getattr(struct backing *bk, fuse_req_t req, struct bk_inode *i);
 void bk_op_statfs(struct backing *bk, fuse_req_t req);
 void bk_op_forget_multi(struct backing *bk, size_t count,
@@ -183,7 +183,7 @@ void bk_op_forget_multi(struct backing *bk, size_t count,
 
 /* Directory streams for opendir/readdir/releasedir. */
 struct bk_dir {
-	struct sfuse_handle link;	/* for its owner's list (mount.h) */
+	struct sfuse_handle link;	/* on outbox.dirs while open */
 	DIR *dp;
 	off_t offset;
 	struct dirent *entry;
@@ -191,10 +191,7 @@ struct bk_dir {
 
 int bk_opendir(struct backing *bk, struct bk_inode *i, struct bk_dir **out);
 void bk_closedir(struct bk_dir *d);
-/*
- * Fill a readdir(plus) reply; hide(name) == true skips an entry (it is
- * also not looked up). Replies itself.
- */
+/* Fill a readdir(plus) reply, but for entries hide(name) skips. */
 void bk_readdir(struct backing *bk, fuse_req_t req, struct bk_inode *dir,
 		struct bk_dir *d, size_t size, off_t off, bool plus,
 		bool (*hide)(const char *name));

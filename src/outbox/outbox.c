@@ -314,7 +314,7 @@ static void ob_teardown(void *userdata)
 	struct sfuse_handle *h;
 	struct ob_file *f;
 
-	/* Handles whose RELEASE the unmount dropped (mount.h). */
+	/* Handles whose RELEASE the unmount dropped (fuse/sfuse.h). */
 	while ((h = sfuse_handle_pop(&ob->files))) {
 		f = SFUSE_HANDLE_OF(h, struct ob_file, link);
 		close(f->fd);

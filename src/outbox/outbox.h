@@ -89,7 +89,7 @@ struct outbox {
 	pthread_mutex_t failed_lock;
 	struct ob_failed *failed;
 	size_t n_failed, cap_failed;
-	/* Open handles, for teardown (mount.h): ob_file, bk_dir. */
+	/* Open handles, for teardown (fuse/sfuse.h): ob_file, bk_dir. */
 	struct sfuse_handles files, dirs;
 	char *mnt_abs;			/* realpath of the mount point */
 	dev_t fuse_dev;			/* this mount's st_dev; 0: unknown */

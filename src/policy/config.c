@@ -381,7 +381,7 @@ fail:
 	return ret;
 }
 
-void key_config_free(struct sfs_key_config *k)
+void config_key_free(struct sfs_key_config *k)
 {
 	free(k->module);
 	free(k->key_uri);
@@ -396,7 +396,7 @@ void config_free(struct sfs_config *c)
 	if (!c)
 		return;
 	free(c->path);
-	key_config_free(&c->key);
+	config_key_free(&c->key);
 	free(c->trust.cafile);
 	free(c->trust.capath);
 	free(c->trust.crlfile);

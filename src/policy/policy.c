@@ -308,7 +308,7 @@ int policy_rule_key(struct sfs_rule *r, const char *dir, const char *k,
 void policy_rule_free(struct sfs_rule *r)
 {
 	free(r->pattern);
-	key_config_free(&r->key);
+	config_key_free(&r->key);
 	free(r->uids.ids);
 	free(r->gids.ids);
 	free(r->pins);

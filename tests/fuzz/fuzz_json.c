@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* libFuzzer: json_str output is strict JSON that decodes back to its input. */
+/* libFuzzer: sfs_json_str output is strict JSON that decodes back to its input. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -150,7 +150,7 @@ static long json_decode(const char *s, size_t n, uint8_t *out)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct json_buf b = {0};
-	bool valid = json_str(&b, (const char *)data, size);
+	bool valid = sfs_json_str(&b, (const char *)data, size);
 	uint8_t *dec;
 	long n;
 
@@ -158,7 +158,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		goto out;
 	/* The validity answer agrees with an independent strict check. */
 	if (valid != utf8_ok(data, size) ||
-	    valid != json_utf8_valid((const char *)data, size))
+	    valid != sfs_json_utf8_valid((const char *)data, size))
 		abort();
 	/* Output: valid UTF-8, no raw control characters or DEL. */
 	if (!utf8_ok((const uint8_t *)b.data, b.len) ||
@@ -180,6 +180,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	free(dec);
 out:
-	json_buf_free(&b);
+	sfs_json_buf_free(&b);
 	return 0;
 }

@@ -14,10 +14,10 @@ static void check(const char *in, size_t n, const char *want, bool valid)
 {
 	struct json_buf b = {0};
 
-	assert_int_equal(json_str(&b, in, n), valid);
+	assert_int_equal(sfs_json_str(&b, in, n), valid);
 	assert_false(b.oom);
 	assert_string_equal(b.data, want);
-	json_buf_free(&b);
+	sfs_json_buf_free(&b);
 }
 
 static void test_escape(void **state)
@@ -39,10 +39,10 @@ static void test_escape(void **state)
 static void test_valid(void **state)
 {
 	(void)state;
-	assert_true(json_utf8_valid("", 0));
-	assert_true(json_utf8_valid("\xe2\x82\xac", 3));
-	assert_false(json_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
-	assert_false(json_utf8_valid("\x80", 1));
+	assert_true(sfs_json_utf8_valid("", 0));
+	assert_true(sfs_json_utf8_valid("\xe2\x82\xac", 3));
+	assert_false(sfs_json_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+	assert_false(sfs_json_utf8_valid("\x80", 1));
 }
 
 int main(void)
