@@ -38,7 +38,12 @@ try_mount "$TOK/c6.conf" "crl.pem"
 # reload: a good mount, then a config whose CRL is gone
 ob_start
 cp "$CONF" "$TOK/good.conf"
-sed -i "0,/^\[signetfs\]/s||[signetfs]\ncrl = $SFS_TMP/no-such-crl.pem|" "$CONF"
+# (init writes a crl line: replace it; a config without one gets one)
+if grep -q '^crl[[:space:]]*=' "$CONF"; then
+	sed -i "s|^crl[[:space:]]*=.*|crl = $SFS_TMP/no-such-crl.pem|" "$CONF"
+else
+	sed -i "0,/^\[signetfs\]/s||[signetfs]\ncrl = $SFS_TMP/no-such-crl.pem|" "$CONF"
+fi
 kill -HUP "$OB_PID"
 wait_for 10 grep -q '"event":"config-reloaded".*rejected' "$AUDIT" ||
 	fail "reload to a broken CRL not rejected"
