@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Hash-chained JSON Lines audit log with signed checkpoints; docs/audit-log.md */
+/* Hash-chained JSON Lines audit log with signed checkpoints; docs/audit-log.md
+ */
 #ifndef SIGNETFS_AUDIT_H
 #define SIGNETFS_AUDIT_H
 
@@ -21,37 +22,37 @@ struct sfs_error;
  * accepts no checkpoint.
  */
 struct audit_keys {
-	struct sfs_verifier *verifier;	/* NULL: signatures not checked */
+	struct sfs_verifier *verifier; /* NULL: signatures not checked */
 	const uint8_t (*pins)[32];
 	size_t n_pins;
 };
 
 struct audit_record {
-	const char *event;		/* sign, sign-failed, verify-denied... */
-	const char *path;		/* raw bytes, escaped in JSON */
+	const char *event; /* sign, sign-failed, verify-denied... */
+	const char *path;  /* raw bytes, escaped in JSON */
 	size_t path_len;
-	int64_t size;			/* -1: unknown */
-	const struct sfs_digest *digest;/* NULL: none */
-	const char *key_uri;		/* without PIN */
+	int64_t size;			 /* -1: unknown */
+	const struct sfs_digest *digest; /* NULL: none */
+	const char *key_uri;		 /* without PIN */
 	const char *cert_sha256;
 	const char *token_serial;
-	const struct sfs_writer *writer;/* NULL: none */
-	const char *reason;		/* NULL: none */
+	const struct sfs_writer *writer; /* NULL: none */
+	const char *reason;		 /* NULL: none */
 };
 
 enum audit_sync {
-	AUDIT_SYNC_NONE = 0,	/* write(2) only; the page cache holds it */
-	AUDIT_SYNC_ALWAYS,	/* fdatasync after every record */
-	AUDIT_SYNC_GROUP,	/* one fdatasync covers concurrent writers */
+	AUDIT_SYNC_NONE = 0, /* write(2) only; the page cache holds it */
+	AUDIT_SYNC_ALWAYS,   /* fdatasync after every record */
+	AUDIT_SYNC_GROUP,    /* one fdatasync covers concurrent writers */
 };
 
 struct audit_options {
 	enum audit_sync sync;
-	unsigned int group_ms;		/* GROUP: wait this long to batch */
-	unsigned int checkpoint_every;	/* records; 0: only at close */
-	unsigned int checkpoint_secs;	/* 0: no timer */
-	bool syslog;			/* mirror each record to syslog(3) */
-	struct sfs_signer *signer;	/* NULL: no checkpoints */
+	unsigned int group_ms;	       /* GROUP: wait this long to batch */
+	unsigned int checkpoint_every; /* records; 0: only at close */
+	unsigned int checkpoint_secs;  /* 0: no timer */
+	bool syslog;		       /* mirror each record to syslog(3) */
+	struct sfs_signer *signer;     /* NULL: no checkpoints */
 	/*
 	 * At open, the log's last checkpoint is checked against these (its
 	 * chain back to it always is); borrowed for audit_open_opts() only.
@@ -97,8 +98,7 @@ void audit_record_key(struct audit_record *r, const struct sfs_signer *s);
  * audit_sign_abort() writes the `sign-failed` record for the same path,
  * which says that no signature was installed. A log of NULL does nothing.
  */
-int audit_sign_begin(struct audit_log *log, struct audit_record *r,
-		     off_t *end);
+int audit_sign_begin(struct audit_log *log, struct audit_record *r, off_t *end);
 void audit_sign_abort(struct audit_log *log, struct audit_record *r,
 		      const char *why);
 
@@ -133,19 +133,19 @@ int audit_config_pins(const struct sfs_config *cfg, uint8_t (**pins)[32],
 
 /* Verification of a whole log (signetfs audit verify). */
 struct audit_verify_result {
-	size_t lines;		/* lines read */
+	size_t lines; /* lines read */
 	size_t checkpoints;
 	size_t sessions;
-	size_t unsealed;	/* lines no checkpoint of their session seals */
-	size_t bad_line;	/* 1-based first bad line, 0 if intact */
+	size_t unsealed; /* lines no checkpoint of their session seals */
+	size_t bad_line; /* 1-based first bad line, 0 if intact */
 	char reason[256];
-	bool sealed;		/* every session closed by a final checkpoint */
-	bool need_pins;		/* a checkpoint, and no key to accept it from */
+	bool sealed;	/* every session closed by a final checkpoint */
+	bool need_pins; /* a checkpoint, and no key to accept it from */
 };
 
 struct audit_verify_opts {
 	struct audit_keys keys;
-	bool live;		/* writers may still be running */
+	bool live; /* writers may still be running */
 };
 
 /*

@@ -20,32 +20,32 @@ enum sfs_mode {
 };
 
 struct sfs_config {
-	char *path;			/* the file it came from */
-	struct sfs_key_config key;	/* [signetfs] module, key, ... */
-	struct sfs_trust_config trust;	/* [signetfs] trust, capath, crl */
+	char *path;		       /* the file it came from */
+	struct sfs_key_config key;     /* [signetfs] module, key, ... */
+	struct sfs_trust_config trust; /* [signetfs] trust, capath, crl */
 	char *audit_log;
 	enum audit_sync audit_sync_mode;
 	unsigned int audit_group_ms;
-	unsigned int checkpoint_every;	/* records between checkpoints */
-	unsigned int checkpoint_secs;	/* seconds between checkpoints */
+	unsigned int checkpoint_every; /* records between checkpoints */
+	unsigned int checkpoint_secs;  /* seconds between checkpoints */
 	bool audit_syslog;
-	bool sync_sig;			/* fsync every .sig */
-	enum sfs_mode mode;		/* inbox: strict or audit */
+	bool sync_sig;	    /* fsync every .sig */
+	enum sfs_mode mode; /* inbox: strict or audit */
 	char *state_dir;
 	/* [outbox] */
 	uint32_t *writer_uids;
 	size_t n_writer_uids;
 	uint32_t *writer_gids;
 	size_t n_writer_gids;
-	bool writers_set;		/* false: mounting user and root */
-	bool writers_any;		/* "*": anyone may write */
-	bool sign_nonzero_exit;		/* sign when a writer exits != 0 */
-	bool strict_modes;		/* BACKING must be the daemon's alone */
+	bool writers_set;	/* false: mounting user and root */
+	bool writers_any;	/* "*": anyone may write */
+	bool sign_nonzero_exit; /* sign when a writer exits != 0 */
+	bool strict_modes;	/* BACKING must be the daemon's alone */
 	/* [inbox] */
-	uint8_t (*pins)[32];		/* signer-sha256 = HEX ... */
+	uint8_t (*pins)[32]; /* signer-sha256 = HEX ... */
 	size_t n_pins;
-	bool path_binding;		/* default true */
-	bool page_cache_fill;		/* inbox; default true */
+	bool path_binding;    /* default true */
+	bool page_cache_fill; /* inbox; default true */
 	/* [rule PATTERN] sections, in file order (policy.h) */
 	struct sfs_rule *rules;
 	size_t n_rules;

@@ -63,8 +63,8 @@ struct sfs_blockmac;
 struct sfs_blockmac *sfs_blockmac_new(void);
 void sfs_blockmac_free(struct sfs_blockmac *m);
 /* Tag data; thread-safe. 0, -EOVERFLOW (nonce out of range) or -EIO. */
-int sfs_blockmac_tag(const struct sfs_blockmac *m, uint64_t gen,
-		     uint64_t index, const void *data, size_t len,
+int sfs_blockmac_tag(const struct sfs_blockmac *m, uint64_t gen, uint64_t index,
+		     const void *data, size_t len,
 		     uint8_t tag[SFS_BLOCKMAC_LEN]);
 /* 0 when data has that tag (compared in constant time), else -EBADMSG. */
 int sfs_blockmac_check(const struct sfs_blockmac *m, uint64_t gen,

@@ -11,10 +11,10 @@ struct sfs_mount_args {
 	const char *backing;
 	const char *mountpoint;
 	bool foreground;
-	bool no_sign;			/* outbox: plain pass-through baseline */
-	bool prewarm;			/* inbox */
-	const char *fuse_opts;		/* -o, comma-separated */
-	int mode;			/* inbox: enum sfs_mode, -1 = config */
+	bool no_sign;	       /* outbox: plain pass-through baseline */
+	bool prewarm;	       /* inbox */
+	const char *fuse_opts; /* -o, comma-separated */
+	int mode;	       /* inbox: enum sfs_mode, -1 = config */
 	bool debug;
 };
 

@@ -10,10 +10,11 @@
 #include "util.h"
 
 struct hsm_config {
-	const char *module;		/* PKCS#11 module path */
-	const char *key_uri;		/* pkcs11:token=...;object=...[;pin-source=file:...] */
-	const char *pin_file;		/* used when the URI has no pin-source */
-	const char *softhsm_conf;	/* exported as SOFTHSM2_CONF if set */
+	const char *module; /* PKCS#11 module path */
+	const char
+	    *key_uri; /* pkcs11:token=...;object=...[;pin-source=file:...] */
+	const char *pin_file;	  /* used when the URI has no pin-source */
+	const char *softhsm_conf; /* exported as SOFTHSM2_CONF if set */
 };
 
 struct hsm;

@@ -19,12 +19,12 @@ struct sfs_hnode {
 
 struct sfs_htab {
 	struct sfs_hnode **slots;
-	size_t nslots;		/* a power of two */
+	size_t nslots; /* a power of two */
 	size_t n;
 };
 
-#define SFS_HTAB_ENTRY(node, type, member) \
-	((type *)(void *)((char *)(node) - offsetof(type, member)))
+#define SFS_HTAB_ENTRY(node, type, member)                                     \
+	((type *)(void *)((char *)(node)-offsetof(type, member)))
 
 /* nslots: a power of two. 0 or -ENOMEM. */
 int sfs_htab_init(struct sfs_htab *t, size_t nslots);

@@ -16,7 +16,7 @@ struct json_buf {
 void sfs_json_buf_free(struct json_buf *b);
 void sfs_json_raw(struct json_buf *b, const char *s, size_t n);
 void sfs_json_printf(struct json_buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 /*
  * Append "s" as a JSON string: valid UTF-8 is kept, control characters and
  * quotes are escaped, and each byte of an invalid sequence becomes U+FFFD.

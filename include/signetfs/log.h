@@ -24,9 +24,9 @@ typedef void (*sfs_log_sink)(enum sfs_log_level level, const char *fmt,
 void sfs_log_set_sink(sfs_log_sink sink);
 void sfs_log_set_level(enum sfs_log_level max);
 void sfs_log(enum sfs_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 void sfs_vlog(enum sfs_log_level level, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
+    __attribute__((format(printf, 2, 0)));
 
 /*
  * An output the user chose (a log file, or the journal stream systemd

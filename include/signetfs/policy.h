@@ -23,14 +23,14 @@ struct sfs_ids {
 /* [rule PATTERN]: unset fields inherit from [signetfs]/[outbox]/[inbox]. */
 struct sfs_rule {
 	char *pattern;
-	unsigned int order;		/* position in the file */
-	unsigned int literal;		/* non-wildcard characters */
-	struct sfs_key_config key;	/* key_uri set: this key signs here */
-	struct sfs_ids uids, gids;	/* who may write here */
-	uint8_t (*pins)[32];		/* accepted signers here */
+	unsigned int order;	   /* position in the file */
+	unsigned int literal;	   /* non-wildcard characters */
+	struct sfs_key_config key; /* key_uri set: this key signs here */
+	struct sfs_ids uids, gids; /* who may write here */
+	uint8_t (*pins)[32];	   /* accepted signers here */
 	size_t n_pins;
 	bool pins_set;
-	int path_binding;		/* -1: inherit */
+	int path_binding; /* -1: inherit */
 };
 
 /*
@@ -104,8 +104,7 @@ void keyring_close(struct sfs_keyring *ring);
  * bad (when not NULL, 64 bytes) names the token that is not a number or
  * a known name.
  */
-int policy_parse_ids(const char *v, bool group, struct sfs_ids *l,
-		     char *bad);
+int policy_parse_ids(const char *v, bool group, struct sfs_ids *l, char *bad);
 /* "HEX HEX ...": SHA-256 fingerprints appended to *pins. */
 int policy_parse_pins(const char *v, uint8_t (**pins)[32], size_t *n);
 /* Parse a rule key; used by the config parser. 0, -ENOENT, -EINVAL. */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Building and parsing v1 signatures with OpenSSL types. Crypto-level:
- * src/crypto, src/hsm and tests use it; the mounts (src/outbox, src/inbox) never include it.
+ * src/crypto, src/hsm and tests use it; the mounts (src/outbox, src/inbox)
+ * never include it.
  */
 #ifndef SIGNETFS_SIGBUILD_H
 #define SIGNETFS_SIGBUILD_H
@@ -15,16 +16,16 @@
 
 /* Test hooks: ways to build a deliberately wrong signature. */
 enum sig_build_flags {
-	SIG_BUILD_NO_PATH = 1 << 0,	/* omit signetfs-path */
-	SIG_BUILD_PATH_V2 = 1 << 1,	/* signetfs-path version 2 */
-	SIG_BUILD_NO_ESS = 1 << 2,	/* omit signingCertificateV2 */
-	SIG_BUILD_NO_CERTS = 1 << 3,	/* no certificates at all */
+	SIG_BUILD_NO_PATH = 1 << 0,  /* omit signetfs-path */
+	SIG_BUILD_PATH_V2 = 1 << 1,  /* signetfs-path version 2 */
+	SIG_BUILD_NO_ESS = 1 << 2,   /* omit signingCertificateV2 */
+	SIG_BUILD_NO_CERTS = 1 << 3, /* no certificates at all */
 };
 
 struct sig_build {
-	EVP_PKEY *key;			/* may live on a token */
+	EVP_PKEY *key; /* may live on a token */
 	X509 *cert;
-	STACK_OF(X509) *chain;		/* intermediates, may be NULL */
+	STACK_OF(X509) * chain; /* intermediates, may be NULL */
 	const struct sfs_digest *digest;
 	const char *path;
 	size_t path_len;
@@ -70,13 +71,12 @@ const ASN1_OBJECT *sig_oid_writer(void);
 const ASN1_OBJECT *sig_oid_checkpoint(void);
 
 /* Encode / decode the attribute values (DER SEQUENCE). */
-int sig_path_encode(long version, const char *path, size_t len,
-		    uint8_t **der, int *der_len);
+int sig_path_encode(long version, const char *path, size_t len, uint8_t **der,
+		    int *der_len);
 /* -EPROTO for an unknown version, -EBADMSG for malformed. */
 int sig_path_decode(const uint8_t *der, long len, char **path,
 		    size_t *path_len);
-int sig_writer_encode(const struct sfs_writer *w, uint8_t **der,
-		      int *der_len);
+int sig_writer_encode(const struct sfs_writer *w, uint8_t **der, int *der_len);
 int sig_writer_decode(const uint8_t *der, long len, struct sfs_writer *w);
 
 #endif

@@ -21,7 +21,7 @@
 struct sfs_writer {
 	uint32_t uid;
 	uint32_t gid;
-	int32_t pid;		/* not signed; audit only */
+	int32_t pid; /* not signed; audit only */
 	char user[64];
 	char exe[512];
 	char host[256];
@@ -33,18 +33,17 @@ void sfs_writer_self(struct sfs_writer *w);
 /* Only the ids and /proc/PID/exe (user, host, mount_id left empty). */
 void sfs_writer_ids(struct sfs_writer *w, pid_t pid, uid_t uid, gid_t gid);
 /* Fill w from /proc/PID (exe, user name looked up from uid). */
-void sfs_writer_from_pid(struct sfs_writer *w, pid_t pid, uid_t uid,
-			 gid_t gid);
+void sfs_writer_from_pid(struct sfs_writer *w, pid_t pid, uid_t uid, gid_t gid);
 
 /* What a verified (or parsed) signature says. */
 struct sig_info {
-	struct sfs_digest digest;	/* messageDigest, with its algorithm */
-	char *path;			/* signetfs-path, NUL-terminated */
+	struct sfs_digest digest; /* messageDigest, with its algorithm */
+	char *path;		  /* signetfs-path, NUL-terminated */
 	size_t path_len;
 	struct sfs_writer writer;
 	time_t signing_time;
-	uint8_t signer_sha256[32];	/* SHA-256 of the signer cert DER */
-	char signer_subject[256];	/* one-line RFC 2253 */
+	uint8_t signer_sha256[32]; /* SHA-256 of the signer cert DER */
+	char signer_subject[256];  /* one-line RFC 2253 */
 	/*
 	 * A verifier's OK holds until then and no longer (0: no limit): the
 	 * first notAfter of the chain when validity is judged now, and the

@@ -11,12 +11,12 @@
 #include "util.h"
 
 struct sfs_key_config {
-	char *module;		/* PKCS#11 module path */
-	char *key_uri;		/* RFC 7512 URI of the private key */
-	char *pin_file;		/* or pin-source=file: in the URI */
-	char *cert;		/* PEM signer certificate */
-	char *chain;		/* PEM intermediates to include (optional) */
-	char *softhsm_conf;	/* exported as SOFTHSM2_CONF when set */
+	char *module;	    /* PKCS#11 module path */
+	char *key_uri;	    /* RFC 7512 URI of the private key */
+	char *pin_file;	    /* or pin-source=file: in the URI */
+	char *cert;	    /* PEM signer certificate */
+	char *chain;	    /* PEM intermediates to include (optional) */
+	char *softhsm_conf; /* exported as SOFTHSM2_CONF when set */
 	enum sfs_md md;
 };
 

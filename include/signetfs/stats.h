@@ -10,19 +10,19 @@
 #define SFS_STATS_XATTR "user.signetfs.stats"
 
 enum sfs_counter {
-	SFS_C_SIGNED,		/* signatures written */
-	SFS_C_SIGN_FAILED,	/* close() returned EIO */
-	SFS_C_SIGN_REFUSED,	/* killed writer, policy */
-	SFS_C_DENIED,		/* inbox: refused files (verify-denied) */
-	SFS_C_VERIFIED,		/* inbox: files that verified */
+	SFS_C_SIGNED,	    /* signatures written */
+	SFS_C_SIGN_FAILED,  /* close() returned EIO */
+	SFS_C_SIGN_REFUSED, /* killed writer, policy */
+	SFS_C_DENIED,	    /* inbox: refused files (verify-denied) */
+	SFS_C_VERIFIED,	    /* inbox: files that verified */
 	SFS_C_CACHE_HIT,
 	SFS_C_CACHE_MISS,
 	SFS_C_BYTES_HASHED,
 	SFS_C_HSM_OPS,
-	SFS_C_PREWARM_DONE,	/* inbox --prewarm: files checked */
-	SFS_C_PREWARM_TOTAL,	/* inbox --prewarm: files found */
-	SFS_C_BYTES_FILLED,	/* inbox: page cache filled while verifying */
-	SFS_C_BYTES_READ,	/* inbox: content served by READ requests */
+	SFS_C_PREWARM_DONE,  /* inbox --prewarm: files checked */
+	SFS_C_PREWARM_TOTAL, /* inbox --prewarm: files found */
+	SFS_C_BYTES_FILLED,  /* inbox: page cache filled while verifying */
+	SFS_C_BYTES_READ,    /* inbox: content served by READ requests */
 	SFS_C_COUNT_
 };
 
@@ -31,7 +31,7 @@ enum sfs_counter {
 
 struct sfs_stats {
 	uint64_t c[SFS_C_COUNT_];
-	uint64_t lat[SFS_LAT_BUCKETS + 1];	/* last: +Inf */
+	uint64_t lat[SFS_LAT_BUCKETS + 1]; /* last: +Inf */
 	uint64_t lat_sum_us;
 };
 

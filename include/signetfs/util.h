@@ -15,9 +15,9 @@
 /* Exit codes of the CLI (signetfs(1), EXIT STATUS; docs/cli.md); stable. */
 enum sfs_exit {
 	SFS_EXIT_OK = 0,
-	SFS_EXIT_REFUSED = 1,	/* verification failed / signing refused */
-	SFS_EXIT_USAGE = 2,	/* usage or configuration error */
-	SFS_EXIT_TOKEN = 3,	/* token / HSM error */
+	SFS_EXIT_REFUSED = 1, /* verification failed / signing refused */
+	SFS_EXIT_USAGE = 2,   /* usage or configuration error */
+	SFS_EXIT_TOKEN = 3,   /* token / HSM error */
 };
 
 /* Largest .sig we parse; anything larger is refused unread. */
@@ -26,8 +26,8 @@ enum sfs_exit {
 
 /* An error for the user: a one-line message and the exit class. */
 struct sfs_error {
-	int code;		/* -errno */
-	enum sfs_exit exit;	/* what the CLI exits with */
+	int code;	    /* -errno */
+	enum sfs_exit exit; /* what the CLI exits with */
 	char msg[512];
 };
 
@@ -61,8 +61,8 @@ int sfs_open_regular_at(int dirfd, const char *path, int flags,
  * Read a whole (small) regular file (sfs_open_regular_at: -EINVAL for
  * anything else); fails with -EFBIG above max bytes.
  */
-int sfs_read_file_at(int dirfd, const char *path, size_t max,
-		     uint8_t **buf, size_t *len);
+int sfs_read_file_at(int dirfd, const char *path, size_t max, uint8_t **buf,
+		     size_t *len);
 
 /*
  * Write NAME in dirfd atomically: a temp file ".NAME.XXXXXX.tmp" in the same

@@ -22,7 +22,7 @@ struct sfs_config;
 struct verdict_sig {
 	const uint8_t *der;
 	size_t len;
-	enum verify_reason read;	/* VR_OK, or why there are no bytes */
+	enum verify_reason read; /* VR_OK, or why there are no bytes */
 };
 
 /*

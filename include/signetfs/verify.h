@@ -13,41 +13,41 @@
 /* Why a signature was refused; each has its own text (verify_reason_str). */
 enum verify_reason {
 	VR_OK = 0,
-	VR_NO_SIG,		/* NAME.sig does not exist */
+	VR_NO_SIG, /* NAME.sig does not exist */
 	VR_SIG_EMPTY,
 	VR_SIG_TOO_LARGE,
-	VR_SIG_MALFORMED,	/* not DER ContentInfo */
-	VR_SIG_TRAILING,	/* bytes after the DER */
+	VR_SIG_MALFORMED, /* not DER ContentInfo */
+	VR_SIG_TRAILING,  /* bytes after the DER */
 	VR_NOT_SIGNED_DATA,
 	VR_NOT_DETACHED,
-	VR_CONTENT_TYPE,	/* eContentType is not id-data */
-	VR_SIGNER_COUNT,	/* not exactly one SignerInfo */
-	VR_DIGEST_ALG,		/* not SHA-256/384/512 */
+	VR_CONTENT_TYPE, /* eContentType is not id-data */
+	VR_SIGNER_COUNT, /* not exactly one SignerInfo */
+	VR_DIGEST_ALG,	 /* not SHA-256/384/512 */
 	VR_NO_SIGNED_ATTRS,
-	VR_ATTR_MISSING,	/* a required signed attribute is absent */
+	VR_ATTR_MISSING, /* a required signed attribute is absent */
 	VR_ATTR_MALFORMED,
-	VR_ATTR_VERSION,	/* unknown signetfs attribute version */
-	VR_ATTR_CONTENT_TYPE,	/* contentType attribute is not id-data */
-	VR_SIGNER_CERT,		/* signer certificate not in the SignedData */
-	VR_BAD_SIGNATURE,	/* signature over the attributes is wrong */
-	VR_UNTRUSTED,		/* chain does not reach the trust store */
+	VR_ATTR_VERSION,      /* unknown signetfs attribute version */
+	VR_ATTR_CONTENT_TYPE, /* contentType attribute is not id-data */
+	VR_SIGNER_CERT,	      /* signer certificate not in the SignedData */
+	VR_BAD_SIGNATURE,     /* signature over the attributes is wrong */
+	VR_UNTRUSTED,	      /* chain does not reach the trust store */
 	VR_EXPIRED,
 	VR_NOT_YET_VALID,
 	VR_NO_CODESIGN_EKU,
 	VR_REVOKED,
-	VR_CRL_ERROR,		/* CRL missing, expired or unverifiable */
-	VR_PIN_MISMATCH,	/* signer not among the pinned signers */
-	VR_PATH_MISMATCH,	/* signed path is not the served path */
-	VR_CONTENT_DIGEST,	/* content does not match messageDigest */
-	VR_POLICY,		/* policy cannot evaluate the path (too deep) */
-	VR_IO,			/* could not read the file or its .sig */
+	VR_CRL_ERROR,	   /* CRL missing, expired or unverifiable */
+	VR_PIN_MISMATCH,   /* signer not among the pinned signers */
+	VR_PATH_MISMATCH,  /* signed path is not the served path */
+	VR_CONTENT_DIGEST, /* content does not match messageDigest */
+	VR_POLICY,	   /* policy cannot evaluate the path (too deep) */
+	VR_IO,		   /* could not read the file or its .sig */
 	VR_INTERNAL,
 	/*
 	 * Added later, at the end: the names are stable (audit logs carry
 	 * them), the numbers are kept too.
 	 */
-	VR_SIGNER_IS_CA,	/* the signer certificate is a CA */
-	VR_NOT_REGULAR,		/* the file is not a regular file (CLI) */
+	VR_SIGNER_IS_CA, /* the signer certificate is a CA */
+	VR_NOT_REGULAR,	 /* the file is not a regular file (CLI) */
 	VR_COUNT_
 };
 
@@ -56,9 +56,9 @@ const char *verify_reason_str(enum verify_reason r);
 const char *verify_reason_name(enum verify_reason r);
 
 struct sfs_trust_config {
-	char *cafile;		/* PEM bundle of trust anchors */
-	char *capath;		/* OpenSSL hashed directory */
-	char *crlfile;		/* PEM CRL(s); when set, checked for the chain */
+	char *cafile;  /* PEM bundle of trust anchors */
+	char *capath;  /* OpenSSL hashed directory */
+	char *crlfile; /* PEM CRL(s); when set, checked for the chain */
 	/*
 	 * The chain's validity periods at signingTime (never later than
 	 * now) instead of now; the CRL is judged now either way.
@@ -68,16 +68,16 @@ struct sfs_trust_config {
 
 /* Per-call policy: which signers and whether the path is bound. */
 struct verify_policy {
-	const char *expected_path;	/* NULL: do not check path binding */
+	const char *expected_path; /* NULL: do not check path binding */
 	size_t expected_path_len;
-	const uint8_t (*pins)[32];	/* signer cert SHA-256 allowed, or */
-	size_t n_pins;			/* 0: any signer the store trusts */
+	const uint8_t (*pins)[32]; /* signer cert SHA-256 allowed, or */
+	size_t n_pins;		   /* 0: any signer the store trusts */
 };
 
 struct sfs_verifier;
 
-int verifier_new(const struct sfs_trust_config *cfg,
-		 struct sfs_verifier **out, struct sfs_error *err);
+int verifier_new(const struct sfs_trust_config *cfg, struct sfs_verifier **out,
+		 struct sfs_error *err);
 void verifier_free(struct sfs_verifier *v);
 
 /*
@@ -90,8 +90,8 @@ enum verify_reason verifier_check_sig(struct sfs_verifier *v,
 				      struct sig_info *info);
 
 /* verifier_check_sig() and then the content of fd against messageDigest. */
-enum verify_reason verifier_check_fd(struct sfs_verifier *v,
-				     const uint8_t *der, size_t len,
+enum verify_reason verifier_check_fd(struct sfs_verifier *v, const uint8_t *der,
+				     size_t len,
 				     const struct verify_policy *pol, int fd,
 				     struct sig_info *info);
 

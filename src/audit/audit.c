@@ -31,9 +31,9 @@ struct audit_log {
 	pthread_mutex_t lock;
 	int fd;
 	struct audit_options opt;
-	off_t known_size;	/* size after our last write, -1: unknown */
-	char prev[65];		/* hex SHA-256 of the last line */
-	uint64_t seq;		/* seq of the last line */
+	off_t known_size; /* size after our last write, -1: unknown */
+	char prev[65];	  /* hex SHA-256 of the last line */
+	uint64_t seq;	  /* seq of the last line */
 	/*
 	 * This open of the log: its id is on every line it writes, and its
 	 * checkpoints seal the running hash of exactly those lines, kept
@@ -44,13 +44,13 @@ struct audit_log {
 	uint8_t sess_hash[32];	/* audit_sess_fold() over our lines */
 	uint64_t sess_lines;	/* lines we wrote, checkpoints included */
 	unsigned int pending;	/* our records since our last checkpoint */
-	struct sfs_writer self;	/* identity in the open record */
+	struct sfs_writer self; /* identity in the open record */
 
 	pthread_mutex_t sync_lock;
 	pthread_cond_t sync_cv;
-	off_t written_end;	/* file offset after the newest record */
-	off_t synced_end;	/* everything before this is on disk */
-	bool syncing;		/* a leader is in fdatasync */
+	off_t written_end; /* file offset after the newest record */
+	off_t synced_end;  /* everything before this is on disk */
+	bool syncing;	   /* a leader is in fdatasync */
 	/*
 	 * A failed fdatasync, for good: the next one on the same fd returns
 	 * 0 although the pages it could not write may be gone, so nothing
@@ -58,7 +58,7 @@ struct audit_log {
 	 */
 	int sync_err;
 
-	pthread_t sealer;	/* checkpoints every checkpoint_secs */
+	pthread_t sealer; /* checkpoints every checkpoint_secs */
 	bool sealer_running, stop;
 	pthread_cond_t stop_cv;
 };
@@ -102,8 +102,8 @@ static int load_tail_locked(struct audit_log *log)
 	log->known_size = st.st_size;
 	if (st.st_size == 0)
 		return 0;
-	want = st.st_size < AUDIT_LINE_MAX ? (size_t)st.st_size
-					   : AUDIT_LINE_MAX;
+	want =
+	    st.st_size < AUDIT_LINE_MAX ? (size_t)st.st_size : AUDIT_LINE_MAX;
 	start = st.st_size - (off_t)want;
 	buf = malloc(want);
 	if (!buf)
@@ -157,9 +157,11 @@ static void format_head(struct json_buf *b, const struct audit_log *log,
 	char now[64];
 
 	rfc3339_now(now, sizeof(now));
-	sfs_json_printf(b, "{\"v\":%d,\"seq\":%llu,\"session\":\"%s\","
-		    "\"time\":\"%s\",\"event\":", AUDIT_FORMAT,
-		    (unsigned long long)log->seq + 1, log->session, now);
+	sfs_json_printf(b,
+			"{\"v\":%d,\"seq\":%llu,\"session\":\"%s\","
+			"\"time\":\"%s\",\"event\":",
+			AUDIT_FORMAT, (unsigned long long)log->seq + 1,
+			log->session, now);
 	sfs_json_str(b, event, strlen(event));
 }
 
@@ -196,7 +198,7 @@ static void format_key(struct json_buf *b, const char *uri, const char *fp,
 static void format_writer(struct json_buf *b, const struct sfs_writer *w)
 {
 	sfs_json_printf(b, ",\"writer\":{\"uid\":%u,\"gid\":%u,\"pid\":%d",
-		    w->uid, w->gid, w->pid);
+			w->uid, w->gid, w->pid);
 	opt_str(b, "user", w->user);
 	opt_str(b, "exe", w->exe);
 	sfs_json_raw(b, "}", 1);
@@ -214,8 +216,8 @@ static void format_record(struct json_buf *b, const struct audit_log *log,
 		char hex[2 * SFS_MD_MAX + 1];
 
 		sfs_hex(r->digest->bytes, r->digest->len, hex);
-		sfs_json_printf(b, ",\"%s\":\"%s\"", sfs_md_name(r->digest->alg),
-			    hex);
+		sfs_json_printf(b, ",\"%s\":\"%s\"",
+				sfs_md_name(r->digest->alg), hex);
 	}
 	format_key(b, r->key_uri, r->cert_sha256, r->token_serial);
 	if (r->writer)
@@ -266,8 +268,7 @@ static int group_sync(struct audit_log *log, off_t end)
 }
 
 /* Append the line in b (newline included); the chain is then at it. */
-static int append_locked(struct audit_log *log, struct json_buf *b,
-			 off_t *end)
+static int append_locked(struct audit_log *log, struct json_buf *b, off_t *end)
 {
 	uint8_t h[32];
 	int ret;
@@ -276,7 +277,7 @@ static int append_locked(struct audit_log *log, struct json_buf *b,
 	if (b->oom)
 		return -ENOMEM;
 	pthread_mutex_lock(&log->sync_lock);
-	ret = log->sync_err;	/* nothing is durable after a failed sync */
+	ret = log->sync_err; /* nothing is durable after a failed sync */
 	pthread_mutex_unlock(&log->sync_lock);
 	if (ret == 0)
 		ret = sfs_full_write(log->fd, b->data, b->len);
@@ -322,9 +323,11 @@ static void format_checkpoint(struct json_buf *b, struct audit_log *log,
 
 	sfs_hex(log->sess_hash, 32, sh);
 	format_head(b, log, "checkpoint");
-	sfs_json_printf(b, ",\"final\":%s,\"records\":%u,\"session_lines\":%llu"
-		    ",\"session_hash\":\"%s\"", final ? "true" : "false",
-		    log->pending, (unsigned long long)log->sess_lines, sh);
+	sfs_json_printf(b,
+			",\"final\":%s,\"records\":%u,\"session_lines\":%llu"
+			",\"session_hash\":\"%s\"",
+			final ? "true" : "false", log->pending,
+			(unsigned long long)log->sess_lines, sh);
 	format_key(b, signer_key_uri(log->opt.signer),
 		   signer_cert_sha256(log->opt.signer),
 		   signer_token_serial(log->opt.signer));
@@ -482,16 +485,16 @@ static void *sealer_main(void *arg)
 }
 
 static const char *const tail_state_name[] = {
-	[AUDIT_TAIL_NEW] = "new",
-	[AUDIT_TAIL_SEALED] = "sealed",
-	[AUDIT_TAIL_UNSEALED] = "unsealed",
+    [AUDIT_TAIL_NEW] = "new",
+    [AUDIT_TAIL_SEALED] = "sealed",
+    [AUDIT_TAIL_UNSEALED] = "unsealed",
 };
 
 static const char *const tail_key_name[] = {
-	[AUDIT_TAIL_KEY_NONE] = "none",
-	[AUDIT_TAIL_KEY_OURS] = "ours",
-	[AUDIT_TAIL_KEY_FOREIGN] = "foreign",
-	[AUDIT_TAIL_KEY_UNVERIFIED] = "unverified",
+    [AUDIT_TAIL_KEY_NONE] = "none",
+    [AUDIT_TAIL_KEY_OURS] = "ours",
+    [AUDIT_TAIL_KEY_FOREIGN] = "foreign",
+    [AUDIT_TAIL_KEY_UNVERIFIED] = "unverified",
 };
 
 /* A session's first line: who opened the log, what its end looked like. */
@@ -501,14 +504,18 @@ static void format_open(struct json_buf *b, struct audit_log *log,
 	format_head(b, log, "open");
 	format_writer(b, &log->self);
 	sfs_json_printf(b, ",\"tail\":\"%s\",\"unsealed\":%llu",
-		    tail_state_name[t->state], (unsigned long long)t->unsealed);
+			tail_state_name[t->state],
+			(unsigned long long)t->unsealed);
 	if (t->cp_seq)
-		sfs_json_printf(b, ",\"checkpoint\":{\"seq\":%llu,\"final\":%s,"
-			    "\"key\":\"%s\"}", (unsigned long long)t->cp_seq,
-			    t->cp_final ? "true" : "false",
-			    tail_key_name[t->key]);
+		sfs_json_printf(b,
+				",\"checkpoint\":{\"seq\":%llu,\"final\":%s,"
+				"\"key\":\"%s\"}",
+				(unsigned long long)t->cp_seq,
+				t->cp_final ? "true" : "false",
+				tail_key_name[t->key]);
 	if (t->partial)
-		opt_str(b, "reason", "no checkpoint in the part of the log "
+		opt_str(b, "reason",
+			"no checkpoint in the part of the log "
 			"that was read");
 	else if (t->why[0])
 		opt_str(b, "reason", t->why);
@@ -534,15 +541,16 @@ static int open_session_locked(struct audit_log *log, const char *path)
 	ret = audit_tail_check(log->fd, st.st_size, &log->opt.keys, &t);
 	if (ret) {
 		sfs_err("audit log %s: %s: refusing to extend it (move it "
-			"aside; a new log starts)", path,
-			t.why[0] ? t.why : strerror(-ret));
+			"aside; a new log starts)",
+			path, t.why[0] ? t.why : strerror(-ret));
 		return ret;
 	}
 	if (t.state == AUDIT_TAIL_UNSEALED)
-		sfs_log(SFS_LOG_NOTICE, "audit log %s: %llu line(s) after "
+		sfs_log(SFS_LOG_NOTICE,
+			"audit log %s: %llu line(s) after "
 			"its last checkpoint: other writers', or a crashed or "
-			"forged tail (audit verify tells)", path,
-			(unsigned long long)t.unsealed);
+			"forged tail (audit verify tells)",
+			path, (unsigned long long)t.unsealed);
 	ret = load_tail_locked(log);
 	if (ret)
 		return ret;
@@ -578,8 +586,8 @@ int audit_open_opts(const char *path, const struct audit_options *opt,
 	}
 	sfs_hex(id, sizeof(id), log->session);
 	/* O_RDWR: the tail is read back to continue the chain. */
-	log->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC |
-				     O_NOFOLLOW, 0640);
+	log->fd = open(
+	    path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
 	if (log->fd < 0) {
 		ret = -errno;
 		goto fail;
@@ -621,7 +629,7 @@ static void open_keys(const struct sfs_config *cfg, struct sfs_signer *signer,
 		k->verifier = NULL; /* checked where the config is loaded */
 	if (audit_config_pins(cfg, pins, &k->n_pins, &err))
 		sfs_warn("audit log: %s", err.msg);
-	k->pins = (const uint8_t(*)[32])*pins;
+	k->pins = (const uint8_t(*)[32]) * pins;
 	if (!signer || sfs_unhex(signer_cert_sha256(signer), fp, 32) != 32)
 		return;
 	for (size_t i = 0; i < k->n_pins; i++)
@@ -643,14 +651,14 @@ int audit_open_config(const struct sfs_config *cfg, struct sfs_signer *signer,
 		      struct audit_log **out)
 {
 	struct audit_options opt = {
-		.sync = cfg->audit_sync_mode,
-		.group_ms = cfg->audit_group_ms,
-		.checkpoint_every = cfg->checkpoint_every,
-		.checkpoint_secs = cfg->checkpoint_secs,
-		.syslog = cfg->audit_syslog,
-		.signer = signer,
+	    .sync = cfg->audit_sync_mode,
+	    .group_ms = cfg->audit_group_ms,
+	    .checkpoint_every = cfg->checkpoint_every,
+	    .checkpoint_secs = cfg->checkpoint_secs,
+	    .syslog = cfg->audit_syslog,
+	    .signer = signer,
 	};
-	uint8_t (*pins)[32] = NULL;
+	uint8_t(*pins)[32] = NULL;
 	int ret;
 
 	*out = NULL;
@@ -693,8 +701,7 @@ void audit_record_key(struct audit_record *r, const struct sfs_signer *s)
 	r->token_serial = signer_token_serial(s);
 }
 
-int audit_sign_begin(struct audit_log *log, struct audit_record *r,
-		     off_t *end)
+int audit_sign_begin(struct audit_log *log, struct audit_record *r, off_t *end)
 {
 	r->event = "sign";
 	return audit_write_nowait(log, r, end);

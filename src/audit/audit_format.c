@@ -52,7 +52,8 @@ bool audit_get_u64(struct json_object *o, const char *key, uint64_t *out)
 static bool lower_hex(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] >= 'a' && s[i] <= 'f')))
 			return false;
 	return s[n] == '\0';
 }
@@ -94,8 +95,7 @@ int audit_cp_split(const char *line, size_t len, size_t *signed_len,
 	return 0;
 }
 
-void audit_cp_digest(const char *line, size_t signed_len,
-		     struct sfs_digest *d)
+void audit_cp_digest(const char *line, size_t signed_len, struct sfs_digest *d)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned int n = 0;

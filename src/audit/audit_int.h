@@ -45,8 +45,7 @@ bool audit_session_valid(const char *s);
 int audit_cp_split(const char *line, size_t len, size_t *signed_len,
 		   const char **b64, size_t *b64_len);
 /* SHA-256(AUDIT_CP_DOMAIN || line[0, signed_len)): what a checkpoint signs. */
-void audit_cp_digest(const char *line, size_t signed_len,
-		     struct sfs_digest *d);
+void audit_cp_digest(const char *line, size_t signed_len, struct sfs_digest *d);
 /*
  * Verify a checkpoint line's signature against keys: *r is VR_OK or why
  * not; fp the signer's certificate SHA-256 when it got that far. 0 or
@@ -63,26 +62,26 @@ void audit_sess_fold(uint8_t h[32], const uint8_t line_hash[32]);
 
 /* What the open check found at the end of the log (audit_tail.c). */
 enum audit_tail_state {
-	AUDIT_TAIL_NEW,		/* empty file */
-	AUDIT_TAIL_SEALED,	/* the last line is a checkpoint */
-	AUDIT_TAIL_UNSEALED,	/* lines after the last checkpoint */
+	AUDIT_TAIL_NEW,	     /* empty file */
+	AUDIT_TAIL_SEALED,   /* the last line is a checkpoint */
+	AUDIT_TAIL_UNSEALED, /* lines after the last checkpoint */
 };
 
 enum audit_tail_key {
-	AUDIT_TAIL_KEY_NONE,		/* no checkpoint found */
-	AUDIT_TAIL_KEY_OURS,		/* verified, by one of our keys */
-	AUDIT_TAIL_KEY_FOREIGN,		/* signed, not by a key we accept */
-	AUDIT_TAIL_KEY_UNVERIFIED,	/* no trust store or no pins here */
+	AUDIT_TAIL_KEY_NONE,	   /* no checkpoint found */
+	AUDIT_TAIL_KEY_OURS,	   /* verified, by one of our keys */
+	AUDIT_TAIL_KEY_FOREIGN,	   /* signed, not by a key we accept */
+	AUDIT_TAIL_KEY_UNVERIFIED, /* no trust store or no pins here */
 };
 
 struct audit_tail {
 	enum audit_tail_state state;
 	enum audit_tail_key key;
-	uint64_t unsealed;	/* lines after the last checkpoint */
-	uint64_t cp_seq;	/* the last checkpoint, 0: none found */
+	uint64_t unsealed; /* lines after the last checkpoint */
+	uint64_t cp_seq;   /* the last checkpoint, 0: none found */
 	bool cp_final;
-	bool partial;		/* stopped before a checkpoint or the start */
-	char why[200];		/* a foreign key's reason, or the refusal */
+	bool partial;  /* stopped before a checkpoint or the start */
+	char why[200]; /* a foreign key's reason, or the refusal */
 };
 
 /*

@@ -24,7 +24,7 @@ struct later {
 };
 
 static int refuse(struct audit_tail *t, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int refuse(struct audit_tail *t, int err, const char *fmt, ...)
 {
@@ -71,7 +71,8 @@ static int tail_checkpoint(const char *line, size_t len, uint64_t seq,
 		/* Another writer's key (a shared log): not ours to judge. */
 		t->key = AUDIT_TAIL_KEY_FOREIGN;
 		snprintf(t->why, sizeof(t->why), "checkpoint seq %llu: %s",
-			 (unsigned long long)seq, verify_checkpoint_reason_str(r));
+			 (unsigned long long)seq,
+			 verify_checkpoint_reason_str(r));
 		return 0;
 	default:
 		return refuse(t, -EBADMSG, "checkpoint seq %llu: %s",
@@ -87,13 +88,13 @@ static int tail_format(struct json_object *o, const struct later *w,
 	const char *prev = audit_get_str(o, "prev");
 
 	if (!audit_get_u64(o, "v", &v) || v != AUDIT_FORMAT)
-		return refuse(t, -EPROTO, v == 1 ?
-			      "written in format 1 (checkpoints that sign only "
-			      "the chain head): this signetfs does not extend "
-			      "it; move it aside, a new log starts" :
-			      "a line in an unknown format");
-	if (!audit_get_u64(o, "seq", seq) ||
-	    (w->set && *seq + 1 != w->seq))
+		return refuse(
+		    t, -EPROTO,
+		    v == 1 ? "written in format 1 (checkpoints that sign only "
+			     "the chain head): this signetfs does not extend "
+			     "it; move it aside, a new log starts"
+			   : "a line in an unknown format");
+	if (!audit_get_u64(o, "seq", seq) || (w->set && *seq + 1 != w->seq))
 		return refuse(t, -EBADMSG, "sequence numbers jump to %llu",
 			      (unsigned long long)w->seq);
 	if (!prev || strlen(prev) != 64 || !audit_get_str(o, "event") ||
@@ -115,14 +116,18 @@ static int tail_line(const char *line, size_t len, struct later *w,
 	int ret;
 
 	if (!o)
-		return refuse(t, -EBADMSG, "a line before seq %llu is not a "
-			      "JSON object", (unsigned long long)w->seq);
+		return refuse(t, -EBADMSG,
+			      "a line before seq %llu is not a "
+			      "JSON object",
+			      (unsigned long long)w->seq);
 	sfs_sha256(line, len, h);
 	sfs_hex(h, 32, hex);
 	if (w->set && strcmp(hex, w->prev) != 0) {
-		ret = refuse(t, -EBADMSG, "seq %llu does not chain onto the "
+		ret = refuse(t, -EBADMSG,
+			     "seq %llu does not chain onto the "
 			     "line before it (a line edited, deleted or "
-			     "inserted)", (unsigned long long)w->seq);
+			     "inserted)",
+			     (unsigned long long)w->seq);
 		goto out;
 	}
 	ret = tail_format(o, w, &seq, t);
@@ -160,8 +165,10 @@ static int tail_walk(const char *buf, size_t n, off_t start,
 			return 0;
 		}
 		if (end - b > AUDIT_LINE_MAX)
-			return refuse(t, -E2BIG, "a line is longer than "
-				      "%d bytes", AUDIT_LINE_MAX);
+			return refuse(t, -E2BIG,
+				      "a line is longer than "
+				      "%d bytes",
+				      AUDIT_LINE_MAX);
 		ret = tail_line(buf + b, end - b, &w, k, t, &stop);
 		if (ret || stop)
 			return ret;
@@ -171,7 +178,8 @@ static int tail_walk(const char *buf, size_t n, off_t start,
 	}
 	/* The first line of the file: it chains onto nothing. */
 	if (w.seq != 1 || strspn(w.prev, "0") != 64)
-		return refuse(t, -EBADMSG, "the first line is not seq 1 with "
+		return refuse(t, -EBADMSG,
+			      "the first line is not seq 1 with "
 			      "a zero prev: lines before it were removed");
 	return 0;
 }
@@ -196,12 +204,13 @@ int audit_tail_check(int fd, off_t size, const struct audit_keys *k,
 		return -ENOMEM;
 	ret = sfs_full_pread(fd, buf, want, start, &got);
 	if (ret == 0 && (got != want || buf[want - 1] != '\n'))
-		ret = refuse(t, -EBADMSG, "the last line is cut off (no "
+		ret = refuse(t, -EBADMSG,
+			     "the last line is cut off (no "
 			     "newline)");
 	if (ret == 0)
 		ret = tail_walk(buf, want, start, k, t);
 	free(buf);
-	t->state = t->unsealed || !t->cp_seq ? AUDIT_TAIL_UNSEALED
-					     : AUDIT_TAIL_SEALED;
+	t->state =
+	    t->unsealed || !t->cp_seq ? AUDIT_TAIL_UNSEALED : AUDIT_TAIL_SEALED;
 	return ret;
 }

@@ -15,27 +15,27 @@
  */
 struct sess {
 	char id[AUDIT_SESSION_HEX + 1];
-	uint8_t hash[32];	/* audit_sess_fold() over its lines */
-	uint64_t lines;		/* its lines so far, checkpoints included */
-	uint64_t records;	/* its other lines since its last checkpoint */
-	size_t first_open;	/* the first of those, 0: none */
-	size_t last_cp;		/* line of its last checkpoint, 0: none */
-	bool closed;		/* that checkpoint was final */
+	uint8_t hash[32];  /* audit_sess_fold() over its lines */
+	uint64_t lines;	   /* its lines so far, checkpoints included */
+	uint64_t records;  /* its other lines since its last checkpoint */
+	size_t first_open; /* the first of those, 0: none */
+	size_t last_cp;	   /* line of its last checkpoint, 0: none */
+	bool closed;	   /* that checkpoint was final */
 };
 
 struct chain {
 	char prev[65];
 	uint64_t seq;
-	void *tree;		/* tsearch() of struct sess, by id */
-	struct sess **all;	/* in order of first appearance */
+	void *tree;	   /* tsearch() of struct sess, by id */
+	struct sess **all; /* in order of first appearance */
 	size_t n, cap;
 };
 
-static int bad(struct audit_verify_result *res, size_t line,
-	       const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int bad(struct audit_verify_result *res, size_t line, const char *fmt,
+	       ...) __attribute__((format(printf, 3, 4)));
 
-static int bad(struct audit_verify_result *res, size_t line,
-	       const char *fmt, ...)
+static int bad(struct audit_verify_result *res, size_t line, const char *fmt,
+	       ...)
 {
 	va_list ap;
 
@@ -100,8 +100,7 @@ static const char *cp_session(struct json_object *o, const struct sess *s)
 	    !audit_get_u64(o, "records", &records) || !h)
 		return "checkpoint without session_lines, records or "
 		       "session_hash";
-	if (lines != s->lines || records != s->records ||
-	    strcmp(h, want) != 0)
+	if (lines != s->lines || records != s->records || strcmp(h, want) != 0)
 		return "checkpoint does not seal the lines its session has in "
 		       "the log: a line forged in its name, or one of its "
 		       "lines removed";
@@ -135,7 +134,8 @@ static int check_checkpoint(const char *line, size_t len, size_t no,
 
 	if (k->n_pins == 0) {
 		res->need_pins = true;
-		return bad(res, no, "checkpoint: no key is named to accept "
+		return bad(res, no,
+			   "checkpoint: no key is named to accept "
 			   "checkpoints from (--signer-sha256)");
 	}
 	ret = audit_cp_check(line, len, k, &r, fp);
@@ -168,14 +168,16 @@ static int check_head(struct json_object *o, size_t no, const struct chain *c,
 	const char *prev;
 
 	if (!audit_get_u64(o, "v", &ver) || ver != AUDIT_FORMAT)
-		return bad(res, no, ver == 1 ?
-			   "format 1 (its checkpoints sign only the chain "
-			   "head, as file signatures): no longer accepted; "
-			   "keep it, start a new log" :
-			   "unknown record version");
+		return bad(
+		    res, no,
+		    ver == 1 ? "format 1 (its checkpoints sign only the chain "
+			       "head, as file signatures): no longer accepted; "
+			       "keep it, start a new log"
+			     : "unknown record version");
 	prev = audit_get_str(o, "prev");
 	if (!prev || strcmp(prev, c->prev) != 0)
-		return bad(res, no, "chain broken: prev is not the hash of the "
+		return bad(res, no,
+			   "chain broken: prev is not the hash of the "
 			   "line before (a line edited, deleted, inserted or "
 			   "reordered)");
 	if (!audit_get_u64(o, "seq", &seq) || seq != c->seq + 1)
@@ -209,9 +211,11 @@ static int check_line(const char *line, size_t len, size_t no,
 		goto out;
 	}
 	if (s->closed) {
-		ret = bad(res, no, "session %.12s was closed by its final "
+		ret = bad(res, no,
+			  "session %.12s was closed by its final "
 			  "checkpoint at line %zu: a line in its name after "
-			  "that is forged", s->id, s->last_cp);
+			  "that is forged",
+			  s->id, s->last_cp);
 		goto out;
 	}
 	if (strcmp(audit_get_str(o, "event"), "checkpoint") == 0) {
@@ -261,13 +265,15 @@ static int check_end(const struct chain *c, bool live, size_t lines,
 	if (!lines)
 		return bad(res, 1, "empty log");
 	if (open)
-		return bad(res, open->first_open, "not sealed: no checkpoint "
+		return bad(res, open->first_open,
+			   "not sealed: no checkpoint "
 			   "of its session (%.12s) follows this line and %llu "
 			   "more, and no final checkpoint: forged, or the "
 			   "writer crashed or still runs (--live), or the log "
-			   "was cut off", open->id,
-			   (unsigned long long)open->records - 1);
-	return bad(res, lines + 1, "session %.12s ends at line %zu with a "
+			   "was cut off",
+			   open->id, (unsigned long long)open->records - 1);
+	return bad(res, lines + 1,
+		   "session %.12s ends at line %zu with a "
 		   "checkpoint that is not final: lines after it were cut "
 		   "off, or its writer crashed or still runs (--live)",
 		   unclosed->id, unclosed->last_cp);
@@ -290,7 +296,8 @@ int audit_verify_log(const char *path, const struct audit_verify_opts *o,
 	while ((n = getline(&line, &cap, f)) > 0) {
 		res->lines++;
 		if (line[n - 1] != '\n') {
-			ret = bad(res, res->lines, "last line is cut off (no "
+			ret = bad(res, res->lines,
+				  "last line is cut off (no "
 				  "newline): the log was truncated");
 			goto out;
 		}

@@ -23,12 +23,12 @@ int cmd_mount_fstab(int argc, char **argv);
 
 /* What `signetfs sign` was asked to do (cmd_sign.c parses it). */
 struct sign_options {
-	const char *config;	/* CONF, or NULL: the key options below */
-	const char *root;	/* paths are signed relative to it */
-	struct sfs_key_config key;	/* set fields override CONF's */
+	const char *config;	   /* CONF, or NULL: the key options below */
+	const char *root;	   /* paths are signed relative to it */
+	struct sfs_key_config key; /* set fields override CONF's */
 	bool sync, verbose, recursive;
-	unsigned jobs;		/* 0: one per CPU */
-	char **args;		/* FILE|DIR... */
+	unsigned jobs; /* 0: one per CPU */
+	char **args;   /* FILE|DIR... */
 	int nargs;
 };
 
@@ -38,10 +38,10 @@ int sign_files(const struct sign_options *o);
 /* What `signetfs verify` was asked to do (cmd_verify.c parses it). */
 struct verify_options {
 	const char *config, *root, *trust, *crl;
-	uint8_t (*pins)[32];	/* --signer-sha256; taken by verify_files */
+	uint8_t (*pins)[32]; /* --signer-sha256; taken by verify_files */
 	size_t n_pins;
 	bool at_signing_time, json, recursive;
-	unsigned jobs;		/* 0: one per CPU */
+	unsigned jobs; /* 0: one per CPU */
 	char **args;
 	int nargs;
 };
@@ -66,8 +66,8 @@ struct cli_files {
  * files left out). Returns the number of unreadable entries (reported with
  * cli_error), or -ENOMEM.
  */
-int cli_files_collect(struct cli_files *f, char **args, int n,
-		      bool recursive, const char *cmd);
+int cli_files_collect(struct cli_files *f, char **args, int n, bool recursive,
+		      const char *cmd);
 void cli_files_free(struct cli_files *f);
 
 /*
@@ -83,6 +83,6 @@ void cli_progress_end(struct cli_progress *p);
 
 /* Print "signetfs: CMD: message" to stderr. */
 void cli_error(const char *cmd, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -19,26 +19,29 @@ enum { OPT_TRUST = 256, OPT_LIVE, OPT_SINCE, OPT_EVENT, OPT_PATH, OPT_PIN };
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: signetfs audit verify --config CONF [--signer-sha256 HEX]... "
-		"[--live] LOG\n"
-		"       signetfs audit verify --trust CA.pem --signer-sha256 HEX... "
-		"[--live] LOG\n"
-		"       signetfs audit show [--path GLOB] [--since TIME] "
-		"[--event EVENT] LOG\n\n"
-		"verify checks the hash chain (every record carries the SHA-256 "
-		"of the line\nbefore it), the sequence numbers and every signed "
-		"checkpoint: a checkpoint\nsignature covers its whole line and "
-		"the lines its own session wrote, and\nis accepted only from "
-		"the log's keys: those CONF names ([signetfs] and\n[rule] "
-		"cert), or each --signer-sha256 (the SHA-256 of a certificate's "
-		"DER).\nEvery line must be sealed by a checkpoint of the session "
-		"that wrote it and\nevery session must end with a final one "
-		"(--live: writers still running may\nhave lines not sealed "
-		"yet). It names the first bad line. Exit 0 intact, 1 not,\n"
-		"2 usage (also: a checkpoint and no key named).\n\n"
-		"show prints records as a table. TIME is RFC 3339 (UTC), a "
-		"prefix such as\n2026-11-29 or 2026-11-29T10 works.\n");
+	fprintf(
+	    f,
+	    "usage: signetfs audit verify --config CONF [--signer-sha256 "
+	    "HEX]... "
+	    "[--live] LOG\n"
+	    "       signetfs audit verify --trust CA.pem --signer-sha256 "
+	    "HEX... "
+	    "[--live] LOG\n"
+	    "       signetfs audit show [--path GLOB] [--since TIME] "
+	    "[--event EVENT] LOG\n\n"
+	    "verify checks the hash chain (every record carries the SHA-256 "
+	    "of the line\nbefore it), the sequence numbers and every signed "
+	    "checkpoint: a checkpoint\nsignature covers its whole line and "
+	    "the lines its own session wrote, and\nis accepted only from "
+	    "the log's keys: those CONF names ([signetfs] and\n[rule] "
+	    "cert), or each --signer-sha256 (the SHA-256 of a certificate's "
+	    "DER).\nEvery line must be sealed by a checkpoint of the session "
+	    "that wrote it and\nevery session must end with a final one "
+	    "(--live: writers still running may\nhave lines not sealed "
+	    "yet). It names the first bad line. Exit 0 intact, 1 not,\n"
+	    "2 usage (also: a checkpoint and no key named).\n\n"
+	    "show prints records as a table. TIME is RFC 3339 (UTC), a "
+	    "prefix such as\n2026-11-29 or 2026-11-29T10 works.\n");
 }
 
 /* The keys whose checkpoints count: CONF's, and each --signer-sha256. */
@@ -46,7 +49,7 @@ static int verify_keys(const char *conf, struct sfs_config **cfg,
 		       uint8_t (**pins)[32], size_t *n)
 {
 	struct sfs_error err = {0};
-	uint8_t (*more)[32] = NULL, (*all)[32];
+	uint8_t(*more)[32] = NULL, (*all)[32];
 	size_t n_more = 0;
 
 	if (!conf)
@@ -73,14 +76,16 @@ static int report(const char *log, const char *conf,
 		  const struct audit_verify_result *res)
 {
 	if (res->need_pins) {
-		cli_error("audit", "%s: line %zu is a checkpoint, and no key "
-			  "is named whose checkpoints to accept: %s", log,
-			  res->bad_line,
-			  conf ? "the config names no key certificate (cert =); "
-				 "add --signer-sha256 HEX"
-			       : "with --trust, name each key allowed to seal "
-				 "this log with --signer-sha256 HEX (the SHA-256 "
-				 "of its certificate), or use --config CONF");
+		cli_error(
+		    "audit",
+		    "%s: line %zu is a checkpoint, and no key "
+		    "is named whose checkpoints to accept: %s",
+		    log, res->bad_line,
+		    conf ? "the config names no key certificate (cert =); "
+			   "add --signer-sha256 HEX"
+			 : "with --trust, name each key allowed to seal "
+			   "this log with --signer-sha256 HEX (the SHA-256 "
+			   "of its certificate), or use --config CONF");
 		return SFS_EXIT_USAGE;
 	}
 	if (res->bad_line) {
@@ -90,25 +95,26 @@ static int report(const char *log, const char *conf,
 	}
 	if (res->sealed)
 		printf("OK %s: %zu records, %zu checkpoints, %zu sessions, "
-		       "sealed\n", log, res->lines, res->checkpoints,
-		       res->sessions);
+		       "sealed\n",
+		       log, res->lines, res->checkpoints, res->sessions);
 	else
 		printf("OK %s: %zu records, %zu checkpoints, %zu sessions, "
 		       "open (live): %zu lines await their session's "
-		       "checkpoint\n", log, res->lines, res->checkpoints,
-		       res->sessions, res->unsealed);
+		       "checkpoint\n",
+		       log, res->lines, res->checkpoints, res->sessions,
+		       res->unsealed);
 	return SFS_EXIT_OK;
 }
 
 static int audit_verify_cmd(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"trust", required_argument, NULL, OPT_TRUST},
-		{"signer-sha256", required_argument, NULL, OPT_PIN},
-		{"live", no_argument, NULL, OPT_LIVE},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"trust", required_argument, NULL, OPT_TRUST},
+	    {"signer-sha256", required_argument, NULL, OPT_PIN},
+	    {"live", no_argument, NULL, OPT_LIVE},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct audit_verify_opts o = {0};
 	struct sfs_trust_config tc = {0};
@@ -117,7 +123,7 @@ static int audit_verify_cmd(int argc, char **argv)
 	struct audit_verify_result res;
 	struct sfs_error err = {0};
 	const char *conf = NULL, *trust = NULL;
-	uint8_t (*pins)[32] = NULL;
+	uint8_t(*pins)[32] = NULL;
 	size_t n_pins = 0;
 	int c, ret = SFS_EXIT_USAGE;
 
@@ -132,8 +138,10 @@ static int audit_verify_cmd(int argc, char **argv)
 			break;
 		case OPT_PIN:
 			if (policy_parse_pins(optarg, &pins, &n_pins)) {
-				cli_error("audit", "--signer-sha256 %s: not a "
-					  "SHA-256 in hex", optarg);
+				cli_error("audit",
+					  "--signer-sha256 %s: not a "
+					  "SHA-256 in hex",
+					  optarg);
 				goto out;
 			}
 			break;
@@ -192,9 +200,8 @@ static void show_line(struct json_object *o)
 	const char *s = field(o, "sha256");
 
 	if (json_object_object_get_ex(o, "writer", &w))
-		snprintf(who, sizeof(who), "%s(%s) pid %s %s",
-			 field(w, "user"), field(w, "uid"), field(w, "pid"),
-			 field(w, "exe"));
+		snprintf(who, sizeof(who), "%s(%s) pid %s %s", field(w, "user"),
+			 field(w, "uid"), field(w, "pid"), field(w, "exe"));
 	snprintf(sha, sizeof(sha), "%.16s", s);
 	printf("%-27s %6s %-14s %-40s %10s %-16s %s%s%s\n", field(o, "time"),
 	       field(o, "seq"), field(o, "event"), field(o, "path"),
@@ -205,11 +212,11 @@ static void show_line(struct json_object *o)
 static int audit_show_cmd(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"path", required_argument, NULL, OPT_PATH},
-		{"since", required_argument, NULL, OPT_SINCE},
-		{"event", required_argument, NULL, OPT_EVENT},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"path", required_argument, NULL, OPT_PATH},
+	    {"since", required_argument, NULL, OPT_SINCE},
+	    {"event", required_argument, NULL, OPT_EVENT},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *glob = NULL, *since = NULL, *event = NULL;
 	char *line = NULL;

@@ -27,8 +27,8 @@
 
 /* Everything init creates, and so everything --force may remove. */
 static const char *const init_files[] = {
-	"softhsm2.conf", "pin", "ca.key", "ca.pem", "signer.pem", "crl.pem",
-	"signetfs.conf",
+    "softhsm2.conf", "pin",	"ca.key",	 "ca.pem",
+    "signer.pem",    "crl.pem", "signetfs.conf",
 };
 
 /* The state of one init, from the options to the cleanup. */
@@ -37,14 +37,14 @@ struct init_run {
 	struct init_join j;
 	struct hsm *h;
 	X509 *signer;
-	char *abs;		/* realpath(DIR), set once DIR may be cleaned */
+	char *abs; /* realpath(DIR), set once DIR may be cleaned */
 	char *pin;
 	char *pin_path;
-	char *conf_path;	/* the SOFTHSM2_CONF signetfs.conf names */
+	char *conf_path; /* the SOFTHSM2_CONF signetfs.conf names */
 	char uri[256];
 	int dfd;
-	bool created;		/* this init made DIR */
-	bool made;		/* C_InitToken succeeded */
+	bool created; /* this init made DIR */
+	bool made;    /* C_InitToken succeeded */
 };
 
 static void usage(FILE *f)
@@ -152,8 +152,8 @@ static int make_parents(const char *dir)
  * EXISTING's absolute path with --join: DIR must not be it, for a
  * failure cleans up in DIR. *abs stays NULL until DIR may be cleaned.
  */
-static int prepare_dir(const struct init_opts *o, const char *joined,
-		       int *dfd, char **abs, bool *created)
+static int prepare_dir(const struct init_opts *o, const char *joined, int *dfd,
+		       char **abs, bool *created)
 {
 	char *real;
 	int ret;
@@ -170,7 +170,8 @@ static int prepare_dir(const struct init_opts *o, const char *joined,
 	}
 	if (!*created && errno != EEXIST) {
 		ret = -errno;
-		cli_error("init", "cannot create %s: %s", o->dir, strerror(-ret));
+		cli_error("init", "cannot create %s: %s", o->dir,
+			  strerror(-ret));
 		return ret;
 	}
 	*dfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -180,15 +181,19 @@ static int prepare_dir(const struct init_opts *o, const char *joined,
 		return ret;
 	}
 	if (!*created && !dir_is_empty(*dfd) && !o->force) {
-		cli_error("init", "%s exists and is not empty; use --force to "
-			  "replace what an earlier init created there", o->dir);
+		cli_error("init",
+			  "%s exists and is not empty; use --force to "
+			  "replace what an earlier init created there",
+			  o->dir);
 		return -ENOTEMPTY;
 	}
 	real = realpath(o->dir, NULL);
 	if (real && joined && !strcmp(real, joined)) {
 		free(real);
-		cli_error("init", "DIR and --join EXISTING are the same "
-			  "directory; a new token needs a directory of its own");
+		cli_error(
+		    "init",
+		    "DIR and --join EXISTING are the same "
+		    "directory; a new token needs a directory of its own");
 		return -EINVAL;
 	}
 	*abs = real;
@@ -292,7 +297,8 @@ static int write_softhsm_conf(int dfd, const char *abs)
 		     "# Written by signetfs init.\n"
 		     "directories.tokendir = %s/tokens\n"
 		     "objectstore.backend = file\nlog.level = ERROR\n"
-		     "slots.removable = false\n", abs);
+		     "slots.removable = false\n",
+		     abs);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -ENAMETOOLONG;
 	return init_write_file(dfd, "softhsm2.conf", buf, (size_t)n, 0644);
@@ -336,7 +342,8 @@ static void summary(const char *abs, const char *ca_key, const char *crl,
 	if (crl) {
 		crl_next_update(crl, next, sizeof(next));
 		printf("  CRL      %s (next update %s: renew it before then, "
-		       "see docs/policy.md)\n", crl, next);
+		       "see docs/policy.md)\n",
+		       crl, next);
 	}
 }
 
@@ -347,8 +354,10 @@ static int check_opts(struct init_opts *o)
 {
 	if (o->join && !o->label) {
 		/* The default label is most likely EXISTING's own. */
-		cli_error("init", "--join needs --label, a label that is new "
-			  "in %s's token store", o->join);
+		cli_error("init",
+			  "--join needs --label, a label that is new "
+			  "in %s's token store",
+			  o->join);
 		return -EINVAL;
 	}
 	if (!o->label)
@@ -365,13 +374,13 @@ static int check_opts(struct init_opts *o)
 static int parse_opts(int argc, char **argv, struct init_opts *o)
 {
 	static const struct option lo[] = {
-		{"key-type", required_argument, NULL, 't'},
-		{"label", required_argument, NULL, 'l'},
-		{"module", required_argument, NULL, 'm'},
-		{"join", required_argument, NULL, 'j'},
-		{"force", no_argument, NULL, 'f'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"key-type", required_argument, NULL, 't'},
+	    {"label", required_argument, NULL, 'l'},
+	    {"module", required_argument, NULL, 'm'},
+	    {"join", required_argument, NULL, 'j'},
+	    {"force", no_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	int c;
 
@@ -487,8 +496,9 @@ static int make_key(struct init_run *r, int *code)
 	if (ret)
 		return ret;
 	uri_escape(r->o.label, label_enc);
-	snprintf(r->uri, sizeof(r->uri), "pkcs11:token=%s;object="
-		 INIT_KEY_LABEL ";type=private", label_enc);
+	snprintf(r->uri, sizeof(r->uri),
+		 "pkcs11:token=%s;object=" INIT_KEY_LABEL ";type=private",
+		 label_enc);
 	*code = SFS_EXIT_TOKEN;
 	ret = hsm_open(&(struct hsm_config){.module = r->o.module,
 					    .key_uri = r->uri,
@@ -510,7 +520,7 @@ static char *crl_path(const struct init_run *r)
 
 	if (asprintf(&p, "%s/crl.pem", dir) < 0)
 		return NULL;
-	if (access(p, R_OK) < 0) {	/* an EXISTING from before init made one */
+	if (access(p, R_OK) < 0) { /* an EXISTING from before init made one */
 		free(p);
 		return NULL;
 	}
@@ -525,8 +535,8 @@ static int finish(struct init_run *r)
 	int ret;
 
 	if (r->o.join)
-		ret = init_join_pki(r->dfd, &r->j, r->h, r->o.label,
-				    &r->signer);
+		ret =
+		    init_join_pki(r->dfd, &r->j, r->h, r->o.label, &r->signer);
 	else
 		ret = init_make_pki(r->dfd, r->h, &r->signer);
 	if (!ret) {

@@ -24,37 +24,38 @@ static void usage(FILE *f, const char *cmd)
 {
 	bool out = strcmp(cmd, "outbox") == 0;
 
-	fprintf(f,
-		"usage: signetfs %s --config CONF BACKING MOUNTPOINT [-f] "
-		"[-o FUSE_OPTIONS]\n"
-		"                       [--log-file FILE]%s\n\n"
-		"  -c, --config CONF   signetfs.conf (from 'signetfs init')\n"
-		"  -f, --foreground    stay in the foreground, log to stderr\n"
-		"  -o OPTIONS          FUSE mount options (allow_other, "
-		"max_write=N, writeback_cache, splice_read, ...)\n"
-		"      --log-file FILE append the daemon's messages to FILE\n"
-		"%s"
-		"      --debug         FUSE debug output (foreground)\n"
-		"  -h, --help          this text\n\n"
-		"%s"
-		"Messages go to stderr with -f; without it to syslog, or to "
-		"this command's\nstderr where that is the journal or no "
-		"syslog listens on /dev/log.\n"
-		"Unmount with 'fusermount3 -u MOUNTPOINT' or SIGTERM.\n",
-		cmd, out ? " [--no-sign]" : " [--mode strict|audit] [--prewarm]",
-		out ? "      --no-sign       plain pass-through (benchmark "
-		      "baseline only)\n"
-		    : "      --mode MODE     strict (default) hides unverified "
-		      "files; audit serves all, logs\n"
-		      "      --prewarm       verify the whole tree in the "
-		      "background at mount\n",
-		out ? "Without -f the command returns once the HSM login and "
-		      "the mount have succeeded.\n"
-		    : "Without -f the command returns once the trust store is "
-		      "loaded and the mount\nhas succeeded. (With a key and an "
-		      "audit-log in CONF the inbox also opens the\nkey, to seal "
-		      "the log's checkpoints; if it cannot, the log stays "
-		      "unsealed\nand the daemon warns.)\n");
+	fprintf(
+	    f,
+	    "usage: signetfs %s --config CONF BACKING MOUNTPOINT [-f] "
+	    "[-o FUSE_OPTIONS]\n"
+	    "                       [--log-file FILE]%s\n\n"
+	    "  -c, --config CONF   signetfs.conf (from 'signetfs init')\n"
+	    "  -f, --foreground    stay in the foreground, log to stderr\n"
+	    "  -o OPTIONS          FUSE mount options (allow_other, "
+	    "max_write=N, writeback_cache, splice_read, ...)\n"
+	    "      --log-file FILE append the daemon's messages to FILE\n"
+	    "%s"
+	    "      --debug         FUSE debug output (foreground)\n"
+	    "  -h, --help          this text\n\n"
+	    "%s"
+	    "Messages go to stderr with -f; without it to syslog, or to "
+	    "this command's\nstderr where that is the journal or no "
+	    "syslog listens on /dev/log.\n"
+	    "Unmount with 'fusermount3 -u MOUNTPOINT' or SIGTERM.\n",
+	    cmd, out ? " [--no-sign]" : " [--mode strict|audit] [--prewarm]",
+	    out ? "      --no-sign       plain pass-through (benchmark "
+		  "baseline only)\n"
+		: "      --mode MODE     strict (default) hides unverified "
+		  "files; audit serves all, logs\n"
+		  "      --prewarm       verify the whole tree in the "
+		  "background at mount\n",
+	    out ? "Without -f the command returns once the HSM login and "
+		  "the mount have succeeded.\n"
+		: "Without -f the command returns once the trust store is "
+		  "loaded and the mount\nhas succeeded. (With a key and an "
+		  "audit-log in CONF the inbox also opens the\nkey, to seal "
+		  "the log's checkpoints; if it cannot, the log stays "
+		  "unsealed\nand the daemon warns.)\n");
 }
 
 /* ---- where the daemon logs -------------------------------------------- */
@@ -105,9 +106,11 @@ static int setup_log(const char *cmd, bool foreground, const char *file)
 		return -1;
 	}
 	if (!journal)
-		fprintf(stderr, "signetfs: %s: no syslog here (/dev/log): the "
+		fprintf(stderr,
+			"signetfs: %s: no syslog here (/dev/log): the "
 			"daemon logs to this standard error (--log-file FILE "
-			"for a file)\n", cmd);
+			"for a file)\n",
+			cmd);
 	return 0;
 }
 
@@ -136,8 +139,8 @@ static char *mount_path(const char *mnt, int *err)
 	a = strdup(mnt);
 	b = strdup(mnt);
 	dir = a ? realpath(dirname(a), NULL) : NULL;
-	if (dir && b && asprintf(&p, "%s/%s", strcmp(dir, "/") ? dir : "",
-				 basename(b)) < 0)
+	if (dir && b &&
+	    asprintf(&p, "%s/%s", strcmp(dir, "/") ? dir : "", basename(b)) < 0)
 		p = NULL;
 	free(dir);
 	free(a);
@@ -214,14 +217,17 @@ static int check_mountpoint(const char *cmd, const char *mnt)
 		return 0; /* the mount itself says what is wrong with MNT */
 	if (top_mount(path, type, src, sizeof(type))) {
 		if (!strncmp(type, "fuse.signetfs", 13)) {
-			cli_error(cmd, "%s is already a signetfs mount (%s of "
+			cli_error(cmd,
+				  "%s is already a signetfs mount (%s of "
 				  "%s)%s; unmount it first: fusermount3 -u %s",
 				  mnt, type + 5, src,
-				  err == ENOTCONN ? " whose daemon is gone" : "",
+				  err == ENOTCONN ? " whose daemon is gone"
+						  : "",
 				  mnt);
 			ret = -EBUSY;
 		} else if (err == ENOTCONN) {
-			cli_error(cmd, "%s: %s (a %s mount whose daemon is "
+			cli_error(cmd,
+				  "%s: %s (a %s mount whose daemon is "
 				  "gone); unmount it first: fusermount3 -u %s",
 				  mnt, strerror(err), type, mnt);
 			ret = -ENOTCONN;
@@ -280,15 +286,15 @@ static int mount_run(const char *cmd, bool outbox, const char *conf,
 static int mount_cmd(int argc, char **argv, bool outbox)
 {
 	static const struct option longopts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"foreground", no_argument, NULL, 'f'},
-		{"help", no_argument, NULL, 'h'},
-		{"no-sign", no_argument, NULL, OPT_NO_SIGN},
-		{"mode", required_argument, NULL, OPT_MODE},
-		{"prewarm", no_argument, NULL, OPT_PREWARM},
-		{"debug", no_argument, NULL, OPT_DEBUG},
-		{"log-file", required_argument, NULL, OPT_LOG_FILE},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"foreground", no_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"no-sign", no_argument, NULL, OPT_NO_SIGN},
+	    {"mode", required_argument, NULL, OPT_MODE},
+	    {"prewarm", no_argument, NULL, OPT_PREWARM},
+	    {"debug", no_argument, NULL, OPT_DEBUG},
+	    {"log-file", required_argument, NULL, OPT_LOG_FILE},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *cmd = outbox ? "outbox" : "inbox";
 	struct sfs_mount_args a = {.mode = -1};

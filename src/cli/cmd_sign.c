@@ -7,8 +7,7 @@
 #include "cli.h"
 #include "signetfs/util.h"
 
-enum { OPT_MODULE = 256, OPT_KEY, OPT_CERT, OPT_CHAIN, OPT_PIN_FILE,
-       OPT_SYNC };
+enum { OPT_MODULE = 256, OPT_KEY, OPT_CERT, OPT_CHAIN, OPT_PIN_FILE, OPT_SYNC };
 
 static void usage(FILE *f)
 {
@@ -46,19 +45,19 @@ static void usage(FILE *f)
 int cmd_sign(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"root", required_argument, NULL, 'R'},
-		{"module", required_argument, NULL, OPT_MODULE},
-		{"key", required_argument, NULL, OPT_KEY},
-		{"cert", required_argument, NULL, OPT_CERT},
-		{"chain", required_argument, NULL, OPT_CHAIN},
-		{"pin-file", required_argument, NULL, OPT_PIN_FILE},
-		{"sync", no_argument, NULL, OPT_SYNC},
-		{"jobs", required_argument, NULL, 'j'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"recursive", no_argument, NULL, 'r'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"root", required_argument, NULL, 'R'},
+	    {"module", required_argument, NULL, OPT_MODULE},
+	    {"key", required_argument, NULL, OPT_KEY},
+	    {"cert", required_argument, NULL, OPT_CERT},
+	    {"chain", required_argument, NULL, OPT_CHAIN},
+	    {"pin-file", required_argument, NULL, OPT_PIN_FILE},
+	    {"sync", no_argument, NULL, OPT_SYNC},
+	    {"jobs", required_argument, NULL, 'j'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"recursive", no_argument, NULL, 'r'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct sign_options o = {.root = "."};
 	int c;
@@ -107,8 +106,8 @@ int cmd_sign(int argc, char **argv)
 			goto bad;
 		}
 	}
-	if (optind >= argc || (!o.config && (!o.key.module ||
-					     !o.key.key_uri || !o.key.cert)))
+	if (optind >= argc ||
+	    (!o.config && (!o.key.module || !o.key.key_uri || !o.key.cert)))
 		goto bad;
 	o.args = argv + optind;
 	o.nargs = argc - optind;

@@ -19,45 +19,45 @@
  * counter and on nothing else.
  */
 static const struct {
-	const char *key;	/* in the daemon's JSON */
+	const char *key; /* in the daemon's JSON */
 	const char *metric;
 	const char *type;
 	const char *help;
 } metrics[] = {
-	{"files_signed", "signetfs_files_signed_total", "counter",
-	 "Signatures written by the outbox."},
-	{"sign_failed", "signetfs_sign_failures_total", "counter",
-	 "Outbox closes that failed with EIO because signing failed."},
-	{"sign_refused", "signetfs_sign_refusals_total", "counter",
-	 "Outbox files left unsigned on purpose (killed writer, policy)."},
-	{"files_verified", "signetfs_files_verified_total", "counter",
-	 "Inbox verifications that passed."},
-	{"files_denied", "signetfs_files_denied_total", "counter",
-	 "Inbox files hidden because they failed verification."},
-	{"verify_cache_hits", "signetfs_verify_cache_hits_total", "counter",
-	 "Inbox lookups answered from the verification cache."},
-	{"verify_cache_misses", "signetfs_verify_cache_misses_total",
-	 "counter", "Inbox lookups that had to verify."},
-	{"bytes_hashed", "signetfs_hashed_bytes_total", "counter",
-	 "File content hashed, to sign (outbox) or to verify (inbox)."},
-	{"hsm_ops", "signetfs_hsm_operations_total", "counter",
-	 "Signing operations sent to the token."},
-	{"prewarm_done", "signetfs_prewarm_checked_files", "gauge",
-	 "Files checked so far by --prewarm."},
-	{"prewarm_total", "signetfs_prewarm_found_files", "gauge",
-	 "Files found so far by --prewarm."},
-	{"bytes_filled", "signetfs_page_cache_filled_bytes_total", "counter",
-	 "Inbox file content put in the page cache while it was verified."},
-	{"bytes_read", "signetfs_read_bytes_total", "counter",
-	 "Inbox file content served by read requests."},
+    {"files_signed", "signetfs_files_signed_total", "counter",
+     "Signatures written by the outbox."},
+    {"sign_failed", "signetfs_sign_failures_total", "counter",
+     "Outbox closes that failed with EIO because signing failed."},
+    {"sign_refused", "signetfs_sign_refusals_total", "counter",
+     "Outbox files left unsigned on purpose (killed writer, policy)."},
+    {"files_verified", "signetfs_files_verified_total", "counter",
+     "Inbox verifications that passed."},
+    {"files_denied", "signetfs_files_denied_total", "counter",
+     "Inbox files hidden because they failed verification."},
+    {"verify_cache_hits", "signetfs_verify_cache_hits_total", "counter",
+     "Inbox lookups answered from the verification cache."},
+    {"verify_cache_misses", "signetfs_verify_cache_misses_total", "counter",
+     "Inbox lookups that had to verify."},
+    {"bytes_hashed", "signetfs_hashed_bytes_total", "counter",
+     "File content hashed, to sign (outbox) or to verify (inbox)."},
+    {"hsm_ops", "signetfs_hsm_operations_total", "counter",
+     "Signing operations sent to the token."},
+    {"prewarm_done", "signetfs_prewarm_checked_files", "gauge",
+     "Files checked so far by --prewarm."},
+    {"prewarm_total", "signetfs_prewarm_found_files", "gauge",
+     "Files found so far by --prewarm."},
+    {"bytes_filled", "signetfs_page_cache_filled_bytes_total", "counter",
+     "Inbox file content put in the page cache while it was verified."},
+    {"bytes_read", "signetfs_read_bytes_total", "counter",
+     "Inbox file content served by read requests."},
 };
 
 #define HIST "signetfs_hsm_sign_duration_seconds"
 
 /* One mount's counters, parsed, and the labels of its samples. */
 struct mount_stats {
-	const char *arg;	/* as typed */
-	char *path;		/* absolute: the mountpoint label */
+	const char *arg; /* as typed */
+	char *path;	 /* absolute: the mountpoint label */
 	struct json_object *o;
 	const char *mode;
 };
@@ -80,8 +80,8 @@ static uint64_t get_u64(struct json_object *o, const char *k)
 	struct json_object *v;
 
 	return json_object_object_get_ex(o, k, &v)
-		       ? (uint64_t)json_object_get_int64(v)
-		       : 0;
+		   ? (uint64_t)json_object_get_int64(v)
+		   : 0;
 }
 
 /* Label values: backslash, double quote and newline are escaped. */
@@ -115,11 +115,11 @@ static void histogram(const struct mount_stats *m)
 	if (!json_object_object_get_ex(m->o, "hsm_latency_us", &lat) ||
 	    !json_object_object_get_ex(lat, "buckets", &buckets))
 		return;
-	for (size_t b = 0; b <= SFS_LAT_BUCKETS &&
-			   b < json_object_array_length(buckets);
+	for (size_t b = 0;
+	     b <= SFS_LAT_BUCKETS && b < json_object_array_length(buckets);
 	     b++) {
 		cum += (uint64_t)json_object_get_int64(
-			json_object_array_get_idx(buckets, b));
+		    json_object_array_get_idx(buckets, b));
 		if (b < SFS_LAT_BUCKETS)
 			snprintf(le, sizeof(le), ",le=\"%g\"",
 				 (double)sfs_lat_bounds_us[b] / 1e6);
@@ -147,7 +147,7 @@ static void prometheus(const struct mount_stats *ms, int n)
 			printf("%s", metrics[i].metric);
 			labels(&ms[k], NULL);
 			printf(" %llu\n", (unsigned long long)get_u64(
-						  ms[k].o, metrics[i].key));
+					      ms[k].o, metrics[i].key));
 		}
 	}
 	printf("# HELP " HIST " Time the token took per signature.\n"
@@ -171,7 +171,7 @@ static void human(const struct mount_stats *m)
 				   b < json_object_array_length(buckets);
 		     b++)
 			s.lat[b] = (uint64_t)json_object_get_int64(
-				json_object_array_get_idx(buckets, b));
+			    json_object_array_get_idx(buckets, b));
 		printf("  %-22s p50 <= %llu us, p99 <= %llu us\n",
 		       "hsm_latency",
 		       (unsigned long long)sfs_stats_quantile(&s, 0.5),
@@ -190,8 +190,8 @@ static int load(struct mount_stats *m, bool json)
 	if (n < 0) {
 		cli_error("status", "%s: %s", m->arg,
 			  errno == ENODATA || errno == ENOTSUP
-				  ? "not a signetfs mount"
-				  : strerror(errno));
+			      ? "not a signetfs mount"
+			      : strerror(errno));
 		return -1;
 	}
 	buf[n] = '\0';
@@ -208,18 +208,18 @@ static int load(struct mount_stats *m, bool json)
 	/* A label a scraper can tell apart from every other mount's. */
 	m->path = realpath(m->arg, NULL);
 	m->mode = json_object_object_get_ex(m->o, "mode", &v)
-			  ? json_object_get_string(v)
-			  : "?";
+		      ? json_object_get_string(v)
+		      : "?";
 	return 0;
 }
 
 int cmd_status(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"prometheus", no_argument, NULL, 'p'},
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"prometheus", no_argument, NULL, 'p'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct mount_stats *ms;
 	bool prom = false, json = false;
@@ -254,8 +254,8 @@ int cmd_status(int argc, char **argv)
 	/* All or nothing: a partial exposition would hide a mount. */
 	for (int k = 0; k < n && ret == SFS_EXIT_OK; k++) {
 		ms[k].arg = argv[optind + k];
-		if (load(&ms[k], json) || (!json && !ms[k].path &&
-					   !(ms[k].path = strdup(ms[k].arg))))
+		if (load(&ms[k], json) ||
+		    (!json && !ms[k].path && !(ms[k].path = strdup(ms[k].arg))))
 			ret = SFS_EXIT_USAGE;
 	}
 	if (ret == SFS_EXIT_OK && prom)

@@ -11,34 +11,34 @@ enum { OPT_TRUST = 256, OPT_CRL, OPT_PIN, OPT_JSON, OPT_SIGNING_TIME };
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: signetfs verify --config CONF [--root R] [--json] [-r] "
-		"FILE|DIR...\n"
-		"       signetfs verify --trust CA.pem [--crl CRL.pem] "
-		"[--signer-sha256 HEX]... FILE...\n\n"
-		"Checks FILE.sig for each FILE: format v1, one signer, chain to "
-		"the trust store,\ncodeSigning EKU, validity, CRL, pinned "
-		"signer, the signed path (FILE relative\nto R, default the "
-		"current directory) and the content digest.\n"
-		"Prints 'OK FILE' or 'FAIL FILE: reason' per file.\n\n"
-		"  -c, --config CONF       trust, crl, validity, signer-sha256, "
-		"path-binding and\n"
-		"                          the [rule] sections, as the inbox "
-		"applies them\n"
-		"  -R, --root R            paths are checked relative to R\n"
-		"  -r, --recursive         verify every regular file below "
-		"each DIR (not *.sig,\n"
-		"                          symlinks not followed)\n"
-		"      --trust CA.pem      trust anchors (PEM bundle)\n"
-		"      --crl CRL.pem       check revocation against this CRL\n"
-		"      --signer-sha256 HEX accept only this signer certificate "
-		"(repeatable)\n"
-		"      --at-signing-time   check validity at signingTime, not "
-		"now\n"
-		"      --json              one JSON object per line\n"
-		"  -j, --jobs N            threads (default: CPUs)\n"
-		"  -h, --help              this text\n\n"
-		"Exit: 0 all verified, 1 some file failed, 2 usage/config.\n");
+	fprintf(
+	    f, "usage: signetfs verify --config CONF [--root R] [--json] [-r] "
+	       "FILE|DIR...\n"
+	       "       signetfs verify --trust CA.pem [--crl CRL.pem] "
+	       "[--signer-sha256 HEX]... FILE...\n\n"
+	       "Checks FILE.sig for each FILE: format v1, one signer, chain to "
+	       "the trust store,\ncodeSigning EKU, validity, CRL, pinned "
+	       "signer, the signed path (FILE relative\nto R, default the "
+	       "current directory) and the content digest.\n"
+	       "Prints 'OK FILE' or 'FAIL FILE: reason' per file.\n\n"
+	       "  -c, --config CONF       trust, crl, validity, signer-sha256, "
+	       "path-binding and\n"
+	       "                          the [rule] sections, as the inbox "
+	       "applies them\n"
+	       "  -R, --root R            paths are checked relative to R\n"
+	       "  -r, --recursive         verify every regular file below "
+	       "each DIR (not *.sig,\n"
+	       "                          symlinks not followed)\n"
+	       "      --trust CA.pem      trust anchors (PEM bundle)\n"
+	       "      --crl CRL.pem       check revocation against this CRL\n"
+	       "      --signer-sha256 HEX accept only this signer certificate "
+	       "(repeatable)\n"
+	       "      --at-signing-time   check validity at signingTime, not "
+	       "now\n"
+	       "      --json              one JSON object per line\n"
+	       "  -j, --jobs N            threads (default: CPUs)\n"
+	       "  -h, --help              this text\n\n"
+	       "Exit: 0 all verified, 1 some file failed, 2 usage/config.\n");
 }
 
 /* Append one --signer-sha256 to o's pins. */
@@ -60,17 +60,17 @@ static int add_pin(struct verify_options *o, const char *hex)
 int cmd_verify(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"root", required_argument, NULL, 'R'},
-		{"trust", required_argument, NULL, OPT_TRUST},
-		{"crl", required_argument, NULL, OPT_CRL},
-		{"signer-sha256", required_argument, NULL, OPT_PIN},
-		{"at-signing-time", no_argument, NULL, OPT_SIGNING_TIME},
-		{"json", no_argument, NULL, OPT_JSON},
-		{"jobs", required_argument, NULL, 'j'},
-		{"recursive", no_argument, NULL, 'r'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"root", required_argument, NULL, 'R'},
+	    {"trust", required_argument, NULL, OPT_TRUST},
+	    {"crl", required_argument, NULL, OPT_CRL},
+	    {"signer-sha256", required_argument, NULL, OPT_PIN},
+	    {"at-signing-time", no_argument, NULL, OPT_SIGNING_TIME},
+	    {"json", no_argument, NULL, OPT_JSON},
+	    {"jobs", required_argument, NULL, 'j'},
+	    {"recursive", no_argument, NULL, 'r'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct verify_options o = {.root = "."};
 	int c, ret;

@@ -20,9 +20,9 @@ struct sfs_error;
 
 struct init_opts {
 	const char *dir;
-	const char *module;	/* NULL: the default, or EXISTING's */
-	const char *label;	/* NULL: "signetfs" */
-	const char *join;	/* EXISTING, or NULL */
+	const char *module; /* NULL: the default, or EXISTING's */
+	const char *label;  /* NULL: "signetfs" */
+	const char *join;   /* EXISTING, or NULL */
 	bool rsa;
 	bool force;
 };
@@ -34,12 +34,12 @@ struct init_opts {
  * the token directory it made from the ones that were there.
  */
 struct init_join {
-	char *abs;		/* realpath(EXISTING) */
-	char *conf;		/* abs/softhsm2.conf */
-	char *module;		/* from abs/signetfs.conf */
-	char *tokendir;		/* directories.tokendir of conf */
-	int store_fd;		/* tokendir, flock()ed */
-	char **before;		/* its entries before C_InitToken */
+	char *abs;	/* realpath(EXISTING) */
+	char *conf;	/* abs/softhsm2.conf */
+	char *module;	/* from abs/signetfs.conf */
+	char *tokendir; /* directories.tokendir of conf */
+	int store_fd;	/* tokendir, flock()ed */
+	char **before;	/* its entries before C_InitToken */
 	size_t nbefore;
 	EVP_PKEY *ca_key;
 	X509 *ca;
@@ -53,8 +53,8 @@ int init_write_file(int dfd, const char *name, const void *buf, size_t len,
 int init_write_bio(int dfd, const char *name, BIO *b, mode_t mode);
 
 /* init_token.c: the PKCS#11 token and its key. */
-int init_make_token(const char *module, const char *label, bool rsa,
-		    bool *made, char **user_pin);
+int init_make_token(const char *module, const char *label, bool rsa, bool *made,
+		    char **user_pin);
 int init_self_test(struct hsm *h, struct sfs_error *err);
 void init_pin_free(char *pin);
 

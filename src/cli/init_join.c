@@ -74,7 +74,7 @@ static int store_list(int fd, char ***out, size_t *nout)
 			close(dfd);
 		return ret;
 	}
-	rewinddir(d);	/* the dup shares the offset of an earlier listing */
+	rewinddir(d); /* the dup shares the offset of an earlier listing */
 	while ((e = readdir(d))) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
@@ -149,8 +149,10 @@ static int join_ca(struct init_join *j)
 		}
 	}
 	if (!j->ca || X509_check_private_key(j->ca, j->ca_key) != 1) {
-		cli_error("init", "cannot use the development CA of %s: %s is "
-			  "missing, unreadable or not ca.pem's key", j->abs, p);
+		cli_error("init",
+			  "cannot use the development CA of %s: %s is "
+			  "missing, unreadable or not ca.pem's key",
+			  j->abs, p);
 		ERR_clear_error();
 		return -EINVAL;
 	}
@@ -170,8 +172,8 @@ static int join_module(struct init_join *j)
 			  err.msg);
 		return -EINVAL;
 	}
-	j->module = strdup(cfg->key.module ? cfg->key.module
-					   : SFS_DEFAULT_MODULE);
+	j->module =
+	    strdup(cfg->key.module ? cfg->key.module : SFS_DEFAULT_MODULE);
 	config_free(cfg);
 	return j->module ? 0 : -ENOMEM;
 }
@@ -193,9 +195,10 @@ int init_join_open(const struct init_opts *o, struct init_join *j)
 	}
 	j->tokendir = softhsm_tokendir(j->conf);
 	if (!j->tokendir) {
-		cli_error("init", "%s names no directories.tokendir: is %s "
-			  "a directory that signetfs init made?", j->conf,
-			  o->join);
+		cli_error("init",
+			  "%s names no directories.tokendir: is %s "
+			  "a directory that signetfs init made?",
+			  j->conf, o->join);
 		return -EINVAL;
 	}
 	ret = join_ca(j);
@@ -216,7 +219,7 @@ int init_join_open(const struct init_opts *o, struct init_join *j)
 void init_join_close(struct init_join *j)
 {
 	if (j->store_fd >= 0)
-		close(j->store_fd);	/* and so unlock */
+		close(j->store_fd); /* and so unlock */
 	names_free(j->before, j->nbefore);
 	EVP_PKEY_free(j->ca_key);
 	X509_free(j->ca);

@@ -87,25 +87,25 @@ static X509 *make_cert(const char *cn, EVP_PKEY *pub, X509 *issuer,
 static X509 *make_ca(EVP_PKEY *ca_key)
 {
 	static const struct ext_def ext[] = {
-		{NID_basic_constraints, "critical,CA:TRUE"},
-		{NID_key_usage, "critical,keyCertSign,cRLSign"},
-		{NID_subject_key_identifier, "hash"},
-		{NID_authority_key_identifier, "keyid:always"},
+	    {NID_basic_constraints, "critical,CA:TRUE"},
+	    {NID_key_usage, "critical,keyCertSign,cRLSign"},
+	    {NID_subject_key_identifier, "hash"},
+	    {NID_authority_key_identifier, "keyid:always"},
 	};
 
-	return make_cert("signetfs development CA", ca_key, NULL, ca_key,
-			 3650, ext, ARRAY_SIZE(ext));
+	return make_cert("signetfs development CA", ca_key, NULL, ca_key, 3650,
+			 ext, ARRAY_SIZE(ext));
 }
 
 static X509 *make_signer(const char *cn, EVP_PKEY *pub, X509 *ca,
 			 EVP_PKEY *ca_key)
 {
 	static const struct ext_def ext[] = {
-		{NID_basic_constraints, "critical,CA:FALSE"},
-		{NID_key_usage, "critical,digitalSignature"},
-		{NID_ext_key_usage, "codeSigning"},
-		{NID_subject_key_identifier, "hash"},
-		{NID_authority_key_identifier, "keyid:always"},
+	    {NID_basic_constraints, "critical,CA:FALSE"},
+	    {NID_key_usage, "critical,digitalSignature"},
+	    {NID_ext_key_usage, "codeSigning"},
+	    {NID_subject_key_identifier, "hash"},
+	    {NID_authority_key_identifier, "keyid:always"},
 	};
 
 	return make_cert(cn, pub, ca, ca_key, 730, ext, ARRAY_SIZE(ext));
@@ -128,9 +128,8 @@ static X509_CRL *make_crl(X509 *ca, EVP_PKEY *ca_key)
 	     X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca)) &&
 	     X509_CRL_set1_lastUpdate(crl, now) &&
 	     X509_CRL_set1_nextUpdate(crl, next) &&
-	     (aki = X509V3_EXT_nconf_nid(NULL, &ctx,
-					 NID_authority_key_identifier,
-					 "keyid:always")) &&
+	     (aki = X509V3_EXT_nconf_nid(
+		  NULL, &ctx, NID_authority_key_identifier, "keyid:always")) &&
 	     X509_CRL_add_ext(crl, aki, -1) &&
 	     X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0) &&
 	     X509_CRL_sign(crl, ca_key, EVP_sha256()) > 0;
@@ -222,8 +221,8 @@ int init_make_pki(int dfd, struct hsm *h, X509 **signer_out)
 		signer = NULL; /* transferred */
 	}
 out:
-	BIO_free(bk);	/* BIO_free does not wipe: */
-	BIO_free(bc);	/* the CA key is a development key, stored in DIR. */
+	BIO_free(bk); /* BIO_free does not wipe: */
+	BIO_free(bc); /* the CA key is a development key, stored in DIR. */
 	BIO_free(bs);
 	BIO_free(bl);
 	X509_CRL_free(crl);

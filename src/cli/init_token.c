@@ -18,7 +18,7 @@
 #include "signetfs/hsm.h"
 #include "signetfs/util.h"
 
-#define PIN_BYTES 8		/* 16 hex digits */
+#define PIN_BYTES 8 /* 16 hex digits */
 
 struct p11 {
 	void *dl;
@@ -100,8 +100,7 @@ static void p11_unload(struct p11 *p)
  * slot ID in C_InitToken, so the initialised token is found again by
  * its label. SoftHSM always keeps one free slot after its tokens.
  */
-static int find_slot(struct p11 *p, const unsigned char *want,
-		     CK_SLOT_ID *out)
+static int find_slot(struct p11 *p, const unsigned char *want, CK_SLOT_ID *out)
 {
 	CK_SLOT_ID *slots = NULL;
 	CK_ULONG n = 0;
@@ -124,7 +123,7 @@ static int find_slot(struct p11 *p, const unsigned char *want,
 		if (p->f->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
 			continue;
 		if (want ? (ti.flags & CKF_TOKEN_INITIALIZED) &&
-				   !memcmp(ti.label, want, 32)
+			       !memcmp(ti.label, want, 32)
 			 : !(ti.flags & CKF_TOKEN_INITIALIZED)) {
 			*out = slots[i];
 			ret = 0;
@@ -144,23 +143,23 @@ static int gen_keypair(struct p11 *p, bool rsa)
 	CK_ULONG bits = 3072;
 	char label[] = INIT_KEY_LABEL;
 	CK_BYTE id[16];
-	CK_MECHANISM mech = {rsa ? CKM_RSA_PKCS_KEY_PAIR_GEN
-				 : CKM_EC_KEY_PAIR_GEN, NULL, 0};
+	CK_MECHANISM mech = {
+	    rsa ? CKM_RSA_PKCS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN, NULL, 0};
 	CK_ATTRIBUTE pub[7] = {
-		{CKA_TOKEN, &yes, sizeof(yes)},
-		{CKA_PRIVATE, &no, sizeof(no)},
-		{CKA_VERIFY, &yes, sizeof(yes)},
-		{CKA_LABEL, label, sizeof(label) - 1},
-		{CKA_ID, id, sizeof(id)},
+	    {CKA_TOKEN, &yes, sizeof(yes)},
+	    {CKA_PRIVATE, &no, sizeof(no)},
+	    {CKA_VERIFY, &yes, sizeof(yes)},
+	    {CKA_LABEL, label, sizeof(label) - 1},
+	    {CKA_ID, id, sizeof(id)},
 	};
 	CK_ATTRIBUTE priv[] = {
-		{CKA_TOKEN, &yes, sizeof(yes)},
-		{CKA_PRIVATE, &yes, sizeof(yes)},
-		{CKA_SENSITIVE, &yes, sizeof(yes)},
-		{CKA_EXTRACTABLE, &no, sizeof(no)},
-		{CKA_SIGN, &yes, sizeof(yes)},
-		{CKA_LABEL, label, sizeof(label) - 1},
-		{CKA_ID, id, sizeof(id)},
+	    {CKA_TOKEN, &yes, sizeof(yes)},
+	    {CKA_PRIVATE, &yes, sizeof(yes)},
+	    {CKA_SENSITIVE, &yes, sizeof(yes)},
+	    {CKA_EXTRACTABLE, &no, sizeof(no)},
+	    {CKA_SIGN, &yes, sizeof(yes)},
+	    {CKA_LABEL, label, sizeof(label) - 1},
+	    {CKA_ID, id, sizeof(id)},
 	};
 	CK_OBJECT_HANDLE hpub, hpriv;
 	CK_RV rv;
@@ -185,7 +184,8 @@ static int free_slot(struct p11 *p, const char *label,
 	int ret = find_slot(p, padded, out);
 
 	if (ret == 0) {
-		cli_error("init", "a token labelled '%s' already exists in "
+		cli_error("init",
+			  "a token labelled '%s' already exists in "
 			  "the token store of %s; choose another --label",
 			  label, getenv("SOFTHSM2_CONF"));
 		return -EEXIST;
@@ -223,8 +223,8 @@ static int set_user_pin(struct p11 *p, CK_SLOT_ID slot, const char *so,
 }
 
 /* Initialise the token, set a random user PIN, make the key pair. */
-int init_make_token(const char *module, const char *label, bool rsa,
-		    bool *made, char **user_pin)
+int init_make_token(const char *module, const char *label, bool rsa, bool *made,
+		    char **user_pin)
 {
 	struct p11 p = {0};
 	unsigned char padded[32];
@@ -291,10 +291,11 @@ int init_self_test(struct hsm *h, struct sfs_error *err)
 		goto out;
 	ok = EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) == 1 &&
 	     EVP_DigestSign(md, sig, &siglen, msg, sizeof(msg)) == 1;
-	EVP_MD_CTX_reset(md);	/* drops its key reference before end */
+	EVP_MD_CTX_reset(md); /* drops its key reference before end */
 	hsm_sign_end(h, !ok);
-	ok = ok && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL,
-					hsm_public_key(h)) == 1 &&
+	ok = ok &&
+	     EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL,
+				  hsm_public_key(h)) == 1 &&
 	     EVP_DigestVerify(md, sig, siglen, msg, sizeof(msg)) == 1;
 	if (!ok) {
 		ret = -EIO;

@@ -16,13 +16,13 @@ static const struct {
 	int (*fn)(int argc, char **argv);
 	const char *what;
 } cmds[] = {
-	{"init", cmd_init, "create the embedded default token, CA and config"},
-	{"sign", cmd_sign, "sign files (writes FILE.sig)"},
-	{"verify", cmd_verify, "verify files against their FILE.sig"},
-	{"outbox", cmd_outbox, "mount a directory that signs what is written"},
-	{"inbox", cmd_inbox, "mount a directory that serves verified files"},
-	{"audit", cmd_audit, "verify or show an audit log"},
-	{"status", cmd_status, "counters of a running mount"},
+    {"init", cmd_init, "create the embedded default token, CA and config"},
+    {"sign", cmd_sign, "sign files (writes FILE.sig)"},
+    {"verify", cmd_verify, "verify files against their FILE.sig"},
+    {"outbox", cmd_outbox, "mount a directory that signs what is written"},
+    {"inbox", cmd_inbox, "mount a directory that serves verified files"},
+    {"audit", cmd_audit, "verify or show an audit log"},
+    {"status", cmd_status, "counters of a running mount"},
 };
 
 void cli_error(const char *cmd, const char *fmt, ...)
@@ -44,8 +44,10 @@ int cli_jobs(const char *arg, unsigned *jobs)
 	errno = 0;
 	n = strtol(arg, &end, 10);
 	if (errno || end == arg || *end || n < 1 || n > 256) {
-		fprintf(stderr, "signetfs: -j %s: a number of threads from 1 "
-			"to 256\n", arg);
+		fprintf(stderr,
+			"signetfs: -j %s: a number of threads from 1 "
+			"to 256\n",
+			arg);
 		return -1;
 	}
 	*jobs = (unsigned)n;

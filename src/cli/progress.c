@@ -17,7 +17,7 @@ struct cli_progress {
 	size_t files_total, files_done;
 	uint64_t bytes_total, bytes_done;
 	long long start_ns, drawn_ns;
-	int width;		/* of the last line drawn, to blank it */
+	int width; /* of the last line drawn, to blank it */
 };
 
 static long long now_ns(void)
@@ -67,16 +67,16 @@ static void draw_locked(struct cli_progress *p, long long now)
 	 * ones: the slower of the two estimates is the honest one.
 	 */
 	if (rate > 0 && p->files_done > 0) {
-		double by_bytes = (double)(p->bytes_total - p->bytes_done) / rate;
+		double by_bytes =
+		    (double)(p->bytes_total - p->bytes_done) / rate;
 		double by_files = (double)(p->files_total - p->files_done) *
 				  secs / (double)p->files_done;
 
-		duration(eta, sizeof(eta), by_bytes > by_files ? by_bytes
-							       : by_files);
+		duration(eta, sizeof(eta),
+			 by_bytes > by_files ? by_bytes : by_files);
 	}
-	w = fprintf(stderr, "\r%s: %zu/%zu files, %s/%s, %s/s, ETA %s",
-		    p->verb, p->files_done, p->files_total, done, total, speed,
-		    eta);
+	w = fprintf(stderr, "\r%s: %zu/%zu files, %s/%s, %s/s, ETA %s", p->verb,
+		    p->files_done, p->files_total, done, total, speed, eta);
 	/* Blank what a longer previous line left behind. */
 	if (w > 0 && w < p->width)
 		fprintf(stderr, "%*s", p->width - w, "");
@@ -118,7 +118,7 @@ void cli_progress_add(struct cli_progress *p, uint64_t bytes)
 	p->files_done++;
 	p->bytes_done += bytes;
 	if (p->bytes_done > p->bytes_total)
-		p->bytes_total = p->bytes_done;	/* a file grew meanwhile */
+		p->bytes_total = p->bytes_done; /* a file grew meanwhile */
 	if (p->files_done > p->files_total)
 		p->files_total = p->files_done;
 	now = now_ns();

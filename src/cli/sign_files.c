@@ -22,21 +22,21 @@
 /* A signature whose record is written, not yet known to be durable. */
 struct pending {
 	size_t i;
-	char *sig;		/* FILE.sig */
+	char *sig; /* FILE.sig */
 	uint8_t *der;
 	size_t len;
 	/* For the sign-failed record if it cannot be installed after all. */
 	char *rel;
 	int64_t size;
 	struct sfs_digest digest;
-	struct sfs_signer *signer;	/* its key, for the records */
-	struct stat st;			/* the file's mode and owner */
+	struct sfs_signer *signer; /* its key, for the records */
+	struct stat st;		   /* the file's mode and owner */
 };
 
 #define BATCH 64
 
 struct sign_job {
-	struct sfs_signer *signer;	/* the default, or the one asked for */
+	struct sfs_signer *signer; /* the default, or the one asked for */
 	/*
 	 * With --config and no key of its own: the config's keys, so a file
 	 * under a [rule] with a key is signed with that key, as the outbox
@@ -49,8 +49,8 @@ struct sign_job {
 	char **files;
 	const uint64_t *sizes;
 	struct cli_progress *progress;
-	int *result;		/* enum sfs_exit per file */
-	char **msg;		/* error per file, or NULL */
+	int *result; /* enum sfs_exit per file */
+	char **msg;  /* error per file, or NULL */
 	struct sfs_writer writer;
 	bool sync;
 	/*
@@ -81,9 +81,12 @@ static int audit_sign(struct sign_job *j, struct sfs_signer *sg,
 		      off_t *end)
 {
 	struct audit_record r = {
-		.path = rel, .path_len = strlen(rel),
-		.size = size, .digest = d, .writer = &j->writer,
-		.reason = reason,
+	    .path = rel,
+	    .path_len = strlen(rel),
+	    .size = size,
+	    .digest = d,
+	    .writer = &j->writer,
+	    .reason = reason,
 	};
 
 	audit_record_key(&r, sg);
@@ -114,8 +117,8 @@ static int install_sig(const char *sig, const uint8_t *der, size_t len,
 }
 
 /* Make the batch's records durable, then write its .sig files. */
-static void batch_install(struct sign_job *j, const struct pending *p,
-			  size_t n, off_t end)
+static void batch_install(struct sign_job *j, const struct pending *p, size_t n,
+			  off_t end)
 {
 	int sync_err = audit_sync_to(j->audit, end);
 
@@ -127,8 +130,8 @@ static void batch_install(struct sign_job *j, const struct pending *p,
 			fail_file(j, p[k].i, SFS_EXIT_REFUSED,
 				  "%s: cannot write the audit log", p[k].sig);
 			why = "audit log not durable; signature not written";
-		} else if (install_sig(p[k].sig, p[k].der, p[k].len,
-				       &p[k].st, j->sync)) {
+		} else if (install_sig(p[k].sig, p[k].der, p[k].len, &p[k].st,
+				       j->sync)) {
 			fail_file(j, p[k].i, SFS_EXIT_REFUSED,
 				  "%s: cannot write", p[k].sig);
 			why = "cannot write the .sig";
@@ -136,8 +139,7 @@ static void batch_install(struct sign_job *j, const struct pending *p,
 		/* Its sign record is followed by what became of it. */
 		if (why)
 			audit_sign(j, p[k].signer, "sign-failed", p[k].rel,
-				   p[k].size,
-				   &p[k].digest, why, &e);
+				   p[k].size, &p[k].digest, why, &e);
 		free(p[k].sig);
 		free(p[k].der);
 		free(p[k].rel);
@@ -219,30 +221,34 @@ static struct sfs_signer *signer_for(struct sign_job *j, const char *rel)
  * (a FIFO would block, a device act), and FILE.sig replaceable. The fd,
  * with *rel and *sig set; or -1, the failure recorded.
  */
-static int open_to_sign(struct sign_job *j, size_t i, char **rel,
-			char **sig, struct stat *st)
+static int open_to_sign(struct sign_job *j, size_t i, char **rel, char **sig,
+			struct stat *st)
 {
 	const char *file = j->files[i];
 	int fd, ret;
 
 	*rel = *sig = NULL;
 	if (sfs_is_sig_name(file, strlen(file))) {
-		fail_file(j, i, SFS_EXIT_REFUSED, "%s: refusing to sign a .sig "
-			  "file", file);
+		fail_file(j, i, SFS_EXIT_REFUSED,
+			  "%s: refusing to sign a .sig "
+			  "file",
+			  file);
 		return -1;
 	}
 	ret = sfs_path_relative(j->root, file, rel);
 	if (ret) {
 		fail_file(j, i, SFS_EXIT_REFUSED,
 			  ret == -EXDEV ? "%s: outside the root (--root)"
-					: "%s: cannot resolve the path", file);
+					: "%s: cannot resolve the path",
+			  file);
 		return -1;
 	}
 	fd = sfs_open_regular_at(AT_FDCWD, file, O_RDONLY, st);
 	if (fd < 0) {
 		fail_file(j, i, SFS_EXIT_REFUSED,
 			  fd == -EINVAL ? "%s: not a regular file (not opened)"
-					: "%s: cannot open", file);
+					: "%s: cannot open",
+			  file);
 		return -1;
 	}
 	if (asprintf(sig, "%s" SFS_SIG_SUFFIX, file) < 0) {
@@ -250,8 +256,10 @@ static int open_to_sign(struct sign_job *j, size_t i, char **rel,
 		fail_file(j, i, SFS_EXIT_REFUSED, "%s: out of memory", file);
 	} else if (!sig_replaceable(*sig)) {
 		/* Before anything is signed or recorded. */
-		fail_file(j, i, SFS_EXIT_REFUSED, "%s: exists and is not a "
-			  "regular file; not replaced", *sig);
+		fail_file(j, i, SFS_EXIT_REFUSED,
+			  "%s: exists and is not a "
+			  "regular file; not replaced",
+			  *sig);
 	} else {
 		return fd;
 	}
@@ -280,8 +288,10 @@ static void sign_file(size_t i, void *ctx)
 		goto out;
 	sg = signer_for(j, rel);
 	if (!sg) {
-		fail_file(j, i, SFS_EXIT_REFUSED, "%s: policy cannot evaluate "
-			  "this path (deeper than 256 components)", file);
+		fail_file(j, i, SFS_EXIT_REFUSED,
+			  "%s: policy cannot evaluate "
+			  "this path (deeper than 256 components)",
+			  file);
 		goto out;
 	}
 	if (sfs_hash_fd(fd, signer_md(sg), &d, &size) != 0) {
@@ -305,10 +315,15 @@ static void sign_file(size_t i, void *ctx)
 	}
 	if (j->audit) {
 		/* Installed once the batch's records are durable. */
-		struct pending pd = {.i = i, .sig = sig, .der = der,
-				     .len = len, .rel = rel,
-				     .size = (int64_t)size, .digest = d,
-				     .signer = sg, .st = st};
+		struct pending pd = {.i = i,
+				     .sig = sig,
+				     .der = der,
+				     .len = len,
+				     .rel = rel,
+				     .size = (int64_t)size,
+				     .digest = d,
+				     .signer = sg,
+				     .st = st};
 
 		batch_add(j, &pd, end);
 		sig = NULL;
@@ -431,8 +446,8 @@ int sign_files(const struct sign_options *o)
 		goto out;
 	ret = SFS_EXIT_USAGE;
 	sfs_writer_self(&j.writer);
-	walk_errors = cli_files_collect(&files, o->args, o->nargs,
-					o->recursive, "sign");
+	walk_errors =
+	    cli_files_collect(&files, o->args, o->nargs, o->recursive, "sign");
 	if (walk_errors < 0)
 		goto out;
 	n = files.n;

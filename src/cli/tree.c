@@ -63,8 +63,8 @@ static int walk(struct cli_files *f, char *root, const char *cmd)
 	while ((e = fts_read(fts)) != NULL) {
 		switch (e->fts_info) {
 		case FTS_F:
-			if (!skipped(e) &&
-			    add(f, e->fts_path, (uint64_t)e->fts_statp->st_size))
+			if (!skipped(e) && add(f, e->fts_path,
+					       (uint64_t)e->fts_statp->st_size))
 				goto oom;
 			break;
 		case FTS_DNR:
@@ -87,8 +87,8 @@ oom:
 	return -ENOMEM;
 }
 
-int cli_files_collect(struct cli_files *f, char **args, int n,
-		      bool recursive, const char *cmd)
+int cli_files_collect(struct cli_files *f, char **args, int n, bool recursive,
+		      const char *cmd)
 {
 	int errors = 0;
 
@@ -106,8 +106,8 @@ int cli_files_collect(struct cli_files *f, char **args, int n,
 			continue;
 		}
 		/* Named on the command line: each command judges it. */
-		if (add(f, args[i], S_ISREG(st.st_mode) ? (uint64_t)st.st_size
-							: 0)) {
+		if (add(f, args[i],
+			S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0)) {
 			cli_error(cmd, "out of memory");
 			return -ENOMEM;
 		}

@@ -18,13 +18,13 @@
 
 struct verify_job {
 	struct sfs_verifier *v;
-	const struct sfs_config *cfg;	/* rules, pins, path binding */
+	const struct sfs_config *cfg; /* rules, pins, path binding */
 	const char *root;
 	char **files;
 	const uint64_t *sizes;
 	struct cli_progress *progress;
 	enum verify_reason *reason;
-	bool *sig_odd;			/* FILE.sig is not a regular file */
+	bool *sig_odd; /* FILE.sig is not a regular file */
 	struct sig_info *info;
 };
 
@@ -117,7 +117,7 @@ static void print_json(const char *file, enum verify_reason r, bool sig_odd,
 	sfs_json_raw(&b, "{\"file\":", 8);
 	sfs_json_str(&b, file, strlen(file));
 	sfs_json_printf(&b, ",\"ok\":%s,\"reason\":\"%s\"",
-		    r == VR_OK ? "true" : "false", verify_reason_name(r));
+			r == VR_OK ? "true" : "false", verify_reason_name(r));
 	if (r != VR_OK)
 		sfs_json_printf(&b, ",\"message\":\"%s\"", message(r, sig_odd));
 	if (info->path) {
@@ -127,13 +127,13 @@ static void print_json(const char *file, enum verify_reason r, bool sig_odd,
 		sfs_json_printf(&b, ",\"signer_sha256\":\"%s\"", hex);
 		sfs_json_raw(&b, ",\"signer\":", 10);
 		sfs_json_str(&b, info->signer_subject,
-			 strlen(info->signer_subject));
+			     strlen(info->signer_subject));
 		sfs_hex(info->digest.bytes, info->digest.len, hex);
 		sfs_json_printf(&b, ",\"%s\":\"%s\",\"signing_time\":%lld",
-			    sfs_md_name(info->digest.alg), hex,
-			    (long long)info->signing_time);
+				sfs_md_name(info->digest.alg), hex,
+				(long long)info->signing_time);
 		sfs_json_printf(&b, ",\"writer\":{\"uid\":%u,\"gid\":%u",
-			    info->writer.uid, info->writer.gid);
+				info->writer.uid, info->writer.gid);
 		sfs_json_raw(&b, ",\"user\":", 8);
 		sfs_json_str(&b, info->writer.user, strlen(info->writer.user));
 		sfs_json_raw(&b, "}", 1);
@@ -218,8 +218,8 @@ int verify_files(struct verify_options *o)
 
 	if (load_trust(&j, o, &cfg, &trust_only))
 		goto out;
-	walk_errors = cli_files_collect(&files, o->args, o->nargs,
-					o->recursive, "verify");
+	walk_errors = cli_files_collect(&files, o->args, o->nargs, o->recursive,
+					"verify");
 	if (walk_errors < 0)
 		goto out;
 	n = files.n;

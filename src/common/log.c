@@ -27,8 +27,7 @@ static void journal_check(void)
 	stderr_journal = sfs_log_stderr_is_journal();
 }
 
-static void default_sink(enum sfs_log_level level, const char *fmt,
-			 va_list ap)
+static void default_sink(enum sfs_log_level level, const char *fmt, va_list ap)
 {
 	pthread_once(&journal_once, journal_check);
 	if (stderr_journal)
@@ -44,9 +43,9 @@ static enum sfs_log_level max_level = SFS_LOG_NOTICE;
 /* The chosen output; lock is a leaf lock, taken only around a write. */
 static struct {
 	pthread_mutex_t lock;
-	int fd;			/* -1: none, the sink decides */
-	bool journal;		/* "<N>" prefixes */
-	char *path;		/* a log file, reopened when replaced */
+	int fd;	      /* -1: none, the sink decides */
+	bool journal; /* "<N>" prefixes */
+	char *path;   /* a log file, reopened when replaced */
 	dev_t dev;
 	ino_t ino;
 } out = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
@@ -69,7 +68,7 @@ static enum sfs_log_level env_level(void)
 
 	if (level < 0) {
 		e = getenv("SIGNETFS_LOG_LEVEL");
-		level = !e			 ? 0
+		level = !e		      ? 0
 			: !strcmp(e, "debug") ? SFS_LOG_DEBUG
 			: !strcmp(e, "info")  ? SFS_LOG_INFO
 					      : 0;
@@ -95,8 +94,7 @@ bool sfs_log_stderr_is_journal(void)
 bool sfs_log_syslog_available(void)
 {
 	static const int types[] = {SOCK_DGRAM, SOCK_STREAM};
-	struct sockaddr_un sa = {.sun_family = AF_UNIX,
-				 .sun_path = "/dev/log"};
+	struct sockaddr_un sa = {.sun_family = AF_UNIX, .sun_path = "/dev/log"};
 	bool ok = false;
 
 	/* What glibc's openlog(3) tries, in its order. */
@@ -113,8 +111,10 @@ bool sfs_log_syslog_available(void)
 
 static int open_log(const char *path, struct stat *st)
 {
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
-				    O_NOCTTY | O_NOFOLLOW | O_NONBLOCK, 0640);
+	int fd = open(path,
+		      O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY |
+			  O_NOFOLLOW | O_NONBLOCK,
+		      0640);
 
 	int ret;
 
@@ -123,15 +123,14 @@ static int open_log(const char *path, struct stat *st)
 	if (fstat(fd, st) < 0)
 		ret = -errno;
 	else if (!S_ISREG(st->st_mode))
-		ret = -EINVAL;	/* a FIFO would block the daemon */
+		ret = -EINVAL; /* a FIFO would block the daemon */
 	else
 		return fd;
 	close(fd);
 	return ret;
 }
 
-static void set_output(int fd, bool journal, char *path,
-		       const struct stat *st)
+static void set_output(int fd, bool journal, char *path, const struct stat *st)
 {
 	pthread_mutex_lock(&out.lock);
 	if (out.fd >= 0)
@@ -208,8 +207,7 @@ static const char *level_name(enum sfs_log_level level)
 }
 
 /* One write(2) per line: lines of concurrent threads never interleave. */
-static void output_locked(enum sfs_log_level level, const char *fmt,
-			  va_list ap)
+static void output_locked(enum sfs_log_level level, const char *fmt, va_list ap)
 {
 	char line[2048];
 	struct timespec ts;
@@ -223,14 +221,15 @@ static void output_locked(enum sfs_log_level level, const char *fmt,
 		clock_gettime(CLOCK_REALTIME, &ts);
 		gmtime_r(&ts.tv_sec, &tm);
 		n = (int)strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-		n += snprintf(line + n, sizeof(line) - (size_t)n,
-			      ".%03ldZ signetfs[%d]: %s: ", ts.tv_nsec / 1000000,
-			      (int)getpid(), level_name(level));
+		n +=
+		    snprintf(line + n, sizeof(line) - (size_t)n,
+			     ".%03ldZ signetfs[%d]: %s: ", ts.tv_nsec / 1000000,
+			     (int)getpid(), level_name(level));
 	}
 	m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	n += m > 0 ? m : 0;
 	if (n > (int)sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;	/* cut, but a whole line */
+		n = (int)sizeof(line) - 2; /* cut, but a whole line */
 	line[n++] = '\n';
 	if (write(out.fd, line, (size_t)n) < 0) {
 		/* Nowhere left to say so. */

@@ -10,7 +10,7 @@ struct pool {
 	void (*fn)(size_t i, void *ctx);
 	void *ctx;
 	size_t n;
-	size_t next;		/* atomic: next job to take */
+	size_t next; /* atomic: next job to take */
 	const atomic_bool *stop;
 };
 

@@ -6,24 +6,24 @@
 #include "signetfs/stats.h"
 
 const uint64_t sfs_lat_bounds_us[SFS_LAT_BUCKETS] = {
-	50,    100,   200,   500,    1000,   2000,   5000,    10000,
-	20000, 50000, 100000, 200000, 500000, 1000000, 2000000, 5000000,
+    50,	   100,	  200,	  500,	  1000,	  2000,	   5000,    10000,
+    20000, 50000, 100000, 200000, 500000, 1000000, 2000000, 5000000,
 };
 
 static const char *const names[SFS_C_COUNT_] = {
-	[SFS_C_SIGNED] = "files_signed",
-	[SFS_C_SIGN_FAILED] = "sign_failed",
-	[SFS_C_SIGN_REFUSED] = "sign_refused",
-	[SFS_C_DENIED] = "files_denied",
-	[SFS_C_VERIFIED] = "files_verified",
-	[SFS_C_CACHE_HIT] = "verify_cache_hits",
-	[SFS_C_CACHE_MISS] = "verify_cache_misses",
-	[SFS_C_BYTES_HASHED] = "bytes_hashed",
-	[SFS_C_HSM_OPS] = "hsm_ops",
-	[SFS_C_PREWARM_DONE] = "prewarm_done",
-	[SFS_C_PREWARM_TOTAL] = "prewarm_total",
-	[SFS_C_BYTES_FILLED] = "bytes_filled",
-	[SFS_C_BYTES_READ] = "bytes_read",
+    [SFS_C_SIGNED] = "files_signed",
+    [SFS_C_SIGN_FAILED] = "sign_failed",
+    [SFS_C_SIGN_REFUSED] = "sign_refused",
+    [SFS_C_DENIED] = "files_denied",
+    [SFS_C_VERIFIED] = "files_verified",
+    [SFS_C_CACHE_HIT] = "verify_cache_hits",
+    [SFS_C_CACHE_MISS] = "verify_cache_misses",
+    [SFS_C_BYTES_HASHED] = "bytes_hashed",
+    [SFS_C_HSM_OPS] = "hsm_ops",
+    [SFS_C_PREWARM_DONE] = "prewarm_done",
+    [SFS_C_PREWARM_TOTAL] = "prewarm_total",
+    [SFS_C_BYTES_FILLED] = "bytes_filled",
+    [SFS_C_BYTES_READ] = "bytes_read",
 };
 
 void sfs_stats_add(struct sfs_stats *s, enum sfs_counter c, uint64_t n)
@@ -65,13 +65,13 @@ int sfs_stats_json(const struct sfs_stats *s, const char *mode, char *buf,
 	size_t off = 0;
 	int n;
 
-#define PUT(...)                                                             \
-	do {                                                                 \
-		n = snprintf(buf + (off < len ? off : len),                  \
-			     off < len ? len - off : 0, __VA_ARGS__);        \
-		if (n < 0)                                                   \
-			return -1;                                           \
-		off += (size_t)n;                                            \
+#define PUT(...)                                                               \
+	do {                                                                   \
+		n = snprintf(buf + (off < len ? off : len),                    \
+			     off < len ? len - off : 0, __VA_ARGS__);          \
+		if (n < 0)                                                     \
+			return -1;                                             \
+		off += (size_t)n;                                              \
 	} while (0)
 
 	PUT("{\"v\":1,\"mode\":\"%s\"", mode);

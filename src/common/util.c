@@ -67,8 +67,7 @@ int sfs_full_write(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-int sfs_open_regular_at(int dirfd, const char *path, int flags,
-			struct stat *st)
+int sfs_open_regular_at(int dirfd, const char *path, int flags, struct stat *st)
 {
 	char proc[32];
 	int pfd, fd;
@@ -88,7 +87,7 @@ int sfs_open_regular_at(int dirfd, const char *path, int flags,
 	}
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
 	fd = open(proc, (flags & ~(O_CREAT | O_TRUNC | O_DIRECTORY)) |
-				O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+			    O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		fd = -errno;
 	close(pfd);
@@ -149,8 +148,8 @@ int sfs_atomic_prepare_at(int dirfd, const char *name, const void *buf,
 	int fd, ret, n;
 
 	base = base ? base + 1 : name;
-	n = snprintf(tmp, PATH_MAX, "%.*s.%s.XXXXXX%s", (int)dirlen, name,
-		     base, tmp_suffix);
+	n = snprintf(tmp, PATH_MAX, "%.*s.%s.XXXXXX%s", (int)dirlen, name, base,
+		     tmp_suffix);
 	if (n < 0 || n >= PATH_MAX)
 		return -ENAMETOOLONG;
 	for (int tries = 0; tries < 100; tries++) {
@@ -159,10 +158,9 @@ int sfs_atomic_prepare_at(int dirfd, const char *name, const void *buf,
 
 		for (int i = 0; i < 6; i++)
 			x[i] = a[(unsigned)random() % (sizeof(a) - 1)];
-		fd = openat(dirfd, tmp,
-			    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-				    O_NOFOLLOW,
-			    mode);
+		fd = openat(
+		    dirfd, tmp,
+		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 		if (fd >= 0 || errno != EEXIST)
 			break;
 	}
@@ -277,8 +275,8 @@ static int resolve_parent(const char *p, char **out)
 		ret = -EINVAL;
 		goto out;
 	}
-	if (asprintf(&res, "%s%s%s", dir, strcmp(dir, "/") ? "/" : "",
-		     last) < 0) {
+	if (asprintf(&res, "%s%s%s", dir, strcmp(dir, "/") ? "/" : "", last) <
+	    0) {
 		res = NULL;
 		ret = -ENOMEM;
 	}
@@ -380,9 +378,9 @@ void sfs_harden_process(void)
 int sfs_open_beneath(int rootfd, const char *path, int flags)
 {
 	struct open_how how = {
-		.flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC),
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
-			   RESOLVE_NO_MAGICLINKS,
+	    .flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC),
+	    .resolve =
+		RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
 	};
 	long fd;
 

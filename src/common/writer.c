@@ -33,8 +33,7 @@ void sfs_writer_ids(struct sfs_writer *w, pid_t pid, uid_t uid, gid_t gid)
 	w->exe[n > 0 ? n : 0] = '\0';
 }
 
-void sfs_writer_from_pid(struct sfs_writer *w, pid_t pid, uid_t uid,
-			 gid_t gid)
+void sfs_writer_from_pid(struct sfs_writer *w, pid_t pid, uid_t uid, gid_t gid)
 {
 	sfs_writer_ids(w, pid, uid, gid);
 	user_name(uid, w->user, sizeof(w->user));

@@ -118,8 +118,7 @@ void sfs_hash_free(struct sfs_hash *h)
 	free(h);
 }
 
-int sfs_hash_fd(int fd, enum sfs_md alg, struct sfs_digest *out,
-		uint64_t *size)
+int sfs_hash_fd(int fd, enum sfs_md alg, struct sfs_digest *out, uint64_t *size)
 {
 	const size_t bufsz = 256 * 1024;
 	struct sfs_hash *h = sfs_hash_new(alg);
@@ -164,7 +163,7 @@ void sfs_sha256(const void *data, size_t len, uint8_t out[32])
  */
 struct sfs_blockmac {
 	EVP_CIPHER *aes;
-	unsigned char *key;	/* 32 bytes, OPENSSL_secure_malloc */
+	unsigned char *key; /* 32 bytes, OPENSSL_secure_malloc */
 };
 
 struct sfs_blockmac *sfs_blockmac_new(void)
@@ -191,8 +190,8 @@ void sfs_blockmac_free(struct sfs_blockmac *m)
 	free(m);
 }
 
-int sfs_blockmac_tag(const struct sfs_blockmac *m, uint64_t gen,
-		     uint64_t index, const void *data, size_t len,
+int sfs_blockmac_tag(const struct sfs_blockmac *m, uint64_t gen, uint64_t index,
+		     const void *data, size_t len,
 		     uint8_t tag[SFS_BLOCKMAC_LEN])
 {
 	unsigned char iv[12];
@@ -214,12 +213,12 @@ int sfs_blockmac_tag(const struct sfs_blockmac *m, uint64_t gen,
 	ctx = EVP_CIPHER_CTX_new();
 	if (!ctx)
 		return -ENOMEM;
-	ok = EVP_EncryptInit_ex2(ctx, m->aes, m->key, iv, NULL) &&
-	     (len == 0 ||
-	      EVP_EncryptUpdate(ctx, NULL, &outl, data, (int)len)) &&
-	     EVP_EncryptFinal_ex(ctx, tag, &outl) &&
-	     EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, SFS_BLOCKMAC_LEN,
-				 tag);
+	ok =
+	    EVP_EncryptInit_ex2(ctx, m->aes, m->key, iv, NULL) &&
+	    (len == 0 || EVP_EncryptUpdate(ctx, NULL, &outl, data, (int)len)) &&
+	    EVP_EncryptFinal_ex(ctx, tag, &outl) &&
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, SFS_BLOCKMAC_LEN,
+				tag);
 	EVP_CIPHER_CTX_free(ctx);
 	return ok ? 0 : -EIO;
 }

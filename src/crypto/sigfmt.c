@@ -18,21 +18,22 @@ typedef struct {
 	ASN1_OCTET_STRING *path;
 } SFS_PATH;
 
-ASN1_SEQUENCE(SFS_PATH) = {
+ASN1_SEQUENCE(SFS_PATH) =
+    {
 	ASN1_SIMPLE(SFS_PATH, version, ASN1_INTEGER),
 	ASN1_SIMPLE(SFS_PATH, path, ASN1_OCTET_STRING),
 } static_ASN1_SEQUENCE_END(SFS_PATH)
 
-IMPLEMENT_STATIC_ASN1_ALLOC_FUNCTIONS(SFS_PATH)
-IMPLEMENT_STATIC_ASN1_ENCODE_FUNCTIONS(SFS_PATH)
+	IMPLEMENT_STATIC_ASN1_ALLOC_FUNCTIONS(SFS_PATH)
+	    IMPLEMENT_STATIC_ASN1_ENCODE_FUNCTIONS(SFS_PATH)
 
-/*
- * signetfs-writer ::= SEQUENCE { version INTEGER, uid INTEGER, gid INTEGER,
- *   user OCTET STRING, exe OCTET STRING, host OCTET STRING,
- *   mountId OCTET STRING }
- * OCTET STRINGs: user names and paths are bytes, not necessarily UTF-8.
- */
-typedef struct {
+    /*
+     * signetfs-writer ::= SEQUENCE { version INTEGER, uid INTEGER, gid INTEGER,
+     *   user OCTET STRING, exe OCTET STRING, host OCTET STRING,
+     *   mountId OCTET STRING }
+     * OCTET STRINGs: user names and paths are bytes, not necessarily UTF-8.
+     */
+    typedef struct {
 	ASN1_INTEGER *version;
 	ASN1_INTEGER *uid;
 	ASN1_INTEGER *gid;
@@ -42,7 +43,8 @@ typedef struct {
 	ASN1_OCTET_STRING *mount_id;
 } SFS_WRITER;
 
-ASN1_SEQUENCE(SFS_WRITER) = {
+ASN1_SEQUENCE(SFS_WRITER) =
+    {
 	ASN1_SIMPLE(SFS_WRITER, version, ASN1_INTEGER),
 	ASN1_SIMPLE(SFS_WRITER, uid, ASN1_INTEGER),
 	ASN1_SIMPLE(SFS_WRITER, gid, ASN1_INTEGER),
@@ -52,10 +54,12 @@ ASN1_SEQUENCE(SFS_WRITER) = {
 	ASN1_SIMPLE(SFS_WRITER, mount_id, ASN1_OCTET_STRING),
 } static_ASN1_SEQUENCE_END(SFS_WRITER)
 
-IMPLEMENT_STATIC_ASN1_ALLOC_FUNCTIONS(SFS_WRITER)
-IMPLEMENT_STATIC_ASN1_ENCODE_FUNCTIONS(SFS_WRITER)
+	IMPLEMENT_STATIC_ASN1_ALLOC_FUNCTIONS(SFS_WRITER)
+	    IMPLEMENT_STATIC_ASN1_ENCODE_FUNCTIONS(SFS_WRITER)
 
-static ASN1_OBJECT *oid_path, *oid_writer, *oid_checkpoint;
+		static ASN1_OBJECT
+    * oid_path,
+    *oid_writer, *oid_checkpoint;
 static pthread_once_t oid_once = PTHREAD_ONCE_INIT;
 
 static void oids_init(void)
@@ -83,8 +87,8 @@ const ASN1_OBJECT *sig_oid_checkpoint(void)
 	return oid_checkpoint;
 }
 
-int sig_path_encode(long version, const char *path, size_t len,
-		    uint8_t **der, int *der_len)
+int sig_path_encode(long version, const char *path, size_t len, uint8_t **der,
+		    int *der_len)
 {
 	SFS_PATH *p = SFS_PATH_new();
 	int ret = -ENOMEM;
@@ -101,22 +105,21 @@ int sig_path_encode(long version, const char *path, size_t len,
 }
 
 /* Decode and insist on DER (re-encodes identically), nothing after it. */
-#define DECODE_STRICT(type, der, len, out)                                 \
-	do {                                                               \
-		const unsigned char *p_ = (der);                           \
-		unsigned char *re_ = NULL;                                 \
-		out = d2i_##type(NULL, &p_, (len));                        \
-		if (out && (p_ != (der) + (len) ||                         \
-			    i2d_##type(out, &re_) != (len) ||              \
-			    memcmp(re_, (der), (size_t)(len)) != 0)) {     \
-			type##_free(out);                                  \
-			out = NULL;                                        \
-		}                                                          \
-		OPENSSL_free(re_);                                         \
+#define DECODE_STRICT(type, der, len, out)                                     \
+	do {                                                                   \
+		const unsigned char *p_ = (der);                               \
+		unsigned char *re_ = NULL;                                     \
+		out = d2i_##type(NULL, &p_, (len));                            \
+		if (out &&                                                     \
+		    (p_ != (der) + (len) || i2d_##type(out, &re_) != (len) ||  \
+		     memcmp(re_, (der), (size_t)(len)) != 0)) {                \
+			type##_free(out);                                      \
+			out = NULL;                                            \
+		}                                                              \
+		OPENSSL_free(re_);                                             \
 	} while (0)
 
-int sig_path_decode(const uint8_t *der, long len, char **path,
-		    size_t *path_len)
+int sig_path_decode(const uint8_t *der, long len, char **path, size_t *path_len)
 {
 	SFS_PATH *p;
 	int ret = -EBADMSG;
@@ -151,8 +154,7 @@ static int set_str(ASN1_OCTET_STRING *s, const char *v)
 				     (int)strlen(v));
 }
 
-int sig_writer_encode(const struct sfs_writer *w, uint8_t **der,
-		      int *der_len)
+int sig_writer_encode(const struct sfs_writer *w, uint8_t **der, int *der_len)
 {
 	SFS_WRITER *x = SFS_WRITER_new();
 	int ret = -ENOMEM;
@@ -230,8 +232,7 @@ static int add_attrs(CMS_SignerInfo *si, const struct sig_build *b)
 					 V_ASN1_OBJECT,
 					 OBJ_nid2obj(NID_pkcs7_data), -1) ||
 	    !CMS_signed_add1_attr_by_NID(si, NID_pkcs9_messageDigest,
-					 V_ASN1_OCTET_STRING,
-					 b->digest->bytes,
+					 V_ASN1_OCTET_STRING, b->digest->bytes,
 					 (int)b->digest->len))
 		return 0;
 	if (!(b->flags & SIG_BUILD_NO_PATH)) {
@@ -343,8 +344,8 @@ CMS_ContentInfo *sig_build_content_cms(const struct sig_build *b,
 	if (b->flags & SIG_BUILD_NO_CERTS)
 		aflags |= CMS_NOCERTS;
 	cms = CMS_sign(NULL, NULL, NULL, NULL, sflags);
-	if (!cms || (b->content_type &&
-		     !CMS_set1_eContentType(cms, b->content_type)))
+	if (!cms ||
+	    (b->content_type && !CMS_set1_eContentType(cms, b->content_type)))
 		goto err;
 	si = CMS_add1_signer(cms, b->cert, b->key, EVP_sha256(), aflags);
 	if (!si)
@@ -355,8 +356,8 @@ CMS_ContentInfo *sig_build_content_cms(const struct sig_build *b,
 		if (!CMS_add1_cert(cms, sk_X509_value(b->chain, i)))
 			goto err;
 	/* Test hook only: a path makes it look like a file signature. */
-	if (b->path && (sig_path_encode(SIG_PATH_VERSION, b->path,
-					b->path_len, &der, &n) ||
+	if (b->path && (sig_path_encode(SIG_PATH_VERSION, b->path, b->path_len,
+					&der, &n) ||
 			!add_seq_attr(si, sig_oid_path(), der, n)))
 		goto err;
 	in = BIO_new_mem_buf(content, (int)len);

@@ -16,13 +16,13 @@
 struct sfs_signer {
 	struct hsm *hsm;
 	X509 *cert;
-	STACK_OF(X509) *chain;	/* intermediates from cert/chain files */
+	STACK_OF(X509) * chain; /* intermediates from cert/chain files */
 	enum sfs_md md;
 	char cert_sha256[65];
 };
 
 /* The first certificate of FILE is the signer; any others are chain. */
-static int load_certs(const char *file, X509 **first, STACK_OF(X509) *rest,
+static int load_certs(const char *file, X509 **first, STACK_OF(X509) * rest,
 		      struct sfs_error *err)
 {
 	BIO *bio = BIO_new_file(file, "r");
@@ -58,10 +58,10 @@ int signer_open(const struct sfs_key_config *cfg, struct sfs_signer **out,
 		struct sfs_error *err)
 {
 	struct hsm_config hc = {
-		.module = cfg->module,
-		.key_uri = cfg->key_uri,
-		.pin_file = cfg->pin_file,
-		.softhsm_conf = cfg->softhsm_conf,
+	    .module = cfg->module,
+	    .key_uri = cfg->key_uri,
+	    .pin_file = cfg->pin_file,
+	    .softhsm_conf = cfg->softhsm_conf,
 	};
 	struct sfs_signer *s = calloc(1, sizeof(*s));
 	uint8_t fp[32];
@@ -135,7 +135,8 @@ static int sign_on_token(struct sfs_signer *s, struct sig_build *b,
 	ret = content ? sig_build_content_der(b, content, len, der, der_len)
 		      : sig_build_der(b, der, der_len);
 	if (ret) {
-		/* The message names what the module said; the errno stays EIO. */
+		/* The message names what the module said; the errno stays EIO.
+		 */
 		hsm_sign_error(s->hsm, err);
 		err->code = -EIO;
 	}
@@ -149,10 +150,10 @@ int signer_sign(struct sfs_signer *s, const struct sfs_digest *digest,
 		struct sfs_error *err)
 {
 	struct sig_build b = {
-		.digest = digest,
-		.path = path,
-		.path_len = path_len,
-		.writer = writer,
+	    .digest = digest,
+	    .path = path,
+	    .path_len = path_len,
+	    .writer = writer,
 	};
 
 	/* The digest's own algorithm is signed (content uses signer_md()). */

@@ -18,72 +18,66 @@
 #include "signetfs/verify.h"
 
 struct sfs_verifier {
-	X509_STORE *store;	/* read-only after verifier_new(): shared */
+	X509_STORE *store; /* read-only after verifier_new(): shared */
 	bool crl_check;
 	bool at_signing_time;
-	time_t crl_until;	/* earliest nextUpdate of the CRLs, 0: none */
+	time_t crl_until; /* earliest nextUpdate of the CRLs, 0: none */
 };
 
 static const struct {
 	const char *name;
 	const char *text;
 } reasons[VR_COUNT_] = {
-	[VR_OK] = {"ok", "ok"},
-	[VR_NO_SIG] = {"no-signature", "no signature file"},
-	[VR_SIG_EMPTY] = {"sig-empty", "signature file is empty"},
-	[VR_SIG_TOO_LARGE] = {"sig-too-large",
-			      "signature file is larger than the limit"},
-	[VR_SIG_MALFORMED] = {"sig-malformed",
-			      "signature is not a DER CMS ContentInfo"},
-	[VR_SIG_TRAILING] = {"sig-trailing-data",
-			     "trailing bytes after the signature"},
-	[VR_NOT_SIGNED_DATA] = {"not-signed-data",
-				"CMS content is not SignedData"},
-	[VR_NOT_DETACHED] = {"not-detached",
-			     "signature carries content (not detached)"},
-	[VR_CONTENT_TYPE] = {"econtent-type", "eContentType is not id-data"},
-	[VR_SIGNER_COUNT] = {"signer-count", "not exactly one signer"},
-	[VR_DIGEST_ALG] = {"digest-algorithm",
-			   "digest algorithm not allowed (SHA-256/384/512)"},
-	[VR_NO_SIGNED_ATTRS] = {"no-signed-attributes",
-				"no signed attributes"},
-	[VR_ATTR_MISSING] = {"attribute-missing",
-			     "a required signed attribute is missing or repeated"},
-	[VR_ATTR_MALFORMED] = {"attribute-malformed",
-			       "a signed attribute is malformed"},
-	[VR_ATTR_VERSION] = {"attribute-version",
-			     "unknown signetfs attribute version"},
-	[VR_ATTR_CONTENT_TYPE] = {"content-type-attribute",
-				  "contentType attribute is not id-data"},
-	[VR_SIGNER_CERT] = {"signer-cert-missing",
-			    "signer certificate not found in the signature"},
-	[VR_BAD_SIGNATURE] = {"bad-signature",
-			      "signature over the signed attributes is invalid"},
-	[VR_UNTRUSTED] = {"untrusted",
-			  "signer does not chain to the trust store"},
-	[VR_EXPIRED] = {"cert-expired", "certificate has expired"},
-	[VR_NOT_YET_VALID] = {"cert-not-yet-valid",
-			      "certificate is not yet valid"},
-	[VR_NO_CODESIGN_EKU] = {"no-codesigning-eku",
-				"signer certificate lacks the codeSigning EKU"},
-	[VR_REVOKED] = {"revoked", "certificate is revoked"},
-	[VR_CRL_ERROR] = {"crl-error",
-			  "CRL missing, expired or not verifiable"},
-	[VR_PIN_MISMATCH] = {"signer-not-pinned",
-			     "signer is not one of the pinned signers"},
-	[VR_PATH_MISMATCH] = {"path-mismatch",
-			      "signed path differs from the file's path"},
-	[VR_CONTENT_DIGEST] = {"content-digest",
-			       "content does not match the signed digest"},
-	[VR_POLICY] = {"policy-error",
-		       "policy cannot evaluate this path (deeper than 256 "
-		       "components)"},
-	[VR_IO] = {"io-error", "cannot read the file or its signature"},
-	[VR_INTERNAL] = {"internal-error", "internal error"},
-	[VR_SIGNER_IS_CA] = {"signer-is-ca",
-			     "signer certificate is a CA certificate"},
-	[VR_NOT_REGULAR] = {"not-regular-file",
-			    "not a regular file (not opened)"},
+    [VR_OK] = {"ok", "ok"},
+    [VR_NO_SIG] = {"no-signature", "no signature file"},
+    [VR_SIG_EMPTY] = {"sig-empty", "signature file is empty"},
+    [VR_SIG_TOO_LARGE] = {"sig-too-large",
+			  "signature file is larger than the limit"},
+    [VR_SIG_MALFORMED] = {"sig-malformed",
+			  "signature is not a DER CMS ContentInfo"},
+    [VR_SIG_TRAILING] = {"sig-trailing-data",
+			 "trailing bytes after the signature"},
+    [VR_NOT_SIGNED_DATA] = {"not-signed-data", "CMS content is not SignedData"},
+    [VR_NOT_DETACHED] = {"not-detached",
+			 "signature carries content (not detached)"},
+    [VR_CONTENT_TYPE] = {"econtent-type", "eContentType is not id-data"},
+    [VR_SIGNER_COUNT] = {"signer-count", "not exactly one signer"},
+    [VR_DIGEST_ALG] = {"digest-algorithm",
+		       "digest algorithm not allowed (SHA-256/384/512)"},
+    [VR_NO_SIGNED_ATTRS] = {"no-signed-attributes", "no signed attributes"},
+    [VR_ATTR_MISSING] = {"attribute-missing",
+			 "a required signed attribute is missing or repeated"},
+    [VR_ATTR_MALFORMED] = {"attribute-malformed",
+			   "a signed attribute is malformed"},
+    [VR_ATTR_VERSION] = {"attribute-version",
+			 "unknown signetfs attribute version"},
+    [VR_ATTR_CONTENT_TYPE] = {"content-type-attribute",
+			      "contentType attribute is not id-data"},
+    [VR_SIGNER_CERT] = {"signer-cert-missing",
+			"signer certificate not found in the signature"},
+    [VR_BAD_SIGNATURE] = {"bad-signature",
+			  "signature over the signed attributes is invalid"},
+    [VR_UNTRUSTED] = {"untrusted", "signer does not chain to the trust store"},
+    [VR_EXPIRED] = {"cert-expired", "certificate has expired"},
+    [VR_NOT_YET_VALID] = {"cert-not-yet-valid", "certificate is not yet valid"},
+    [VR_NO_CODESIGN_EKU] = {"no-codesigning-eku",
+			    "signer certificate lacks the codeSigning EKU"},
+    [VR_REVOKED] = {"revoked", "certificate is revoked"},
+    [VR_CRL_ERROR] = {"crl-error", "CRL missing, expired or not verifiable"},
+    [VR_PIN_MISMATCH] = {"signer-not-pinned",
+			 "signer is not one of the pinned signers"},
+    [VR_PATH_MISMATCH] = {"path-mismatch",
+			  "signed path differs from the file's path"},
+    [VR_CONTENT_DIGEST] = {"content-digest",
+			   "content does not match the signed digest"},
+    [VR_POLICY] = {"policy-error",
+		   "policy cannot evaluate this path (deeper than 256 "
+		   "components)"},
+    [VR_IO] = {"io-error", "cannot read the file or its signature"},
+    [VR_INTERNAL] = {"internal-error", "internal error"},
+    [VR_SIGNER_IS_CA] = {"signer-is-ca",
+			 "signer certificate is a CA certificate"},
+    [VR_NOT_REGULAR] = {"not-regular-file", "not a regular file (not opened)"},
 };
 
 const char *verify_reason_str(enum verify_reason r)
@@ -115,7 +109,7 @@ static time_t earlier(time_t a, time_t b)
 static int load_crls(X509_STORE *store, const char *file, time_t *until,
 		     struct sfs_error *err)
 {
-	STACK_OF(X509_INFO) *infos;
+	STACK_OF(X509_INFO) * infos;
 	BIO *bio = BIO_new_file(file, "r");
 	int n = 0;
 
@@ -130,8 +124,9 @@ static int load_crls(X509_STORE *store, const char *file, time_t *until,
 		X509_INFO *xi = sk_X509_INFO_value(infos, i);
 
 		if (xi->crl && X509_STORE_add_crl(store, xi->crl)) {
-			*until = earlier(*until, asn1_time_t(
-				X509_CRL_get0_nextUpdate(xi->crl)));
+			*until = earlier(
+			    *until,
+			    asn1_time_t(X509_CRL_get0_nextUpdate(xi->crl)));
 			n++;
 		}
 	}
@@ -177,8 +172,8 @@ static bool hashed_certs_in(const char *dir)
 	return found;
 }
 
-int verifier_new(const struct sfs_trust_config *cfg,
-		 struct sfs_verifier **out, struct sfs_error *err)
+int verifier_new(const struct sfs_trust_config *cfg, struct sfs_verifier **out,
+		 struct sfs_error *err)
 {
 	struct sfs_verifier *v = calloc(1, sizeof(*v));
 	int ret = -EINVAL;
@@ -197,7 +192,8 @@ int verifier_new(const struct sfs_trust_config *cfg,
 			    store_certs(v->store) == 0)) {
 		sfs_error_set(err, -ENOENT, SFS_EXIT_USAGE,
 			      "cannot load trust store %s (no certificate "
-			      "in it)", cfg->cafile);
+			      "in it)",
+			      cfg->cafile);
 		goto fail;
 	}
 	/*
@@ -209,7 +205,8 @@ int verifier_new(const struct sfs_trust_config *cfg,
 			    !X509_STORE_load_path(v->store, cfg->capath))) {
 		sfs_error_set(err, -ENOENT, SFS_EXIT_USAGE,
 			      "cannot load trust directory %s (no hashed "
-			      "certificate in it: c_rehash)", cfg->capath);
+			      "certificate in it: c_rehash)",
+			      cfg->capath);
 		goto fail;
 	}
 	if (cfg->crlfile) {
@@ -281,7 +278,7 @@ static enum verify_reason seq_attr(CMS_SignerInfo *si, const ASN1_OBJECT *oid,
 
 static enum verify_reason errno_reason(int e)
 {
-	return e == 0 ? VR_OK
+	return e == 0	      ? VR_OK
 	       : e == -EPROTO ? VR_ATTR_VERSION
 	       : e == -ENOMEM ? VR_INTERNAL
 			      : VR_ATTR_MALFORMED;
@@ -308,13 +305,12 @@ static enum verify_reason check_attrs(CMS_SignerInfo *si, enum sfs_md md,
 	if (!t)
 		return VR_ATTR_MISSING;
 	if (ASN1_TYPE_get(t) != V_ASN1_OCTET_STRING ||
-	    (size_t)ASN1_STRING_length(t->value.octet_string) !=
-		    sfs_md_len(md))
+	    (size_t)ASN1_STRING_length(t->value.octet_string) != sfs_md_len(md))
 		return VR_ATTR_MALFORMED;
 	info->digest.alg = md;
 	info->digest.len = sfs_md_len(md);
-	memcpy(info->digest.bytes,
-	       ASN1_STRING_get0_data(t->value.octet_string), info->digest.len);
+	memcpy(info->digest.bytes, ASN1_STRING_get0_data(t->value.octet_string),
+	       info->digest.len);
 	t = single_attr(si, OBJ_nid2obj(NID_pkcs9_signingTime));
 	if (!t)
 		return VR_ATTR_MISSING;
@@ -339,8 +335,8 @@ static enum verify_reason check_attrs(CMS_SignerInfo *si, enum sfs_md md,
 	r = seq_attr(si, sig_oid_path(), &der, &len);
 	if (r)
 		return r;
-	r = errno_reason(sig_path_decode(der, len, &info->path,
-					 &info->path_len));
+	r = errno_reason(
+	    sig_path_decode(der, len, &info->path, &info->path_len));
 	if (r)
 		return r;
 	if (sfs_path_check(info->path, info->path_len))
@@ -354,10 +350,10 @@ static enum verify_reason check_attrs(CMS_SignerInfo *si, enum sfs_md md,
 static enum verify_reason check_ess(CMS_SignerInfo *si, X509 *signer)
 {
 	ASN1_TYPE *t =
-		single_attr(si, OBJ_nid2obj(NID_id_smime_aa_signingCertificateV2));
+	    single_attr(si, OBJ_nid2obj(NID_id_smime_aa_signingCertificateV2));
 	const unsigned char *p;
 	ESS_SIGNING_CERT_V2 *ss;
-	STACK_OF(X509) *chain;
+	STACK_OF(X509) * chain;
 	int ok;
 
 	if (ASN1_TYPE_get(t) != V_ASN1_SEQUENCE)
@@ -421,13 +417,13 @@ static time_t chain_until(X509_STORE_CTX *ctx)
 	time_t until = 0;
 
 	for (int i = 0; chain && i < sk_X509_num(chain); i++)
-		until = earlier(until, asn1_time_t(
-			X509_get0_notAfter(sk_X509_value(chain, i))));
+		until = earlier(until, asn1_time_t(X509_get0_notAfter(
+					   sk_X509_value(chain, i))));
 	return until;
 }
 
 static enum verify_reason chain_pass(struct sfs_verifier *v, X509 *signer,
-				     STACK_OF(X509) *untrusted,
+				     STACK_OF(X509) * untrusted,
 				     const time_t *at, bool crl,
 				     bool cert_validity, time_t *until)
 {
@@ -439,7 +435,7 @@ static enum verify_reason chain_pass(struct sfs_verifier *v, X509 *signer,
 	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_X509_STRICT);
 	if (crl)
 		X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_CRL_CHECK |
-						      X509_V_FLAG_CRL_CHECK_ALL);
+						  X509_V_FLAG_CRL_CHECK_ALL);
 	if (at)
 		X509_STORE_CTX_set_time(ctx, 0, *at);
 	if (!cert_validity)
@@ -465,7 +461,7 @@ out:
  * the CRL's thisUpdate is not refused for it.
  */
 static enum verify_reason check_chain(struct sfs_verifier *v, X509 *signer,
-				      STACK_OF(X509) *untrusted,
+				      STACK_OF(X509) * untrusted,
 				      time_t signing_time, time_t *until)
 {
 	time_t now = time(NULL);
@@ -481,8 +477,7 @@ static enum verify_reason check_chain(struct sfs_verifier *v, X509 *signer,
 	 */
 	if (signing_time > now)
 		signing_time = now;
-	r = chain_pass(v, signer, untrusted, &signing_time, false, true,
-		       until);
+	r = chain_pass(v, signer, untrusted, &signing_time, false, true, until);
 	if (r || !v->crl_check)
 		return r;
 	return chain_pass(v, signer, untrusted, NULL, true, false, until);
@@ -527,11 +522,10 @@ static bool pinned(const struct verify_policy *pol, const uint8_t fp[32])
 }
 
 /* Structure of the SignedData, before any attribute is looked at. */
-static enum verify_reason check_structure(CMS_ContentInfo *cms,
-					  CMS_SignerInfo **si_out,
-					  enum sfs_md *md)
+static enum verify_reason
+check_structure(CMS_ContentInfo *cms, CMS_SignerInfo **si_out, enum sfs_md *md)
 {
-	STACK_OF(CMS_SignerInfo) *sis;
+	STACK_OF(CMS_SignerInfo) * sis;
 	ASN1_OCTET_STRING **content;
 	X509_ALGOR *dig = NULL;
 	bool ok;
@@ -584,8 +578,7 @@ static enum verify_reason parse_der(const uint8_t *der, size_t len,
 }
 
 static enum verify_reason check_signer(struct sfs_verifier *v,
-				       CMS_ContentInfo *cms,
-				       CMS_SignerInfo *si,
+				       CMS_ContentInfo *cms, CMS_SignerInfo *si,
 				       const struct verify_policy *pol,
 				       struct sig_info *info)
 {
@@ -656,8 +649,8 @@ out:
 	return r;
 }
 
-enum verify_reason verifier_check_fd(struct sfs_verifier *v,
-				     const uint8_t *der, size_t len,
+enum verify_reason verifier_check_fd(struct sfs_verifier *v, const uint8_t *der,
+				     size_t len,
 				     const struct verify_policy *pol, int fd,
 				     struct sig_info *info)
 {
@@ -690,7 +683,7 @@ enum verify_reason verifier_check_fd(struct sfs_verifier *v,
 static enum verify_reason cp_structure(CMS_ContentInfo *cms,
 				       CMS_SignerInfo **si)
 {
-	STACK_OF(CMS_SignerInfo) *sis;
+	STACK_OF(CMS_SignerInfo) * sis;
 	ASN1_OCTET_STRING **content;
 	X509_ALGOR *dig = NULL;
 
@@ -754,8 +747,8 @@ static enum verify_reason cp_attrs(CMS_SignerInfo *si,
 		return VR_ATTR_MALFORMED;
 	info->digest.alg = SFS_MD_SHA256;
 	info->digest.len = 32;
-	memcpy(info->digest.bytes,
-	       ASN1_STRING_get0_data(t->value.octet_string), 32);
+	memcpy(info->digest.bytes, ASN1_STRING_get0_data(t->value.octet_string),
+	       32);
 	/* Any byte of the checkpoint line changed: another digest. */
 	if (content->alg != SFS_MD_SHA256 || content->len != 32 ||
 	    CRYPTO_memcmp(info->digest.bytes, content->bytes, 32) != 0)

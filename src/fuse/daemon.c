@@ -32,8 +32,7 @@ void sfuse_apply_conn_opts(struct fuse_conn_info *conn)
 		fuse_apply_conn_info_opts(conn_opts, conn);
 }
 
-static void syslog_sink(enum sfs_log_level level, const char *fmt,
-			va_list ap)
+static void syslog_sink(enum sfs_log_level level, const char *fmt, va_list ap)
 {
 	vsyslog((int)level, fmt, ap);
 }
@@ -61,8 +60,9 @@ static void notify(const char *state)
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return;
-	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
-		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+	if (sendto(
+		fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+		(socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
 		sfs_warn("sd_notify %s: %s", state, strerror(errno));
 	close(fd);
 }
@@ -99,7 +99,7 @@ static void *hup_main(void *arg)
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
 			 (unsigned long long)ts.tv_sec * 1000000ULL +
-				 (unsigned long long)ts.tv_nsec / 1000);
+			     (unsigned long long)ts.tv_nsec / 1000);
 		notify(msg);
 		if (!spec->reload)
 			sfs_info("SIGHUP: nothing to reload");
@@ -210,8 +210,8 @@ static int build_args(const struct sfuse_spec *spec,
 
 	snprintf(opts, sizeof(opts), "subtype=%s,fsname=%s%s", spec->subtype,
 		 a->backing, spec->read_only ? ",ro" : "");
-	if (fuse_opt_add_arg(args, "signetfs") || fuse_opt_add_arg(args, "-o") ||
-	    fuse_opt_add_arg(args, opts))
+	if (fuse_opt_add_arg(args, "signetfs") ||
+	    fuse_opt_add_arg(args, "-o") || fuse_opt_add_arg(args, opts))
 		goto oom;
 	if (a->fuse_opts && *a->fuse_opts &&
 	    (fuse_opt_add_arg(args, "-o") ||
@@ -262,8 +262,8 @@ static int serve_loop(const struct sfuse_spec *spec, struct fuse_session *se)
 }
 
 /* In the daemon: set up, mount, serve, and one way out for every case. */
-static int serve(const struct sfuse_spec *spec,
-		 const struct sfs_mount_args *a, int status_fd)
+static int serve(const struct sfuse_spec *spec, const struct sfs_mount_args *a,
+		 int status_fd)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se = NULL;
@@ -279,11 +279,11 @@ static int serve(const struct sfuse_spec *spec,
 			goto out;
 		set_up = true;
 	}
-	se = fuse_session_new(&args, spec->ops, spec->ops_size,
-			      spec->userdata);
+	se = fuse_session_new(&args, spec->ops, spec->ops_size, spec->userdata);
 	if (!se) {
-		sfs_error_set(&err, -EINVAL, SFS_EXIT_USAGE,
-			      "cannot create the FUSE session (bad -o option?)");
+		sfs_error_set(
+		    &err, -EINVAL, SFS_EXIT_USAGE,
+		    "cannot create the FUSE session (bad -o option?)");
 		goto out;
 	}
 	handlers = fuse_set_signal_handlers(se) == 0;
@@ -305,8 +305,8 @@ static int serve(const struct sfuse_spec *spec,
 	}
 	mounted = fuse_session_mount(se, mnt_abs) == 0;
 	if (!mounted) {
-		sfs_error_set(&err, -EIO, SFS_EXIT_USAGE,
-			      "cannot mount on %s", a->mountpoint);
+		sfs_error_set(&err, -EIO, SFS_EXIT_USAGE, "cannot mount on %s",
+			      a->mountpoint);
 		goto out;
 	}
 	if (status_fd >= 0) {
@@ -343,8 +343,7 @@ out:
 	return ret;
 }
 
-int sfuse_run(const struct sfuse_spec *spec,
-		const struct sfs_mount_args *a)
+int sfuse_run(const struct sfuse_spec *spec, const struct sfs_mount_args *a)
 {
 	int pfd[2];
 	pid_t pid;

@@ -22,8 +22,8 @@ struct sfuse_spec {
 	const struct fuse_lowlevel_ops *ops;
 	size_t ops_size;
 	void *userdata;
-	const char *subtype;		/* "signetfs-outbox" */
-	bool read_only;			/* adds -o ro */
+	const char *subtype; /* "signetfs-outbox" */
+	bool read_only;	     /* adds -o ro */
 	/*
 	 * Runs in the process that will serve, before mounting: log in to the
 	 * HSM, open the audit log. An error is printed by the command that
@@ -46,8 +46,7 @@ struct sfuse_spec {
 };
 
 /* Mount, detach unless foreground, serve until unmounted; exit code. */
-int sfuse_run(const struct sfuse_spec *spec,
-		const struct sfs_mount_args *args);
+int sfuse_run(const struct sfuse_spec *spec, const struct sfs_mount_args *args);
 
 /* For ops->init: apply -o max_write=, writeback_cache, splice_* options. */
 void sfuse_apply_conn_opts(struct fuse_conn_info *conn);
@@ -64,13 +63,16 @@ struct sfuse_handle {
 };
 
 struct sfuse_handles {
-	pthread_mutex_t lock;	/* a leaf lock */
+	pthread_mutex_t lock; /* a leaf lock */
 	struct sfuse_handle *head;
 };
 
-#define SFUSE_HANDLES_INIT {.lock = PTHREAD_MUTEX_INITIALIZER}
-#define SFUSE_HANDLE_OF(h, type, member) \
-	((type *)(void *)((char *)(h) - offsetof(type, member)))
+#define SFUSE_HANDLES_INIT                                                     \
+	{                                                                      \
+		.lock = PTHREAD_MUTEX_INITIALIZER                              \
+	}
+#define SFUSE_HANDLE_OF(h, type, member)                                       \
+	((type *)(void *)((char *)(h)-offsetof(type, member)))
 
 void sfuse_handle_add(struct sfuse_handles *hs, struct sfuse_handle *h);
 void sfuse_handle_del(struct sfuse_handles *hs, struct sfuse_handle *h);
@@ -90,7 +92,7 @@ struct sfuse_ref {
 };
 
 struct sfuse_current {
-	pthread_mutex_t lock;	/* a leaf lock: the swap and the get only */
+	pthread_mutex_t lock; /* a leaf lock: the swap and the get only */
 	struct sfuse_ref *cur;
 };
 

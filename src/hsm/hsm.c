@@ -32,15 +32,15 @@
  * reports the module's CK_RV as the reason code of its "CKR" error
  * library. (p11-kit's pkcs11.h is only used by session_probe().)
  */
-#define SFS_CKR_DEVICE_ERROR		0x30UL
-#define SFS_CKR_DEVICE_REMOVED		0x32UL
-#define SFS_CKR_PIN_INCORRECT		0xa0UL
-#define SFS_CKR_PIN_INVALID		0xa1UL
-#define SFS_CKR_PIN_LEN_RANGE		0xa2UL
-#define SFS_CKR_PIN_EXPIRED		0xa3UL
-#define SFS_CKR_PIN_LOCKED		0xa4UL
-#define SFS_CKR_TOKEN_NOT_PRESENT	0xe0UL
-#define SFS_CKR_TOKEN_NOT_RECOGNIZED	0xe1UL
+#define SFS_CKR_DEVICE_ERROR 0x30UL
+#define SFS_CKR_DEVICE_REMOVED 0x32UL
+#define SFS_CKR_PIN_INCORRECT 0xa0UL
+#define SFS_CKR_PIN_INVALID 0xa1UL
+#define SFS_CKR_PIN_LEN_RANGE 0xa2UL
+#define SFS_CKR_PIN_EXPIRED 0xa3UL
+#define SFS_CKR_PIN_LOCKED 0xa4UL
+#define SFS_CKR_TOKEN_NOT_PRESENT 0xe0UL
+#define SFS_CKR_TOKEN_NOT_RECOGNIZED 0xe1UL
 #define SFS_CKR_USER_PIN_NOT_INITIALIZED 0x102UL
 
 #define PIN_MAX 256
@@ -56,11 +56,11 @@
  * it would finalise the first one's sessions when it is closed.
  */
 struct hsm_module {
-	struct hsm_module *next;	/* under modules_lock */
-	unsigned int refs;		/* under modules_lock */
-	char *path;			/* as the first handle named it */
-	char *real;			/* realpath() of path: the list key */
-	char *conf;			/* SOFTHSM2_CONF (realpath) */
+	struct hsm_module *next; /* under modules_lock */
+	unsigned int refs;	 /* under modules_lock */
+	char *path;		 /* as the first handle named it */
+	char *real;		 /* realpath() of path: the list key */
+	char *conf;		 /* SOFTHSM2_CONF (realpath) */
 	/*
 	 * Readers: each signature of each handle, from hsm_sign_begin to
 	 * hsm_sign_end. libp11 0.4.12 takes a session from the slot's pool
@@ -70,8 +70,8 @@ struct hsm_module {
 	 * waiting for this lock.
 	 */
 	pthread_rwlock_t lock;
-	atomic_bool broken;		/* a signature failed: reload */
-	PKCS11_CTX *ctx;		/* under the write lock */
+	atomic_bool broken; /* a signature failed: reload */
+	PKCS11_CTX *ctx;    /* under the write lock */
 	/*
 	 * One slot list for all handles, under the write lock, listed once
 	 * per load. libp11 closes every session of a slot ID
@@ -85,26 +85,26 @@ struct hsm_module {
 	 */
 	PKCS11_SLOT *slots;
 	unsigned int nslots;
-	unsigned int gen;		/* reloads so far (write lock) */
-	struct timespec last_fail;	/* failed recovery (write lock) */
-	struct hsm *handles;		/* under the write lock */
+	unsigned int gen;	   /* reloads so far (write lock) */
+	struct timespec last_fail; /* failed recovery (write lock) */
+	struct hsm *handles;	   /* under the write lock */
 };
 
 static pthread_mutex_t modules_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct hsm_module *modules;	/* under modules_lock */
+static struct hsm_module *modules; /* under modules_lock */
 
 struct hsm {
 	struct hsm_module *mod;
 	/* Token state, under mod->lock; changed with it held for writing. */
-	struct hsm *next;		/* in mod->handles */
-	unsigned int gen;		/* mod->gen the state belongs to */
+	struct hsm *next; /* in mod->handles */
+	unsigned int gen; /* mod->gen the state belongs to */
 	EVP_PKEY *priv;
-	PKCS11_SLOT *slot;		/* logged in here (in mod->slots) */
-	struct sfs_error last_err;	/* why the last recovery failed */
+	PKCS11_SLOT *slot;	   /* logged in here (in mod->slots) */
+	struct sfs_error last_err; /* why the last recovery failed */
 
 	/* Fixed from open to close. */
 	struct p11_uri uri;
-	char *pin;			/* secure heap, for logging in again */
+	char *pin; /* secure heap, for logging in again */
 	EVP_PKEY *pub;
 	char *serial;
 	char *label;
@@ -228,9 +228,10 @@ fail:
 	if (fd >= 0)
 		close(fd);
 	OPENSSL_secure_clear_free(pin, PIN_MAX + 2);
-	sfs_error_set(err, ret, SFS_EXIT_USAGE, "cannot read PIN file %s: %s",
-		      path, ret != -EINVAL ? strerror(-ret) :
-		      "empty, too long, binary or not a regular file");
+	sfs_error_set(
+	    err, ret, SFS_EXIT_USAGE, "cannot read PIN file %s: %s", path,
+	    ret != -EINVAL ? strerror(-ret)
+			   : "empty, too long, binary or not a regular file");
 	return ret;
 }
 
@@ -263,7 +264,8 @@ static int module_check(const char *path, struct sfs_error *err, void **dl)
 	if (!dlsym(*dl, "C_GetFunctionList")) {
 		sfs_error_set(err, -ENOEXEC, SFS_EXIT_TOKEN,
 			      "%s is not a PKCS#11 module "
-			      "(no C_GetFunctionList)", path);
+			      "(no C_GetFunctionList)",
+			      path);
 		return -ENOEXEC;
 	}
 	return 0;
@@ -339,8 +341,8 @@ static int module_new(const char *path, const char *real, const char *conf,
 	}
 	/* Writers first: steady signing must not starve a recovery. */
 	pthread_rwlockattr_init(&attr);
-	pthread_rwlockattr_setkind_np(&attr,
-			PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlockattr_setkind_np(
+	    &attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&m->lock, &attr);
 	pthread_rwlockattr_destroy(&attr);
 	ret = module_check(path, err, &dl);
@@ -380,9 +382,11 @@ static int module_get(const char *path, const char *conf,
 		   (!m->conf || !conf || strcmp(m->conf, conf))) {
 		/* SoftHSM reads its configuration once, in C_Initialize. */
 		ret = -EBUSY;
-		sfs_error_set(err, ret, SFS_EXIT_USAGE,
-			      "PKCS#11 module %s is already loaded with another "
-			      "softhsm-conf", path);
+		sfs_error_set(
+		    err, ret, SFS_EXIT_USAGE,
+		    "PKCS#11 module %s is already loaded with another "
+		    "softhsm-conf",
+		    path);
 	}
 	if (!ret) {
 		m->refs++;
@@ -450,7 +454,8 @@ static int token_find(struct hsm *h, PKCS11_SLOT **out, struct sfs_error *err)
 	if (matches > 1) {
 		sfs_error_set(err, -EINVAL, SFS_EXIT_TOKEN,
 			      "key URI matches %u tokens in %s; add "
-			      "serial= to pick one", matches, h->mod->path);
+			      "serial= to pick one",
+			      matches, h->mod->path);
 		return -EINVAL;
 	}
 	if (found) {
@@ -459,8 +464,8 @@ static int token_find(struct hsm *h, PKCS11_SLOT **out, struct sfs_error *err)
 	}
 none:
 	sfs_error_set(err, -ENODEV, SFS_EXIT_TOKEN,
-		      "token '%s' not found in PKCS#11 module %s",
-		      uri_label(u), h->mod->path);
+		      "token '%s' not found in PKCS#11 module %s", uri_label(u),
+		      h->mod->path);
 	return -ENODEV;
 }
 
@@ -468,8 +473,8 @@ static bool key_match(const struct p11_uri *u, const PKCS11_KEY *k)
 {
 	if (!k->isPrivate || !str_match(u->object, k->label))
 		return false;
-	return !u->has_id || (k->id_len == u->id_len &&
-			      !memcmp(k->id, u->id, u->id_len));
+	return !u->has_id ||
+	       (k->id_len == u->id_len && !memcmp(k->id, u->id, u->id_len));
 }
 
 static int key_find(struct hsm *h, PKCS11_SLOT *slot, EVP_PKEY **out,
@@ -499,7 +504,8 @@ static int key_find(struct hsm *h, PKCS11_SLOT *slot, EVP_PKEY **out,
 	if (matches > 1) {
 		sfs_error_set(err, -EINVAL, SFS_EXIT_TOKEN,
 			      "key URI matches %u private keys on token '%s'; "
-			      "add object= or id=", matches, label);
+			      "add object= or id=",
+			      matches, label);
 		return -EINVAL;
 	}
 	*out = PKCS11_get_private_key(found);
@@ -593,8 +599,7 @@ static int token_setup_locked(struct hsm *h, struct sfs_error *err)
 	 * checks this handle's PIN again.
 	 */
 	if (t->loginRequired && PKCS11_login(slot, 0, h->pin) < 0) {
-		ret = p11_fail(err, t->label, "login to token '%s'",
-			       t->label);
+		ret = p11_fail(err, t->label, "login to token '%s'", t->label);
 		goto out;
 	}
 	if (t->loginRequired)
@@ -612,8 +617,8 @@ static int token_setup_locked(struct hsm *h, struct sfs_error *err)
 	if (!ret && h->pub && !pub_same(h->pub, h->priv)) {
 		sfs_error_set(err, -EKEYREJECTED, SFS_EXIT_TOKEN,
 			      "key '%s' on token '%s' is not the key it was "
-			      "at start", h->uri.object ? h->uri.object : "",
-			      t->label);
+			      "at start",
+			      h->uri.object ? h->uri.object : "", t->label);
 		ret = -EKEYREJECTED;
 	}
 out:
@@ -692,9 +697,8 @@ int hsm_open(const struct hsm_config *cfg, struct hsm **out,
 		goto out;
 	}
 	/* Handles share a module only if they name one configuration. */
-	if (cfg->softhsm_conf &&
-	    (!(conf = realpath(cfg->softhsm_conf, NULL)) ||
-	     access(conf, R_OK) < 0)) {
+	if (cfg->softhsm_conf && (!(conf = realpath(cfg->softhsm_conf, NULL)) ||
+				  access(conf, R_OK) < 0)) {
 		ret = -errno;
 		sfs_error_set(err, ret, SFS_EXIT_USAGE,
 			      "cannot read SoftHSM configuration %s: %s",
@@ -722,8 +726,9 @@ int hsm_open(const struct hsm_config *cfg, struct hsm **out,
 			ret = -EIO;
 			sfs_error_set(err, ret, SFS_EXIT_TOKEN,
 				      "cannot read the public key of '%s' on "
-				      "token '%s'", h->uri.object ?
-				      h->uri.object : "", h->label);
+				      "token '%s'",
+				      h->uri.object ? h->uri.object : "",
+				      h->label);
 		}
 	}
 	pthread_rwlock_unlock(&m->lock);
@@ -814,7 +819,8 @@ static int hsm_recover(struct hsm *h, struct sfs_error *err)
 	int ret = 0;
 
 	pthread_rwlock_wrlock(&m->lock);
-	if (m->last_fail.tv_sec && ns_since(&m->last_fail) < RECOVER_BACKOFF_NS) {
+	if (m->last_fail.tv_sec &&
+	    ns_since(&m->last_fail) < RECOVER_BACKOFF_NS) {
 		*err = h->last_err;
 		if (!err->code)
 			sfs_error_set(err, -ENODEV, SFS_EXIT_TOKEN,
@@ -859,7 +865,7 @@ int hsm_sign_begin(struct hsm *h, EVP_PKEY **key, struct sfs_error *err)
 		pthread_rwlock_rdlock(&m->lock);
 		if (!atomic_load(&m->broken) && h->priv && h->gen == m->gen) {
 			*key = h->priv;
-			return 0;	/* read lock held until hsm_sign_end */
+			return 0; /* read lock held until hsm_sign_end */
 		}
 		pthread_rwlock_unlock(&m->lock);
 		ret = hsm_recover(h, err);

@@ -88,16 +88,16 @@ static char **uri_text_slot(struct p11_uri *u, const char *name, bool query)
 		size_t off;
 		bool query;
 	} t[] = {
-		{"token", offsetof(struct p11_uri, token), false},
-		{"manufacturer", offsetof(struct p11_uri, manufacturer), false},
-		{"serial", offsetof(struct p11_uri, serial), false},
-		{"model", offsetof(struct p11_uri, model), false},
-		{"library-manufacturer",
-		 offsetof(struct p11_uri, lib_manufacturer), false},
-		{"library-description",
-		 offsetof(struct p11_uri, lib_description), false},
-		{"object", offsetof(struct p11_uri, object), false},
-		{"module-path", offsetof(struct p11_uri, module_path), true},
+	    {"token", offsetof(struct p11_uri, token), false},
+	    {"manufacturer", offsetof(struct p11_uri, manufacturer), false},
+	    {"serial", offsetof(struct p11_uri, serial), false},
+	    {"model", offsetof(struct p11_uri, model), false},
+	    {"library-manufacturer", offsetof(struct p11_uri, lib_manufacturer),
+	     false},
+	    {"library-description", offsetof(struct p11_uri, lib_description),
+	     false},
+	    {"object", offsetof(struct p11_uri, object), false},
+	    {"module-path", offsetof(struct p11_uri, module_path), true},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(t); i++)
@@ -127,7 +127,9 @@ static int uri_pin_source(struct p11_uri *u, const char *v)
 static bool uri_ignorable(const char *name, bool query)
 {
 	static const char *const path_names[] = {
-		"library-version", "slot-description", "slot-manufacturer",
+	    "library-version",
+	    "slot-description",
+	    "slot-manufacturer",
 	};
 
 	if (!strncmp(name, "x-", 2))
@@ -141,8 +143,8 @@ static bool uri_ignorable(const char *name, bool query)
 }
 
 /* Store one decoded value V (ownership taken). Returns 0 or -EINVAL. */
-static int uri_store(struct p11_uri *u, const char *name, bool query,
-		     char *v, size_t vlen, const char **why)
+static int uri_store(struct p11_uri *u, const char *name, bool query, char *v,
+		     size_t vlen, const char **why)
 {
 	char **slot = uri_text_slot(u, name, query);
 	char *end;
@@ -226,8 +228,8 @@ static int uri_attr(struct p11_uri *u, const char *a, size_t len, bool query,
 	name[nlen] = '\0';
 	*pin = !strcmp(name, "pin-value") || !strcmp(name, "pin-source");
 	why = "bad percent-encoding in";
-	ret = pct_decode(eq + 1, len - nlen - 1, !strcmp(name, "pin-value"),
-			 &v, &vlen);
+	ret = pct_decode(eq + 1, len - nlen - 1, !strcmp(name, "pin-value"), &v,
+			 &vlen);
 	if (!ret && !strcmp(name, "pin-value"))
 		/* The secure heap frees with its own function. */
 		return uri_store_pin(u, v, vlen, err);
@@ -278,8 +280,7 @@ static int uri_part(struct p11_uri *u, const char *p, const char *end,
 	}
 }
 
-int hsm_uri_parse(const char *text, struct p11_uri *u,
-		  struct sfs_error *err)
+int hsm_uri_parse(const char *text, struct p11_uri *u, struct sfs_error *err)
 {
 	size_t tlen = strlen(text), n = 0, nq = 0;
 	const char *q;

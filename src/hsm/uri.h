@@ -19,10 +19,10 @@ struct p11_uri {
 	bool has_id;
 	unsigned long slot_id;
 	bool has_slot_id;
-	char *pin_source;	/* a path ("file:" removed) */
-	char *pin_value;	/* secure heap */
+	char *pin_source; /* a path ("file:" removed) */
+	char *pin_value;  /* secure heap */
 	char *module_path;
-	char *clean;		/* the URI without pin-source / pin-value */
+	char *clean; /* the URI without pin-source / pin-value */
 };
 
 /*

@@ -26,24 +26,24 @@ struct inbox_fill;
 struct inbox_vfile {
 	char *path;
 	size_t path_len;
-	struct sfs_hnode hnode;		/* hash: XXH3 of path (slot only) */
+	struct sfs_hnode hnode; /* hash: XXH3 of path (slot only) */
 	atomic_uint refs;
-	unsigned opens;			/* handles; under the table lock */
-	uint64_t gen;			/* unique per verification */
-	uint64_t epoch;			/* inbox_conf it was verified with */
+	unsigned opens; /* handles; under the table lock */
+	uint64_t gen;	/* unique per verification */
+	uint64_t epoch; /* inbox_conf it was verified with */
 	struct inbox_stamp content;
 	struct inbox_stamp sig;
 	enum verify_reason verdict;
 	/* Valid when verdict == VR_OK: */
 	struct sfs_digest digest;
-	uint8_t sig_sha256[32];		/* of the .sig bytes verified */
+	uint8_t sig_sha256[32]; /* of the .sig bytes verified */
 	size_t sig_len;
 	uint8_t signer_sha256[32];
 	char signer_subject[256];
 	time_t signing_time;
-	time_t valid_until;	/* an OK verdict expires then (sig_info) */
-	inbox_tag *blocks;		/* NULL: not kept, re-hash on open */
-	atomic_bool audited_mismatch;	/* one record per version */
+	time_t valid_until; /* an OK verdict expires then (sig_info) */
+	inbox_tag *blocks;  /* NULL: not kept, re-hash on open */
+	atomic_bool audited_mismatch; /* one record per version */
 };
 
 void inbox_vfile_put(struct inbox_vfile *vf);
@@ -66,8 +66,8 @@ int inbox_check(struct inbox *ib, const char *path, size_t len, int *fd,
 bool inbox_cache_needs_hash(struct inbox *ib, const char *path, size_t len,
 			    const struct stat *st);
 /* The same, with the bytes it hashes also pushed into fill (inbox_fill.c). */
-int inbox_check_fill(struct inbox *ib, const char *path, size_t len,
-		     int *fd, struct inbox_vfile **out, struct inbox_fill *fill);
+int inbox_check_fill(struct inbox *ib, const char *path, size_t len, int *fd,
+		     struct inbox_vfile **out, struct inbox_fill *fill);
 
 /* Handle accounting: blocks of an entry with opens > 0 are never dropped. */
 void inbox_vfile_closed(struct inbox *ib, struct inbox_vfile *vf);

@@ -20,10 +20,10 @@ struct inbox;
  * frees what a verification in progress uses; the last put frees it.
  */
 struct inbox_conf {
-	struct sfuse_ref ref;		/* in inbox.confs (sfuse.h) */
-	uint64_t epoch;			/* 1 at mount, +1 per reload */
+	struct sfuse_ref ref; /* in inbox.confs (sfuse.h) */
+	uint64_t epoch;	      /* 1 at mount, +1 per reload */
 	const struct sfs_config *cfg;
-	struct sfs_config *owned;	/* loaded by a reload: freed here */
+	struct sfs_config *owned; /* loaded by a reload: freed here */
 	struct sfs_verifier *verifier;
 };
 

@@ -8,7 +8,8 @@
 struct inbox;
 
 int inbox_file_init(void);
-/* Teardown: free the handles whose RELEASE the unmount dropped (fuse/sfuse.h). */
+/* Teardown: free the handles whose RELEASE the unmount dropped (fuse/sfuse.h).
+ */
 void inbox_files_shutdown(struct inbox *ib);
 void inbox_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void inbox_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

@@ -28,9 +28,9 @@ struct inbox_fill {
 	struct ib_node *node;
 	fuse_ino_t ino;
 	uint64_t size;
-	bool active;		/* the kernel knows the inode: store into it */
-	int hfd;		/* holds the inode until after the reply */
-	atomic_int err;		/* a store failed: the cache is incomplete */
+	bool active;	/* the kernel knows the inode: store into it */
+	int hfd;	/* holds the inode until after the reply */
+	atomic_int err; /* a store failed: the cache is incomplete */
 	atomic_uint_fast64_t stored;
 };
 
@@ -46,11 +46,11 @@ void inbox_fill_begin(struct inbox *ib, struct inbox_fill *fill,
  * LOOKUP of "." in node parent: the kernel resolving the handle made by
  * inbox_fill_begin(). Answered to that thread only; -ENOENT otherwise.
  */
-int inbox_fill_lookup_self(struct inbox *ib, fuse_req_t req,
-			   fuse_ino_t parent, struct fuse_entry_param *e);
+int inbox_fill_lookup_self(struct inbox *ib, fuse_req_t req, fuse_ino_t parent,
+			   struct fuse_entry_param *e);
 /* From the hashing threads: bytes [off, off+len) as read. */
-void inbox_fill_store(struct inbox_fill *fill, uint64_t off,
-		      const uint8_t *buf, size_t len);
+void inbox_fill_store(struct inbox_fill *fill, uint64_t off, const uint8_t *buf,
+		      size_t len);
 /* Verified (gen): keep the pages if all were stored, else drop them. */
 void inbox_fill_end(struct inbox_fill *fill, bool verified, uint64_t gen);
 /* After the LOOKUP reply: let the inode go (a moment later). */

@@ -31,7 +31,8 @@ struct inbox_stamp {
 	struct timespec mtime;
 	struct timespec ctime;
 	bool present;
-	/* Shown in attributes, not part of the identity (a chmod moves ctime). */
+	/* Shown in attributes, not part of the identity (a chmod moves ctime).
+	 */
 	mode_t mode;
 	uid_t uid;
 	gid_t gid;

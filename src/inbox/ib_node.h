@@ -15,8 +15,8 @@ struct inbox;
 
 /* A node: the mount shows directories, files and their .sig. */
 struct ib_node {
-	struct sfs_hnode hnode;		/* hash: XXH3 of path */
-	char *path;			/* mount-relative, "" for the root */
+	struct sfs_hnode hnode; /* hash: XXH3 of path */
+	char *path;		/* mount-relative, "" for the root */
 	size_t len;
 	enum inbox_dtype kind;
 	uint64_t nlookup;
@@ -27,7 +27,7 @@ struct ib_node {
 	 */
 	uint64_t cache_gen;
 	unsigned cached_opens;
-	unsigned pins;			/* the daemon's own references */
+	unsigned pins; /* the daemon's own references */
 	/* The inode's generation in every reply (a fill's random one). */
 	uint32_t generation;
 };
@@ -38,7 +38,7 @@ struct ib_node *inbox_node_of(struct inbox *ib, fuse_ino_t ino);
 fuse_ino_t inbox_ino_of(struct inbox *ib, struct ib_node *n);
 /* The node for (path, kind) with one more lookup counted; NULL: ENOMEM. */
 struct ib_node *inbox_node_get(struct inbox *ib, const char *path, size_t len,
-			    enum inbox_dtype kind);
+			       enum inbox_dtype kind);
 void inbox_node_forget(struct inbox *ib, fuse_ino_t ino, uint64_t nlookup);
 /*
  * A new node for a file path that has none (so the kernel has no inode
@@ -48,7 +48,7 @@ void inbox_node_forget(struct inbox *ib, fuse_ino_t ino, uint64_t nlookup);
  * by then. NULL when the path has a node (or ENOMEM).
  */
 struct ib_node *inbox_node_fresh(struct inbox *ib, const char *path, size_t len,
-			      uint32_t generation);
+				 uint32_t generation);
 bool inbox_node_publish(struct inbox *ib, struct ib_node *n);
 void inbox_node_pin(struct inbox *ib, struct ib_node *n);
 void inbox_node_unpin(struct inbox *ib, struct ib_node *n);
@@ -71,9 +71,9 @@ int inbox_nodes_known_files(struct inbox *ib, struct inbox_known **out,
 void inbox_known_free(struct inbox_known *k, size_t n);
 
 enum inbox_cache_use {
-	INBOX_CACHE_KEEP,	/* the page cache holds this version: keep it */
-	INBOX_CACHE_FRESH,	/* drop what is cached, then cache this one */
-	INBOX_CACHE_DIRECT,	/* another version is being read: bypass */
+	INBOX_CACHE_KEEP,   /* the page cache holds this version: keep it */
+	INBOX_CACHE_FRESH,  /* drop what is cached, then cache this one */
+	INBOX_CACHE_DIRECT, /* another version is being read: bypass */
 };
 
 /* Count a handle of version gen; _put undoes a KEEP or FRESH. */

@@ -28,9 +28,9 @@ struct inbox_vfile;
  * many of them.
  */
 struct ib_vtab {
-	pthread_mutex_t lock;		/* the table and every vf->opens */
-	struct sfs_htab tab;		/* inbox_vfile.hnode, by path */
-	size_t block_bytes;		/* of the block tables it holds */
+	pthread_mutex_t lock; /* the table and every vf->opens */
+	struct sfs_htab tab;  /* inbox_vfile.hnode, by path */
+	size_t block_bytes;   /* of the block tables it holds */
 	size_t block_budget;
 	size_t entry_max;
 };

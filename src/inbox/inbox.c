@@ -246,9 +246,10 @@ static void unescape_mountinfo(char *s)
 	char *w = s;
 
 	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] && s[3]) {
-			*w++ = (char)(((s[1] - '0') << 6) | ((s[2] - '0') << 3) |
-				      (s[3] - '0'));
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] &&
+		    s[3]) {
+			*w++ = (char)(((s[1] - '0') << 6) |
+				      ((s[2] - '0') << 3) | (s[3] - '0'));
 			s += 3;
 		} else {
 			*w++ = *s;
@@ -287,7 +288,8 @@ static void widen_readahead(struct inbox *ib, const char *mnt)
 		 fmin);
 	fd = open(sys, O_WRONLY | O_CLOEXEC);
 	if (fd >= 0) {
-		if (write(fd, INBOX_READ_AHEAD_KB, strlen(INBOX_READ_AHEAD_KB)) < 0)
+		if (write(fd, INBOX_READ_AHEAD_KB,
+			  strlen(INBOX_READ_AHEAD_KB)) < 0)
 			sfs_info("%s: %s", sys, strerror(errno));
 		close(fd);
 	}
@@ -327,8 +329,9 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	if (!strcmp(name, ".") || !strcmp(name, ".."))
 		/* Only from a file handle: ours (inbox_fill.c), or refused. */
-		ret = strcmp(name, ".") ? -ENOENT
-				       : inbox_fill_lookup_self(ib, req, parent, &e);
+		ret = strcmp(name, ".")
+			  ? -ENOENT
+			  : inbox_fill_lookup_self(ib, req, parent, &e);
 	else
 		ret = do_lookup(ib, inbox_node_of(ib, parent), name, &e, &fill);
 
@@ -349,7 +352,8 @@ static void op_forget_multi(fuse_req_t req, size_t count,
 			    struct fuse_forget_data *forgets)
 {
 	for (size_t i = 0; i < count; i++)
-		inbox_node_forget(ib_of_req(req), forgets[i].ino, forgets[i].nlookup);
+		inbox_node_forget(ib_of_req(req), forgets[i].ino,
+				  forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
@@ -368,9 +372,9 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 }
 
 static const char *const xattr_names[] = {
-	"user.signetfs.signer",
-	"user.signetfs.sha256",
-	"user.signetfs.signed_at",
+    "user.signetfs.signer",
+    "user.signetfs.sha256",
+    "user.signetfs.signed_at",
 };
 
 static int xattr_value(const struct inbox_vfile *vf, const char *name,
@@ -462,8 +466,8 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	int ret;
 
 	if (ino == FUSE_ROOT_ID) {
-		sfuse_reply_xattr(req, SFS_STATS_XATTR,
-				  sizeof(SFS_STATS_XATTR), size);
+		sfuse_reply_xattr(req, SFS_STATS_XATTR, sizeof(SFS_STATS_XATTR),
+				  size);
 		return;
 	}
 	ret = node_vfile(ib, inbox_node_of(ib, ino), &vf);
@@ -686,41 +690,41 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fuse_reply_err(req, EROFS);
 }
 
-static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
-			 off_t offset, off_t length, struct fuse_file_info *fi)
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+			 off_t length, struct fuse_file_info *fi)
 {
 	fuse_reply_err(req, EROFS);
 }
 
 static const struct fuse_lowlevel_ops inbox_ops = {
-	.init = op_init,
-	.lookup = op_lookup,
-	.forget = op_forget,
-	.forget_multi = op_forget_multi,
-	.getattr = op_getattr,
-	.setattr = op_setattr,
-	.mknod = op_mknod,
-	.mkdir = op_mkdir,
-	.unlink = op_unlink,
-	.rmdir = op_unlink,
-	.symlink = op_symlink,
-	.rename = op_rename,
-	.link = op_link,
-	.open = inbox_op_open,
-	.read = inbox_op_read,
-	.write = op_write,
-	.release = inbox_op_release,
-	.opendir = op_opendir,
-	.readdir = op_readdir,
-	.readdirplus = op_readdirplus,
-	.releasedir = op_releasedir,
-	.statfs = op_statfs,
-	.setxattr = op_setxattr,
-	.getxattr = op_getxattr,
-	.listxattr = op_listxattr,
-	.removexattr = op_removexattr,
-	.create = op_create,
-	.fallocate = op_fallocate,
+    .init = op_init,
+    .lookup = op_lookup,
+    .forget = op_forget,
+    .forget_multi = op_forget_multi,
+    .getattr = op_getattr,
+    .setattr = op_setattr,
+    .mknod = op_mknod,
+    .mkdir = op_mkdir,
+    .unlink = op_unlink,
+    .rmdir = op_unlink,
+    .symlink = op_symlink,
+    .rename = op_rename,
+    .link = op_link,
+    .open = inbox_op_open,
+    .read = inbox_op_read,
+    .write = op_write,
+    .release = inbox_op_release,
+    .opendir = op_opendir,
+    .readdir = op_readdir,
+    .readdirplus = op_readdirplus,
+    .releasedir = op_releasedir,
+    .statfs = op_statfs,
+    .setxattr = op_setxattr,
+    .getxattr = op_getxattr,
+    .listxattr = op_listxattr,
+    .removexattr = op_removexattr,
+    .create = op_create,
+    .fallocate = op_fallocate,
 };
 
 /* ------------------------------------------------------------------ */
@@ -773,26 +777,28 @@ static void inbox_teardown(void *userdata)
 
 int inbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 {
-	struct inbox ib = {.cfg = cfg, .backing = a->backing, .rootfd = -1,
+	struct inbox ib = {.cfg = cfg,
+			   .backing = a->backing,
+			   .rootfd = -1,
 			   .dirs = SFUSE_HANDLES_INIT};
 	struct sfs_mount_args args = *a;
 	struct sfuse_spec spec = {
-		.ops = &inbox_ops,
-		.ops_size = sizeof(inbox_ops),
-		.userdata = &ib,
-		.subtype = "signetfs-inbox",
-		.read_only = true,
-		.setup = inbox_setup,
-		.teardown = inbox_teardown,
-		.reload = inbox_reload,
-		.session = &ib.se,
+	    .ops = &inbox_ops,
+	    .ops_size = sizeof(inbox_ops),
+	    .userdata = &ib,
+	    .subtype = "signetfs-inbox",
+	    .read_only = true,
+	    .setup = inbox_setup,
+	    .teardown = inbox_teardown,
+	    .reload = inbox_reload,
+	    .session = &ib.se,
 	};
 	char *opts = NULL;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	int ret;
 
-	ib.audit_mode = (a->mode >= 0 ? a->mode : (int)cfg->mode) ==
-			SFS_MODE_AUDIT;
+	ib.audit_mode =
+	    (a->mode >= 0 ? a->mode : (int)cfg->mode) == SFS_MODE_AUDIT;
 	ib.prewarm_wanted = a->prewarm;
 	ib.mnt_real = realpath(a->mountpoint, NULL);
 	ib.workers = ncpu > 1 ? (unsigned)ncpu * 2 : 2;
@@ -809,8 +815,8 @@ int inbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 		     a->fuse_opts ? a->fuse_opts : "") < 0)
 		return SFS_EXIT_USAGE;
 	args.fuse_opts = opts;
-	if (inbox_file_init() ||
-	    inbox_nodes_init(&ib) || inbox_cache_init(&ib)) {
+	if (inbox_file_init() || inbox_nodes_init(&ib) ||
+	    inbox_cache_init(&ib)) {
 		ret = SFS_EXIT_USAGE;
 		goto out;
 	}

@@ -23,30 +23,30 @@ struct inbox_conf;
 struct inbox_cache;
 
 struct inbox {
-	const struct sfs_config *cfg;	/* the mount's: audit log, mode */
+	const struct sfs_config *cfg; /* the mount's: audit log, mode */
 	const char *backing;
-	char *mnt_real;			/* realpath of the mountpoint */
+	char *mnt_real; /* realpath of the mountpoint */
 	int rootfd;
 	bool audit_mode;
-	struct sfuse_current confs;	/* struct inbox_conf in force */
+	struct sfuse_current confs; /* struct inbox_conf in force */
 	atomic_uint_fast64_t epoch;
 	struct audit_log *audit;
-	struct sfs_signer *signer;	/* seals the log; NULL: unsealed */
-	struct sfs_blockmac *mac;	/* block tags; its key never leaves */
+	struct sfs_signer *signer; /* seals the log; NULL: unsealed */
+	struct sfs_blockmac *mac;  /* block tags; its key never leaves */
 	struct inbox_cache *cache;
-	struct fuse_session *se;	/* set by sfuse_run while serving */
-	struct sfs_stats stats;		/* signetfs status (stats.h) */
-	unsigned workers;		/* verifiers per listing */
+	struct fuse_session *se; /* set by sfuse_run while serving */
+	struct sfs_stats stats;	 /* signetfs status (stats.h) */
+	unsigned workers;	 /* verifiers per listing */
 	pthread_t prewarm;
 	bool prewarm_wanted;
 	bool prewarm_running;
 	atomic_bool stopping;
 	atomic_bool readahead_set;
-	atomic_bool fill;		/* file handles work: fill page caches */
-	atomic_ulong mnt_dev;		/* the mount's st_dev; 0 until known */
+	atomic_bool fill;     /* file handles work: fill page caches */
+	atomic_ulong mnt_dev; /* the mount's st_dev; 0 until known */
 	/* The node table (inbox_node.c). */
 	void *nodes;
-	struct sfuse_handles dirs;	/* open directory handles */
+	struct sfuse_handles dirs; /* open directory handles */
 };
 
 /* Strict mode serves verified files; audit mode everything regular. */

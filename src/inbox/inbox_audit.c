@@ -25,11 +25,11 @@ static void append_record(struct inbox *ib, const struct audit_record *rec)
 void inbox_audit_event(struct inbox *ib, const char *event)
 {
 	struct audit_record rec = {
-		.event = event,
-		.path = ib->backing,
-		.path_len = strlen(ib->backing),
-		.size = -1,
-		.reason = ib->audit_mode ? "mode=audit" : "mode=strict",
+	    .event = event,
+	    .path = ib->backing,
+	    .path_len = strlen(ib->backing),
+	    .size = -1,
+	    .reason = ib->audit_mode ? "mode=audit" : "mode=strict",
 	};
 
 	append_record(ib, &rec);
@@ -39,11 +39,11 @@ void inbox_audit_denied(struct inbox *ib, const char *path, size_t len,
 			int64_t size, const char *reason)
 {
 	struct audit_record rec = {
-		.event = "verify-denied",
-		.path = path,
-		.path_len = len,
-		.size = size,
-		.reason = reason,
+	    .event = "verify-denied",
+	    .path = path,
+	    .path_len = len,
+	    .size = size,
+	    .reason = reason,
 	};
 
 	append_record(ib, &rec);
@@ -62,7 +62,8 @@ static void open_sealing_key(struct inbox *ib)
 		return;
 	if (signer_open(&ib->cfg->key, &ib->signer, &err)) {
 		sfs_warn("audit log without checkpoints: cannot open the key: "
-			 "%s", err.msg);
+			 "%s",
+			 err.msg);
 		ib->signer = NULL;
 	}
 }
@@ -70,9 +71,9 @@ static void open_sealing_key(struct inbox *ib)
 static void record_key(struct inbox *ib)
 {
 	struct audit_record rec = {
-		.event = "key-loaded",
-		.size = -1,
-		.reason = "audit checkpoints",
+	    .event = "key-loaded",
+	    .size = -1,
+	    .reason = "audit checkpoints",
 	};
 
 	/* No path: paths in records are mount-relative (docs/audit-log.md). */

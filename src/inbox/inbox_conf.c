@@ -15,8 +15,9 @@
 #include "signetfs/config.h"
 #include "signetfs/log.h"
 
-#define CONF_OF(r) ((struct inbox_conf *)(void *)((char *)(r) - \
-			offsetof(struct inbox_conf, ref)))
+#define CONF_OF(r)                                                             \
+	((struct inbox_conf *)(void *)((char *)(r)-offsetof(struct inbox_conf, \
+							    ref)))
 
 static void conf_release(struct sfuse_ref *r)
 {
@@ -127,8 +128,8 @@ static void forget_kernel_entries(struct inbox *ib)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		/* -ENOENT: the kernel forgot it already. */
-		fuse_lowlevel_notify_inval_entry(ib->se, k[i].parent,
-						 k[i].name, k[i].len);
+		fuse_lowlevel_notify_inval_entry(ib->se, k[i].parent, k[i].name,
+						 k[i].len);
 		fuse_lowlevel_notify_inval_inode(ib->se, k[i].ino, 0, 0);
 	}
 	inbox_known_free(k, n);

@@ -18,17 +18,17 @@
 #include "signetfs/util.h"
 
 struct job {
-	const char *name;	/* into the listing */
+	const char *name; /* into the listing */
 	bool visible;
 };
 
 struct batch {
 	struct inbox *ib;
-	const char *dir;	/* "" for the root */
+	const char *dir; /* "" for the root */
 	size_t dir_len;
 	struct job *jobs;
 	size_t n;
-	bool prewarm;		/* count progress for signetfs status */
+	bool prewarm; /* count progress for signetfs status */
 };
 
 static void run_job(struct batch *b, struct job *j)
@@ -83,8 +83,9 @@ static int classify(int dfd, const struct dirent *de, enum inbox_dtype *t)
 	if (dt == DT_UNKNOWN) {
 		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return -1;
-		dt = S_ISDIR(st.st_mode) ? DT_DIR
-		     : S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
+		dt = S_ISDIR(st.st_mode)   ? DT_DIR
+		     : S_ISREG(st.st_mode) ? DT_REG
+					   : DT_UNKNOWN;
 	}
 	if (dt == DT_DIR) {
 		*t = INBOX_DT_DIR;
@@ -93,7 +94,7 @@ static int classify(int dfd, const struct dirent *de, enum inbox_dtype *t)
 	if (dt != DT_REG)
 		return -1; /* symlinks, devices, FIFOs, sockets: invisible */
 	*t = sfs_is_sig_name(de->d_name, strlen(de->d_name)) ? INBOX_DT_SIG
-							       : INBOX_DT_REG;
+							     : INBOX_DT_REG;
 	return 0;
 }
 
@@ -203,11 +204,11 @@ static int filter(const struct batch *b, struct inbox_listing *l)
 	return 0;
 }
 
-static int list_dir(struct inbox *ib, const char *path,
-		    struct inbox_listing *l, bool prewarm)
+static int list_dir(struct inbox *ib, const char *path, struct inbox_listing *l,
+		    bool prewarm)
 {
-	struct batch b = {.ib = ib, .dir = path, .dir_len = strlen(path),
-			  .prewarm = prewarm};
+	struct batch b = {
+	    .ib = ib, .dir = path, .dir_len = strlen(path), .prewarm = prewarm};
 	int ret;
 
 	memset(l, 0, sizeof(*l));

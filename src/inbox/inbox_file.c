@@ -24,17 +24,17 @@
 enum fh_kind { FH_VERIFIED, FH_RAW, FH_SIGBUF };
 
 struct ib_fh {
-	struct sfs_hnode hnode;		/* in reg.tab; hash: the id */
-	uint64_t id;			/* what the kernel holds in fi->fh */
-	unsigned refs;			/* under reg.lock: release + reads */
+	struct sfs_hnode hnode; /* in reg.tab; hash: the id */
+	uint64_t id;		/* what the kernel holds in fi->fh */
+	unsigned refs;		/* under reg.lock: release + reads */
 	enum fh_kind kind;
 	int fd;
-	struct inbox_vfile *vf;		/* counted by inbox_check */
-	uint64_t size;			/* what is served */
-	uint8_t *buf;			/* FH_SIGBUF: the verified .sig */
+	struct inbox_vfile *vf; /* counted by inbox_check */
+	uint64_t size;		/* what is served */
+	uint8_t *buf;		/* FH_SIGBUF: the verified .sig */
 	struct ib_node *node;
 	bool cached;
-	atomic_uint_fast64_t epoch;	/* settings it was last checked under */
+	atomic_uint_fast64_t epoch; /* settings it was last checked under */
 };
 
 static pthread_key_t tbuf_key;
@@ -46,8 +46,8 @@ static pthread_key_t tbuf_key;
  * serve freed memory, or pread an fd number reused by another file.
  */
 static struct {
-	pthread_mutex_t lock;	/* leaf lock */
-	struct sfs_htab tab;	/* ib_fh.hnode, by id */
+	pthread_mutex_t lock; /* leaf lock */
+	struct sfs_htab tab;  /* ib_fh.hnode, by id */
 	uint64_t next_id;
 } reg = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -245,8 +245,7 @@ void inbox_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 }
 
-void inbox_op_release(fuse_req_t req, fuse_ino_t ino,
-		      struct fuse_file_info *fi)
+void inbox_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ib_fh *h = reg_get(fi->fh, true);
 
@@ -262,9 +261,9 @@ void inbox_files_shutdown(struct inbox *ib)
 	for (size_t i = 0; i < reg.tab.nslots; i++) {
 		for (;;) {
 			pthread_mutex_lock(&reg.lock);
-			h = reg.tab.slots[i] ? FH(sfs_htab_del(&reg.tab,
-							     &reg.tab.slots[i]))
-					     : NULL;
+			h = reg.tab.slots[i]
+				? FH(sfs_htab_del(&reg.tab, &reg.tab.slots[i]))
+				: NULL;
 			pthread_mutex_unlock(&reg.lock);
 			if (!h)
 				break;
@@ -358,7 +357,8 @@ static int read_verified(struct inbox *ib, struct ib_fh *h, size_t size,
 	b0 = (uint64_t)off >> INBOX_BLOCK_SHIFT;
 	bend = ((end - 1) >> INBOX_BLOCK_SHIFT) + 1;
 	blen = (size_t)((bend << INBOX_BLOCK_SHIFT < h->size
-				 ? bend << INBOX_BLOCK_SHIFT : h->size) -
+			     ? bend << INBOX_BLOCK_SHIFT
+			     : h->size) -
 			(b0 << INBOX_BLOCK_SHIFT));
 	buf = tbuf(blen);
 	if (!buf)
@@ -390,7 +390,7 @@ static int read_verified(struct inbox *ib, struct ib_fh *h, size_t size,
 }
 
 static int serve_read(struct inbox *ib, struct ib_fh *h, size_t size, off_t off,
-		 const uint8_t **out, size_t *len)
+		      const uint8_t **out, size_t *len)
 {
 	int ret;
 
@@ -403,7 +403,7 @@ static int serve_read(struct inbox *ib, struct ib_fh *h, size_t size, off_t off,
 	case FH_SIGBUF:
 		*out = h->buf + off;
 		*len = h->size - (uint64_t)off < size ? h->size - (uint64_t)off
-						       : size;
+						      : size;
 		return 0;
 	}
 	return -EIO;

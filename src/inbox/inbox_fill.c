@@ -67,8 +67,8 @@ static pid_t my_tid(void)
 	return (pid_t)syscall(SYS_gettid);
 }
 
-int inbox_fill_lookup_self(struct inbox *ib, fuse_req_t req,
-			   fuse_ino_t parent, struct fuse_entry_param *e)
+int inbox_fill_lookup_self(struct inbox *ib, fuse_req_t req, fuse_ino_t parent,
+			   struct fuse_entry_param *e)
 {
 	pid_t pid = fuse_req_ctx(req)->pid;
 	int ret = -ENOENT;
@@ -147,7 +147,8 @@ static int private_root(struct inbox *ib)
 
 	if (!dev)
 		return -EAGAIN;
-	tfd = open_tree(AT_FDCWD, ib->mnt_real, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	tfd = open_tree(AT_FDCWD, ib->mnt_real,
+			OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 	if (tfd < 0)
 		return -errno;
 	/* No GETATTR: the device comes from the superblock. */
@@ -207,9 +208,9 @@ static int introduce(struct inbox *ib, fuse_ino_t ino, uint32_t gen)
 struct intro {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	unsigned refs;		/* the worker and the thread */
+	unsigned refs; /* the worker and the thread */
 	bool done, abandoned;
-	int result;		/* fd or -errno */
+	int result; /* fd or -errno */
 	struct inbox *ib;
 	struct ib_node *node;
 	fuse_ino_t ino;
@@ -292,7 +293,7 @@ static int introduce_bounded(struct inbox *ib, struct ib_node *n, uint32_t gen,
 	in->ino = inbox_ino_of(ib, n);
 	in->gen = gen;
 	in->size = size;
-	inbox_node_pin(ib, n);	/* the thread's, for its slot */
+	inbox_node_pin(ib, n); /* the thread's, for its slot */
 	pthread_attr_init(&pa);
 	pthread_attr_setdetachstate(&pa, PTHREAD_CREATE_DETACHED);
 	ret = pthread_create(&t, &pa, intro_main, in);
@@ -323,8 +324,8 @@ static int introduce_bounded(struct inbox *ib, struct ib_node *n, uint32_t gen,
 	return ret;
 }
 
-void inbox_fill_begin(struct inbox *ib, struct inbox_fill *f,
-		      const char *path, size_t len, const struct stat *st)
+void inbox_fill_begin(struct inbox *ib, struct inbox_fill *f, const char *path,
+		      size_t len, const struct stat *st)
 {
 	uint32_t gen = 0;
 	int ret;
@@ -504,8 +505,8 @@ void inbox_fill_release(struct inbox_fill *f)
 	pthread_mutex_lock(&held.lock);
 	if (!held.running && !held.stop) {
 		cond_init_monotonic(&held.cond);
-		held.running = !pthread_create(&held.thread, NULL, held_main,
-					       NULL);
+		held.running =
+		    !pthread_create(&held.thread, NULL, held_main, NULL);
 	}
 	if (!held.running || held.n == HELD_MAX) {
 		/* No time to give: the fill may be lost, nothing else. */

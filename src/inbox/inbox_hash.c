@@ -59,8 +59,8 @@ bool inbox_stamp_eq(const struct inbox_stamp *a, const struct inbox_stamp *b)
  * verified one reopened through /proc, checked to be the same inode.
  */
 struct src {
-	int fd;			/* the descriptor being verified */
-	int dfd;		/* the same file opened O_DIRECT, or -1 */
+	int fd;	 /* the descriptor being verified */
+	int dfd; /* the same file opened O_DIRECT, or -1 */
 	uint64_t size;
 };
 
@@ -168,7 +168,7 @@ struct tagger {
 	const struct sfs_blockmac *mac;
 	uint64_t gen;
 	inbox_tag *tags;
-	struct inbox_fill *fill;	/* NULL, or where the bytes go too */
+	struct inbox_fill *fill; /* NULL, or where the bytes go too */
 };
 
 /* Tag the blocks of the chunk at file offset off. */
@@ -179,10 +179,9 @@ static int tag_chunk(const struct tagger *t, uint64_t off, const uint8_t *buf,
 	int ret = 0;
 
 	for (size_t o = 0; !ret && o < len; o += INBOX_BLOCK, b++)
-		ret = sfs_blockmac_tag(t->mac, t->gen, b, buf + o,
-				       len - o < INBOX_BLOCK ? len - o
-							     : INBOX_BLOCK,
-				       t->tags[b]);
+		ret = sfs_blockmac_tag(
+		    t->mac, t->gen, b, buf + o,
+		    len - o < INBOX_BLOCK ? len - o : INBOX_BLOCK, t->tags[b]);
 	if (!ret && t->fill)
 		inbox_fill_store(t->fill, off, buf, len);
 	return ret;
@@ -224,17 +223,17 @@ static int hash_serial(int fd, uint64_t size, struct sfs_hash *h,
  * disk while the other two compute.
  */
 struct pipe {
-	pthread_mutex_t lock;	/* guards everything below */
+	pthread_mutex_t lock; /* guards everything below */
 	pthread_cond_t cond;
 	uint8_t *buf[NBUF];
 	size_t len[NBUF];
-	bool tagging[NBUF];	/* the helper has not finished buf[i] */
+	bool tagging[NBUF]; /* the helper has not finished buf[i] */
 	uint64_t nchunks;
-	uint64_t posted;	/* chunks read into their buffers */
-	uint64_t hashed;	/* chunks the digest has taken */
-	bool eof;		/* no chunk will be posted any more */
-	bool stop;		/* the digest gave up: stop reading */
-	int err;		/* the first error of reader or helper */
+	uint64_t posted; /* chunks read into their buffers */
+	uint64_t hashed; /* chunks the digest has taken */
+	bool eof;	 /* no chunk will be posted any more */
+	bool stop;	 /* the digest gave up: stop reading */
+	int err;	 /* the first error of reader or helper */
 	struct src *src;
 	const struct tagger *t;
 };
@@ -246,8 +245,7 @@ static int pipe_put(struct pipe *p, uint64_t k)
 	int ret;
 
 	pthread_mutex_lock(&p->lock);
-	while ((p->tagging[b] || p->hashed + NBUF <= k) && !p->stop &&
-	       !p->err)
+	while ((p->tagging[b] || p->hashed + NBUF <= k) && !p->stop && !p->err)
 		pthread_cond_wait(&p->cond, &p->lock);
 	ret = p->stop ? -ECANCELED : p->err;
 	pthread_mutex_unlock(&p->lock);
@@ -356,8 +354,8 @@ static int hash_piped(int fd, uint64_t size, struct sfs_hash *h,
 		      const struct tagger *t)
 {
 	struct src src;
-	struct pipe p = {.t = t, .src = &src,
-			 .nchunks = (size + CHUNK - 1) / CHUNK};
+	struct pipe p = {
+	    .t = t, .src = &src, .nchunks = (size + CHUNK - 1) / CHUNK};
 	pthread_t helper, reader;
 	bool direct;
 	int ret = -ENOMEM;
@@ -372,8 +370,8 @@ static int hash_piped(int fd, uint64_t size, struct sfs_hash *h,
 		ret = hash_serial(fd, size, h, t);
 		goto out;
 	}
-	direct = src.dfd >= 0 &&
-		 !pthread_create(&reader, NULL, pipe_reader, &p);
+	direct =
+	    src.dfd >= 0 && !pthread_create(&reader, NULL, pipe_reader, &p);
 	ret = pipe_hash(&p, h, direct);
 	if (direct)
 		pthread_join(reader, NULL);

@@ -14,8 +14,8 @@
 #define NODE(h) SFS_HTAB_ENTRY(h, struct ib_node, hnode)
 
 struct node_table {
-	pthread_mutex_t lock;	/* leaf lock: nothing is taken under it */
-	struct sfs_htab tab;	/* ib_node.hnode, by path */
+	pthread_mutex_t lock; /* leaf lock: nothing is taken under it */
+	struct sfs_htab tab;  /* ib_node.hnode, by path */
 	struct ib_node root;
 };
 
@@ -33,7 +33,8 @@ struct ib_node *inbox_node_of(struct inbox *ib, fuse_ino_t ino)
 
 fuse_ino_t inbox_ino_of(struct inbox *ib, struct ib_node *n)
 {
-	return n == &nodes_of(ib)->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)n;
+	return n == &nodes_of(ib)->root ? FUSE_ROOT_ID
+					: (fuse_ino_t)(uintptr_t)n;
 }
 
 int inbox_nodes_init(struct inbox *ib)
@@ -103,8 +104,8 @@ static bool same_path(const struct sfs_hnode *h, const void *key)
 {
 	const struct path_key *k = key;
 
-	return NODE(h)->len == k->len && !memcmp(NODE(h)->path, k->path,
-						   k->len);
+	return NODE(h)->len == k->len &&
+	       !memcmp(NODE(h)->path, k->path, k->len);
 }
 
 /* The node hashed for path (hash h), if any. */
@@ -125,7 +126,7 @@ static void hash_locked(struct node_table *t, struct ib_node *n)
 
 /* A node for path, in no table yet; NULL on ENOMEM. */
 static struct ib_node *node_new(const char *path, size_t len, uint64_t h,
-			     enum inbox_dtype kind)
+				enum inbox_dtype kind)
 {
 	struct ib_node *n = calloc(1, sizeof(*n));
 
@@ -157,7 +158,7 @@ static void release_locked(struct node_table *t, struct ib_node *n)
  * changed gets a new one, the old lives on until the kernel forgets it.
  */
 struct ib_node *inbox_node_get(struct inbox *ib, const char *path, size_t len,
-			     enum inbox_dtype kind)
+			       enum inbox_dtype kind)
 {
 	struct node_table *t = nodes_of(ib);
 	uint64_t h = XXH3_64bits(path, len);
@@ -178,7 +179,7 @@ struct ib_node *inbox_node_get(struct inbox *ib, const char *path, size_t len,
 }
 
 struct ib_node *inbox_node_fresh(struct inbox *ib, const char *path, size_t len,
-			      uint32_t generation)
+				 uint32_t generation)
 {
 	struct node_table *t = nodes_of(ib);
 	uint64_t h = XXH3_64bits(path, len);
@@ -262,9 +263,8 @@ void inbox_node_forget(struct inbox *ib, fuse_ino_t ino, uint64_t nlookup)
 	pthread_mutex_unlock(&t->lock);
 }
 
-
 static struct ib_node *find_locked(struct node_table *t, const char *path,
-				size_t len)
+				   size_t len)
 {
 	if (len == 0)
 		return &t->root;
@@ -306,7 +306,8 @@ int inbox_nodes_known_files(struct inbox *ib, struct inbox_known **out,
 			p = find_locked(t, nd->path, plen);
 			if (!p || p->kind != INBOX_DT_DIR)
 				continue;
-			k[n].name = strndup(name, nd->len - (size_t)(name - nd->path));
+			k[n].name =
+			    strndup(name, nd->len - (size_t)(name - nd->path));
 			if (!k[n].name)
 				continue;
 			k[n].len = strlen(k[n].name);

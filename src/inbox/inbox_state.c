@@ -38,7 +38,7 @@ struct inbox_cache {
 	 * path that is being verified instead of hashing it twice.
 	 */
 	struct ib_vtab vt;
-	pthread_cond_t done;		/* with vt.lock */
+	pthread_cond_t done; /* with vt.lock */
 	struct inflight *inflight;
 	atomic_uint_fast64_t gen;
 };
@@ -83,8 +83,8 @@ void inbox_vfile_closed(struct inbox *ib, struct inbox_vfile *vf)
 }
 
 /* Read an open .sig (already known to be a regular file), bounded. */
-static enum verify_reason read_sig(int fd, const struct stat *st,
-				   uint8_t **der, size_t *len)
+static enum verify_reason read_sig(int fd, const struct stat *st, uint8_t **der,
+				   size_t *len)
 {
 	size_t got = 0;
 	uint8_t *p;
@@ -151,15 +151,15 @@ static enum verify_reason check_content(struct inbox *ib,
 	if (!vf->blocks)
 		return VR_INTERNAL;
 	/* vf->gen is unique per verification: one tag per (gen, block). */
-	ret = inbox_hash_blocks(fd, (uint64_t)vf->content.size,
-				info->digest.alg, ib->mac, vf->gen, &d,
-				vf->blocks, fill);
+	ret =
+	    inbox_hash_blocks(fd, (uint64_t)vf->content.size, info->digest.alg,
+			      ib->mac, vf->gen, &d, vf->blocks, fill);
 	if (ret)
 		return VR_IO;
 	sfs_stats_add(&ib->stats, SFS_C_BYTES_HASHED,
 		      (uint64_t)vf->content.size);
-	if (d.len != info->digest.len || memcmp(d.bytes, info->digest.bytes,
-						d.len))
+	if (d.len != info->digest.len ||
+	    memcmp(d.bytes, info->digest.bytes, d.len))
 		return VR_CONTENT_DIGEST;
 	return VR_OK;
 }
@@ -193,11 +193,10 @@ static enum verify_reason verify_fd(struct inbox *ib, struct inbox_vfile *vf,
 	uint8_t *der = NULL;
 
 	vf->epoch = conf->epoch;
-	sig.read = load_sig(ib, vf->path, vf->path_len, &vf->sig, &der,
-			    &sig.len);
+	sig.read =
+	    load_sig(ib, vf->path, vf->path_len, &vf->sig, &der, &sig.len);
 	sig.der = der;
-	r = verdict_check_sig(conf->cfg, conf->verifier, vf->path, &sig,
-			      &info);
+	r = verdict_check_sig(conf->cfg, conf->verifier, vf->path, &sig, &info);
 	if (r == VR_OK)
 		r = check_content(ib, vf, fd, &info, fill);
 	if (r == VR_OK)
@@ -361,7 +360,8 @@ bool inbox_cache_needs_hash(struct inbox *ib, const char *path, size_t len,
 		return false;
 	inbox_stamp_of(st, &cs);
 	pthread_mutex_lock(&c->vt.lock);
-	hit = vf_current(ib, ib_vtab_find_locked(&c->vt, h, path, len), &cs, &ss);
+	hit =
+	    vf_current(ib, ib_vtab_find_locked(&c->vt, h, path, len), &cs, &ss);
 	pthread_mutex_unlock(&c->vt.lock);
 	return !hit;
 }
@@ -372,8 +372,8 @@ int inbox_check(struct inbox *ib, const char *path, size_t len, int *fd,
 	return inbox_check_fill(ib, path, len, fd, out, NULL);
 }
 
-int inbox_check_fill(struct inbox *ib, const char *path, size_t len,
-		     int *fd, struct inbox_vfile **out, struct inbox_fill *fill)
+int inbox_check_fill(struct inbox *ib, const char *path, size_t len, int *fd,
+		     struct inbox_vfile **out, struct inbox_fill *fill)
 {
 	struct inbox_cache *c = ib->cache;
 	struct inflight me = {.path = path, .len = len};

@@ -51,8 +51,9 @@ void ib_vtab_destroy(struct ib_vtab *t)
 
 static size_t blocks_bytes(const struct inbox_vfile *vf)
 {
-	return vf->blocks ? inbox_nblocks((uint64_t)vf->content.size) * INBOX_TAG
-			  : 0;
+	return vf->blocks
+		   ? inbox_nblocks((uint64_t)vf->content.size) * INBOX_TAG
+		   : 0;
 }
 
 struct path_key {
@@ -64,8 +65,8 @@ static bool same_path(const struct sfs_hnode *n, const void *key)
 {
 	const struct path_key *k = key;
 
-	return VF(n)->path_len == k->len && !memcmp(VF(n)->path, k->path,
-						      k->len);
+	return VF(n)->path_len == k->len &&
+	       !memcmp(VF(n)->path, k->path, k->len);
 }
 
 static struct sfs_hnode **link_locked(struct ib_vtab *t, uint64_t h,
@@ -131,8 +132,8 @@ static void trim_locked(struct ib_vtab *t, const struct inbox_vfile *keep)
 
 void ib_vtab_insert_locked(struct ib_vtab *t, struct inbox_vfile *vf)
 {
-	struct sfs_hnode **link = link_locked(t, vf->hnode.hash, vf->path,
-					      vf->path_len);
+	struct sfs_hnode **link =
+	    link_locked(t, vf->hnode.hash, vf->path, vf->path_len);
 
 	if (*link)
 		unlink_locked(t, link);

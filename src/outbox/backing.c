@@ -207,8 +207,8 @@ static void handles_init(struct backing *bk)
 	return;
 off:
 	sfs_info("no file handles on %s (%s): one fd per inode, a mount holds "
-		 "at most RLIMIT_NOFILE inodes", bk->root_path,
-		 fh ? strerror(errno) : "ENOMEM");
+		 "at most RLIMIT_NOFILE inodes",
+		 bk->root_path, fh ? strerror(errno) : "ENOMEM");
 	free(fh);
 	if (bk->mount_fd >= 0)
 		close(bk->mount_fd);
@@ -221,7 +221,8 @@ static uint64_t mount_id_of(int fd)
 	struct statx stx;
 
 	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MNT_ID,
-		  &stx) < 0 || !(stx.stx_mask & STATX_MNT_ID))
+		  &stx) < 0 ||
+	    !(stx.stx_mask & STATX_MNT_ID))
 		return 0;
 	return stx.stx_mnt_id;
 }
@@ -287,7 +288,8 @@ void bk_destroy(struct backing *bk)
 
 		for (; n; n = next) {
 			next = n->next;
-			inode_free(bk, SFS_HTAB_ENTRY(n, struct bk_inode, hnode));
+			inode_free(bk,
+				   SFS_HTAB_ENTRY(n, struct bk_inode, hnode));
 		}
 	}
 	sfs_htab_free(&bk->inodes);
@@ -451,9 +453,10 @@ static int reopen_by_name(struct backing *bk, struct bk_inode *i)
 	pfd = bk_pin(bk, p);
 	if (pfd >= 0) {
 		fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-		if (fd >= 0 && (fstatat(fd, "", &st, AT_EMPTY_PATH |
-					AT_SYMLINK_NOFOLLOW) < 0 ||
-				st.st_dev != i->dev || st.st_ino != i->ino)) {
+		if (fd >= 0 &&
+		    (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) <
+			 0 ||
+		     st.st_dev != i->dev || st.st_ino != i->ino)) {
 			close(fd);
 			fd = -1;
 		}
@@ -571,7 +574,8 @@ int bk_lookup(struct backing *bk, struct bk_inode *parent, const char *name,
 	}
 	if (bk->one_dev && !same_mount(bk, fd, &st)) {
 		sfs_warn("%s: another mount below BACKING: refused "
-			 "(strict-modes)", name);
+			 "(strict-modes)",
+			 name);
 		close(fd);
 		ret = -EACCES;
 		goto out;
@@ -586,9 +590,8 @@ out:
 	return ret;
 }
 
-int bk_lookup_fd(struct backing *bk, struct bk_inode *parent,
-		 const char *name, int fd, struct fuse_entry_param *e,
-		 struct bk_inode **out)
+int bk_lookup_fd(struct backing *bk, struct bk_inode *parent, const char *name,
+		 int fd, struct fuse_entry_param *e, struct bk_inode **out)
 {
 	struct stat st;
 	char p[32];
@@ -702,8 +705,7 @@ int bk_stat_at(struct backing *bk, struct bk_inode *parent, const char *name,
 	return ret;
 }
 
-int bk_relpath(struct backing *bk, struct bk_inode *i, char *buf,
-	       size_t *len)
+int bk_relpath(struct backing *bk, struct bk_inode *i, char *buf, size_t *len)
 {
 	char p[32], full[PATH_MAX];
 	struct stat st = {0};
@@ -720,8 +722,8 @@ int bk_relpath(struct backing *bk, struct bk_inode *i, char *buf,
 		return fd == -ESTALE ? -ENOENT : fd;
 	snprintf(p, sizeof(p), "%d", fd);
 	n = readlinkat(bk->proc_fd, p, full, sizeof(full) - 1);
-	if (n >= 0 && fstatat(fd, "", &st, AT_EMPTY_PATH |
-			      AT_SYMLINK_NOFOLLOW) < 0)
+	if (n >= 0 &&
+	    fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		st.st_nlink = 0;
 	ret = n < 0 ? -errno : 0;
 	bk_unpin(bk, i);
@@ -759,8 +761,8 @@ int bk_open_dir(struct backing *bk, const char *rel)
 	int fd;
 
 	if (!*rel) {
-		fd = openat(bk->root.fd, ".", O_RDONLY | O_DIRECTORY |
-						      O_CLOEXEC);
+		fd = openat(bk->root.fd, ".",
+			    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		return fd < 0 ? -errno : fd;
 	}
 	return sfs_open_beneath(bk->root.fd, rel, O_RDONLY | O_DIRECTORY);
@@ -889,8 +891,9 @@ static int add_entry(struct backing *bk, fuse_req_t req, struct bk_inode *dir,
 		     struct dirent *de, off_t next, char *p, size_t rem,
 		     bool plus, size_t *used)
 {
-	struct fuse_entry_param e = {.attr = {.st_ino = de->d_ino,
-				     .st_mode = (mode_t)DTTOIF(de->d_type)}};
+	struct fuse_entry_param e = {
+	    .attr = {.st_ino = de->d_ino,
+		     .st_mode = (mode_t)DTTOIF(de->d_type)}};
 	struct bk_inode *i = NULL;
 	size_t n;
 

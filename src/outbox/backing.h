@@ -24,17 +24,17 @@ struct file_handle;
  * whose dentry left the cache a disconnected dentry with no path).
  */
 struct bk_inode {
-	int fd;				/* O_PATH | O_NOFOLLOW, -1: closed */
+	int fd; /* O_PATH | O_NOFOLLOW, -1: closed */
 	dev_t dev;
 	ino_t ino;
-	mode_t type;			/* S_IFMT bits */
-	uint64_t nlookup;		/* bk->table_lock */
-	struct sfs_hnode hnode;		/* in bk->inodes, bk->table_lock */
+	mode_t type;		/* S_IFMT bits */
+	uint64_t nlookup;	/* bk->table_lock */
+	struct sfs_hnode hnode; /* in bk->inodes, bk->table_lock */
 	/* NULL: no handle, the fd stays open for the inode's lifetime. */
 	struct file_handle *fh;
 	/* Under bk->fd_lock: pins, the LRU list, fd open/close, dead. */
-	unsigned pins;			/* threads using fd; 0: evictable */
-	bool dead;			/* forgotten while pinned */
+	unsigned pins; /* threads using fd; 0: evictable */
+	bool dead;     /* forgotten while pinned */
 	struct bk_inode *lru_prev, *lru_next;
 	/* Last name it was looked up by, under bk->table_lock. */
 	dev_t pdev;
@@ -46,19 +46,19 @@ struct bk_inode {
 	 * backing.fd_lock.
 	 */
 	pthread_mutex_t lock;
-	unsigned flags;			/* owner-defined (BK_F_*) */
-	void *priv;			/* owner-defined, freed by bk->priv_free */
+	unsigned flags; /* owner-defined (BK_F_*) */
+	void *priv;	/* owner-defined, freed by bk->priv_free */
 };
 
 /* Last name this inode was looked up by ends in ".sig". */
 #define BK_F_SIG_NAME 0x1
 
 struct backing {
-	struct bk_inode root;		/* its fd is never closed */
-	char *root_path;		/* realpath of BACKING */
+	struct bk_inode root; /* its fd is never closed */
+	char *root_path;      /* realpath of BACKING */
 	size_t root_len;
-	int proc_fd;			/* /proc/self/fd */
-	bool switch_creds;		/* we are root: act as the caller */
+	int proc_fd;	   /* /proc/self/fd */
+	bool switch_creds; /* we are root: act as the caller */
 	/*
 	 * Lookups do not cross into another mount below the root (-EACCES):
 	 * another filesystem, or a bind mount of this one, whose files can be
@@ -66,8 +66,8 @@ struct backing {
 	 * not share with its source (its st_dev it does).
 	 */
 	bool one_dev;
-	uint64_t root_mnt_id;		/* STATX_MNT_ID of BACKING */
-	double timeout;			/* entry and attribute timeout */
+	uint64_t root_mnt_id; /* STATX_MNT_ID of BACKING */
+	double timeout;	      /* entry and attribute timeout */
 	void (*priv_free)(void *priv);
 	/*
 	 * An inode the kernel forgot while a thread still pins it leaves the
@@ -78,8 +78,8 @@ struct backing {
 	 */
 	void (*priv_detach)(void *priv);
 
-	pthread_mutex_t table_lock;	/* the hash table, nlookup, names */
-	struct sfs_htab inodes;		/* by (dev, ino) */
+	pthread_mutex_t table_lock; /* the hash table, nlookup, names */
+	struct sfs_htab inodes;	    /* by (dev, ino) */
 
 	/*
 	 * Bounded O_PATH fds: open_by_handle_at needs CAP_DAC_READ_SEARCH
@@ -87,13 +87,13 @@ struct backing {
 	 * false) every inode keeps its fd, as passthrough_hp does.
 	 */
 	bool handles;
-	int mount_fd;			/* O_RDONLY on BACKING, for handles */
-	int mount_id;			/* of BACKING's mount */
+	int mount_fd; /* O_RDONLY on BACKING, for handles */
+	int mount_id; /* of BACKING's mount */
 	pthread_mutex_t fd_lock;
-	struct bk_inode lru;		/* list head: unpinned inodes with fds */
-	size_t n_cached;		/* fds of inodes that have a handle */
-	size_t max_cached;		/* bound on n_cached (pins may exceed) */
-	uint64_t n_reopened;		/* fds opened again after eviction */
+	struct bk_inode lru; /* list head: unpinned inodes with fds */
+	size_t n_cached;     /* fds of inodes that have a handle */
+	size_t max_cached;   /* bound on n_cached (pins may exceed) */
+	uint64_t n_reopened; /* fds opened again after eviction */
 };
 
 int bk_init(struct backing *bk, const char *path);
@@ -115,9 +115,8 @@ static inline fuse_ino_t bk_nodeid(struct backing *bk, struct bk_inode *i)
 int bk_lookup(struct backing *bk, struct bk_inode *parent, const char *name,
 	      struct fuse_entry_param *e, struct bk_inode **out);
 /* Same for a file just created through fd (an O_RDWR/O_WRONLY fd). */
-int bk_lookup_fd(struct backing *bk, struct bk_inode *parent,
-		 const char *name, int fd, struct fuse_entry_param *e,
-		 struct bk_inode **out);
+int bk_lookup_fd(struct backing *bk, struct bk_inode *parent, const char *name,
+		 int fd, struct fuse_entry_param *e, struct bk_inode **out);
 /*
  * The table's inode for (dev, ino), pinned (bk_unpin() when done: it is
  * not freed before), or NULL. Its fd is not opened.
@@ -151,8 +150,7 @@ void bk_renamed(struct backing *bk, struct bk_inode *newparent,
  * now (follows renames). -ENOENT once the inode has no name left, -EXDEV if
  * it is not below BACKING. buf must hold PATH_MAX bytes.
  */
-int bk_relpath(struct backing *bk, struct bk_inode *i, char *buf,
-	       size_t *len);
+int bk_relpath(struct backing *bk, struct bk_inode *i, char *buf, size_t *len);
 /* PARENT's relative path + "/" + NAME ("" for the root) into buf. */
 int bk_child_relpath(struct backing *bk, struct bk_inode *parent,
 		     const char *name, char *buf, size_t *len);
@@ -183,7 +181,7 @@ void bk_op_forget_multi(struct backing *bk, size_t count,
 
 /* Directory streams for opendir/readdir/releasedir. */
 struct bk_dir {
-	struct sfuse_handle link;	/* on outbox.dirs while open */
+	struct sfuse_handle link; /* on outbox.dirs while open */
 	DIR *dp;
 	off_t offset;
 	struct dirent *entry;

@@ -25,7 +25,7 @@ struct ob_rdigest {
 	bool ok;
 	uint64_t off;
 	uint64_t epoch;
-	struct ob_chunk *pending;	/* sorted by offset */
+	struct ob_chunk *pending; /* sorted by offset */
 	size_t pending_bytes;
 };
 
@@ -38,10 +38,10 @@ void ob_rdigest_truncated(struct ob_rdigest *r, uint64_t size);
 void ob_rdigest_invalidate(struct ob_rdigest *r);
 /* Bytes that landed at off by a pwrite made at epoch. */
 void ob_rdigest_feed(struct ob_rdigest *r, uint64_t epoch, const void *buf,
-		 size_t len, uint64_t off);
+		     size_t len, uint64_t off);
 /* The digest if it covers exactly size bytes; -ENODATA if not. */
 int ob_rdigest_final(struct ob_rdigest *r, enum sfs_md md, uint64_t size,
-		 struct sfs_digest *d);
+		     struct sfs_digest *d);
 bool ob_rdigest_ok(struct ob_rdigest *r);
 uint64_t ob_rdigest_epoch(struct ob_rdigest *r);
 

@@ -14,39 +14,39 @@ struct outbox;
 
 /* How the task that sent a request is doing (from /proc/PID/stat). */
 struct ob_exit {
-	bool known;		/* /proc/PID/stat was read in full */
-	bool gone;		/* no such task: exited and reaped */
-	bool exiting;		/* PF_EXITING, or a zombie */
-	int signal;		/* killed by this signal, else 0 */
-	int status;		/* exit status of a normal exit */
+	bool known;   /* /proc/PID/stat was read in full */
+	bool gone;    /* no such task: exited and reaped */
+	bool exiting; /* PF_EXITING, or a zombie */
+	int signal;   /* killed by this signal, else 0 */
+	int status;   /* exit status of a normal exit */
 	pid_t ppid;
-	unsigned long long start;	/* start time, clock ticks after boot */
+	unsigned long long start; /* start time, clock ticks after boot */
 };
 
 /* One open file (fuse_file_info.fh). */
 struct ob_file {
-	struct sfuse_handle link;	/* on ob->files while open */
+	struct sfuse_handle link; /* on ob->files while open */
 	int fd;
 	bool writable;
-	bool must_sign;		/* created or truncated by this open */
-	bool refused;		/* its writer was killed: never sign for it */
+	bool must_sign; /* created or truncated by this open */
+	bool refused;	/* its writer was killed: never sign for it */
 	/*
 	 * Writable and its writing not over: the opener's process has not
 	 * made the close that ends it, nor has the kernel released it.
 	 */
 	bool active;
-	bool opener_closed;	/* the opener's process closed a descriptor */
-	bool exit_seen;		/* exit: the opener seen exiting after close */
+	bool opener_closed; /* the opener's process closed a descriptor */
+	bool exit_seen;	    /* exit: the opener seen exiting after close */
 	struct ob_exit exit;
 	uint64_t open_seq;
-	uint64_t open_gen;	/* content_gen after the open */
-	uint64_t flush_gen;	/* content_gen at its last flush */
-	struct ob_file *inode_next, *inode_prev;	/* ob_inode.handles */
+	uint64_t open_gen;  /* content_gen after the open */
+	uint64_t flush_gen; /* content_gen at its last flush */
+	struct ob_file *inode_next, *inode_prev; /* ob_inode.handles */
 	/* Who opened it: release carries no credentials. */
 	struct ob_writer_id who;
-	pid_t tgid;		/* the opener's process */
-	unsigned long long start;	/* its start time: pid reuse */
-	pid_t pid_mark;		/* the last pid handed out at the open */
+	pid_t tgid;		  /* the opener's process */
+	unsigned long long start; /* its start time: pid reuse */
+	pid_t pid_mark;		  /* the last pid handed out at the open */
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
@@ -58,12 +58,10 @@ struct ob_file {
 	char *exe;
 };
 
-
 static inline struct ob_file *ob_file_of(struct fuse_file_info *fi)
 {
 	return (struct ob_file *)(uintptr_t)fi->fh;
 }
-
 
 /* outbox_file.c: the handles of an inode (ob_inode.handles), its lock held */
 void ob_add_handle_locked(struct ob_inode *s, struct ob_file *f);

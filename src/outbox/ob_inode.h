@@ -23,12 +23,11 @@ struct ob_failed {
 };
 
 enum ob_status {
-	OB_ST_UNKNOWN = 0,	/* compute from NAME.sig */
+	OB_ST_UNKNOWN = 0, /* compute from NAME.sig */
 	OB_ST_SIGNED,
 	OB_ST_UNSIGNED,
 	OB_ST_FAILED,
 };
-
 
 /*
  * Who wrote, for the policy check where a signature is made: uid, gid and
@@ -41,32 +40,32 @@ struct ob_writer_id {
 	pid_t pid;
 	int ngroups;
 	gid_t *groups;
-	char *exe;		/* for the audit record; may be NULL */
+	char *exe; /* for the audit record; may be NULL */
 };
 
 struct ob_file;
 
 /* Per-inode outbox state (bk_inode.priv), under bk_inode.lock. */
 struct ob_inode {
-	struct ob_rdigest rd;	/* the running digest */
-	uint64_t content_gen;	/* bumped by every write/truncate */
-	uint64_t close_gen;	/* content_gen at the last close not refused */
+	struct ob_rdigest rd; /* the running digest */
+	uint64_t content_gen; /* bumped by every write/truncate */
+	uint64_t close_gen;   /* content_gen at the last close not refused */
 	/*
 	 * content_gen at the last attempt to sign, failed or not: a close
 	 * that failed (its writer got EIO) is not tried again at release.
 	 */
 	uint64_t tried_gen;
-	uint64_t decided_gen;	/* content_gen at the last sign or refusal */
-	uint64_t sign_seq;	/* ob->seq when it was last signed */
-	bool sig_cleared;	/* NAME.sig removed since the last signature */
-	bool sync_next;		/* a handle fsynced: make the next .sig durable */
-	unsigned n_writers;	/* open writable handles */
+	uint64_t decided_gen; /* content_gen at the last sign or refusal */
+	uint64_t sign_seq;    /* ob->seq when it was last signed */
+	bool sig_cleared;     /* NAME.sig removed since the last signature */
+	bool sync_next;	      /* a handle fsynced: make the next .sig durable */
+	unsigned n_writers;   /* open writable handles */
 	/*
 	 * Writable handles whose writing has not ended (ob_file.active):
 	 * while one is, no other close signs (docs/outbox.md).
 	 */
 	unsigned n_active;
-	struct ob_file *handles;	/* the open writable handles */
+	struct ob_file *handles; /* the open writable handles */
 	/*
 	 * Everyone else who may have written since the last signature:
 	 * released handles' openers, processes that closed an inherited
@@ -87,7 +86,7 @@ struct ob_inode {
 	 * vouched for (ob_provenance_locked); UNKNOWN until that change.
 	 */
 	enum { OB_PROV_UNKNOWN = 0, OB_PROV_OK } prov;
-	bool failed_stashed;	/* handed to outbox.failed already */
+	bool failed_stashed; /* handed to outbox.failed already */
 	char write_failed_why[OB_WHY_MAX];
 	/* For ob_inode_free: the stash of forgotten write_failed inodes. */
 	struct outbox *ob;
@@ -101,7 +100,6 @@ struct ob_inode {
 	off_t snap_size;
 	struct timespec snap_mtime, snap_ctime;
 };
-
 
 /*
  * The inode's outbox state, allocated on first use (with write_failed
@@ -121,7 +119,7 @@ void ob_content_reset_locked(struct outbox *ob, struct ob_inode *s);
 bool ob_changed_nothing(int err);
 /* A write to BACKING failed: flag the inode (under bk_inode.lock). */
 void ob_write_failed_locked(struct ob_inode *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 /* Its content was reset (truncated to 0): it may be signed again. */
 void ob_write_reset_locked(struct ob_inode *s);
 /* Remember that a write to (dev, ino) failed, with no inode state for it. */

@@ -32,15 +32,15 @@ int ob_unlink_sig(struct outbox *ob, const char *rel);
  * policy-denied); -EIO with the reason audited.
  */
 int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
-		   const struct sfs_writer *w, const struct ob_writer_id *extra);
+		   const struct sfs_writer *w,
+		   const struct ob_writer_id *extra);
 /*
  * No signature for the content as it is, for a reason that sticks until
  * the file is emptied (a killed writer: its bytes may be partial): any
  * .sig goes, a sign-refused record says why.
  */
-void ob_refuse_locked(struct outbox *ob, struct bk_inode *i,
-		      struct ob_inode *s, const struct sfs_writer *w,
-		      const char *reason);
+void ob_refuse_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
+		      const struct sfs_writer *w, const char *reason);
 /* Who to check at the path where the next signature is made. */
 void ob_writer_id_of(struct outbox *ob, fuse_req_t req,
 		     struct ob_writer_id *id);
@@ -83,8 +83,8 @@ void ob_own_like(struct outbox *ob, int dfd, const char *name,
 int ob_install_sig(struct outbox *ob, const char *rel, const uint8_t *der,
 		   size_t len, const struct stat *file_st, bool sync);
 int ob_audit(struct outbox *ob, const char *event, const char *rel,
-	      size_t rel_len, int64_t size, const struct sfs_digest *d,
-	      const struct sfs_writer *w, const char *reason);
+	     size_t rel_len, int64_t size, const struct sfs_digest *d,
+	     const struct sfs_writer *w, const char *reason);
 void ob_writer_of(struct outbox *ob, fuse_req_t req, struct sfs_writer *w);
 /* The same for a request on handle f: its opener's exe if /proc has none. */
 void ob_writer_of_file(struct outbox *ob, fuse_req_t req,
@@ -98,16 +98,16 @@ int ob_sync_sig(struct outbox *ob, const char *rel);
 
 /* Record what we now know about the inode's signature. */
 void ob_set_status_locked(struct outbox *ob, struct bk_inode *i,
-			  struct ob_inode *s,
-			  enum ob_status st, const struct sfs_digest *d,
-			  const char *signer, const char *reason);
+			  struct ob_inode *s, enum ob_status st,
+			  const struct sfs_digest *d, const char *signer,
+			  const char *reason);
 
 struct ob_sigcheck {
-	struct sfs_digest digest;	/* of the content, in the md asked */
-	struct sfs_writer writer;	/* who wrote it, per the signature */
-	char signer[65];		/* hex SHA-256 of the signer cert */
-	const char *reason;		/* why it is invalid */
-	bool verified;			/* false: no verifier, existence only */
+	struct sfs_digest digest; /* of the content, in the md asked */
+	struct sfs_writer writer; /* who wrote it, per the signature */
+	char signer[65];	  /* hex SHA-256 of the signer cert */
+	const char *reason;	  /* why it is invalid */
+	bool verified;		  /* false: no verifier, existence only */
 };
 
 /*

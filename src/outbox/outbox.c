@@ -49,8 +49,7 @@ static bool policy_allows(struct outbox *ob, fuse_req_t req, const char *rel)
 		return false;
 	if (n > (int)ARRAY_SIZE(groups))
 		n = (int)ARRAY_SIZE(groups);
-	return policy_may_write(cfg, r, c->uid, c->gid, groups, n,
-				ob->mounter);
+	return policy_may_write(cfg, r, c->uid, c->gid, groups, n, ob->mounter);
 }
 
 bool ob_writer_allowed(struct outbox *ob, fuse_req_t req, const char *op,
@@ -75,9 +74,8 @@ bool ob_writer_allowed(struct outbox *ob, fuse_req_t req, const char *op,
 	return false;
 }
 
-int ob_pin_parent_for_write(struct outbox *ob, fuse_req_t req,
-			    const char *op, struct bk_inode *p,
-			    const char *name)
+int ob_pin_parent_for_write(struct outbox *ob, fuse_req_t req, const char *op,
+			    struct bk_inode *p, const char *name)
 {
 	if (!ob_writer_allowed(ob, req, op, p, name))
 		return -EACCES;
@@ -156,7 +154,7 @@ static void ob_op_statfs(fuse_req_t req, fuse_ino_t ino)
  * ob is read before the reply, which frees req.
  */
 static void pinned_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
-		int valid, struct fuse_file_info *fi)
+			   int valid, struct fuse_file_info *fi)
 {
 	struct outbox *ob = ob_of(req);
 
@@ -166,7 +164,7 @@ static void pinned_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 }
 
 static void pinned_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
-		mode_t mode)
+			 mode_t mode)
 {
 	struct outbox *ob = ob_of(req);
 
@@ -194,7 +192,8 @@ static void pinned_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 }
 
 static void pinned_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
-		fuse_ino_t newparent, const char *newname, unsigned int flags)
+			  fuse_ino_t newparent, const char *newname,
+			  unsigned int flags)
 {
 	struct outbox *ob = ob_of(req);
 
@@ -204,7 +203,7 @@ static void pinned_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 }
 
 static void pinned_open(fuse_req_t req, fuse_ino_t ino,
-		struct fuse_file_info *fi)
+			struct fuse_file_info *fi)
 {
 	struct outbox *ob = ob_of(req);
 
@@ -214,7 +213,7 @@ static void pinned_open(fuse_req_t req, fuse_ino_t ino,
 }
 
 static void pinned_create(fuse_req_t req, fuse_ino_t parent, const char *name,
-		mode_t mode, struct fuse_file_info *fi)
+			  mode_t mode, struct fuse_file_info *fi)
 {
 	struct outbox *ob = ob_of(req);
 
@@ -224,7 +223,7 @@ static void pinned_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 }
 
 static void pinned_flush(fuse_req_t req, fuse_ino_t ino,
-		struct fuse_file_info *fi)
+			 struct fuse_file_info *fi)
 {
 	struct outbox *ob = ob_of(req);
 
@@ -234,7 +233,7 @@ static void pinned_flush(fuse_req_t req, fuse_ino_t ino,
 }
 
 static void pinned_release(fuse_req_t req, fuse_ino_t ino,
-		struct fuse_file_info *fi)
+			   struct fuse_file_info *fi)
 {
 	struct outbox *ob = ob_of(req);
 
@@ -244,7 +243,7 @@ static void pinned_release(fuse_req_t req, fuse_ino_t ino,
 }
 
 static void pinned_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-		const char *value, size_t size, int flags)
+			    const char *value, size_t size, int flags)
 {
 	struct outbox *ob = ob_of(req);
 
@@ -254,7 +253,7 @@ static void pinned_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 }
 
 static void pinned_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-		size_t size)
+			    size_t size)
 {
 	struct outbox *ob = ob_of(req);
 
@@ -273,39 +272,39 @@ static void pinned_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 }
 
 static const struct fuse_lowlevel_ops ob_ops = {
-	.init = ob_op_init,
-	.lookup = ob_op_lookup,
-	.forget = ob_op_forget,
-	.forget_multi = ob_op_forget_multi,
-	.getattr = ob_op_getattr,
-	.setattr = pinned_setattr,
-	.readlink = ob_op_readlink,
-	.mknod = ob_op_mknod,
-	.mkdir = pinned_mkdir,
-	.unlink = pinned_unlink,
-	.rmdir = pinned_rmdir,
-	.symlink = ob_op_symlink,
-	.rename = pinned_rename,
-	.link = ob_op_link,
-	.open = pinned_open,
-	.read = ob_op_read,
-	.write = ob_op_write,
-	.flush = pinned_flush,
-	.release = pinned_release,
-	.fsync = ob_op_fsync,
-	.opendir = ob_op_opendir,
-	.readdir = ob_op_readdir,
-	.readdirplus = ob_op_readdirplus,
-	.releasedir = ob_op_releasedir,
-	.fsyncdir = ob_op_fsyncdir,
-	.statfs = ob_op_statfs,
-	.setxattr = pinned_setxattr,
-	.getxattr = pinned_getxattr,
-	.listxattr = ob_op_listxattr,
-	.removexattr = pinned_removexattr,
-	.create = pinned_create,
-	.fallocate = ob_op_fallocate,
-	.lseek = ob_op_lseek,
+    .init = ob_op_init,
+    .lookup = ob_op_lookup,
+    .forget = ob_op_forget,
+    .forget_multi = ob_op_forget_multi,
+    .getattr = ob_op_getattr,
+    .setattr = pinned_setattr,
+    .readlink = ob_op_readlink,
+    .mknod = ob_op_mknod,
+    .mkdir = pinned_mkdir,
+    .unlink = pinned_unlink,
+    .rmdir = pinned_rmdir,
+    .symlink = ob_op_symlink,
+    .rename = pinned_rename,
+    .link = ob_op_link,
+    .open = pinned_open,
+    .read = ob_op_read,
+    .write = ob_op_write,
+    .flush = pinned_flush,
+    .release = pinned_release,
+    .fsync = ob_op_fsync,
+    .opendir = ob_op_opendir,
+    .readdir = ob_op_readdir,
+    .readdirplus = ob_op_readdirplus,
+    .releasedir = ob_op_releasedir,
+    .fsyncdir = ob_op_fsyncdir,
+    .statfs = ob_op_statfs,
+    .setxattr = pinned_setxattr,
+    .getxattr = pinned_getxattr,
+    .listxattr = ob_op_listxattr,
+    .removexattr = pinned_removexattr,
+    .create = pinned_create,
+    .fallocate = ob_op_fallocate,
+    .lseek = ob_op_lseek,
 };
 
 static void ob_teardown(void *userdata)
@@ -357,7 +356,8 @@ static int ob_setup(void *userdata, struct sfs_error *err)
 			      ob->args->backing, strerror(-ret));
 		goto fail;
 	}
-	/* Strict: a directory of another filesystem below BACKING is not ours. */
+	/* Strict: a directory of another filesystem below BACKING is not ours.
+	 */
 	ob->bk.one_dev = !ob->no_sign && cfg->strict_modes;
 	ob->bk.priv_free = ob_inode_free;
 	ob->bk.priv_detach = ob_inode_detach;
@@ -370,11 +370,12 @@ static int ob_setup(void *userdata, struct sfs_error *err)
 	sfuse_current_init(&ob->confs, &ob->conf0->ref);
 	ring = ob->conf0->ring;
 	if (cfg->audit_log) {
-		ret = audit_open_config(cfg, ring ? keyring_default(ring) : NULL,
-					&ob->audit);
+		ret = audit_open_config(
+		    cfg, ring ? keyring_default(ring) : NULL, &ob->audit);
 		if (ret) {
-			sfs_error_set(err, ret, SFS_EXIT_USAGE, "audit log %s: %s",
-				      cfg->audit_log, strerror(-ret));
+			sfs_error_set(err, ret, SFS_EXIT_USAGE,
+				      "audit log %s: %s", cfg->audit_log,
+				      strerror(-ret));
 			goto fail;
 		}
 		ob_audit(ob, "mount", NULL, 0, -1, NULL, NULL, ob->mount_id);
@@ -399,13 +400,13 @@ int outbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 	struct sfs_mount_args args = *a;
 	struct outbox *ob = calloc(1, sizeof(*ob));
 	struct sfuse_spec spec = {
-		.ops = &ob_ops,
-		.ops_size = sizeof(ob_ops),
-		.userdata = ob,
-		.subtype = "signetfs-outbox",
-		.setup = ob_setup,
-		.teardown = ob_teardown,
-		.reload = ob_reload,
+	    .ops = &ob_ops,
+	    .ops_size = sizeof(ob_ops),
+	    .userdata = ob,
+	    .subtype = "signetfs-outbox",
+	    .setup = ob_setup,
+	    .teardown = ob_teardown,
+	    .reload = ob_reload,
 	};
 	char *opts = NULL;
 	int ret;

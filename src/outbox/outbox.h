@@ -48,33 +48,33 @@ struct ob_names {
  */
 struct ob_conf {
 	struct sfs_config *cfg;
-	struct sfs_keyring *ring;	/* one signer per key; NULL: --no-sign */
-	struct sfs_verifier *verifier;	/* NULL when no trust store is set */
-	enum sfs_md md;			/* of the running digests */
-	struct sfuse_ref ref;		/* in outbox.confs (sfuse.h) */
-	bool owned;			/* cfg is ours (from a reload) */
+	struct sfs_keyring *ring;      /* one signer per key; NULL: --no-sign */
+	struct sfs_verifier *verifier; /* NULL when no trust store is set */
+	enum sfs_md md;		       /* of the running digests */
+	struct sfuse_ref ref;	       /* in outbox.confs (sfuse.h) */
+	bool owned;		       /* cfg is ours (from a reload) */
 };
 
 struct ob_failed;
 
 struct outbox {
 	struct backing bk;
-	const struct sfs_config *cfg;	/* at mount: setup and audit only */
-	char *cfg_path;			/* absolute, for reloads */
+	const struct sfs_config *cfg; /* at mount: setup and audit only */
+	char *cfg_path;		      /* absolute, for reloads */
 	const struct sfs_mount_args *args;
 	bool no_sign;
-	struct sfuse_current confs;	/* struct ob_conf in force */
+	struct sfuse_current confs; /* struct ob_conf in force */
 	/* The one at mount: its default key signs the audit checkpoints. */
 	struct ob_conf *conf0;
-	struct audit_log *audit;	/* NULL when no audit-log is set */
-	struct sfs_stats stats;		/* user.signetfs.stats of the root */
-	uid_t mounter;			/* default writer besides root */
-	bool writeback;			/* kernel writeback cache negotiated */
+	struct audit_log *audit; /* NULL when no audit-log is set */
+	struct sfs_stats stats;	 /* user.signetfs.stats of the root */
+	uid_t mounter;		 /* default writer besides root */
+	bool writeback;		 /* kernel writeback cache negotiated */
 	char mount_id[64];
-	char host[256];			/* gethostname at mount and reload */
+	char host[256]; /* gethostname at mount and reload */
 	struct ob_names names;
-	struct timespec started;	/* temp files older than this are stale */
-	atomic_uint_fast64_t seq;	/* orders opens and signatures */
+	struct timespec started;  /* temp files older than this are stale */
+	atomic_uint_fast64_t seq; /* orders opens and signatures */
 	/*
 	 * Signing takes it shared, renames exclusive, so that no signature
 	 * is computed for a path that a rename is changing. Lock order:
@@ -91,9 +91,9 @@ struct outbox {
 	size_t n_failed, cap_failed;
 	/* Open handles, for teardown (fuse/sfuse.h): ob_file, bk_dir. */
 	struct sfuse_handles files, dirs;
-	char *mnt_abs;			/* realpath of the mount point */
-	dev_t fuse_dev;			/* this mount's st_dev; 0: unknown */
-	bool strict_modes;		/* BACKING checked at mount */
+	char *mnt_abs;	   /* realpath of the mount point */
+	dev_t fuse_dev;	   /* this mount's st_dev; 0: unknown */
+	bool strict_modes; /* BACKING checked at mount */
 };
 
 static inline struct outbox *ob_of(fuse_req_t req)
@@ -113,8 +113,8 @@ void ob_op_leave(struct outbox *ob);
 int ob_conf_new(struct outbox *ob, struct sfs_config *cfg, bool owned,
 		struct ob_conf **out, struct sfs_error *err);
 void ob_conf_release(struct ob_conf *c);
-#define OB_CONF_OF(r) ((struct ob_conf *)(void *)((char *)(r) - \
-			offsetof(struct ob_conf, ref)))
+#define OB_CONF_OF(r)                                                          \
+	((struct ob_conf *)(void *)((char *)(r)-offsetof(struct ob_conf, ref)))
 int ob_reload(void *userdata, struct sfs_error *err);
 
 /* outbox.c */
@@ -128,9 +128,8 @@ bool ob_reserved_name(const char *name);
  * Before creating or removing NAME in P: the policy check, then P's fd
  * pinned. Returns the fd (bk_unpin P after use) or a negative errno.
  */
-int ob_pin_parent_for_write(struct outbox *ob, fuse_req_t req,
-			    const char *op, struct bk_inode *p,
-			    const char *name);
+int ob_pin_parent_for_write(struct outbox *ob, fuse_req_t req, const char *op,
+			    struct bk_inode *p, const char *name);
 
 /*
  * Evaluate expr as the caller (fsuid, fsgid, no groups); when it fails with
@@ -138,20 +137,20 @@ int ob_pin_parent_for_write(struct outbox *ob, fuse_req_t req,
  * is evaluated twice then: it must be a call that changed nothing when it
  * failed.
  */
-#define AS_CALLER(ob, req, expr)                                          \
-	({                                                                \
-		int __r;                                                  \
-		bk_creds_enter(&(ob)->bk, req, false);                    \
-		__r = (expr);                                             \
-		if (__r < 0 && (errno == EACCES || errno == EPERM) &&     \
-		    (ob)->bk.switch_creds) {                              \
-			bk_creds_enter(&(ob)->bk, req, true);             \
-			__r = (expr);                                     \
-		}                                                         \
-		int __e = errno;                                          \
-		bk_creds_leave(&(ob)->bk);                                \
-		errno = __e;                                              \
-		__r;                                                      \
+#define AS_CALLER(ob, req, expr)                                               \
+	({                                                                     \
+		int __r;                                                       \
+		bk_creds_enter(&(ob)->bk, req, false);                         \
+		__r = (expr);                                                  \
+		if (__r < 0 && (errno == EACCES || errno == EPERM) &&          \
+		    (ob)->bk.switch_creds) {                                   \
+			bk_creds_enter(&(ob)->bk, req, true);                  \
+			__r = (expr);                                          \
+		}                                                              \
+		int __e = errno;                                               \
+		bk_creds_leave(&(ob)->bk);                                     \
+		errno = __e;                                                   \
+		__r;                                                           \
 	})
 
 #endif

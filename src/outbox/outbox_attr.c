@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-/* setattr: truncation (signed when no writer is active), modes and owners (the .sig follows), times. */
+/* setattr: truncation (signed when no writer is active), modes and owners (the
+ * .sig follows), times. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -143,9 +144,10 @@ static int setattr_meta(fuse_req_t req, struct outbox *ob, struct bk_inode *i,
 		pthread_mutex_lock(&i->lock);
 	}
 	if (valid & FUSE_SET_ATTR_MODE)
-		r = AS_CALLER(ob, req,
-			      f ? fchmod(f->fd, attr->st_mode)
-				: fchmodat(ob->bk.proc_fd, p, attr->st_mode, 0));
+		r = AS_CALLER(
+		    ob, req,
+		    f ? fchmod(f->fd, attr->st_mode)
+		      : fchmodat(ob->bk.proc_fd, p, attr->st_mode, 0));
 	if (r == 0 && (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
 		uid_t u = valid & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1;
 		gid_t g = valid & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1;
@@ -208,8 +210,8 @@ static int setattr_size(fuse_req_t req, struct outbox *ob, struct bk_inode *i,
 	return ret;
 }
 
-void ob_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
-			  int valid, struct fuse_file_info *fi)
+void ob_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
+		   struct fuse_file_info *fi)
 {
 	struct outbox *ob = ob_of(req);
 	struct bk_inode *i = bk_inode(&ob->bk, ino);

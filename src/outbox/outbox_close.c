@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Closes and releases: when a file is signed (docs/outbox.md, "When a file is signed"). */
+/* Closes and releases: when a file is signed (docs/outbox.md, "When a file is
+ * signed"). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -73,7 +74,8 @@ static void refuse_killed_locked(struct outbox *ob, fuse_req_t req,
 	    s->content_gen == s->decided_gen && s->sign_seq < f->open_seq)
 		return;
 	if (!ex->known)
-		snprintf(why, sizeof(why), "writer not visible to the daemon "
+		snprintf(why, sizeof(why),
+			 "writer not visible to the daemon "
 			 "(another pid namespace)");
 	else if (ex->signal)
 		snprintf(why, sizeof(why), "writer killed by signal %d",
@@ -143,8 +145,7 @@ static int flush_locked(struct outbox *ob, fuse_req_t req, struct bk_inode *i,
 	return ret;
 }
 
-void ob_op_flush(fuse_req_t req, fuse_ino_t ino,
-			struct fuse_file_info *fi)
+void ob_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct outbox *ob = ob_of(req);
 	struct bk_inode *i = bk_inode(&ob->bk, ino);
@@ -207,9 +208,11 @@ static bool release_ok_locked(struct outbox *ob, struct ob_inode *s,
 	if (!f->exit_seen) {
 		ob_exit_state(f->tgid, &now);
 		if (!now.known || now.start != f->start) {
-			snprintf(why, len, "written after close (shared "
+			snprintf(why, len,
+				 "written after close (shared "
 				 "mapping) by process %d, which ended before "
-				 "its exit status was seen", (int)f->tgid);
+				 "its exit status was seen",
+				 (int)f->tgid);
 			return false;
 		}
 		ex = &now;
@@ -217,13 +220,17 @@ static bool release_ok_locked(struct outbox *ob, struct ob_inode *s,
 	if (!ex->exiting)
 		return true;
 	if (ex->signal) {
-		snprintf(why, len, "writer killed by signal %d (written after "
-			 "close through a shared mapping)", ex->signal);
+		snprintf(why, len,
+			 "writer killed by signal %d (written after "
+			 "close through a shared mapping)",
+			 ex->signal);
 		return false;
 	}
 	if (ex->status && !ob_conf(ob)->cfg->sign_nonzero_exit) {
-		snprintf(why, len, "writer exited with status %d (written "
-			 "after close through a shared mapping)", ex->status);
+		snprintf(why, len,
+			 "writer exited with status %d (written "
+			 "after close through a shared mapping)",
+			 ex->status);
 		return false;
 	}
 	return true;
@@ -265,8 +272,7 @@ static void release_writer(struct outbox *ob, struct bk_inode *i,
 	pthread_rwlock_unlock(&ob->ns_lock);
 }
 
-void ob_op_release(fuse_req_t req, fuse_ino_t ino,
-			  struct fuse_file_info *fi)
+void ob_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct outbox *ob = ob_of(req);
 	struct ob_file *f = ob_file_of(fi);

@@ -92,7 +92,8 @@ int ob_conf_new(struct outbox *ob, struct sfs_config *cfg, bool owned,
 		sfs_error_set(err, -EINVAL, SFS_EXIT_USAGE,
 			      "%s: a signing outbox needs a trust store "
 			      "(trust = CA.pem): rename verifies the "
-			      "signatures it carries over", cfg->path);
+			      "signatures it carries over",
+			      cfg->path);
 		keyring_close(c->ring);
 		free(c);
 		return -EINVAL;
@@ -143,12 +144,14 @@ int ob_reload(void *userdata, struct sfs_error *err)
 	}
 	if (ret) {
 		snprintf(why, sizeof(why), "rejected, the old config stays: %s",
-			 err->msg[0] ? err->msg : strerror(ret < 0 ? -ret : EIO));
+			 err->msg[0] ? err->msg
+				     : strerror(ret < 0 ? -ret : EIO));
 		sfs_err("reload of %s %s", ob->cfg_path, why);
 		if (ob->audit)
-			audit_config_reloaded(ob->audit, ob->cfg_path,
-					      err->msg[0] ? err->msg
-							  : strerror(ret < 0 ? -ret : EIO));
+			audit_config_reloaded(
+			    ob->audit, ob->cfg_path,
+			    err->msg[0] ? err->msg
+					: strerror(ret < 0 ? -ret : EIO));
 		return ret < 0 ? ret : -EINVAL;
 	}
 	sfuse_current_swap(&ob->confs, &c->ref);

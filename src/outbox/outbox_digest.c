@@ -146,7 +146,7 @@ static void park_locked(struct ob_rdigest *r, const void *buf, size_t len,
 }
 
 void ob_rdigest_feed(struct ob_rdigest *r, uint64_t epoch, const void *buf,
-		 size_t len, uint64_t off)
+		     size_t len, uint64_t off)
 {
 	pthread_mutex_lock(&r->lock);
 	/* A truncation since the pwrite removed these bytes again. */
@@ -162,7 +162,7 @@ void ob_rdigest_feed(struct ob_rdigest *r, uint64_t epoch, const void *buf,
 }
 
 int ob_rdigest_final(struct ob_rdigest *r, enum sfs_md md, uint64_t size,
-		 struct sfs_digest *d)
+		     struct sfs_digest *d)
 {
 	struct sfs_hash *h = NULL;
 	int ret = -ENODATA;

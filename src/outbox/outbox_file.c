@@ -37,8 +37,8 @@ static void who_opened(struct outbox *ob, fuse_req_t req, struct ob_file *f)
 	int n = (int)ARRAY_SIZE(g);
 	struct ob_exit ex;
 
-	f->who = (struct ob_writer_id){.uid = c->uid, .gid = c->gid,
-				       .pid = c->pid, .ngroups = -1};
+	f->who = (struct ob_writer_id){
+	    .uid = c->uid, .gid = c->gid, .pid = c->pid, .ngroups = -1};
 	/* Before the reply: nothing forked from the opener holds it yet. */
 	f->pid_mark = ob_last_pid();
 	if (ob_task_ids(c->pid, &f->tgid, groups ? g : NULL, &n) == 0 &&
@@ -200,8 +200,7 @@ static void reply_open(fuse_req_t req, struct outbox *ob, struct bk_inode *i,
 	}
 }
 
-void ob_op_open(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
+void ob_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct outbox *ob = ob_of(req);
 	struct bk_inode *i = bk_inode(&ob->bk, ino);
@@ -217,8 +216,8 @@ void ob_op_open(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, EACCES);
 		return;
 	}
-	fd = AS_CALLER(ob, req, bk_reopen(&ob->bk, i,
-					  backing_flags(ob, fi->flags)));
+	fd = AS_CALLER(ob, req,
+		       bk_reopen(&ob->bk, i, backing_flags(ob, fi->flags)));
 	if (fd < 0) {
 		fuse_reply_err(req, -fd);
 		return;
@@ -231,8 +230,8 @@ void ob_op_open(fuse_req_t req, fuse_ino_t ino,
 	}
 	if (f->writable) {
 		pthread_mutex_lock(&i->lock);
-		ret = open_for_write_locked(ob, i, f, fi->flags & O_TRUNC,
-					    false);
+		ret =
+		    open_for_write_locked(ob, i, f, fi->flags & O_TRUNC, false);
 		pthread_mutex_unlock(&i->lock);
 	}
 	if (ret) {
@@ -245,7 +244,7 @@ void ob_op_open(fuse_req_t req, fuse_ino_t ino,
 }
 
 void ob_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
-			 mode_t mode, struct fuse_file_info *fi)
+		  mode_t mode, struct fuse_file_info *fi)
 {
 	struct outbox *ob = ob_of(req);
 	struct bk_inode *p = bk_inode(&ob->bk, parent), *i;
@@ -296,7 +295,7 @@ void ob_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 }
 
 void ob_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi)
+		struct fuse_file_info *fi)
 {
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
 
@@ -318,8 +317,8 @@ static ssize_t write_all(int fd, const char *buf, size_t size, off_t off,
 
 	*err = 0;
 	while (done < size) {
-		ssize_t n = pwrite(fd, buf + done, size - done,
-				   off + (off_t)done);
+		ssize_t n =
+		    pwrite(fd, buf + done, size - done, off + (off_t)done);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -354,8 +353,8 @@ static void watch_mappers_locked(struct outbox *ob, struct ob_inode *s)
 	}
 }
 
-void ob_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
-			size_t size, off_t off, struct fuse_file_info *fi)
+void ob_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+		 off_t off, struct fuse_file_info *fi)
 {
 	struct outbox *ob = ob_of(req);
 	struct bk_inode *i = bk_inode(&ob->bk, ino);
@@ -387,13 +386,14 @@ void ob_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		 * signed as it is (no state: the table does it).
 		 */
 		if (s)
-			ob_write_failed_locked(s, "write-failed: write of %zu "
+			ob_write_failed_locked(s,
+					       "write-failed: write of %zu "
 					       "bytes at %lld refused: cannot "
-					       "remove the old .sig", size,
-					       (long long)off);
+					       "remove the old .sig",
+					       size, (long long)off);
 		else
 			ob_write_failed_stash(ob, i->dev, i->ino,
-					"write-failed: out of memory");
+					      "write-failed: out of memory");
 		pthread_mutex_unlock(&i->lock);
 		fuse_reply_err(req, s ? EIO : ENOMEM);
 		return;
@@ -412,9 +412,10 @@ void ob_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	 * written.
 	 */
 	if (err)
-		ob_write_failed_locked(s, "write-failed: write of %zu bytes at "
-				       "%lld: %s (%zd written)", size,
-				       (long long)off, strerror(err),
+		ob_write_failed_locked(s,
+				       "write-failed: write of %zu bytes at "
+				       "%lld: %s (%zd written)",
+				       size, (long long)off, strerror(err),
 				       n > 0 ? n : 0);
 	pthread_mutex_unlock(&i->lock);
 	if (n > 0)
@@ -433,7 +434,7 @@ reply:
 
 /* fsync of a file also makes its .sig durable, now and at the next sign. */
 void ob_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
-			struct fuse_file_info *fi)
+		 struct fuse_file_info *fi)
 {
 	struct outbox *ob = ob_of(req);
 	struct bk_inode *i = bk_inode(&ob->bk, ino);
@@ -454,8 +455,8 @@ void ob_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	fuse_reply_err(req, -ret);
 }
 
-void ob_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
-			    off_t off, off_t len, struct fuse_file_info *fi)
+void ob_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
+		     off_t len, struct fuse_file_info *fi)
 {
 	struct outbox *ob = ob_of(req);
 	struct bk_inode *i = bk_inode(&ob->bk, ino);
@@ -480,11 +481,12 @@ void ob_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 		ob_note_change_locked(s);
 		ob_rdigest_invalidate(&s->rd);
 		if (err)
-			ob_write_failed_locked(s, "write-failed: fallocate "
+			ob_write_failed_locked(s,
+					       "write-failed: fallocate "
 					       "(mode %#x) of %lld bytes at "
-					       "%lld: %s", (unsigned)mode,
-					       (long long)len, (long long)off,
-					       strerror(err));
+					       "%lld: %s",
+					       (unsigned)mode, (long long)len,
+					       (long long)off, strerror(err));
 	}
 	if (err)
 		ret = -err;
@@ -493,7 +495,7 @@ void ob_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 }
 
 void ob_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
-			struct fuse_file_info *fi)
+		 struct fuse_file_info *fi)
 {
 	off_t r = lseek(ob_file_of(fi)->fd, off, whence);
 

@@ -54,7 +54,7 @@ static void failed_restore(struct outbox *ob, struct ob_inode *s)
 
 /* The kernel forgets an inode whose content is untrustworthy: keep that. */
 void ob_write_failed_stash(struct outbox *ob, dev_t dev, ino_t ino,
-			    const char *why)
+			   const char *why)
 {
 	struct ob_failed *e;
 
@@ -66,7 +66,8 @@ void ob_write_failed_stash(struct outbox *ob, dev_t dev, ino_t ino,
 		if (!e) {
 			pthread_mutex_unlock(&ob->failed_lock);
 			sfs_err("out of memory: inode %ju forgets that a write "
-				"to it failed", (uintmax_t)ino);
+				"to it failed",
+				(uintmax_t)ino);
 			return;
 		}
 		ob->failed = e;
@@ -181,8 +182,8 @@ void ob_note_change_locked(struct ob_inode *s)
 bool ob_changed_nothing(int err)
 {
 	return err == EOPNOTSUPP || err == ENOSYS || err == EINVAL ||
-	       err == EBADF || err == EPERM || err == EACCES ||
-	       err == EROFS || err == EFBIG || err == ETXTBSY;
+	       err == EBADF || err == EPERM || err == EACCES || err == EROFS ||
+	       err == EFBIG || err == ETXTBSY;
 }
 
 /* The file was emptied: what anybody wrote before is gone. */

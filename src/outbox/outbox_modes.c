@@ -12,14 +12,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 #include "outbox.h"
 
 static int refuse(struct sfs_error *err, const char *what)
 {
 	sfs_error_set(err, -EPERM, SFS_EXIT_USAGE,
 		      "%s; set [outbox] strict-modes = no to mount anyway "
-		      "(docs/threat-model.md)", what);
+		      "(docs/threat-model.md)",
+		      what);
 	return -EPERM;
 }
 
@@ -29,8 +29,8 @@ static int refuse(struct sfs_error *err, const char *what)
  * is root's and sticky (/tmp): nobody else can rename or remove what is
  * in it. Sets *private when group and others cannot even enter it.
  */
-static int check_dir(const char *dir, bool is_backing, uid_t me,
-		     bool *private, struct sfs_error *err)
+static int check_dir(const char *dir, bool is_backing, uid_t me, bool *private,
+		     struct sfs_error *err)
 {
 	char what[PATH_MAX + 96];
 	struct stat st;
@@ -41,16 +41,18 @@ static int check_dir(const char *dir, bool is_backing, uid_t me,
 		return -errno;
 	}
 	if (st.st_uid != 0 && st.st_uid != me) {
-		snprintf(what, sizeof(what), "%s is owned by uid %u, neither "
-			 "root nor the daemon's user", dir,
-			 (unsigned)st.st_uid);
+		snprintf(what, sizeof(what),
+			 "%s is owned by uid %u, neither "
+			 "root nor the daemon's user",
+			 dir, (unsigned)st.st_uid);
 		return refuse(err, what);
 	}
 	if ((st.st_mode & 022) &&
 	    (is_backing || !(st.st_mode & S_ISVTX) || st.st_uid != 0)) {
-		snprintf(what, sizeof(what), "%s is writable by group or "
-			 "others (mode %04o)", dir,
-			 (unsigned)(st.st_mode & 07777));
+		snprintf(what, sizeof(what),
+			 "%s is writable by group or "
+			 "others (mode %04o)",
+			 dir, (unsigned)(st.st_mode & 07777));
 		return refuse(err, what);
 	}
 	if (!(st.st_mode & 011))
@@ -70,9 +72,11 @@ int ob_check_backing_modes(const char *backing, struct sfs_error *err)
 			      strerror(errno));
 		return -errno;
 	}
-	snprintf(what, sizeof(what), "other users can reach %s: put it below "
-		 "a directory only the daemon's user can enter (e.g. chmod "
-		 "0700 its parent)", path);
+	snprintf(what, sizeof(what),
+		 "other users can reach %s: put it below "
+		 "a directory only the daemon's user can enter, or make it "
+		 "one (e.g. chmod 0700 it or its parent)",
+		 path);
 	for (bool first = true;; first = false) {
 		ret = check_dir(*path ? path : "/", first, me, &private, err);
 		if (ret || !*path || !strcmp(path, "/"))

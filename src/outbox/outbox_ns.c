@@ -13,7 +13,7 @@
 #include "signetfs/log.h"
 
 void ob_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
-			mode_t mode)
+		 mode_t mode)
 {
 	struct outbox *ob = ob_of(req);
 	struct bk_inode *p = bk_inode(&ob->bk, parent);
@@ -45,19 +45,19 @@ static void ob_op_refuse(fuse_req_t req)
 }
 
 void ob_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
-			mode_t mode, dev_t rdev)
+		 mode_t mode, dev_t rdev)
 {
 	ob_op_refuse(req);
 }
 
 void ob_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
-			  const char *name)
+		   const char *name)
 {
 	ob_op_refuse(req);
 }
 
 void ob_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
-		       const char *newname)
+		const char *newname)
 {
 	ob_op_refuse(req);
 }
@@ -136,8 +136,7 @@ static int unlink_at(struct outbox *ob, fuse_req_t req, int pfd,
 		bk_unpin(&ob->bk, i);
 	}
 	/* Its inode number may come back: not as a failed write. */
-	if (ret == 0 && S_ISREG(st.st_mode) && st.st_nlink <= 1 &&
-	    !ob->no_sign)
+	if (ret == 0 && S_ISREG(st.st_mode) && st.st_nlink <= 1 && !ob->no_sign)
 		ob_write_failed_forget(ob, st.st_dev, st.st_ino);
 	return ret;
 }
@@ -221,8 +220,7 @@ void ob_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_err(req, r);
 }
 
-void ob_op_opendir(fuse_req_t req, fuse_ino_t ino,
-			  struct fuse_file_info *fi)
+void ob_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct outbox *ob = ob_of(req);
 	struct bk_dir *d;
@@ -240,8 +238,8 @@ void ob_op_opendir(fuse_req_t req, fuse_ino_t ino,
 	}
 }
 
-void ob_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
-			  off_t off, struct fuse_file_info *fi)
+void ob_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		   struct fuse_file_info *fi)
 {
 	struct outbox *ob = ob_of(req);
 
@@ -250,8 +248,8 @@ void ob_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		   ob_hidden);
 }
 
-void ob_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
-			      off_t off, struct fuse_file_info *fi)
+void ob_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
 {
 	struct outbox *ob = ob_of(req);
 
@@ -260,8 +258,7 @@ void ob_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 		   ob_hidden);
 }
 
-void ob_op_releasedir(fuse_req_t req, fuse_ino_t ino,
-			     struct fuse_file_info *fi)
+void ob_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct outbox *ob = ob_of(req);
 	struct bk_dir *d = (struct bk_dir *)(uintptr_t)fi->fh;
@@ -272,11 +269,11 @@ void ob_op_releasedir(fuse_req_t req, fuse_ino_t ino,
 }
 
 void ob_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
-			   struct fuse_file_info *fi)
+		    struct fuse_file_info *fi)
 {
 	struct bk_dir *d = (struct bk_dir *)(uintptr_t)fi->fh;
 	int fd = dirfd(d->dp);
 
-	fuse_reply_err(req, (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? errno
-								       : 0);
+	fuse_reply_err(req,
+		       (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? errno : 0);
 }

@@ -33,21 +33,21 @@ struct rs_job {
 	size_t der_len;
 	char *tmp;
 	bool tmp_at_new;
-	bool recorded;		/* its sign record was written, or tried */
+	bool recorded; /* its sign record was written, or tried */
 	struct stat st;
 	struct sfs_digest digest;
 	struct sfs_writer writer;
-	bool busy;		/* open for writing: its writer's close signs */
+	bool busy; /* open for writing: its writer's close signs */
 };
 
 struct rs_plan {
 	struct rs_job *jobs;
 	size_t n, cap;
 	fuse_req_t req;
-	struct ob_writer_id caller;	/* must be allowed at every new path */
-	char why[160];		/* first failure */
-	char denied[PATH_MAX];	/* -EACCES: the new path refused */
-	struct sfs_writer denied_writer;	/* and whose bytes */
+	struct ob_writer_id caller;	 /* must be allowed at every new path */
+	char why[160];			 /* first failure */
+	char denied[PATH_MAX];		 /* -EACCES: the new path refused */
+	struct sfs_writer denied_writer; /* and whose bytes */
 };
 
 static void plan_free(struct rs_plan *p)
@@ -94,8 +94,8 @@ static struct rs_job *plan_add(struct rs_plan *p, const char *old_rel,
  * busy: someone still writes it, their close signs it under the new path.
  * failed: a write to it failed, nothing signs it (ob_inode.write_failed).
  */
-static void writer_state(struct outbox *ob, const struct stat *st,
-			 bool *busy, bool *failed)
+static void writer_state(struct outbox *ob, const struct stat *st, bool *busy,
+			 bool *failed)
 {
 	struct bk_inode *i = bk_find(&ob->bk, st->st_dev, st->st_ino);
 	struct ob_inode *s = NULL;
@@ -122,8 +122,8 @@ static void writer_state(struct outbox *ob, const struct stat *st,
  * the file after the rename: a full BACKING fails the rename before it
  * happens. Owned like its file, as ob_install_sig does.
  */
-static int prepare_sig(struct outbox *ob, struct rs_plan *p,
-		       struct rs_job *j, int sig_dfd, bool tmp_at_new)
+static int prepare_sig(struct outbox *ob, struct rs_plan *p, struct rs_job *j,
+		       int sig_dfd, bool tmp_at_new)
 {
 	const char *b = strrchr(j->new_rel, '/');
 	char name[NAME_MAX + 1], tmp[PATH_MAX];
@@ -177,7 +177,8 @@ static int may_move_to(struct outbox *ob, struct rs_plan *p,
 	else if (sig_writer && !ob_sig_writer_allowed(ob, new_rel, sig_writer))
 		snprintf(p->why, sizeof(p->why),
 			 "rename: uid %u, who wrote these bytes, may not "
-			 "write here", (unsigned)sig_writer->uid);
+			 "write here",
+			 (unsigned)sig_writer->uid);
 	else
 		return 0;
 	snprintf(p->denied, sizeof(p->denied), "%s", new_rel);
@@ -192,9 +193,8 @@ static int may_move_to(struct outbox *ob, struct rs_plan *p,
  * is the directory the file is in after the rename.
  */
 static int plan_file(struct outbox *ob, struct rs_plan *p, int dfd,
-		     const char *base, const char *old_rel,
-		     const char *new_rel, bool always_job, int sig_dfd,
-		     bool tmp_at_new)
+		     const char *base, const char *old_rel, const char *new_rel,
+		     bool always_job, int sig_dfd, bool tmp_at_new)
 {
 	struct sfs_signer *sg;
 	struct ob_sigcheck c;
@@ -233,9 +233,9 @@ static int plan_file(struct outbox *ob, struct rs_plan *p, int dfd,
 		return 0; /* not validly signed: its stale .sig goes */
 	j->digest = c.digest;
 	j->writer = c.writer;
-	ret = ob_sign_digest(ob, new_rel, strlen(new_rel), &c.digest,
-			     &j->writer, &j->der, &j->der_len, p->why,
-			     sizeof(p->why));
+	ret =
+	    ob_sign_digest(ob, new_rel, strlen(new_rel), &c.digest, &j->writer,
+			   &j->der, &j->der_len, p->why, sizeof(p->why));
 	return ret ? ret : prepare_sig(ob, p, j, sig_dfd, tmp_at_new);
 }
 
@@ -262,26 +262,25 @@ static int plan_tree(struct outbox *ob, struct rs_plan *p, int dfd,
 	while (ret == 0 && (de = readdir(dp))) {
 		const char *e = de->d_name;
 
-		if (!strcmp(e, ".") || !strcmp(e, "..") ||
-		    ob_reserved_name(e))
+		if (!strcmp(e, ".") || !strcmp(e, "..") || ob_reserved_name(e))
 			continue;
 		ret = sfs_path_join(o, PATH_MAX, old_rel, strlen(old_rel), e, 0,
-				    NULL) ?:
-		      sfs_path_join(n, PATH_MAX, new_rel, strlen(new_rel), e, 0,
-				    NULL);
+				    NULL)
+			  ?: sfs_path_join(n, PATH_MAX, new_rel,
+					   strlen(new_rel), e, 0, NULL);
 		if (ret)
 			break;
 		if (de->d_type == DT_DIR) {
-			int sub = openat(dfd, e, O_RDONLY | O_DIRECTORY |
-							 O_NOFOLLOW | O_CLOEXEC);
+			int sub = openat(dfd, e,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					     O_CLOEXEC);
 
 			if (sub < 0)
 				continue;
 			ret = plan_tree(ob, p, sub, o, n, depth + 1);
 			close(sub);
 		} else if (de->d_type == DT_REG || de->d_type == DT_UNKNOWN) {
-			ret = plan_file(ob, p, dfd, e, o, n, false, dfd,
-					false);
+			ret = plan_file(ob, p, dfd, e, o, n, false, dfd, false);
 		}
 	}
 out:
@@ -318,8 +317,8 @@ static int plan_entry(struct outbox *ob, struct rs_plan *p,
 		if (nfd >= 0)
 			close(nfd);
 	} else if (S_ISDIR(st.st_mode)) {
-		int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY |
-						    O_NOFOLLOW | O_CLOEXEC);
+		int sub = openat(
+		    dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 		ret = sub < 0 ? -errno
 			      : plan_tree(ob, p, sub, old_rel, new_rel, 0);
@@ -342,9 +341,8 @@ static void drop_temps(struct outbox *ob, struct rs_plan *p)
 
 		if (!j->tmp)
 			continue;
-		dfd = bk_open_parent(&ob->bk,
-				     j->tmp_at_new ? j->new_rel : j->old_rel,
-				     &base);
+		dfd = bk_open_parent(
+		    &ob->bk, j->tmp_at_new ? j->new_rel : j->old_rel, &base);
 		if (dfd >= 0) {
 			sfs_atomic_abort_at(dfd, j->tmp);
 			close(dfd);
@@ -437,8 +435,8 @@ static int install(struct outbox *ob, struct rs_plan *p)
 		if (r) {
 			char why[160];
 
-			snprintf(why, sizeof(why), "rename: cannot write .sig: %s",
-				 strerror(-r));
+			snprintf(why, sizeof(why),
+				 "rename: cannot write .sig: %s", strerror(-r));
 			sfs_err("%s: %s", n, why);
 			ob_unlink_sig(ob, n);
 			sfs_stats_add(&ob->stats, SFS_C_SIGN_FAILED, 1);
@@ -446,8 +444,8 @@ static int install(struct outbox *ob, struct rs_plan *p)
 				 why);
 			ret = -EIO;
 		}
-		struct bk_inode *i = bk_find(&ob->bk, j->st.st_dev,
-					     j->st.st_ino);
+		struct bk_inode *i =
+		    bk_find(&ob->bk, j->st.st_dev, j->st.st_ino);
 
 		if (i) {
 			pthread_mutex_lock(&i->lock);
@@ -476,10 +474,9 @@ static int install(struct outbox *ob, struct rs_plan *p)
  * away from NAME and puts one at NEWNAME (both ways for RENAME_EXCHANGE),
  * so the rules of both paths must allow it, as for a create there.
  */
-static int rename_allowed(struct outbox *ob, fuse_req_t req,
-			  struct bk_inode *p, const char *name,
-			  struct bk_inode *np, const char *newname,
-			  unsigned int flags)
+static int rename_allowed(struct outbox *ob, fuse_req_t req, struct bk_inode *p,
+			  const char *name, struct bk_inode *np,
+			  const char *newname, unsigned int flags)
 {
 	if (ob_reserved_name(name) || ob_reserved_name(newname))
 		return -EPERM;
@@ -492,8 +489,8 @@ static int rename_allowed(struct outbox *ob, fuse_req_t req,
 }
 
 static int do_rename(struct outbox *ob, fuse_req_t req, struct bk_inode *p,
-		     const char *name, struct bk_inode *np,
-		     const char *newname, unsigned int flags)
+		     const char *name, struct bk_inode *np, const char *newname,
+		     unsigned int flags)
 {
 	int r, pfd, npfd;
 
@@ -524,10 +521,9 @@ static int do_rename(struct outbox *ob, fuse_req_t req, struct bk_inode *p,
 	return r;
 }
 
-static int rename_signed(struct outbox *ob, fuse_req_t req,
-			 struct bk_inode *p, const char *name,
-			 struct bk_inode *np, const char *newname,
-			 unsigned int flags)
+static int rename_signed(struct outbox *ob, fuse_req_t req, struct bk_inode *p,
+			 const char *name, struct bk_inode *np,
+			 const char *newname, unsigned int flags)
 {
 	struct rs_plan plan = {.req = req, .caller = {.ngroups = -1}};
 	char *o = malloc(PATH_MAX), *n = malloc(PATH_MAX);
@@ -576,8 +572,9 @@ static int rename_signed(struct outbox *ob, fuse_req_t req,
 	if (ret) {
 		sfs_err("rename %s: cannot write the audit record: not renamed",
 			o);
-		unrecord(ob, &plan, "rename: cannot write the audit record; "
-				    "not renamed");
+		unrecord(ob, &plan,
+			 "rename: cannot write the audit record; "
+			 "not renamed");
 		drop_temps(ob, &plan);
 		goto out;
 	}

@@ -102,8 +102,7 @@ void ob_writer_of_file(struct outbox *ob, fuse_req_t req,
 		snprintf(w->exe, sizeof(w->exe), "%s", f->exe);
 }
 
-void ob_writer_id_of(struct outbox *ob, fuse_req_t req,
-		     struct ob_writer_id *id)
+void ob_writer_id_of(struct outbox *ob, fuse_req_t req, struct ob_writer_id *id)
 {
 	const struct fuse_ctx *c = fuse_req_ctx(req);
 	gid_t g[256];
@@ -111,8 +110,8 @@ void ob_writer_id_of(struct outbox *ob, fuse_req_t req,
 	char link[64], exe[512];
 	ssize_t len;
 
-	*id = (struct ob_writer_id){.uid = c->uid, .gid = c->gid,
-				    .pid = c->pid, .ngroups = -1};
+	*id = (struct ob_writer_id){
+	    .uid = c->uid, .gid = c->gid, .pid = c->pid, .ngroups = -1};
 	if (policy_uses_groups(ob_conf(ob)->cfg)) {
 		n = fuse_req_getgroups(req, (int)ARRAY_SIZE(g), g);
 		if (n > (int)ARRAY_SIZE(g))
@@ -166,7 +165,7 @@ void ob_note_writer_locked(struct ob_inode *s, const struct ob_writer_id *id)
 		if (!e) {
 			/* Cannot remember it: nothing signs until emptied. */
 			ob_write_failed_locked(s, "out of memory recording "
-					       "a writer");
+						  "a writer");
 			return;
 		}
 		s->past = e;
@@ -199,8 +198,7 @@ static bool id_allowed(struct outbox *ob, const struct sfs_config *cfg,
 {
 	return policy_may_write(cfg, r, id->uid, id->gid,
 				id->ngroups > 0 ? id->groups : NULL,
-				id->ngroups > 0 ? id->ngroups : 0,
-				ob->mounter);
+				id->ngroups > 0 ? id->ngroups : 0, ob->mounter);
 }
 
 /* The first writer since the last signature whom r does not allow. */
@@ -225,8 +223,7 @@ bool ob_sig_writer_allowed(struct outbox *ob, const char *rel,
 			   const struct sfs_writer *w)
 {
 	const struct sfs_config *cfg = ob_conf(ob)->cfg;
-	struct ob_writer_id id = {.uid = w->uid, .gid = w->gid,
-				  .ngroups = -1};
+	struct ob_writer_id id = {.uid = w->uid, .gid = w->gid, .ngroups = -1};
 	const struct sfs_rule *r;
 	gid_t g[256];
 	int n = (int)ARRAY_SIZE(g);
@@ -249,13 +246,13 @@ int ob_audit(struct outbox *ob, const char *event, const char *rel,
 	     const struct sfs_writer *w, const char *reason)
 {
 	struct audit_record r = {
-		.event = event,
-		.path = rel,
-		.path_len = rel_len,
-		.size = size,
-		.digest = d,
-		.writer = w,
-		.reason = reason,
+	    .event = event,
+	    .path = rel,
+	    .path_len = rel_len,
+	    .size = size,
+	    .digest = d,
+	    .writer = w,
+	    .reason = reason,
 	};
 	struct sfs_signer *sg = rel ? ob_signer_for(ob, rel) : NULL;
 	int ret;
@@ -414,8 +411,7 @@ int ob_sign_digest(struct outbox *ob, const char *rel, size_t rel_len,
 		snprintf(why, why_len, "no signing key for this path");
 		return -EIO;
 	}
-	ret = signer_sign(sg, digest, rel, rel_len, writer, der, der_len,
-			  &err);
+	ret = signer_sign(sg, digest, rel, rel_len, writer, der, der_len, &err);
 	sfs_stats_latency(&ob->stats, now_us() - t0); /* counts the op */
 	if (ret)
 		snprintf(why, why_len, "signer: %s",
@@ -424,9 +420,9 @@ int ob_sign_digest(struct outbox *ob, const char *rel, size_t rel_len,
 }
 
 void ob_set_status_locked(struct outbox *ob, struct bk_inode *i,
-			  struct ob_inode *s,
-			  enum ob_status st, const struct sfs_digest *d,
-			  const char *signer, const char *reason)
+			  struct ob_inode *s, enum ob_status st,
+			  const struct sfs_digest *d, const char *signer,
+			  const char *reason)
 {
 	struct stat sb;
 
@@ -470,7 +466,8 @@ static int content_digest_locked(struct outbox *ob, struct bk_inode *i,
 	close(fd);
 	sfs_stats_add(&ob->stats, SFS_C_BYTES_HASHED, size);
 	if (ret == 0 && size != (uint64_t)st->st_size)
-		ret = bk_stat(&ob->bk, i, st); /* it grew under us: size for audit */
+		ret = bk_stat(&ob->bk, i,
+			      st); /* it grew under us: size for audit */
 	return ret;
 }
 
@@ -562,8 +559,10 @@ static int may_sign_locked(struct outbox *ob, struct bk_inode *i,
 	}
 	ret = policy_match(ob_conf(ob)->cfg, rel, &r);
 	if (ret) {
-		snprintf(why, sizeof(why), "policy cannot evaluate this path: "
-			 "%s", strerror(-ret));
+		snprintf(why, sizeof(why),
+			 "policy cannot evaluate this path: "
+			 "%s",
+			 strerror(-ret));
 		refuse_locked(ob, i, s, rel, len, w, why);
 		return -EIO;
 	}
@@ -571,7 +570,8 @@ static int may_sign_locked(struct outbox *ob, struct bk_inode *i,
 	if (who)
 		return deny_locked(ob, i, s, rel, len, who);
 	if (bk_stat(&ob->bk, i, &st) == 0 && st.st_nlink > 1) {
-		snprintf(why, sizeof(why), "the file has %ju names (hard "
+		snprintf(why, sizeof(why),
+			 "the file has %ju names (hard "
 			 "links): its bytes can change outside the mount",
 			 (uintmax_t)st.st_nlink);
 		refuse_locked(ob, i, s, rel, len, w, why);
@@ -607,9 +607,8 @@ int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
 	ret = may_sign_locked(ob, i, s, rel, len, w, extra, &sg);
 	if (ret)
 		return ret;
-	ret = content_digest_locked(ob, i, s,
-				    sg ? signer_md(sg) : ob_conf(ob)->md, &d,
-				    &st);
+	ret = content_digest_locked(
+	    ob, i, s, sg ? signer_md(sg) : ob_conf(ob)->md, &d, &st);
 	if (ret) {
 		snprintf(why, sizeof(why), "cannot hash: %s", strerror(-ret));
 		return sign_failed(ob, i, s, rel, len, w, why);
@@ -642,9 +641,8 @@ int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
 	return 0;
 }
 
-void ob_refuse_locked(struct outbox *ob, struct bk_inode *i,
-		      struct ob_inode *s, const struct sfs_writer *w,
-		      const char *reason)
+void ob_refuse_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
+		      const struct sfs_writer *w, const char *reason)
 {
 	char rel[PATH_MAX];
 	size_t len;
@@ -688,8 +686,9 @@ int ob_valid_sig(struct outbox *ob, int dirfd, const char *base,
 	}
 	memset(&info, 0, sizeof(info));
 	/* The inbox's verdict at the old path, its [rule] applied. */
-	vr = verdict_check_fd(ob_conf(ob)->cfg, verifier, rel,
-			      &(struct verdict_sig){der, len, VR_OK}, fd, &info);
+	vr =
+	    verdict_check_fd(ob_conf(ob)->cfg, verifier, rel,
+			     &(struct verdict_sig){der, len, VR_OK}, fd, &info);
 	free(der);
 	if (vr != VR_OK) {
 		sig_info_clear(&info);
@@ -730,8 +729,9 @@ static const char *vouched_locked(struct outbox *ob, struct bk_inode *i)
 	if (dfd < 0)
 		return "no path below BACKING";
 	fd = bk_reopen(&ob->bk, i, O_RDONLY);
-	ret = fd < 0 ? fd : ob_valid_sig(ob, dfd, base, rel, len, fd,
-					 ob_conf(ob)->md, &c);
+	ret = fd < 0 ? fd
+		     : ob_valid_sig(ob, dfd, base, rel, len, fd,
+				    ob_conf(ob)->md, &c);
 	if (ret == -ENOENT)
 		why = "it has no signature";
 	else if (ret)
@@ -763,6 +763,8 @@ void ob_provenance_locked(struct outbox *ob, struct bk_inode *i,
 	if (!why)
 		s->prov = OB_PROV_OK;
 	else
-		ob_write_failed_locked(s, "earlier content not vouched for "
-				       "(%s): empty the file to write it", why);
+		ob_write_failed_locked(s,
+				       "earlier content not vouched for "
+				       "(%s): empty the file to write it",
+				       why);
 }

@@ -21,7 +21,7 @@
 #include "outbox.h"
 #include "signetfs/log.h"
 
-#define PF_EXITING 0x00000004	/* include/linux/sched.h */
+#define PF_EXITING 0x00000004 /* include/linux/sched.h */
 
 /*
  * New processes checked for a descriptor of the file before a close may
@@ -285,9 +285,10 @@ static bool proc_holds(struct outbox *ob, pid_t pid, ino_t ino)
 				files[nf++] = tid;
 			held = fds_hold(pid, tid, ino);
 			if (held)
-				sfs_debug("inode %ju: task %d of %d has another "
-					  "descriptor", (uintmax_t)ino,
-					  (int)tid, (int)pid);
+				sfs_debug(
+				    "inode %ju: task %d of %d has another "
+				    "descriptor",
+				    (uintmax_t)ino, (int)tid, (int)pid);
 		}
 		if (!held && !seen(vms, nv, tid, KCMP_VM)) {
 			if (nv < ARRAY_SIZE(vms))
@@ -295,8 +296,8 @@ static bool proc_holds(struct outbox *ob, pid_t pid, ino_t ino)
 			held = maps_hold(pid, tid, ob->fuse_dev, ino);
 			if (held)
 				sfs_debug("inode %ju: task %d of %d maps it "
-					  "shared", (uintmax_t)ino, (int)tid,
-					  (int)pid);
+					  "shared",
+					  (uintmax_t)ino, (int)tid, (int)pid);
 		}
 	}
 	closedir(d);
@@ -348,7 +349,8 @@ static bool new_procs_hold(struct outbox *ob, pid_t opener, pid_t mark,
 		if (++checked > OB_NEW_PROC_MAX) {
 			sfs_debug("inode %ju: over %d processes since the open",
 				  (uintmax_t)ino, OB_NEW_PROC_MAX);
-			return true; /* too many to look at: the release signs */
+			return true; /* too many to look at: the release signs
+				      */
 		}
 		ob_exit_state(p, &t);
 		if (t.gone || !t.known || t.exiting || is_self(p))
@@ -385,12 +387,14 @@ void ob_find_fuse_dev(struct outbox *ob)
 		return;
 	/* The last match: a mount on top of an older one is this one. */
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "%*d %*d %u:%u %*s %4095s", &ma, &mi, mnt) == 3 &&
-		    strstr(line, " - fuse.signetfs-outbox ") &&
-		    ob->mnt_abs && !strcmp(mnt, ob->mnt_abs))
+		if (sscanf(line, "%*d %*d %u:%u %*s %4095s", &ma, &mi, mnt) ==
+			3 &&
+		    strstr(line, " - fuse.signetfs-outbox ") && ob->mnt_abs &&
+		    !strcmp(mnt, ob->mnt_abs))
 			ob->fuse_dev = makedev(ma, mi);
 	fclose(f);
 	if (!ob->fuse_dev)
 		sfs_info("no device for %s in mountinfo: shared mappings are "
-			 "matched by inode number only", ob->mnt_abs);
+			 "matched by inode number only",
+			 ob->mnt_abs);
 }

@@ -16,9 +16,9 @@
 #define OB_XATTR_PREFIX "user.signetfs."
 
 static const char *const ob_xattrs[] = {
-	OB_XATTR_PREFIX "status",
-	OB_XATTR_PREFIX "sha256",
-	OB_XATTR_PREFIX "signer",
+    OB_XATTR_PREFIX "status",
+    OB_XATTR_PREFIX "sha256",
+    OB_XATTR_PREFIX "signer",
 };
 
 static bool snapshot_matches(const struct ob_inode *s, const struct stat *st)
@@ -56,22 +56,24 @@ static void status_from_disk_locked(struct outbox *ob, struct bk_inode *i,
 	if (dfd >= 0)
 		close(dfd);
 	if (ret == -ENOENT) {
-		ob_set_status_locked(ob, i, s, OB_ST_UNSIGNED, NULL, NULL, NULL);
-	} else if (ret == 0 && c.verified) {
-		ob_set_status_locked(ob, i, s, OB_ST_SIGNED, &c.digest, c.signer,
+		ob_set_status_locked(ob, i, s, OB_ST_UNSIGNED, NULL, NULL,
 				     NULL);
+	} else if (ret == 0 && c.verified) {
+		ob_set_status_locked(ob, i, s, OB_ST_SIGNED, &c.digest,
+				     c.signer, NULL);
 	} else if (ret == 0) {
 		ob_set_status_locked(ob, i, s, OB_ST_FAILED, &c.digest, NULL,
 				     "no trust store to check the .sig");
 	} else {
 		snprintf(reason, sizeof(reason), "invalid .sig: %s",
 			 c.reason ? c.reason : strerror(-ret));
-		ob_set_status_locked(ob, i, s, OB_ST_FAILED, NULL, NULL, reason);
+		ob_set_status_locked(ob, i, s, OB_ST_FAILED, NULL, NULL,
+				     reason);
 	}
 }
 
-static int format_status(const struct ob_inode *s, const char *which,
-			 char *out, size_t outlen)
+static int format_status(const struct ob_inode *s, const char *which, char *out,
+			 size_t outlen)
 {
 	if (!strcmp(which, "status")) {
 		if (s->status == OB_ST_SIGNED)
@@ -121,8 +123,8 @@ static int ob_status_xattr(struct outbox *ob, struct bk_inode *i,
 		ret = strcmp(which, "status") ? -ENODATA : 0;
 	} else {
 		ret = bk_stat(&ob->bk, i, &st);
-		if (ret == 0 && (s->status == OB_ST_UNKNOWN ||
-				 !snapshot_matches(s, &st)))
+		if (ret == 0 &&
+		    (s->status == OB_ST_UNKNOWN || !snapshot_matches(s, &st)))
 			status_from_disk_locked(ob, i, s);
 		if (ret == 0)
 			ret = format_status(s, which, out, outlen);
@@ -153,7 +155,7 @@ static bool xattr_capable(struct bk_inode *i)
 }
 
 void ob_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-			   size_t size)
+		    size_t size)
 {
 	struct outbox *ob = ob_of(req);
 	struct bk_inode *i = bk_inode(&ob->bk, ino);
@@ -162,18 +164,21 @@ void ob_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 	if (i == &ob->bk.root && !strcmp(name, SFS_STATS_XATTR)) {
 		char val[4096];
-		int len = sfs_stats_json(&ob->stats, "outbox", val, sizeof(val));
+		int len =
+		    sfs_stats_json(&ob->stats, "outbox", val, sizeof(val));
 
-		sfuse_reply_xattr(req, val, len < 0 || (size_t)len >= sizeof(val)
-					      ? -ERANGE : len, size);
+		sfuse_reply_xattr(
+		    req, val,
+		    len < 0 || (size_t)len >= sizeof(val) ? -ERANGE : len,
+		    size);
 		return;
 	}
 	if (is_ob_xattr(name)) {
 		char val[256];
 		int ret = ob_status_xattr(ob, i, name, val, sizeof(val));
 
-		sfuse_reply_xattr(req, val, ret < 0 ? ret : (ssize_t)strlen(val),
-			    size);
+		sfuse_reply_xattr(req, val,
+				  ret < 0 ? ret : (ssize_t)strlen(val), size);
 		return;
 	}
 	if (!xattr_capable(i)) {
@@ -265,7 +270,7 @@ static int xattr_change_allowed(struct outbox *ob, fuse_req_t req,
 }
 
 void ob_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-			   const char *value, size_t size, int flags)
+		    const char *value, size_t size, int flags)
 {
 	struct outbox *ob = ob_of(req);
 	struct bk_inode *i = bk_inode(&ob->bk, ino);
@@ -279,15 +284,16 @@ void ob_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	}
 	ret = pin_path(ob, i, path);
 	if (ret == 0) {
-		ret = AS_CALLER(ob, req, setxattr(path, name, value, size,
-						  flags)) < 0 ? -errno : 0;
+		ret = AS_CALLER(ob, req,
+				setxattr(path, name, value, size, flags)) < 0
+			  ? -errno
+			  : 0;
 		bk_unpin(&ob->bk, i);
 	}
 	fuse_reply_err(req, -ret);
 }
 
-void ob_op_removexattr(fuse_req_t req, fuse_ino_t ino,
-			      const char *name)
+void ob_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct outbox *ob = ob_of(req);
 	struct bk_inode *i = bk_inode(&ob->bk, ino);
@@ -302,7 +308,7 @@ void ob_op_removexattr(fuse_req_t req, fuse_ino_t ino,
 	ret = pin_path(ob, i, path);
 	if (ret == 0) {
 		ret = AS_CALLER(ob, req, removexattr(path, name)) < 0 ? -errno
-								       : 0;
+								      : 0;
 		bk_unpin(&ob->bk, i);
 	}
 	fuse_reply_err(req, -ret);

@@ -17,10 +17,10 @@
 
 struct parse_state {
 	struct sfs_config *cfg;
-	char *dir;		/* directory of the config file */
+	char *dir; /* directory of the config file */
 	struct sfs_error *err;
-	int line_err;		/* set when a handler rejected a value */
-	char bad[64];		/* what in the value was wrong, if known */
+	int line_err; /* set when a handler rejected a value */
+	char bad[64]; /* what in the value was wrong, if known */
 };
 
 /* Relative paths in the config are relative to the config's directory. */
@@ -65,8 +65,8 @@ static int parse_bool(const char *v, bool *out)
 	if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1") ||
 	    !strcmp(v, "on"))
 		*out = true;
-	else if (!strcmp(v, "false") || !strcmp(v, "no") ||
-		 !strcmp(v, "0") || !strcmp(v, "off"))
+	else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0") ||
+		 !strcmp(v, "off"))
 		*out = false;
 	else
 		return -EINVAL;
@@ -180,7 +180,8 @@ static int outbox_key(struct parse_state *st, const char *k, const char *v)
 
 		c->writers_set = true;
 		if (ret == 0 && l.any) {
-			/* "*": everyone; root's uid 0 marks it (see policy.c) */
+			/* "*": everyone; root's uid 0 marks it (see policy.c)
+			 */
 			c->writers_any = true;
 		}
 		if (group) {
@@ -297,8 +298,8 @@ static int handler(void *user, const char *section, const char *name,
 	if (ret == 0)
 		return 1;
 	if (!st->line_err)
-		sfs_error_set(st->err, ret, SFS_EXIT_USAGE,
-			      "%s: [%s] %s: %s", st->cfg->path, section, name,
+		sfs_error_set(st->err, ret, SFS_EXIT_USAGE, "%s: [%s] %s: %s",
+			      st->cfg->path, section, name,
 			      ret == -ENOENT ? "unknown key"
 			      : st->bad[0]   ? st->bad
 					     : "invalid value");

@@ -145,8 +145,7 @@ bool policy_may_write(const struct sfs_config *cfg, const struct sfs_rule *r,
 		return uid == owner_uid || uid == 0;
 	u = (struct sfs_ids){cfg->writer_uids, cfg->n_writer_uids, true,
 			     cfg->writers_any};
-	g = (struct sfs_ids){cfg->writer_gids, cfg->n_writer_gids, true,
-			     false};
+	g = (struct sfs_ids){cfg->writer_gids, cfg->n_writer_gids, true, false};
 	return in_ids(&u, uid) || groups_match(&g, gid, groups, ngroups);
 }
 
@@ -172,8 +171,7 @@ void policy_pins(const struct sfs_config *cfg, const struct sfs_rule *r,
 	}
 }
 
-bool policy_path_binding(const struct sfs_config *cfg,
-			 const struct sfs_rule *r)
+bool policy_path_binding(const struct sfs_config *cfg, const struct sfs_rule *r)
 {
 	if (r && r->path_binding >= 0)
 		return r->path_binding;
@@ -181,8 +179,7 @@ bool policy_path_binding(const struct sfs_config *cfg,
 }
 
 /* "0 1000 alice", "*" for anyone; names resolved now, not at each check. */
-int policy_parse_ids(const char *v, bool group, struct sfs_ids *l,
-		     char *bad)
+int policy_parse_ids(const char *v, bool group, struct sfs_ids *l, char *bad)
 {
 	char *copy = strdup(v), *save = NULL, *tok;
 	int ret = 0;
@@ -315,9 +312,9 @@ void policy_rule_free(struct sfs_rule *r)
 }
 
 struct ring_entry {
-	const struct sfs_rule *rule;	/* NULL: the global key */
+	const struct sfs_rule *rule; /* NULL: the global key */
 	struct sfs_signer *signer;
-	bool shared;			/* signer owned by an earlier entry */
+	bool shared; /* signer owned by an earlier entry */
 };
 
 struct sfs_keyring {
@@ -333,8 +330,8 @@ static struct sfs_key_config merged(const struct sfs_config *cfg,
 {
 	struct sfs_key_config k = cfg->key;
 
-#define TAKE(f)                                                              \
-	if (r->key.f)                                                        \
+#define TAKE(f)                                                                \
+	if (r->key.f)                                                          \
 	k.f = r->key.f
 	TAKE(key_uri);
 	TAKE(cert);
@@ -349,8 +346,8 @@ static bool same_key(const struct sfs_key_config *a,
 		     const struct sfs_key_config *b)
 {
 	return a->key_uri && b->key_uri && !strcmp(a->key_uri, b->key_uri) &&
-	       a->cert && b->cert && !strcmp(a->cert, b->cert) &&
-	       a->module && b->module && !strcmp(a->module, b->module);
+	       a->cert && b->cert && !strcmp(a->cert, b->cert) && a->module &&
+	       b->module && !strcmp(a->module, b->module);
 }
 
 int keyring_open(const struct sfs_config *cfg, struct sfs_keyring **out,

@@ -68,8 +68,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (config_load(path, &c, &err) == 0) {
 		check(c);
 		config_free(c);
-	} else if (c || !err.msg[0] || !memchr(err.msg, '\0',
-					       sizeof(err.msg))) {
+	} else if (c || !err.msg[0] ||
+		   !memchr(err.msg, '\0', sizeof(err.msg))) {
 		/* A failure leaves nothing allocated and says why. */
 		abort();
 	}

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-/* libFuzzer: sfs_json_str output is strict JSON that decodes back to its input. */
+/* libFuzzer: sfs_json_str output is strict JSON that decodes back to its input.
+ */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,8 +20,10 @@ static size_t utf8_len(const uint8_t *s, size_t n, uint32_t *cp)
 		*cp = s[0];
 		return 1;
 	}
-	len = (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3 :
-	      (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+	len = (s[0] & 0xe0) == 0xc0   ? 2
+	      : (s[0] & 0xf0) == 0xe0 ? 3
+	      : (s[0] & 0xf8) == 0xf0 ? 4
+				      : 0;
 	if (!len || n < len)
 		return 0;
 	*cp = s[0] & (0x7f >> len);
@@ -114,14 +117,26 @@ static long json_decode(const char *s, size_t n, uint8_t *out)
 		if (i + 1 >= n - 1)
 			return -1;
 		switch (s[i + 1]) {
-		case '"': case '\\': case '/':
+		case '"':
+		case '\\':
+		case '/':
 			out[o++] = (uint8_t)s[i + 1];
 			break;
-		case 'b': out[o++] = '\b'; break;
-		case 'f': out[o++] = '\f'; break;
-		case 'n': out[o++] = '\n'; break;
-		case 'r': out[o++] = '\r'; break;
-		case 't': out[o++] = '\t'; break;
+		case 'b':
+			out[o++] = '\b';
+			break;
+		case 'f':
+			out[o++] = '\f';
+			break;
+		case 'n':
+			out[o++] = '\n';
+			break;
+		case 'r':
+			out[o++] = '\r';
+			break;
+		case 't':
+			out[o++] = '\t';
+			break;
 		case 'u':
 			if (i + 6 > n - 1 || hex4(s + i + 2, &cp))
 				return -1;
@@ -161,8 +176,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    valid != sfs_json_utf8_valid((const char *)data, size))
 		abort();
 	/* Output: valid UTF-8, no raw control characters or DEL. */
-	if (!utf8_ok((const uint8_t *)b.data, b.len) ||
-	    strlen(b.data) != b.len)
+	if (!utf8_ok((const uint8_t *)b.data, b.len) || strlen(b.data) != b.len)
 		abort();
 	for (size_t i = 0; i < b.len; i++)
 		if ((unsigned char)b.data[i] < 0x20 || b.data[i] == 0x7f)

@@ -16,7 +16,7 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char root[64];		/* realpath'd temp tree, see below */
+static char root[64]; /* realpath'd temp tree, see below */
 
 static int rm_entry(const char *p, const struct stat *st, int flag,
 		    struct FTW *ftw)

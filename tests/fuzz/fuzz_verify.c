@@ -41,8 +41,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct verify_policy pol = {
-		.expected_path = EXPECTED_PATH,
-		.expected_path_len = strlen(EXPECTED_PATH),
+	    .expected_path = EXPECTED_PATH,
+	    .expected_path_len = strlen(EXPECTED_PATH),
 	};
 	struct sig_info info;
 	enum verify_reason r;

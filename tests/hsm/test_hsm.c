@@ -37,8 +37,8 @@
 #define KEY_URI "pkcs11:token=signetfs;object=signing-key;type=private"
 
 struct fx {
-	char root[64];		/* mkdtemp */
-	char dir[128];		/* root/t, made by signetfs init */
+	char root[64]; /* mkdtemp */
+	char dir[128]; /* root/t, made by signetfs init */
 	char pin[160];
 	char softhsm[160];
 };
@@ -144,10 +144,10 @@ static int teardown(void **state)
 static struct hsm_config cfg_of(const struct fx *f, const char *uri)
 {
 	return (struct hsm_config){
-		.module = MODULE,
-		.key_uri = uri ? uri : KEY_URI,
-		.pin_file = f->pin,
-		.softhsm_conf = f->softhsm,
+	    .module = MODULE,
+	    .key_uri = uri ? uri : KEY_URI,
+	    .pin_file = f->pin,
+	    .softhsm_conf = f->softhsm,
 	};
 }
 
@@ -222,9 +222,10 @@ static bool verify(EVP_PKEY *pub, const unsigned char *msg, size_t len,
 		   const unsigned char *sig, size_t siglen)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	bool ok = md &&
-		  EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pub) == 1 &&
-		  EVP_DigestVerify(md, sig, siglen, msg, len) == 1;
+	bool ok =
+	    md &&
+	    EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pub) == 1 &&
+	    EVP_DigestVerify(md, sig, siglen, msg, len) == 1;
 
 	EVP_MD_CTX_free(md);
 	return ok;
@@ -322,7 +323,8 @@ static void test_wrong_pin(void **state)
 
 static void test_missing_key(void **state)
 {
-	struct hsm_config c = cfg_of(*state, "pkcs11:token=signetfs;object=nope");
+	struct hsm_config c =
+	    cfg_of(*state, "pkcs11:token=signetfs;object=nope");
 
 	expect_fail(&c, SFS_EXIT_TOKEN,
 		    "private key 'nope' not found on token 'signetfs'");
@@ -342,19 +344,19 @@ static void test_wrong_token(void **state)
 static void test_malformed_uri(void **state)
 {
 	static const char *const bad[] = {
-		"pkcs12:token=signetfs",
-		"token=signetfs;object=signing-key",
-		"pkcs11:token=%zzsignetfs",
-		"pkcs11:token=signetfs%4",
-		"pkcs11:token=a;token=b",
-		"pkcs11:objet=signing-key",
-		"pkcs11:token=signetfs;type=cert",
-		"pkcs11:token",
-		"pkcs11:token=signetfs;;object=signing-key",
-		"pkcs11:token=sig%00netfs",
-		"pkcs11:token=signetfs?pin-source=env:PIN",
-		"pkcs11:token=signetfs;slot-id=x1",
-		"pkcs11:token=signetfs?pin-value=a&pin-value=b",
+	    "pkcs12:token=signetfs",
+	    "token=signetfs;object=signing-key",
+	    "pkcs11:token=%zzsignetfs",
+	    "pkcs11:token=signetfs%4",
+	    "pkcs11:token=a;token=b",
+	    "pkcs11:objet=signing-key",
+	    "pkcs11:token=signetfs;type=cert",
+	    "pkcs11:token",
+	    "pkcs11:token=signetfs;;object=signing-key",
+	    "pkcs11:token=sig%00netfs",
+	    "pkcs11:token=signetfs?pin-source=env:PIN",
+	    "pkcs11:token=signetfs;slot-id=x1",
+	    "pkcs11:token=signetfs?pin-value=a&pin-value=b",
 	};
 	struct hsm_config c = cfg_of(*state, NULL);
 	struct sfs_error err = {0};
@@ -382,7 +384,7 @@ static void test_unreadable_pin(void **state)
 	c.pin_file = p;
 	expect_fail(&c, SFS_EXIT_USAGE, "cannot read PIN file");
 	expect_fail(&c, SFS_EXIT_USAGE, p);
-	c.pin_file = f->root;	/* a directory */
+	c.pin_file = f->root; /* a directory */
 	expect_fail(&c, SFS_EXIT_USAGE, "cannot read PIN file");
 	snprintf(p, sizeof(p), "%s/empty-pin", f->root);
 	write_text(p, "\n", 0600);
@@ -407,9 +409,10 @@ static void test_pin_source(void **state)
 	sign_verify(h, "pin from the query");
 	done(h);
 	/* The older form with pin-source as a path attribute. */
-	snprintf(uri, sizeof(uri),
-		 "pkcs11:token=signetfs;pin-source=file://%s;object=signing-key",
-		 f->pin);
+	snprintf(
+	    uri, sizeof(uri),
+	    "pkcs11:token=signetfs;pin-source=file://%s;object=signing-key",
+	    f->pin);
 	h = open_ok(&c);
 	assert_string_equal(hsm_key_uri(h),
 			    "pkcs11:token=signetfs;object=signing-key");
@@ -431,7 +434,8 @@ static void test_uri_sanitised(void **state)
 	c.pin_file = NULL;
 	snprintf(uri, sizeof(uri),
 		 "pkcs11:token=sig%%6eetfs;object=signing-key?pin-value=%s"
-		 "&x-vendor=1", pin);
+		 "&x-vendor=1",
+		 pin);
 	c.key_uri = uri;
 	h = open_ok(&c);
 	assert_string_equal(hsm_key_uri(h),
@@ -541,13 +545,15 @@ static void test_recovery(void **state)
 
 	sign_verify(h, "before");
 	move_tokens(f, true);
-	assert_int_equal(sign_once(h, (const unsigned char *)"x", 1, sig,
-				   &siglen, &err), -1);
+	assert_int_equal(
+	    sign_once(h, (const unsigned char *)"x", 1, sig, &siglen, &err),
+	    -1);
 	/* Still away: the next begin tries to recover and says why not. */
 	memset(&err, 0, sizeof(err));
 	siglen = sizeof(sig);
-	assert_int_equal(sign_once(h, (const unsigned char *)"x", 1, sig,
-				   &siglen, &err), -1);
+	assert_int_equal(
+	    sign_once(h, (const unsigned char *)"x", 1, sig, &siglen, &err),
+	    -1);
 	assert_int_equal(err.exit, SFS_EXIT_TOKEN);
 	assert_true(err.msg[0] != '\0');
 	move_tokens(f, false);
@@ -561,7 +567,7 @@ enum { THREADS = 8, PER_THREAD = 250 };
 struct worker {
 	struct hsm *h;
 	int id, n;
-	atomic_bool *stop;	/* NULL: sign n times */
+	atomic_bool *stop; /* NULL: sign n times */
 	int ok, failed, bad, ok_after;
 	atomic_bool *restored;
 	pthread_t t;
@@ -601,8 +607,8 @@ static double sign_threads(struct hsm *h, int n, int per, int *ok)
 	*ok = 0;
 	for (int i = 0; i < n; i++) {
 		w[i] = (struct worker){.h = h, .id = i, .n = per};
-		assert_int_equal(pthread_create(&w[i].t, NULL, worker_run,
-						&w[i]), 0);
+		assert_int_equal(
+		    pthread_create(&w[i].t, NULL, worker_run, &w[i]), 0);
 	}
 	for (int i = 0; i < n; i++) {
 		pthread_join(w[i].t, NULL);
@@ -620,7 +626,7 @@ static void test_threads(void **state)
 	int ok;
 	double r1, r2, r8;
 
-	sign_threads(h, 1, 100, &ok);	/* warm-up */
+	sign_threads(h, 1, 100, &ok); /* warm-up */
 	r1 = sign_threads(h, 1, 2000, &ok);
 	assert_int_equal(ok, 2000);
 	r2 = sign_threads(h, 2, 1000, &ok);
@@ -645,10 +651,10 @@ static void test_recovery_under_load(void **state)
 	bool all;
 
 	for (int i = 0; i < 4; i++) {
-		w[i] = (struct worker){.h = h, .id = i, .stop = &stop,
-				       .restored = &restored};
-		assert_int_equal(pthread_create(&w[i].t, NULL, worker_run,
-						&w[i]), 0);
+		w[i] = (struct worker){
+		    .h = h, .id = i, .stop = &stop, .restored = &restored};
+		assert_int_equal(
+		    pthread_create(&w[i].t, NULL, worker_run, &w[i]), 0);
 	}
 	usleep(50 * 1000);
 	move_tokens(f, true);
@@ -740,7 +746,8 @@ static void test_init_files(void **state)
 	assert_true(chains_to(signer, ca));
 	/* Its twin: another init's CA does not vouch for this signer. */
 	snprintf(other, sizeof(other), "%s/other", f->root);
-	assert_int_equal(init_dir(other, NULL, NULL, NULL, out, sizeof(out)), 0);
+	assert_int_equal(init_dir(other, NULL, NULL, NULL, out, sizeof(out)),
+			 0);
 	other_ca = load_cert(other, "ca.pem");
 	assert_false(chains_to(signer, other_ca));
 	X509_free(other_ca);
@@ -765,12 +772,13 @@ static void test_init_files(void **state)
 		fail_msg("config_load: %s", err.msg);
 	assert_string_equal(cfg->key.key_uri, KEY_URI);
 	assert_string_equal(cfg->key.pin_file, f->pin);
-	h = open_ok(&(struct hsm_config){.module = cfg->key.module,
-					 .key_uri = cfg->key.key_uri,
-					 .pin_file = cfg->key.pin_file,
-					 .softhsm_conf = cfg->key.softhsm_conf});
-	assert_int_equal(EVP_PKEY_eq(hsm_public_key(h),
-				     X509_get0_pubkey(signer)), 1);
+	h = open_ok(
+	    &(struct hsm_config){.module = cfg->key.module,
+				 .key_uri = cfg->key.key_uri,
+				 .pin_file = cfg->key.pin_file,
+				 .softhsm_conf = cfg->key.softhsm_conf});
+	assert_int_equal(
+	    EVP_PKEY_eq(hsm_public_key(h), X509_get0_pubkey(signer)), 1);
 	done(h);
 	config_free(cfg);
 	X509_free(ca);
@@ -793,8 +801,8 @@ static void test_init_refuses(void **state)
 	/* --force replaces what init made and leaves the rest alone. */
 	snprintf(keep, sizeof(keep), "%s/audit.log", f->dir);
 	write_text(keep, "keep me\n", 0600);
-	assert_int_equal(init_dir(f->dir, "--force", NULL, NULL, out,
-				  sizeof(out)), 0);
+	assert_int_equal(
+	    init_dir(f->dir, "--force", NULL, NULL, out, sizeof(out)), 0);
 	assert_int_equal(access(keep, F_OK), 0);
 	after = load_cert(f->dir, "signer.pem");
 	assert_int_not_equal(X509_cmp(before, after), 0);
@@ -811,16 +819,20 @@ static void test_init_usage(void **state)
 	char out[4096], d[200];
 
 	snprintf(d, sizeof(d), "%s/u", f->root);
-	assert_int_equal(init_dir("--help", NULL, NULL, NULL, out,
-				  sizeof(out)), 0);
+	assert_int_equal(init_dir("--help", NULL, NULL, NULL, out, sizeof(out)),
+			 0);
 	assert_non_null(strstr(out, "usage: signetfs init"));
-	assert_int_equal(init_dir(d, "--key-type", "ed448", NULL, out,
-				  sizeof(out)), SFS_EXIT_USAGE);
-	assert_int_equal(init_dir(d, "--label",
-				  "a-label-much-longer-than-32-bytes-is-refused",
-				  NULL, out, sizeof(out)), SFS_EXIT_USAGE);
-	assert_int_equal(init_dir(d, "--module", "/nonexistent.so", NULL, out,
-				  sizeof(out)), SFS_EXIT_TOKEN);
+	assert_int_equal(
+	    init_dir(d, "--key-type", "ed448", NULL, out, sizeof(out)),
+	    SFS_EXIT_USAGE);
+	assert_int_equal(
+	    init_dir(d, "--label",
+		     "a-label-much-longer-than-32-bytes-is-refused", NULL, out,
+		     sizeof(out)),
+	    SFS_EXIT_USAGE);
+	assert_int_equal(
+	    init_dir(d, "--module", "/nonexistent.so", NULL, out, sizeof(out)),
+	    SFS_EXIT_TOKEN);
 	assert_non_null(strstr(out, "/nonexistent.so"));
 	/* A failed init leaves no half-made directory behind. */
 	assert_int_equal(access(d, F_OK), -1);
@@ -834,15 +846,16 @@ static void test_init_rsa(void **state)
 
 	snprintf(d, sizeof(d), "%s/rsa", f->root);
 	assert_int_equal(init_dir(d, "--key-type", "rsa-3072", "--label=r s",
-				  out, sizeof(out)), 0);
+				  out, sizeof(out)),
+			 0);
 	snprintf(pin, sizeof(pin), "%s/pin", d);
 	snprintf(conf, sizeof(conf), "%s/softhsm2.conf", d);
 	h = open_ok(&(struct hsm_config){
-		.module = MODULE,
-		.key_uri = "pkcs11:token=r%20s;object=signing-key",
-		.pin_file = pin, .softhsm_conf = conf});
-	assert_int_equal(EVP_PKEY_get_base_id(hsm_public_key(h)),
-			 EVP_PKEY_RSA);
+	    .module = MODULE,
+	    .key_uri = "pkcs11:token=r%20s;object=signing-key",
+	    .pin_file = pin,
+	    .softhsm_conf = conf});
+	assert_int_equal(EVP_PKEY_get_base_id(hsm_public_key(h)), EVP_PKEY_RSA);
 	assert_int_equal(EVP_PKEY_get_bits(hsm_public_key(h)), 3072);
 	sign_verify(h, "rsa");
 	done(h);
@@ -854,8 +867,8 @@ static void test_init_rsa(void **state)
 static int init_join(const char *dir, const char *existing, const char *label,
 		     char *out, size_t outlen)
 {
-	const char *argv[] = {"signetfs", "init", dir, "--join", existing,
-			      "--label", label, NULL};
+	const char *argv[] = {"signetfs", "init",    dir,   "--join",
+			      existing,	  "--label", label, NULL};
 
 	return run(argv, out, outlen);
 }
@@ -983,8 +996,10 @@ static void test_join_files(void **state)
 	read_pin(f, pin_a, sizeof(pin_a));
 	read_pin(&fb, pin_b, sizeof(pin_b));
 	assert_string_not_equal(pin_a, pin_b);
-	for (const char *const *n = (const char *const[]){"tokens", "ca.key",
-			"softhsm2.conf", NULL}; *n; n++) {
+	for (const char *const *n =
+		 (const char *const[]){"tokens", "ca.key", "softhsm2.conf",
+				       NULL};
+	     *n; n++) {
 		snprintf(p, sizeof(p), "%s/%s", b, *n);
 		assert_int_equal(access(p, F_OK), -1);
 	}
@@ -1039,10 +1054,10 @@ static void test_join_two_keys(void **state)
 				signer_token_serial(sb));
 	fp_of(sa, fp_a);
 	fp_of(sb, fp_b);
-	assert_int_equal(sign_check(sa, cafile, "src/a.c", "a", NULL, 0,
-				    false), VR_OK);
-	assert_int_equal(sign_check(sb, cafile, "rel/b.c", "b", NULL, 0,
-				    false), VR_OK);
+	assert_int_equal(sign_check(sa, cafile, "src/a.c", "a", NULL, 0, false),
+			 VR_OK);
+	assert_int_equal(sign_check(sb, cafile, "rel/b.c", "b", NULL, 0, false),
+			 VR_OK);
 	/* Pinned to its own signer each passes; to the other's it fails. */
 	assert_int_equal(sign_check(sa, cafile, "a", "a", &fp_a, 1, false),
 			 VR_OK);
@@ -1085,8 +1100,8 @@ static void test_join_hsm(void **state)
 	c.key_uri = "pkcs11:token=release;object=signing-key;type=private";
 	c.pin_file = pin_b;
 	hb = open_ok(&c);
-	assert_int_not_equal(EVP_PKEY_eq(hsm_public_key(ha),
-					 hsm_public_key(hb)), 1);
+	assert_int_not_equal(
+	    EVP_PKEY_eq(hsm_public_key(ha), hsm_public_key(hb)), 1);
 	sign_verify(ha, "a");
 	sign_verify(hb, "b");
 	done(hb);
@@ -1104,10 +1119,10 @@ static void test_join_refuses(void **state)
 {
 	struct fx *f = *state;
 	char b[160], c[160], out[4096];
-	const char *no_label[] = {"signetfs", "init", c, "--join", f->dir,
-				  NULL};
-	const char *same[] = {"signetfs", "init", f->dir, "--join", f->dir,
-			      "--label", "x", "--force", NULL};
+	const char *no_label[] = {"signetfs", "init", c,
+				  "--join",   f->dir, NULL};
+	const char *same[] = {"signetfs", "init", f->dir,    "--join", f->dir,
+			      "--label",  "x",	  "--force", NULL};
 	struct hsm_config hc = cfg_of(f, NULL);
 
 	snprintf(b, sizeof(b), "%s/b", f->root);
@@ -1150,8 +1165,7 @@ static void test_join_undo(void **state)
 	fp = fopen(p, "a");
 	assert_non_null(fp);
 	for (int i = 0; i < 30000; i++)
-		fputs("padding after the certificate, which PEM ignores\n",
-		      fp);
+		fputs("padding after the certificate, which PEM ignores\n", fp);
 	fclose(fp);
 	assert_int_equal(init_join(b, f->dir, "release", out, sizeof(out)),
 			 SFS_EXIT_USAGE);
@@ -1160,7 +1174,7 @@ static void test_join_undo(void **state)
 	assert_int_equal(store_tokens(f), 1);
 	assert_int_equal(truncate(p, 0), 0);
 	assert_int_equal(init_join(b, f->dir, "release", out, sizeof(out)),
-			 SFS_EXIT_USAGE);	/* no CA certificate left */
+			 SFS_EXIT_USAGE); /* no CA certificate left */
 	assert_int_equal(store_tokens(f), 1);
 }
 
@@ -1168,29 +1182,18 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-		T(test_open),
-		T(test_missing_module),
-		T(test_wrong_pin),
-		T(test_missing_key),
-		T(test_wrong_token),
-		T(test_malformed_uri),
-		T(test_unreadable_pin),
-		T(test_pin_source),
-		T(test_uri_sanitised),
-		T(test_pin_mode_warning),
-		T(test_shared_module),
-		T(test_recovery),
-		T(test_threads),
-		T(test_recovery_under_load),
-		T(test_init_files),
-		T(test_init_refuses),
-		T(test_init_usage),
-		T(test_init_rsa),
-		T(test_join_files),
-		T(test_join_two_keys),
-		T(test_join_hsm),
-		T(test_join_refuses),
-		T(test_join_undo),
+	    T(test_open),	    T(test_missing_module),
+	    T(test_wrong_pin),	    T(test_missing_key),
+	    T(test_wrong_token),    T(test_malformed_uri),
+	    T(test_unreadable_pin), T(test_pin_source),
+	    T(test_uri_sanitised),  T(test_pin_mode_warning),
+	    T(test_shared_module),  T(test_recovery),
+	    T(test_threads),	    T(test_recovery_under_load),
+	    T(test_init_files),	    T(test_init_refuses),
+	    T(test_init_usage),	    T(test_init_rsa),
+	    T(test_join_files),	    T(test_join_two_keys),
+	    T(test_join_hsm),	    T(test_join_refuses),
+	    T(test_join_undo),
 #undef T
 	};
 

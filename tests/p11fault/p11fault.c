@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-/* A PKCS#11 module that forwards to a real one and injects faults on command. */
+/* A PKCS#11 module that forwards to a real one and injects faults on command.
+ */
 /*
  * Environment:
  *   P11FAULT_MODULE   the real module (default SoftHSMv2)
@@ -46,141 +47,154 @@
  * Every v2.40 function but C_GetFunctionList: name, what its first argument
  * is and how a failure ends its operation (enum kind), parameters, arguments.
  */
-#define P11_FUNCS(X)							\
-	X(C_Initialize, NONE, (void *a), (a))					\
-	X(C_Finalize, NONE, (void *a), (a))					\
-	X(C_GetInfo, NONE, (CK_INFO_PTR a), (a))				\
-	X(C_GetSlotList, NONE, (CK_BBOOL a, CK_SLOT_ID_PTR b, CK_ULONG_PTR c),	\
-	  (a, b, c))							\
-	X(C_GetSlotInfo, SLOT, (CK_SLOT_ID a, CK_SLOT_INFO_PTR b), (a, b))	\
-	X(C_GetTokenInfo, SLOT, (CK_SLOT_ID a, CK_TOKEN_INFO_PTR b), (a, b))	\
-	X(C_WaitForSlotEvent, NONE, (CK_FLAGS a, CK_SLOT_ID_PTR b, void *c),	\
-	  (a, b, c))							\
-	X(C_GetMechanismList, SLOT,						\
-	  (CK_SLOT_ID a, CK_MECHANISM_TYPE_PTR b, CK_ULONG_PTR c), (a, b, c)) \
-	X(C_GetMechanismInfo, SLOT,						\
-	  (CK_SLOT_ID a, CK_MECHANISM_TYPE b, CK_MECHANISM_INFO_PTR c),	\
-	  (a, b, c))							\
-	X(C_InitToken, SLOT,							\
-	  (CK_SLOT_ID a, CK_UTF8CHAR_PTR b, CK_ULONG c, CK_UTF8CHAR_PTR d), \
-	  (a, b, c, d))							\
-	X(C_InitPIN, SES, (CK_SESSION_HANDLE a, CK_UTF8CHAR_PTR b, CK_ULONG c), \
-	  (a, b, c))							\
-	X(C_SetPIN, SES,							\
-	  (CK_SESSION_HANDLE a, CK_UTF8CHAR_PTR b, CK_ULONG c,		\
-	   CK_UTF8CHAR_PTR d, CK_ULONG e), (a, b, c, d, e))		\
-	X(C_OpenSession, SLOT,						\
-	  (CK_SLOT_ID a, CK_FLAGS b, void *c, CK_NOTIFY d,		\
-	   CK_SESSION_HANDLE_PTR e), (a, b, c, d, e))			\
-	X(C_CloseSession, SES, (CK_SESSION_HANDLE a), (a))			\
-	X(C_CloseAllSessions, SLOT, (CK_SLOT_ID a), (a))			\
+#define P11_FUNCS(X)                                                           \
+	X(C_Initialize, NONE, (void *a), (a))                                  \
+	X(C_Finalize, NONE, (void *a), (a))                                    \
+	X(C_GetInfo, NONE, (CK_INFO_PTR a), (a))                               \
+	X(C_GetSlotList, NONE, (CK_BBOOL a, CK_SLOT_ID_PTR b, CK_ULONG_PTR c), \
+	  (a, b, c))                                                           \
+	X(C_GetSlotInfo, SLOT, (CK_SLOT_ID a, CK_SLOT_INFO_PTR b), (a, b))     \
+	X(C_GetTokenInfo, SLOT, (CK_SLOT_ID a, CK_TOKEN_INFO_PTR b), (a, b))   \
+	X(C_WaitForSlotEvent, NONE, (CK_FLAGS a, CK_SLOT_ID_PTR b, void *c),   \
+	  (a, b, c))                                                           \
+	X(C_GetMechanismList, SLOT,                                            \
+	  (CK_SLOT_ID a, CK_MECHANISM_TYPE_PTR b, CK_ULONG_PTR c), (a, b, c))  \
+	X(C_GetMechanismInfo, SLOT,                                            \
+	  (CK_SLOT_ID a, CK_MECHANISM_TYPE b, CK_MECHANISM_INFO_PTR c),        \
+	  (a, b, c))                                                           \
+	X(C_InitToken, SLOT,                                                   \
+	  (CK_SLOT_ID a, CK_UTF8CHAR_PTR b, CK_ULONG c, CK_UTF8CHAR_PTR d),    \
+	  (a, b, c, d))                                                        \
+	X(C_InitPIN, SES,                                                      \
+	  (CK_SESSION_HANDLE a, CK_UTF8CHAR_PTR b, CK_ULONG c), (a, b, c))     \
+	X(C_SetPIN, SES,                                                       \
+	  (CK_SESSION_HANDLE a, CK_UTF8CHAR_PTR b, CK_ULONG c,                 \
+	   CK_UTF8CHAR_PTR d, CK_ULONG e),                                     \
+	  (a, b, c, d, e))                                                     \
+	X(C_OpenSession, SLOT,                                                 \
+	  (CK_SLOT_ID a, CK_FLAGS b, void *c, CK_NOTIFY d,                     \
+	   CK_SESSION_HANDLE_PTR e),                                           \
+	  (a, b, c, d, e))                                                     \
+	X(C_CloseSession, SES, (CK_SESSION_HANDLE a), (a))                     \
+	X(C_CloseAllSessions, SLOT, (CK_SLOT_ID a), (a))                       \
 	X(C_GetSessionInfo, SES, (CK_SESSION_HANDLE a, CK_SESSION_INFO_PTR b), \
-	  (a, b))							\
-	X(C_GetOperationState, SES,						\
-	  (CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG_PTR c), (a, b, c)) \
-	X(C_SetOperationState, SES,						\
-	  (CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c,		\
-	   CK_OBJECT_HANDLE d, CK_OBJECT_HANDLE e), (a, b, c, d, e))	\
-	X(C_Login, SES,							\
-	  (CK_SESSION_HANDLE a, CK_USER_TYPE b, CK_UTF8CHAR_PTR c,	\
-	   CK_ULONG d), (a, b, c, d))					\
-	X(C_Logout, SES, (CK_SESSION_HANDLE a), (a))				\
-	X(C_CreateObject, SES,						\
-	  (CK_SESSION_HANDLE a, CK_ATTRIBUTE_PTR b, CK_ULONG c,		\
-	   CK_OBJECT_HANDLE_PTR d), (a, b, c, d))			\
-	X(C_CopyObject, SES,							\
-	  (CK_SESSION_HANDLE a, CK_OBJECT_HANDLE b, CK_ATTRIBUTE_PTR c,	\
-	   CK_ULONG d, CK_OBJECT_HANDLE_PTR e), (a, b, c, d, e))	\
-	X(C_DestroyObject, SES, (CK_SESSION_HANDLE a, CK_OBJECT_HANDLE b),	\
-	  (a, b))							\
-	X(C_GetObjectSize, SES,						\
-	  (CK_SESSION_HANDLE a, CK_OBJECT_HANDLE b, CK_ULONG_PTR c),	\
-	  (a, b, c))							\
-	X(C_GetAttributeValue, SES,						\
-	  (CK_SESSION_HANDLE a, CK_OBJECT_HANDLE b, CK_ATTRIBUTE_PTR c,	\
-	   CK_ULONG d), (a, b, c, d))					\
-	X(C_SetAttributeValue, SES,						\
-	  (CK_SESSION_HANDLE a, CK_OBJECT_HANDLE b, CK_ATTRIBUTE_PTR c,	\
-	   CK_ULONG d), (a, b, c, d))					\
-	X(C_FindObjectsInit, SES,						\
-	  (CK_SESSION_HANDLE a, CK_ATTRIBUTE_PTR b, CK_ULONG c), (a, b, c)) \
-	X(C_FindObjects, SES,						\
-	  (CK_SESSION_HANDLE a, CK_OBJECT_HANDLE_PTR b, CK_ULONG c,	\
-	   CK_ULONG_PTR d), (a, b, c, d))				\
-	X(C_FindObjectsFinal, SES, (CK_SESSION_HANDLE a), (a))		\
-	X(C_EncryptInit, SES,						\
-	  (CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c),	\
-	  (a, b, c))							\
-	X(C_Encrypt, IO, BUF_IO_PARAMS, BUF_IO_ARGS)			\
-	X(C_EncryptUpdate, IOU, BUF_IO_PARAMS, BUF_IO_ARGS)			\
-	X(C_EncryptFinal, OUT, BUF_OUT_PARAMS, BUF_OUT_ARGS)			\
-	X(C_DecryptInit, SES,						\
-	  (CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c),	\
-	  (a, b, c))							\
-	X(C_Decrypt, IO, BUF_IO_PARAMS, BUF_IO_ARGS)			\
-	X(C_DecryptUpdate, IOU, BUF_IO_PARAMS, BUF_IO_ARGS)			\
-	X(C_DecryptFinal, OUT, BUF_OUT_PARAMS, BUF_OUT_ARGS)			\
-	X(C_DigestInit, SES, (CK_SESSION_HANDLE a, CK_MECHANISM_PTR b), (a, b)) \
-	X(C_Digest, IO, BUF_IO_PARAMS, BUF_IO_ARGS)				\
-	X(C_DigestUpdate, UPD, BUF_IN_PARAMS, BUF_IN_ARGS)			\
+	  (a, b))                                                              \
+	X(C_GetOperationState, SES,                                            \
+	  (CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG_PTR c), (a, b, c))     \
+	X(C_SetOperationState, SES,                                            \
+	  (CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c, CK_OBJECT_HANDLE d, \
+	   CK_OBJECT_HANDLE e),                                                \
+	  (a, b, c, d, e))                                                     \
+	X(C_Login, SES,                                                        \
+	  (CK_SESSION_HANDLE a, CK_USER_TYPE b, CK_UTF8CHAR_PTR c,             \
+	   CK_ULONG d),                                                        \
+	  (a, b, c, d))                                                        \
+	X(C_Logout, SES, (CK_SESSION_HANDLE a), (a))                           \
+	X(C_CreateObject, SES,                                                 \
+	  (CK_SESSION_HANDLE a, CK_ATTRIBUTE_PTR b, CK_ULONG c,                \
+	   CK_OBJECT_HANDLE_PTR d),                                            \
+	  (a, b, c, d))                                                        \
+	X(C_CopyObject, SES,                                                   \
+	  (CK_SESSION_HANDLE a, CK_OBJECT_HANDLE b, CK_ATTRIBUTE_PTR c,        \
+	   CK_ULONG d, CK_OBJECT_HANDLE_PTR e),                                \
+	  (a, b, c, d, e))                                                     \
+	X(C_DestroyObject, SES, (CK_SESSION_HANDLE a, CK_OBJECT_HANDLE b),     \
+	  (a, b))                                                              \
+	X(C_GetObjectSize, SES,                                                \
+	  (CK_SESSION_HANDLE a, CK_OBJECT_HANDLE b, CK_ULONG_PTR c),           \
+	  (a, b, c))                                                           \
+	X(C_GetAttributeValue, SES,                                            \
+	  (CK_SESSION_HANDLE a, CK_OBJECT_HANDLE b, CK_ATTRIBUTE_PTR c,        \
+	   CK_ULONG d),                                                        \
+	  (a, b, c, d))                                                        \
+	X(C_SetAttributeValue, SES,                                            \
+	  (CK_SESSION_HANDLE a, CK_OBJECT_HANDLE b, CK_ATTRIBUTE_PTR c,        \
+	   CK_ULONG d),                                                        \
+	  (a, b, c, d))                                                        \
+	X(C_FindObjectsInit, SES,                                              \
+	  (CK_SESSION_HANDLE a, CK_ATTRIBUTE_PTR b, CK_ULONG c), (a, b, c))    \
+	X(C_FindObjects, SES,                                                  \
+	  (CK_SESSION_HANDLE a, CK_OBJECT_HANDLE_PTR b, CK_ULONG c,            \
+	   CK_ULONG_PTR d),                                                    \
+	  (a, b, c, d))                                                        \
+	X(C_FindObjectsFinal, SES, (CK_SESSION_HANDLE a), (a))                 \
+	X(C_EncryptInit, SES,                                                  \
+	  (CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c),       \
+	  (a, b, c))                                                           \
+	X(C_Encrypt, IO, BUF_IO_PARAMS, BUF_IO_ARGS)                           \
+	X(C_EncryptUpdate, IOU, BUF_IO_PARAMS, BUF_IO_ARGS)                    \
+	X(C_EncryptFinal, OUT, BUF_OUT_PARAMS, BUF_OUT_ARGS)                   \
+	X(C_DecryptInit, SES,                                                  \
+	  (CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c),       \
+	  (a, b, c))                                                           \
+	X(C_Decrypt, IO, BUF_IO_PARAMS, BUF_IO_ARGS)                           \
+	X(C_DecryptUpdate, IOU, BUF_IO_PARAMS, BUF_IO_ARGS)                    \
+	X(C_DecryptFinal, OUT, BUF_OUT_PARAMS, BUF_OUT_ARGS)                   \
+	X(C_DigestInit, SES, (CK_SESSION_HANDLE a, CK_MECHANISM_PTR b),        \
+	  (a, b))                                                              \
+	X(C_Digest, IO, BUF_IO_PARAMS, BUF_IO_ARGS)                            \
+	X(C_DigestUpdate, UPD, BUF_IN_PARAMS, BUF_IN_ARGS)                     \
 	X(C_DigestKey, UPD, (CK_SESSION_HANDLE a, CK_OBJECT_HANDLE b), (a, b)) \
-	X(C_DigestFinal, OUT, BUF_OUT_PARAMS, BUF_OUT_ARGS)			\
-	X(C_SignInit, SES,							\
-	  (CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c),	\
-	  (a, b, c))							\
-	X(C_Sign, IO, BUF_IO_PARAMS, BUF_IO_ARGS)				\
-	X(C_SignUpdate, UPD, BUF_IN_PARAMS, BUF_IN_ARGS)			\
-	X(C_SignFinal, OUT, BUF_OUT_PARAMS, BUF_OUT_ARGS)			\
-	X(C_SignRecoverInit, SES,						\
-	  (CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c),	\
-	  (a, b, c))							\
-	X(C_SignRecover, IO, BUF_IO_PARAMS, BUF_IO_ARGS)			\
-	X(C_VerifyInit, SES,							\
-	  (CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c),	\
-	  (a, b, c))							\
-	X(C_Verify, FWD,							\
-	  (CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c, CK_BYTE_PTR d, \
-	   CK_ULONG e), (a, b, c, d, e))				\
-	X(C_VerifyUpdate, UPD, BUF_IN_PARAMS, BUF_IN_ARGS)			\
-	X(C_VerifyFinal, FWD, BUF_IN_PARAMS, BUF_IN_ARGS)			\
-	X(C_VerifyRecoverInit, SES,						\
-	  (CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c),	\
-	  (a, b, c))							\
-	X(C_VerifyRecover, IO, BUF_IO_PARAMS, BUF_IO_ARGS)			\
-	X(C_DigestEncryptUpdate, SES, BUF_IO_PARAMS, BUF_IO_ARGS)		\
-	X(C_DecryptDigestUpdate, SES, BUF_IO_PARAMS, BUF_IO_ARGS)		\
-	X(C_SignEncryptUpdate, SES, BUF_IO_PARAMS, BUF_IO_ARGS)		\
-	X(C_DecryptVerifyUpdate, SES, BUF_IO_PARAMS, BUF_IO_ARGS)		\
-	X(C_GenerateKey, SES,						\
-	  (CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_ATTRIBUTE_PTR c,	\
-	   CK_ULONG d, CK_OBJECT_HANDLE_PTR e), (a, b, c, d, e))	\
-	X(C_GenerateKeyPair, SES,						\
-	  (CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_ATTRIBUTE_PTR c,	\
-	   CK_ULONG d, CK_ATTRIBUTE_PTR e, CK_ULONG f,			\
-	   CK_OBJECT_HANDLE_PTR g, CK_OBJECT_HANDLE_PTR h),		\
-	  (a, b, c, d, e, f, g, h))					\
-	X(C_WrapKey, SES,							\
-	  (CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c,	\
-	   CK_OBJECT_HANDLE d, CK_BYTE_PTR e, CK_ULONG_PTR f),		\
-	  (a, b, c, d, e, f))						\
-	X(C_UnwrapKey, SES,							\
-	  (CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c,	\
-	   CK_BYTE_PTR d, CK_ULONG e, CK_ATTRIBUTE_PTR f, CK_ULONG g,	\
-	   CK_OBJECT_HANDLE_PTR h), (a, b, c, d, e, f, g, h))		\
-	X(C_DeriveKey, SES,							\
-	  (CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c,	\
-	   CK_ATTRIBUTE_PTR d, CK_ULONG e, CK_OBJECT_HANDLE_PTR f),	\
-	  (a, b, c, d, e, f))						\
-	X(C_SeedRandom, SES, BUF_IN_PARAMS, BUF_IN_ARGS)			\
-	X(C_GenerateRandom, SES, BUF_IN_PARAMS, BUF_IN_ARGS)			\
-	X(C_GetFunctionStatus, SES, (CK_SESSION_HANDLE a), (a))		\
+	X(C_DigestFinal, OUT, BUF_OUT_PARAMS, BUF_OUT_ARGS)                    \
+	X(C_SignInit, SES,                                                     \
+	  (CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c),       \
+	  (a, b, c))                                                           \
+	X(C_Sign, IO, BUF_IO_PARAMS, BUF_IO_ARGS)                              \
+	X(C_SignUpdate, UPD, BUF_IN_PARAMS, BUF_IN_ARGS)                       \
+	X(C_SignFinal, OUT, BUF_OUT_PARAMS, BUF_OUT_ARGS)                      \
+	X(C_SignRecoverInit, SES,                                              \
+	  (CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c),       \
+	  (a, b, c))                                                           \
+	X(C_SignRecover, IO, BUF_IO_PARAMS, BUF_IO_ARGS)                       \
+	X(C_VerifyInit, SES,                                                   \
+	  (CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c),       \
+	  (a, b, c))                                                           \
+	X(C_Verify, FWD,                                                       \
+	  (CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c, CK_BYTE_PTR d,      \
+	   CK_ULONG e),                                                        \
+	  (a, b, c, d, e))                                                     \
+	X(C_VerifyUpdate, UPD, BUF_IN_PARAMS, BUF_IN_ARGS)                     \
+	X(C_VerifyFinal, FWD, BUF_IN_PARAMS, BUF_IN_ARGS)                      \
+	X(C_VerifyRecoverInit, SES,                                            \
+	  (CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c),       \
+	  (a, b, c))                                                           \
+	X(C_VerifyRecover, IO, BUF_IO_PARAMS, BUF_IO_ARGS)                     \
+	X(C_DigestEncryptUpdate, SES, BUF_IO_PARAMS, BUF_IO_ARGS)              \
+	X(C_DecryptDigestUpdate, SES, BUF_IO_PARAMS, BUF_IO_ARGS)              \
+	X(C_SignEncryptUpdate, SES, BUF_IO_PARAMS, BUF_IO_ARGS)                \
+	X(C_DecryptVerifyUpdate, SES, BUF_IO_PARAMS, BUF_IO_ARGS)              \
+	X(C_GenerateKey, SES,                                                  \
+	  (CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_ATTRIBUTE_PTR c,        \
+	   CK_ULONG d, CK_OBJECT_HANDLE_PTR e),                                \
+	  (a, b, c, d, e))                                                     \
+	X(C_GenerateKeyPair, SES,                                              \
+	  (CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_ATTRIBUTE_PTR c,        \
+	   CK_ULONG d, CK_ATTRIBUTE_PTR e, CK_ULONG f, CK_OBJECT_HANDLE_PTR g, \
+	   CK_OBJECT_HANDLE_PTR h),                                            \
+	  (a, b, c, d, e, f, g, h))                                            \
+	X(C_WrapKey, SES,                                                      \
+	  (CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c,        \
+	   CK_OBJECT_HANDLE d, CK_BYTE_PTR e, CK_ULONG_PTR f),                 \
+	  (a, b, c, d, e, f))                                                  \
+	X(C_UnwrapKey, SES,                                                    \
+	  (CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c,        \
+	   CK_BYTE_PTR d, CK_ULONG e, CK_ATTRIBUTE_PTR f, CK_ULONG g,          \
+	   CK_OBJECT_HANDLE_PTR h),                                            \
+	  (a, b, c, d, e, f, g, h))                                            \
+	X(C_DeriveKey, SES,                                                    \
+	  (CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c,        \
+	   CK_ATTRIBUTE_PTR d, CK_ULONG e, CK_OBJECT_HANDLE_PTR f),            \
+	  (a, b, c, d, e, f))                                                  \
+	X(C_SeedRandom, SES, BUF_IN_PARAMS, BUF_IN_ARGS)                       \
+	X(C_GenerateRandom, SES, BUF_IN_PARAMS, BUF_IN_ARGS)                   \
+	X(C_GetFunctionStatus, SES, (CK_SESSION_HANDLE a), (a))                \
 	X(C_CancelFunction, SES, (CK_SESSION_HANDLE a), (a))
 
 /* The recurring shapes: data in, data in and out, data out. */
 #define BUF_IN_PARAMS (CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c)
 #define BUF_IN_ARGS (a, b, c)
-#define BUF_IO_PARAMS							\
-	(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c, CK_BYTE_PTR d,	\
+#define BUF_IO_PARAMS                                                          \
+	(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c, CK_BYTE_PTR d,        \
 	 CK_ULONG_PTR e)
 #define BUF_IO_ARGS (a, b, c, d, e)
 #define BUF_OUT_PARAMS (CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG_PTR c)
@@ -190,12 +204,12 @@ enum fn_id {
 #define X(name, kind, params, args) FN_##name,
 	P11_FUNCS(X)
 #undef X
-	FN_COUNT_
+	    FN_COUNT_
 };
 
 static const char *const fn_names[] = {
 #define X(name, kind, params, args) #name,
-	P11_FUNCS(X)
+    P11_FUNCS(X)
 #undef X
 };
 
@@ -220,7 +234,7 @@ enum kind { K_NONE, K_SLOT, K_SES, K_IO, K_IOU, K_OUT, K_FWD, K_UPD };
 
 static const enum kind fn_kinds[] = {
 #define X(name, kind, params, args) K_##kind,
-	P11_FUNCS(X)
+    P11_FUNCS(X)
 #undef X
 };
 
@@ -228,30 +242,30 @@ static const struct {
 	const char *name;
 	CK_RV rv;
 } rv_names[] = {
-	{"CKR_OK", CKR_OK},
-	{"CKR_GENERAL_ERROR", CKR_GENERAL_ERROR},
-	{"CKR_FUNCTION_FAILED", CKR_FUNCTION_FAILED},
-	{"CKR_HOST_MEMORY", CKR_HOST_MEMORY},
-	{"CKR_DEVICE_ERROR", CKR_DEVICE_ERROR},
-	{"CKR_DEVICE_MEMORY", CKR_DEVICE_MEMORY},
-	{"CKR_DEVICE_REMOVED", CKR_DEVICE_REMOVED},
-	{"CKR_SESSION_CLOSED", CKR_SESSION_CLOSED},
-	{"CKR_SESSION_HANDLE_INVALID", CKR_SESSION_HANDLE_INVALID},
-	{"CKR_SESSION_COUNT", CKR_SESSION_COUNT},
-	{"CKR_TOKEN_NOT_PRESENT", CKR_TOKEN_NOT_PRESENT},
-	{"CKR_TOKEN_NOT_RECOGNIZED", CKR_TOKEN_NOT_RECOGNIZED},
-	{"CKR_PIN_INCORRECT", CKR_PIN_INCORRECT},
-	{"CKR_PIN_LOCKED", CKR_PIN_LOCKED},
-	{"CKR_PIN_EXPIRED", CKR_PIN_EXPIRED},
-	{"CKR_USER_NOT_LOGGED_IN", CKR_USER_NOT_LOGGED_IN},
-	{"CKR_KEY_HANDLE_INVALID", CKR_KEY_HANDLE_INVALID},
-	{"CKR_OBJECT_HANDLE_INVALID", CKR_OBJECT_HANDLE_INVALID},
-	{"CKR_OPERATION_NOT_INITIALIZED", CKR_OPERATION_NOT_INITIALIZED},
-	{"CKR_CRYPTOKI_NOT_INITIALIZED", CKR_CRYPTOKI_NOT_INITIALIZED},
+    {"CKR_OK", CKR_OK},
+    {"CKR_GENERAL_ERROR", CKR_GENERAL_ERROR},
+    {"CKR_FUNCTION_FAILED", CKR_FUNCTION_FAILED},
+    {"CKR_HOST_MEMORY", CKR_HOST_MEMORY},
+    {"CKR_DEVICE_ERROR", CKR_DEVICE_ERROR},
+    {"CKR_DEVICE_MEMORY", CKR_DEVICE_MEMORY},
+    {"CKR_DEVICE_REMOVED", CKR_DEVICE_REMOVED},
+    {"CKR_SESSION_CLOSED", CKR_SESSION_CLOSED},
+    {"CKR_SESSION_HANDLE_INVALID", CKR_SESSION_HANDLE_INVALID},
+    {"CKR_SESSION_COUNT", CKR_SESSION_COUNT},
+    {"CKR_TOKEN_NOT_PRESENT", CKR_TOKEN_NOT_PRESENT},
+    {"CKR_TOKEN_NOT_RECOGNIZED", CKR_TOKEN_NOT_RECOGNIZED},
+    {"CKR_PIN_INCORRECT", CKR_PIN_INCORRECT},
+    {"CKR_PIN_LOCKED", CKR_PIN_LOCKED},
+    {"CKR_PIN_EXPIRED", CKR_PIN_EXPIRED},
+    {"CKR_USER_NOT_LOGGED_IN", CKR_USER_NOT_LOGGED_IN},
+    {"CKR_KEY_HANDLE_INVALID", CKR_KEY_HANDLE_INVALID},
+    {"CKR_OBJECT_HANDLE_INVALID", CKR_OBJECT_HANDLE_INVALID},
+    {"CKR_OPERATION_NOT_INITIALIZED", CKR_OPERATION_NOT_INITIALIZED},
+    {"CKR_CRYPTOKI_NOT_INITIALIZED", CKR_CRYPTOKI_NOT_INITIALIZED},
 };
 
 struct rule {
-	int fn;			/* an enum fn_id, or -1 for every function */
+	int fn; /* an enum fn_id, or -1 for every function */
 	bool fail;
 	CK_RV rv;
 	unsigned long delay_ms;
@@ -259,14 +273,14 @@ struct rule {
 
 /* The parsed control file; all of it under ctl_lock. */
 struct control {
-	bool have;		/* a file was read */
-	struct stat st;		/* what it looked like when read */
+	bool have;	/* a file was read */
+	struct stat st; /* what it looked like when read */
 	struct timespec read_at;
 	char text[CONTROL_MAX];
 	size_t len;
 	struct rule rules[RULES_MAX];
 	size_t n_rules;
-	unsigned long delay_ms;	/* for every call */
+	unsigned long delay_ms; /* for every call */
 	bool counted;		/* count= given */
 	unsigned long left;	/* faults still to inject when counted */
 };
@@ -290,7 +304,8 @@ static CK_FUNCTION_LIST ours;
 static int fn_lookup(const char *name, size_t len)
 {
 	for (int i = 0; i < FN_COUNT_; i++)
-		if (strlen(fn_names[i]) == len && !memcmp(fn_names[i], name, len))
+		if (strlen(fn_names[i]) == len &&
+		    !memcmp(fn_names[i], name, len))
 			return i;
 	return -2;
 }
@@ -489,9 +504,8 @@ static void trace(int fn, unsigned long arg, CK_RV rv, bool injected)
 	if (fd < 0)
 		return;
 	n = snprintf(line, sizeof(line), "%d %lx %s(%lu) = 0x%lx%s\n",
-		     (int)getpid(), (unsigned long)pthread_self(),
-		     fn_names[fn], arg, (unsigned long)rv,
-		     injected ? " injected" : "");
+		     (int)getpid(), (unsigned long)pthread_self(), fn_names[fn],
+		     arg, (unsigned long)rv, injected ? " injected" : "");
 	if (write(fd, line, (size_t)n) < 0)
 		n = 0;
 	close(fd);
@@ -500,8 +514,8 @@ static void trace(int fn, unsigned long arg, CK_RV rv, bool injected)
 static void sleep_ms(unsigned long ms)
 {
 	struct timespec ts = {
-		.tv_sec = (time_t)(ms / 1000),
-		.tv_nsec = (long)(ms % 1000) * 1000000L,
+	    .tv_sec = (time_t)(ms / 1000),
+	    .tv_nsec = (long)(ms % 1000) * 1000000L,
 	};
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
@@ -573,7 +587,7 @@ static void io_end(CK_RV (*f)(CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG,
 
 	if (out) {
 		f(s, in, in_len, out, out_len);
-		memset(out, 0, cap);	/* the caller gets nothing */
+		memset(out, 0, cap); /* the caller gets nothing */
 		*out_len = cap;
 		return;
 	}
@@ -658,56 +672,62 @@ static void real_leave(int fn)
 		pthread_rwlock_unlock(&real_lock);
 }
 
-#define END_NONE(name, args) do { } while (0)
-#define END_SLOT(name, args) do { } while (0)
-#define END_SES(name, args) do { } while (0)
-#define END_IO(name, args) io_end(real->name, a, b, c, d, e)
-#define END_IOU(name, args)						\
-	do {								\
-		io_end(real->name, a, b, c, d, e);			\
-		family_end(FN_##name, a);				\
+#define END_NONE(name, args)                                                   \
+	do {                                                                   \
 	} while (0)
-#define END_OUT(name, args)						\
-	do {								\
-		CK_ULONG cap_ = c ? *c : 0;				\
-									\
-		if (!b) {						\
-			out_end(real->name, a);				\
-			break;						\
-		}							\
-		real->name args;					\
-		memset(b, 0, cap_);					\
-		*c = cap_;						\
+#define END_SLOT(name, args)                                                   \
+	do {                                                                   \
+	} while (0)
+#define END_SES(name, args)                                                    \
+	do {                                                                   \
+	} while (0)
+#define END_IO(name, args) io_end(real->name, a, b, c, d, e)
+#define END_IOU(name, args)                                                    \
+	do {                                                                   \
+		io_end(real->name, a, b, c, d, e);                             \
+		family_end(FN_##name, a);                                      \
+	} while (0)
+#define END_OUT(name, args)                                                    \
+	do {                                                                   \
+		CK_ULONG cap_ = c ? *c : 0;                                    \
+                                                                               \
+		if (!b) {                                                      \
+			out_end(real->name, a);                                \
+			break;                                                 \
+		}                                                              \
+		real->name args;                                               \
+		memset(b, 0, cap_);                                            \
+		*c = cap_;                                                     \
 	} while (0)
 #define END_FWD(name, args) real->name args
-#define END_UPD(name, args)						\
-	do {								\
-		real->name args;					\
-		family_end(FN_##name, a);				\
+#define END_UPD(name, args)                                                    \
+	do {                                                                   \
+		real->name args;                                               \
+		family_end(FN_##name, a);                                      \
 	} while (0)
 
 /* The wrappers: fault or delay on command, then forward. */
-#define X(name, kind, params, args)						\
-	static CK_RV w_##name params					\
-	{								\
-		unsigned long first = (unsigned long)(uintptr_t)a;	\
-		CK_RV rv;						\
-									\
-		if (fault_for(FN_##name, &rv)) {			\
-			if (!kill_sessions(FN_##name, first, rv)) {	\
-				real_enter(FN_##name);			\
-				END_##kind(name, args);			\
-				real_leave(FN_##name);			\
-			}						\
-			trace(FN_##name, first, rv, true);		\
-			return rv;					\
-		}							\
-		real_enter(FN_##name);					\
-		rv = real->name ? real->name args			\
-				: CKR_FUNCTION_NOT_SUPPORTED;		\
-		real_leave(FN_##name);					\
-		trace(FN_##name, first, rv, false);			\
-		return rv;						\
+#define X(name, kind, params, args)                                            \
+	static CK_RV w_##name params                                           \
+	{                                                                      \
+		unsigned long first = (unsigned long)(uintptr_t)a;             \
+		CK_RV rv;                                                      \
+                                                                               \
+		if (fault_for(FN_##name, &rv)) {                               \
+			if (!kill_sessions(FN_##name, first, rv)) {            \
+				real_enter(FN_##name);                         \
+				END_##kind(name, args);                        \
+				real_leave(FN_##name);                         \
+			}                                                      \
+			trace(FN_##name, first, rv, true);                     \
+			return rv;                                             \
+		}                                                              \
+		real_enter(FN_##name);                                         \
+		rv =                                                           \
+		    real->name ? real->name args : CKR_FUNCTION_NOT_SUPPORTED; \
+		real_leave(FN_##name);                                         \
+		trace(FN_##name, first, rv, false);                            \
+		return rv;                                                     \
 	}
 P11_FUNCS(X)
 #undef X

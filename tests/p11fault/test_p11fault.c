@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Each injected PKCS#11 fault fails signer_sign clearly; clearing it recovers. */
+/* Each injected PKCS#11 fault fails signer_sign clearly; clearing it recovers.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -83,8 +84,8 @@ static int sign_one(const char *path, struct sfs_error *err)
 {
 	struct sfs_digest d = {.alg = SFS_MD_SHA256, .len = 32};
 	struct verify_policy pol = {
-		.expected_path = path,
-		.expected_path_len = strlen(path),
+	    .expected_path = path,
+	    .expected_path_len = strlen(path),
 	};
 	struct sig_info info = {0};
 	uint8_t *der = NULL;
@@ -341,8 +342,8 @@ static void test_threads(void **state)
 		ok += w[i].ok;
 		failed += w[i].failed;
 	}
-	print_message("threads: %d signed, %d failed, %d faults injected\n",
-		      ok, failed, injected() - before);
+	print_message("threads: %d signed, %d failed, %d faults injected\n", ok,
+		      failed, injected() - before);
 	assert_int_equal(injected() - before, 5);
 	assert_true(failed >= 1);
 	assert_true(ok + failed == 160);
@@ -352,23 +353,23 @@ static void test_threads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_passthrough),
-		cmocka_unit_test(test_sign_device_removed),
-		cmocka_unit_test(test_signinit_session_invalid),
-		cmocka_unit_test(test_sign_general_error),
-		cmocka_unit_test(test_all_general_error),
-		cmocka_unit_test(test_sign_numeric_rv),
-		cmocka_unit_test(test_opensession_token_not_present),
-		cmocka_unit_test(test_login_pin_incorrect),
-		cmocka_unit_test(test_count),
-		cmocka_unit_test(test_delay),
-		cmocka_unit_test(test_threads),
+	    cmocka_unit_test(test_passthrough),
+	    cmocka_unit_test(test_sign_device_removed),
+	    cmocka_unit_test(test_signinit_session_invalid),
+	    cmocka_unit_test(test_sign_general_error),
+	    cmocka_unit_test(test_all_general_error),
+	    cmocka_unit_test(test_sign_numeric_rv),
+	    cmocka_unit_test(test_opensession_token_not_present),
+	    cmocka_unit_test(test_login_pin_incorrect),
+	    cmocka_unit_test(test_count),
+	    cmocka_unit_test(test_delay),
+	    cmocka_unit_test(test_threads),
 	};
 
 	if (access(SOFTHSM, R_OK) != 0 || !getenv("SIGNETFS") ||
 	    !getenv("P11FAULT")) {
 		fprintf(stderr, "SKIP: SoftHSM or the test environment is "
-			"absent\n");
+				"absent\n");
 		return 77;
 	}
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -45,7 +45,8 @@ X509 *pki_cert(const struct pki_cert_opts *o, EVP_PKEY *key, X509 *issuer,
 	X509_set_pubkey(x, key);
 	add_ext(x, issuer, NID_subject_key_identifier, "hash");
 	if (issuer)
-		add_ext(x, issuer, NID_authority_key_identifier, "keyid:always");
+		add_ext(x, issuer, NID_authority_key_identifier,
+			"keyid:always");
 	if (o->ca) {
 		add_ext(x, issuer, NID_basic_constraints,
 			o->bc ? o->bc : "critical,CA:TRUE");
@@ -59,8 +60,9 @@ X509 *pki_cert(const struct pki_cert_opts *o, EVP_PKEY *key, X509 *issuer,
 		add_ext(x, issuer, NID_key_usage,
 			o->ku ? o->ku : "critical,digitalSignature");
 		add_ext(x, issuer, NID_ext_key_usage,
-			o->eku ? o->eku
-			       : o->codesign ? "codeSigning" : "serverAuth");
+			o->eku	      ? o->eku
+			: o->codesign ? "codeSigning"
+				      : "serverAuth");
 	}
 	if (!X509_sign(x, ikey ? ikey : key, EVP_sha256()))
 		abort();

@@ -11,14 +11,14 @@
 struct pki_cert_opts {
 	const char *cn;
 	bool ca;
-	bool codesign;		/* EKU codeSigning */
-	long not_before;	/* seconds from now */
+	bool codesign;	 /* EKU codeSigning */
+	long not_before; /* seconds from now */
 	long not_after;
 	long serial;
 	/* Extension values instead of the defaults for ca/codesign. */
-	const char *bc;		/* basicConstraints */
-	const char *ku;		/* keyUsage */
-	const char *eku;	/* extendedKeyUsage */
+	const char *bc;	 /* basicConstraints */
+	const char *ku;	 /* keyUsage */
+	const char *eku; /* extendedKeyUsage */
 };
 
 EVP_PKEY *pki_key(void);

@@ -84,8 +84,8 @@ static void lookup_all(struct fixture *f)
 
 	for (int k = 0; k < NFILES; k++) {
 		name_of(name, sizeof(name), k);
-		assert_int_equal(bk_lookup(&f->bk, &f->bk.root, name, &e,
-					   &f->in[k]), 0);
+		assert_int_equal(
+		    bk_lookup(&f->bk, &f->bk.root, name, &e, &f->in[k]), 0);
 		assert_int_equal(e.ino, bk_nodeid(&f->bk, f->in[k]));
 	}
 }
@@ -240,12 +240,12 @@ static void test_forget(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_bound_and_order, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_pinned, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reopen_identity, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_forget, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bound_and_order, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_pinned, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reopen_identity, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_forget, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

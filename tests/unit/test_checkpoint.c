@@ -44,11 +44,15 @@ static void fingerprint(X509 *x, uint8_t fp[32])
 
 static int setup(void **state)
 {
-	struct pki_cert_opts ca = {.cn = "test CA", .ca = true,
-				   .not_before = -3600, .not_after = 86400,
+	struct pki_cert_opts ca = {.cn = "test CA",
+				   .ca = true,
+				   .not_before = -3600,
+				   .not_after = 86400,
 				   .serial = 1};
-	struct pki_cert_opts o = {.cn = "log key", .codesign = true,
-				  .not_before = -3600, .not_after = 86400,
+	struct pki_cert_opts o = {.cn = "log key",
+				  .codesign = true,
+				  .not_before = -3600,
+				  .not_after = 86400,
 				  .serial = 10};
 	struct sfs_trust_config tc = {0};
 	struct sfs_error err = {0};
@@ -111,8 +115,11 @@ static void cp_sign(const void *data, size_t len, EVP_PKEY *key, X509 *cert,
 		    size_t *dlen)
 {
 	struct sig_build b = {
-		.key = key, .cert = cert, .content_type = type, .path = path,
-		.path_len = path ? strlen(path) : 0,
+	    .key = key,
+	    .cert = cert,
+	    .content_type = type,
+	    .path = path,
+	    .path_len = path ? strlen(path) : 0,
 	};
 
 	assert_int_equal(sig_build_content_der(&b, data, len, der, dlen), 0);
@@ -133,7 +140,7 @@ static enum verify_reason cp_check(const uint8_t *der, size_t len,
 }
 
 #define C content, sizeof(content) - 1
-#define expect(r, want)                                                      \
+#define expect(r, want)                                                        \
 	assert_string_equal(verify_reason_name(r), verify_reason_name(want))
 
 static void test_good_pinned(void **state)
@@ -224,9 +231,12 @@ static void test_file_signature_refused(void **state)
 	struct sfs_writer w;
 	struct sfs_digest d;
 	struct sig_build b = {
-		.key = F.key, .cert = F.good, .digest = &d,
-		.path = "signetfs-audit-checkpoint",
-		.path_len = strlen("signetfs-audit-checkpoint"), .writer = &w,
+	    .key = F.key,
+	    .cert = F.good,
+	    .digest = &d,
+	    .path = "signetfs-audit-checkpoint",
+	    .path_len = strlen("signetfs-audit-checkpoint"),
+	    .writer = &w,
 	};
 	uint8_t *der;
 	size_t len;
@@ -280,8 +290,7 @@ static void test_checkpoint_is_no_file_signature(void **state)
 
 	(void)state;
 	cp_sign(C, F.key, F.good, sig_oid_checkpoint(), NULL, &der, &len);
-	expect(verifier_check_sig(F.v, der, len, &pol, &info),
-	       VR_CONTENT_TYPE);
+	expect(verifier_check_sig(F.v, der, len, &pol, &info), VR_CONTENT_TYPE);
 	sig_info_clear(&info);
 	free(der);
 }
@@ -299,9 +308,8 @@ static void test_structure(void **state)
 	p = der;
 	cms = d2i_CMS_ContentInfo(NULL, &p, (long)len);
 	assert_non_null(cms);
-	assert_int_equal(OBJ_cmp(CMS_get0_eContentType(cms),
-				 sig_oid_checkpoint()),
-			 0);
+	assert_int_equal(
+	    OBJ_cmp(CMS_get0_eContentType(cms), sig_oid_checkpoint()), 0);
 	assert_null(*CMS_get0_content(cms));
 	CMS_ContentInfo_free(cms);
 	/* SEQUENCE { id-signedData, [0] { SEQUENCE { INTEGER 3 ... */
@@ -315,16 +323,16 @@ static void test_structure(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_good_pinned),
-		cmocka_unit_test(test_no_pins_refused),
-		cmocka_unit_test(test_other_key_refused),
-		cmocka_unit_test(test_pinned_untrusted_refused),
-		cmocka_unit_test(test_other_bytes_refused),
-		cmocka_unit_test(test_file_signature_refused),
-		cmocka_unit_test(test_path_attribute_refused),
-		cmocka_unit_test(test_no_codesign_eku_refused),
-		cmocka_unit_test(test_checkpoint_is_no_file_signature),
-		cmocka_unit_test(test_structure),
+	    cmocka_unit_test(test_good_pinned),
+	    cmocka_unit_test(test_no_pins_refused),
+	    cmocka_unit_test(test_other_key_refused),
+	    cmocka_unit_test(test_pinned_untrusted_refused),
+	    cmocka_unit_test(test_other_bytes_refused),
+	    cmocka_unit_test(test_file_signature_refused),
+	    cmocka_unit_test(test_path_attribute_refused),
+	    cmocka_unit_test(test_no_codesign_eku_refused),
+	    cmocka_unit_test(test_checkpoint_is_no_file_signature),
+	    cmocka_unit_test(test_structure),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

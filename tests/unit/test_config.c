@@ -33,13 +33,14 @@ static void test_good(void **state)
 	struct sfs_config *c = NULL;
 	struct sfs_error err = {0};
 	char *p = write_conf(
-		"[signetfs]\nmodule = /usr/lib/softhsm/libsofthsm2.so\n"
-		"key = pkcs11:token=t;object=k\npin-file = pin\n"
-		"cert = signer.pem\ntrust = /etc/ca.pem\ndigest = sha384\n"
-		"[outbox]\nwriters-uid = 0, 1000\nwriters-gid = 27\n"
-		"sign-nonzero-exit = no\n"
-		"[inbox]\nmode = audit\npage-cache-fill = no\nsigner-sha256 = "
-		"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n");
+	    "[signetfs]\nmodule = /usr/lib/softhsm/libsofthsm2.so\n"
+	    "key = pkcs11:token=t;object=k\npin-file = pin\n"
+	    "cert = signer.pem\ntrust = /etc/ca.pem\ndigest = sha384\n"
+	    "[outbox]\nwriters-uid = 0, 1000\nwriters-gid = 27\n"
+	    "sign-nonzero-exit = no\n"
+	    "[inbox]\nmode = audit\npage-cache-fill = no\nsigner-sha256 = "
+	    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+	    "\n");
 
 	(void)state;
 	assert_int_equal(config_load(p, &c, &err), 0);
@@ -110,18 +111,17 @@ static void test_missing(void **state)
 	struct sfs_error err = {0};
 
 	(void)state;
-	assert_int_equal(config_load("/nonexistent/x.conf", &c, &err),
-			 -ENOENT);
+	assert_int_equal(config_load("/nonexistent/x.conf", &c, &err), -ENOENT);
 	assert_non_null(strstr(err.msg, "/nonexistent/x.conf"));
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_good),
-		cmocka_unit_test(test_bad),
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_missing),
+	    cmocka_unit_test(test_good),
+	    cmocka_unit_test(test_bad),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_missing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -171,11 +171,11 @@ static void test_many(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_free_restores),
-		cmocka_unit_test(test_detach_once),
-		cmocka_unit_test(test_reset),
-		cmocka_unit_test(test_forget),
-		cmocka_unit_test(test_many),
+	    cmocka_unit_test(test_free_restores),
+	    cmocka_unit_test(test_detach_once),
+	    cmocka_unit_test(test_reset),
+	    cmocka_unit_test(test_forget),
+	    cmocka_unit_test(test_many),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -39,9 +39,9 @@ static void check_version(const char *v)
 	strcat(dir, "/tree");
 	dfd = open(dir, O_RDONLY | O_DIRECTORY);
 	assert_true(dfd >= 0);
-	assert_int_equal(sfs_read_file_at(dfd, "dir/hello.txt.sig", SFS_SIG_MAX,
-					  &der, &len),
-			 0);
+	assert_int_equal(
+	    sfs_read_file_at(dfd, "dir/hello.txt.sig", SFS_SIG_MAX, &der, &len),
+	    0);
 	fd = openat(dfd, "dir/hello.txt", O_RDONLY);
 	assert_true(fd >= 0);
 	assert_int_equal(verifier_check_fd(ver, der, len, &pol, fd, &info),
@@ -55,9 +55,8 @@ static void check_version(const char *v)
 			 VR_PATH_MISMATCH);
 	sig_info_clear(&info);
 	pol.expected_path = "dir/hello.txt";
-	assert_int_equal(sfs_read_file_at(dfd, "dir/hello.txt", 4096, &content,
-					  &clen),
-			 0);
+	assert_int_equal(
+	    sfs_read_file_at(dfd, "dir/hello.txt", 4096, &content, &clen), 0);
 	content[0] ^= 1;
 	close(fd);
 	fd = memfd_create("altered", 0);
@@ -82,7 +81,7 @@ static void test_golden(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_golden),
+	    cmocka_unit_test(test_golden),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

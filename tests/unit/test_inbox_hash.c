@@ -69,7 +69,8 @@ static int teardown(void **state)
 /* Bytes of [off, off+len) of the file in the page cache. */
 static size_t resident(int fd, off_t off, size_t len)
 {
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE), n = (len + pg - 1) / pg, r = 0;
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE), n = (len + pg - 1) / pg,
+	       r = 0;
 	unsigned char *vec = malloc(n);
 	void *map = mmap(NULL, SIZE, PROT_READ, MAP_SHARED, fd, 0);
 
@@ -115,16 +116,19 @@ static void hash_and_check(struct fx *f, const uint8_t *want)
 
 	assert_non_null(tags);
 	assert_int_equal(inbox_hash_blocks(f->fd, SIZE, SFS_MD_SHA256, f->mac,
-					   42, &d, tags, NULL), 0);
+					   42, &d, tags, NULL),
+			 0);
 	sfs_sha256(want, SIZE, sha);
 	assert_int_equal(d.len, 32);
 	assert_memory_equal(d.bytes, sha, 32);
 	for (size_t b = 0; b < nb; b++) {
 		size_t off = b * INBOX_BLOCK;
-		size_t len = SIZE - off < INBOX_BLOCK ? SIZE - off : INBOX_BLOCK;
+		size_t len =
+		    SIZE - off < INBOX_BLOCK ? SIZE - off : INBOX_BLOCK;
 
-		assert_int_equal(sfs_blockmac_check(f->mac, 42, b, want + off,
-						    len, tags[b]), 0);
+		assert_int_equal(
+		    sfs_blockmac_check(f->mac, 42, b, want + off, len, tags[b]),
+		    0);
 	}
 	free(tags);
 }
@@ -156,10 +160,12 @@ static void test_cold(void **state)
 			return;
 		print_message("cold pass %d: %zu bytes cached, more than "
 			      "the probes' %zu (a probe raced its own read?); "
-			      "again\n", i + 1, got, probe_pages());
+			      "again\n",
+			      i + 1, got, probe_pages());
 	}
 	fail_msg("%d cold passes left %zu bytes cached (> %zu): not read "
-		 "with O_DIRECT", COLD_TRIES, got, probe_pages());
+		 "with O_DIRECT",
+		 COLD_TRIES, got, probe_pages());
 }
 
 static void test_warm(void **state)
@@ -208,12 +214,14 @@ static void test_flipped_cold(void **state)
 	if (!evict(f))
 		skip();
 	assert_int_equal(inbox_hash_blocks(f->fd, SIZE, SFS_MD_SHA256, f->mac,
-					   7, &d, tags, NULL), 0);
+					   7, &d, tags, NULL),
+			 0);
 	sfs_sha256(f->data, SIZE, want);
 	assert_memory_equal(d.bytes, want, 32);
 	assert_int_equal(sfs_blockmac_check(f->mac, 7, blk,
 					    f->data + blk * INBOX_BLOCK,
-					    INBOX_BLOCK, tags[blk]), 0);
+					    INBOX_BLOCK, tags[blk]),
+			 0);
 	f->data[at] = orig;
 	sfs_sha256(f->data, SIZE, sha);
 	assert_memory_not_equal(d.bytes, sha, 32);
@@ -235,26 +243,27 @@ static void test_short(void **state)
 	assert_int_equal(ftruncate(f->fd, SIZE - 5000), 0);
 	evict(f);
 	assert_int_equal(inbox_hash_blocks(f->fd, SIZE, SFS_MD_SHA256, f->mac,
-					   1, &d, tags, NULL), -EIO);
+					   1, &d, tags, NULL),
+			 -EIO);
 	assert_int_equal(pread(f->fd, f->data, SIZE - 5000, 0),
 			 (ssize_t)(SIZE - 5000));
 	assert_true(resident(f->fd, 0, SIZE - 5000) >= SIZE - 5000);
 	assert_int_equal(inbox_hash_blocks(f->fd, SIZE, SFS_MD_SHA256, f->mac,
-					   1, &d, tags, NULL), -EIO);
-	assert_int_equal(pwrite(f->fd, f->data + SIZE - 5000, 5000,
-				SIZE - 5000), 5000);
+					   1, &d, tags, NULL),
+			 -EIO);
+	assert_int_equal(
+	    pwrite(f->fd, f->data + SIZE - 5000, 5000, SIZE - 5000), 5000);
 	free(tags);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_cold, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_warm, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_mixed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_flipped_cold, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_short, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cold, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_warm, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mixed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_flipped_cold, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_short, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

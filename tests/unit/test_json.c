@@ -41,15 +41,16 @@ static void test_valid(void **state)
 	(void)state;
 	assert_true(sfs_json_utf8_valid("", 0));
 	assert_true(sfs_json_utf8_valid("\xe2\x82\xac", 3));
-	assert_false(sfs_json_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+	assert_false(
+	    sfs_json_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
 	assert_false(sfs_json_utf8_valid("\x80", 1));
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_escape),
-		cmocka_unit_test(test_valid),
+	    cmocka_unit_test(test_escape),
+	    cmocka_unit_test(test_valid),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -63,15 +63,19 @@ static struct sfs_config *load(const char *text)
 }
 
 static const char conf[] =
-	"[signetfs]\nkey = pkcs11:token=t;object=a\ncert = a.pem\n"
-	"[outbox]\nwriters-uid = 1000\n"
-	"[inbox]\nsigner-sha256 = " "aa" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n"
-	"[rule firmware/**]\nkey = pkcs11:token=t;object=fw\n"
-	"writers-gid = 27 root\n"
-	"signer-sha256 = " "bb" "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n"
-	"[rule \"firmware/public/**\"]\nwriters-uid = *\npath-binding = no\n"
-	"[rule docs/**]\nwriters-uid = *\n"
-	"[rule **/*.md]\nwriters-uid = 4242\n";
+    "[signetfs]\nkey = pkcs11:token=t;object=a\ncert = a.pem\n"
+    "[outbox]\nwriters-uid = 1000\n"
+    "[inbox]\nsigner-sha256 = "
+    "aa"
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n"
+    "[rule firmware/**]\nkey = pkcs11:token=t;object=fw\n"
+    "writers-gid = 27 root\n"
+    "signer-sha256 = "
+    "bb"
+    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n"
+    "[rule \"firmware/public/**\"]\nwriters-uid = *\npath-binding = no\n"
+    "[rule docs/**]\nwriters-uid = *\n"
+    "[rule **/*.md]\nwriters-uid = 4242\n";
 
 /* A path of n components "d/d/.../f" (malloc'd). */
 static char *deep_path(size_t n)
@@ -123,10 +127,10 @@ static void test_glob_no_backtracking(void **state)
 	char *deep = deep_path(SFS_POLICY_MAX_DEPTH);
 
 	(void)state;
-	assert_int_equal(policy_glob("**/**/**/**/**/**/**/**/**/**/**/**/x",
-				     deep), 0);
-	assert_int_equal(policy_glob("**/**/**/**/**/**/**/**/**/**/**/**/f",
-				     deep), 1);
+	assert_int_equal(
+	    policy_glob("**/**/**/**/**/**/**/**/**/**/**/**/x", deep), 0);
+	assert_int_equal(
+	    policy_glob("**/**/**/**/**/**/**/**/**/**/**/**/f", deep), 1);
 	free(deep);
 }
 
@@ -199,7 +203,8 @@ static void test_writers(void **state)
 	 * A rule that sets writers-gid only defines its writers alone: the
 	 * global writers-uid does not apply there (docs/policy.md).
 	 */
-	c = load("[outbox]\nwriters-uid = 1000\n[rule fw/**]\nwriters-gid = 27\n");
+	c = load(
+	    "[outbox]\nwriters-uid = 1000\n[rule fw/**]\nwriters-gid = 27\n");
 	assert_false(may_write(c, "fw/a", 1000, 100, NULL, 0, 1));
 	assert_true(may_write(c, "fw/a", 5, 27, NULL, 0, 1));
 	assert_true(may_write(c, "x", 1000, 100, NULL, 0, 1));
@@ -254,14 +259,14 @@ static void test_bad_rules(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_glob),
-		cmocka_unit_test(test_depth_limit),
-		cmocka_unit_test(test_glob_no_backtracking),
-		cmocka_unit_test(test_match),
-		cmocka_unit_test(test_tie_later_wins),
-		cmocka_unit_test(test_writers),
-		cmocka_unit_test(test_pins_and_binding),
-		cmocka_unit_test(test_bad_rules),
+	    cmocka_unit_test(test_glob),
+	    cmocka_unit_test(test_depth_limit),
+	    cmocka_unit_test(test_glob_no_backtracking),
+	    cmocka_unit_test(test_match),
+	    cmocka_unit_test(test_tie_later_wins),
+	    cmocka_unit_test(test_writers),
+	    cmocka_unit_test(test_pins_and_binding),
+	    cmocka_unit_test(test_bad_rules),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

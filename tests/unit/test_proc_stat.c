@@ -194,12 +194,9 @@ static void test_kernel_exit(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_running),
-		cmocka_unit_test(test_hostile_comm),
-		cmocka_unit_test(test_exiting),
-		cmocka_unit_test(test_short),
-		cmocka_unit_test(test_self),
-		cmocka_unit_test(test_kernel_exit),
+	    cmocka_unit_test(test_running), cmocka_unit_test(test_hostile_comm),
+	    cmocka_unit_test(test_exiting), cmocka_unit_test(test_short),
+	    cmocka_unit_test(test_self),    cmocka_unit_test(test_kernel_exit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

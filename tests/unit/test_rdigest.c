@@ -242,14 +242,14 @@ static void test_parked_bound(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_in_order),
-		cmocka_unit_test(test_reordered),
-		cmocka_unit_test(test_gap),
-		cmocka_unit_test(test_overlap),
-		cmocka_unit_test(test_epochs),
-		cmocka_unit_test(test_truncate_parked),
-		cmocka_unit_test(test_algorithm),
-		cmocka_unit_test(test_parked_bound),
+	    cmocka_unit_test(test_in_order),
+	    cmocka_unit_test(test_reordered),
+	    cmocka_unit_test(test_gap),
+	    cmocka_unit_test(test_overlap),
+	    cmocka_unit_test(test_epochs),
+	    cmocka_unit_test(test_truncate_parked),
+	    cmocka_unit_test(test_algorithm),
+	    cmocka_unit_test(test_parked_bound),
 	};
 
 	fill_data();

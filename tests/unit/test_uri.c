@@ -43,7 +43,8 @@ static void test_percent_decoding(void **state)
 
 	(void)state;
 	parse_ok("PKCS11:token=sig%6eetfs;object=my%20key;id=%01%00%fF%Ab;"
-		 "serial=%30%31", &u);
+		 "serial=%30%31",
+		 &u);
 	assert_string_equal(u.token, "signetfs");
 	assert_string_equal(u.object, "my key");
 	assert_string_equal(u.serial, "01");
@@ -55,14 +56,15 @@ static void test_percent_decoding(void **state)
 	assert_string_equal(u.clean, "pkcs11:token=sig%6eetfs;object=my%20key;"
 				     "id=%01%00%fF%Ab;serial=%30%31");
 	hsm_uri_free(&u);
-	hsm_uri_free(&u);	/* safe on an emptied URI */
+	hsm_uri_free(&u); /* safe on an emptied URI */
 	parse_ok("pkcs11:", &u);
 	assert_null(u.token);
 	assert_false(u.has_id);
 	assert_string_equal(u.clean, "pkcs11:");
 	hsm_uri_free(&u);
 
-	parse_bad("pkcs11:token=sig%zznetfs", "bad percent-encoding in 'token'");
+	parse_bad("pkcs11:token=sig%zznetfs",
+		  "bad percent-encoding in 'token'");
 	parse_bad("pkcs11:token=signetfs%4", "bad percent-encoding");
 	parse_bad("pkcs11:token=signetfs%", "bad percent-encoding");
 	parse_bad("pkcs11:token=sig\tnetfs", "bad percent-encoding");
@@ -76,8 +78,10 @@ static void test_unknown_refused(void **state)
 
 	(void)state;
 	/* A typo must not widen the match to the first key on the token. */
-	parse_bad("pkcs11:token=t;objet=signing-key", "unknown attribute 'objet'");
-	parse_bad("pkcs11:token=t;object=k?bogus=1", "unknown attribute 'bogus'");
+	parse_bad("pkcs11:token=t;objet=signing-key",
+		  "unknown attribute 'objet'");
+	parse_bad("pkcs11:token=t;object=k?bogus=1",
+		  "unknown attribute 'bogus'");
 	parse_bad("pkcs11:token=t;type=cert", "type=private");
 	parse_bad("pkcs11:token=a;token=b", "duplicate attribute 'token'");
 	parse_bad("pkcs11:id=%01;id=%02", "duplicate attribute 'id'");
@@ -91,9 +95,10 @@ static void test_unknown_refused(void **state)
 		 "slot-description=s;type=private?x-q=%41&module-name=softhsm2",
 		 &u);
 	assert_string_equal(u.token, "t");
-	assert_string_equal(u.clean, "pkcs11:token=t;x-vendor=1;"
-				     "library-version=2;slot-description=s;"
-				     "type=private?x-q=%41&module-name=softhsm2");
+	assert_string_equal(u.clean,
+			    "pkcs11:token=t;x-vendor=1;"
+			    "library-version=2;slot-description=s;"
+			    "type=private?x-q=%41&module-name=softhsm2");
 	hsm_uri_free(&u);
 }
 
@@ -116,7 +121,8 @@ static void test_pin_stripped(void **state)
 	hsm_uri_free(&u);
 	/* The older path forms are stripped as well. */
 	parse_ok("pkcs11:token=t;pin-source=file://localhost/p;object=k;"
-		 "pin-value=9", &u);
+		 "pin-value=9",
+		 &u);
 	assert_string_equal(u.pin_source, "/p");
 	assert_string_equal(u.pin_value, "9");
 	assert_string_equal(u.clean, "pkcs11:token=t;object=k");
@@ -132,12 +138,14 @@ static void test_pin_stripped(void **state)
 	parse_bad("pkcs11:token=t?pin-value=", "'pin-value'");
 	parse_bad("pkcs11:token=t?pin-value=a%00b", "'pin-value'");
 	/* Messages name the attribute, never the value: it is a PIN. */
-	assert_int_equal(hsm_uri_parse("pkcs11:bogus=1?pin-value=SECRET77", &u,
-				       &err), -EINVAL);
+	assert_int_equal(
+	    hsm_uri_parse("pkcs11:bogus=1?pin-value=SECRET77", &u, &err),
+	    -EINVAL);
 	assert_non_null(strstr(err.msg, "'bogus'"));
 	assert_null(strstr(err.msg, "SECRET"));
-	assert_int_equal(hsm_uri_parse("pkcs11:token=t?pin-value=SECRET%zz",
-				       &u, &err), -EINVAL);
+	assert_int_equal(
+	    hsm_uri_parse("pkcs11:token=t?pin-value=SECRET%zz", &u, &err),
+	    -EINVAL);
 	assert_null(strstr(err.msg, "SECRET"));
 }
 
@@ -153,7 +161,7 @@ static void test_query_vs_path(void **state)
 	assert_int_equal(u.slot_id, 7);
 	hsm_uri_free(&u);
 	parse_bad("pkcs11:module-path=/usr/lib/m.so", "unknown attribute "
-		  "'module-path'");
+						      "'module-path'");
 	parse_bad("pkcs11:object=k?token=t", "unknown attribute 'token'");
 	parse_bad("pkcs11:object=k?id=%01", "unknown attribute 'id'");
 	parse_bad("pkcs11:object=k?type=private", "unknown attribute 'type'");
@@ -172,10 +180,10 @@ static void test_query_vs_path(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_percent_decoding),
-		cmocka_unit_test(test_unknown_refused),
-		cmocka_unit_test(test_pin_stripped),
-		cmocka_unit_test(test_query_vs_path),
+	    cmocka_unit_test(test_percent_decoding),
+	    cmocka_unit_test(test_unknown_refused),
+	    cmocka_unit_test(test_pin_stripped),
+	    cmocka_unit_test(test_query_vs_path),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

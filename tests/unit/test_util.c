@@ -19,10 +19,10 @@
 
 static void test_path_check(void **state)
 {
-	static const char *good[] = {"a", "a/b", "a b/c\nd", "\xff\xfe/x",
+	static const char *good[] = {"a",   "a/b",  "a b/c\nd", "\xff\xfe/x",
 				     "...", "a/.b", "..a"};
-	static const char *bad[] = {"", "/a", "a/", "a//b", ".", "..",
-				    "a/./b", "a/../b", "../a", "a/.."};
+	static const char *bad[] = {"",	  "/a",	   "a/",     "a//b", ".",
+				    "..", "a/./b", "a/../b", "../a", "a/.."};
 
 	(void)state;
 	for (size_t i = 0; i < ARRAY_SIZE(good); i++)
@@ -69,37 +69,32 @@ static void test_atomic_write(void **state)
 	assert_non_null(mkdtemp(dir));
 	dfd = open(dir, O_RDONLY | O_DIRECTORY);
 	assert_true(dfd >= 0);
-	assert_int_equal(sfs_write_atomic_at(dfd, "f.sig", "one", 3, 0444,
-					     true),
-			 0);
-	assert_int_equal(sfs_write_atomic_at(dfd, "f.sig", "second", 6, 0444,
-					     false),
-			 0);
+	assert_int_equal(
+	    sfs_write_atomic_at(dfd, "f.sig", "one", 3, 0444, true), 0);
+	assert_int_equal(
+	    sfs_write_atomic_at(dfd, "f.sig", "second", 6, 0444, false), 0);
 	assert_int_equal(sfs_read_file_at(dfd, "f.sig", 100, &buf, &len), 0);
 	assert_int_equal(len, 6);
 	assert_memory_equal(buf, "second", 6);
 	free(buf);
 	/* Over the size limit: refused, not truncated. */
-	assert_int_equal(sfs_read_file_at(dfd, "f.sig", 5, &buf, &len),
-			 -EFBIG);
+	assert_int_equal(sfs_read_file_at(dfd, "f.sig", 5, &buf, &len), -EFBIG);
 	/* In two steps: nothing at NAME changes before the commit. */
 	{
 		char tmp[PATH_MAX];
 
-		assert_int_equal(sfs_atomic_prepare_at(dfd, "f.sig", "third",
-						       5, 0444, true, tmp),
+		assert_int_equal(sfs_atomic_prepare_at(dfd, "f.sig", "third", 5,
+						       0444, true, tmp),
 				 0);
 		assert_true(sfs_is_atomic_temp(tmp));
-		assert_int_equal(sfs_read_file_at(dfd, "f.sig", 100, &buf,
-						  &len),
-				 0);
+		assert_int_equal(
+		    sfs_read_file_at(dfd, "f.sig", 100, &buf, &len), 0);
 		assert_memory_equal(buf, "second", 6);
 		free(buf);
 		assert_int_equal(sfs_atomic_commit_at(dfd, tmp, "f.sig", true),
 				 0);
-		assert_int_equal(sfs_read_file_at(dfd, "f.sig", 100, &buf,
-						  &len),
-				 0);
+		assert_int_equal(
+		    sfs_read_file_at(dfd, "f.sig", 100, &buf, &len), 0);
 		assert_int_equal(len, 5);
 		assert_memory_equal(buf, "third", 5);
 		free(buf);
@@ -141,11 +136,11 @@ static void test_relative(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_path_check),
-		cmocka_unit_test(test_hex),
-		cmocka_unit_test(test_sig_name),
-		cmocka_unit_test(test_atomic_write),
-		cmocka_unit_test(test_relative),
+	    cmocka_unit_test(test_path_check),
+	    cmocka_unit_test(test_hex),
+	    cmocka_unit_test(test_sig_name),
+	    cmocka_unit_test(test_atomic_write),
+	    cmocka_unit_test(test_relative),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

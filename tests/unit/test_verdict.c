@@ -30,18 +30,22 @@ struct fx {
 	struct sfs_config *cfg;
 	struct sfs_verifier *v;
 	struct sfs_writer writer;
-	char deep[2048];	/* SFS_POLICY_MAX_DEPTH + 1 components */
+	char deep[2048]; /* SFS_POLICY_MAX_DEPTH + 1 components */
 };
 
 static struct fx F;
 
 static int setup(void **state)
 {
-	struct pki_cert_opts ca = {.cn = "verdict CA", .ca = true,
-				   .not_before = -3600, .not_after = 86400,
+	struct pki_cert_opts ca = {.cn = "verdict CA",
+				   .ca = true,
+				   .not_before = -3600,
+				   .not_after = 86400,
 				   .serial = 1};
-	struct pki_cert_opts o = {.cn = "verdict signer", .codesign = true,
-				  .not_before = -3600, .not_after = 86400,
+	struct pki_cert_opts o = {.cn = "verdict signer",
+				  .codesign = true,
+				  .not_before = -3600,
+				  .not_after = 86400,
 				  .serial = 2};
 	struct sfs_error err = {0};
 	uint8_t fp[32];
@@ -66,10 +70,11 @@ static int setup(void **state)
 	if (!f)
 		return -1;
 	/* pinned/ pins another signer; pinned/ok/ pins ours. */
-	fprintf(f, "[signetfs]\ntrust = ca.pem\n\n"
-		   "[rule pinned/**]\nsigner-sha256 = %064d\n\n"
-		   "[rule pinned/ok/**]\nsigner-sha256 = %s\n\n"
-		   "[rule loose/**]\npath-binding = no\n",
+	fprintf(f,
+		"[signetfs]\ntrust = ca.pem\n\n"
+		"[rule pinned/**]\nsigner-sha256 = %064d\n\n"
+		"[rule pinned/ok/**]\nsigner-sha256 = %s\n\n"
+		"[rule loose/**]\npath-binding = no\n",
 		0, hex);
 	fclose(f);
 	if (config_load(p, &F.cfg, &err) ||
@@ -102,8 +107,12 @@ static void sign(const char *p, uint8_t **der, size_t *len)
 	struct sfs_hash *h = sfs_hash_new(SFS_MD_SHA256);
 	struct sfs_digest d;
 	struct sig_build b = {
-		.key = F.key, .cert = F.good, .digest = &d, .path = p,
-		.path_len = strlen(p), .writer = &F.writer,
+	    .key = F.key,
+	    .cert = F.good,
+	    .digest = &d,
+	    .path = p,
+	    .path_len = strlen(p),
+	    .writer = &F.writer,
 	};
 
 	assert_non_null(h);
@@ -161,8 +170,7 @@ static void test_rule_pins(void **state)
 	(void)state;
 	/* The most specific rule decides: pinned/ok/ accepts our signer. */
 	assert_string_equal(judge("pinned/ok/x", "pinned/ok/x"), "ok");
-	assert_string_equal(judge("pinned/x", "pinned/x"),
-			    "signer-not-pinned");
+	assert_string_equal(judge("pinned/x", "pinned/x"), "signer-not-pinned");
 	assert_string_equal(judge("pinned/deeper/x", "pinned/deeper/x"),
 			    "signer-not-pinned");
 }
@@ -241,12 +249,12 @@ static void test_content(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_global),
-		cmocka_unit_test(test_rule_pins),
-		cmocka_unit_test(test_rule_path_binding),
-		cmocka_unit_test(test_too_deep),
-		cmocka_unit_test(test_sig_read),
-		cmocka_unit_test(test_content),
+	    cmocka_unit_test(test_global),
+	    cmocka_unit_test(test_rule_pins),
+	    cmocka_unit_test(test_rule_path_binding),
+	    cmocka_unit_test(test_too_deep),
+	    cmocka_unit_test(test_sig_read),
+	    cmocka_unit_test(test_content),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

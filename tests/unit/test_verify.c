@@ -50,11 +50,15 @@ static void digest_of(const void *data, size_t len, struct sfs_digest *d)
 static int setup(void **state)
 {
 	/* Valid long before: signatures may claim a time weeks ago. */
-	struct pki_cert_opts ca = {.cn = "test CA", .ca = true,
+	struct pki_cert_opts ca = {.cn = "test CA",
+				   .ca = true,
 				   .not_before = -86400 * 60,
-				   .not_after = 86400 * 365, .serial = 1};
-	struct pki_cert_opts o = {.cn = "signer", .codesign = true,
-				  .not_before = -3600, .not_after = 86400,
+				   .not_after = 86400 * 365,
+				   .serial = 1};
+	struct pki_cert_opts o = {.cn = "signer",
+				  .codesign = true,
+				  .not_before = -3600,
+				  .not_after = 86400,
 				  .serial = 10};
 	struct sfs_trust_config tc = {0};
 	struct sfs_error err = {0};
@@ -125,8 +129,13 @@ static void sign(const void *data, size_t len, const char *p, EVP_PKEY *key,
 {
 	struct sfs_digest d;
 	struct sig_build b = {
-		.key = key, .cert = cert, .digest = &d, .path = p,
-		.path_len = strlen(p), .writer = &F.writer, .flags = flags,
+	    .key = key,
+	    .cert = cert,
+	    .digest = &d,
+	    .path = p,
+	    .path_len = strlen(p),
+	    .writer = &F.writer,
+	    .flags = flags,
 	};
 
 	digest_of(data, len, &d);
@@ -146,9 +155,8 @@ static int content_fd(const void *data, size_t len)
 	return fd;
 }
 
-static enum verify_reason check_with(struct sfs_verifier *v,
-				     const uint8_t *der, size_t len,
-				     const void *data, size_t dlen,
+static enum verify_reason check_with(struct sfs_verifier *v, const uint8_t *der,
+				     size_t len, const void *data, size_t dlen,
 				     const char *p,
 				     const struct verify_policy *base)
 {
@@ -188,9 +196,9 @@ static void expect_cert(X509 *cert, struct sfs_verifier *v,
 	size_t len;
 
 	sign(C, path, F.key, cert, 0, &der, &len);
-	assert_string_equal(verify_reason_name(check_with(v, der, len, C, path,
-							  NULL)),
-			    verify_reason_name(want));
+	assert_string_equal(
+	    verify_reason_name(check_with(v, der, len, C, path, NULL)),
+	    verify_reason_name(want));
 	free(der);
 }
 
@@ -286,10 +294,15 @@ static void test_certs(void **state)
 static enum verify_reason with_exts(bool ca, const char *bc, const char *ku,
 				    const char *eku)
 {
-	struct pki_cert_opts o = {.cn = "ext signer", .ca = ca,
-				  .codesign = true, .not_before = -3600,
-				  .not_after = 86400, .serial = 40,
-				  .bc = bc, .ku = ku, .eku = eku};
+	struct pki_cert_opts o = {.cn = "ext signer",
+				  .ca = ca,
+				  .codesign = true,
+				  .not_before = -3600,
+				  .not_after = 86400,
+				  .serial = 40,
+				  .bc = bc,
+				  .ku = ku,
+				  .eku = eku};
 	X509 *x;
 	uint8_t *der;
 	size_t len;
@@ -312,18 +325,18 @@ static void test_signer_is_ca(void **state)
 	assert_int_equal(with_exts(false, "critical,CA:FALSE",
 				   "critical,digitalSignature", "codeSigning"),
 			 VR_OK);
-	assert_int_equal(with_exts(false, NULL, "critical,digitalSignature",
-				   "codeSigning"),
-			 VR_OK);
+	assert_int_equal(
+	    with_exts(false, NULL, "critical,digitalSignature", "codeSigning"),
+	    VR_OK);
 	/* A CA certificate with the same EKU and keyUsage is no signer. */
-	assert_string_equal(
-		verify_reason_name(with_exts(true, "critical,CA:TRUE",
-					     "critical,digitalSignature",
-					     "codeSigning")),
-		"signer-is-ca");
+	assert_string_equal(verify_reason_name(with_exts(
+				true, "critical,CA:TRUE",
+				"critical,digitalSignature", "codeSigning")),
+			    "signer-is-ca");
 	assert_int_equal(with_exts(true, "critical,CA:TRUE",
 				   "critical,digitalSignature,keyCertSign,"
-				   "cRLSign", "codeSigning"),
+				   "cRLSign",
+				   "codeSigning"),
 			 VR_SIGNER_IS_CA);
 	assert_int_equal(with_exts(true, "critical,CA:TRUE,pathlen:0",
 				   "critical,digitalSignature,keyCertSign",
@@ -359,8 +372,8 @@ static void test_crl_expired(void **state)
 /* A v1 signature of the content whose signingTime is `at` s from now. */
 static void sign_at(X509 *cert, long at, uint8_t **der, size_t *dlen)
 {
-	const unsigned int aflags = CMS_BINARY | CMS_PARTIAL | CMS_NOSMIMECAP |
-				    CMS_CADES;
+	const unsigned int aflags =
+	    CMS_BINARY | CMS_PARTIAL | CMS_NOSMIMECAP | CMS_CADES;
 	ASN1_TIME *t = X509_gmtime_adj(NULL, at);
 	CMS_ContentInfo *cms;
 	CMS_SignerInfo *si;
@@ -375,10 +388,9 @@ static void sign_at(X509 *cert, long at, uint8_t **der, size_t *dlen)
 	assert_non_null(cms);
 	si = CMS_add1_signer(cms, cert, F.key, EVP_sha256(), aflags);
 	assert_non_null(si);
-	assert_true(CMS_signed_add1_attr_by_NID(si, NID_pkcs9_contentType,
-						V_ASN1_OBJECT,
-						OBJ_nid2obj(NID_pkcs7_data),
-						-1));
+	assert_true(CMS_signed_add1_attr_by_NID(
+	    si, NID_pkcs9_contentType, V_ASN1_OBJECT,
+	    OBJ_nid2obj(NID_pkcs7_data), -1));
 	assert_true(CMS_signed_add1_attr_by_NID(si, NID_pkcs9_messageDigest,
 						V_ASN1_OCTET_STRING, d.bytes,
 						(int)d.len));
@@ -408,8 +420,10 @@ static void sign_at(X509 *cert, long at, uint8_t **der, size_t *dlen)
 /* A code-signing certificate for F.key by F.ca, valid from..to (s). */
 static X509 *signer_valid(long from, long to, long serial)
 {
-	struct pki_cert_opts o = {.cn = "timed signer", .codesign = true,
-				  .not_before = from, .not_after = to,
+	struct pki_cert_opts o = {.cn = "timed signer",
+				  .codesign = true,
+				  .not_before = from,
+				  .not_after = to,
 				  .serial = serial};
 
 	return pki_cert(&o, F.key, F.ca, F.ca_key);
@@ -447,9 +461,9 @@ static void expect_at(struct sfs_verifier *v, X509 *cert, long at,
 	size_t len;
 
 	sign_at(cert, at, &der, &len);
-	assert_string_equal(verify_reason_name(check_with(v, der, len, C, path,
-							  NULL)),
-			    verify_reason_name(want));
+	assert_string_equal(
+	    verify_reason_name(check_with(v, der, len, C, path, NULL)),
+	    verify_reason_name(want));
 	free(der);
 }
 
@@ -469,8 +483,8 @@ static void test_crl_judged_now(void **state)
 		stale = crl_verifier(-10 * DAY, -DAY, NULL, 0, F.ca_key, st);
 		fresh = crl_verifier(-3600, 30 * DAY, NULL, 0, F.ca_key, st);
 		future = crl_verifier(DAY, 30 * DAY, NULL, 0, F.ca_key, st);
-		forged = crl_verifier(-3600, 30 * DAY, NULL, 0, F.other_key,
-				      st);
+		forged =
+		    crl_verifier(-3600, 30 * DAY, NULL, 0, F.other_key, st);
 		/* Expired yesterday: no claimed time makes it current. */
 		expect_at(stale, cert, -5 * DAY, VR_CRL_ERROR);
 		expect_at(stale, cert, 0, VR_CRL_ERROR);
@@ -525,7 +539,8 @@ static void test_valid_until(void **state)
 	crl = crl_verifier(-3600, DAY, NULL, 0, F.ca_key, false);
 	t = until_of(crl, cert);
 	assert_true(t >= now + DAY - 60 && t <= now + DAY + 60);
-	/* signing-time: the certificate's expiry does not end it, the CRL's does */
+	/* signing-time: the certificate's expiry does not end it, the CRL's
+	 * does */
 	crl_st = crl_verifier(-3600, DAY, NULL, 0, F.ca_key, true);
 	t = until_of(crl_st, cert);
 	assert_true(t >= now + DAY - 60 && t <= now + DAY + 60);
@@ -542,10 +557,10 @@ static void test_signing_time_chain(void **state)
 	X509 *revoked = signer_valid(-30 * DAY, 30 * DAY, 53);
 	X509 *both = signer_valid(-30 * DAY, -DAY, 54);
 	const long rev[] = {53, 54};
-	struct sfs_verifier *st = crl_verifier(-3600, 30 * DAY, rev, 2,
-					       F.ca_key, true);
-	struct sfs_verifier *now = crl_verifier(-3600, 30 * DAY, rev, 2,
-						F.ca_key, false);
+	struct sfs_verifier *st =
+	    crl_verifier(-3600, 30 * DAY, rev, 2, F.ca_key, true);
+	struct sfs_verifier *now =
+	    crl_verifier(-3600, 30 * DAY, rev, 2, F.ca_key, false);
 	struct sfs_trust_config tc = {.cafile = F.ca_pem,
 				      .at_signing_time = true};
 	struct sfs_verifier *st_plain = NULL;
@@ -668,16 +683,18 @@ static void raw_cms(unsigned int flags, const EVP_MD *md, int signers,
 	unsigned char *out = NULL;
 	int n;
 
-	cms = CMS_sign(NULL, NULL, NULL, NULL, flags | CMS_PARTIAL | CMS_BINARY);
+	cms =
+	    CMS_sign(NULL, NULL, NULL, NULL, flags | CMS_PARTIAL | CMS_BINARY);
 	assert_non_null(cms);
 	if (other_type)
-		assert_int_equal(CMS_set1_eContentType(cms,
-				 OBJ_nid2obj(NID_pkcs7_enveloped)), 1);
+		assert_int_equal(CMS_set1_eContentType(
+				     cms, OBJ_nid2obj(NID_pkcs7_enveloped)),
+				 1);
 	for (int i = 0; i < signers; i++) {
 		/* The certificate is added once, with the first signer. */
-		assert_non_null(CMS_add1_signer(cms, F.good, F.key, md,
-						CMS_BINARY |
-							(i ? CMS_NOCERTS : 0)));
+		assert_non_null(
+		    CMS_add1_signer(cms, F.good, F.key, md,
+				    CMS_BINARY | (i ? CMS_NOCERTS : 0)));
 	}
 	assert_int_equal(CMS_final(cms, in, NULL, flags | CMS_BINARY), 1);
 	n = i2d_CMS_ContentInfo(cms, &out);
@@ -752,23 +769,23 @@ static void test_reason_texts(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_good),
-		cmocka_unit_test(test_content_flip_and_append),
-		cmocka_unit_test(test_sig_bytes),
-		cmocka_unit_test(test_other_file_and_rename),
-		cmocka_unit_test(test_certs),
-		cmocka_unit_test(test_signer_is_ca),
-		cmocka_unit_test(test_crl_expired),
-		cmocka_unit_test(test_crl_judged_now),
-		cmocka_unit_test(test_signing_time_chain),
-		cmocka_unit_test(test_valid_until),
-		cmocka_unit_test(test_pins),
-		cmocka_unit_test(test_tampered_attribute),
-		cmocka_unit_test(test_signature_value_flipped),
-		cmocka_unit_test(test_attributes),
-		cmocka_unit_test(test_raw_cms),
-		cmocka_unit_test(test_ber_rejected),
-		cmocka_unit_test(test_reason_texts),
+	    cmocka_unit_test(test_good),
+	    cmocka_unit_test(test_content_flip_and_append),
+	    cmocka_unit_test(test_sig_bytes),
+	    cmocka_unit_test(test_other_file_and_rename),
+	    cmocka_unit_test(test_certs),
+	    cmocka_unit_test(test_signer_is_ca),
+	    cmocka_unit_test(test_crl_expired),
+	    cmocka_unit_test(test_crl_judged_now),
+	    cmocka_unit_test(test_signing_time_chain),
+	    cmocka_unit_test(test_valid_until),
+	    cmocka_unit_test(test_pins),
+	    cmocka_unit_test(test_tampered_attribute),
+	    cmocka_unit_test(test_signature_value_flipped),
+	    cmocka_unit_test(test_attributes),
+	    cmocka_unit_test(test_raw_cms),
+	    cmocka_unit_test(test_ber_rejected),
+	    cmocka_unit_test(test_reason_texts),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

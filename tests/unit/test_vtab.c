@@ -187,10 +187,10 @@ static void test_trim_stale(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_block_budget),
-		cmocka_unit_test(test_entry_bound),
-		cmocka_unit_test(test_replace),
-		cmocka_unit_test(test_trim_stale),
+	    cmocka_unit_test(test_block_budget),
+	    cmocka_unit_test(test_entry_bound),
+	    cmocka_unit_test(test_replace),
+	    cmocka_unit_test(test_trim_stale),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
