@@ -41,7 +41,8 @@ struct verify_options {
 	uint8_t (*pins)[32]; /* --signer-sha256; taken by verify_files */
 	size_t n_pins;
 	bool at_signing_time, json, recursive;
-	unsigned jobs; /* 0: one per CPU */
+	bool failures_only; /* --failures: print only what failed */
+	unsigned jobs;	    /* 0: one per CPU */
 	char **args;
 	int nargs;
 };

@@ -7,13 +7,20 @@
 #include "cli.h"
 #include "signetfs/util.h"
 
-enum { OPT_TRUST = 256, OPT_CRL, OPT_PIN, OPT_JSON, OPT_SIGNING_TIME };
+enum {
+	OPT_TRUST = 256,
+	OPT_CRL,
+	OPT_PIN,
+	OPT_JSON,
+	OPT_SIGNING_TIME,
+	OPT_FAILURES,
+};
 
 static void usage(FILE *f)
 {
 	fprintf(
 	    f, "usage: signetfs verify --config CONF [--root R] [--json] [-r] "
-	       "FILE|DIR...\n"
+	       "[--failures] FILE|DIR...\n"
 	       "       signetfs verify --trust CA.pem [--crl CRL.pem] "
 	       "[--signer-sha256 HEX]... FILE...\n\n"
 	       "Checks FILE.sig for each FILE: format v1, one signer, chain to "
@@ -36,6 +43,8 @@ static void usage(FILE *f)
 	       "      --at-signing-time   check validity at signingTime, not "
 	       "now\n"
 	       "      --json              one JSON object per line\n"
+	       "      --failures          print only the files that fail, "
+	       "with their reasons\n"
 	       "  -j, --jobs N            threads (default: CPUs)\n"
 	       "  -h, --help              this text\n\n"
 	       "Exit: 0 all verified, 1 some file failed, 2 usage/config.\n");
@@ -67,6 +76,7 @@ int cmd_verify(int argc, char **argv)
 	    {"signer-sha256", required_argument, NULL, OPT_PIN},
 	    {"at-signing-time", no_argument, NULL, OPT_SIGNING_TIME},
 	    {"json", no_argument, NULL, OPT_JSON},
+	    {"failures", no_argument, NULL, OPT_FAILURES},
 	    {"jobs", required_argument, NULL, 'j'},
 	    {"recursive", no_argument, NULL, 'r'},
 	    {"help", no_argument, NULL, 'h'},
@@ -100,6 +110,9 @@ int cmd_verify(int argc, char **argv)
 		case OPT_JSON:
 			o.json = true;
 			break;
+		case OPT_FAILURES:
+			o.failures_only = true;
+			break;
 		case 'r':
 			o.recursive = true;
 			break;
@@ -115,8 +128,15 @@ int cmd_verify(int argc, char **argv)
 			goto bad;
 		}
 	}
-	if (optind >= argc || (!o.config && !o.trust))
+	if (!o.config && !o.trust) {
+		cli_error("verify", "nothing to verify against: give --config "
+				    "CONF or --trust CA.pem");
 		goto bad;
+	}
+	if (optind >= argc) {
+		cli_error("verify", "no FILE or DIR to verify");
+		goto bad;
+	}
 	o.args = argv + optind;
 	o.nargs = argc - optind;
 	ret = verify_files(&o);

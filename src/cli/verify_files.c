@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,16 @@
 #include "signetfs/json.h"
 #include "signetfs/verdict.h"
 
+/*
+ * What the reason alone does not say, for the message: which of FILE and
+ * FILE.sig could not be read, and the errno.
+ */
+struct verify_why {
+	int file_err; /* -errno opening FILE or resolving its path */
+	int sig_err;  /* -errno reading FILE.sig (not ENOENT) */
+	bool sig_odd; /* FILE.sig is not a regular file */
+};
+
 struct verify_job {
 	struct sfs_verifier *v;
 	const struct sfs_config *cfg; /* rules, pins, path binding */
@@ -24,17 +35,17 @@ struct verify_job {
 	const uint64_t *sizes;
 	struct cli_progress *progress;
 	enum verify_reason *reason;
-	bool *sig_odd; /* FILE.sig is not a regular file */
+	struct verify_why *why;
 	struct sig_info *info;
 };
 
 /*
  * FILE.sig as the verdict takes it; its bytes in *der for the caller.
  * Never blocks: a FIFO (or device) named FILE.sig is not opened and is
- * no signature, as in the inbox; *odd says so for the message.
+ * no signature, as in the inbox; why says so for the message.
  */
 static void read_sig(const char *file, uint8_t **der, struct verdict_sig *sig,
-		     bool *odd)
+		     struct verify_why *why)
 {
 	char *p;
 	int ret;
@@ -45,33 +56,39 @@ static void read_sig(const char *file, uint8_t **der, struct verdict_sig *sig,
 	}
 	ret = sfs_read_file_at(AT_FDCWD, p, SFS_SIG_MAX, der, &sig->len);
 	free(p);
-	*odd = ret == -EINVAL;
+	why->sig_odd = ret == -EINVAL;
 	sig->read = verdict_read_reason(ret);
+	if (sig->read == VR_IO)
+		why->sig_err = ret;
 	sig->der = *der;
 }
 
 /* FILE itself: only a regular file is opened (a FIFO blocks, a device acts). */
-static enum verify_reason open_file(const char *file, int *fd)
+static enum verify_reason open_file(const char *file, int *fd, int *err)
 {
 	struct stat st;
 
 	*fd = sfs_open_regular_at(AT_FDCWD, file, O_RDONLY, &st);
 	if (*fd >= 0)
 		return VR_OK;
-	return *fd == -EINVAL ? VR_NOT_REGULAR : VR_IO;
+	if (*fd == -EINVAL)
+		return VR_NOT_REGULAR;
+	*err = *fd;
+	return VR_IO;
 }
 
 static void verify_file(size_t i, void *ctx)
 {
 	struct verify_job *j = ctx;
 	const char *file = j->files[i];
+	struct verify_why *why = &j->why[i];
 	struct verdict_sig sig = {0};
 	uint8_t *der = NULL;
 	char *rel = NULL;
 	enum verify_reason r;
 	int fd = -1, ret;
 
-	r = open_file(file, &fd);
+	r = open_file(file, &fd, &why->file_err);
 	if (r)
 		goto out;
 	/* Where the inbox would serve it: the rule and the bound path. */
@@ -79,9 +96,10 @@ static void verify_file(size_t i, void *ctx)
 	if (ret) {
 		/* Outside the root: no rule can be matched, no path matches. */
 		r = ret == -EXDEV ? VR_PATH_MISMATCH : VR_IO;
+		why->file_err = ret == -EXDEV ? 0 : ret;
 		goto out;
 	}
-	read_sig(file, &der, &sig, &j->sig_odd[i]);
+	read_sig(file, &der, &sig, why);
 	r = verdict_check_fd(j->cfg, j->v, rel, &sig, fd, &j->info[i]);
 out:
 	j->reason[i] = r;
@@ -99,27 +117,57 @@ static void verify_one(size_t i, void *ctx)
 	cli_progress_add(j->progress, j->sizes[i]);
 }
 
-/* The reason's text, and what it was when FILE.sig is not a file. */
-static const char *message(enum verify_reason r, bool sig_odd)
+/*
+ * The reason's text, said of what it was about: FILE missing or
+ * unreadable (with the errno), FILE.sig unreadable or not a file, FILE
+ * itself a signature. buf holds what needs formatting.
+ */
+static const char *message(const char *file, enum verify_reason r,
+			   const struct verify_why *why, char *buf, size_t cap)
 {
-	if (r == VR_NO_SIG && sig_odd)
+	if (r == VR_IO && why->file_err == -ENOENT)
+		return "the file does not exist";
+	if (r == VR_IO && why->file_err) {
+		snprintf(buf, cap, "cannot open the file: %s",
+			 strerror(-why->file_err));
+		return buf;
+	}
+	if (r == VR_IO && why->sig_err) {
+		snprintf(buf, cap, "cannot read its signature file: %s",
+			 strerror(-why->sig_err));
+		return buf;
+	}
+	if (r == VR_NO_SIG && why->sig_odd)
 		return "no signature file (FILE.sig is not a regular file; "
 		       "not opened)";
+	/* A .sig named on the command line: its own .sig is looked for. */
+	if (r == VR_NO_SIG && sfs_is_sig_name(file, strlen(file))) {
+		snprintf(buf, cap,
+			 "this is a signature file, not a signed file: "
+			 "verify the file it belongs to, %.*s",
+			 (int)(strlen(file) - strlen(SFS_SIG_SUFFIX)), file);
+		return buf;
+	}
 	return verify_reason_str(r);
 }
 
-static void print_json(const char *file, enum verify_reason r, bool sig_odd,
+static void print_json(const char *file, enum verify_reason r,
+		       const struct verify_why *why,
 		       const struct sig_info *info)
 {
 	struct json_buf b = {0};
-	char hex[2 * SFS_MD_MAX + 1];
+	char hex[2 * SFS_MD_MAX + 1], buf[PATH_MAX + 128];
+	const char *m;
 
 	sfs_json_raw(&b, "{\"file\":", 8);
 	sfs_json_str(&b, file, strlen(file));
 	sfs_json_printf(&b, ",\"ok\":%s,\"reason\":\"%s\"",
 			r == VR_OK ? "true" : "false", verify_reason_name(r));
-	if (r != VR_OK)
-		sfs_json_printf(&b, ",\"message\":\"%s\"", message(r, sig_odd));
+	if (r != VR_OK) {
+		m = message(file, r, why, buf, sizeof(buf));
+		sfs_json_raw(&b, ",\"message\":", 11);
+		sfs_json_str(&b, m, strlen(m));
+	}
 	if (info->path) {
 		sfs_json_raw(&b, ",\"signed_path\":", 15);
 		sfs_json_str(&b, info->path, info->path_len);
@@ -188,19 +236,33 @@ static int load_trust(struct verify_job *j, struct verify_options *o,
 	return 0;
 }
 
-/* One line (or JSON object) per file, in order; 1 if any failed. */
-static int report(struct verify_job *j, size_t n, bool json, int ret)
+static void print_one(struct verify_job *j, size_t i, bool json)
+{
+	char buf[PATH_MAX + 128];
+
+	if (json)
+		print_json(j->files[i], j->reason[i], &j->why[i], &j->info[i]);
+	else if (j->reason[i] == VR_OK)
+		printf("OK %s\n", j->files[i]);
+	else
+		printf("FAIL %s: %s\n", j->files[i],
+		       message(j->files[i], j->reason[i], &j->why[i], buf,
+			       sizeof(buf)));
+}
+
+/*
+ * One line (or JSON object) per file, in order, or with failures_only
+ * per file that failed; 1 if any failed.
+ */
+static int report(struct verify_job *j, size_t n,
+		  const struct verify_options *o, int ret)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (json)
-			print_json(j->files[i], j->reason[i], j->sig_odd[i],
-				   &j->info[i]);
-		else if (j->reason[i] == VR_OK)
-			printf("OK %s\n", j->files[i]);
-		else
-			printf("FAIL %s: %s\n", j->files[i],
-			       message(j->reason[i], j->sig_odd[i]));
-		if (j->reason[i] != VR_OK)
+		bool ok = j->reason[i] == VR_OK;
+
+		if (!ok || !o->failures_only)
+			print_one(j, i, o->json);
+		if (!ok)
 			ret = SFS_EXIT_REFUSED;
 		sig_info_clear(&j->info[i]);
 	}
@@ -226,9 +288,9 @@ int verify_files(struct verify_options *o)
 	j.files = files.v;
 	j.sizes = files.size;
 	j.reason = calloc(n ? n : 1, sizeof(*j.reason));
-	j.sig_odd = calloc(n ? n : 1, sizeof(*j.sig_odd));
+	j.why = calloc(n ? n : 1, sizeof(*j.why));
 	j.info = calloc(n ? n : 1, sizeof(*j.info));
-	if (!j.reason || !j.sig_odd || !j.info) {
+	if (!j.reason || !j.why || !j.info) {
 		cli_error("verify", "out of memory");
 		goto out;
 	}
@@ -236,12 +298,11 @@ int verify_files(struct verify_options *o)
 	sfs_parallel(n, o->jobs ? o->jobs : sfs_cpus(), verify_one, &j, NULL);
 	cli_progress_end(j.progress);
 	/* An unreadable directory is a part of the tree left unverified. */
-	ret = report(&j, n, o->json,
-		     walk_errors ? SFS_EXIT_REFUSED : SFS_EXIT_OK);
+	ret = report(&j, n, o, walk_errors ? SFS_EXIT_REFUSED : SFS_EXIT_OK);
 out:
 	cli_files_free(&files);
 	free(j.reason);
-	free(j.sig_odd);
+	free(j.why);
 	free(j.info);
 	free(trust_only.pins);
 	verifier_free(j.v);
