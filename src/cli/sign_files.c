@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,13 +66,20 @@ struct sign_job {
 };
 
 static void fail_file(struct sign_job *j, size_t i, enum sfs_exit ex,
-		      const char *fmt, const char *arg)
+		      const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void fail_file(struct sign_job *j, size_t i, enum sfs_exit ex,
+		      const char *fmt, ...)
 {
 	char *m = NULL;
+	va_list ap;
 
 	j->result[i] = ex;
-	if (asprintf(&m, fmt, arg) < 0)
+	va_start(ap, fmt);
+	if (vasprintf(&m, fmt, ap) < 0)
 		m = NULL;
+	va_end(ap);
 	j->msg[i] = m;
 }
 
@@ -125,15 +133,18 @@ static void batch_install(struct sign_job *j, const struct pending *p, size_t n,
 	for (size_t k = 0; k < n; k++) {
 		const char *why = NULL;
 		off_t e;
+		int ret = 0;
 
 		if (sync_err) {
 			fail_file(j, p[k].i, SFS_EXIT_REFUSED,
-				  "%s: cannot write the audit log", p[k].sig);
+				  "%s: cannot write the audit log: %s",
+				  p[k].sig, strerror(-sync_err));
 			why = "audit log not durable; signature not written";
-		} else if (install_sig(p[k].sig, p[k].der, p[k].len, &p[k].st,
-				       j->sync)) {
+		} else if ((ret = install_sig(p[k].sig, p[k].der, p[k].len,
+					      &p[k].st, j->sync))) {
 			fail_file(j, p[k].i, SFS_EXIT_REFUSED,
-				  "%s: cannot write", p[k].sig);
+				  "%s: cannot write: %s", p[k].sig,
+				  strerror(-ret));
 			why = "cannot write the .sig";
 		}
 		/* Its sign record is followed by what became of it. */
@@ -237,18 +248,23 @@ static int open_to_sign(struct sign_job *j, size_t i, char **rel, char **sig,
 	}
 	ret = sfs_path_relative(j->root, file, rel);
 	if (ret) {
-		fail_file(j, i, SFS_EXIT_REFUSED,
-			  ret == -EXDEV ? "%s: outside the root (--root)"
-					: "%s: cannot resolve the path",
-			  file);
+		if (ret == -EXDEV)
+			fail_file(j, i, SFS_EXIT_REFUSED,
+				  "%s: outside the root (--root)", file);
+		else
+			fail_file(j, i, SFS_EXIT_REFUSED,
+				  "%s: cannot resolve the path: %s", file,
+				  strerror(-ret));
 		return -1;
 	}
 	fd = sfs_open_regular_at(AT_FDCWD, file, O_RDONLY, st);
 	if (fd < 0) {
-		fail_file(j, i, SFS_EXIT_REFUSED,
-			  fd == -EINVAL ? "%s: not a regular file (not opened)"
-					: "%s: cannot open",
-			  file);
+		if (fd == -EINVAL)
+			fail_file(j, i, SFS_EXIT_REFUSED,
+				  "%s: not a regular file (not opened)", file);
+		else
+			fail_file(j, i, SFS_EXIT_REFUSED, "%s: cannot open: %s",
+				  file, strerror(-fd));
 		return -1;
 	}
 	if (asprintf(sig, "%s" SFS_SIG_SUFFIX, file) < 0) {
@@ -280,7 +296,7 @@ static void sign_file(size_t i, void *ctx)
 	char *rel, *sig;
 	struct stat st;
 	off_t end = 0;
-	int fd;
+	int fd, ret;
 
 	j->result[i] = SFS_EXIT_OK;
 	fd = open_to_sign(j, i, &rel, &sig, &st);
@@ -294,8 +310,10 @@ static void sign_file(size_t i, void *ctx)
 			  file);
 		goto out;
 	}
-	if (sfs_hash_fd(fd, signer_md(sg), &d, &size) != 0) {
-		fail_file(j, i, SFS_EXIT_REFUSED, "%s: read error", file);
+	ret = sfs_hash_fd(fd, signer_md(sg), &d, &size);
+	if (ret) {
+		fail_file(j, i, SFS_EXIT_REFUSED, "%s: cannot read: %s", file,
+			  strerror(-ret));
 		goto out;
 	}
 	if (signer_sign(sg, &d, rel, strlen(rel), &j->writer, &der, &len,
@@ -307,10 +325,11 @@ static void sign_file(size_t i, void *ctx)
 		goto out;
 	}
 	/* The record is written (and durable) before the signature exists. */
-	if (audit_sign(j, sg, "sign", rel, (int64_t)size, &d, NULL, &end) !=
-	    0) {
+	ret = audit_sign(j, sg, "sign", rel, (int64_t)size, &d, NULL, &end);
+	if (ret) {
 		fail_file(j, i, SFS_EXIT_REFUSED,
-			  "%s: cannot write the audit log", file);
+			  "%s: cannot write the audit log: %s", file,
+			  strerror(-ret));
 		goto out;
 	}
 	if (j->audit) {
