@@ -388,10 +388,15 @@ static int parse_opts(int argc, char **argv, struct init_opts *o)
 	while ((c = getopt_long(argc, argv, "fh", lo, NULL)) != -1) {
 		switch (c) {
 		case 't':
-			if (!strcmp(optarg, "rsa-3072"))
+			if (!strcmp(optarg, "rsa-3072")) {
 				o->rsa = true;
-			else if (strcmp(optarg, "ec-p256"))
+			} else if (strcmp(optarg, "ec-p256")) {
+				cli_error("init",
+					  "--key-type %s: not a key type "
+					  "init makes (ec-p256 or rsa-3072)",
+					  optarg);
 				goto bad;
+			}
 			break;
 		case 'l':
 			o->label = optarg;
@@ -412,8 +417,12 @@ static int parse_opts(int argc, char **argv, struct init_opts *o)
 			goto bad;
 		}
 	}
-	if (optind != argc - 1)
+	if (optind != argc - 1) {
+		cli_error("init", optind == argc
+				      ? "no DIR to initialise"
+				      : "one DIR to initialise, not several");
 		goto bad;
+	}
 	o->dir = argv[optind];
 	return check_opts(o);
 bad:
