@@ -27,6 +27,13 @@ struct audit_keys {
 	size_t n_pins;
 };
 
+/*
+ * The events a record can carry (docs/audit-log.md), NULL-terminated;
+ * a writer uses no other.
+ */
+extern const char *const audit_events[];
+bool audit_event_known(const char *event);
+
 struct audit_record {
 	const char *event; /* sign, sign-failed, verify-denied... */
 	const char *path;  /* raw bytes, escaped in JSON */

@@ -10,6 +10,20 @@
 #include "signetfs/config.h"
 #include "signetfs/signer.h"
 
+const char *const audit_events[] = {
+    "open",	     "mount",		"unmount",	"key-loaded",
+    "sign",	     "sign-failed",	"sign-refused", "verify-denied",
+    "policy-denied", "config-reloaded", "checkpoint",	NULL,
+};
+
+bool audit_event_known(const char *event)
+{
+	for (size_t i = 0; audit_events[i]; i++)
+		if (!strcmp(event, audit_events[i]))
+			return true;
+	return false;
+}
+
 struct json_object *audit_parse_line(const char *line, size_t len)
 {
 	struct json_tokener *tok = json_tokener_new();

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 /* signetfs audit verify|show: check or read an audit log. */
+#include <ctype.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <json-c/json.h>
 
@@ -41,7 +43,10 @@ static void usage(FILE *f)
 	    "yet). It names the first bad line. Exit 0 intact, 1 not,\n"
 	    "2 usage (also: a checkpoint and no key named).\n\n"
 	    "show prints records as a table. TIME is RFC 3339 (UTC), a "
-	    "prefix such as\n2026-11-29 or 2026-11-29T10 works.\n");
+	    "prefix such as\n2026-11-29 or 2026-11-29T10 works. EVENT is "
+	    "one of open, mount, unmount,\nkey-loaded, sign, sign-failed, "
+	    "sign-refused, verify-denied, policy-denied,\nconfig-reloaded, "
+	    "checkpoint.\n");
 }
 
 /* The keys whose checkpoints count: CONF's, and each --signer-sha256. */
@@ -193,20 +198,88 @@ static const char *field(struct json_object *o, const char *k)
 	return json_object_get_string(v);
 }
 
+/* A field, or "-" when the record has none: the columns stay put. */
+static const char *cell(struct json_object *o, const char *k)
+{
+	const char *v = field(o, k);
+
+	return *v ? v : "-";
+}
+
+#define SHOW_FORMAT "%-27s %6s %-14s %-40s %10s %-16s %-40s %s\n"
+
 static void show_line(struct json_object *o)
 {
 	struct json_object *w;
-	char who[160] = "", sha[17] = "";
+	char who[160] = "-", sha[17] = "-";
 	const char *s = field(o, "sha256");
 
 	if (json_object_object_get_ex(o, "writer", &w))
 		snprintf(who, sizeof(who), "%s(%s) pid %s %s", field(w, "user"),
 			 field(w, "uid"), field(w, "pid"), field(w, "exe"));
-	snprintf(sha, sizeof(sha), "%.16s", s);
-	printf("%-27s %6s %-14s %-40s %10s %-16s %s%s%s\n", field(o, "time"),
-	       field(o, "seq"), field(o, "event"), field(o, "path"),
-	       field(o, "size"), sha, who, *field(o, "reason") ? " — " : "",
-	       field(o, "reason"));
+	if (*s)
+		snprintf(sha, sizeof(sha), "%.16s", s);
+	printf(SHOW_FORMAT, cell(o, "time"), cell(o, "seq"), cell(o, "event"),
+	       cell(o, "path"), cell(o, "size"), sha, who, cell(o, "reason"));
+}
+
+/*
+ * --since: RFC 3339 in UTC as the log writes it, or a prefix of one
+ * (2026-11-29, 2026-11-29T10). The prefix must have the shape of
+ * TIME_SHAPE and, completed with its rest, be a real time. A time in
+ * whole seconds ("...T10:00:00Z") is taken as its prefix without the Z:
+ * the log's times have microseconds, and "...:00.5Z" is after it.
+ */
+#define TIME_SHAPE "0000-01-01T00:00:00.000000Z"
+#define WHOLE_SECONDS 19 /* strlen("0000-01-01T00:00:00") */
+
+static bool since_valid(char *since)
+{
+	size_t n = strlen(since);
+	char full[sizeof(TIME_SHAPE)];
+	const char *end;
+	struct tm tm;
+
+	if (n == WHOLE_SECONDS + 1 && since[WHOLE_SECONDS] == 'Z')
+		since[--n] = '\0';
+	if (n < 4 || n > strlen(TIME_SHAPE))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		bool digit = TIME_SHAPE[i] >= '0' && TIME_SHAPE[i] <= '9';
+
+		if (digit ? !isdigit((unsigned char)since[i])
+			  : since[i] != TIME_SHAPE[i])
+			return false;
+	}
+	memcpy(full, since, n);
+	memcpy(full + n, TIME_SHAPE + n, sizeof(full) - n);
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(full, "%Y-%m-%dT%H:%M:%S", &tm);
+	return end && *end == '.';
+}
+
+/* --event and --since are checked before the log is read: exit 2. */
+static int show_check(char *since, const char *event)
+{
+	if (event && !audit_event_known(event)) {
+		fprintf(stderr,
+			"signetfs: audit: --event %s: not an event; "
+			"one of:",
+			event);
+		for (size_t i = 0; audit_events[i]; i++)
+			fprintf(stderr, " %s", audit_events[i]);
+		fputc('\n', stderr);
+		return -1;
+	}
+	if (since && !since_valid(since)) {
+		cli_error("audit",
+			  "--since %s: not a time; RFC 3339 in UTC "
+			  "(2026-11-29T10:00:00Z) or a prefix of one "
+			  "(2026-11-29, 2026-11-29T10)",
+			  since);
+		return -1;
+	}
+	return 0;
 }
 
 static int audit_show_cmd(int argc, char **argv)
@@ -218,7 +291,8 @@ static int audit_show_cmd(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *glob = NULL, *since = NULL, *event = NULL;
+	const char *glob = NULL, *event = NULL;
+	char *since = NULL;
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
@@ -245,7 +319,7 @@ static int audit_show_cmd(int argc, char **argv)
 			return SFS_EXIT_USAGE;
 		}
 	}
-	if (argc - optind != 1) {
+	if (argc - optind != 1 || show_check(since, event)) {
 		usage(stderr);
 		return SFS_EXIT_USAGE;
 	}
@@ -254,8 +328,8 @@ static int audit_show_cmd(int argc, char **argv)
 		cli_error("audit", "%s: %s", argv[optind], strerror(errno));
 		return SFS_EXIT_USAGE;
 	}
-	printf("%-27s %6s %-14s %-40s %10s %-16s %s\n", "TIME", "SEQ", "EVENT",
-	       "PATH", "SIZE", "SHA256", "WRITER");
+	printf(SHOW_FORMAT, "TIME", "SEQ", "EVENT", "PATH", "SIZE", "SHA256",
+	       "WRITER", "REASON");
 	while ((n = getline(&line, &cap, f)) > 0) {
 		struct json_object *o = json_tokener_parse(line);
 
