@@ -2,6 +2,7 @@
 /* Verify v1 signatures: strict format, attributes, signature, chain, policy. */
 #include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -106,17 +107,50 @@ static time_t earlier(time_t a, time_t b)
 	return !a ? b : !b ? a : a < b ? a : b;
 }
 
+/*
+ * The errno of the last system error in OpenSSL's queue (fopen's, when a
+ * file would not open), 0 if there is none; the queue is emptied. The one
+ * place verification maps OpenSSL's errors to errno.
+ */
+static int queue_errno(void)
+{
+	unsigned long e;
+	int found = 0;
+
+	while ((e = ERR_get_error()) != 0)
+		if (ERR_GET_LIB(e) == ERR_LIB_SYS && ERR_GET_REASON(e) > 0)
+			found = ERR_GET_REASON(e);
+	return found;
+}
+
+/* ": No such file or directory" when the queue holds why, else "". */
+static const char *queue_why(char *buf, size_t cap)
+{
+	int e = queue_errno();
+
+	if (!e)
+		return "";
+	snprintf(buf, cap, ": %s", strerror(e));
+	return buf;
+}
+
 static int load_crls(X509_STORE *store, const char *file, time_t *until,
 		     struct sfs_error *err)
 {
 	STACK_OF(X509_INFO) * infos;
-	BIO *bio = BIO_new_file(file, "r");
-	int n = 0;
+	BIO *bio;
+	int n = 0, ret;
 
+	errno = 0;
+	bio = BIO_new_file(file, "r");
 	if (!bio) {
-		sfs_error_set(err, -ENOENT, SFS_EXIT_USAGE,
-			      "cannot read CRL file %s", file);
-		return -ENOENT;
+		/* fopen's errno, before anything else can change it. */
+		ret = errno ? -errno : -ENOENT;
+		ERR_clear_error();
+		sfs_error_set(err, ret, SFS_EXIT_USAGE,
+			      "cannot read CRL file %s: %s", file,
+			      strerror(-ret));
+		return ret;
 	}
 	infos = PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL);
 	BIO_free(bio);
@@ -152,15 +186,18 @@ static int store_certs(X509_STORE *store)
 	return n;
 }
 
-/* A directory with at least one "HHHHHHHH.N" certificate link in it. */
-static bool hashed_certs_in(const char *dir)
+/*
+ * A directory with at least one "HHHHHHHH.N" certificate link in it: 1,
+ * 0 when it has none, -errno when it cannot be read.
+ */
+static int hashed_certs_in(const char *dir)
 {
 	struct dirent *de;
-	bool found = false;
+	int found = 0;
 	DIR *d = opendir(dir);
 
 	if (!d)
-		return false;
+		return -errno;
 	while (!found && (de = readdir(d))) {
 		const char *n = de->d_name;
 		size_t h = strspn(n, "0123456789abcdef");
@@ -170,6 +207,39 @@ static bool hashed_certs_in(const char *dir)
 	}
 	closedir(d);
 	return found;
+}
+
+static int load_cafile(X509_STORE *store, const char *file,
+		       struct sfs_error *err)
+{
+	char why[128];
+
+	if (X509_STORE_load_file(store, file) && store_certs(store) > 0)
+		return 0;
+	sfs_error_set(
+	    err, -ENOENT, SFS_EXIT_USAGE, "cannot load trust store %s%s", file,
+	    queue_why(why, sizeof(why))[0] ? why : " (no certificate in it)");
+	return -ENOENT;
+}
+
+/*
+ * A directory is only searched at verification time: one that does not
+ * exist or holds no hashed certificate would trust nothing and say
+ * nothing. Fail closed here instead.
+ */
+static int load_capath(X509_STORE *store, const char *dir,
+		       struct sfs_error *err)
+{
+	int ret = hashed_certs_in(dir);
+
+	if (ret > 0 && X509_STORE_load_path(store, dir))
+		return 0;
+	ERR_clear_error();
+	sfs_error_set(
+	    err, -ENOENT, SFS_EXIT_USAGE, "cannot load trust directory %s%s%s",
+	    dir, ret < 0 ? ": " : " (no hashed certificate in it: c_rehash)",
+	    ret < 0 ? strerror(-ret) : "");
+	return -ENOENT;
 }
 
 int verifier_new(const struct sfs_trust_config *cfg, struct sfs_verifier **out,
@@ -188,27 +258,10 @@ int verifier_new(const struct sfs_trust_config *cfg, struct sfs_verifier **out,
 			      "no trust store configured (trust = CA.pem)");
 		goto fail;
 	}
-	if (cfg->cafile && (!X509_STORE_load_file(v->store, cfg->cafile) ||
-			    store_certs(v->store) == 0)) {
-		sfs_error_set(err, -ENOENT, SFS_EXIT_USAGE,
-			      "cannot load trust store %s (no certificate "
-			      "in it)",
-			      cfg->cafile);
+	if (cfg->cafile && load_cafile(v->store, cfg->cafile, err))
 		goto fail;
-	}
-	/*
-	 * A directory is only searched at verification time: one that does
-	 * not exist or holds no hashed certificate would trust nothing and
-	 * say nothing. Fail closed here instead.
-	 */
-	if (cfg->capath && (!hashed_certs_in(cfg->capath) ||
-			    !X509_STORE_load_path(v->store, cfg->capath))) {
-		sfs_error_set(err, -ENOENT, SFS_EXIT_USAGE,
-			      "cannot load trust directory %s (no hashed "
-			      "certificate in it: c_rehash)",
-			      cfg->capath);
+	if (cfg->capath && load_capath(v->store, cfg->capath, err))
 		goto fail;
-	}
 	if (cfg->crlfile) {
 		ret = load_crls(v->store, cfg->crlfile, &v->crl_until, err);
 		if (ret)
