@@ -2,7 +2,6 @@
 /* signetfs outbox|inbox: parse arguments, load the config, mount. */
 #include <errno.h>
 #include <fcntl.h>
-#include <fuse_log.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
@@ -61,19 +60,6 @@ static void usage(FILE *f, const char *cmd)
 /* ---- where the daemon logs -------------------------------------------- */
 
 /*
- * libfuse's own messages (a failed mount, a read error on /dev/fuse) go
- * where signetfs's go; its debug output (--debug) stays on stderr.
- */
-static void fuse_log_to_sfs(enum fuse_log_level level, const char *fmt,
-			    va_list ap)
-{
-	if ((int)level > SFS_LOG_NOTICE)
-		vfprintf(stderr, fmt, ap);
-	else
-		sfs_vlog((enum sfs_log_level)level, fmt, ap);
-}
-
-/*
  * A detached daemon logs to syslog(3). Where nobody reads /dev/log (a
  * container, a minimal host) that loses every message, and under systemd
  * the journal stream on stderr is the better place: in both cases the
@@ -84,7 +70,6 @@ static int setup_log(const char *cmd, bool foreground, const char *file)
 	bool journal;
 	int ret;
 
-	fuse_set_log_func(fuse_log_to_sfs);
 	if (file) {
 		ret = sfs_log_to_file(file);
 		if (ret) {

@@ -32,6 +32,60 @@ void sfuse_apply_conn_opts(struct fuse_conn_info *conn)
 		fuse_apply_conn_info_opts(conn_opts, conn);
 }
 
+/*
+ * libfuse's own messages (a failed mount, a read error on /dev/fuse) go
+ * where signetfs's go; its debug output (--debug) stays on stderr. While
+ * mounting, its errors are kept instead: the one message that says the
+ * mount failed carries them (libfuse reports why only this way).
+ */
+static struct {
+	bool on; /* fuse_session_mount() runs: start-up, one thread */
+	char last[256];
+} mount_log;
+
+static void fuse_log_to_sfs(enum fuse_log_level level, const char *fmt,
+			    va_list ap)
+{
+	size_t n;
+
+	if (mount_log.on && level <= FUSE_LOG_ERR) {
+		vsnprintf(mount_log.last, sizeof(mount_log.last), fmt, ap);
+		n = strlen(mount_log.last);
+		while (n && mount_log.last[n - 1] == '\n')
+			mount_log.last[--n] = '\0';
+		return;
+	}
+	if ((int)level > SFS_LOG_NOTICE)
+		vfprintf(stderr, fmt, ap);
+	else
+		sfs_vlog((enum sfs_log_level)level, fmt, ap);
+}
+
+/* Mount, or say why not in err: libfuse's last error, or errno's. */
+static int mount_session(struct fuse_session *se, const char *mnt,
+			 const char *as_given, struct sfs_error *err)
+{
+	int ret;
+
+	mount_log.on = true;
+	mount_log.last[0] = '\0';
+	errno = 0;
+	ret = fuse_session_mount(se, mnt);
+	mount_log.on = false;
+	if (ret == 0)
+		return 0;
+	if (mount_log.last[0])
+		sfs_error_set(err, -EIO, SFS_EXIT_USAGE,
+			      "cannot mount on %s: %s", as_given,
+			      mount_log.last);
+	else
+		sfs_error_set(err, -EIO, SFS_EXIT_USAGE,
+			      "cannot mount on %s: %s", as_given,
+			      errno ? strerror(errno)
+				    : "libfuse gave no reason");
+	return -EIO;
+}
+
 static void syslog_sink(enum sfs_log_level level, const char *fmt, va_list ap)
 {
 	vsyslog((int)level, fmt, ap);
@@ -303,12 +357,9 @@ static int serve(const struct sfuse_spec *spec, const struct sfs_mount_args *a,
 			      a->mountpoint, strerror(errno));
 		goto out;
 	}
-	mounted = fuse_session_mount(se, mnt_abs) == 0;
-	if (!mounted) {
-		sfs_error_set(&err, -EIO, SFS_EXIT_USAGE, "cannot mount on %s",
-			      a->mountpoint);
+	mounted = mount_session(se, mnt_abs, a->mountpoint, &err) == 0;
+	if (!mounted)
 		goto out;
-	}
 	if (status_fd >= 0) {
 		if (setsid() < 0)
 			sfs_warn("setsid: %s", strerror(errno));
@@ -348,6 +399,7 @@ int sfuse_run(const struct sfuse_spec *spec, const struct sfs_mount_args *a)
 	int pfd[2];
 	pid_t pid;
 
+	fuse_set_log_func(fuse_log_to_sfs);
 	if (a->foreground)
 		return serve(spec, a, -1);
 	/*
