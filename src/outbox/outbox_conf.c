@@ -133,7 +133,6 @@ int ob_reload(void *userdata, struct sfs_error *err)
 	struct outbox *ob = userdata;
 	struct sfs_config *cfg = NULL;
 	struct ob_conf *c = NULL;
-	char why[640];
 	int ret;
 
 	ret = config_load(ob->cfg_path, &cfg, err);
@@ -143,21 +142,19 @@ int ob_reload(void *userdata, struct sfs_error *err)
 			config_free(cfg);
 	}
 	if (ret) {
-		snprintf(why, sizeof(why), "rejected, the old config stays: %s",
-			 err->msg[0] ? err->msg
-				     : strerror(ret < 0 ? -ret : EIO));
-		sfs_err("reload of %s %s", ob->cfg_path, why);
+		ret = ret < 0 ? ret : -EINVAL;
+		if (!err->msg[0])
+			sfs_error_set(err, ret, SFS_EXIT_USAGE, "%s: %s",
+				      ob->cfg_path, strerror(-ret));
+		/* The daemon logs err, once (src/fuse/daemon.c). */
 		if (ob->audit)
-			audit_config_reloaded(
-			    ob->audit, ob->cfg_path,
-			    err->msg[0] ? err->msg
-					: strerror(ret < 0 ? -ret : EIO));
-		return ret < 0 ? ret : -EINVAL;
+			audit_config_reloaded(ob->audit, ob->cfg_path,
+					      err->msg);
+		return ret;
 	}
 	sfuse_current_swap(&ob->confs, &c->ref);
 	ob_names_reset(ob);
-	snprintf(why, sizeof(why), "loaded %s", ob->cfg_path);
-	sfs_info("reload: %s", why);
+	sfs_info("reload: loaded %s", ob->cfg_path);
 	if (ob->audit)
 		audit_config_reloaded(ob->audit, ob->cfg_path, NULL);
 	return 0;

@@ -3,7 +3,8 @@
 # SIGHUP reloads the config without a remount: a changed rule takes effect
 # for the next operation, a handle open across the reload still signs; a
 # config that does not parse, or whose key does not open, is rejected and
-# the old policy stays. One config-reloaded audit record each time.
+# the old policy stays. One config-reloaded audit record each time, and
+# one line in the daemon's log per rejected reload.
 . "$(dirname "$0")/common.sh"
 mkdir -p "$SFS_TMP/backing/locked"
 ob_start "$(printf '[rule locked/**]\nwriters-uid = 4242')"
@@ -52,6 +53,11 @@ hup 4
 ob_errno EACCES "open('$M/locked/d', 'w')"
 ob_records_match_stats
 [ "$(records)" -eq 4 ] || fail "$(records) config-reloaded records for 4 SIGHUPs"
+# Each rejected reload is one line in the daemon's log, not two.
+[ "$(grep -c 'reload' "$OB_LOG")" -eq 2 ] ||
+	{ cat "$OB_LOG" >&2; fail "want one log line per rejected reload (2)"; }
+grep -q 'reload failed, keeping the old settings: .*outbox.conf:[0-9]*: syntax error' "$OB_LOG" ||
+	{ cat "$OB_LOG" >&2; fail "the rejected reload's line does not say why"; }
 SFS_LOG_ALLOW='reload|rejected|no-such-key|not INI|key|token|PKCS|pkcs11|object' ob_stop
 "$SIGNETFS" audit verify --config "$CONF" "$AUDIT" >/dev/null ||
 	fail "audit verify rejected the log"
