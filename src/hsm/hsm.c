@@ -423,6 +423,37 @@ static const char *uri_label(const struct p11_uri *u)
 	return u->token ? u->token : u->serial ? u->serial : "(any)";
 }
 
+/*
+ * p11-kit-client.so is a proxy: when its server (`p11-kit server`) is
+ * down, the module loads and the first call that needs the server fails
+ * with nothing but CKR_DEVICE_ERROR or less. Say which server it is.
+ */
+static bool is_p11kit_client(const char *module)
+{
+	const char *base = strrchr(module, '/');
+
+	base = base ? base + 1 : module;
+	return !strncmp(base, "p11-kit-client", strlen("p11-kit-client"));
+}
+
+static int listing_failed(struct hsm_module *m, struct sfs_error *err)
+{
+	const char *addr = getenv("P11_KIT_SERVER_ADDRESS");
+	int ret = p11_fail(err, NULL, "listing slots of %s", m->path);
+
+	if (!is_p11kit_client(m->path))
+		return ret;
+	sfs_error_set(err, ret, SFS_EXIT_TOKEN,
+		      "the p11-kit server at %s is not answering: the module "
+		      "%s could not reach it (is `p11-kit server` running "
+		      "there?)",
+		      addr ? addr
+			   : "$XDG_RUNTIME_DIR/p11-kit/pkcs11 "
+			     "(P11_KIT_SERVER_ADDRESS is not set)",
+		      m->path);
+	return ret;
+}
+
 static int token_find(struct hsm *h, PKCS11_SLOT **out, struct sfs_error *err)
 {
 	const struct p11_uri *u = &h->uri;
@@ -435,7 +466,7 @@ static int token_find(struct hsm *h, PKCS11_SLOT **out, struct sfs_error *err)
 	    !str_match(u->lib_description, ctx->description))
 		goto none;
 	if (!m->slots && PKCS11_enumerate_slots(ctx, &m->slots, &m->nslots) < 0)
-		return p11_fail(err, NULL, "listing slots of %s", m->path);
+		return listing_failed(m, err);
 	for (unsigned int i = 0; i < m->nslots; i++) {
 		PKCS11_SLOT *s = &m->slots[i];
 		PKCS11_TOKEN *t = s->token;

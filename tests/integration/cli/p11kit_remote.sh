@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Remote token through p11-kit's RPC: `p11-kit server` exports the SoftHSM
 # token on a unix socket, signetfs signs through p11-kit-client.so. A
-# server that goes away is a clear token error (exit 3, no .sig); signing
-# works again when it is back.
+# server that goes away is a clear token error (exit 3, no .sig) that
+# names the server's address; signing works again when it is back.
 . "$(dirname "$0")/../lib.sh"
 [ -e /usr/lib/softhsm/libsofthsm2.so ] || skip "no SoftHSM"
 [ -n "$P11_CLIENT" ] || skip "no p11-kit-client.so"
@@ -32,6 +32,9 @@ rc=0
 [ $rc -eq 3 ] || { cat "$t/err"; fail "server gone: exit $rc, want 3"; }
 [ ! -e b.sig ] || fail "a .sig was written without a server"
 note "server gone: $(cat "$t/err")"
+# The message names the server that does not answer, not only the module.
+grep -qF "the p11-kit server at unix:path=$sock is not answering" "$t/err" ||
+	fail "server gone: the message does not name the server: $(cat "$t/err")"
 
 start_server
 "$SIGNETFS" sign --config "$t/remote.conf" b c || fail "sign after the server came back"
