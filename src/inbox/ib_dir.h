@@ -19,6 +19,7 @@ struct inbox_dirent {
 struct inbox_listing {
 	struct inbox_dirent *ents;
 	size_t n;
+	ino_t self_ino, parent_ino; /* "." and ".." in BACKING */
 };
 
 /*

@@ -571,6 +571,38 @@ static size_t add_entry(fuse_req_t req, struct ib_node *dir, char *buf,
 	return sz;
 }
 
+/*
+ * "." and "..", as every directory lists them (ls -a, find, tools that
+ * count entries). The kernel takes no lookup from them in READDIRPLUS
+ * (fuse_direntplus_link skips both), so no node is referenced: only the
+ * attributes' inode number and type, BACKING's.
+ */
+static size_t add_dot(fuse_req_t req, char *buf, size_t rem, const char *name,
+		      ino_t backing_ino, off_t next, bool plus)
+{
+	struct fuse_entry_param e = {0};
+
+	e.attr.st_ino = backing_ino;
+	e.attr.st_mode = S_IFDIR;
+	if (!plus)
+		return fuse_add_direntry(req, buf, rem, name, &e.attr, next);
+	return fuse_add_direntry_plus(req, buf, rem, name, &e, next);
+}
+
+/* Entry k of the listing as READDIR numbers them: ".", "..", then l. */
+static size_t add_nth(fuse_req_t req, struct ib_node *dir, struct ib_dh *d,
+		      char *buf, size_t rem, size_t k, bool plus)
+{
+	off_t next = (off_t)k + 1;
+
+	if (k == 0)
+		return add_dot(req, buf, rem, ".", d->l.self_ino, next, plus);
+	if (k == 1)
+		return add_dot(req, buf, rem, "..", d->l.parent_ino, next,
+			       plus);
+	return add_entry(req, dir, buf, rem, &d->l.ents[k - 2], next, plus);
+}
+
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi, bool plus)
 {
@@ -592,9 +624,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		ret = inbox_list(ib, dir->path, &d->l);
 		d->loaded = ret == 0;
 	}
-	for (size_t i = (size_t)off; !ret && i < d->l.n; i++) {
-		size_t sz = add_entry(req, dir, buf + used, size - used,
-				      &d->l.ents[i], (off_t)i + 1, plus);
+	for (size_t i = (size_t)off; !ret && i < d->l.n + 2; i++) {
+		size_t sz =
+		    add_nth(req, dir, d, buf + used, size - used, i, plus);
 
 		if (sz == (size_t)-1)
 			continue;

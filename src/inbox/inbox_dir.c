@@ -139,8 +139,14 @@ static int read_backing_dir(struct inbox *ib, const char *path,
 	while (!ret && (de = readdir(d))) {
 		enum inbox_dtype t;
 
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+		if (!strcmp(de->d_name, ".")) {
+			l->self_ino = de->d_ino;
 			continue;
+		}
+		if (!strcmp(de->d_name, "..")) {
+			l->parent_ino = de->d_ino;
+			continue;
+		}
 		if (classify(dirfd(d), de, &t) == 0)
 			ret = add_ent(l, &cap, de->d_name, t, de->d_ino);
 	}
