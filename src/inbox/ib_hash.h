@@ -52,6 +52,22 @@ static inline size_t inbox_nblocks(uint64_t size)
  * nonce (gen, i) into tags[inbox_nblocks(size)]. -EIO when the file is
  * shorter than size; the content is read exactly once.
  */
+/*
+ * Whether a range of a file is in the page cache, asked without starting
+ * a read of it: mincore(2) of a mapping when its answer is true (the
+ * kernel answers only the file's owner or a process with CAP_FOWNER, and
+ * claims "all cached" to others), else RWF_NOWAIT reads of the range's
+ * first and last page (a miss starts the read of that one page: were it
+ * the only probe, its own read could finish first and make a cold range
+ * look cached).
+ */
+enum ib_probe { IB_PROBE_NOWAIT, IB_PROBE_MINCORE };
+
+/* The probe that tells the truth for a file of this owner. */
+enum ib_probe inbox_probe_for(uid_t owner);
+/* off is page-aligned; len > 0. mincore falls back to NOWAIT if refused. */
+bool inbox_range_cached(int fd, uint64_t off, size_t len, enum ib_probe how);
+
 struct inbox_fill;
 int inbox_hash_blocks(int fd, uint64_t size, enum sfs_md alg,
 		      const struct sfs_blockmac *mac, uint64_t gen,

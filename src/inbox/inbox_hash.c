@@ -8,6 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -62,6 +66,7 @@ struct src {
 	int fd;	 /* the descriptor being verified */
 	int dfd; /* the same file opened O_DIRECT, or -1 */
 	uint64_t size;
+	enum ib_probe probe; /* how to ask the page cache */
 };
 
 static size_t chunk_len(uint64_t off, uint64_t size)
@@ -90,9 +95,6 @@ static int read_chunk(int fd, uint8_t *buf, uint64_t off, uint64_t size,
  * waiting: EAGAIN when it is not (anything else: take it as cached, and
  * read buffered). While probing, the fd is in POSIX_FADV_RANDOM mode, so a
  * miss starts the read of that one page, not of a readahead window.
- * mincore would need the file's owner, CAP_FOWNER or write access to tell
- * (and is outside the systemd unit's syscall filter): it would say
- * "cached" for every upload the daemon does not own.
  */
 static bool page_cached(int fd, uint64_t off)
 {
@@ -101,6 +103,75 @@ static bool page_cached(int fd, uint64_t off)
 
 	return !(preadv2(fd, &v, 1, (off_t)off, RWF_NOWAIT) < 0 &&
 		 errno == EAGAIN);
+}
+
+/*
+ * Every page of the range resident (mincore), or -errno: mincore is not
+ * in the systemd unit's syscall filter (EPERM there). It starts no I/O.
+ */
+static int range_resident(int fd, uint64_t off, size_t len, bool *all)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE), n = (len + pg - 1) / pg;
+	unsigned char vec[CHUNK / 4096];
+	void *map;
+	int ret = 0;
+
+	if (n > sizeof(vec))
+		return -EINVAL;
+	map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, (off_t)off);
+	if (map == MAP_FAILED)
+		return -errno;
+	if (mincore(map, len, vec) < 0)
+		ret = -errno;
+	munmap(map, len);
+	*all = true;
+	for (size_t i = 0; !ret && i < n; i++)
+		*all = *all && (vec[i] & 1);
+	return ret;
+}
+
+static atomic_bool mincore_refused;
+
+static bool cap_fowner(void)
+{
+	struct __user_cap_header_struct h = {.version =
+						 _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct d[2] = {0};
+
+	if (syscall(SYS_capget, &h, d) < 0)
+		return false;
+	return d[CAP_FOWNER >> 5].effective & (1u << (CAP_FOWNER & 31));
+}
+
+/*
+ * mincore answers truly only the file's owner or CAP_FOWNER (kernel 5.0,
+ * can_do_mincore(); write permission counts too, but a read-only open
+ * cannot tell it cheaply): to anybody else every page is "cached".
+ */
+enum ib_probe inbox_probe_for(uid_t owner)
+{
+	if (atomic_load_explicit(&mincore_refused, memory_order_relaxed))
+		return IB_PROBE_NOWAIT;
+	return owner == geteuid() || cap_fowner() ? IB_PROBE_MINCORE
+						  : IB_PROBE_NOWAIT;
+}
+
+bool inbox_range_cached(int fd, uint64_t off, size_t len, enum ib_probe how)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	bool all;
+	int ret;
+
+	if (how == IB_PROBE_MINCORE) {
+		ret = range_resident(fd, off, len, &all);
+		if (!ret)
+			return all;
+		if (ret == -EPERM || ret == -ENOSYS || ret == -EACCES)
+			atomic_store(&mincore_refused, true);
+	}
+	/* The last page only when the first is there: one read at most. */
+	return page_cached(fd, off) &&
+	       (len <= pg || page_cached(fd, off + ((len - 1) & ~(pg - 1))));
 }
 
 /* Buffered reads from here on: the fd reads ahead again. */
@@ -118,10 +189,11 @@ static void src_open(struct src *s, int fd, uint64_t size)
 	char proc[32];
 
 	*s = (struct src){.fd = fd, .dfd = -1, .size = size};
-	if (size < PIPE_MIN)
+	if (size < PIPE_MIN || fstat(fd, &a))
 		return;
+	s->probe = inbox_probe_for(a.st_uid);
 	posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
-	if (!page_cached(fd, 0)) {
+	if (!inbox_range_cached(fd, 0, chunk_len(0, size), s->probe)) {
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 		s->dfd = open(proc, O_RDONLY | O_DIRECT | O_CLOEXEC);
 	}
@@ -137,8 +209,8 @@ static void src_close(struct src *s)
 }
 
 /*
- * The chunk at off, direct when its first page is not cached (chunk 0
- * was probed by src_open). A direct read that fails or comes up short is
+ * The chunk at off, direct when it is not cached (chunk 0 was probed by
+ * src_open). A direct read that fails or comes up short is
  * done again buffered, which tells a file that shrank from a device that
  * refuses O_DIRECT (then never tried again).
  */
@@ -149,7 +221,8 @@ static int read_src(struct src *s, uint8_t *buf, uint64_t off, size_t *len)
 	ssize_t r;
 
 	static_assert(CHUNK % DIRECT_ALIGN == 0, "chunks stay aligned");
-	if (s->dfd >= 0 && (off == 0 || !page_cached(s->fd, off))) {
+	if (s->dfd >= 0 &&
+	    (off == 0 || !inbox_range_cached(s->fd, off, want, s->probe))) {
 		do
 			r = pread(s->dfd, buf, alen, (off_t)off);
 		while (r < 0 && errno == EINTR);

@@ -100,7 +100,11 @@ static bool evict(const struct fx *f)
 	return resident(f->fd, 0, SIZE) == 0;
 }
 
-/* What a cold pass may leave cached: the one page each chunk's probe reads. */
+/*
+ * What a cold pass may leave cached: with mincore (this test owns the
+ * file) nothing; with RWF_NOWAIT probes the one page each chunk's probe
+ * reads.
+ */
 static size_t probe_pages(void)
 {
 	return ((SIZE + (1u << 20) - 1) >> 20) * (size_t)sysconf(_SC_PAGESIZE);
@@ -134,15 +138,14 @@ static void hash_and_check(struct fx *f, const uint8_t *want)
 }
 
 /*
- * Read with O_DIRECT, the cache holds only what the probes read. Except
- * for a race the pass allows: a probe (RWF_NOWAIT) that misses starts the
- * read of its page, and on a busy machine (a fresh build still writing
- * back, another test) that read can finish before the probe looks, so the
- * chunk is taken as cached and read buffered: 1 MiB more in the cache
- * (seen once in 60 runs with both CPUs busy; a probe at offset 0 makes
- * the whole file buffered). A broken direct path caches the file every
- * time, so the page cache is set up again and the pass retried; only a
- * pass that never stays under the bound fails.
+ * Read with O_DIRECT, the cache holds only what the probes read. The
+ * pass asks mincore here (the file is ours), which starts no read; were
+ * it to fall back to RWF_NOWAIT probes, a probe's own read could still
+ * finish in time on a busy machine (one in 60 runs of the old one-page
+ * probe, now it takes the chunk's first and last page both), so the page
+ * cache is set up again and the pass retried; a broken direct path
+ * caches the file every time, and only a pass that never stays under
+ * the bound fails.
  */
 #define COLD_TRIES 5
 
@@ -177,6 +180,65 @@ static void test_warm(void **state)
 	assert_int_equal(pread(f->fd, copy, SIZE, 0), (ssize_t)SIZE);
 	hash_and_check(f, f->data);
 	free(copy);
+}
+
+#define CHUNK_BYTES ((size_t)1 << 20)
+
+/* Wait (2 s at most) until the page at off is in the page cache. */
+static bool wait_resident(int fd, off_t off)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+
+	for (int i = 0; i < 2000; i++) {
+		if (resident(fd, off, pg) == pg)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+/*
+ * A probe must not fool itself: a RWF_NOWAIT probe that misses starts the
+ * read of its page, and once that read is done the page is cached, while
+ * the rest of the chunk is not. The old probe (the chunk's first page
+ * only) then took the chunk as cached every time: here that moment is
+ * waited for instead of raced. The NOWAIT probe also asks the last page,
+ * which the first probe did not read; its own read could finish in time
+ * too (the race, rarely), so the setup is retried; mincore reads nothing.
+ */
+static void test_probe_self(void **state)
+{
+	struct fx *f = *state;
+	bool fooled = true;
+
+	for (int i = 0; i < COLD_TRIES && fooled; i++) {
+		if (!evict(f))
+			skip();
+		posix_fadvise(f->fd, 0, 0, POSIX_FADV_RANDOM);
+		inbox_range_cached(f->fd, 0, CHUNK_BYTES, IB_PROBE_NOWAIT);
+		assert_true(wait_resident(f->fd, 0));
+		fooled =
+		    inbox_range_cached(f->fd, 0, CHUNK_BYTES, IB_PROBE_NOWAIT);
+	}
+	if (fooled)
+		fail_msg("the NOWAIT probe took a chunk with only its first "
+			 "page cached (by its own read) as cached, %d times",
+			 COLD_TRIES);
+	/* mincore: the same chunk, the same answer, nothing read. */
+	assert_false(
+	    inbox_range_cached(f->fd, 0, CHUNK_BYTES, IB_PROBE_MINCORE));
+	assert_false(inbox_range_cached(f->fd, 2 * CHUNK_BYTES, CHUNK_BYTES,
+					IB_PROBE_MINCORE));
+	assert_int_equal(resident(f->fd, 2 * CHUNK_BYTES, CHUNK_BYTES), 0);
+	/* Twins: a chunk read whole is cached, by either probe. */
+	assert_int_equal(pread(f->fd, f->data, CHUNK_BYTES, 3 * CHUNK_BYTES),
+			 (ssize_t)CHUNK_BYTES);
+	assert_true(inbox_range_cached(f->fd, 3 * CHUNK_BYTES, CHUNK_BYTES,
+				       IB_PROBE_MINCORE));
+	assert_true(inbox_range_cached(f->fd, 3 * CHUNK_BYTES, CHUNK_BYTES,
+				       IB_PROBE_NOWAIT));
+	/* The file's owner (this test) gets the probe that reads nothing. */
+	assert_int_equal(inbox_probe_for(geteuid()), IB_PROBE_MINCORE);
 }
 
 /* Cold at the start, some chunks cached in the middle and at the end. */
@@ -264,6 +326,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_mixed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flipped_cold, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_short, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_probe_self, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
