@@ -69,21 +69,44 @@ mv "$B/bad.tmp" "$B/bad"
 cmp -s "$M/bad" "$T/bad.orig" || fail "bad: restored file not served as signed"
 
 # c/cold, c/bad: nothing of them in the page cache, so read with O_DIRECT.
-sync
-echo 1 >/proc/sys/vm/drop_caches
 resident() { fincore -nb -o RES "$B/$1"; }
-[ "$(resident c/cold)" -eq 0 ] || fail "c/cold: $(resident c/cold) bytes cached after drop_caches"
-filled=$(st bytes_filled)
-stat "$M/c/cold" >/dev/null || fail "c/cold: stat"
-[ "$(st bytes_filled)" -eq $((filled + SZ)) ] || fail "c/cold: not filled"
-# At most the page each 1 MiB chunk's cache probe reads (inbox_hash.c).
+# At most the page each 1 MiB chunk's cache probe reads (inbox_hash.c:
+# none with mincore, as here; one with the RWF_NOWAIT probe).
 probes=$(((SZ >> 20) * $(getconf PAGESIZE)))
-[ "$(resident c/cold)" -le "$probes" ] ||
-	fail "c/cold: $(resident c/cold) bytes of BACKING's file cached: not read with O_DIRECT"
-cmp -s "$M/c/cold" "$T/cold.orig" || fail "c/cold: bytes read differ from the signed file"
-hidden c/bad
-audited c/bad content-digest
-[ "$(resident c/bad)" -le "$probes" ] || fail "c/bad: not read with O_DIRECT"
+# One cold verification of both, checked. A probe that raced its own page
+# read would make a chunk (at offset 0: the file) buffered on a busy
+# machine (tests/unit/test_inbox_hash.c): then the setup is made again,
+# as systemd_boot does: new inodes (same bytes: their .sig still
+# verifies, but the cached verdicts do not apply), BACKING's cache and
+# the kernel's inodes dropped. A daemon that never reads with O_DIRECT
+# fails every try.
+cold_check() {
+	local filled
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	[ "$(resident c/cold)" -eq 0 ] || fail "c/cold: $(resident c/cold) bytes cached after drop_caches"
+	filled=$(st bytes_filled)
+	stat "$M/c/cold" >/dev/null || fail "c/cold: stat"
+	[ "$(st bytes_filled)" -eq $((filled + SZ)) ] || fail "c/cold: not filled"
+	cmp -s "$M/c/cold" "$T/cold.orig" || fail "c/cold: bytes read differ from the signed file"
+	hidden c/bad
+	for f in c/cold c/bad; do
+		[ "$(resident $f)" -le "$probes" ] || {
+			note "$f: $(resident $f) bytes of BACKING's file cached after a cold verification"
+			return 1
+		}
+	done
+}
+tries=1
+until cold_check; do
+	[ $tries -lt 3 ] || fail "c/cold, c/bad: not read with O_DIRECT ($tries tries)"
+	tries=$((tries + 1))
+	for f in c/cold c/bad; do
+		cp -p "$B/$f" "$T/again" && mv "$T/again" "$B/$f"
+	done
+done
+# One record per version of c/bad refused: one per try.
+audited c/bad content-digest $tries
 
 # d/listed: known to the kernel from the listing: READ requests, checked.
 ls -l "$M/d" >/dev/null
