@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 #include "fuse/sfuse.h"
+#include "ib_audit.h"
 #include "ib_cache.h"
 #include "signetfs/config.h"
 #include "signetfs/digest.h"
@@ -32,6 +33,7 @@ struct inbox {
 	atomic_uint_fast64_t epoch;
 	struct audit_log *audit;
 	struct sfs_signer *signer; /* seals the log; NULL: unsealed */
+	struct ib_denylog denylog; /* the denials' lines in the daemon log */
 	struct sfs_blockmac *mac;  /* block tags; its key never leaves */
 	struct inbox_cache *cache;
 	struct fuse_session *se; /* set by sfuse_run while serving */

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "ib_audit.h"
 #include "inbox.h"
@@ -35,8 +36,70 @@ void inbox_audit_event(struct inbox *ib, const char *event)
 	append_record(ib, &rec);
 }
 
+/*
+ * A path as a log line may show it: bytes outside printable ASCII (a
+ * newline could forge a line) and the backslash as \xHH; cut at cap.
+ */
+static void log_path(const char *p, size_t len, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len && o + 8 < cap; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			out[o++] = (char)c;
+		else
+			o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+	}
+	if (o + 8 >= cap)
+		o += (size_t)snprintf(out + o, cap - o, "...");
+	out[o] = '\0';
+}
+
+/* What the last window left out, said once; under d->lock. */
+static void say_suppressed_locked(struct ib_denylog *d)
+{
+	SFS_ASSERT_HELD(&d->lock);
+	if (d->suppressed)
+		sfs_log(SFS_LOG_NOTICE,
+			"%llu more verify-denied not logged (at most %d "
+			"lines a second)",
+			(unsigned long long)d->suppressed, IB_DENY_LINES);
+	d->suppressed = 0;
+}
+
+/* One line per denial, IB_DENY_LINES a second at most; never the bytes. */
+static void log_denied(struct inbox *ib, const char *path, size_t len,
+		       const char *reason, const char *text)
+{
+	struct ib_denylog *d = &ib->denylog;
+	struct timespec now;
+	char shown[512];
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&d->lock);
+	if ((uint64_t)now.tv_sec != d->second) {
+		say_suppressed_locked(d);
+		d->second = (uint64_t)now.tv_sec;
+		d->lines = 0;
+	}
+	if (d->lines < IB_DENY_LINES) {
+		d->lines++;
+		log_path(path, len, shown, sizeof(shown));
+		sfs_log(SFS_LOG_NOTICE, "%s: %s: %s%s%s%s",
+			ib->audit_mode ? "served unverified (audit mode)"
+				       : "not served",
+			shown, reason, text ? " (" : "", text ? text : "",
+			text ? ")" : "");
+	} else {
+		d->suppressed++;
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
 void inbox_audit_denied(struct inbox *ib, const char *path, size_t len,
-			int64_t size, const char *reason)
+			int64_t size, const char *reason, const char *text)
 {
 	struct audit_record rec = {
 	    .event = "verify-denied",
@@ -47,6 +110,7 @@ void inbox_audit_denied(struct inbox *ib, const char *path, size_t len,
 	};
 
 	append_record(ib, &rec);
+	log_denied(ib, path, len, reason, text);
 }
 
 /*
@@ -85,6 +149,7 @@ int inbox_audit_open(struct inbox *ib, struct sfs_error *err)
 {
 	int ret;
 
+	pthread_mutex_init(&ib->denylog.lock, NULL);
 	open_sealing_key(ib);
 	ret = audit_open_config(ib->cfg, ib->signer, &ib->audit);
 	if (ret) {
@@ -103,6 +168,9 @@ int inbox_audit_open(struct inbox *ib, struct sfs_error *err)
 /* The final checkpoint is signed in audit_close: the key closes after. */
 void inbox_audit_close(struct inbox *ib)
 {
+	pthread_mutex_lock(&ib->denylog.lock);
+	say_suppressed_locked(&ib->denylog);
+	pthread_mutex_unlock(&ib->denylog.lock);
 	if (ib->audit)
 		inbox_audit_event(ib, "unmount");
 	audit_close(ib->audit);

@@ -294,8 +294,9 @@ static void audit_mismatch(struct inbox *ib, struct ib_fh *h, const char *why)
 	bool was = atomic_exchange(&h->vf->audited_mismatch, true);
 
 	if (!was)
-		inbox_audit_denied(ib, h->vf->path, h->vf->path_len,
-				   (int64_t)h->size, why);
+		inbox_audit_denied(
+		    ib, h->vf->path, h->vf->path_len, (int64_t)h->size, why,
+		    "BACKING's bytes changed after they were verified");
 }
 
 static int read_raw(struct ib_fh *h, size_t size, off_t off,

@@ -268,7 +268,8 @@ static int verify_publish(struct inbox *ib, const char *path, size_t len,
 		/* Counted like the records: once per occurrence. */
 		sfs_stats_add(&ib->stats, SFS_C_DENIED, 1);
 		inbox_audit_denied(ib, path, len, (int64_t)st->st_size,
-				   verify_reason_name(vf->verdict));
+				   verify_reason_name(vf->verdict),
+				   verify_reason_str(vf->verdict));
 	}
 	pthread_mutex_lock(&c->vt.lock);
 	/* Counted before it is visible, so no trim drops its blocks. */
