@@ -375,14 +375,25 @@ static const char *const xattr_names[] = {
     "user.signetfs.signer",
     "user.signetfs.sha256",
     "user.signetfs.signed_at",
+    "user.signetfs.reason",
 };
 
+/*
+ * A file served in audit mode that does not verify carries only why not
+ * (the reason the verify-denied record gives); a verified file the facts
+ * of its signature.
+ */
 static int xattr_value(const struct inbox_vfile *vf, const char *name,
 		       char *out, size_t cap)
 {
 	char hex[2 * SFS_MD_MAX + 1];
 	struct tm tm;
 
+	if (vf->verdict != VR_OK)
+		return strcmp(name, xattr_names[3])
+			   ? -ENODATA
+			   : snprintf(out, cap, "%s",
+				      verify_reason_name(vf->verdict));
 	if (!strcmp(name, xattr_names[0])) {
 		sfs_hex(vf->signer_sha256, 32, hex);
 		return snprintf(out, cap, "%s %s", hex, vf->signer_subject);
@@ -402,7 +413,7 @@ static int xattr_value(const struct inbox_vfile *vf, const char *name,
 	return -ENODATA;
 }
 
-/* Verified content files carry their signature's facts as xattrs. */
+/* Content files the mount serves carry xattrs (xattr_value()). */
 static int node_vfile(struct inbox *ib, struct ib_node *n,
 		      struct inbox_vfile **vf)
 {
@@ -413,11 +424,11 @@ static int node_vfile(struct inbox *ib, struct ib_node *n,
 	ret = inbox_check(ib, n->path, n->len, NULL, vf);
 	if (ret)
 		return ret;
-	if ((*vf)->verdict != VR_OK) {
-		ret = inbox_served(ib, *vf) ? -ENODATA : -ENOENT;
+	if (!inbox_served(ib, *vf)) {
 		inbox_vfile_put(*vf);
+		return -ENOENT;
 	}
-	return ret;
+	return 0;
 }
 
 /* The root carries the daemon's counters for `signetfs status`. */
