@@ -42,8 +42,13 @@ struct sig_info {
 	size_t path_len;
 	struct sfs_writer writer;
 	time_t signing_time;
+	/*
+	 * The signer, set once the signature over the attributes verified
+	 * (also when the chain, validity, EKU or pins then refuse it):
+	 */
 	uint8_t signer_sha256[32]; /* SHA-256 of the signer cert DER */
 	char signer_subject[256];  /* one-line RFC 2253 */
+	time_t signer_not_before, signer_not_after; /* 0: unreadable */
 	/*
 	 * A verifier's OK holds until then and no longer (0: no limit): the
 	 * first notAfter of the chain when validity is judged now, and the

@@ -647,6 +647,17 @@ static enum verify_reason check_signer(struct sfs_verifier *v,
 		return VR_SIGNER_CERT;
 	if (CMS_SignerInfo_verify(si) != 1)
 		return VR_BAD_SIGNATURE;
+	/*
+	 * Who signed, as soon as the signature is known to be theirs: a
+	 * refusal for the chain, a validity period or a pin can say whom
+	 * it refused (signetfs why, verify --json).
+	 */
+	if (!X509_digest(signer, EVP_sha256(), info->signer_sha256, &fplen))
+		return VR_INTERNAL;
+	X509_NAME_oneline(X509_get_subject_name(signer), info->signer_subject,
+			  sizeof(info->signer_subject));
+	info->signer_not_before = asn1_time_t(X509_get0_notBefore(signer));
+	info->signer_not_after = asn1_time_t(X509_get0_notAfter(signer));
 	r = check_ess(si, signer);
 	if (r)
 		return r;
@@ -660,10 +671,6 @@ static enum verify_reason check_signer(struct sfs_verifier *v,
 		return VR_NO_CODESIGN_EKU;
 	if (is_ca(signer))
 		return VR_SIGNER_IS_CA;
-	if (!X509_digest(signer, EVP_sha256(), info->signer_sha256, &fplen))
-		return VR_INTERNAL;
-	X509_NAME_oneline(X509_get_subject_name(signer), info->signer_subject,
-			  sizeof(info->signer_subject));
 	if (!pinned(pol, info->signer_sha256))
 		return VR_PIN_MISMATCH;
 	return VR_OK;
