@@ -12,6 +12,7 @@
 int cmd_init(int argc, char **argv);
 int cmd_sign(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_why(int argc, char **argv);
 int cmd_outbox(int argc, char **argv);
 int cmd_inbox(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
@@ -49,6 +50,17 @@ struct verify_options {
 
 /* Verify every file o names and print the verdicts; an exit code. */
 int verify_files(struct verify_options *o);
+
+/* What `signetfs why` was asked about (cmd_why.c parses it). */
+struct why_options {
+	const char *config, *root;
+	int mode; /* enum sfs_mode, -1: the config's */
+	char **args;
+	int nargs;
+};
+
+/* Say for each path whether the inbox serves it, and why not; exit code. */
+int why_files(const struct why_options *o);
 
 /* -j N: 1 to 256 threads; -1 (and a message) otherwise. */
 int cli_jobs(const char *arg, unsigned *jobs);

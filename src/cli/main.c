@@ -19,6 +19,7 @@ static const struct {
     {"init", cmd_init, "create the embedded default token, CA and config"},
     {"sign", cmd_sign, "sign files (writes FILE.sig)"},
     {"verify", cmd_verify, "verify files against their FILE.sig"},
+    {"why", cmd_why, "say why an inbox does not serve a file (a 404)"},
     {"outbox", cmd_outbox, "mount a directory that signs what is written"},
     {"inbox", cmd_inbox, "mount a directory that serves verified files"},
     {"audit", cmd_audit, "verify or show an audit log"},

@@ -75,6 +75,9 @@ grep -q '^ExecStart=/usr/bin/signetfs outbox ' \
 for u in signetfs-outbox@build signetfs-inbox@pub; do
 	[ "$(sdns_run systemctl is-active $u)" = active ] || fail "$u not active"
 done
+# The 404 step: why names the reason the inbox refused with.
+grep -q '^notes.txt: not served: no-signature$' "$t/operations.log" ||
+	fail "operations: why did not explain notes.txt"
 prom=$up/var/lib/prometheus/node-exporter/signetfs.prom
 grep -q '^signetfs_files_signed_total{mountpoint="/srv/build/outbox",mode="outbox"} 1$' "$prom" ||
 	fail "metrics: $(grep files_signed "$prom")"

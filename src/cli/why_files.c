@@ -1,0 +1,590 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * What `signetfs why` does once its options are parsed: for each path in
+ * an inbox's BACKING, what the inbox does with it and why, from the one
+ * verdict (verdict.h) the inbox and `signetfs verify` use, BACKING read
+ * the inbox's way (confined beneath it, no symlink followed).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "signetfs/config.h"
+#include "signetfs/policy.h"
+#include "signetfs/verdict.h"
+
+struct why_ctx {
+	const struct sfs_config *cfg;
+	struct sfs_verifier *v;
+	bool audit; /* the inbox's mode */
+	int rootfd;
+	const char *root; /* as given */
+};
+
+/* What BACKING holds at a path, as the inbox sees it. */
+enum why_kind {
+	WK_FILE,    /* a regular file: the verdict decides */
+	WK_DIR,	    /* always shown */
+	WK_MISSING, /* nothing there */
+	WK_SYMLINK, /* a symlink at or on the way to it: never followed */
+	WK_ODD,	    /* FIFO, socket, device: never opened */
+};
+
+struct why_result {
+	enum why_kind kind;
+	char at[PATH_MAX];	/* WK_SYMLINK: the component that is one */
+	mode_t mode;		/* WK_ODD */
+	enum verify_reason r;	/* WK_FILE: the verdict */
+	struct sig_info info;	/* WK_FILE: what the .sig says */
+	bool sig_odd;		/* NAME.sig is there, not a regular file */
+	int err;		/* VR_IO: -errno */
+	struct sfs_digest have; /* VR_CONTENT_DIGEST: the file's */
+	uint64_t size;		/* the file's */
+	bool have_ok;		/* have was computed */
+};
+
+/* PATH's bytes as a terminal may show them: the rest as \xHH. */
+static void put_path(FILE *f, const char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			fputc(c, f);
+		else
+			fprintf(f, "\\x%02x", c);
+	}
+}
+
+/* Each prefix of rel, lstat'ed beneath the root: what is there, or not. */
+static enum why_kind walk(const struct why_ctx *w, const char *rel,
+			  struct why_result *res)
+{
+	char prefix[PATH_MAX];
+	struct stat st;
+	size_t n = strlen(rel), i = 0;
+
+	if (n == 0)
+		return WK_DIR;
+	for (;;) {
+		while (i < n && rel[i] != '/')
+			i++;
+		memcpy(prefix, rel, i);
+		prefix[i] = '\0';
+		if (fstatat(w->rootfd, prefix, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return WK_MISSING;
+		if (S_ISLNK(st.st_mode)) {
+			snprintf(res->at, sizeof(res->at), "%s", prefix);
+			return WK_SYMLINK;
+		}
+		if (i == n)
+			break;
+		if (!S_ISDIR(st.st_mode))
+			return WK_MISSING;
+		i++;
+	}
+	res->mode = st.st_mode;
+	return S_ISDIR(st.st_mode)   ? WK_DIR
+	       : S_ISREG(st.st_mode) ? WK_FILE
+				     : WK_ODD;
+}
+
+/* NAME.sig in dirfd, as verify reads it (a FIFO is no signature). */
+static void read_sig(int dirfd, const char *base, uint8_t **der,
+		     struct verdict_sig *sig, struct why_result *res)
+{
+	char name[NAME_MAX + 8];
+	int ret;
+
+	snprintf(name, sizeof(name), "%s" SFS_SIG_SUFFIX, base);
+	ret = sfs_read_file_at(dirfd, name, SFS_SIG_MAX, der, &sig->len);
+	res->sig_odd = ret == -EINVAL;
+	sig->read = verdict_read_reason(ret);
+	if (sig->read == VR_IO)
+		res->err = ret;
+	sig->der = *der;
+}
+
+/*
+ * The verdict on the regular file rel: its directory opened confined
+ * beneath the root (openat2, no symlink), the file and NAME.sig in it.
+ */
+static void judge_file(const struct why_ctx *w, const char *rel,
+		       struct why_result *res)
+{
+	const char *slash = strrchr(rel, '/'), *base = slash ? slash + 1 : rel;
+	char dir[PATH_MAX];
+	struct verdict_sig sig = {0};
+	uint8_t *der = NULL;
+	struct stat st;
+	int dirfd, fd = -1;
+
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - rel) : 0, rel);
+	dirfd = sfs_open_beneath(w->rootfd, dir, O_PATH | O_DIRECTORY);
+	if (dirfd >= 0)
+		fd = sfs_open_regular_at(dirfd, base, O_RDONLY, &st);
+	if (dirfd < 0 || fd < 0) {
+		/* Changed since walk(): say so, with the errno. */
+		res->r = VR_IO;
+		res->err = dirfd < 0 ? dirfd : fd;
+		goto out;
+	}
+	res->size = (uint64_t)st.st_size;
+	read_sig(dirfd, base, &der, &sig, res);
+	res->r = verdict_check_fd(w->cfg, w->v, rel, &sig, fd, &res->info);
+	if (res->r == VR_CONTENT_DIGEST)
+		res->have_ok = sfs_hash_fd(fd, res->info.digest.alg, &res->have,
+					   &res->size) == 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (dirfd >= 0)
+		close(dirfd);
+	free(der);
+}
+
+static void judge(const struct why_ctx *w, const char *rel,
+		  struct why_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	res->kind = walk(w, rel, res);
+	if (res->kind == WK_FILE)
+		judge_file(w, rel, res);
+}
+
+/* ---- saying it -------------------------------------------------------- */
+
+static void signer(const struct why_result *res)
+{
+	char hex[65];
+
+	sfs_hex(res->info.signer_sha256, 32, hex);
+	printf("signed by %s (certificate sha256 %s)", res->info.signer_subject,
+	       hex);
+}
+
+static void utc(time_t t)
+{
+	char buf[32];
+	struct tm tm;
+
+	if (t && gmtime_r(&t, &tm) &&
+	    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm))
+		fputs(buf, stdout);
+	else
+		fputs("?", stdout);
+}
+
+/* Where the pins for rel come from, and which they are. */
+static void pins(const struct why_ctx *w, const char *rel)
+{
+	const struct sfs_rule *rule = NULL;
+	const uint8_t(*p)[32];
+	char hex[65];
+	size_t n;
+
+	if (policy_match(w->cfg, rel, &rule))
+		return;
+	policy_pins(w->cfg, rule, &p, &n);
+	if (rule && rule->pins_set)
+		printf("; [rule %s] accepts only:", rule->pattern);
+	else
+		printf("; [inbox] signer-sha256 accepts only:");
+	for (size_t i = 0; i < n; i++) {
+		sfs_hex(p[i], 32, hex);
+		printf(" %s", hex);
+	}
+}
+
+static void fix(const char *fmt, const char *rel, const struct why_ctx *w)
+{
+	fputs("\n  fix: ", stdout);
+	/* fmt names rel (%1$s) and the root (%2$s) where it needs them. */
+	printf(fmt, rel, w->root);
+	fputc('\n', stdout);
+}
+
+static bool is_format(enum verify_reason r)
+{
+	switch (r) {
+	case VR_SIG_EMPTY:
+	case VR_SIG_TOO_LARGE:
+	case VR_SIG_MALFORMED:
+	case VR_SIG_TRAILING:
+	case VR_NOT_SIGNED_DATA:
+	case VR_NOT_DETACHED:
+	case VR_CONTENT_TYPE:
+	case VR_SIGNER_COUNT:
+	case VR_DIGEST_ALG:
+	case VR_NO_SIGNED_ATTRS:
+	case VR_ATTR_MISSING:
+	case VR_ATTR_MALFORMED:
+	case VR_ATTR_CONTENT_TYPE:
+	case VR_SIGNER_CERT:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* What is wrong with the signature itself: its .sig. */
+static bool explain_sig(const struct why_ctx *w, const char *rel,
+			const struct why_result *res)
+{
+	if (res->r == VR_NO_SIG) {
+		if (res->sig_odd)
+			printf("%s.sig is there but is no regular file (a "
+			       "FIFO, device, directory or symlink): the "
+			       "inbox never opens it",
+			       rel);
+		else
+			printf("there is no %s.sig beside it in %s", rel,
+			       w->root);
+		fix("sign it (signetfs sign --config CONF --root %2$s "
+		    "%2$s/%1$s, or write it through an outbox), or copy "
+		    "%1$s.sig along with it",
+		    rel, w);
+		return true;
+	}
+	if (is_format(res->r)) {
+		printf("%s.sig is not a signetfs v1 signature: %s", rel,
+		       verify_reason_str(res->r));
+		fix("a damaged or truncated copy, or a signature another tool "
+		    "made: sign %1$s again with signetfs, or copy its .sig "
+		    "again",
+		    rel, w);
+		return true;
+	}
+	if (res->r == VR_ATTR_VERSION) {
+		printf("%s.sig has a signetfs attribute of a version this "
+		       "signetfs does not know",
+		       rel);
+		fix("verify with the signetfs that signed it, or sign %1$s "
+		    "again with this one",
+		    rel, w);
+		return true;
+	}
+	if (res->r == VR_BAD_SIGNATURE) {
+		printf("the signature in %s.sig does not match its signed "
+		       "attributes: the .sig was changed after signing",
+		       rel);
+		fix("sign %1$s again, and find out who changed its .sig", rel,
+		    w);
+		return true;
+	}
+	return false;
+}
+
+/* What is wrong with the signer: chain, validity, usage, pins. */
+static bool explain_signer(const struct why_ctx *w, const char *rel,
+			   const struct why_result *res)
+{
+	const char *trust =
+	    w->cfg->trust.cafile ? w->cfg->trust.cafile : w->cfg->trust.capath;
+
+	switch (res->r) {
+	case VR_UNTRUSTED:
+		signer(res);
+		printf(", which does not chain to the trust store (trust = "
+		       "%s)",
+		       trust ? trust : "?");
+		fix("sign with a key the trust store knows, or add its CA to "
+		    "the trust store (then reload the inbox: SIGHUP)",
+		    rel, w);
+		return true;
+	case VR_EXPIRED:
+	case VR_NOT_YET_VALID:
+		signer(res);
+		printf(", valid from ");
+		utc(res->info.signer_not_before);
+		printf(" to ");
+		utc(res->info.signer_not_after);
+		printf(": %s (judged %s)", verify_reason_str(res->r),
+		       w->cfg->trust.at_signing_time ? "at signingTime"
+						     : "now");
+		fix(res->r == VR_EXPIRED
+			? "sign %1$s again with a current certificate (or "
+			  "judge "
+			  "validity at signing time: validity = signing-time)"
+			: "check the clocks of this host and of the signer",
+		    rel, w);
+		return true;
+	case VR_NO_CODESIGN_EKU:
+	case VR_SIGNER_IS_CA:
+		signer(res);
+		printf(": %s", verify_reason_str(res->r));
+		fix("sign with an end-entity certificate with extendedKeyUsage "
+		    "codeSigning",
+		    rel, w);
+		return true;
+	case VR_REVOKED:
+	case VR_CRL_ERROR:
+		signer(res);
+		printf(": %s (crl = %s)", verify_reason_str(res->r),
+		       w->cfg->trust.crlfile ? w->cfg->trust.crlfile : "?");
+		fix(res->r == VR_REVOKED
+			? "sign %1$s again with a key that is not revoked"
+			: "renew the CRL of the signer's CA (docs/policy.md, "
+			  "Revocation), then reload the inbox (SIGHUP)",
+		    rel, w);
+		return true;
+	case VR_PIN_MISMATCH:
+		signer(res);
+		pins(w, rel);
+		fix("sign %1$s with one of those keys, or add this signer's "
+		    "sha256 to that signer-sha256",
+		    rel, w);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* What is wrong with the file: its path, its bytes. */
+static void explain_file(const struct why_ctx *w, const char *rel,
+			 const struct why_result *res)
+{
+	char hex[2 * SFS_MD_MAX + 1];
+
+	switch (res->r) {
+	case VR_PATH_MISMATCH:
+		printf("signed as ");
+		put_path(stdout, res->info.path, res->info.path_len);
+		printf(", served as %s: a signature holds for the path it was "
+		       "signed at",
+		       rel);
+		fix("move it back (with its .sig), or sign it again at %1$s",
+		    rel, w);
+		break;
+	case VR_CONTENT_DIGEST:
+		sfs_hex(res->info.digest.bytes, res->info.digest.len, hex);
+		printf("the content is not what was signed: %s.sig says %s %s",
+		       rel, sfs_md_name(res->info.digest.alg), hex);
+		if (res->have_ok) {
+			sfs_hex(res->have.bytes, res->have.len, hex);
+			printf(", the file (%llu bytes) has %s",
+			       (unsigned long long)res->size, hex);
+		}
+		fix("put the signed bytes back, or sign the new ones", rel, w);
+		break;
+	case VR_POLICY:
+		printf("%s", verify_reason_str(res->r));
+		fix("serve it at a shallower path", rel, w);
+		break;
+	case VR_IO:
+		printf("cannot read %s or its .sig: %s", rel,
+		       res->err ? strerror(-res->err) : "read error");
+		fix("check its permissions and the disk", rel, w);
+		break;
+	default:
+		printf("%s", verify_reason_str(res->r));
+		fix("see the messages above", rel, w);
+		break;
+	}
+}
+
+static void explain_verdict(const struct why_ctx *w, const char *rel,
+			    const struct why_result *res)
+{
+	printf("  why: ");
+	if (!explain_sig(w, rel, res) && !explain_signer(w, rel, res))
+		explain_file(w, rel, res);
+}
+
+/* One path that is no file the verdict judges: never served, no record. */
+static int say_other(const char *arg, const char *rel,
+		     const struct why_result *res)
+{
+	const char *what = S_ISFIFO(res->mode)	 ? "a FIFO"
+			   : S_ISSOCK(res->mode) ? "a socket"
+						 : "a device node";
+
+	switch (res->kind) {
+	case WK_DIR:
+		printf("%s: served: a directory (the inbox shows every "
+		       "directory)\n",
+		       arg);
+		return SFS_EXIT_OK;
+	case WK_MISSING:
+		printf("%s: not served: not-found\n  why: BACKING has no %s\n"
+		       "  fix: copy it (and its .sig) there\n",
+		       arg, rel);
+		break;
+	case WK_SYMLINK:
+		printf("%s: not served: not-regular-file\n  why: %s is a "
+		       "symlink: the inbox follows none, in any part of a "
+		       "path\n  fix: put the file itself there\n",
+		       arg, res->at);
+		break;
+	default:
+		printf("%s: not served: not-regular-file\n  why: it is %s: "
+		       "the inbox serves regular files only and never opens "
+		       "it\n  fix: put a regular file there\n",
+		       arg, what);
+		break;
+	}
+	printf("  (the inbox hides it without a verify-denied record)\n");
+	return SFS_EXIT_REFUSED;
+}
+
+static int say(const struct why_ctx *w, const char *arg, const char *rel,
+	       const struct why_result *res)
+{
+	const char *slash = strrchr(rel, '/');
+
+	if (res->kind != WK_FILE)
+		return say_other(arg, rel, res);
+	if (res->r == VR_OK) {
+		printf("%s: served: verified, ", arg);
+		signer(res);
+		printf(" at ");
+		utc(res->info.signing_time);
+		printf("\n");
+		return SFS_EXIT_OK;
+	}
+	printf("%s: %s: %s\n", arg,
+	       w->audit ? "served unverified (audit mode; user.signetfs."
+			  "reason says why)"
+			: "not served",
+	       verify_reason_name(res->r));
+	explain_verdict(w, rel, res);
+	if (sfs_is_atomic_temp(slash ? slash + 1 : rel))
+		printf("  (an outbox's temporary file: the inbox writes no "
+		       "verify-denied record for it)\n");
+	return w->audit ? SFS_EXIT_OK : SFS_EXIT_REFUSED;
+}
+
+/* NAME.sig: shown beside NAME when NAME is (audit mode: when it exists). */
+static int say_sig(const struct why_ctx *w, const char *arg, const char *rel,
+		   const struct why_result *res)
+{
+	char name[PATH_MAX];
+	struct why_result of;
+	int ret;
+
+	if (res->kind != WK_FILE)
+		return say_other(arg, rel, res);
+	if (w->audit) {
+		printf("%s: served: a signature file (audit mode shows every "
+		       "one)\n",
+		       arg);
+		return SFS_EXIT_OK;
+	}
+	snprintf(name, sizeof(name), "%.*s",
+		 (int)(strlen(rel) - strlen(SFS_SIG_SUFFIX)), rel);
+	judge(w, name, &of);
+	if (of.kind == WK_FILE && of.r == VR_OK) {
+		printf("%s: served: the signature of %s, which is served\n",
+		       arg, name);
+		ret = SFS_EXIT_OK;
+	} else {
+		printf("%s: not served: it is the signature of %s, shown only "
+		       "beside it, and %s is not served:\n",
+		       arg, name, name);
+		say(w, name, name, &of);
+		ret = SFS_EXIT_REFUSED;
+	}
+	sig_info_clear(&of.info);
+	return ret;
+}
+
+/* ---- the paths ---------------------------------------------------------- */
+
+/*
+ * ARG as the inbox's path: relative to the root, or absolute under it
+ * (taken as written: a symlink in BACKING is not resolved away). NULL
+ * and a message when it is neither.
+ */
+static char *to_rel(const char *root, const char *arg)
+{
+	char *real = realpath(root, NULL), *rel = NULL;
+	const char *bases[] = {root, real}, *r = arg;
+	size_t n;
+
+	for (size_t i = 0; *arg == '/' && i < 2 && r == arg; i++) {
+		n = bases[i] ? strlen(bases[i]) : 0;
+		while (n > 1 && bases[i][n - 1] == '/')
+			n--;
+		if (n && !strncmp(arg, bases[i], n) &&
+		    (arg[n] == '/' || !arg[n]))
+			r = arg + n + (arg[n] == '/');
+	}
+	free(real);
+	if (*r != '/')
+		rel = strdup(r);
+	n = rel ? strlen(rel) : 0;
+	while (n && rel[n - 1] == '/')
+		rel[--n] = '\0';
+	if (!rel || (n && sfs_path_check(rel, n))) {
+		cli_error("why",
+			  "%s: not a path inside %s (relative to it, or "
+			  "absolute under it; no '.', '..' or empty part)",
+			  arg, root);
+		free(rel);
+		return NULL;
+	}
+	return rel;
+}
+
+static int explain(const struct why_ctx *w, const char *arg)
+{
+	struct why_result res;
+	char *rel = to_rel(w->root, arg);
+	int ret;
+
+	if (!rel)
+		return SFS_EXIT_USAGE;
+	judge(w, rel, &res);
+	if (*rel && sfs_is_sig_name(rel, strlen(rel)))
+		ret = say_sig(w, arg, rel, &res);
+	else
+		ret = say(w, arg, rel, &res);
+	sig_info_clear(&res.info);
+	free(rel);
+	return ret;
+}
+
+/* Worst first: usage, then refused, then served. */
+static int worse(int a, int b)
+{
+	if (a == SFS_EXIT_USAGE || b == SFS_EXIT_USAGE)
+		return SFS_EXIT_USAGE;
+	return a > b ? a : b;
+}
+
+int why_files(const struct why_options *o)
+{
+	struct why_ctx w = {.root = o->root, .rootfd = -1};
+	struct sfs_config *cfg = NULL;
+	struct sfs_error err = {0};
+	int ret = SFS_EXIT_USAGE;
+
+	if (config_load(o->config, &cfg, &err) ||
+	    verifier_new(&cfg->trust, &w.v, &err)) {
+		cli_error("why", "%s", err.msg);
+		goto out;
+	}
+	w.cfg = cfg;
+	w.audit = (o->mode >= 0 ? o->mode : (int)cfg->mode) == SFS_MODE_AUDIT;
+	w.rootfd = open(o->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (w.rootfd < 0) {
+		cli_error("why", "--root %s: %s", o->root, strerror(errno));
+		goto out;
+	}
+	ret = SFS_EXIT_OK;
+	for (int i = 0; i < o->nargs; i++)
+		ret = worse(ret, explain(&w, o->args[i]));
+out:
+	if (w.rootfd >= 0)
+		close(w.rootfd);
+	verifier_free(w.v);
+	config_free(cfg);
+	return ret;
+}

@@ -1,0 +1,343 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# signetfs why: "why is this file a 404?" answered as the inbox answers it.
+# One file per refusal reason the inbox's verdict gives (all but io-error
+# and internal-error, which a test cannot make happen to root): each is
+# read through a mounted inbox (ENOENT), its verify-denied record's reason
+# is taken from the audit log, and `why` must name the same reason (exit
+# 1), explain it and say what to do. A served file is served for `why`
+# too (exit 0), with its signer. What the inbox hides without a verdict
+# or a record (missing, symlink, FIFO, a file below a symlinked directory)
+# and a .sig (shown beside a served file only), the outbox's temp names,
+# directories, audit mode (served, the reason in user.signetfs.reason)
+# and usage errors (exit 2) are covered too.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/common.sh"
+ib_setup
+command -v python3 >/dev/null || skip "no python3"
+MODULE=/usr/lib/softhsm/libsofthsm2.so
+KEY='pkcs11:token=signetfs;object=signing-key;type=private'
+fp() { openssl x509 -in "$1" -outform DER | sha256sum | cut -d' ' -f1; }
+
+# Two more CAs with a token each: X is trusted (its CA in the bundle) but
+# has no CRL, U is not trusted at all.
+for o in x u; do sfs_init "$T/$o"; done
+cat "$T/tok/ca.pem" "$T/x/ca.pem" >"$T/bundle.pem"
+
+# Certificates for the token's key from A's CA, with the dates and
+# extensions each case needs: a request signed by the token (OpenSSL's
+# pkcs11 engine, the PIN from the pin file), issued by `openssl ca`.
+mkdir -p "$T/ca/new"
+: >"$T/ca/index.txt"
+echo 1000 >"$T/ca/serial"
+echo 1000 >"$T/ca/crlnumber"
+cat >"$T/ca/ca.cnf" <<CNF
+[ca]
+default_ca = dev
+[dev]
+database = $T/ca/index.txt
+serial = $T/ca/serial
+crlnumber = $T/ca/crlnumber
+new_certs_dir = $T/ca/new
+certificate = $T/tok/ca.pem
+private_key = $T/tok/ca.key
+default_md = sha256
+default_days = 30
+default_crl_days = 30
+policy = any
+unique_subject = no
+[any]
+commonName = supplied
+[ee]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = codeSigning
+[noeku]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+[isca]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,digitalSignature,keyCertSign
+extendedKeyUsage = codeSigning
+CNF
+SOFTHSM2_CONF=$T/tok/softhsm2.conf openssl req -new -engine pkcs11 \
+	-keyform engine -key "$KEY" -passin "file:$T/tok/pin" \
+	-subj "/CN=token key" -out "$T/ca/token.csr" >"$T/ca/log" 2>&1 ||
+	{ cat "$T/ca/log" >&2; skip "no pkcs11 engine for openssl (libengine-pkcs11-openssl)"; }
+# issue NAME EXTENSIONS [openssl ca options]
+issue() {
+	local name=$1 ext=$2
+	shift 2
+	openssl ca -config "$T/ca/ca.cnf" -batch -notext -extensions "$ext" \
+		-extfile "$T/ca/ca.cnf" -subj "/CN=$name" -in "$T/ca/token.csr" \
+		-out "$T/ca/$name.pem" "$@" >>"$T/ca/log" 2>&1 ||
+		{ cat "$T/ca/log" >&2; fail "issue $name"; }
+}
+issue expired ee -startdate 20200101000000Z -enddate 20200102000000Z
+issue future ee -startdate 20400101000000Z -enddate 20410101000000Z
+issue noeku noeku
+issue isca isca
+issue revoked ee
+issue other ee
+openssl ca -config "$T/ca/ca.cnf" -batch -revoke "$T/ca/revoked.pem" >>"$T/ca/log" 2>&1 &&
+	openssl ca -config "$T/ca/ca.cnf" -batch -gencrl -out "$T/crl.pem" >>"$T/ca/log" 2>&1 ||
+	{ cat "$T/ca/log" >&2; fail "CRL"; }
+
+sed -i -e '/^trust *=/d' -e '/^crl *=/d' "$CONF"
+printf '\n[signetfs]\ntrust = %s\ncrl = %s\n\n[rule pinned/**]\nsigner-sha256 = %s\n' \
+	"$T/bundle.pem" "$T/crl.pem" "$(fp "$T/tok/signer.pem")" >>"$CONF"
+
+# sign_with CONF|CERT REL...: with a config, or the token's key and CERT.
+sign_with() {
+	local how=$1 f args=()
+	shift
+	for f; do args+=("$B/$f"); done
+	case $how in
+	*.conf) "$SIGNETFS" sign --config "$how" --root "$B" "${args[@]}" ;;
+	*) SOFTHSM2_CONF=$T/tok/softhsm2.conf "$SIGNETFS" sign --module "$MODULE" \
+		--key "$KEY" --pin-file "$T/tok/pin" --cert "$how" --root "$B" "${args[@]}" ;;
+	esac >"$T/sign.log" 2>&1 || { cat "$T/sign.log" >&2; fail "sign $*"; }
+}
+# ossl REL OPTS...: REL.sig made by stock openssl cms with A's CA key.
+ossl() {
+	local f=$1
+	shift
+	openssl cms -binary -in "$B/$f" -outform DER -out "$B/$f.sig" "$@" ||
+		fail "openssl cms for $f"
+}
+# patch REL MODE: change REL.sig in place, its length kept (docs/signature-
+# format.md for the layout): the path attribute's version or first byte,
+# the contentType attribute's value, the signer's serial in SignerInfo,
+# the signature's last byte.
+patch() {
+	python3 - "$B/$1.sig" "$1" "$2" <<'PY' || fail "patch $1 $2"
+import re, subprocess, sys
+sig, rel, mode = sys.argv[1], sys.argv[2].encode(), sys.argv[3]
+d = bytearray(open(sig, "rb").read())
+def at(needle):
+    i = d.find(needle)
+    assert i >= 0 and d.find(needle, i + 1) < 0, (mode, needle)
+    return i
+path_attr = b"\x02\x01\x01\x04" + bytes([len(rel)]) + rel
+if mode == "path-version":
+    d[at(path_attr) + 2] = 2
+elif mode == "path-byte":
+    d[at(path_attr) + 5] = ord("/")
+elif mode == "content-type":
+    oid = bytes.fromhex("06092a864886f70d010903310b06092a864886f70d0107")
+    d[at(oid) + len(oid)] = 2  # id-data (.1) becomes signedData (.2)
+elif mode == "sid":
+    # The SignerInfo's issuerAndSerialNumber: the SEQUENCE after its
+    # version, its last byte the serial's last.
+    out = subprocess.run(["openssl", "asn1parse", "-inform", "DER", "-in", sig],
+                         capture_output=True, text=True, check=True).stdout
+    rows = [re.match(r"\s*(\d+):d=(\d+)\s+hl=(\d+) l=\s*(\d+) (\w+):\s*(\S+)", l)
+            for l in out.splitlines()]
+    rows = [(int(m[1]), int(m[2]), int(m[3]), int(m[4]), m[6]) for m in rows if m]
+    sets = [i for i, r in enumerate(rows) if r[1] == 3 and r[4] == "SET"]
+    v = sets[-1] + 2  # SignerInfo SEQUENCE, then its version
+    assert rows[v][4] == "INTEGER" and rows[v + 1][4] == "SEQUENCE", rows[v:v + 2]
+    o, _, hl, l, _ = rows[v + 1]
+    d[o + hl + l - 1] ^= 1
+elif mode == "last-byte":
+    d[-1] ^= 1
+open(sig, "wb").write(bytes(d))
+PY
+}
+
+# 257 components: one more than policy evaluates.
+deep=deep$(printf '/d%.0s' $(seq 255))/f
+declare -A want=(
+	[r/no-signature]=no-signature
+	[r/sig-empty]=sig-empty
+	[r/sig-too-large]=sig-too-large
+	[r/sig-malformed]=sig-malformed
+	[r/sig-trailing-data]=sig-trailing-data
+	[r/not-signed-data]=not-signed-data
+	[r/not-detached]=not-detached
+	[r/econtent-type]=econtent-type
+	[r/signer-count]=signer-count
+	[r/digest-algorithm]=digest-algorithm
+	[r/no-signed-attributes]=no-signed-attributes
+	[r/attribute-missing]=attribute-missing
+	[r/attribute-malformed]=attribute-malformed
+	[r/attribute-version]=attribute-version
+	[r/content-type-attribute]=content-type-attribute
+	[r/signer-cert-missing]=signer-cert-missing
+	[r/bad-signature]=bad-signature
+	[r/untrusted]=untrusted
+	[r/cert-expired]=cert-expired
+	[r/cert-not-yet-valid]=cert-not-yet-valid
+	[r/no-codesigning-eku]=no-codesigning-eku
+	[r/revoked]=revoked
+	[r/crl-error]=crl-error
+	[pinned/signer-not-pinned]=signer-not-pinned
+	[r/path-mismatch]=path-mismatch
+	[r/content-digest]=content-digest
+	[$deep]=policy-error
+	[r/signer-is-ca]=signer-is-ca
+)
+mkdir -p "$B/r" "$B/pinned" "$B/ok" "$B/n/dir" "$B/$(dirname "$deep")"
+for rel in "${!want[@]}" ok/good r/elsewhere deepsrc n/dir/inner; do
+	[ "$rel" = "$deep" ] || mkdata "$B/$rel" 3000
+done
+# The signetfs-signed ones, by A (the config's key).
+sign_with "$CONF" ok/good n/dir/inner r/sig-empty r/sig-trailing-data \
+	r/attribute-malformed r/attribute-version r/content-type-attribute \
+	r/signer-cert-missing r/bad-signature r/elsewhere r/content-digest deepsrc
+: >"$B/r/sig-empty.sig"
+head -c 300000 /dev/urandom >"$B/r/sig-too-large.sig"
+printf 'this is not DER\n' >"$B/r/sig-malformed.sig"
+printf '\0' >>"$B/r/sig-trailing-data.sig"
+patch r/attribute-malformed path-byte
+patch r/attribute-version path-version
+patch r/content-type-attribute content-type
+patch r/signer-cert-missing sid
+patch r/bad-signature last-byte
+mv "$B/r/elsewhere" "$B/r/path-mismatch"
+mv "$B/r/elsewhere.sig" "$B/r/path-mismatch.sig"
+flip r/content-digest 100
+mv "$B/deepsrc" "$B/$deep"
+mv "$B/deepsrc.sig" "$B/$deep.sig"
+# Stock openssl with A's CA key: well-formed CMS, not a signetfs v1 one.
+ca=(-signer "$T/tok/ca.pem" -inkey "$T/tok/ca.key")
+ossl r/not-signed-data -data_create
+ossl r/not-detached -sign "${ca[@]}" -nodetach
+ossl r/econtent-type -sign "${ca[@]}" -econtent_type 1.2.3.4
+ossl r/signer-count -sign "${ca[@]}" -signer "$T/u/ca.pem" -inkey "$T/u/ca.key"
+ossl r/digest-algorithm -sign "${ca[@]}" -md sha224
+ossl r/no-signed-attributes -sign "${ca[@]}" -noattr
+ossl r/attribute-missing -sign "${ca[@]}" -nosmimecap
+# Other signers.
+sign_with "$T/u/signetfs.conf" r/untrusted
+sign_with "$T/x/signetfs.conf" r/crl-error
+for c in expired:r/cert-expired future:r/cert-not-yet-valid \
+	noeku:r/no-codesigning-eku isca:r/signer-is-ca revoked:r/revoked \
+	other:pinned/signer-not-pinned; do
+	sign_with "$T/ca/${c%%:*}.pem" "${c#*:}"
+done
+# What the inbox hides without a verdict, and an outbox's temp name.
+ln -s good "$B/ok/link"
+ln -s ../ok "$B/n/linkdir"
+mkfifo "$B/n/fifo"
+mkdata "$B/n/.tmpfile.ab12cd.tmp" 100
+
+# why_of REL [ARGS]: why's output in $T/why.out, its exit code in $rc.
+why_of() {
+	rc=0
+	"$SIGNETFS" why --config "$CONF" --root "$B" "$@" >"$T/why.out" 2>&1 || rc=$?
+}
+# record REL: the reason of REL's verify-denied records (one per line).
+record() {
+	python3 - "$AUDIT" "$1" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["event"] == "verify-denied" and r.get("path") == sys.argv[2]:
+        print(r["reason"])
+PY
+}
+
+ib_mount
+visible ok/good
+visible ok/good.sig
+for rel in "${!want[@]}"; do
+	hidden "$rel"
+done
+for rel in "${!want[@]}"; do
+	got=$(record "$rel")
+	[ "$got" = "${want[$rel]}" ] ||
+		fail "$rel: the inbox recorded '$got', want ${want[$rel]}"
+	why_of "$rel"
+	[ "$rc" -eq 1 ] || { cat "$T/why.out" >&2; fail "why $rel: exit $rc, want 1"; }
+	[ "$(head -n1 "$T/why.out")" = "$rel: not served: $got" ] ||
+		{ cat "$T/why.out" >&2; fail "why $rel: not the inbox's reason $got"; }
+	grep -q '^  why: ..' "$T/why.out" && grep -q '^  fix: ..' "$T/why.out" ||
+		{ cat "$T/why.out" >&2; fail "why $rel: no explanation or no fix"; }
+done
+note "why agrees with the inbox's records on ${#want[@]} reasons"
+
+# has REL TEXT: why REL says TEXT (a fixed string).
+has() {
+	why_of "$1"
+	grep -qF -- "$2" "$T/why.out" || { cat "$T/why.out" >&2; fail "why $1: no '$2'"; }
+}
+fpA=$(fp "$T/tok/signer.pem")
+has r/no-signature "there is no r/no-signature.sig beside it in $B"
+has r/path-mismatch "signed as r/elsewhere, served as r/path-mismatch"
+has pinned/signer-not-pinned "(certificate sha256 $(fp "$T/ca/other.pem")); [rule pinned/**] accepts only: $fpA"
+has r/cert-expired "valid from 2020-01-01T00:00:00Z to 2020-01-02T00:00:00Z: certificate has expired"
+has r/cert-not-yet-valid "valid from 2040-01-01T00:00:00Z"
+has r/revoked "(certificate sha256 $(fp "$T/ca/revoked.pem")): certificate is revoked (crl = $T/crl.pem)"
+has r/untrusted "(certificate sha256 $(fp "$T/u/signer.pem")), which does not chain to the trust store (trust = $T/bundle.pem)"
+has r/content-digest "the file (3000 bytes) has $(sha256sum <"$B/r/content-digest" | cut -d' ' -f1)"
+has r/signer-is-ca "signed by /CN=isca"
+
+# Served: the file (exit 0, its signer), its .sig, a directory, the root.
+for p in ok/good "$B/ok/good" ok/good.sig n/dir ""; do
+	why_of "$p"
+	[ "$rc" -eq 0 ] || { cat "$T/why.out" >&2; fail "why '$p': exit $rc, want 0"; }
+	grep -q "^$p: served: " "$T/why.out" || { cat "$T/why.out" >&2; fail "why '$p': not served"; }
+done
+has ok/good "ok/good: served: verified, signed by /CN=signetfs signer (certificate sha256 $fpA)"
+# Several at once: the worst exit code.
+why_of ok/good r/no-signature
+[ "$rc" -eq 1 ] || fail "why of a served and a refused file: exit $rc, want 1"
+
+# Hidden without a verdict or a record: the inbox's view, then why's.
+for c in n/missing:not-found ok/link:not-regular-file n/linkdir/good:not-regular-file \
+	n/fifo:not-regular-file; do
+	rel=${c%%:*}
+	hidden "$rel"
+	[ -z "$(record "$rel")" ] || fail "$rel: the inbox recorded a verdict"
+	why_of "$rel"
+	[ "$rc" -eq 1 ] && [ "$(head -n1 "$T/why.out")" = "$rel: not served: ${c#*:}" ] ||
+		{ cat "$T/why.out" >&2; fail "why $rel: exit $rc"; }
+	grep -qF "(the inbox hides it without a verify-denied record)" "$T/why.out" ||
+		fail "why $rel: does not say there is no record"
+done
+has n/linkdir/good "n/linkdir is a symlink"
+# A .sig is shown beside a served file only; refused with its file's reason.
+hidden r/content-digest.sig
+why_of r/content-digest.sig
+[ "$rc" -eq 1 ] || fail "why of a .sig of a refused file: exit $rc"
+grep -qF "r/content-digest.sig: not served: it is the signature of r/content-digest" "$T/why.out" &&
+	grep -qF "r/content-digest: not served: content-digest" "$T/why.out" ||
+	{ cat "$T/why.out" >&2; fail "why r/content-digest.sig"; }
+# An outbox's temp file: refused like any unsigned file, no record.
+hidden n/.tmpfile.ab12cd.tmp
+[ -z "$(record n/.tmpfile.ab12cd.tmp)" ] || fail "a temp file was recorded"
+has n/.tmpfile.ab12cd.tmp "an outbox's temporary file: the inbox writes no verify-denied record for it"
+ib_umount
+
+# Audit mode: served, and why says so with the reason the xattr carries.
+ib_mount --mode audit
+for rel in r/no-signature r/revoked pinned/signer-not-pinned; do
+	visible "$rel"
+	x=$(getfattr --only-values -n user.signetfs.reason "$M/$rel" 2>/dev/null) || true
+	why_of --mode audit "$rel"
+	[ "$rc" -eq 0 ] || { cat "$T/why.out" >&2; fail "why --mode audit $rel: exit $rc"; }
+	[ "$(head -n1 "$T/why.out")" = "$rel: served unverified (audit mode; user.signetfs.reason says why): $x" ] &&
+		[ "$x" = "${want[$rel]}" ] ||
+		{ cat "$T/why.out" >&2; fail "why --mode audit $rel: xattr '$x'"; }
+done
+ib_umount
+
+# Usage: exit 2, the problem named.
+usage() {
+	why_of "$@"
+	[ "$rc" -eq 2 ] || { cat "$T/why.out" >&2; fail "why $*: exit $rc, want 2"; }
+}
+usage ../escape
+grep -qF "../escape: not a path inside $B" "$T/why.out" || fail "why ../escape: $(cat "$T/why.out")"
+usage /etc/passwd
+usage ok/./good
+usage --mode lenient ok/good
+rc=0
+"$SIGNETFS" why --root "$B" ok/good >"$T/why.out" 2>&1 || rc=$?
+[ "$rc" -eq 2 ] && grep -qF -- "give the inbox's --config CONF and --root BACKING" "$T/why.out" ||
+	fail "why without --config: exit $rc: $(cat "$T/why.out")"
+rc=0
+"$SIGNETFS" why --config "$CONF" --root "$T/no-such-dir" ok/good >"$T/why.out" 2>&1 || rc=$?
+[ "$rc" -eq 2 ] && grep -qF "No such file or directory" "$T/why.out" ||
+	fail "why with a missing root: exit $rc: $(cat "$T/why.out")"
