@@ -53,8 +53,9 @@ int verify_files(struct verify_options *o);
 
 /* What `signetfs why` was asked about (cmd_why.c parses it). */
 struct why_options {
-	const char *config, *root;
-	int mode; /* enum sfs_mode, -1: the config's */
+	const char *config;
+	const char *root; /* NULL: each PATH's mounted inbox's source */
+	int mode;	  /* enum sfs_mode, -1: the config's */
 	char **args;
 	int nargs;
 };
@@ -93,6 +94,20 @@ struct cli_progress *cli_progress_new(const char *verb, size_t files,
 				      uint64_t bytes);
 void cli_progress_add(struct cli_progress *p, uint64_t bytes);
 void cli_progress_end(struct cli_progress *p);
+
+/* A line of /proc/self/mountinfo, unescaped. */
+struct cli_mount {
+	const char *root;  /* the mounted directory within its file system */
+	const char *point; /* where it is mounted */
+	const char *type;  /* "fuse.signetfs-inbox" */
+	const char *source;
+};
+
+/*
+ * fn for each mount, in mountinfo's order (a later one is mounted over an
+ * earlier one on the same point); fn returns 0 to go on. 0 or -errno.
+ */
+int cli_mounts_each(int (*fn)(const struct cli_mount *m, void *ctx), void *ctx);
 
 /* Print "signetfs: CMD: message" to stderr. */
 void cli_error(const char *cmd, const char *fmt, ...)

@@ -133,22 +133,23 @@ static char *mount_path(const char *mnt, int *err)
 	return p;
 }
 
-/* mountinfo escapes space, tab, newline and backslash as \ooo. */
-static void unescape(char *s)
-{
-	char *o = s;
+struct top {
+	const char *path;
+	char *type, *src;
+	size_t size;
+	bool found;
+};
 
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
-		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
-				      (s[3] - '0'));
-			s += 3;
-		} else {
-			*o++ = *s;
-		}
+static int top_one(const struct cli_mount *m, void *ctx)
+{
+	struct top *t = ctx;
+
+	if (!strcmp(m->point, t->path)) {
+		snprintf(t->type, t->size, "%s", m->type);
+		snprintf(t->src, t->size, "%s", m->source);
+		t->found = true;
 	}
-	*o = '\0';
+	return 0;
 }
 
 /*
@@ -158,31 +159,9 @@ static void unescape(char *s)
  */
 static bool top_mount(const char *path, char *type, char *src, size_t size)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL;
-	size_t cap = 0;
-	bool found = false;
+	struct top t = {path, type, src, size, false};
 
-	if (!f)
-		return false;
-	while (getline(&line, &cap, f) > 0) {
-		char mp[PATH_MAX], t[256], s[PATH_MAX];
-		char *sep = strstr(line, " - ");
-
-		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1 ||
-		    sscanf(sep + 3, "%255s %4095s", t, s) != 2)
-			continue;
-		unescape(mp);
-		if (strcmp(mp, path))
-			continue;
-		unescape(s);
-		snprintf(type, size, "%s", t);
-		snprintf(src, size, "%s", s);
-		found = true;
-	}
-	free(line);
-	fclose(f);
-	return found;
+	return cli_mounts_each(top_one, &t) == 0 && t.found;
 }
 
 /*

@@ -13,18 +13,20 @@ enum { OPT_MODE = 256 };
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: signetfs why --config CONF --root BACKING [--mode "
+		"usage: signetfs why --config CONF [--root BACKING] [--mode "
 		"strict|audit] PATH...\n\n"
 		"Why is PATH a 404? Says whether an inbox of BACKING with CONF "
 		"serves PATH and,\nif not, why: the reason its verify-denied "
 		"audit record gives, what it means\nand what to do about it. "
-		"The answer comes from the verdict the inbox uses.\nPATH is "
-		"relative to BACKING (where the inbox serves it: the path in "
-		"the mount,\nwithout the mount point), or absolute inside "
-		"BACKING.\n\n"
+		"The answer comes from the verdict the inbox uses.\n"
+		"Without --root, PATH is a path in a mounted inbox (as a web "
+		"server opens it)\nand BACKING is that mount's source. With "
+		"--root, PATH is relative to BACKING\n(the path in the mount "
+		"without the mount point), or absolute inside BACKING.\n\n"
 		"  -c, --config CONF   the inbox's configuration (trust, crl, "
 		"pins, [rule]s, mode)\n"
-		"  -R, --root BACKING  the inbox's BACKING directory\n"
+		"  -R, --root BACKING  the inbox's BACKING directory (default: "
+		"PATH's mount's)\n"
 		"      --mode MODE     strict or audit, as the inbox's --mode "
 		"(default: CONF's)\n"
 		"  -h, --help          this text\n\n"
@@ -70,11 +72,9 @@ int cmd_why(int argc, char **argv)
 			goto bad;
 		}
 	}
-	if (!o.config || !o.root) {
-		cli_error("why",
-			  "give the inbox's --config CONF and --root BACKING "
-			  "(for a mounted inbox, BACKING is its source: "
-			  "findmnt -no SOURCE MOUNTPOINT)");
+	if (!o.config) {
+		cli_error("why", "give the inbox's --config CONF (a mount "
+				 "does not say which configuration it uses)");
 		goto bad;
 	}
 	if (optind >= argc) {

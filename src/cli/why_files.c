@@ -533,21 +533,196 @@ static char *to_rel(const char *root, const char *arg)
 	return rel;
 }
 
+/* The mount that covers dir: the inbox's, or another on top of it. */
+struct cover {
+	const char *dir; /* realpath */
+	size_t best;	 /* strlen of the best mount point so far */
+	bool inbox;	 /* the best is a signetfs inbox */
+	char root[PATH_MAX], point[PATH_MAX], source[PATH_MAX];
+};
+
+static int cover_one(const struct cli_mount *m, void *ctx)
+{
+	struct cover *c = ctx;
+	size_t n = strcmp(m->point, "/") ? strlen(m->point) : 0;
+
+	/* Under it, and no shorter than the best: a later one is on top. */
+	if ((n && (strncmp(c->dir, m->point, n) ||
+		   (c->dir[n] != '/' && c->dir[n] != '\0'))) ||
+	    n < c->best)
+		return 0;
+	c->best = n;
+	c->inbox = !strcmp(m->type, "fuse.signetfs-inbox");
+	snprintf(c->root, sizeof(c->root), "%s", m->root);
+	snprintf(c->point, sizeof(c->point), "%s", m->point);
+	snprintf(c->source, sizeof(c->source), "%s", m->source);
+	return 0;
+}
+
+/*
+ * The mount's source is BACKING as it was when it was mounted (realpath);
+ * the mount's root shows BACKING's inode number. Where they differ
+ * (BACKING moved or replaced since), the source is not what the mount
+ * serves. 0, 1 when they differ, or -errno.
+ */
+static int same_dir(const struct cover *c)
+{
+	char backing[2 * PATH_MAX];
+	struct stat a, b;
+
+	snprintf(backing, sizeof(backing), "%s%s", c->source,
+		 strcmp(c->root, "/") ? c->root : "");
+	if (stat(c->point, &a) < 0)
+		return -errno;
+	return stat(backing, &b) < 0 || !S_ISDIR(b.st_mode) ||
+	       a.st_ino != b.st_ino;
+}
+
+/* a, b and c joined by '/', the empty ones left out. */
+static char *join3(const char *a, const char *b, const char *c)
+{
+	const char *part[] = {a, b, c};
+	size_t len = strlen(a) + strlen(b) + strlen(c) + 3;
+	char *r = malloc(len);
+
+	if (!r)
+		return NULL;
+	*r = '\0';
+	for (int i = 0; i < 3; i++) {
+		if (!*part[i])
+			continue;
+		if (*r)
+			strcat(r, "/");
+		strcat(r, part[i]);
+	}
+	return r;
+}
+
+/*
+ * ARG as a path in a mounted inbox, the way a web server opens it: its
+ * BACKING (*root, the mount's source) and ARG's path in it (*rel). ARG is
+ * resolved (realpath: the inbox shows no symlink); where the inbox hides
+ * it, or a directory on the way, the deepest directory it shows is, the
+ * rest kept as written.
+ */
+static int from_mount(const char *arg, char **root, char **rel)
+{
+	char *dir = realpath(arg, NULL), *copy = NULL, *slash;
+	const char *base = "", *why = NULL;
+	struct cover c = {0};
+	int ret = -EINVAL, err;
+
+	if (!dir && (errno == ENOENT || errno == ENOTDIR)) {
+		char *rest = NULL;
+		size_t cut;
+
+		copy = strdup(arg);
+		if (!copy)
+			return -ENOMEM;
+		cut = strlen(copy);
+		while (cut > 1 && copy[cut - 1] == '/')
+			copy[--cut] = '\0';
+		/* Up to the deepest part that resolves; the rest as written. */
+		do {
+			slash = memrchr(copy, '/', cut);
+			if (rest)
+				rest[-1] = '/';
+			if (!slash) {
+				rest = copy;
+				dir = realpath(".", NULL);
+				break;
+			}
+			*slash = '\0';
+			rest = slash + 1;
+			cut = (size_t)(slash - copy);
+			dir = realpath(cut ? copy : "/", NULL);
+		} while (!dir && (errno == ENOENT || errno == ENOTDIR));
+		base = rest;
+	}
+	c.dir = dir;
+	if (!dir)
+		why = strerror(errno);
+	else if ((err = cli_mounts_each(cover_one, &c)) < 0)
+		why = strerror(-err);
+	else if (!c.inbox || c.source[0] != '/')
+		why = "not inside a mounted signetfs inbox";
+	else if ((err = same_dir(&c)) < 0)
+		why = strerror(-err);
+	else if (err)
+		why = "the inbox's source is no longer the directory it serves";
+	if (!why) {
+		const char *in = dir + c.best + (dir[c.best] == '/');
+
+		*rel = join3(c.root + 1, in, base);
+		*root = *rel ? strdup(c.source) : NULL;
+		ret = *root ? 0 : -ENOMEM;
+		if (ret)
+			why = strerror(ENOMEM);
+	}
+	if (ret)
+		cli_error("why", "%s: %s; give --root BACKING", arg, why);
+	free(dir);
+	free(copy);
+	return ret;
+}
+
+static int explain_in(const struct why_ctx *w, const char *arg,
+		      const char *rel);
+
+/* ARG in a mounted inbox: the same, for its BACKING. */
+static int explain_mounted(const struct why_ctx *w, const char *arg)
+{
+	struct why_ctx m = *w;
+	char *root = NULL, *rel = NULL;
+	int ret = SFS_EXIT_USAGE;
+
+	if (from_mount(arg, &root, &rel))
+		goto out;
+	m.root = root;
+	m.rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (m.rootfd < 0) {
+		cli_error("why", "%s: %s", root, strerror(errno));
+		goto out;
+	}
+	ret = explain_in(&m, arg, rel);
+	close(m.rootfd);
+out:
+	free(root);
+	free(rel);
+	return ret;
+}
+
 static int explain(const struct why_ctx *w, const char *arg)
 {
-	struct why_result res;
-	char *rel = to_rel(w->root, arg);
+	char *rel;
 	int ret;
 
+	if (!w->root)
+		return explain_mounted(w, arg);
+	rel = to_rel(w->root, arg);
 	if (!rel)
 		return SFS_EXIT_USAGE;
+	ret = explain_in(w, arg, rel);
+	free(rel);
+	return ret;
+}
+
+static int explain_in(const struct why_ctx *w, const char *arg, const char *rel)
+{
+	struct why_result res;
+	int ret;
+
+	if (*rel && sfs_path_check(rel, strlen(rel))) {
+		cli_error("why", "%s: %s is not a path the inbox serves", arg,
+			  rel);
+		return SFS_EXIT_USAGE;
+	}
 	judge(w, rel, &res);
 	if (*rel && sfs_is_sig_name(rel, strlen(rel)))
 		ret = say_sig(w, arg, rel, &res);
 	else
 		ret = say(w, arg, rel, &res);
 	sig_info_clear(&res.info);
-	free(rel);
 	return ret;
 }
 
@@ -573,8 +748,9 @@ int why_files(const struct why_options *o)
 	}
 	w.cfg = cfg;
 	w.audit = (o->mode >= 0 ? o->mode : (int)cfg->mode) == SFS_MODE_AUDIT;
-	w.rootfd = open(o->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (w.rootfd < 0) {
+	w.rootfd =
+	    o->root ? open(o->root, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (o->root && w.rootfd < 0) {
 		cli_error("why", "--root %s: %s", o->root, strerror(errno));
 		goto out;
 	}
