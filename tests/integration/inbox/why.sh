@@ -10,7 +10,8 @@
 # or a record (missing, symlink, FIFO, a file below a symlinked directory)
 # and a .sig (shown beside a served file only), the outbox's temp names,
 # directories, audit mode (served, the reason in user.signetfs.reason)
-# and usage errors (exit 2) are covered too.
+# and usage errors (exit 2) are covered too. Without --root, each path is
+# taken in the mount and answered the same.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/common.sh"
 ib_setup
@@ -308,6 +309,50 @@ grep -qF "r/content-digest.sig: not served: it is the signature of r/content-dig
 hidden n/.tmpfile.ab12cd.tmp
 [ -z "$(record n/.tmpfile.ab12cd.tmp)" ] || fail "a temp file was recorded"
 has n/.tmpfile.ab12cd.tmp "an outbox's temporary file: the inbox writes no verify-denied record for it"
+
+# Without --root: PATH as a web server opens it in the mount, BACKING the
+# mount's source (the one reader of /proc/self/mountinfo the double-mount
+# check uses too). Whatever the inbox hides, the same answer as with
+# --root BACKING and the path in it, word for word.
+Breal=$(realpath "$B")
+for rel in "${!want[@]}" ok/good ok/good.sig n/dir n/missing n/missing/deeper \
+	ok/good/below ok/link n/fifo n/linkdir/good r/content-digest.sig \
+	n/.tmpfile.ab12cd.tmp; do
+	rc=0
+	"$SIGNETFS" why --config "$CONF" --root "$Breal" "$rel" >"$T/why.root" 2>&1 || rc=$?
+	r1=$rc
+	rc=0
+	"$SIGNETFS" why --config "$CONF" "$M/$rel" >"$T/why.mnt" 2>&1 || rc=$?
+	[ "$rc" -eq "$r1" ] && [ "$r1" -ne 2 ] &&
+		diff <(sed "s|^$M/||" "$T/why.mnt") "$T/why.root" >&2 ||
+		{ cat "$T/why.mnt" >&2; fail "why $M/$rel: exit $rc, not as with --root (exit $r1)"; }
+done
+# The mount point itself, relative to the current directory, a trailing /.
+for p in "$M" "$M/" "$M/n/dir/"; do
+	rc=0
+	"$SIGNETFS" why --config "$CONF" "$p" >"$T/why.out" 2>&1 || rc=$?
+	[ "$rc" -eq 0 ] && grep -qF "$p: served: a directory" "$T/why.out" ||
+		{ cat "$T/why.out" >&2; fail "why $p: exit $rc"; }
+done
+rc=0
+(cd "$M/r" && "$SIGNETFS" why --config "$CONF" revoked no-signature) >"$T/why.out" 2>&1 || rc=$?
+[ "$rc" -eq 1 ] && grep -qx "revoked: not served: revoked" "$T/why.out" &&
+	grep -qx "no-signature: not served: no-signature" "$T/why.out" ||
+	{ cat "$T/why.out" >&2; fail "why in the mount's r/: exit $rc"; }
+# Not in an inbox: BACKING itself is not the mount. Usage, exit 2.
+rc=0
+"$SIGNETFS" why --config "$CONF" "$B/ok/good" >"$T/why.out" 2>&1 || rc=$?
+[ "$rc" -eq 2 ] && grep -qF "$B/ok/good: not inside a mounted signetfs inbox; give --root BACKING" "$T/why.out" ||
+	fail "why of a path in BACKING without --root: exit $rc: $(cat "$T/why.out")"
+# BACKING replaced under the mount: its source no longer names what it serves.
+mv "$B" "$B.moved"
+mkdir "$B"
+rc=0
+"$SIGNETFS" why --config "$CONF" "$M/ok/good" >"$T/why.out" 2>&1 || rc=$?
+rmdir "$B"
+mv "$B.moved" "$B"
+[ "$rc" -eq 2 ] && grep -qF "no longer the directory it serves" "$T/why.out" ||
+	fail "why with BACKING replaced: exit $rc: $(cat "$T/why.out")"
 ib_umount
 
 # Audit mode: served, and why says so with the reason the xattr carries.
@@ -335,7 +380,7 @@ usage ok/./good
 usage --mode lenient ok/good
 rc=0
 "$SIGNETFS" why --root "$B" ok/good >"$T/why.out" 2>&1 || rc=$?
-[ "$rc" -eq 2 ] && grep -qF -- "give the inbox's --config CONF and --root BACKING" "$T/why.out" ||
+[ "$rc" -eq 2 ] && grep -qF -- "give the inbox's --config CONF" "$T/why.out" ||
 	fail "why without --config: exit $rc: $(cat "$T/why.out")"
 rc=0
 "$SIGNETFS" why --config "$CONF" --root "$T/no-such-dir" ok/good >"$T/why.out" 2>&1 || rc=$?

@@ -58,7 +58,9 @@ run_doc() {
 
 run_doc README
 grep -q 'app-1.0.tar.gz.sig' "$t/README.log" || fail "README: the inbox listing"
-grep -q 'notes.txt' <(grep -A3 '^+ ls /srv/www' "$t/README.log") &&
+# ls prints one name a line; the daemon's 'not served: notes.txt' line
+# may come in between.
+grep -qx 'notes.txt' <(grep -A4 '^+ ls /srv/www' "$t/README.log") &&
 	fail "README: the inbox listed the unsigned notes.txt"
 sdns_stop
 
@@ -75,9 +77,12 @@ grep -q '^ExecStart=/usr/bin/signetfs outbox ' \
 for u in signetfs-outbox@build signetfs-inbox@pub; do
 	[ "$(sdns_run systemctl is-active $u)" = active ] || fail "$u not active"
 done
-# The 404 step: why names the reason the inbox refused with.
+# The 404 step: why names the reason the inbox refused with, for the path
+# in the mount (BACKING from mountinfo) and for the one in --root BACKING.
+grep -q '^/srv/pub/www/notes.txt: not served: no-signature$' "$t/operations.log" ||
+	fail "operations: why did not explain /srv/pub/www/notes.txt"
 grep -q '^notes.txt: not served: no-signature$' "$t/operations.log" ||
-	fail "operations: why did not explain notes.txt"
+	fail "operations: why --root did not explain notes.txt"
 prom=$up/var/lib/prometheus/node-exporter/signetfs.prom
 grep -q '^signetfs_files_signed_total{mountpoint="/srv/build/outbox",mode="outbox"} 1$' "$prom" ||
 	fail "metrics: $(grep files_signed "$prom")"
