@@ -37,7 +37,7 @@ ratio() {
 raw() {
 	printf '  raw %s:' "$1"
 	# shellcheck disable=SC2086
-	printf ' %s' $(for v in $2; do awk -v v="$v" 'BEGIN {printf (v >= 100 ? "%.0f" : "%.3f"), v}'; done)
+	printf ' %s' $(for v in $2; do awk -v v="$v" 'BEGIN {printf (v >= 100 ? "%.0f\n" : "%.3f\n"), v}'; done)
 	printf '\n'
 }
 
@@ -97,9 +97,10 @@ mount_fs() {
 	done
 	MNT_PID=${pids[-1]}
 }
-# umount_fs MNT: unmount and wait for the daemon (it must exit).
+# umount_fs MNT: unmount and wait for the daemon (it must exit; how long
+# it took is noted when that is more than 2 s).
 umount_fs() {
-	local end=$((SECONDS + 30)) pid
+	local t0=$SECONDS end=$((SECONDS + 600)) pid
 	fusermount3 -u "$1"
 	for pid in "${pids[@]}"; do
 		kill -0 "$pid" 2>/dev/null || continue
@@ -107,10 +108,12 @@ umount_fs() {
 		tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | tail -1 |
 			grep -qxF "$1" || continue
 		while kill -0 "$pid" 2>/dev/null; do
-			[ $SECONDS -lt $end ] || die "daemon $pid did not exit"
-			sleep 0.02
+			[ $SECONDS -lt $end ] || die "daemon $pid did not exit in 600 s"
+			sleep 0.05
 		done
 	done
+	[ $((SECONDS - t0)) -le 2 ] ||
+		note "the daemon of $1 took $((SECONDS - t0)) s to exit after the unmount"
 }
 
 # mktoken DIR: token, key, CA, config (signetfs init) and a variant with
