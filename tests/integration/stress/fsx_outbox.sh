@@ -3,10 +3,13 @@
 # fsx on the outbox: 100,000 random reads, writes, truncations, extensions,
 # hole punches, zeroed ranges and mapped reads/writes on one file, every
 # read compared with a mirror in memory; closed and reopened about every
-# 1,000 ops (signed each time, BACKING compared with the mirror). Then the
-# signature verifies, and an inbox over the same BACKING serves the same
-# bytes: the whole file, and 20,000 random (mapped) reads against the
-# mirror. FSX_SEED and FSX_OPS override the run.
+# 1,000 ops (signed each time, BACKING compared with the mirror; on a busy
+# machine, where over 1,024 processes start while the file is open, the
+# release signs, after close returned: fsx waits for it and counts those
+# closes, docs/outbox.md). Then the signature verifies, and an inbox over
+# the same BACKING serves the same bytes: the whole file, and 20,000
+# random (mapped) reads against the mirror. FSX_SEED and FSX_OPS override
+# the run.
 . "$(dirname "$0")/common.sh"
 ob_start
 seed=$(st_seed "${FSX_SEED:-}")
