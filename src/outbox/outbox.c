@@ -96,6 +96,8 @@ static void ob_op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/* The kernel applies the caller's umask (ob_setup: ours is 0). */
+	conn->want &= ~(unsigned)FUSE_CAP_DONT_MASK;
 	conn->want &= ~(unsigned)(FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
 				  FUSE_CAP_SPLICE_READ);
 	conn->max_write = 1U << 20;
@@ -380,6 +382,15 @@ static int ob_setup(void *userdata, struct sfs_error *err)
 		}
 		ob_audit(ob, "mount", NULL, 0, -1, NULL, NULL, ob->mount_id);
 	}
+	/*
+	 * The kernel has applied the caller's umask to the mode of every
+	 * create and mkdir it sends (FUSE_CAP_DONT_MASK is not asked for, as
+	 * in passthrough_hp): the daemon's own (022 from a shell) must not
+	 * apply on top of it, or umask 0 and mode 0666 give 0644. What the
+	 * daemon creates for itself names its mode: .sig files (the file's
+	 * read bits, fchmod'ed), the audit log and log file (0640).
+	 */
+	umask(0);
 	return 0;
 fail:
 	ob_teardown(ob);
