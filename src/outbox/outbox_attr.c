@@ -127,6 +127,42 @@ static void sig_follow_locked(struct outbox *ob, struct bk_inode *i)
 	close(dfd);
 }
 
+/*
+ * The kernel clears set-user-ID and set-group-ID when a file is written,
+ * truncated or chowned (file_remove_privs). libfuse 3.14 never offers
+ * FUSE_HANDLE_KILLPRIV to the kernel, so the kernel does it itself: a
+ * SETATTR of the mode minus those bits, with the credentials of the task
+ * that writes. A writer who does not own the file may not chmod it, so as
+ * the caller that is EPERM, and the write(2) failed with the bits still
+ * set. Natively the kernel makes this one change without an ownership
+ * check (ATTR_FORCE): so does the daemon, for a change that only clears
+ * those bits of a regular file. Any other chmod by a non-owner never gets
+ * here: with default_permissions the kernel refuses it first.
+ */
+static bool only_clears_setid(const struct stat *st, mode_t mode)
+{
+	mode_t cur = st->st_mode & 07777, want = mode & 07777;
+
+	return S_ISREG(st->st_mode) && cur != want && (want & ~cur) == 0 &&
+	       ((cur ^ want) & ~(mode_t)(S_ISUID | S_ISGID)) == 0;
+}
+
+static int set_mode(fuse_req_t req, struct outbox *ob, struct bk_inode *i,
+		    struct ob_file *f, const char *p, mode_t mode)
+{
+	struct stat st;
+	int r;
+
+	r = AS_CALLER(ob, req,
+		      f ? fchmod(f->fd, mode)
+			: fchmodat(ob->bk.proc_fd, p, mode, 0));
+	if (r < 0 && errno == EPERM && bk_stat(&ob->bk, i, &st) == 0 &&
+	    only_clears_setid(&st, mode))
+		r = f ? fchmod(f->fd, mode)
+		      : fchmodat(ob->bk.proc_fd, p, mode, 0);
+	return r < 0 ? -errno : 0;
+}
+
 static int setattr_meta(fuse_req_t req, struct outbox *ob, struct bk_inode *i,
 			struct ob_file *f, const struct stat *attr, int valid)
 {
@@ -144,10 +180,7 @@ static int setattr_meta(fuse_req_t req, struct outbox *ob, struct bk_inode *i,
 		pthread_mutex_lock(&i->lock);
 	}
 	if (valid & FUSE_SET_ATTR_MODE)
-		r = AS_CALLER(
-		    ob, req,
-		    f ? fchmod(f->fd, attr->st_mode)
-		      : fchmodat(ob->bk.proc_fd, p, attr->st_mode, 0));
+		r = set_mode(req, ob, i, f, p, attr->st_mode);
 	if (r == 0 && (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
 		uid_t u = valid & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1;
 		gid_t g = valid & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1;
@@ -155,9 +188,9 @@ static int setattr_meta(fuse_req_t req, struct outbox *ob, struct bk_inode *i,
 		r = AS_CALLER(ob, req,
 			      fchownat(ifd, "", u, g,
 				       AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW));
+		if (r < 0)
+			r = -errno;
 	}
-	if (r < 0)
-		r = -errno;
 	if (owner && i->type == S_IFREG) {
 		if (r == 0)
 			sig_follow_locked(ob, i);
