@@ -56,19 +56,31 @@ bool ob_writer_allowed(struct outbox *ob, fuse_req_t req, const char *op,
 		       struct bk_inode *i, const char *name)
 {
 	struct sfs_writer w;
-	char rel[PATH_MAX], why[64];
+	char rel[PATH_MAX], why[96];
 	size_t len = 0;
+	int ret;
 
-	if ((name ? bk_child_relpath(&ob->bk, i, name, rel, &len)
-		  : bk_relpath(&ob->bk, i, rel, &len)) != 0) {
+	ret = name ? bk_child_relpath(&ob->bk, i, name, rel, &len)
+		   : bk_relpath(&ob->bk, i, rel, &len);
+	if (ret) {
 		rel[0] = '\0';
 		len = 0;
 	}
-	if (policy_allows(ob, req, rel))
+	/*
+	 * No name (an unlinked file still open): nothing can be signed for
+	 * it, the root's rule decides. A path that cannot be told (longer
+	 * than PATH_MAX below BACKING, not below it) is not judged by the
+	 * root's rule in its stead: refused.
+	 */
+	if ((ret == 0 || ret == -ENOENT) && policy_allows(ob, req, rel))
 		return true;
 	ob_writer_of(ob, req, &w);
-	snprintf(why, sizeof(why), "%s: uid %u may not write here", op,
-		 (unsigned)w.uid);
+	if (ret == 0 || ret == -ENOENT)
+		snprintf(why, sizeof(why), "%s: uid %u may not write here", op,
+			 (unsigned)w.uid);
+	else
+		snprintf(why, sizeof(why), "%s: no path below BACKING: %s", op,
+			 strerror(-ret));
 	sfs_stats_add(&ob->stats, SFS_C_SIGN_REFUSED, 1);
 	ob_audit(ob, "policy-denied", rel, len, -1, NULL, &w, why);
 	return false;

@@ -251,6 +251,32 @@ void ob_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	reply_open(req, ob, i, fi, f, NULL);
 }
 
+/*
+ * A create that fails after it made the file leaves nothing behind: the
+ * name goes again (if it is still the file fd is open on) and so does the
+ * lookup the kernel will never hear of. The kernel holds the parent
+ * locked for the create, so nobody looked the new name up meanwhile.
+ */
+static void undo_create(struct outbox *ob, struct bk_inode *p, const char *name,
+			int fd, struct bk_inode *i)
+{
+	struct stat st, nst;
+	int pfd = bk_pin(&ob->bk, p);
+
+	if (pfd >= 0) {
+		if (fstat(fd, &st) == 0 &&
+		    fstatat(pfd, name, &nst, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    st.st_dev == nst.st_dev && st.st_ino == nst.st_ino &&
+		    unlinkat(pfd, name, 0) < 0)
+			sfs_err(
+			    "%s: cannot remove it after a failed create: %s",
+			    name, strerror(errno));
+		bk_unpin(&ob->bk, p);
+	}
+	if (i)
+		bk_forget(&ob->bk, i, 1);
+}
+
 void ob_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		  mode_t mode, struct fuse_file_info *fi)
 {
@@ -295,6 +321,10 @@ void ob_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		ret = -ENOMEM;
 	}
 	if (ret) {
+		if (created)
+			undo_create(ob, p, name, fd, i);
+		else if (i)
+			bk_forget(&ob->bk, i, 1);
 		close(fd);
 		ob_file_free(f);
 		fuse_reply_err(req, -ret);

@@ -315,6 +315,8 @@ int ob_clear_sig_locked(struct outbox *ob, struct bk_inode *i,
 		ret = ob_unlink_sig(ob, rel);
 	else if (ret == -ENOENT)
 		ret = 0; /* no name, no .sig */
+	else
+		snprintf(rel, sizeof(rel), "inode %ju", (uintmax_t)i->ino);
 	if (ret) {
 		sfs_err("cannot remove the .sig of %s: %s", rel,
 			strerror(-ret));
