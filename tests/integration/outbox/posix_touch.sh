@@ -5,9 +5,8 @@
 # both fields), as natively; explicit times, and "now" for one field only,
 # stay the owner's (EPERM), and without write permission "now" is EACCES.
 # With the writeback cache the kernel sends "now" as an explicit mtime, and
-# the daemon used to set it as the caller: EPERM. (pjdfstest's
-# utimensat/06.t passed all along: its non-owners are in the file's group
-# or own it.) With and without signing; a touch is no content change, so
+# the daemon used to set it as the caller: EPERM (pjdfstest utimensat/06.t
+# 11 too). With and without signing; a touch is no content change, so
 # the signature stays valid.
 . "$(dirname "$0")/posix.sh"
 
