@@ -95,8 +95,10 @@ int state_version_get(struct state_store *st, const char *path, size_t len,
 		      uint64_t *v);
 /*
  * Inbox: PATH's highest version becomes v when it was lower or unknown
- * (never lowered); on disk (fdatasync, shared by concurrent callers)
- * when it returns 0. -EBADMSG when the kept entry fails its MAC.
+ * (v = 0, an unversioned signature, keeps nothing), on disk (fdatasync,
+ * shared by concurrent callers) when it returns 0. -ESTALE when PATH has
+ * a higher version already (v = 0: any version); -EBADMSG when the kept
+ * entry fails its MAC. Checked and raised in one transaction.
  */
 int state_version_raise(struct state_store *st, const char *path, size_t len,
 			uint64_t v);

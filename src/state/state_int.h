@@ -41,8 +41,9 @@ struct state_store {
 	 */
 	pthread_mutex_t sync_lock;
 	pthread_cond_t sync_cv;
-	uint64_t written; /* commits so far, under db_lock */
-	uint64_t synced;  /* under sync_lock */
+	uint64_t written;     /* commits so far, under db_lock */
+	uint64_t version_seq; /* the last that changed a version */
+	uint64_t synced;      /* under sync_lock */
 	bool syncing;
 	int sync_err;
 	int walfd;

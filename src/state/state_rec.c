@@ -212,7 +212,7 @@ static int version_update(
     int64_t (*decide)(int cur_ret, uint64_t cur, uint64_t arg), uint64_t *out)
 {
 	uint64_t cur = 0, seq;
-	int64_t v;
+	int64_t v = 0;
 	int ret;
 
 	if (st->readonly)
@@ -231,18 +231,29 @@ static int version_update(
 	if (out && ret == 0)
 		*out = (uint64_t)v;
 out:
+	/*
+	 * Nothing written: only what was read must be on disk (written by
+	 * another caller, maybe not synced yet), so wait for that commit.
+	 */
 	seq = ++st->written;
+	if (ret == 0 && v > 0)
+		st->version_seq = seq;
+	else
+		seq = st->version_seq;
 	pthread_mutex_unlock(&st->db_lock);
 	if (ret == 0 && !st->in_batch)
 		ret = state_sync_to(st, seq);
 	return ret;
 }
 
+/* Checked and raised in one transaction: nobody raises in between. */
 static int64_t decide_raise(int cur_ret, uint64_t cur, uint64_t v)
 {
-	if (v == 0 || v > VERSION_MAX)
+	if (v > VERSION_MAX)
 		return -EINVAL;
-	return cur_ret == 0 && cur >= v ? 0 : (int64_t)v;
+	if (cur_ret == -ENOENT)
+		return (int64_t)v; /* 0: nothing to keep */
+	return cur > v ? -ESTALE : cur == v ? 0 : (int64_t)v;
 }
 
 static int64_t decide_next(int cur_ret, uint64_t cur, uint64_t floor)
@@ -286,6 +297,7 @@ int state_batch_end(struct state_store *st)
 	ret = state_exec_locked(st, "COMMIT");
 	st->in_batch = false;
 	seq = ++st->written;
+	st->version_seq = seq;
 	pthread_mutex_unlock(&st->db_lock);
 	return ret ? ret : state_sync_to(st, seq);
 }

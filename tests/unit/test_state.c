@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "signetfs/state.h"
+#include "signetfs/verdict.h"
 
 static char tmp[64], root[96], other_root[96], dir[96];
 
@@ -106,7 +107,11 @@ static void test_keeps(void **state)
 	assert_int_equal(kst.st_mode & 0777, 0600);
 	assert_int_equal(state_version_get(st, "a/b", 3, &n), -ENOENT);
 	assert_int_equal(state_version_raise(st, "a/b", 3, 2), 0);
-	assert_int_equal(state_version_raise(st, "a/b", 3, 1), 0);
+	assert_int_equal(state_version_raise(st, "a/b", 3, 2), 0);
+	assert_int_equal(state_version_raise(st, "a/b", 3, 1), -ESTALE);
+	assert_int_equal(state_version_raise(st, "a/b", 3, 0), -ESTALE);
+	assert_int_equal(state_version_raise(st, "new", 3, 0), 0);
+	assert_int_equal(state_version_get(st, "new", 3, &n), -ENOENT);
 	sample_verdict(&v);
 	assert_int_equal(state_verdict_put(st, "a/b", 3, &v), 0);
 	state_close(st);
@@ -303,6 +308,42 @@ static void test_readonly(void **state)
 	state_close(st);
 }
 
+/* Rule 25 (verdict.h): rollback against the map, as inbox and CLI ask. */
+static void test_rule_version(void **state)
+{
+	struct state_store *st = open_ok(dir, root, STATE_INBOX, 0);
+	char db[128];
+
+	(void)state;
+	/* First contact: anything; unversioned leaves nothing behind. */
+	assert_int_equal(verdict_check_version(st, "f", 1, 0, true), VR_OK);
+	assert_int_equal(verdict_check_version(st, "f", 1, 2, true), VR_OK);
+	/* Then: the same or newer only; unversioned is older than any. */
+	assert_int_equal(verdict_check_version(st, "f", 1, 2, true), VR_OK);
+	assert_int_equal(verdict_check_version(st, "f", 1, 1, true),
+			 VR_ROLLBACK);
+	assert_int_equal(verdict_check_version(st, "f", 1, 0, true),
+			 VR_ROLLBACK);
+	assert_int_equal(verdict_check_version(st, "f", 1, 3, true), VR_OK);
+	/* Reading only (verify --state): no raise. */
+	assert_int_equal(verdict_check_version(st, "f", 1, 9, false), VR_OK);
+	assert_int_equal(verdict_check_version(st, "f", 1, 3, false), VR_OK);
+	assert_int_equal(verdict_check_version(st, "f", 1, 2, false),
+			 VR_ROLLBACK);
+	assert_int_equal(verdict_check_version(st, "g", 1, 0, false), VR_OK);
+	assert_int_equal(verdict_check_version(NULL, "f", 1, 1, true), VR_OK);
+	state_close(st);
+	/* An entry that fails its MAC: neither old nor new is served. */
+	snprintf(db, sizeof(db), "%s/inbox.db", dir);
+	edit(db, "UPDATE versions SET version = 1 WHERE path = CAST('f' AS "
+		 "BLOB)");
+	st = open_ok(dir, root, STATE_INBOX, 0);
+	assert_int_equal(verdict_check_version(st, "f", 1, 1, true), VR_STATE);
+	assert_int_equal(verdict_check_version(st, "f", 1, 9, true), VR_STATE);
+	assert_int_equal(verdict_check_version(st, "f", 1, 9, false), VR_STATE);
+	state_close(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -312,6 +353,7 @@ int main(void)
 	    cmocka_unit_test(test_copies),
 	    cmocka_unit_test(test_refused_places),
 	    cmocka_unit_test(test_readonly),
+	    cmocka_unit_test(test_rule_version),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
