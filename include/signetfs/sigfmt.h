@@ -64,4 +64,11 @@ struct sig_info {
 
 void sig_info_clear(struct sig_info *info);
 
+/*
+ * The signetfs-version a signature carries, NOT verified: only ever a
+ * floor (a version the outbox must not hand out again), never a verdict.
+ * 0 with *file_version set, -ENOENT (none), -EBADMSG.
+ */
+int sig_peek_version(const uint8_t *der, size_t len, uint64_t *file_version);
+
 #endif

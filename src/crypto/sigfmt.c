@@ -476,6 +476,35 @@ out:
 	return ret;
 }
 
+int sig_peek_version(const uint8_t *der, size_t len, uint64_t *file_version)
+{
+	const unsigned char *p = der;
+	CMS_ContentInfo *cms = d2i_CMS_ContentInfo(NULL, &p, (long)len);
+	STACK_OF(CMS_SignerInfo) *sis = cms ? CMS_get0_SignerInfos(cms) : NULL;
+	CMS_SignerInfo *si;
+	ASN1_TYPE *t = NULL;
+	int pos, ret = cms ? -ENOENT : -EBADMSG;
+
+	*file_version = 0;
+	if (sis && sk_CMS_SignerInfo_num(sis) == 1) {
+		si = sk_CMS_SignerInfo_value(sis, 0);
+		pos = CMS_signed_get_attr_by_OBJ(si, sig_oid_version(), -1);
+		if (pos >= 0)
+			t = X509_ATTRIBUTE_get0_type(
+			    CMS_signed_get_attr(si, pos), 0);
+		if (pos >= 0 && (!t || ASN1_TYPE_get(t) != V_ASN1_SEQUENCE))
+			ret = -EBADMSG;
+		else if (t)
+			ret = sig_version_decode(
+			    ASN1_STRING_get0_data(t->value.sequence),
+			    ASN1_STRING_length(t->value.sequence),
+			    file_version);
+	}
+	CMS_ContentInfo_free(cms);
+	ERR_clear_error();
+	return ret;
+}
+
 void sig_info_clear(struct sig_info *info)
 {
 	free(info->path);
