@@ -2,6 +2,7 @@
 /* The state directory: its checks, its key, the database, group commit. */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,12 +46,12 @@ static bool others_can_change(const struct stat *st, bool ancestor)
  * and nobody else can replace what they hold.
  */
 static int check_dirs(int dfd, const char *dir, const struct stat *root,
-		      struct sfs_error *err)
+		      bool parent, struct sfs_error *err)
 {
 	struct stat st, up;
 	int fd = dup(dfd), next, ret = 0;
 
-	for (bool first = true; fd >= 0; first = false) {
+	for (bool first = !parent; fd >= 0; first = false) {
 		if (fstat(fd, &st) < 0) {
 			ret = -errno;
 			break;
@@ -301,10 +302,36 @@ static int open_db(struct state_store *st, int dfd, const char *dir,
 	return ret;
 }
 
+/* A missing DIR is made (0700), once its parent passed the checks. */
+static int make_dir(const char *dir, int rfd, struct sfs_error *err)
+{
+	char *copy = strdup(dir);
+	struct stat rst;
+	int pfd, ret;
+
+	if (!copy || fstat(rfd, &rst) < 0) {
+		free(copy);
+		return -ENOMEM;
+	}
+	pfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ret = pfd < 0 ? -errno : check_dirs(pfd, dir, &rst, true, err);
+	if (pfd >= 0)
+		close(pfd);
+	free(copy);
+	if (ret == 0 && mkdir(dir, 0700) < 0 && errno != EEXIST)
+		ret = -errno;
+	if (ret && !err->msg[0])
+		sfs_error_set(err, ret, SFS_EXIT_USAGE,
+			      "cannot create state directory %s: %s", dir,
+			      strerror(-ret));
+	return ret;
+}
+
 static int open_dirs(const char *dir, const char *root, bool readonly, int *dfd,
 		     int *rfd, struct sfs_error *err)
 {
 	const int fl = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+	int ret;
 
 	*rfd = open(root, fl);
 	if (*rfd < 0) {
@@ -314,12 +341,9 @@ static int open_dirs(const char *dir, const char *root, bool readonly, int *dfd,
 	}
 	*dfd = open(dir, fl | O_NOFOLLOW);
 	if (*dfd < 0 && errno == ENOENT && !readonly) {
-		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-			sfs_error_set(err, -errno, SFS_EXIT_USAGE,
-				      "cannot create state directory %s: %s",
-				      dir, strerror(errno));
-			return -errno;
-		}
+		ret = make_dir(dir, *rfd, err);
+		if (ret)
+			return ret;
 		*dfd = open(dir, fl | O_NOFOLLOW);
 	}
 	if (*dfd < 0) {
@@ -342,7 +366,7 @@ static int set_up(struct state_store *st, const char *dir, const char *root,
 	if (!ret && (fstat(dfd, &dst) < 0 || fstat(rfd, &rst) < 0))
 		ret = -errno;
 	if (!ret)
-		ret = check_dirs(dfd, dir, &rst, err);
+		ret = check_dirs(dfd, dir, &rst, false, err);
 	if (!ret)
 		ret = read_key(dfd, dir, st->readonly, key, err);
 	if (!ret) {
