@@ -95,10 +95,13 @@ int state_version_get(struct state_store *st, const char *path, size_t len,
 		      uint64_t *v);
 /*
  * Inbox: PATH's highest version becomes v when it was lower or unknown
- * (v = 0, an unversioned signature, keeps nothing), on disk (fdatasync,
- * shared by concurrent callers) when it returns 0. -ESTALE when PATH has
- * a higher version already (v = 0: any version); -EBADMSG when the kept
- * entry fails its MAC. Checked and raised in one transaction.
+ * (v = 0, an unversioned signature, keeps nothing). A raise is on disk
+ * (fdatasync, shared by concurrent callers) when it returns 0; a path's
+ * first entry is written without waiting (lost in a power cut, the path
+ * is new again: first contact, which it was), and reaches the disk with
+ * the next sync, checkpoint or close. -ESTALE when PATH has a higher
+ * version already (v = 0: any version); -EBADMSG when the kept entry
+ * fails its MAC. Checked and raised in one transaction.
  */
 int state_version_raise(struct state_store *st, const char *path, size_t len,
 			uint64_t v);

@@ -24,9 +24,10 @@ struct inbox_vfile;
 
 /*
  * Fill vf (fresh, its path set) from the kept verdict for vf->path if it
- * still holds: 0, or -ENOENT (none, or it does not hold: verify).
+ * still holds for the file open on fd: 0, or -ENOENT (none, or it does
+ * not hold: verify, through the same fd).
  */
-int inbox_keep_restore(struct inbox *ib, struct inbox_vfile *vf);
+int inbox_keep_restore(struct inbox *ib, struct inbox_vfile *vf, int fd);
 /* Is there a kept verdict for PATH at all? (A hint: no hashing ahead.) */
 bool inbox_keep_has(struct inbox *ib, const char *path, size_t len);
 /*

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -130,7 +131,7 @@ static bool holds(struct inbox *ib, const struct inbox_vfile *vf,
 				     v->file_version, false) == VR_OK;
 }
 
-int inbox_keep_restore(struct inbox *ib, struct inbox_vfile *vf)
+int inbox_keep_restore(struct inbox *ib, struct inbox_vfile *vf, int fd)
 {
 	struct inbox_conf *conf;
 	struct state_verdict v;
@@ -138,16 +139,14 @@ int inbox_keep_restore(struct inbox *ib, struct inbox_vfile *vf)
 	struct stat cst, sst;
 	uint8_t sha[32];
 	size_t sig_len = 0;
-	int fd, ret;
+	int ret;
 
 	if (!ib->state ||
 	    state_verdict_get(ib->state, vf->path, vf->path_len, &v))
 		return -ENOENT;
-	fd = inbox_open_regular(ib->rootfd, vf->path, &cst);
-	if (fd < 0)
-		return -ENOENT;
 	ret = state_stamp_fd(fd, &cs);
-	close(fd);
+	if (!ret && fstat(fd, &cst) < 0)
+		ret = -errno;
 	if (!ret)
 		ret = sig_now(ib, vf->path, vf->path_len, &sst, &ss, sha,
 			      &sig_len);

@@ -303,14 +303,17 @@ static int verify_publish(struct inbox *ib, const char *path, size_t len,
  * if verified (without block tags: ib_keep.h). 0, or -ENOENT: verify.
  */
 static int restore_publish(struct inbox *ib, const char *path, size_t len,
-			   uint64_t h, struct inbox_vfile **out)
+			   uint64_t h, int fd, struct inbox_vfile **out)
 {
 	struct inbox_cache *c = ib->cache;
-	struct inbox_vfile *vf = vfile_new(ib, path, len, h);
+	struct inbox_vfile *vf;
 
+	if (!ib->state)
+		return -ENOENT;
+	vf = vfile_new(ib, path, len, h);
 	if (!vf)
 		return -ENOMEM;
-	if (inbox_keep_restore(ib, vf)) {
+	if (inbox_keep_restore(ib, vf, fd)) {
 		inbox_vfile_put(vf);
 		return -ENOENT;
 	}
@@ -443,7 +446,6 @@ int inbox_check_fill(struct inbox *ib, const char *path, size_t len, int *fd,
 		*out = vf;
 		return 0;
 	}
-	sfs_stats_add(&ib->stats, SFS_C_CACHE_MISS, 1);
 	if (vf) {
 		prev = vf;
 		atomic_fetch_add(&prev->refs, 1);
@@ -452,12 +454,16 @@ int inbox_check_fill(struct inbox *ib, const char *path, size_t len, int *fd,
 	c->inflight = &me;
 	pthread_mutex_unlock(&c->vt.lock);
 
-	/* Not for an open: a kept verdict has no block tags to serve by. */
-	if (!fd && restore_publish(ib, path, len, h, &vf) == 0) {
-		ret = 1;
-	} else if (!fd) {
+	if (!fd) {
 		vfd = inbox_open_regular(ib->rootfd, path, &st);
 		ret = vfd < 0 ? vfd : 0;
+	}
+	/* Not for an open: a kept verdict has no block tags to serve by. */
+	if (!ret && !fd && restore_publish(ib, path, len, h, vfd, &vf) == 0) {
+		sfs_stats_add(&ib->stats, SFS_C_CACHE_HIT, 1);
+		ret = 1;
+	} else {
+		sfs_stats_add(&ib->stats, SFS_C_CACHE_MISS, 1);
 	}
 	if (!ret)
 		ret = verify_publish(ib, path, len, h, fd ? *fd : vfd, &st,

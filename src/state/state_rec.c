@@ -206,13 +206,18 @@ int state_version_get(struct state_store *st, const char *path, size_t len,
  * Read, decide, write, in one transaction (another process, `signetfs
  * sign --state`, may share outbox.db); then wait for the disk unless in
  * a batch. decide() returns the value to write, 0 for none, or -errno.
+ * With lazy_first, a path's first entry is not waited for: losing it
+ * (power cut) only makes the path new again, which it was before.
  */
-static int version_update(
-    struct state_store *st, const char *path, size_t len, uint64_t arg,
-    int64_t (*decide)(int cur_ret, uint64_t cur, uint64_t arg), uint64_t *out)
+static int version_update(struct state_store *st, const char *path, size_t len,
+			  uint64_t arg,
+			  int64_t (*decide)(int cur_ret, uint64_t cur,
+					    uint64_t arg),
+			  bool lazy_first, uint64_t *out)
 {
 	uint64_t cur = 0, seq;
 	int64_t v = 0;
+	bool first = false;
 	int ret;
 
 	if (st->readonly)
@@ -222,6 +227,7 @@ static int version_update(
 	if (ret)
 		goto out;
 	ret = version_get_locked(st, path, len, &cur);
+	first = ret == -ENOENT;
 	v = ret == 0 || ret == -ENOENT ? decide(ret, cur, arg) : ret;
 	ret = v < 0 ? (int)v : 0;
 	if (v > 0)
@@ -236,12 +242,12 @@ out:
 	 * another caller, maybe not synced yet), so wait for that commit.
 	 */
 	seq = ++st->written;
-	if (ret == 0 && v > 0)
+	if (ret == 0 && v > 0 && !(first && lazy_first))
 		st->version_seq = seq;
-	else
+	else if (!(first && lazy_first))
 		seq = st->version_seq;
 	pthread_mutex_unlock(&st->db_lock);
-	if (ret == 0 && !st->in_batch)
+	if (ret == 0 && !st->in_batch && !(first && lazy_first))
 		ret = state_sync_to(st, seq);
 	return ret;
 }
@@ -266,13 +272,13 @@ static int64_t decide_next(int cur_ret, uint64_t cur, uint64_t floor)
 int state_version_raise(struct state_store *st, const char *path, size_t len,
 			uint64_t v)
 {
-	return version_update(st, path, len, v, decide_raise, NULL);
+	return version_update(st, path, len, v, decide_raise, true, NULL);
 }
 
 int state_version_next(struct state_store *st, const char *path, size_t len,
 		       uint64_t floor, uint64_t *v)
 {
-	return version_update(st, path, len, floor, decide_next, v);
+	return version_update(st, path, len, floor, decide_next, false, v);
 }
 
 int state_batch_begin(struct state_store *st)
