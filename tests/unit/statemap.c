@@ -5,7 +5,9 @@
  * read from stdin), then time random lookups (each checks its MAC) and
  * report the process's peak RSS, which must not grow with N.
  *   statemap fill DIR ROOT N     paths on stdin get version 1 as well
- *   statemap lookup DIR ROOT N   N random lookups: us per lookup, VmHWM
+ *   statemap lookup DIR ROOT N [RANGE]
+ *                                N random lookups of the first RANGE
+ *                                synthetic entries: us per lookup, VmHWM
  *   statemap selftest N          both, in a temporary directory, and
  *                                fail when VmHWM >= 64 MiB
  */
@@ -91,7 +93,8 @@ static int fill(const char *dir, const char *root, unsigned long n)
 	return 0;
 }
 
-static int lookup(const char *dir, const char *root, unsigned long n)
+static int lookup(const char *dir, const char *root, unsigned long n,
+		  unsigned long range)
 {
 	struct state_store *st = open_map(dir, root);
 	unsigned long found = 0, total = 0;
@@ -101,11 +104,13 @@ static int lookup(const char *dir, const char *root, unsigned long n)
 	long hwm;
 
 	state_version_count(st, &total);
+	if (!range || range > total)
+		range = total;
 	srandom(42);
 	t0 = now();
 	for (unsigned long i = 0; i < n; i++) {
 		size_t len =
-		    path_of((unsigned long)random() % total, p, sizeof(p));
+		    path_of((unsigned long)random() % range, p, sizeof(p));
 
 		found += state_version_get(st, p, len, &v) == 0;
 	}
@@ -133,14 +138,15 @@ int main(int argc, char **argv)
 		mkdir(root, 0755);
 		ret = fill(dir, root, n);
 		if (!ret)
-			ret = lookup(dir, root, n);
+			ret = lookup(dir, root, n, n);
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
 		if (system(cmd))
 			ret = ret ? ret : 2;
 		return ret;
 	}
-	if (argc != 5) {
-		fprintf(stderr, "usage: statemap fill|lookup DIR ROOT N\n"
+	if (argc != 5 && argc != 6) {
+		fprintf(stderr, "usage: statemap fill DIR ROOT N\n"
+				"       statemap lookup DIR ROOT N [RANGE]\n"
 				"       statemap selftest N\n");
 		return 2;
 	}
@@ -148,6 +154,7 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "fill"))
 		return fill(argv[2], argv[3], n);
 	if (!strcmp(argv[1], "lookup"))
-		return lookup(argv[2], argv[3], n);
+		return lookup(argv[2], argv[3], n,
+			      argc == 6 ? strtoul(argv[5], NULL, 10) : 0);
 	return 2;
 }
