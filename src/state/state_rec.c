@@ -217,13 +217,14 @@ static int version_update(struct state_store *st, const char *path, size_t len,
 {
 	uint64_t cur = 0, seq;
 	int64_t v = 0;
-	bool first = false;
+	bool first = false, batch;
 	int ret;
 
 	if (st->readonly)
 		return -EROFS;
 	pthread_mutex_lock(&st->db_lock);
-	ret = st->in_batch ? 0 : state_exec_locked(st, "BEGIN IMMEDIATE");
+	batch = st->in_batch;
+	ret = batch ? 0 : state_exec_locked(st, "BEGIN IMMEDIATE");
 	if (ret)
 		goto out;
 	ret = version_get_locked(st, path, len, &cur);
@@ -232,7 +233,7 @@ static int version_update(struct state_store *st, const char *path, size_t len,
 	ret = v < 0 ? (int)v : 0;
 	if (v > 0)
 		ret = version_put_locked(st, path, len, (uint64_t)v);
-	if (!st->in_batch)
+	if (!batch)
 		ret = state_exec_locked(st, ret ? "ROLLBACK" : "COMMIT") ?: ret;
 	if (out && ret == 0)
 		*out = (uint64_t)v;
@@ -247,7 +248,7 @@ out:
 	else if (!(first && lazy_first))
 		seq = st->version_seq;
 	pthread_mutex_unlock(&st->db_lock);
-	if (ret == 0 && !st->in_batch && !(first && lazy_first))
+	if (ret == 0 && !batch && !(first && lazy_first))
 		ret = state_sync_to(st, seq);
 	return ret;
 }
