@@ -134,6 +134,8 @@ static void note_fixed(struct inbox *ib, const struct sfs_config *cfg)
 	    str_differs(cfg->key.key_uri, ib->cfg->key.key_uri))
 		sfs_info("reload: audit-log and key take effect at the next "
 			 "mount");
+	if (str_differs(cfg->state_dir, ib->cfg->state_dir))
+		sfs_info("reload: state-dir takes effect at the next mount");
 }
 
 /*
