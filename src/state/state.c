@@ -374,6 +374,8 @@ static int set_up(struct state_store *st, const char *dir, const char *root,
 		sfs_wipe(key, sizeof(key));
 	}
 	if (!ret)
+		ret = state_seal_check(st, dfd, dir, err);
+	if (!ret)
 		ret = open_db(st, dfd, dir, err);
 	if (!ret)
 		ret = state_prepare(st);
@@ -389,8 +391,8 @@ static int set_up(struct state_store *st, const char *dir, const char *root,
 	else if (ret && !err->msg[0])
 		sfs_error_set(err, ret, SFS_EXIT_USAGE,
 			      "state directory %s: %s", dir, strerror(-ret));
-	if (dfd >= 0)
-		close(dfd);
+	st->dirfd = dfd; /* the seal is written there at close */
+	st->sealable = ret == 0;
 	if (rfd >= 0)
 		close(rfd);
 	return ret;
@@ -410,6 +412,7 @@ int state_open(const char *dir, const char *root, enum state_role role,
 	pthread_mutex_init(&st->sync_lock, NULL);
 	pthread_cond_init(&st->sync_cv, NULL);
 	st->walfd = -1;
+	st->dirfd = -1;
 	st->role = role;
 	st->readonly = flags & STATE_READONLY;
 	ret = set_up(st, dir, root, err);
@@ -426,10 +429,15 @@ void state_close(struct state_store *st)
 	if (!st)
 		return;
 	state_finalize(st);
-	if (st->db)
-		sqlite3_close(st->db);
+	/* The last connection's close checkpoints and removes the WAL. */
+	if (st->db && sqlite3_close(st->db) != SQLITE_OK)
+		st->sealable = false;
 	if (st->walfd >= 0)
 		close(st->walfd);
+	if (st->sealable && !st->sync_err)
+		state_seal_write(st, st->dirfd);
+	if (st->dirfd >= 0)
+		close(st->dirfd);
 	sfs_mac_free(st->mac);
 	pthread_mutex_destroy(&st->db_lock);
 	pthread_mutex_destroy(&st->sync_lock);

@@ -34,6 +34,8 @@ struct state_store {
 	enum state_role role;
 	bool readonly;
 	bool in_batch;
+	bool sealable; /* opened and checked: seal it at close */
+	int dirfd;     /* the state directory */
 	/*
 	 * Group commit: commits are written to the WAL without fsync
 	 * (synchronous = NORMAL); a caller that needs its write on disk
@@ -61,5 +63,15 @@ int state_prepare(struct state_store *st);
 void state_finalize(struct state_store *st);
 /* The identity entry: MAC of the role under the key (a copy fails it). */
 int state_identity_check(struct state_store *st, bool *fresh);
+
+/*
+ * state_seal.c (inbox only): at open, inbox.db must be as the last clean
+ * close left it (-ESTALE, err set, if not), and the seal is removed; at
+ * close, after the database is closed, it is written again.
+ */
+int state_seal_check(struct state_store *st, int dfd, const char *dir,
+		     struct sfs_error *err);
+int state_seal_write(const struct state_store *st, int dfd);
+int state_seal_remove(int dfd);
 
 #endif

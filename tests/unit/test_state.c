@@ -169,10 +169,20 @@ static void test_next(void **state)
 }
 
 /* Run SQL on DB (the attacker's own edits, with the sqlite3 library). */
+/*
+ * Edit a store while closed. Its seal goes too, as after a crash: an
+ * edit to a sealed store is refused whole (test_rolled_back), and what
+ * is tested here is what the entries' MACs prove on their own.
+ */
 static void edit(const char *db, const char *sqltext)
 {
+	char seal[160], *slash;
 	sqlite3 *h;
 
+	snprintf(seal, sizeof(seal), "%s", db);
+	slash = strrchr(seal, '/');
+	snprintf(slash, sizeof(seal) - (size_t)(slash - seal), "/inbox.seal");
+	assert_true(unlink(seal) == 0 || errno == ENOENT);
 	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
 	if (sqlite3_exec(h, sqltext, NULL, NULL, NULL) != SQLITE_OK)
 		fail_msg("%s: %s", sqltext, sqlite3_errmsg(h));
@@ -264,6 +274,59 @@ static void test_copies(void **state)
 	state_close(st);
 }
 
+/*
+ * A whole inbox.db put back from an earlier day: every entry verifies,
+ * and holds lower versions. Its ctime cannot be put back, so the seal of
+ * the last clean close refuses it, with or without the old seal beside.
+ */
+static void test_rolled_back(void **state)
+{
+	char d[128], seal[160], db[160];
+	struct state_store *st;
+	struct sfs_error err = {0};
+	uint64_t n = 0;
+
+	(void)state;
+	snprintf(d, sizeof(d), "%s/rb", tmp);
+	snprintf(db, sizeof(db), "%s/inbox.db", d);
+	snprintf(seal, sizeof(seal), "%s/inbox.seal", d);
+	st = open_ok(d, root, STATE_INBOX, 0);
+	assert_int_equal(state_version_raise(st, "app", 3, 1), 0);
+	state_close(st);
+	assert_int_equal(access(seal, F_OK), 0);
+	sh("cp -p '%s' '%s.day1'", db, db);
+	sh("cp -p '%s' '%s.day1'", seal, seal);
+	/* Twin: untouched, it opens (and the seal is gone while open). */
+	st = open_ok(d, root, STATE_INBOX, 0);
+	assert_int_equal(access(seal, F_OK), -1);
+	assert_int_equal(state_version_raise(st, "app", 3, 2), 0);
+	state_close(st);
+	/* Read-only opens (signetfs verify --state) keep the seal valid. */
+	st = open_ok(d, root, STATE_INBOX, STATE_READONLY);
+	state_close(st);
+	st = open_ok(d, root, STATE_INBOX, 0);
+	assert_int_equal(state_version_get(st, "app", 3, &n), 0);
+	assert_int_equal(n, 2);
+	state_close(st);
+	/* Day 1's copy put back over it (same inode), today's seal stays. */
+	sh("cp -p '%s.day1' '%s'", db, db);
+	open_refused(d, root, "was changed since");
+	assert_int_not_equal(
+	    state_open(d, root, STATE_INBOX, STATE_READONLY, &st, &err), 0);
+	/* ... with day 1's seal too: refused (ctime moved), or as a new file.
+	 */
+	sh("cp -p '%s.day1' '%s'", seal, seal);
+	open_refused(d, root, "was changed since");
+	sh("cp -p '%s.day1' '%s.new'", db, db);
+	sh("mv '%s.new' '%s'", db, db);
+	open_refused(d, root, "was changed since");
+	/* Starting over, as the message says: first contact again. */
+	sh("rm '%s'%s", db, "");
+	st = open_ok(d, root, STATE_INBOX, 0);
+	assert_int_equal(state_version_get(st, "app", 3, &n), -ENOENT);
+	state_close(st);
+}
+
 static void test_refused_places(void **state)
 {
 	char inside[128], d[128], key[160];
@@ -351,6 +414,7 @@ int main(void)
 	    cmocka_unit_test(test_next),
 	    cmocka_unit_test(test_edited_entries),
 	    cmocka_unit_test(test_copies),
+	    cmocka_unit_test(test_rolled_back),
 	    cmocka_unit_test(test_refused_places),
 	    cmocka_unit_test(test_readonly),
 	    cmocka_unit_test(test_rule_version),

@@ -23,15 +23,23 @@ mkdata "$B/d/big" $((3 << 20))
 ib_sign d/a d/b d/c d/e d/g d/big
 total=$((5 * 20000 + (3 << 20)))
 
-# First mount: everything hashed once, verdicts kept.
+# First mount: everything hashed once, verdicts kept. Under umask 000:
+# the modes of S and its files must not come from the umask.
+um=$(umask)
+umask 000
 ib_mount
+umask "$um"
 ls -l "$M/d" >/dev/null
 for f in a b c e g big; do visible "d/$f"; done
 [ "$(st bytes_hashed)" -eq "$total" ] || fail "first mount hashed $(st bytes_hashed), want $total"
 [ "$(st state_hits)" -eq 0 ] || fail "state_hits $(st state_hits) on a fresh state"
 ib_umount
 [ -f "$S/key" ] && [ -f "$S/inbox.db" ] || fail "nothing kept in $S"
-[ "$(stat -c %a "$S/key")" = 600 ] || fail "key mode $(stat -c %a "$S/key")"
+# Made by the mount, ours alone whatever the umask (000 above).
+[ "$(stat -c %a "$S")" = 700 ] || fail "state dir mode $(stat -c %a "$S")"
+for f in key inbox.db inbox.seal; do
+	[ "$(stat -c %a "$S/$f")" = 600 ] || fail "$f mode $(stat -c %a "$S/$f")"
+done
 
 # Remount, nothing changed: listed from the kept verdicts, no byte hashed.
 ib_mount
@@ -66,6 +74,15 @@ le=$(python3 -c "import sys; print(int(sys.argv[1]).to_bytes(8,'little').hex())"
 sqlite3 "$S/inbox.db" "UPDATE verdicts SET rec = CAST(substr(rec, 1, 41) || x'$le' || substr(rec, 50) AS BLOB) WHERE path = CAST('d/e' AS BLOB)"
 [ "$(sqlite3 "$S/inbox.db" "SELECT count(*) FROM verdicts WHERE hex(substr(rec, 42, 8)) = upper('$le')")" -eq 1 ] ||
 	fail "state entry not edited"
+# A store edited after its clean unmount is refused whole (its seal:
+# rollback.sh); with the seal gone, as after a crash, the entry's MAC
+# alone must catch the edit.
+if "$SIGNETFS" inbox --config "$CONF" "$B" "$M" >"$T/m.log" 2>&1; then
+	fusermount3 -u "$M" 2>/dev/null
+	fail "mounted an edited state"
+fi
+grep -q "was changed since" "$T/m.log" || fail "edited state: $(cat "$T/m.log")"
+rm "$S/inbox.seal"
 ib_mount
 ls -l "$M/d" >/dev/null
 hidden d/a

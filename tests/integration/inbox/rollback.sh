@@ -6,7 +6,10 @@
 # a remount, and `signetfs verify --state` says the same from the inbox's
 # map. Twins of the accepted cases: an unversioned signature of a path
 # once seen versioned is a rollback too; a path first seen unversioned is
-# served (first contact); version 2 put back is served again.
+# served (first contact); version 2 put back is served again. The map
+# itself: put back whole from an earlier day (refused at mount by the
+# seal of the last clean unmount, and by verify --state), an entry edited
+# or copied from another path (its MAC binds the path: state-error).
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/common.sh"
 ib_setup
@@ -28,6 +31,13 @@ sign_v() { # REL [--state DIR]
 version_of() {
 	"$SIGNETFS" verify --config "$SIGNCONF" --root "$B" --json "$B/$1" |
 		python3 -c "import json,sys; print(json.load(sys.stdin).get('version', 0))"
+}
+mount_refused() { # TEXT: the inbox does not mount, and says TEXT
+	if "$SIGNETFS" inbox --config "$CONF" "$B" "$M" >"$T/m.log" 2>&1; then
+		fusermount3 -u "$M" 2>/dev/null
+		fail "mounted with $(ls "$SI")"
+	fi
+	grep -q "$1" "$T/m.log" || fail "no '$1' in: $(cat "$T/m.log")"
 }
 save() { mkdir -p "$T/$2" && cp -p "$B/$1" "$B/$1.sig" "$T/$2/"; }
 put_back() { cp "$T/$2/$(basename "$1")" "$B/$1" && cp "$T/$2/$(basename "$1").sig" "$B/$1.sig"; }
@@ -70,6 +80,10 @@ rc=0
 	>"$T/verify.json" || true
 grep -q '"reason":"rollback".*"version":1' "$T/verify.json" ||
 	fail "verify --state --json: $(cat "$T/verify.json")"
+# The map as it is today (rel/app at 2), kept aside: put back later, it
+# must not lower what was served since.
+mkdir "$T/si-day1"
+cp -p "$SI/inbox.db" "$SI/inbox.seal" "$T/si-day1/"
 
 # Version 2 back: served again (the same version is not older).
 put_back rel/app v2
@@ -90,13 +104,57 @@ visible rel/app
 put_back rel/app v2
 hidden rel/app
 audited rel/app rollback 4
+# Two more paths: rel/tool at version 1, rel/lib at 2.
+printf 'tool\n' >"$B/rel/tool"
+sign_v rel/tool --state "$SO"
+visible rel/tool
+printf 'lib, first build\n' >"$B/rel/lib"
+sign_v rel/lib --state "$SO"
+visible rel/lib
+save rel/lib lib1
+printf 'lib, second build\n' >"$B/rel/lib"
+sign_v rel/lib --state "$SO"
+[ "$(version_of rel/lib)" -eq 2 ] || fail "rel/lib: version $(version_of rel/lib)"
+visible rel/lib
 ib_umount
-# The map itself cannot be edited down: the entry fails its MAC, and the
-# path is refused whatever version is there (state-error), never served.
+
+# The whole map rolled back: day 1's inbox.db (rel/app at 2, every entry
+# with a valid MAC) put back, its seal too, and rel/app's version 2.
+# Its ctime cannot be put back: the mount refuses the store, and so does
+# verify --state. Twin: the map as the unmount left it mounts (above).
+cp -p "$SI/inbox.db" "$T/si-now.db"
+cp -p "$T/si-day1/inbox.db" "$T/si-day1/inbox.seal" "$SI/"
+mount_refused "was changed since"
+"$SIGNETFS" verify --config "$SIGNCONF" --root "$B" --state "$SI" "$B/rel/app" \
+	>"$T/verify.out" 2>&1 && fail "verify --state took a rolled-back map"
+grep -q "was changed since" "$T/verify.out" || fail "verify --state: $(cat "$T/verify.out")"
+# Put back as a new file (another inode): refused as well.
+cp "$T/si-day1/inbox.db" "$SI/inbox.db.new"
+mv "$SI/inbox.db.new" "$SI/inbox.db"
+cp -p "$T/si-day1/inbox.seal" "$SI/"
+mount_refused "was changed since"
+
+# Single entries, edited while unmounted. A sealed store is refused whole
+# (as above); after a crash there is no seal (removed at mount), and each
+# entry's MAC holds on its own: the seal goes, as in a crash.
+cp -p "$T/si-now.db" "$SI/inbox.db"
 sqlite3 "$SI/inbox.db" "UPDATE versions SET version = 1 WHERE path = CAST('rel/app' AS BLOB)"
 put_back rel/app v1
+mount_refused "was changed since"
+rm "$SI/inbox.seal"
+# Also rel/tool's entry (version 1, its valid MAC) copied onto rel/lib,
+# with rel/lib's version 1 put back: the MAC binds the path.
+sqlite3 "$SI/inbox.db" "UPDATE versions SET version = (SELECT version FROM versions WHERE path = CAST('rel/tool' AS BLOB)), mac = (SELECT mac FROM versions WHERE path = CAST('rel/tool' AS BLOB)) WHERE path = CAST('rel/lib' AS BLOB)"
+[ "$(sqlite3 "$SI/inbox.db" "SELECT version FROM versions WHERE path = CAST('rel/lib' AS BLOB)")" -eq 1 ] ||
+	fail "rel/lib's entry not replaced"
+put_back rel/lib lib1
+# The map itself cannot be edited down: the entry fails its MAC, and the
+# path is refused whatever version is there (state-error), never served.
 ib_mount
 hidden rel/app
 audited rel/app state-error
+hidden rel/lib
+audited rel/lib state-error
+visible rel/tool
 ib_umount
 echo "rollback: ok"
