@@ -37,11 +37,18 @@ void sfs_error_set(struct sfs_error *err, int code, enum sfs_exit ex,
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /*
+ * The calling thread's id, asked of the kernel once per thread (and again
+ * in a forked child): gettid(2) is a system call in glibc, and the
+ * outbox checks a lock ~40 times per written file.
+ */
+pid_t sfs_gettid(void);
+
+/*
  * A _locked function's contract, checked wherever assertions are on (all
  * builds but -Db_ndebug=true): the calling thread holds the mutex m
  * (glibc keeps its owner's thread id).
  */
-#define SFS_ASSERT_HELD(m) assert((m)->__data.__owner == gettid())
+#define SFS_ASSERT_HELD(m) assert((m)->__data.__owner == sfs_gettid())
 
 /* Return 0 or -errno; short reads/writes are retried, EINTR too. */
 int sfs_full_pread(int fd, void *buf, size_t len, off_t off, size_t *got);

@@ -16,6 +16,26 @@
 
 #include "signetfs/util.h"
 
+static __thread pid_t cached_tid;
+
+/* A forked child's only thread has a new id; it inherits the cache. */
+static void forget_tid(void)
+{
+	cached_tid = 0;
+}
+
+__attribute__((constructor)) static void tid_cache_init(void)
+{
+	pthread_atfork(NULL, NULL, forget_tid);
+}
+
+pid_t sfs_gettid(void)
+{
+	if (!cached_tid)
+		cached_tid = gettid();
+	return cached_tid;
+}
+
 void sfs_error_set(struct sfs_error *err, int code, enum sfs_exit ex,
 		   const char *fmt, ...)
 {

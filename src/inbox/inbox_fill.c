@@ -29,7 +29,6 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "ib_cache.h"
@@ -61,11 +60,6 @@ static struct {
 		uint64_t size;
 	} slot[SLOTS];
 } reg = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-static pid_t my_tid(void)
-{
-	return (pid_t)syscall(SYS_gettid);
-}
 
 int inbox_fill_lookup_self(struct inbox *ib, fuse_req_t req, fuse_ino_t parent,
 			   struct fuse_entry_param *e)
@@ -112,7 +106,7 @@ static int slot_add(struct ib_node *n, uint32_t gen, uint64_t size)
 		if (reg.slot[i].node)
 			continue;
 		reg.slot[i].node = n;
-		reg.slot[i].tid = my_tid();
+		reg.slot[i].tid = sfs_gettid();
 		reg.slot[i].gen = gen;
 		reg.slot[i].size = size;
 		ret = 0;
