@@ -339,9 +339,15 @@ static void test_refused_places(void **state)
 	snprintf(d, sizeof(d), "%s/loose", tmp);
 	sh("mkdir -m 0777 '%s'%s", d, "");
 	open_refused(d, root, "not be writable by group or others");
-	sh("chmod 0700 '%s' && chown 12345 '%s'", d, d);
-	open_refused(d, root, "owned by uid 12345");
-	sh("chown 0 '%s'%s", d, "");
+	sh("chmod 0700 '%s'%s", d, "");
+	/* The unit suite also runs in a package build, not as root. */
+	if (geteuid() == 0) {
+		sh("chown 12345 '%s'%s", d, "");
+		open_refused(d, root, "owned by uid 12345");
+		sh("chown 0 '%s'%s", d, "");
+	} else {
+		print_message("not root: another owner not tried\n");
+	}
 	snprintf(key, sizeof(key), "%s/key", d);
 	sh("head -c 32 /dev/urandom >'%s' && chmod 0644 '%s'", key, key);
 	open_refused(d, root, "mode 0600");
