@@ -65,5 +65,11 @@ void config_free(struct sfs_config *cfg);
 int config_set_path(const char *dir, char **dst, const char *v);
 /* Free the strings of a key configuration (a config's or a rule's). */
 void config_key_free(struct sfs_key_config *k);
+/*
+ * The trust epoch: SHA-256 of the config file's bytes (its policy) and of
+ * the trust store, trust directory and CRL it names. A kept verdict holds
+ * only under the same digest (state.h). 0 or -errno (a file unreadable).
+ */
+int config_trust_digest(const struct sfs_config *cfg, uint8_t out[32]);
 
 #endif

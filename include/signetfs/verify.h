@@ -48,6 +48,9 @@ enum verify_reason {
 	 */
 	VR_SIGNER_IS_CA, /* the signer certificate is a CA */
 	VR_NOT_REGULAR,	 /* the file is not a regular file (CLI) */
+	/* Against a state directory's version map (signetfs/state.h): */
+	VR_ROLLBACK, /* older than (or unversioned after) a version seen */
+	VR_STATE,    /* the path's entry in the version map is unusable */
 	VR_COUNT_
 };
 

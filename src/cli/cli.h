@@ -30,6 +30,7 @@ struct sign_options {
 	unsigned jobs; /* 0: one per CPU */
 	char **args;   /* FILE|DIR... */
 	int nargs;
+	const char *state; /* --state: versions from DIR's outbox.db */
 };
 
 /* Sign every file o names; an exit code (enum sfs_exit). */
@@ -44,6 +45,7 @@ struct verify_options {
 	unsigned jobs; /* 0: one per CPU */
 	char **args;
 	int nargs;
+	const char *state; /* --state: an inbox's version map (rollback) */
 };
 
 /* Verify every file o names and print the verdicts; an exit code. */

@@ -7,7 +7,14 @@
 #include "cli.h"
 #include "signetfs/util.h"
 
-enum { OPT_TRUST = 256, OPT_CRL, OPT_PIN, OPT_JSON, OPT_SIGNING_TIME };
+enum {
+	OPT_TRUST = 256,
+	OPT_CRL,
+	OPT_PIN,
+	OPT_JSON,
+	OPT_SIGNING_TIME,
+	OPT_STATE
+};
 
 static void usage(FILE *f)
 {
@@ -35,6 +42,10 @@ static void usage(FILE *f)
 	       "(repeatable)\n"
 	       "      --at-signing-time   check validity at signingTime, not "
 	       "now\n"
+	       "      --state DIR         refuse a version older than the "
+	       "inbox's in DIR\n"
+	       "                          (its version map, for the root R; "
+	       "read only)\n"
 	       "      --json              one JSON object per line\n"
 	       "  -j, --jobs N            threads (default: CPUs)\n"
 	       "  -h, --help              this text\n\n"
@@ -66,6 +77,7 @@ int cmd_verify(int argc, char **argv)
 	    {"crl", required_argument, NULL, OPT_CRL},
 	    {"signer-sha256", required_argument, NULL, OPT_PIN},
 	    {"at-signing-time", no_argument, NULL, OPT_SIGNING_TIME},
+	    {"state", required_argument, NULL, OPT_STATE},
 	    {"json", no_argument, NULL, OPT_JSON},
 	    {"jobs", required_argument, NULL, 'j'},
 	    {"recursive", no_argument, NULL, 'r'},
@@ -96,6 +108,9 @@ int cmd_verify(int argc, char **argv)
 			break;
 		case OPT_SIGNING_TIME:
 			o.at_signing_time = true;
+			break;
+		case OPT_STATE:
+			o.state = optarg;
 			break;
 		case OPT_JSON:
 			o.json = true;

@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "signetfs/config.h"
 #include "signetfs/json.h"
+#include "signetfs/state.h"
 #include "signetfs/verdict.h"
 
 struct verify_job {
@@ -26,6 +27,7 @@ struct verify_job {
 	enum verify_reason *reason;
 	bool *sig_odd; /* FILE.sig is not a regular file */
 	struct sig_info *info;
+	struct state_store *state; /* --state: rule 25 against its map */
 };
 
 /*
@@ -83,6 +85,9 @@ static void verify_file(size_t i, void *ctx)
 	}
 	read_sig(file, &der, &sig, &j->sig_odd[i]);
 	r = verdict_check_fd(j->cfg, j->v, rel, &sig, fd, &j->info[i]);
+	if (r == VR_OK)
+		r = verdict_check_version(j->state, rel, strlen(rel),
+					  j->info[i].file_version, false);
 out:
 	j->reason[i] = r;
 	if (fd >= 0)
@@ -132,6 +137,9 @@ static void print_json(const char *file, enum verify_reason r, bool sig_odd,
 		sfs_json_printf(&b, ",\"%s\":\"%s\",\"signing_time\":%lld",
 				sfs_md_name(info->digest.alg), hex,
 				(long long)info->signing_time);
+		if (info->file_version)
+			sfs_json_printf(&b, ",\"version\":%llu",
+					(unsigned long long)info->file_version);
 		sfs_json_printf(&b, ",\"writer\":{\"uid\":%u,\"gid\":%u",
 				info->writer.uid, info->writer.gid);
 		sfs_json_raw(&b, ",\"user\":", 8);
@@ -218,6 +226,16 @@ int verify_files(struct verify_options *o)
 
 	if (load_trust(&j, o, &cfg, &trust_only))
 		goto out;
+	if (o->state) {
+		struct sfs_error err = {0};
+
+		/* Read only: the inbox's map, never changed from here. */
+		if (state_open(o->state, j.root, STATE_INBOX, STATE_READONLY,
+			       &j.state, &err)) {
+			cli_error("verify", "%s", err.msg);
+			goto out;
+		}
+	}
 	walk_errors = cli_files_collect(&files, o->args, o->nargs, o->recursive,
 					"verify");
 	if (walk_errors < 0)
@@ -245,6 +263,7 @@ out:
 	free(j.info);
 	free(trust_only.pins);
 	verifier_free(j.v);
+	state_close(j.state);
 	config_free(cfg);
 	return ret;
 }

@@ -78,6 +78,10 @@ static const struct {
     [VR_SIGNER_IS_CA] = {"signer-is-ca",
 			 "signer certificate is a CA certificate"},
     [VR_NOT_REGULAR] = {"not-regular-file", "not a regular file (not opened)"},
+    [VR_ROLLBACK] = {"rollback", "older than a version of this path already "
+				 "seen (rollback)"},
+    [VR_STATE] = {"state-error", "the version map's entry for this path "
+				 "cannot be read or fails its MAC"},
 };
 
 const char *verify_reason_str(enum verify_reason r)
@@ -344,7 +348,16 @@ static enum verify_reason check_attrs(CMS_SignerInfo *si, enum sfs_md md,
 	r = seq_attr(si, sig_oid_writer(), &der, &len);
 	if (r)
 		return r;
-	return errno_reason(sig_writer_decode(der, len, &info->writer));
+	r = errno_reason(sig_writer_decode(der, len, &info->writer));
+	if (r)
+		return r;
+	/* signetfs-version is optional, but once, with one value, strict. */
+	if (CMS_signed_get_attr_by_OBJ(si, sig_oid_version(), -1) < 0)
+		return VR_OK;
+	r = seq_attr(si, sig_oid_version(), &der, &len);
+	if (r)
+		return r;
+	return errno_reason(sig_version_decode(der, len, &info->file_version));
 }
 
 static enum verify_reason check_ess(CMS_SignerInfo *si, X509 *signer)

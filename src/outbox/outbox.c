@@ -19,6 +19,7 @@
 #include "ob_sign.h"
 #include "outbox.h"
 #include "signetfs/log.h"
+#include "signetfs/state.h"
 
 /* Names the outbox keeps for itself: signatures and their temp files. */
 bool ob_reserved_name(const char *name)
@@ -341,6 +342,8 @@ static void ob_teardown(void *userdata)
 		audit_close(ob->audit);
 		ob->audit = NULL;
 	}
+	state_close(ob->state);
+	ob->state = NULL;
 	if (ob->confs.cur)
 		sfuse_current_destroy(&ob->confs);
 	ob_conf_release(ob->conf0); /* after the audit log's checkpoint */
@@ -375,6 +378,13 @@ static int ob_setup(void *userdata, struct sfs_error *err)
 	ob->bk.one_dev = !ob->no_sign && cfg->strict_modes;
 	ob->bk.priv_free = ob_inode_free;
 	ob->bk.priv_detach = ob_inode_detach;
+	/* In the serving process: its key is read by it alone. */
+	if (!ob->no_sign && cfg->state_dir) {
+		ret = state_open(cfg->state_dir, ob->args->backing,
+				 STATE_OUTBOX, 0, &ob->state, err);
+		if (ret)
+			goto fail;
+	}
 	/* Borrowed: the caller frees the mount-time config after us. */
 	ret = ob_conf_new(ob, (struct sfs_config *)cfg, false, &ob->conf0, err);
 	if (ret)

@@ -57,6 +57,8 @@ struct ob_conf {
 
 struct ob_failed;
 
+struct state_store;
+
 struct outbox {
 	struct backing bk;
 	const struct sfs_config *cfg; /* at mount: setup and audit only */
@@ -67,9 +69,11 @@ struct outbox {
 	/* The one at mount: its default key signs the audit checkpoints. */
 	struct ob_conf *conf0;
 	struct audit_log *audit; /* NULL when no audit-log is set */
-	struct sfs_stats stats;	 /* user.signetfs.stats of the root */
-	uid_t mounter;		 /* default writer besides root */
-	bool writeback;		 /* kernel writeback cache negotiated */
+	/* state-dir: per-path versions handed out (ob_sign_digest). */
+	struct state_store *state;
+	struct sfs_stats stats; /* user.signetfs.stats of the root */
+	uid_t mounter;		/* default writer besides root */
+	bool writeback;		/* kernel writeback cache negotiated */
 	char mount_id[64];
 	char host[256]; /* gethostname at mount and reload */
 	struct ob_names names;

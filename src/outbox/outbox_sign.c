@@ -16,6 +16,7 @@
 #include "ob_sign.h"
 #include "outbox.h"
 #include "signetfs/log.h"
+#include "signetfs/state.h"
 #include "signetfs/verdict.h"
 
 void ob_names_reset(struct outbox *ob)
@@ -288,16 +289,59 @@ int ob_sig_name(const char *base, char *out)
 	return 0;
 }
 
+/*
+ * The signetfs-version of BASE.sig in dfd, if any (0 without a state
+ * directory): a number this outbox must not hand out for the path again,
+ * even if its counter was lost. Unverified: BACKING is the daemon's
+ * (strict modes), and a floor can only make versions larger.
+ */
+static uint64_t sig_seen_version(struct outbox *ob, int dfd, const char *name)
+{
+	uint8_t *der = NULL;
+	uint64_t v = 0;
+	size_t len = 0;
+
+	if (ob->state && !sfs_read_file_at(dfd, name, SFS_SIG_MAX, &der, &len))
+		sig_peek_version(der, len, &v);
+	free(der);
+	return v;
+}
+
+/* The version REL.sig carries now (see sig_seen_version). */
+static uint64_t rel_seen_version(struct outbox *ob, const char *rel)
+{
+	char name[NAME_MAX + 1];
+	const char *base;
+	uint64_t v = 0;
+	int dfd;
+
+	if (!ob->state)
+		return 0;
+	dfd = bk_open_parent(&ob->bk, rel, &base);
+	if (dfd < 0)
+		return 0;
+	if (ob_sig_name(base, name) == 0)
+		v = sig_seen_version(ob, dfd, name);
+	close(dfd);
+	return v;
+}
+
 int ob_unlink_sig(struct outbox *ob, const char *rel)
 {
 	char name[NAME_MAX + 1];
 	const char *base;
+	uint64_t seen;
 	int dfd, ret;
 
 	dfd = bk_open_parent(&ob->bk, rel, &base);
 	if (dfd < 0)
 		return dfd == -ENOENT ? 0 : dfd;
 	ret = ob_sig_name(base, name);
+	/* The version it carried is never handed out again for REL. */
+	seen = ret == 0 ? sig_seen_version(ob, dfd, name) : 0;
+	if (seen &&
+	    state_version_raise(ob->state, rel, strlen(rel), seen) == -EBADMSG)
+		sfs_warn("state: the version entry of %s fails its MAC", rel);
 	if (ret == 0 && unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
 		ret = -errno;
 	close(dfd);
@@ -408,14 +452,30 @@ int ob_sign_digest(struct outbox *ob, const char *rel, size_t rel_len,
 {
 	struct sfs_signer *sg = ob_signer_for(ob, rel);
 	struct sfs_error err = {0};
-	uint64_t t0 = now_us();
+	uint64_t t0 = now_us(), version = 0;
 	int ret;
 
 	if (!sg) {
 		snprintf(why, why_len, "no signing key for this path");
 		return -EIO;
 	}
-	ret = signer_sign(sg, digest, rel, rel_len, writer, der, der_len, &err);
+	/*
+	 * The version is on disk before the signature exists, so a crash
+	 * never hands it out twice; above whatever REL.sig says now (a
+	 * rename over a signed file, a counter lost).
+	 */
+	ret = ob->state
+		  ? state_version_next(ob->state, rel, rel_len,
+				       rel_seen_version(ob, rel), &version)
+		  : 0;
+	if (ret) {
+		snprintf(why, why_len, "version counter: %s",
+			 ret == -EBADMSG ? "its entry fails its MAC"
+					 : strerror(-ret));
+		return -EIO;
+	}
+	ret = signer_sign_versioned(sg, digest, rel, rel_len, writer, version,
+				    der, der_len, &err);
 	sfs_stats_latency(&ob->stats, now_us() - t0); /* counts the op */
 	if (ret)
 		snprintf(why, why_len, "signer: %s",

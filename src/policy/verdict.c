@@ -5,6 +5,7 @@
 
 #include "signetfs/config.h"
 #include "signetfs/policy.h"
+#include "signetfs/state.h"
 #include "signetfs/verdict.h"
 
 /*
@@ -88,4 +89,25 @@ enum verify_reason verdict_check_fd(const struct sfs_config *cfg,
 	if (r)
 		return r;
 	return verifier_check_fd(v, sig->der, sig->len, &pol, fd, info);
+}
+
+enum verify_reason verdict_check_version(struct state_store *st,
+					 const char *path, size_t len,
+					 uint64_t version, bool raise)
+{
+	uint64_t high = 0;
+	int ret;
+
+	if (!st)
+		return VR_OK;
+	if (raise) {
+		ret = state_version_raise(st, path, len, version);
+	} else {
+		ret = state_version_get(st, path, len, &high);
+		if (ret == 0 && version < high)
+			ret = -ESTALE;
+		else if (ret == -ENOENT)
+			ret = 0;
+	}
+	return ret == 0 ? VR_OK : ret == -ESTALE ? VR_ROLLBACK : VR_STATE;
 }

@@ -33,6 +33,8 @@ sign "$tmp/rsa" sha256 rsa-sha256 dir/hello.txt
 sign "$tmp/ec" sha256 ec-other-path "other/$(printf 'n\303\251\377')"
 sign "$tmp/ec" sha256 ec-empty other/empty
 cp "$golden/tree/dir/hello.txt.sig" "$c/fuzz_verify/golden-v1"
+# With a signetfs-version (its attributes parse before the chain is met).
+cp "$golden-version/tree/dir/hello.txt.sig" "$c/fuzz_verify/golden-v1-version"
 # Forgery twins: truncated, trailing bytes.
 head -c 200 "$c/fuzz_verify/ec-sha256" >"$c/fuzz_verify/truncated"
 { cat "$c/fuzz_verify/ec-sha256"; printf '\0'; } >"$c/fuzz_verify/trailing"
