@@ -50,6 +50,8 @@ struct sig_info {
 	 * earliest nextUpdate of the CRLs. A cached verdict must be redone.
 	 */
 	time_t valid_until;
+	/* genTime of a timestamp token that verified (0: none evaluated). */
+	time_t stamp_time;
 };
 
 void sig_info_clear(struct sig_info *info);

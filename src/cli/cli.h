@@ -38,6 +38,7 @@ int sign_files(const struct sign_options *o);
 /* What `signetfs verify` was asked to do (cmd_verify.c parses it). */
 struct verify_options {
 	const char *config, *root, *trust, *crl;
+	const char *tsa_trust; /* --tsa-trust */
 	uint8_t (*pins)[32]; /* --signer-sha256; taken by verify_files */
 	size_t n_pins;
 	bool at_signing_time, json, recursive;

@@ -7,7 +7,14 @@
 #include "cli.h"
 #include "signetfs/util.h"
 
-enum { OPT_TRUST = 256, OPT_CRL, OPT_PIN, OPT_JSON, OPT_SIGNING_TIME };
+enum {
+	OPT_TRUST = 256,
+	OPT_CRL,
+	OPT_PIN,
+	OPT_JSON,
+	OPT_SIGNING_TIME,
+	OPT_TSA_TRUST
+};
 
 static void usage(FILE *f)
 {
@@ -35,6 +42,10 @@ static void usage(FILE *f)
 	       "(repeatable)\n"
 	       "      --at-signing-time   check validity at signingTime, not "
 	       "now\n"
+	       "      --tsa-trust CA.pem  trust anchors of the timestamp "
+	       "authority: a valid\n"
+	       "                          token makes validity judged at its "
+	       "genTime\n"
 	       "      --json              one JSON object per line\n"
 	       "  -j, --jobs N            threads (default: CPUs)\n"
 	       "  -h, --help              this text\n\n"
@@ -67,6 +78,7 @@ int cmd_verify(int argc, char **argv)
 	    {"signer-sha256", required_argument, NULL, OPT_PIN},
 	    {"at-signing-time", no_argument, NULL, OPT_SIGNING_TIME},
 	    {"json", no_argument, NULL, OPT_JSON},
+	    {"tsa-trust", required_argument, NULL, OPT_TSA_TRUST},
 	    {"jobs", required_argument, NULL, 'j'},
 	    {"recursive", no_argument, NULL, 'r'},
 	    {"help", no_argument, NULL, 'h'},
@@ -99,6 +111,9 @@ int cmd_verify(int argc, char **argv)
 			break;
 		case OPT_JSON:
 			o.json = true;
+			break;
+		case OPT_TSA_TRUST:
+			o.tsa_trust = optarg;
 			break;
 		case 'r':
 			o.recursive = true;

@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "signetfs/config.h"
 #include "signetfs/json.h"
+#include "signetfs/policy.h"
 #include "signetfs/verdict.h"
 
 struct verify_job {
@@ -132,6 +133,9 @@ static void print_json(const char *file, enum verify_reason r, bool sig_odd,
 		sfs_json_printf(&b, ",\"%s\":\"%s\",\"signing_time\":%lld",
 				sfs_md_name(info->digest.alg), hex,
 				(long long)info->signing_time);
+		if (info->stamp_time)
+			sfs_json_printf(&b, ",\"timestamp\":%lld",
+					(long long)info->stamp_time);
 		sfs_json_printf(&b, ",\"writer\":{\"uid\":%u,\"gid\":%u",
 				info->writer.uid, info->writer.gid);
 		sfs_json_raw(&b, ",\"user\":", 8);
@@ -142,6 +146,19 @@ static void print_json(const char *file, enum verify_reason r, bool sig_odd,
 	if (!b.oom)
 		fputs(b.data, stdout);
 	sfs_json_buf_free(&b);
+}
+
+/* --tsa-trust: the TSA trust anchors, over the config's global one. */
+static int tsa_trust_option(struct verify_job *j, const char *file)
+{
+	struct sfs_config *c = (struct sfs_config *)j->cfg;
+	char *p = strdup(file);
+
+	if (!p)
+		return -ENOMEM;
+	free(c->tsa.trust);
+	c->tsa.trust = p;
+	return 0;
 }
 
 /*
@@ -181,7 +198,12 @@ static int load_trust(struct verify_job *j, struct verify_options *o,
 		o->pins = NULL; /* transferred */
 		o->n_pins = 0;
 	}
-	if (verifier_new(&tc, &j->v, &err)) {
+	if (o->tsa_trust && tsa_trust_option(j, o->tsa_trust) != 0) {
+		cli_error("verify", "out of memory");
+		return -1;
+	}
+	if (verifier_new(&tc, &j->v, &err) ||
+	    policy_verifier_tsa(j->cfg, j->v, &err)) {
 		cli_error("verify", "%s", err.msg);
 		return -1;
 	}
@@ -244,6 +266,7 @@ out:
 	free(j.sig_odd);
 	free(j.info);
 	free(trust_only.pins);
+	free(trust_only.tsa.trust);
 	verifier_free(j.v);
 	config_free(cfg);
 	return ret;

@@ -14,6 +14,7 @@
 #include "signetfs/verify.h"
 #include "signetfs/config.h"
 #include "signetfs/log.h"
+#include "signetfs/policy.h"
 
 #define CONF_OF(r)                                                             \
 	((struct inbox_conf *)(void *)((char *)(r)-offsetof(struct inbox_conf, \
@@ -39,7 +40,10 @@ static int conf_new(const struct sfs_config *cfg, struct sfs_config *owned,
 		return -ENOMEM;
 	}
 	ret = verifier_new(&cfg->trust, &c->verifier, err);
+	if (!ret)
+		ret = policy_verifier_tsa(cfg, c->verifier, err);
 	if (ret) {
+		verifier_free(c->verifier);
 		free(c);
 		return ret;
 	}

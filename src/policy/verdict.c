@@ -26,6 +26,17 @@ enum verify_reason verdict_read_reason(int err)
 	return VR_IO;
 }
 
+/* RFC 3161: the TSA trust and policy where the rule applies. */
+static void tsa_step(const struct sfs_config *cfg, const struct sfs_rule *rule,
+		     struct verify_policy *pol)
+{
+	struct sfs_tsa_config t;
+
+	policy_tsa(cfg, rule, &t);
+	pol->tsa_trust = t.trust;
+	pol->tsa_policy = t.policy;
+}
+
 /*
  * The rule is matched once: the pins and the path binding come from the
  * same rule, and a path the matcher cannot evaluate is refused, never
@@ -47,6 +58,7 @@ static enum verify_reason policy_step(const struct sfs_config *cfg,
 		pol->expected_path = path;
 		pol->expected_path_len = strlen(path);
 	}
+	tsa_step(cfg, rule, pol);
 	return VR_OK;
 }
 
