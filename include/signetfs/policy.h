@@ -32,7 +32,7 @@ struct sfs_rule {
 	uint8_t (*pins)[32];	   /* accepted signers here */
 	size_t n_pins;
 	bool pins_set;
-	int path_binding; /* -1: inherit */
+	int path_binding;	   /* -1: inherit */
 	struct sfs_tsa_config tsa; /* unset fields inherit [signetfs]'s */
 };
 

@@ -36,8 +36,8 @@ struct sfs_tsa_config {
 /* What a token says, once it verified. */
 struct tsa_stamp {
 	time_t gen_time;
-	char serial[80];      /* TSTInfo serialNumber, hex */
-	char tsa_sha256[65];  /* SHA-256 of the TSA certificate */
+	char serial[80];     /* TSTInfo serialNumber, hex */
+	char tsa_sha256[65]; /* SHA-256 of the TSA certificate */
 	char tsa_subject[128];
 };
 

@@ -49,16 +49,16 @@ enum verify_reason {
 	VR_SIGNER_IS_CA, /* the signer certificate is a CA */
 	VR_NOT_REGULAR,	 /* the file is not a regular file (CLI) */
 	/* RFC 3161 timestamps (rules T1-T9, docs/signature-format.md). */
-	VR_UNSIGNED_ATTR,      /* an unsigned attribute other than a token */
-	VR_TSA_COUNT,	       /* more than one timestamp token */
-	VR_TSA_MALFORMED,      /* token is not a DER TimeStampToken */
-	VR_TSA_IMPRINT,	       /* token is not over this signature value */
-	VR_TSA_BAD_SIGNATURE,  /* the TSA's signature does not verify */
-	VR_TSA_ESS,	       /* ESS certificate id does not name the TSA */
-	VR_TSA_UNTRUSTED,      /* TSA does not chain to tsa-trust */
-	VR_TSA_NO_EKU,	       /* TSA certificate lacks critical timeStamping */
-	VR_TSA_POLICY,	       /* token's policy is not tsa-policy */
-	VR_TSA_TIME,	       /* genTime outside the signer's validity */
+	VR_UNSIGNED_ATTR,     /* an unsigned attribute other than a token */
+	VR_TSA_COUNT,	      /* more than one timestamp token */
+	VR_TSA_MALFORMED,     /* token is not a DER TimeStampToken */
+	VR_TSA_IMPRINT,	      /* token is not over this signature value */
+	VR_TSA_BAD_SIGNATURE, /* the TSA's signature does not verify */
+	VR_TSA_ESS,	      /* ESS certificate id does not name the TSA */
+	VR_TSA_UNTRUSTED,     /* TSA does not chain to tsa-trust */
+	VR_TSA_NO_EKU,	      /* TSA certificate lacks critical timeStamping */
+	VR_TSA_POLICY,	      /* token's policy is not tsa-policy */
+	VR_TSA_TIME,	      /* genTime outside the signer's validity */
 	VR_COUNT_
 };
 
@@ -77,20 +77,12 @@ struct sfs_trust_config {
 	bool at_signing_time;
 };
 
-
 /* Per-call policy: which signers and whether the path is bound. */
 struct verify_policy {
 	const char *expected_path; /* NULL: do not check path binding */
 	size_t expected_path_len;
 	const uint8_t (*pins)[32]; /* signer cert SHA-256 allowed, or */
 	size_t n_pins;		   /* 0: any signer the store trusts */
-	/*
-	 * RFC 3161: a token is evaluated (rules T2-T9) only when tsa_trust
-	 * names a store loaded with verifier_add_tsa(); tsa_policy, when
-	 * set, is the policy OID the token must carry.
-	 */
-	const char *tsa_trust;
-	const char *tsa_policy;
 };
 
 struct sfs_verifier;
@@ -135,5 +127,27 @@ const char *verify_checkpoint_reason_str(enum verify_reason r);
  */
 int verifier_add_tsa(struct sfs_verifier *v, const char *tsa_trust,
 		     struct sfs_error *err);
+
+/*
+ * RFC 3161 where a file is verified: a token is evaluated (rules T2-T9)
+ * only when trust names a store loaded with verifier_add_tsa(); policy,
+ * when set, is the policy OID the token must carry.
+ */
+struct verify_tsa {
+	const char *trust;
+	const char *policy;
+};
+
+/* verifier_check_sig() and _fd() with tokens evaluated as tsa says. */
+enum verify_reason verifier_check_sig_tsa(struct sfs_verifier *v,
+					  const uint8_t *der, size_t len,
+					  const struct verify_policy *pol,
+					  const struct verify_tsa *tsa,
+					  struct sig_info *info);
+enum verify_reason verifier_check_fd_tsa(struct sfs_verifier *v,
+					 const uint8_t *der, size_t len,
+					 const struct verify_policy *pol,
+					 const struct verify_tsa *tsa, int fd,
+					 struct sig_info *info);
 
 #endif

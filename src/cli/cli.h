@@ -39,7 +39,7 @@ int sign_files(const struct sign_options *o);
 struct verify_options {
 	const char *config, *root, *trust, *crl;
 	const char *tsa_trust; /* --tsa-trust */
-	uint8_t (*pins)[32]; /* --signer-sha256; taken by verify_files */
+	uint8_t (*pins)[32];   /* --signer-sha256; taken by verify_files */
 	size_t n_pins;
 	bool at_signing_time, json, recursive;
 	unsigned jobs; /* 0: one per CPU */

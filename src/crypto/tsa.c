@@ -63,7 +63,8 @@ int tsa_open(const struct sfs_tsa_config *cfg, struct sfs_tsa **out,
 			      "checked before it is embedded");
 		return -EINVAL;
 	}
-	if (strncmp(cfg->url, "http://", 7) && strncmp(cfg->url, "https://", 8)) {
+	if (strncmp(cfg->url, "http://", 7) &&
+	    strncmp(cfg->url, "https://", 8)) {
 		sfs_error_set(err, -EINVAL, SFS_EXIT_USAGE,
 			      "tsa-url %s: http:// or https:// only", cfg->url);
 		return -EINVAL;
@@ -74,8 +75,8 @@ int tsa_open(const struct sfs_tsa_config *cfg, struct sfs_tsa **out,
 		goto nomem;
 	t->url = strdup(cfg->url);
 	t->policy = cfg->policy ? strdup(cfg->policy) : NULL;
-	t->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms
-					: TSA_TIMEOUT_MS_DEFAULT;
+	t->timeout_ms =
+	    cfg->timeout_ms ? cfg->timeout_ms : TSA_TIMEOUT_MS_DEFAULT;
 	t->connect_ms = t->timeout_ms < TSA_CONNECT_MS_MAX ? t->timeout_ms
 							   : TSA_CONNECT_MS_MAX;
 	t->parallel = cfg->parallel ? cfg->parallel : TSA_PARALLEL_DEFAULT;
@@ -281,8 +282,7 @@ static int xfer_start(struct sfs_tsa *t, struct xfer *x)
 	curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
-	return curl_multi_add_handle(t->multi, x->easy) == CURLM_OK ? 0
-								      : -EIO;
+	return curl_multi_add_handle(t->multi, x->easy) == CURLM_OK ? 0 : -EIO;
 }
 
 static void xfer_end(struct sfs_tsa *t, struct xfer *x)
@@ -305,7 +305,8 @@ static int reply_token(struct xfer *x, uint8_t **tok, int *tok_len)
 	TS_STATUS_INFO *si = resp ? TS_RESP_get_status_info(resp) : NULL;
 	TS_TST_INFO *tst = resp ? TS_RESP_get_tst_info(resp) : NULL;
 	const ASN1_INTEGER *n = tst ? TS_TST_INFO_get_nonce(tst) : NULL;
-	long status = si ? ASN1_INTEGER_get(TS_STATUS_INFO_get0_status(si)) : -1;
+	long status =
+	    si ? ASN1_INTEGER_get(TS_STATUS_INFO_get0_status(si)) : -1;
 	uint64_t got = 0;
 	int ret = -EBADMSG;
 	char s[16];
@@ -351,8 +352,8 @@ static void embed(struct sfs_tsa *t, struct xfer *x)
 			 verify_reason_name(r));
 		goto out;
 	}
-	if (!CMS_unsigned_add1_attr_by_OBJ(si, tsa_oid_token(),
-					   V_ASN1_SEQUENCE, tok, tok_len) ||
+	if (!CMS_unsigned_add1_attr_by_OBJ(si, tsa_oid_token(), V_ASN1_SEQUENCE,
+					   tok, tok_len) ||
 	    (n = i2d_CMS_ContentInfo(cms, &out)) <= 0 ||
 	    !(j->out = malloc((size_t)n))) {
 		job_fail(j, -ENOMEM, "%s", "out of memory");

@@ -56,8 +56,8 @@ X509_STORE *tsa_store_load(const char *file, struct sfs_error *err)
 	if (s && X509_STORE_load_file(s, file)) {
 		objs = X509_STORE_get0_objects(s);
 		for (int i = 0; objs && i < sk_X509_OBJECT_num(objs); i++)
-			if (X509_OBJECT_get_type(sk_X509_OBJECT_value(
-				objs, i)) == X509_LU_X509)
+			if (X509_OBJECT_get_type(
+				sk_X509_OBJECT_value(objs, i)) == X509_LU_X509)
 				n++;
 	}
 	ERR_clear_error();
@@ -102,7 +102,7 @@ static enum verify_reason parse_token(const uint8_t *tok, long len,
 	n = ASN1_STRING_length(*content);
 	*tst = d2i_TS_TST_INFO(NULL, &p, n);
 	if (!*tst || p != ASN1_STRING_get0_data(*content) + n ||
-	    ASN1_INTEGER_get(TS_TST_INFO_get_version(*tst)) != 1)
+	    TS_TST_INFO_get_version(*tst) != 1)
 		return VR_TSA_MALFORMED;
 	return VR_OK;
 }
@@ -166,8 +166,7 @@ static enum verify_reason check_token_ess(CMS_SignerInfo *si, X509 *tsa)
 	}
 	if (s2) {
 		p = ASN1_STRING_get0_data(s2);
-		ss2 = d2i_ESS_SIGNING_CERT_V2(NULL, &p,
-					      ASN1_STRING_length(s2));
+		ss2 = d2i_ESS_SIGNING_CERT_V2(NULL, &p, ASN1_STRING_length(s2));
 	}
 	if ((ss || ss2) && (!s1 || ss) && (!s2 || ss2) && chain &&
 	    sk_X509_push(chain, tsa))

@@ -27,14 +27,14 @@ struct sfs_verifier {
 	struct {
 		char *file;
 		X509_STORE *store;
-	} *tsa;
+	} * tsa;
 	size_t n_tsa;
 };
 
 /* RFC 3161 (T1-T9), at the end of this file. */
 static enum verify_reason check_stamp(struct sfs_verifier *v,
 				      CMS_SignerInfo *si,
-				      const struct verify_policy *pol,
+				      const struct verify_tsa *tsa,
 				      struct sig_info *info);
 static enum verify_reason check_chain_stamped(struct sfs_verifier *v,
 					      X509 *signer,
@@ -629,6 +629,7 @@ static enum verify_reason parse_der(const uint8_t *der, size_t len,
 static enum verify_reason check_signer(struct sfs_verifier *v,
 				       CMS_ContentInfo *cms, CMS_SignerInfo *si,
 				       const struct verify_policy *pol,
+				       const struct verify_tsa *tsa,
 				       struct sig_info *info)
 {
 	STACK_OF(X509) *certs = NULL;
@@ -645,7 +646,7 @@ static enum verify_reason check_signer(struct sfs_verifier *v,
 		return VR_BAD_SIGNATURE;
 	r = check_ess(si, signer);
 	if (!r)
-		r = check_stamp(v, si, pol, info);
+		r = check_stamp(v, si, tsa, info);
 	if (r)
 		return r;
 	certs = CMS_get1_certs(cms);
@@ -676,6 +677,15 @@ enum verify_reason verifier_check_sig(struct sfs_verifier *v,
 				      const struct verify_policy *pol,
 				      struct sig_info *info)
 {
+	return verifier_check_sig_tsa(v, der, len, pol, NULL, info);
+}
+
+enum verify_reason verifier_check_sig_tsa(struct sfs_verifier *v,
+					  const uint8_t *der, size_t len,
+					  const struct verify_policy *pol,
+					  const struct verify_tsa *tsa,
+					  struct sig_info *info)
+{
 	CMS_ContentInfo *cms = NULL;
 	CMS_SignerInfo *si = NULL;
 	enum verify_reason r;
@@ -691,7 +701,7 @@ enum verify_reason verifier_check_sig(struct sfs_verifier *v,
 	r = check_attrs(si, md, info);
 	if (r)
 		goto out;
-	r = check_signer(v, cms, si, pol, info);
+	r = check_signer(v, cms, si, pol, tsa, info);
 	if (r)
 		goto out;
 	if (pol && pol->expected_path &&
@@ -709,10 +719,19 @@ enum verify_reason verifier_check_fd(struct sfs_verifier *v, const uint8_t *der,
 				     const struct verify_policy *pol, int fd,
 				     struct sig_info *info)
 {
+	return verifier_check_fd_tsa(v, der, len, pol, NULL, fd, info);
+}
+
+enum verify_reason verifier_check_fd_tsa(struct sfs_verifier *v,
+					 const uint8_t *der, size_t len,
+					 const struct verify_policy *pol,
+					 const struct verify_tsa *tsa, int fd,
+					 struct sig_info *info)
+{
 	struct sfs_digest d;
 	enum verify_reason r;
 
-	r = verifier_check_sig(v, der, len, pol, info);
+	r = verifier_check_sig_tsa(v, der, len, pol, tsa, info);
 	if (r)
 		return r;
 	if (sfs_hash_fd(fd, info->digest.alg, &d, NULL) != 0)
@@ -833,7 +852,7 @@ enum verify_reason verifier_check_checkpoint(struct sfs_verifier *v,
 	r = cp_attrs(si, content, info);
 	if (r)
 		goto out;
-	r = check_signer(v, cms, si, &pol, info);
+	r = check_signer(v, cms, si, &pol, NULL, info);
 	/* No pins is no key, never "any key the trust store knows". */
 	if (r == VR_OK && n_pins == 0)
 		r = VR_PIN_MISMATCH;
@@ -918,7 +937,7 @@ static X509_STORE *tsa_store(struct sfs_verifier *v, const char *file)
  */
 static enum verify_reason check_stamp(struct sfs_verifier *v,
 				      CMS_SignerInfo *si,
-				      const struct verify_policy *pol,
+				      const struct verify_tsa *tsa,
 				      struct sig_info *info)
 {
 	struct tsa_stamp st;
@@ -927,13 +946,13 @@ static enum verify_reason check_stamp(struct sfs_verifier *v,
 	long len;
 	enum verify_reason r = tsa_unsigned_attrs(si, &tok, &len);
 
-	if (r || !tok || !pol || !pol->tsa_trust)
+	if (r || !tok || !tsa || !tsa->trust)
 		return r;
 	/* Named but never loaded (a caller's bug): fail closed. */
-	store = tsa_store(v, pol->tsa_trust);
+	store = tsa_store(v, tsa->trust);
 	if (!store)
 		return VR_INTERNAL;
-	r = tsa_check_token(store, pol->tsa_policy, tok, len,
+	r = tsa_check_token(store, tsa->policy, tok, len,
 			    CMS_SignerInfo_get0_signature(si), &st);
 	if (r)
 		return r;

@@ -290,10 +290,9 @@ static int handler(void *user, const char *section, const char *name,
 	} else if (!strcmp(section, "signetfs")) {
 		ret = main_key(st, name, value);
 		if (ret == -ENOENT)
-			ret = config_tsa_key(st->dir, &st->cfg->tsa, name,
-					     value);
-	}
-	else if (!strcmp(section, "outbox"))
+			ret =
+			    config_tsa_key(st->dir, &st->cfg->tsa, name, value);
+	} else if (!strcmp(section, "outbox"))
 		ret = outbox_key(st, name, value);
 	else if (!strcmp(section, "inbox"))
 		ret = inbox_key(st, name, value);
