@@ -82,6 +82,31 @@ struct cli_progress *cli_progress_new(const char *verb, size_t files,
 void cli_progress_add(struct cli_progress *p, uint64_t bytes);
 void cli_progress_end(struct cli_progress *p);
 
+/*
+ * ---- RFC 3161 timestamps (stamp_files.c) ----
+ * Add a token to FILE.sig for each of files (paths relative to root pick
+ * the [rule], and so the TSA); audited as timestamp / timestamp-failed.
+ * failed counts the files that are not stamped now (already stamped ones
+ * are fine). after_sign: part of `sign`, whose files without a TSA are
+ * left alone.
+ */
+struct sfs_tsaset;
+struct audit_log;
+struct sfs_config;
+struct stamp_run {
+	const char *cmd;
+	const struct sfs_config *cfg;
+	struct sfs_tsaset *tsas;
+	struct audit_log *audit;
+	const char *root;
+	char **files;
+	size_t n;
+	bool verbose, after_sign;
+	size_t failed;
+};
+int stamp_files(struct stamp_run *r);
+int cmd_timestamp(int argc, char **argv);
+
 /* Print "signetfs: CMD: message" to stderr. */
 void cli_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -82,15 +82,14 @@ static enum verify_reason parse_token(const uint8_t *tok, long len,
 	STACK_OF(CMS_SignerInfo) * sis;
 	int n;
 
+	/*
+	 * The wrapper is taken as the TSA wrote it: TSAs (openssl ts among
+	 * them) put their certificates in an unsorted SET. What is signed
+	 * (the signed attributes, the TSTInfo) must be DER.
+	 */
 	*cms = d2i_CMS_ContentInfo(NULL, &p, len);
 	if (!*cms || p != tok + len)
 		return VR_TSA_MALFORMED;
-	n = i2d_CMS_ContentInfo(*cms, &re);
-	if (n != len || memcmp(re, tok, (size_t)len) != 0) {
-		OPENSSL_free(re);
-		return VR_TSA_MALFORMED; /* BER is not DER */
-	}
-	OPENSSL_free(re);
 	if (OBJ_obj2nid(CMS_get0_type(*cms)) != NID_pkcs7_signed ||
 	    OBJ_obj2nid(CMS_get0_eContentType(*cms)) != NID_id_smime_ct_TSTInfo)
 		return VR_TSA_MALFORMED;
@@ -104,6 +103,12 @@ static enum verify_reason parse_token(const uint8_t *tok, long len,
 	if (!*tst || p != ASN1_STRING_get0_data(*content) + n ||
 	    TS_TST_INFO_get_version(*tst) != 1)
 		return VR_TSA_MALFORMED;
+	if (i2d_TS_TST_INFO(*tst, &re) != n ||
+	    memcmp(re, ASN1_STRING_get0_data(*content), (size_t)n) != 0) {
+		OPENSSL_free(re);
+		return VR_TSA_MALFORMED; /* BER is not DER */
+	}
+	OPENSSL_free(re);
 	return VR_OK;
 }
 
