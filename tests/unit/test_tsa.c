@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -573,6 +574,43 @@ static void test_sig_stamped(void **state)
 	CMS_ContentInfo_free(s);
 }
 
+/*
+ * The golden signature with a token (tests/data/mkgolden-tsa.sh) verifies
+ * with validity judged at genTime, forever; one byte of its token (the
+ * last of the .sig, in the TSA's signature) changed does not.
+ */
+static void test_golden_tsa(void **state)
+{
+	char dir[512], ca[600], p[700];
+	struct sfs_trust_config tc = {.cafile = ca};
+	struct verify_policy pol = {.expected_path = "dir/hello.txt",
+				    .expected_path_len = 13};
+	struct verify_tsa tsa = {ca, NULL};
+	struct sfs_verifier *v = NULL;
+	struct sfs_error err = {0};
+	struct sig_info info;
+	uint8_t *der = NULL;
+	size_t len;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/tests/data/golden/v1-tsa", SFS_SRC);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+	snprintf(p, sizeof(p), "%s/tree/dir/hello.txt.sig", dir);
+	assert_int_equal(verifier_new(&tc, &v, &err), 0);
+	assert_int_equal(verifier_add_tsa(v, ca, &err), 0);
+	assert_int_equal(sfs_read_file_at(AT_FDCWD, p, SFS_SIG_MAX, &der, &len),
+			 0);
+	EXPECT(VR_OK, verifier_check_sig_tsa(v, der, len, &pol, &tsa, &info));
+	assert_true(info.stamp_time > 0);
+	sig_info_clear(&info);
+	der[len - 1] ^= 0x01;
+	EXPECT(VR_TSA_BAD_SIGNATURE,
+	       verifier_check_sig_tsa(v, der, len, &pol, &tsa, &info));
+	sig_info_clear(&info);
+	free(der);
+	verifier_free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -591,6 +629,7 @@ int main(void)
 	    cmocka_unit_test(test_malformed),
 	    cmocka_unit_test(test_revoked_stamped),
 	    cmocka_unit_test(test_sig_stamped),
+	    cmocka_unit_test(test_golden_tsa),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
