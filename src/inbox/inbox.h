@@ -2,7 +2,7 @@
 /*
  * The inbox mount: its state, and the rule of what it serves. The
  * components have headers of their own (ib_resolve.h, ib_hash.h,
- * ib_cache.h, ib_dir.h, ib_node.h, ib_fill.h, ib_file.h, ib_audit.h,
+ * ib_cache.h, ib_vtab.h, ib_dir.h, ib_node.h, ib_fill.h, ib_file.h, ib_audit.h,
  * ib_conf.h; docs/architecture.md).
  */
 #ifndef SIGNETFS_INBOX_INBOX_H

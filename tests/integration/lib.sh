@@ -11,7 +11,15 @@ SFS_PIDS=()
 SFS_MNTS=()
 
 skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# A failure shows the daemon's last words too: CI keeps no temp files.
+fail() {
+	echo "FAIL: $*" >&2
+	if [ -s "${SFS_LOG:-}" ]; then
+		echo "--- last lines of the daemon log ($SFS_LOG):" >&2
+		tail -n 40 "$SFS_LOG" >&2
+	fi
+	exit 1
+}
 note() { echo "# $*"; }
 
 sfs_need_fuse() {
