@@ -339,6 +339,7 @@ static void test_expired_signer(void **state)
 	assert_int_equal(stamp, F.now - 5400);
 	/* Without a TSA trust store the token is carried, never trusted. */
 	s = sign_cms(F.expired, path);
+	t = tok_for(s, F.now - 5400); /* check() freed the first signature */
 	attach(s, &t, 0);
 	EXPECT(VR_EXPIRED, check_v(F.v, s, NULL, NULL, NULL));
 	/* The same with the ESS identifier of RFC 3161 itself (SHA-1). */
@@ -359,6 +360,7 @@ static void test_valid_signer_stamped(void **state)
 	EXPECT(VR_OK, check(s));
 	/* A named store that was never loaded: fail closed. */
 	s = sign_cms(F.good, path);
+	t = tok_for(s, F.now - 60); /* check() freed the first signature */
 	attach(s, &t, 0);
 	EXPECT(VR_INTERNAL, check_v(F.v, s, "/nonexistent.pem", NULL, NULL));
 }
