@@ -5,6 +5,8 @@
 # `signetfs verify` after it expired; its unstamped twin (same key, same
 # certificate, signed while the TSA refused) disappears. The third file is
 # written through the outbox, whose stamper adds its token after the close.
+# After expiry, tsa-trust and tsa-policy per [rule] decide for their
+# subtree (the trust in pkg/'s rule, not another subtree's, counts).
 . "$(dirname "$0")/common.sh"
 sfs_need_fuse
 command -v getfattr >/dev/null || skip "no getfattr"
@@ -71,6 +73,24 @@ grep -v '^tsa-' "$CONF" >"$SFS_TMP/notsa.conf"
 	>"$SFS_TMP/notsa.out" && fail "a verifies without tsa-trust"
 grep -q "FAIL.*certificate has expired" "$SFS_TMP/notsa.out" ||
 	fail "a without tsa-trust: $(cat "$SFS_TMP/notsa.out")"
+# tsa-trust and tsa-policy per [rule]: the rule for pkg/ decides.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-subj /CN=other-tsa-ca -days 2 -keyout "$SFS_TMP/other.key" \
+	-out "$SFS_TMP/other.pem" 2>/dev/null || fail "other CA"
+rule_reason() { # CONF-TAIL: a's reason under notsa.conf plus these lines
+	{ cat "$SFS_TMP/notsa.conf"; printf '%b' "$1"; } >"$SFS_TMP/rule.conf"
+	"$SIGNETFS" verify --config "$SFS_TMP/rule.conf" --root "$B" --json \
+		"$B/pkg/a" 2>/dev/null | sed -E 's/.*"reason":"([^"]*)".*/\1/' ||
+		true # verify exits 1 for a refused file
+}
+r=$(rule_reason "[rule pkg/**]\ntsa-trust = $K/ca.pem\n")
+[ "$r" = ok ] || fail "tsa-trust only in pkg/'s rule: $r"
+r=$(rule_reason "[signetfs]\ntsa-trust = $K/ca.pem\n[rule pkg/**]\ntsa-trust = $SFS_TMP/other.pem\n")
+[ "$r" = tsa-untrusted ] || fail "pkg/'s rule trusts another TSA CA: $r"
+r=$(rule_reason "[rule pkg/**]\ntsa-trust = $K/ca.pem\ntsa-policy = 1.2.3.4\n")
+[ "$r" = tsa-policy-mismatch ] || fail "pkg/'s rule asks for another policy: $r"
+r=$(rule_reason "[rule other/**]\ntsa-trust = $K/ca.pem\n")
+[ "$r" = cert-expired ] || fail "another subtree's tsa-trust applied to pkg/a: $r"
 
 gone() { ! test -e "$IN/pkg/b"; }
 wait_for 10 gone || fail "the inbox still serves the unstamped twin"

@@ -6,6 +6,8 @@
 # docs/signature-format.md ("Checking the token with stock OpenSSL"),
 # passes `openssl ts -verify` over the signature value. Twins: the token
 # against another file's signature value, and against another CA.
+# Then tsa-url per [rule] (a dead TSA for one subtree), and tsa-url
+# without tsa-trust (refused before anything is signed).
 . "$(dirname "$0")/common.sh"
 
 K=$SFS_TMP/k
@@ -113,5 +115,33 @@ PY
 cp "$SFS_TMP/moved.sig" "$B/two.sig"
 [ "$(reason "$B/two")" = tsa-imprint-mismatch ] ||
 	fail "moved token: $(reason "$B/two")"
+
+# tsa-url per [rule]: a subtree whose TSA does not answer is signed and
+# left unstamped (exit 1, naming it), the rest of the same run is stamped.
+mkdir -p "$B/dead"
+echo "rule one" >"$B/top"
+echo "rule two" >"$B/dead/x"
+cp "$CONF" "$SFS_TMP/rule.conf"
+printf '[rule dead/**]\ntsa-url = http://127.0.0.1:9/\n' >>"$SFS_TMP/rule.conf"
+if "$SIGNETFS" sign --config "$SFS_TMP/rule.conf" --root "$B" "$B/top" "$B/dead/x" \
+	>"$SFS_TMP/rule.out" 2>&1; then
+	fail "sign exits 0 although dead/'s TSA did not answer"
+fi
+grep -q "dead/x: signed, but not timestamped" "$SFS_TMP/rule.out" ||
+	fail "sign with a rule's dead TSA: $(cat "$SFS_TMP/rule.out")"
+grep -q "/top: signed, but not timestamped" "$SFS_TMP/rule.out" &&
+	fail "top named as unstamped: $(cat "$SFS_TMP/rule.out")"
+stamped "$B/top" || fail "top (global tsa-url) not stamped"
+! stamped "$B/dead/x" || fail "dead/x stamped by another rule's TSA"
+[ "$(reason "$B/dead/x")" = ok ] || fail "dead/x not signed: $(reason "$B/dead/x")"
+# tsa-url without tsa-trust: refused before anything is signed (usage).
+echo "no trust" >"$B/nt"
+grep -v '^tsa-trust' "$CONF" >"$SFS_TMP/notrust.conf"
+st=0
+"$SIGNETFS" sign --config "$SFS_TMP/notrust.conf" --root "$B" "$B/nt" \
+	2>"$SFS_TMP/nt.err" || st=$?
+[ "$st" = 2 ] || fail "tsa-url without tsa-trust: exit $st"
+grep -q "tsa-url needs tsa-trust" "$SFS_TMP/nt.err" || fail "$(cat "$SFS_TMP/nt.err")"
+[ ! -e "$B/nt.sig" ] || fail "signed although the config is refused"
 tsa_stop
 echo "interop: openssl cms and openssl ts accept, the twins are refused"
