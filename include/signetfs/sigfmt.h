@@ -60,6 +60,8 @@ struct sig_info {
 	 * signature-format.md, "signetfs-version").
 	 */
 	uint64_t file_version;
+	/* genTime of a timestamp token that verified (0: none evaluated). */
+	time_t stamp_time;
 };
 
 void sig_info_clear(struct sig_info *info);

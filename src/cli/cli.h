@@ -39,7 +39,8 @@ int sign_files(const struct sign_options *o);
 /* What `signetfs verify` was asked to do (cmd_verify.c parses it). */
 struct verify_options {
 	const char *config, *root, *trust, *crl;
-	uint8_t (*pins)[32]; /* --signer-sha256; taken by verify_files */
+	const char *tsa_trust; /* --tsa-trust */
+	uint8_t (*pins)[32];   /* --signer-sha256; taken by verify_files */
 	size_t n_pins;
 	bool at_signing_time, json, recursive;
 	unsigned jobs; /* 0: one per CPU */
@@ -82,6 +83,31 @@ struct cli_progress *cli_progress_new(const char *verb, size_t files,
 				      uint64_t bytes);
 void cli_progress_add(struct cli_progress *p, uint64_t bytes);
 void cli_progress_end(struct cli_progress *p);
+
+/*
+ * ---- RFC 3161 timestamps (stamp_files.c) ----
+ * Add a token to FILE.sig for each of files (paths relative to root pick
+ * the [rule], and so the TSA); audited as timestamp / timestamp-failed.
+ * failed counts the files that are not stamped now (already stamped ones
+ * are fine). after_sign: part of `sign`, whose files without a TSA are
+ * left alone.
+ */
+struct sfs_tsaset;
+struct audit_log;
+struct sfs_config;
+struct stamp_run {
+	const char *cmd;
+	const struct sfs_config *cfg;
+	struct sfs_tsaset *tsas;
+	struct audit_log *audit;
+	const char *root;
+	char **files;
+	size_t n;
+	bool verbose, after_sign;
+	size_t failed;
+};
+int stamp_files(struct stamp_run *r);
+int cmd_timestamp(int argc, char **argv);
 
 /* Print "signetfs: CMD: message" to stderr. */
 void cli_error(const char *cmd, const char *fmt, ...)

@@ -13,7 +13,8 @@ enum {
 	OPT_PIN,
 	OPT_JSON,
 	OPT_SIGNING_TIME,
-	OPT_STATE
+	OPT_STATE,
+	OPT_TSA_TRUST
 };
 
 static void usage(FILE *f)
@@ -46,6 +47,10 @@ static void usage(FILE *f)
 	       "inbox's in DIR\n"
 	       "                          (its version map, for the root R; "
 	       "read only)\n"
+	       "      --tsa-trust CA.pem  trust anchors of the timestamp "
+	       "authority: a valid\n"
+	       "                          token makes validity judged at its "
+	       "genTime\n"
 	       "      --json              one JSON object per line\n"
 	       "  -j, --jobs N            threads (default: CPUs)\n"
 	       "  -h, --help              this text\n\n"
@@ -79,6 +84,7 @@ int cmd_verify(int argc, char **argv)
 	    {"at-signing-time", no_argument, NULL, OPT_SIGNING_TIME},
 	    {"state", required_argument, NULL, OPT_STATE},
 	    {"json", no_argument, NULL, OPT_JSON},
+	    {"tsa-trust", required_argument, NULL, OPT_TSA_TRUST},
 	    {"jobs", required_argument, NULL, 'j'},
 	    {"recursive", no_argument, NULL, 'r'},
 	    {"help", no_argument, NULL, 'h'},
@@ -114,6 +120,9 @@ int cmd_verify(int argc, char **argv)
 			break;
 		case OPT_JSON:
 			o.json = true;
+			break;
+		case OPT_TSA_TRUST:
+			o.tsa_trust = optarg;
 			break;
 		case 'r':
 			o.recursive = true;

@@ -66,6 +66,8 @@ struct sign_job {
 	struct pending batch[BATCH];
 	size_t nbatch;
 	off_t batch_end;
+	/* RFC 3161: the config's TSAs (NULL: none), asked once all signed. */
+	struct sfs_tsaset *tsas;
 };
 
 static void fail_file(struct sign_job *j, size_t i, enum sfs_exit ex,
@@ -484,6 +486,56 @@ static int report(struct sign_job *j, size_t n, bool verbose, int ret)
 	return ret;
 }
 
+/* With a config that sets tsa-url: its TSAs, opened before any signing. */
+static int open_tsas(struct sign_job *j)
+{
+	struct sfs_error err = {0};
+
+	if (!j->cfg)
+		return 0;
+	if (policy_tsas_open(j->cfg, &j->tsas, &err)) {
+		cli_error("sign", "%s", err.msg);
+		return -1;
+	}
+	if (!policy_tsas_any(j->tsas)) {
+		policy_tsas_close(j->tsas);
+		j->tsas = NULL;
+	}
+	return 0;
+}
+
+/*
+ * The signatures are made and installed; now their tokens, all files at
+ * once (several requests in flight). A TSA that does not answer leaves
+ * valid signatures without a token: exit 1, and `signetfs timestamp`
+ * adds the tokens later (docs/operations.md).
+ */
+static int stamp_signed(struct sign_job *j, size_t n,
+			const struct sign_options *o, int ret)
+{
+	struct stamp_run r = {.cmd = "sign",
+			      .cfg = j->cfg,
+			      .tsas = j->tsas,
+			      .audit = j->audit,
+			      .root = j->root,
+			      .verbose = o->verbose,
+			      .after_sign = true};
+	char **ok = calloc(n ? n : 1, sizeof(*ok));
+
+	if (!j->tsas || !ok) {
+		free(ok);
+		return ret;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (j->result[i] == SFS_EXIT_OK)
+			ok[r.n++] = j->files[i];
+	r.files = ok;
+	if (stamp_files(&r) || r.failed)
+		ret = ret == SFS_EXIT_OK ? SFS_EXIT_REFUSED : ret;
+	free(ok);
+	return ret;
+}
+
 int sign_files(const struct sign_options *o)
 {
 	struct sign_job j = {.root = o->root ? o->root : ".",
@@ -498,6 +550,8 @@ int sign_files(const struct sign_options *o)
 	if (key_config(o, &cfg, &kc))
 		return SFS_EXIT_USAGE;
 	j.cfg = cfg;
+	if (open_tsas(&j))
+		goto out;
 	j.sync = o->sync || (cfg && cfg->sync_sig);
 	ret = open_keys(&j, o, &kc);
 	if (ret)
@@ -526,6 +580,7 @@ int sign_files(const struct sign_options *o)
 	cli_progress_end(j.progress);
 	ret = report(&j, n, o->verbose,
 		     walk_errors ? SFS_EXIT_REFUSED : SFS_EXIT_OK);
+	ret = stamp_signed(&j, n, o, ret);
 out:
 	cli_files_free(&files);
 	free(j.result);
@@ -533,6 +588,7 @@ out:
 	audit_close(j.audit);
 	state_close(j.state);
 	free(j.versions);
+	policy_tsas_close(j.tsas);
 	if (j.ring)
 		keyring_close(j.ring);
 	else

@@ -15,6 +15,7 @@
 #include "signetfs/config.h"
 #include "signetfs/json.h"
 #include "signetfs/state.h"
+#include "signetfs/policy.h"
 #include "signetfs/verdict.h"
 
 struct verify_job {
@@ -140,6 +141,9 @@ static void print_json(const char *file, enum verify_reason r, bool sig_odd,
 		if (info->file_version)
 			sfs_json_printf(&b, ",\"version\":%llu",
 					(unsigned long long)info->file_version);
+		if (info->stamp_time)
+			sfs_json_printf(&b, ",\"timestamp\":%lld",
+					(long long)info->stamp_time);
 		sfs_json_printf(&b, ",\"writer\":{\"uid\":%u,\"gid\":%u",
 				info->writer.uid, info->writer.gid);
 		sfs_json_raw(&b, ",\"user\":", 8);
@@ -150,6 +154,19 @@ static void print_json(const char *file, enum verify_reason r, bool sig_odd,
 	if (!b.oom)
 		fputs(b.data, stdout);
 	sfs_json_buf_free(&b);
+}
+
+/* --tsa-trust: the TSA trust anchors, over the config's global one. */
+static int tsa_trust_option(struct verify_job *j, const char *file)
+{
+	struct sfs_config *c = (struct sfs_config *)j->cfg;
+	char *p = strdup(file);
+
+	if (!p)
+		return -ENOMEM;
+	free(c->tsa.trust);
+	c->tsa.trust = p;
+	return 0;
 }
 
 /*
@@ -189,7 +206,12 @@ static int load_trust(struct verify_job *j, struct verify_options *o,
 		o->pins = NULL; /* transferred */
 		o->n_pins = 0;
 	}
-	if (verifier_new(&tc, &j->v, &err)) {
+	if (o->tsa_trust && tsa_trust_option(j, o->tsa_trust) != 0) {
+		cli_error("verify", "out of memory");
+		return -1;
+	}
+	if (verifier_new(&tc, &j->v, &err) ||
+	    policy_verifier_tsa(j->cfg, j->v, &err)) {
 		cli_error("verify", "%s", err.msg);
 		return -1;
 	}
@@ -262,6 +284,7 @@ out:
 	free(j.sig_odd);
 	free(j.info);
 	free(trust_only.pins);
+	free(trust_only.tsa.trust);
 	verifier_free(j.v);
 	state_close(j.state);
 	config_free(cfg);

@@ -15,6 +15,7 @@
 #include "signetfs/config.h"
 #include "signetfs/log.h"
 #include "signetfs/mac.h"
+#include "signetfs/policy.h"
 
 #define CONF_OF(r)                                                             \
 	((struct inbox_conf *)(void *)((char *)(r)-offsetof(struct inbox_conf, \
@@ -66,7 +67,10 @@ static int conf_new(const struct sfs_config *cfg, struct sfs_config *owned,
 		return -ENOMEM;
 	}
 	ret = trusted_verifier(cfg, c, err);
+	if (!ret)
+		ret = policy_verifier_tsa(cfg, c->verifier, err);
 	if (ret) {
+		verifier_free(c->verifier);
 		free(c);
 		return ret;
 	}

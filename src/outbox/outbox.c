@@ -17,6 +17,7 @@
 #include "ob_inode.h"
 #include "ob_ops.h"
 #include "ob_sign.h"
+#include "ob_stamp.h"
 #include "outbox.h"
 #include "signetfs/log.h"
 #include "signetfs/state.h"
@@ -337,6 +338,8 @@ static void ob_teardown(void *userdata)
 	while ((h = sfuse_handle_pop(&ob->dirs)))
 		bk_closedir(SFUSE_HANDLE_OF(h, struct bk_dir, link));
 
+	/* Before the audit log closes: what is still queued is recorded. */
+	ob_stamper_stop(ob);
 	if (ob->audit) {
 		ob_audit(ob, "unmount", NULL, 0, -1, NULL, NULL, ob->mount_id);
 		audit_close(ob->audit);
@@ -413,6 +416,15 @@ static int ob_setup(void *userdata, struct sfs_error *err)
 	 * read bits, fchmod'ed), the audit log and log file (0640).
 	 */
 	umask(0);
+	if (!ob->no_sign) {
+		ret = ob_stamper_start(ob);
+		if (ret) {
+			sfs_error_set(err, ret, SFS_EXIT_USAGE,
+				      "cannot start the timestamp thread: %s",
+				      strerror(-ret));
+			goto fail;
+		}
+	}
 	return 0;
 fail:
 	ob_teardown(ob);

@@ -53,9 +53,11 @@ struct ob_conf {
 	enum sfs_md md;		       /* of the running digests */
 	struct sfuse_ref ref;	       /* in outbox.confs (sfuse.h) */
 	bool owned;		       /* cfg is ours (from a reload) */
+	struct sfs_tsaset *tsas;       /* RFC 3161 clients; NULL: none */
 };
 
 struct ob_failed;
+struct ob_stamper;
 
 struct state_store;
 
@@ -95,9 +97,10 @@ struct outbox {
 	size_t n_failed, cap_failed;
 	/* Open handles, for teardown (fuse/sfuse.h): ob_file, bk_dir. */
 	struct sfuse_handles files, dirs;
-	char *mnt_abs;	   /* realpath of the mount point */
-	dev_t fuse_dev;	   /* this mount's st_dev; 0: unknown */
-	bool strict_modes; /* BACKING checked at mount */
+	char *mnt_abs;		    /* realpath of the mount point */
+	dev_t fuse_dev;		    /* this mount's st_dev; 0: unknown */
+	bool strict_modes;	    /* BACKING checked at mount */
+	struct ob_stamper *stamper; /* RFC 3161 tokens (ob_stamp.h) */
 };
 
 static inline struct outbox *ob_of(fuse_req_t req)

@@ -14,6 +14,7 @@
 #include "ob_file.h"
 #include "ob_inode.h"
 #include "ob_sign.h"
+#include "ob_stamp.h"
 #include "outbox.h"
 #include "signetfs/log.h"
 #include "signetfs/state.h"
@@ -708,6 +709,8 @@ int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
 				   "cannot write the audit record");
 	}
 	ret = ob_install_sig(ob, rel, der, der_len, &st, sync);
+	if (ret == 0)
+		ob_stamp_enqueue(ob, rel, der, der_len);
 	free(der);
 	if (ret) {
 		snprintf(why, sizeof(why), "cannot write .sig: %s",

@@ -10,6 +10,7 @@
 
 #include "signetfs/config.h"
 #include "signetfs/digest.h"
+#include "signetfs/policy.h"
 
 /* Large enough for any trust store or CRL, small enough to read whole. */
 #define PART_MAX (64u << 20)
@@ -118,6 +119,12 @@ int config_trust_digest(const struct sfs_config *cfg, uint8_t out[32])
 		ret = add_dir(h, cfg->trust.capath);
 	if (!ret)
 		ret = add_file(h, "crl", AT_FDCWD, cfg->trust.crlfile);
+	/* A timestamp moves the chain's validity: its anchors count too. */
+	if (!ret)
+		ret = add_file(h, "tsa-trust", AT_FDCWD, cfg->tsa.trust);
+	for (size_t k = 0; !ret && k < cfg->n_rules; k++)
+		ret = add_file(h, "rule tsa-trust", AT_FDCWD,
+			       cfg->rules[k].tsa.trust);
 	if (!ret)
 		ret = sfs_hash_final(h, &d);
 	if (!ret)
