@@ -13,6 +13,7 @@
 #include "policy.h"
 #include "verify.h"
 #include "audit.h"
+#include "tsa.h"
 
 enum sfs_mode {
 	SFS_MODE_STRICT = 0,
@@ -49,6 +50,8 @@ struct sfs_config {
 	/* [rule PATTERN] sections, in file order (policy.h) */
 	struct sfs_rule *rules;
 	size_t n_rules;
+	/* [signetfs] tsa-*: RFC 3161 timestamps (a [rule] may override). */
+	struct sfs_tsa_config tsa;
 };
 
 /*
@@ -65,5 +68,19 @@ void config_free(struct sfs_config *cfg);
 int config_set_path(const char *dir, char **dst, const char *v);
 /* Free the strings of a key configuration (a config's or a rule's). */
 void config_key_free(struct sfs_key_config *k);
+/*
+ * The trust epoch: SHA-256 of the config file's bytes (its policy) and of
+ * the trust store, trust directory, CRL and TSA trust anchors it names. A kept
+ * verdict holds only under the same digest (state.h). 0 or -errno (a file
+ * unreadable).
+ */
+int config_trust_digest(const struct sfs_config *cfg, uint8_t out[32]);
+/*
+ * A tsa-* key ([signetfs] or [rule]) into t; -ENOENT when k is none of
+ * them, -EINVAL for a bad value.
+ */
+int config_tsa_key(const char *dir, struct sfs_tsa_config *t, const char *k,
+		   const char *v);
+void config_tsa_free(struct sfs_tsa_config *t);
 
 #endif

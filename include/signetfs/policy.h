@@ -9,8 +9,10 @@
 #include <sys/types.h>
 
 #include "signer.h"
+#include "tsa.h"
 
 struct sfs_config;
+struct sfs_verifier;
 
 /* An id list; any = true matches everyone ("*"). */
 struct sfs_ids {
@@ -30,7 +32,8 @@ struct sfs_rule {
 	uint8_t (*pins)[32];	   /* accepted signers here */
 	size_t n_pins;
 	bool pins_set;
-	int path_binding; /* -1: inherit */
+	int path_binding;	   /* -1: inherit */
+	struct sfs_tsa_config tsa; /* unset fields inherit [signetfs]'s */
 };
 
 /*
@@ -111,5 +114,32 @@ int policy_parse_pins(const char *v, uint8_t (**pins)[32], size_t *n);
 int policy_rule_key(struct sfs_rule *r, const char *dir, const char *k,
 		    const char *v, char *bad);
 void policy_rule_free(struct sfs_rule *r);
+
+/*
+ * ---- RFC 3161 timestamps (src/policy/tsaset.c) ----
+ * The tsa-* settings where RULE applies: the rule's, else [signetfs]'s,
+ * field by field (strings borrowed from cfg).
+ */
+void policy_tsa(const struct sfs_config *cfg, const struct sfs_rule *r,
+		struct sfs_tsa_config *out);
+/*
+ * Load every TSA trust store cfg names ([signetfs] and each [rule]) into
+ * v, so the verdict can check tokens wherever they apply. 0 or -errno.
+ */
+int policy_verifier_tsa(const struct sfs_config *cfg, struct sfs_verifier *v,
+			struct sfs_error *err);
+/*
+ * The TSA clients of cfg: one per distinct (url, trust, policy), opened
+ * once. policy_tsas_for() picks the one where RULE applies (NULL: no
+ * tsa-url there, nothing is stamped).
+ */
+struct sfs_tsaset;
+int policy_tsas_open(const struct sfs_config *cfg, struct sfs_tsaset **out,
+		     struct sfs_error *err);
+struct sfs_tsa *policy_tsas_for(struct sfs_tsaset *set,
+				const struct sfs_rule *r);
+/* Any client at all (false: cfg stamps nothing). */
+bool policy_tsas_any(const struct sfs_tsaset *set);
+void policy_tsas_close(struct sfs_tsaset *set);
 
 #endif

@@ -20,6 +20,10 @@ enum sig_build_flags {
 	SIG_BUILD_PATH_V2 = 1 << 1,  /* signetfs-path version 2 */
 	SIG_BUILD_NO_ESS = 1 << 2,   /* omit signingCertificateV2 */
 	SIG_BUILD_NO_CERTS = 1 << 3, /* no certificates at all */
+	/* signetfs-version twins (with file_version set): */
+	SIG_BUILD_VERSION_TWICE = 1 << 4,  /* the attribute twice */
+	SIG_BUILD_VERSION_VALUES = 1 << 5, /* one attribute, two values */
+	SIG_BUILD_VERSION_RAW = 1 << 6,	   /* version_der as its value */
 };
 
 struct sig_build {
@@ -33,6 +37,10 @@ struct sig_build {
 	unsigned int flags;
 	/* sig_build_content_*() only: eContentType, NULL: id-data. */
 	const ASN1_OBJECT *content_type;
+	/* signetfs-version (.1.3) when not 0; SIG_BUILD_VERSION_RAW: raw. */
+	uint64_t file_version;
+	const uint8_t *version_der;
+	int version_der_len;
 };
 
 /*
@@ -78,5 +86,14 @@ int sig_path_decode(const uint8_t *der, long len, char **path,
 		    size_t *path_len);
 int sig_writer_encode(const struct sfs_writer *w, uint8_t **der, int *der_len);
 int sig_writer_decode(const uint8_t *der, long len, struct sfs_writer *w);
+/*
+ * signetfs-version ::= SEQUENCE { version INTEGER (1), fileVersion INTEGER
+ * (1..2^63-1) }. Decode: -EPROTO for an unknown version, -EBADMSG for
+ * anything but DER of that (zero, negative, too large, trailing bytes).
+ */
+const ASN1_OBJECT *sig_oid_version(void);
+int sig_version_encode(long version, uint64_t file_version, uint8_t **der,
+		       int *der_len);
+int sig_version_decode(const uint8_t *der, long len, uint64_t *file_version);
 
 #endif

@@ -16,6 +16,10 @@
 #define SIG_OID_WRITER SIG_OID_ARC ".1.2"
 #define SIG_PATH_VERSION 1
 #define SIG_WRITER_VERSION 1
+/* signetfs-version: a per-path version that only increases (rollback). */
+#define SIG_OID_VERSION SIG_OID_ARC ".1.3"
+#define SIG_VERSION_VERSION 1
+#define SIG_FILE_VERSION_MAX ((uint64_t)INT64_MAX)
 
 /* Who wrote the bytes, as the kernel reported it. */
 struct sfs_writer {
@@ -55,8 +59,23 @@ struct sig_info {
 	 * earliest nextUpdate of the CRLs. A cached verdict must be redone.
 	 */
 	time_t valid_until;
+	/*
+	 * signetfs-version (.1.3): the signer's per-path version of the
+	 * file, 1 and up; 0 when the signature carries none (docs/
+	 * signature-format.md, "signetfs-version").
+	 */
+	uint64_t file_version;
+	/* genTime of a timestamp token that verified (0: none evaluated). */
+	time_t stamp_time;
 };
 
 void sig_info_clear(struct sig_info *info);
+
+/*
+ * The signetfs-version a signature carries, NOT verified: only ever a
+ * floor (a version the outbox must not hand out again), never a verdict.
+ * 0 with *file_version set, -ENOENT (none), -EBADMSG.
+ */
+int sig_peek_version(const uint8_t *der, size_t len, uint64_t *file_version);
 
 #endif

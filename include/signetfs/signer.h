@@ -40,6 +40,16 @@ int signer_sign(struct sfs_signer *s, const struct sfs_digest *digest,
 		const char *path, size_t path_len,
 		const struct sfs_writer *writer, uint8_t **der, size_t *der_len,
 		struct sfs_error *err);
+/*
+ * signer_sign() with a signetfs-version attribute of file_version (1 to
+ * SIG_FILE_VERSION_MAX; 0: none, as signer_sign). The caller has made the
+ * version durable before the signature can be installed (state.h).
+ */
+int signer_sign_versioned(struct sfs_signer *s, const struct sfs_digest *digest,
+			  const char *path, size_t path_len,
+			  const struct sfs_writer *writer,
+			  uint64_t file_version, uint8_t **der, size_t *der_len,
+			  struct sfs_error *err);
 
 /*
  * Sign an audit-log checkpoint: a CMS SignedData of the checkpoint content

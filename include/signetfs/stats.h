@@ -23,6 +23,7 @@ enum sfs_counter {
 	SFS_C_PREWARM_TOTAL, /* inbox --prewarm: files found */
 	SFS_C_BYTES_FILLED,  /* inbox: page cache filled while verifying */
 	SFS_C_BYTES_READ,    /* inbox: content served by READ requests */
+	SFS_C_STATE_HITS,    /* inbox: verdicts taken from the state dir */
 	SFS_C_COUNT_
 };
 

@@ -52,4 +52,19 @@ enum verify_reason verdict_check_fd(const struct sfs_config *cfg,
 				    const struct verdict_sig *sig, int fd,
 				    struct sig_info *info);
 
+struct state_store;
+
+/*
+ * Rule 25, after every other: the signature's signetfs-version against the
+ * highest version of PATH in a state's version map (state.h; NULL: no map,
+ * VR_OK). Older than it, or unversioned once a version was seen:
+ * VR_ROLLBACK. An entry that fails its MAC or cannot be read: VR_STATE.
+ * With raise (the inbox, once the file verified), the map keeps version
+ * as PATH's highest, on disk before this returns; `signetfs verify
+ * --state` only reads.
+ */
+enum verify_reason verdict_check_version(struct state_store *st,
+					 const char *path, size_t len,
+					 uint64_t version, bool raise);
+
 #endif

@@ -48,6 +48,20 @@ enum verify_reason {
 	 */
 	VR_SIGNER_IS_CA, /* the signer certificate is a CA */
 	VR_NOT_REGULAR,	 /* the file is not a regular file (CLI) */
+	/* Against a state directory's version map (signetfs/state.h): */
+	VR_ROLLBACK, /* older than (or unversioned after) a version seen */
+	VR_STATE,    /* the path's entry in the version map is unusable */
+	/* RFC 3161 timestamps (rules T1-T9, docs/signature-format.md). */
+	VR_UNSIGNED_ATTR,     /* an unsigned attribute other than a token */
+	VR_TSA_COUNT,	      /* more than one timestamp token */
+	VR_TSA_MALFORMED,     /* token is not a DER TimeStampToken */
+	VR_TSA_IMPRINT,	      /* token is not over this signature value */
+	VR_TSA_BAD_SIGNATURE, /* the TSA's signature does not verify */
+	VR_TSA_ESS,	      /* ESS certificate id does not name the TSA */
+	VR_TSA_UNTRUSTED,     /* TSA does not chain to tsa-trust */
+	VR_TSA_NO_EKU,	      /* TSA certificate lacks critical timeStamping */
+	VR_TSA_POLICY,	      /* token's policy is not tsa-policy */
+	VR_TSA_TIME,	      /* genTime outside the signer's validity */
 	VR_COUNT_
 };
 
@@ -109,5 +123,34 @@ enum verify_reason verifier_check_checkpoint(struct sfs_verifier *v,
 					     struct sig_info *info);
 /* verify_reason_str() in the words of a checkpoint. */
 const char *verify_checkpoint_reason_str(enum verify_reason r);
+
+/*
+ * Load a TSA trust store (tsa-trust) into v, once per file name: a
+ * verify_policy naming it then has its tokens checked. 0 or -errno.
+ */
+int verifier_add_tsa(struct sfs_verifier *v, const char *tsa_trust,
+		     struct sfs_error *err);
+
+/*
+ * RFC 3161 where a file is verified: a token is evaluated (rules T2-T9)
+ * only when trust names a store loaded with verifier_add_tsa(); policy,
+ * when set, is the policy OID the token must carry.
+ */
+struct verify_tsa {
+	const char *trust;
+	const char *policy;
+};
+
+/* verifier_check_sig() and _fd() with tokens evaluated as tsa says. */
+enum verify_reason verifier_check_sig_tsa(struct sfs_verifier *v,
+					  const uint8_t *der, size_t len,
+					  const struct verify_policy *pol,
+					  const struct verify_tsa *tsa,
+					  struct sig_info *info);
+enum verify_reason verifier_check_fd_tsa(struct sfs_verifier *v,
+					 const uint8_t *der, size_t len,
+					 const struct verify_policy *pol,
+					 const struct verify_tsa *tsa, int fd,
+					 struct sig_info *info);
 
 #endif

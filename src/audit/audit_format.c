@@ -11,9 +11,20 @@
 #include "signetfs/signer.h"
 
 const char *const audit_events[] = {
-    "open",	     "mount",		"unmount",	"key-loaded",
-    "sign",	     "sign-failed",	"sign-refused", "verify-denied",
-    "policy-denied", "config-reloaded", "checkpoint",	NULL,
+    "open",
+    "mount",
+    "unmount",
+    "key-loaded",
+    "sign",
+    "sign-failed",
+    "sign-refused",
+    "verify-denied",
+    "policy-denied",
+    "config-reloaded",
+    "checkpoint",
+    "timestamp",
+    "timestamp-failed",
+    NULL,
 };
 
 bool audit_event_known(const char *event)

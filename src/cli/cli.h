@@ -31,6 +31,7 @@ struct sign_options {
 	unsigned jobs; /* 0: one per CPU */
 	char **args;   /* FILE|DIR... */
 	int nargs;
+	const char *state; /* --state: versions from DIR's outbox.db */
 };
 
 /* Sign every file o names; an exit code (enum sfs_exit). */
@@ -39,13 +40,15 @@ int sign_files(const struct sign_options *o);
 /* What `signetfs verify` was asked to do (cmd_verify.c parses it). */
 struct verify_options {
 	const char *config, *root, *trust, *crl;
-	uint8_t (*pins)[32]; /* --signer-sha256; taken by verify_files */
+	const char *tsa_trust; /* --tsa-trust */
+	uint8_t (*pins)[32];   /* --signer-sha256; taken by verify_files */
 	size_t n_pins;
 	bool at_signing_time, json, recursive;
 	bool failures_only; /* --failures: print only what failed */
 	unsigned jobs;	    /* 0: one per CPU */
 	char **args;
 	int nargs;
+	const char *state; /* --state: an inbox's version map (rollback) */
 };
 
 /* Verify every file o names and print the verdicts; an exit code. */
@@ -108,6 +111,31 @@ struct cli_mount {
  * earlier one on the same point); fn returns 0 to go on. 0 or -errno.
  */
 int cli_mounts_each(int (*fn)(const struct cli_mount *m, void *ctx), void *ctx);
+
+/*
+ * ---- RFC 3161 timestamps (stamp_files.c) ----
+ * Add a token to FILE.sig for each of files (paths relative to root pick
+ * the [rule], and so the TSA); audited as timestamp / timestamp-failed.
+ * failed counts the files that are not stamped now (already stamped ones
+ * are fine). after_sign: part of `sign`, whose files without a TSA are
+ * left alone.
+ */
+struct sfs_tsaset;
+struct audit_log;
+struct sfs_config;
+struct stamp_run {
+	const char *cmd;
+	const struct sfs_config *cfg;
+	struct sfs_tsaset *tsas;
+	struct audit_log *audit;
+	const char *root;
+	char **files;
+	size_t n;
+	bool verbose, after_sign;
+	size_t failed;
+};
+int stamp_files(struct stamp_run *r);
+int cmd_timestamp(int argc, char **argv);
 
 /* Print "signetfs: CMD: message" to stderr. */
 void cli_error(const char *cmd, const char *fmt, ...)

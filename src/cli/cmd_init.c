@@ -27,8 +27,8 @@
 
 /* Everything init creates, and so everything --force may remove. */
 static const char *const init_files[] = {
-    "softhsm2.conf", "pin",	"ca.key",	 "ca.pem",
-    "signer.pem",    "crl.pem", "signetfs.conf",
+    "softhsm2.conf", "pin",	      "ca.key",	 "ca.pem",  "signer.pem",
+    "crl.pem",	     "signetfs.conf", "tsa.key", "tsa.pem",
 };
 
 /* The state of one init, from the options to the cleanup. */
@@ -49,34 +49,43 @@ struct init_run {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: signetfs init DIR [--key-type ec-p256|rsa-3072] "
-		"[--label LABEL]\n"
-		"                     [--module PATH] [--force]\n"
-		"       signetfs init DIR --join EXISTING --label LABEL "
-		"[--key-type TYPE]\n"
-		"                     [--module PATH] [--force]\n\n"
-		"Create DIR (mode 0700) with a SoftHSM token holding a new "
-		"signing key,\na development CA (ca.pem, ca.key), a signer "
-		"certificate for the key\n(signer.pem), an empty CRL "
-		"(crl.pem) and signetfs.conf.\n\n"
-		"With --join, the new token LABEL goes into the token store "
-		"of EXISTING (an\nearlier init), whose CA issues its "
-		"certificate: one process can then use\nboth keys, which "
-		"share one SOFTHSM2_CONF. DIR gets pin, signer.pem,\n"
-		"ca.pem (a copy) and signetfs.conf. A process that has "
-		"EXISTING's module\nloaded sees the new token after a "
-		"restart.\n\n"
-		"  --key-type TYPE  ec-p256 (default) or rsa-3072\n"
-		"  --label LABEL    token label (default: signetfs); with "
-		"--join, required\n"
-		"                   and not yet in EXISTING's store\n"
-		"  --join EXISTING  add a token to EXISTING's store and CA\n"
-		"  --module PATH    PKCS#11 module (default: %s,\n"
-		"                   with --join EXISTING's)\n"
-		"  --force          replace what an earlier init created in "
-		"DIR\n",
-		SFS_DEFAULT_MODULE);
+	fprintf(
+	    f,
+	    "usage: signetfs init DIR [--key-type ec-p256|rsa-3072] "
+	    "[--label LABEL]\n"
+	    "                     [--module PATH] [--force]\n"
+	    "       signetfs init DIR --join EXISTING --label LABEL "
+	    "[--key-type TYPE]\n"
+	    "                     [--module PATH] [--force]\n\n"
+	    "Create DIR (mode 0700) with a SoftHSM token holding a new "
+	    "signing key,\na development CA (ca.pem, ca.key), a signer "
+	    "certificate for the key\n(signer.pem), an empty CRL "
+	    "(crl.pem) and signetfs.conf.\n\n"
+	    "With --join, the new token LABEL goes into the token store "
+	    "of EXISTING (an\nearlier init), whose CA issues its "
+	    "certificate: one process can then use\nboth keys, which "
+	    "share one SOFTHSM2_CONF. DIR gets pin, signer.pem,\n"
+	    "ca.pem (a copy) and signetfs.conf. A process that has "
+	    "EXISTING's module\nloaded sees the new token after a "
+	    "restart.\n\n"
+	    "  --key-type TYPE  ec-p256 (default) or rsa-3072\n"
+	    "  --label LABEL    token label (default: signetfs); with "
+	    "--join, required\n"
+	    "                   and not yet in EXISTING's store\n"
+	    "  --join EXISTING  add a token to EXISTING's store and CA\n"
+	    "  --module PATH    PKCS#11 module (default: %s,\n"
+	    "                   with --join EXISTING's)\n"
+	    "  --force          replace what an earlier init created in "
+	    "DIR\n"
+	    "  --tsa URL        also a development TSA key and certificate "
+	    "(tsa.key,\n"
+	    "                   tsa.pem) for scripts/dev-tsa, and tsa-url "
+	    "= URL in the config\n"
+	    "  --signer-validity SECONDS\n"
+	    "                   the signer certificate expires SECONDS from "
+	    "now (default:\n"
+	    "                   730 days); for trying out timestamps\n",
+	    SFS_DEFAULT_MODULE);
 }
 
 /* ---- files ----------------------------------------------------------- */
@@ -267,9 +276,10 @@ static void uri_escape(const char *in, char *out)
  * signer (NULL: none, no crl line).
  */
 static int write_config(int dfd, const char *abs, const char *module,
-			const char *softhsm, const char *crl, const char *uri)
+			const char *softhsm, const char *crl, const char *uri,
+			const char *tsa)
 {
-	char buf[4 * PATH_MAX + 2048];
+	char buf[5 * PATH_MAX + 2048];
 	int n;
 
 	n = snprintf(buf, sizeof(buf),
@@ -282,6 +292,11 @@ static int write_config(int dfd, const char *abs, const char *module,
 		     "audit-log = %s/audit.log\n",
 		     module, softhsm, uri, abs, abs, abs, crl ? "crl = " : "",
 		     crl ? crl : "", crl ? "\n" : "", abs);
+	/* The development TSA's certificate comes from the same CA. */
+	if (n > 0 && tsa && (size_t)n < sizeof(buf))
+		n +=
+		    snprintf(buf + n, sizeof(buf) - (size_t)n,
+			     "tsa-url = %s\ntsa-trust = %s/ca.pem\n", tsa, abs);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -ENAMETOOLONG;
 	return init_write_file(dfd, "signetfs.conf", buf, (size_t)n, 0644);
@@ -380,8 +395,11 @@ static int parse_opts(int argc, char **argv, struct init_opts *o)
 	    {"join", required_argument, NULL, 'j'},
 	    {"force", no_argument, NULL, 'f'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"tsa", required_argument, NULL, 'T'},
+	    {"signer-validity", required_argument, NULL, 'S'},
 	    {0},
 	};
+	char *end;
 	int c;
 
 	optind = 1;
@@ -409,6 +427,18 @@ static int parse_opts(int argc, char **argv, struct init_opts *o)
 			break;
 		case 'f':
 			o->force = true;
+			break;
+		case 'T':
+			if (strncmp(optarg, "http://", 7) &&
+			    strncmp(optarg, "https://", 8))
+				goto bad;
+			o->tsa_url = optarg;
+			break;
+		case 'S':
+			o->signer_secs = strtol(optarg, &end, 10);
+			if (*end || end == optarg || o->signer_secs < 1 ||
+			    o->signer_secs > 86400L * 3650)
+				goto bad;
 			break;
 		case 'h':
 			usage(stdout);
@@ -544,14 +574,16 @@ static int finish(struct init_run *r)
 	int ret;
 
 	if (r->o.join)
-		ret =
-		    init_join_pki(r->dfd, &r->j, r->h, r->o.label, &r->signer);
+		ret = init_join_pki(r->dfd, &r->j, r->h, r->o.label,
+				    r->o.signer_secs, &r->signer);
 	else
-		ret = init_make_pki(r->dfd, r->h, &r->signer);
+		ret = init_make_pki(r->dfd, r->h, r->o.signer_secs, &r->signer);
+	if (!ret && r->o.tsa_url)
+		ret = init_make_tsa(r->dfd, r->o.join ? r->j.abs : r->abs);
 	if (!ret) {
 		crl = crl_path(r);
 		ret = write_config(r->dfd, r->abs, r->o.module, r->conf_path,
-				   crl, r->uri);
+				   crl, r->uri, r->o.tsa_url);
 	}
 	if (!ret) {
 		snprintf(ca_key, sizeof(ca_key), "%s/ca.key",

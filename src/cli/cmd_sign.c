@@ -7,7 +7,15 @@
 #include "cli.h"
 #include "signetfs/util.h"
 
-enum { OPT_MODULE = 256, OPT_KEY, OPT_CERT, OPT_CHAIN, OPT_PIN_FILE, OPT_SYNC };
+enum {
+	OPT_MODULE = 256,
+	OPT_KEY,
+	OPT_CERT,
+	OPT_CHAIN,
+	OPT_PIN_FILE,
+	OPT_SYNC,
+	OPT_STATE
+};
 
 static void usage(FILE *f)
 {
@@ -33,6 +41,10 @@ static void usage(FILE *f)
 		"      --cert PEM      signer certificate (+ chain after it)\n"
 		"      --chain PEM     intermediate certificates to include\n"
 		"      --sync          fsync each .sig and its directory\n"
+		"      --state DIR     stamp each signature with the path's "
+		"next version,\n"
+		"                      counted in DIR (default: the config's "
+		"state-dir)\n"
 		"  -j, --jobs N        signing threads (default: CPUs)\n"
 		"  -v, --verbose       print each signed file\n"
 		"                      (a progress line is shown when stderr "
@@ -53,6 +65,7 @@ int cmd_sign(int argc, char **argv)
 	    {"chain", required_argument, NULL, OPT_CHAIN},
 	    {"pin-file", required_argument, NULL, OPT_PIN_FILE},
 	    {"sync", no_argument, NULL, OPT_SYNC},
+	    {"state", required_argument, NULL, OPT_STATE},
 	    {"jobs", required_argument, NULL, 'j'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"recursive", no_argument, NULL, 'r'},
@@ -88,6 +101,9 @@ int cmd_sign(int argc, char **argv)
 			break;
 		case OPT_SYNC:
 			o.sync = true;
+			break;
+		case OPT_STATE:
+			o.state = optarg;
 			break;
 		case 'j':
 			if (cli_jobs(optarg, &o.jobs))

@@ -50,6 +50,8 @@ static const struct {
      "Inbox file content put in the page cache while it was verified."},
     {"bytes_read", "signetfs_read_bytes_total", "counter",
      "Inbox file content served by read requests."},
+    {"state_hits", "signetfs_state_verdict_hits_total", "counter",
+     "Inbox verdicts taken from the state directory (not hashed again)."},
 };
 
 #define HIST "signetfs_hsm_sign_duration_seconds"

@@ -14,6 +14,8 @@ enum {
 	OPT_JSON,
 	OPT_SIGNING_TIME,
 	OPT_FAILURES,
+	OPT_STATE,
+	OPT_TSA_TRUST
 };
 
 static void usage(FILE *f)
@@ -42,6 +44,14 @@ static void usage(FILE *f)
 	       "(repeatable)\n"
 	       "      --at-signing-time   check validity at signingTime, not "
 	       "now\n"
+	       "      --state DIR         refuse a version older than the "
+	       "inbox's in DIR\n"
+	       "                          (its version map, for the root R; "
+	       "read only)\n"
+	       "      --tsa-trust CA.pem  trust anchors of the timestamp "
+	       "authority: a valid\n"
+	       "                          token makes validity judged at its "
+	       "genTime\n"
 	       "      --json              one JSON object per line\n"
 	       "      --failures          print only the files that fail, "
 	       "with their reasons\n"
@@ -66,6 +76,10 @@ static int add_pin(struct verify_options *o, const char *hex)
 	return 0;
 }
 
+/*
+ * The options into struct verify_options, then verify_files(): one case
+ * per option of the getopt switch, so it is as long as the options are.
+ */
 int cmd_verify(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -75,8 +89,10 @@ int cmd_verify(int argc, char **argv)
 	    {"crl", required_argument, NULL, OPT_CRL},
 	    {"signer-sha256", required_argument, NULL, OPT_PIN},
 	    {"at-signing-time", no_argument, NULL, OPT_SIGNING_TIME},
+	    {"state", required_argument, NULL, OPT_STATE},
 	    {"json", no_argument, NULL, OPT_JSON},
 	    {"failures", no_argument, NULL, OPT_FAILURES},
+	    {"tsa-trust", required_argument, NULL, OPT_TSA_TRUST},
 	    {"jobs", required_argument, NULL, 'j'},
 	    {"recursive", no_argument, NULL, 'r'},
 	    {"help", no_argument, NULL, 'h'},
@@ -107,11 +123,17 @@ int cmd_verify(int argc, char **argv)
 		case OPT_SIGNING_TIME:
 			o.at_signing_time = true;
 			break;
+		case OPT_STATE:
+			o.state = optarg;
+			break;
 		case OPT_JSON:
 			o.json = true;
 			break;
 		case OPT_FAILURES:
 			o.failures_only = true;
+			break;
+		case OPT_TSA_TRUST:
+			o.tsa_trust = optarg;
 			break;
 		case 'r':
 			o.recursive = true;

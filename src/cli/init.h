@@ -25,6 +25,8 @@ struct init_opts {
 	const char *join;   /* EXISTING, or NULL */
 	bool rsa;
 	bool force;
+	long signer_secs;    /* --signer-validity; 0: 730 days */
+	const char *tsa_url; /* --tsa URL: a development TSA key and cert */
 };
 
 /*
@@ -64,8 +66,14 @@ void init_join_close(struct init_join *j);
 void init_store_undo(const struct init_join *j);
 
 /* init_pki.c: the development CA, the signer certificate, the CRL. */
-int init_make_pki(int dfd, struct hsm *h, X509 **signer_out);
+int init_make_pki(int dfd, struct hsm *h, long secs, X509 **signer_out);
 int init_join_pki(int dfd, const struct init_join *j, struct hsm *h,
-		  const char *label, X509 **signer_out);
+		  const char *label, long secs, X509 **signer_out);
+/*
+ * --tsa: a development TSA key (a file, as the CA's) and its certificate
+ * (EKU timeStamping, critical) from the CA in ca_dir, into DIR as
+ * tsa.key and tsa.pem, for scripts/dev-tsa.
+ */
+int init_make_tsa(int dfd, const char *ca_dir);
 
 #endif

@@ -53,10 +53,11 @@ struct ext_def {
 /*
  * A certificate for PUB named CN, signed by ISSUER_KEY (ISSUER NULL:
  * self-signed). EXT is {nid, value} pairs; SKI comes before AKI so a
- * self-signed AKI can refer to it. Valid from an hour ago, for DAYS.
+ * self-signed AKI can refer to it. Valid from an hour ago, for DAYS
+ * (SECS from now instead when not 0: --signer-validity).
  */
 static X509 *make_cert(const char *cn, EVP_PKEY *pub, X509 *issuer,
-		       EVP_PKEY *issuer_key, long days,
+		       EVP_PKEY *issuer_key, long days, long secs,
 		       const struct ext_def *ext, size_t next)
 {
 	X509 *x = X509_new();
@@ -71,7 +72,9 @@ static X509 *make_cert(const char *cn, EVP_PKEY *pub, X509 *issuer,
 	     X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer)
 					    : name) &&
 	     X509_gmtime_adj(X509_getm_notBefore(x), -3600) &&
-	     X509_time_adj_ex(X509_getm_notAfter(x), (int)days, -3600, NULL) &&
+	     (secs ? X509_gmtime_adj(X509_getm_notAfter(x), secs) != NULL
+		   : X509_time_adj_ex(X509_getm_notAfter(x), (int)days, -3600,
+				      NULL) != NULL) &&
 	     X509_set_pubkey(x, pub);
 	for (size_t i = 0; ok && i < next; i++)
 		ok = !add_ext(x, issuer ? issuer : x, ext[i].nid, ext[i].v);
@@ -94,11 +97,11 @@ static X509 *make_ca(EVP_PKEY *ca_key)
 	};
 
 	return make_cert("signetfs development CA", ca_key, NULL, ca_key, 3650,
-			 ext, ARRAY_SIZE(ext));
+			 0, ext, ARRAY_SIZE(ext));
 }
 
 static X509 *make_signer(const char *cn, EVP_PKEY *pub, X509 *ca,
-			 EVP_PKEY *ca_key)
+			 EVP_PKEY *ca_key, long secs)
 {
 	static const struct ext_def ext[] = {
 	    {NID_basic_constraints, "critical,CA:FALSE"},
@@ -108,7 +111,7 @@ static X509 *make_signer(const char *cn, EVP_PKEY *pub, X509 *ca,
 	    {NID_authority_key_identifier, "keyid:always"},
 	};
 
-	return make_cert(cn, pub, ca, ca_key, 730, ext, ARRAY_SIZE(ext));
+	return make_cert(cn, pub, ca, ca_key, 730, secs, ext, ARRAY_SIZE(ext));
 }
 
 /* An empty CRL, so revocation checks can be switched on from day one. */
@@ -146,7 +149,7 @@ static X509_CRL *make_crl(X509 *ca, EVP_PKEY *ca_key)
 
 /* With --join: a signer certificate from EXISTING's CA, and its ca.pem. */
 int init_join_pki(int dfd, const struct init_join *j, struct hsm *h,
-		  const char *label, X509 **signer_out)
+		  const char *label, long secs, X509 **signer_out)
 {
 	char cn[64], p[PATH_MAX];
 	BIO *b = BIO_new(BIO_s_mem());
@@ -157,7 +160,8 @@ int init_join_pki(int dfd, const struct init_join *j, struct hsm *h,
 
 	snprintf(cn, sizeof(cn), "signetfs signer %s", label);
 	if (b)
-		signer = make_signer(cn, hsm_public_key(h), j->ca, j->ca_key);
+		signer =
+		    make_signer(cn, hsm_public_key(h), j->ca, j->ca_key, secs);
 	if (!signer || !PEM_write_bio_X509(b, signer)) {
 		cli_error("init", "cannot issue the signer certificate");
 		ERR_print_errors_fp(stderr);
@@ -185,7 +189,7 @@ out:
 }
 
 /* Write the CA, the signer certificate and the CRL. */
-int init_make_pki(int dfd, struct hsm *h, X509 **signer_out)
+int init_make_pki(int dfd, struct hsm *h, long secs, X509 **signer_out)
 {
 	EVP_PKEY *ca_key = EVP_EC_gen("P-256");
 	X509 *ca = NULL, *signer = NULL;
@@ -198,7 +202,7 @@ int init_make_pki(int dfd, struct hsm *h, X509 **signer_out)
 		ca = make_ca(ca_key);
 	if (ca)
 		signer = make_signer("signetfs signer", hsm_public_key(h), ca,
-				     ca_key);
+				     ca_key, secs);
 	if (signer)
 		crl = make_crl(ca, ca_key);
 	if (!crl || !bk || !bc || !bs || !bl ||
@@ -229,5 +233,69 @@ out:
 	X509_free(signer);
 	X509_free(ca);
 	EVP_PKEY_free(ca_key);
+	return ret;
+}
+
+/* RFC 3161 2.3: one extended key usage, timeStamping, critical. */
+static X509 *make_tsa_cert(EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key)
+{
+	static const struct ext_def ext[] = {
+	    {NID_basic_constraints, "critical,CA:FALSE"},
+	    {NID_key_usage, "critical,digitalSignature"},
+	    {NID_ext_key_usage, "critical,timeStamping"},
+	    {NID_subject_key_identifier, "hash"},
+	    {NID_authority_key_identifier, "keyid:always"},
+	};
+
+	return make_cert("signetfs development TSA", key, ca, ca_key, 1825, 0,
+			 ext, ARRAY_SIZE(ext));
+}
+
+static void *read_pem(const char *dir, const char *name, bool key)
+{
+	char p[PATH_MAX];
+	BIO *b;
+	void *x;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	b = BIO_new_file(p, "r");
+	if (!b)
+		return NULL;
+	x = key ? (void *)PEM_read_bio_PrivateKey(b, NULL, NULL, NULL)
+		: (void *)PEM_read_bio_X509(b, NULL, NULL, NULL);
+	BIO_free(b);
+	return x;
+}
+
+int init_make_tsa(int dfd, const char *ca_dir)
+{
+	EVP_PKEY *ca_key = read_pem(ca_dir, "ca.key", true);
+	X509 *ca = read_pem(ca_dir, "ca.pem", false), *cert = NULL;
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	BIO *bk = BIO_new(BIO_s_mem()), *bc = BIO_new(BIO_s_mem());
+	int ret = -EIO;
+
+	if (ca && ca_key && key)
+		cert = make_tsa_cert(key, ca, ca_key);
+	if (!cert || !bk || !bc ||
+	    !PEM_write_bio_PrivateKey(bk, key, NULL, NULL, 0, NULL, NULL) ||
+	    !PEM_write_bio_X509(bc, cert)) {
+		cli_error("init",
+			  "cannot make the development TSA (needs "
+			  "%s/ca.key)",
+			  ca_dir);
+		ERR_print_errors_fp(stderr);
+		goto out;
+	}
+	ret = init_write_bio(dfd, "tsa.key", bk, 0600);
+	if (!ret)
+		ret = init_write_bio(dfd, "tsa.pem", bc, 0644);
+out:
+	BIO_free(bk);
+	BIO_free(bc);
+	X509_free(cert);
+	X509_free(ca);
+	EVP_PKEY_free(ca_key);
+	EVP_PKEY_free(key);
 	return ret;
 }

@@ -24,6 +24,7 @@ static const struct {
     {"inbox", cmd_inbox, "mount a directory that serves verified files"},
     {"audit", cmd_audit, "verify or show an audit log"},
     {"status", cmd_status, "counters of a running mount"},
+    {"timestamp", cmd_timestamp, "add RFC 3161 tokens to existing .sig files"},
 };
 
 void cli_error(const char *cmd, const char *fmt, ...)

@@ -19,6 +19,7 @@
 #include "signetfs/config.h"
 #include "signetfs/policy.h"
 #include "signetfs/signer.h"
+#include "signetfs/state.h"
 
 /* A signature whose record is written, not yet known to be durable. */
 struct pending {
@@ -54,6 +55,9 @@ struct sign_job {
 	char **msg;  /* error per file, or NULL */
 	struct sfs_writer writer;
 	bool sync;
+	/* --state: each file's version, on disk before any is signed. */
+	struct state_store *state;
+	uint64_t *versions;
 	/*
 	 * Signed, recorded, waiting for the records to be durable before
 	 * their .sig files are written: one audit sync per batch, not per
@@ -63,6 +67,8 @@ struct sign_job {
 	struct pending batch[BATCH];
 	size_t nbatch;
 	off_t batch_end;
+	/* RFC 3161: the config's TSAs (NULL: none), asked once all signed. */
+	struct sfs_tsaset *tsas;
 };
 
 static void fail_file(struct sign_job *j, size_t i, enum sfs_exit ex,
@@ -283,6 +289,12 @@ static int open_to_sign(struct sign_job *j, size_t i, char **rel, char **sig,
 	return -1;
 }
 
+/*
+ * One file, the steps in the order that keeps the audit promise: open it,
+ * pick its rule's signer, its version (--state), hash, sign, write the
+ * record (durable), then the .sig; each step's failure names the file
+ * and its errno. One sequence, kept in one place, hence its length.
+ */
 static void sign_file(size_t i, void *ctx)
 {
 	struct sign_job *j = ctx;
@@ -310,14 +322,22 @@ static void sign_file(size_t i, void *ctx)
 			  file);
 		goto out;
 	}
+	if (j->versions && !j->versions[i]) {
+		fail_file(j, i, SFS_EXIT_REFUSED,
+			  "%s: no version for this path (state directory: its "
+			  "entry fails its MAC, or is at the maximum)",
+			  file);
+		goto out;
+	}
 	ret = sfs_hash_fd(fd, signer_md(sg), &d, &size);
 	if (ret) {
 		fail_file(j, i, SFS_EXIT_REFUSED, "%s: cannot read: %s", file,
 			  strerror(-ret));
 		goto out;
 	}
-	if (signer_sign(sg, &d, rel, strlen(rel), &j->writer, &der, &len,
-			&err)) {
+	if (signer_sign_versioned(sg, &d, rel, strlen(rel), &j->writer,
+				  j->versions ? j->versions[i] : 0, &der, &len,
+				  &err)) {
 		audit_sign(j, sg, "sign-failed", rel, (int64_t)size, &d,
 			   err.msg, &end);
 		fail_file(j, i, err.exit ? err.exit : SFS_EXIT_TOKEN, "%s",
@@ -365,6 +385,51 @@ static void sign_one(size_t i, void *ctx)
 
 	sign_file(i, ctx);
 	cli_progress_add(j->progress, j->sizes[i]);
+}
+
+/*
+ * Each file's next version, in one transaction synced once, before any
+ * file is signed: a crash then skips numbers, never repeats one. Above
+ * the version FILE.sig carries now, if any (an unverified floor: a
+ * counter lost or kept elsewhere is not handed out again). A file that
+ * cannot have one keeps 0 and fails when signed.
+ */
+static int alloc_versions(struct sign_job *j, const char *dir, size_t n)
+{
+	struct sfs_error err = {0};
+	int ret;
+
+	if (state_open(dir, j->root, STATE_OUTBOX, 0, &j->state, &err)) {
+		cli_error("sign", "%s", err.msg);
+		return SFS_EXIT_USAGE;
+	}
+	j->versions = calloc(n ? n : 1, sizeof(*j->versions));
+	if (!j->versions || state_batch_begin(j->state))
+		return SFS_EXIT_USAGE;
+	for (size_t i = 0; i < n; i++) {
+		char *rel = NULL, *sig = NULL;
+		uint8_t *der = NULL;
+		uint64_t floor = 0;
+		size_t len;
+
+		if (sfs_path_relative(j->root, j->files[i], &rel) ||
+		    asprintf(&sig, "%s" SFS_SIG_SUFFIX, j->files[i]) < 0) {
+			free(rel);
+			continue; /* refused when it is signed */
+		}
+		if (!sfs_read_file_at(AT_FDCWD, sig, SFS_SIG_MAX, &der, &len))
+			sig_peek_version(der, len, &floor);
+		state_version_next(j->state, rel, strlen(rel), floor,
+				   &j->versions[i]);
+		free(der);
+		free(sig);
+		free(rel);
+	}
+	ret = state_batch_end(j->state);
+	if (ret)
+		cli_error("sign", "%s: cannot keep the versions: %s", dir,
+			  strerror(-ret));
+	return ret ? SFS_EXIT_USAGE : 0;
 }
 
 /* The config (if any) with the command line's key settings over it. */
@@ -446,6 +511,56 @@ static int report(struct sign_job *j, size_t n, bool verbose, int ret)
 	return ret;
 }
 
+/* With a config that sets tsa-url: its TSAs, opened before any signing. */
+static int open_tsas(struct sign_job *j)
+{
+	struct sfs_error err = {0};
+
+	if (!j->cfg)
+		return 0;
+	if (policy_tsas_open(j->cfg, &j->tsas, &err)) {
+		cli_error("sign", "%s", err.msg);
+		return -1;
+	}
+	if (!policy_tsas_any(j->tsas)) {
+		policy_tsas_close(j->tsas);
+		j->tsas = NULL;
+	}
+	return 0;
+}
+
+/*
+ * The signatures are made and installed; now their tokens, all files at
+ * once (several requests in flight). A TSA that does not answer leaves
+ * valid signatures without a token: exit 1, and `signetfs timestamp`
+ * adds the tokens later (docs/operations.md).
+ */
+static int stamp_signed(struct sign_job *j, size_t n,
+			const struct sign_options *o, int ret)
+{
+	struct stamp_run r = {.cmd = "sign",
+			      .cfg = j->cfg,
+			      .tsas = j->tsas,
+			      .audit = j->audit,
+			      .root = j->root,
+			      .verbose = o->verbose,
+			      .after_sign = true};
+	char **ok = calloc(n ? n : 1, sizeof(*ok));
+
+	if (!j->tsas || !ok) {
+		free(ok);
+		return ret;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (j->result[i] == SFS_EXIT_OK)
+			ok[r.n++] = j->files[i];
+	r.files = ok;
+	if (stamp_files(&r) || r.failed)
+		ret = ret == SFS_EXIT_OK ? SFS_EXIT_REFUSED : ret;
+	free(ok);
+	return ret;
+}
+
 int sign_files(const struct sign_options *o)
 {
 	struct sign_job j = {.root = o->root ? o->root : ".",
@@ -454,11 +569,14 @@ int sign_files(const struct sign_options *o)
 	struct sfs_key_config kc;
 	struct cli_files files = {0};
 	int ret = SFS_EXIT_USAGE, walk_errors;
+	const char *state;
 	size_t n;
 
 	if (key_config(o, &cfg, &kc))
 		return SFS_EXIT_USAGE;
 	j.cfg = cfg;
+	if (open_tsas(&j))
+		goto out;
 	j.sync = o->sync || (cfg && cfg->sync_sig);
 	ret = open_keys(&j, o, &kc);
 	if (ret)
@@ -478,17 +596,24 @@ int sign_files(const struct sign_options *o)
 		cli_error("sign", "out of memory");
 		goto out;
 	}
+	state = o->state ? o->state : cfg ? cfg->state_dir : NULL;
+	if (state && (ret = alloc_versions(&j, state, n)) != 0)
+		goto out;
 	j.progress = cli_progress_new("sign", n, files.bytes);
 	sfs_parallel(n, o->jobs ? o->jobs : sfs_cpus(), sign_one, &j, NULL);
 	batch_flush(&j);
 	cli_progress_end(j.progress);
 	ret = report(&j, n, o->verbose,
 		     walk_errors ? SFS_EXIT_REFUSED : SFS_EXIT_OK);
+	ret = stamp_signed(&j, n, o, ret);
 out:
 	cli_files_free(&files);
 	free(j.result);
 	free(j.msg);
 	audit_close(j.audit);
+	state_close(j.state);
+	free(j.versions);
+	policy_tsas_close(j.tsas);
 	if (j.ring)
 		keyring_close(j.ring);
 	else

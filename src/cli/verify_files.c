@@ -15,6 +15,8 @@
 #include "cli.h"
 #include "signetfs/config.h"
 #include "signetfs/json.h"
+#include "signetfs/state.h"
+#include "signetfs/policy.h"
 #include "signetfs/verdict.h"
 
 /*
@@ -37,6 +39,7 @@ struct verify_job {
 	enum verify_reason *reason;
 	struct verify_why *why;
 	struct sig_info *info;
+	struct state_store *state; /* --state: rule 25 against its map */
 };
 
 /*
@@ -101,6 +104,9 @@ static void verify_file(size_t i, void *ctx)
 	}
 	read_sig(file, &der, &sig, why);
 	r = verdict_check_fd(j->cfg, j->v, rel, &sig, fd, &j->info[i]);
+	if (r == VR_OK)
+		r = verdict_check_version(j->state, rel, strlen(rel),
+					  j->info[i].file_version, false);
 out:
 	j->reason[i] = r;
 	if (fd >= 0)
@@ -180,6 +186,12 @@ static void print_json(const char *file, enum verify_reason r,
 		sfs_json_printf(&b, ",\"%s\":\"%s\",\"signing_time\":%lld",
 				sfs_md_name(info->digest.alg), hex,
 				(long long)info->signing_time);
+		if (info->file_version)
+			sfs_json_printf(&b, ",\"version\":%llu",
+					(unsigned long long)info->file_version);
+		if (info->stamp_time)
+			sfs_json_printf(&b, ",\"timestamp\":%lld",
+					(long long)info->stamp_time);
 		sfs_json_printf(&b, ",\"writer\":{\"uid\":%u,\"gid\":%u",
 				info->writer.uid, info->writer.gid);
 		sfs_json_raw(&b, ",\"user\":", 8);
@@ -190,6 +202,19 @@ static void print_json(const char *file, enum verify_reason r,
 	if (!b.oom)
 		fputs(b.data, stdout);
 	sfs_json_buf_free(&b);
+}
+
+/* --tsa-trust: the TSA trust anchors, over the config's global one. */
+static int tsa_trust_option(struct verify_job *j, const char *file)
+{
+	struct sfs_config *c = (struct sfs_config *)j->cfg;
+	char *p = strdup(file);
+
+	if (!p)
+		return -ENOMEM;
+	free(c->tsa.trust);
+	c->tsa.trust = p;
+	return 0;
 }
 
 /*
@@ -229,7 +254,12 @@ static int load_trust(struct verify_job *j, struct verify_options *o,
 		o->pins = NULL; /* transferred */
 		o->n_pins = 0;
 	}
-	if (verifier_new(&tc, &j->v, &err)) {
+	if (o->tsa_trust && tsa_trust_option(j, o->tsa_trust) != 0) {
+		cli_error("verify", "out of memory");
+		return -1;
+	}
+	if (verifier_new(&tc, &j->v, &err) ||
+	    policy_verifier_tsa(j->cfg, j->v, &err)) {
 		cli_error("verify", "%s", err.msg);
 		return -1;
 	}
@@ -280,6 +310,16 @@ int verify_files(struct verify_options *o)
 
 	if (load_trust(&j, o, &cfg, &trust_only))
 		goto out;
+	if (o->state) {
+		struct sfs_error err = {0};
+
+		/* Read only: the inbox's map, never changed from here. */
+		if (state_open(o->state, j.root, STATE_INBOX, STATE_READONLY,
+			       &j.state, &err)) {
+			cli_error("verify", "%s", err.msg);
+			goto out;
+		}
+	}
 	walk_errors = cli_files_collect(&files, o->args, o->nargs, o->recursive,
 					"verify");
 	if (walk_errors < 0)
@@ -305,7 +345,9 @@ out:
 	free(j.why);
 	free(j.info);
 	free(trust_only.pins);
+	free(trust_only.tsa.trust);
 	verifier_free(j.v);
+	state_close(j.state);
 	config_free(cfg);
 	return ret;
 }

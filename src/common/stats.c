@@ -24,6 +24,7 @@ static const char *const names[SFS_C_COUNT_] = {
     [SFS_C_PREWARM_TOTAL] = "prewarm_total",
     [SFS_C_BYTES_FILLED] = "bytes_filled",
     [SFS_C_BYTES_READ] = "bytes_read",
+    [SFS_C_STATE_HITS] = "state_hits",
 };
 
 void sfs_stats_add(struct sfs_stats *s, enum sfs_counter c, uint64_t n)

@@ -60,6 +60,7 @@ ASN1_SEQUENCE(SFS_WRITER) =
 		static ASN1_OBJECT
     * oid_path,
     *oid_writer, *oid_checkpoint;
+static ASN1_OBJECT *oid_version;
 static pthread_once_t oid_once = PTHREAD_ONCE_INIT;
 
 static void oids_init(void)
@@ -67,6 +68,7 @@ static void oids_init(void)
 	oid_path = OBJ_txt2obj(SIG_OID_PATH, 1);
 	oid_writer = OBJ_txt2obj(SIG_OID_WRITER, 1);
 	oid_checkpoint = OBJ_txt2obj(SIG_OID_CHECKPOINT, 1);
+	oid_version = OBJ_txt2obj(SIG_OID_VERSION, 1);
 }
 
 const ASN1_OBJECT *sig_oid_path(void)
@@ -85,6 +87,12 @@ const ASN1_OBJECT *sig_oid_checkpoint(void)
 {
 	pthread_once(&oid_once, oids_init);
 	return oid_checkpoint;
+}
+
+const ASN1_OBJECT *sig_oid_version(void)
+{
+	pthread_once(&oid_once, oids_init);
+	return oid_version;
 }
 
 int sig_path_encode(long version, const char *path, size_t len, uint8_t **der,
@@ -223,6 +231,32 @@ static int add_seq_attr(CMS_SignerInfo *si, const ASN1_OBJECT *oid,
 	return CMS_signed_add1_attr_by_OBJ(si, oid, V_ASN1_SEQUENCE, der, len);
 }
 
+/* signetfs-version, and its test twins (sigbuild.h). */
+static int add_version_attr(CMS_SignerInfo *si, const struct sig_build *b)
+{
+	X509_ATTRIBUTE *a;
+	uint8_t *der = NULL;
+	int len = 0, ok;
+
+	if (b->flags & SIG_BUILD_VERSION_RAW)
+		return add_seq_attr(si, sig_oid_version(), b->version_der,
+				    b->version_der_len);
+	if (sig_version_encode(SIG_VERSION_VERSION, b->file_version, &der,
+			       &len))
+		return 0;
+	ok = add_seq_attr(si, sig_oid_version(), der, len);
+	if (ok && (b->flags & SIG_BUILD_VERSION_TWICE))
+		ok = add_seq_attr(si, sig_oid_version(), der, len);
+	if (ok && (b->flags & SIG_BUILD_VERSION_VALUES)) {
+		a = CMS_signed_get_attr(
+		    si, CMS_signed_get_attr_by_OBJ(si, sig_oid_version(), -1));
+		ok =
+		    a && X509_ATTRIBUTE_set1_data(a, V_ASN1_SEQUENCE, der, len);
+	}
+	OPENSSL_free(der);
+	return ok;
+}
+
 static int add_attrs(CMS_SignerInfo *si, const struct sig_build *b)
 {
 	uint8_t *der = NULL;
@@ -253,7 +287,9 @@ static int add_attrs(CMS_SignerInfo *si, const struct sig_build *b)
 		if (!ok)
 			return 0;
 	}
-	return 1;
+	return b->file_version || (b->flags & SIG_BUILD_VERSION_RAW)
+		   ? add_version_attr(si, b)
+		   : 1;
 }
 
 CMS_ContentInfo *sig_build_cms(const struct sig_build *b)
@@ -377,6 +413,96 @@ int sig_build_content_der(const struct sig_build *b, const void *content,
 			  size_t len, uint8_t **der, size_t *der_len)
 {
 	return cms_der(sig_build_content_cms(b, content, len), der, der_len);
+}
+
+/*
+ * signetfs-version ::= SEQUENCE { version INTEGER, fileVersion INTEGER }
+ * (docs/signature-format.md). Declared here, at the end, so that the
+ * format's older types above stay as they were. (clang-format cannot lay
+ * out OpenSSL's ASN.1 template macros: it is off for them.)
+ */
+/* clang-format off */
+typedef struct {
+	ASN1_INTEGER *version;
+	ASN1_INTEGER *file_version;
+} SFS_VERSION;
+
+ASN1_SEQUENCE(SFS_VERSION) = {
+	ASN1_SIMPLE(SFS_VERSION, version, ASN1_INTEGER),
+	ASN1_SIMPLE(SFS_VERSION, file_version, ASN1_INTEGER),
+} static_ASN1_SEQUENCE_END(SFS_VERSION)
+IMPLEMENT_STATIC_ASN1_ALLOC_FUNCTIONS(SFS_VERSION)
+IMPLEMENT_STATIC_ASN1_ENCODE_FUNCTIONS(SFS_VERSION)
+
+int sig_version_encode(long version, uint64_t file_version, uint8_t **der,
+		       int *der_len)
+/* clang-format on */
+{
+	SFS_VERSION *x = SFS_VERSION_new();
+	int ret = -ENOMEM;
+
+	*der = NULL;
+	if (x && ASN1_INTEGER_set(x->version, version) &&
+	    ASN1_INTEGER_set_uint64(x->file_version, file_version)) {
+		*der_len = i2d_SFS_VERSION(x, der);
+		ret = *der_len > 0 ? 0 : -ENOMEM;
+	}
+	SFS_VERSION_free(x);
+	return ret;
+}
+
+int sig_version_decode(const uint8_t *der, long len, uint64_t *file_version)
+{
+	SFS_VERSION *x;
+	int ret = -EBADMSG;
+	int64_t v, fv;
+
+	DECODE_STRICT(SFS_VERSION, der, len, x);
+	if (!x)
+		return -EBADMSG;
+	if (!ASN1_INTEGER_get_int64(&v, x->version))
+		goto out;
+	if (v != SIG_VERSION_VERSION) {
+		ret = -EPROTO;
+		goto out;
+	}
+	/* Positive and within int64: a negative one has no meaning. */
+	if (!ASN1_INTEGER_get_int64(&fv, x->file_version) || fv < 1)
+		goto out;
+	*file_version = (uint64_t)fv;
+	ret = 0;
+out:
+	SFS_VERSION_free(x);
+	return ret;
+}
+
+int sig_peek_version(const uint8_t *der, size_t len, uint64_t *file_version)
+{
+	const unsigned char *p = der;
+	CMS_ContentInfo *cms = d2i_CMS_ContentInfo(NULL, &p, (long)len);
+	STACK_OF(CMS_SignerInfo) *sis = cms ? CMS_get0_SignerInfos(cms) : NULL;
+	CMS_SignerInfo *si;
+	ASN1_TYPE *t = NULL;
+	int pos, ret = cms ? -ENOENT : -EBADMSG;
+
+	*file_version = 0;
+	if (sis && sk_CMS_SignerInfo_num(sis) == 1) {
+		si = sk_CMS_SignerInfo_value(sis, 0);
+		pos = CMS_signed_get_attr_by_OBJ(si, sig_oid_version(), -1);
+		if (pos >= 0)
+			t = X509_ATTRIBUTE_get0_type(
+			    CMS_signed_get_attr(si, pos), 0);
+		if (pos >= 0 && (!t || ASN1_TYPE_get(t) != V_ASN1_SEQUENCE))
+			ret = -EBADMSG;
+		else if (t)
+			ret = sig_version_decode(
+			    ASN1_STRING_get0_data(t->value.sequence),
+			    ASN1_STRING_length(t->value.sequence),
+			    file_version);
+	}
+	CMS_ContentInfo_free(cms);
+	ERR_clear_error();
+	return ret;
 }
 
 void sig_info_clear(struct sig_info *info)

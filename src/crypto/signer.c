@@ -149,15 +149,27 @@ int signer_sign(struct sfs_signer *s, const struct sfs_digest *digest,
 		const struct sfs_writer *writer, uint8_t **der, size_t *der_len,
 		struct sfs_error *err)
 {
+	return signer_sign_versioned(s, digest, path, path_len, writer, 0, der,
+				     der_len, err);
+}
+
+int signer_sign_versioned(struct sfs_signer *s, const struct sfs_digest *digest,
+			  const char *path, size_t path_len,
+			  const struct sfs_writer *writer,
+			  uint64_t file_version, uint8_t **der, size_t *der_len,
+			  struct sfs_error *err)
+{
 	struct sig_build b = {
 	    .digest = digest,
 	    .path = path,
 	    .path_len = path_len,
 	    .writer = writer,
+	    .file_version = file_version,
 	};
 
 	/* The digest's own algorithm is signed (content uses signer_md()). */
 	if (digest->len != sfs_md_len(digest->alg) ||
+	    file_version > SIG_FILE_VERSION_MAX ||
 	    sfs_path_check(path, path_len)) {
 		sfs_error_set(err, -EINVAL, SFS_EXIT_USAGE,
 			      "invalid digest or path to sign");

@@ -17,13 +17,34 @@
 #include "signetfs/log.h"
 #include "signetfs/sigbuild.h"
 #include "signetfs/verify.h"
+#include "tsa_int.h"
 
 struct sfs_verifier {
 	X509_STORE *store; /* read-only after verifier_new(): shared */
 	bool crl_check;
 	bool at_signing_time;
 	time_t crl_until; /* earliest nextUpdate of the CRLs, 0: none */
+	/* TSA trust stores by file name (verifier_add_tsa, before sharing). */
+	struct {
+		char *file;
+		X509_STORE *store;
+	} * tsa;
+	size_t n_tsa;
 };
+
+/* RFC 3161 (T1-T9), at the end of this file. */
+static enum verify_reason check_stamp(struct sfs_verifier *v,
+				      CMS_SignerInfo *si,
+				      const struct verify_tsa *tsa,
+				      struct sig_info *info);
+static enum verify_reason check_chain_stamped(struct sfs_verifier *v,
+					      X509 *signer,
+					      STACK_OF(X509) * untrusted,
+					      time_t gen, time_t *until);
+static enum verify_reason chain_pass(struct sfs_verifier *v, X509 *signer,
+				     STACK_OF(X509) * untrusted,
+				     const time_t *at, bool crl,
+				     bool cert_validity, time_t *until);
 
 static const struct {
 	const char *name;
@@ -79,6 +100,33 @@ static const struct {
     [VR_SIGNER_IS_CA] = {"signer-is-ca",
 			 "signer certificate is a CA certificate"},
     [VR_NOT_REGULAR] = {"not-regular-file", "not a regular file (not opened)"},
+    [VR_ROLLBACK] = {"rollback", "older than a version of this path already "
+				 "seen (rollback)"},
+    [VR_STATE] = {"state-error", "the version map's entry for this path "
+				 "cannot be read or fails its MAC"},
+    [VR_UNSIGNED_ATTR] = {"unsigned-attribute",
+			  "an unsigned attribute other than a timestamp "
+			  "token"},
+    [VR_TSA_COUNT] = {"tsa-token-count", "more than one timestamp token"},
+    [VR_TSA_MALFORMED] = {"tsa-token-malformed",
+			  "timestamp token is not a DER RFC 3161 token"},
+    [VR_TSA_IMPRINT] = {"tsa-imprint-mismatch",
+			"timestamp token is not over this signature"},
+    [VR_TSA_BAD_SIGNATURE] = {"tsa-bad-signature",
+			      "timestamp token's signature is invalid"},
+    [VR_TSA_ESS] = {"tsa-ess-mismatch",
+		    "timestamp token's ESS certificate id does not name "
+		    "its TSA certificate"},
+    [VR_TSA_UNTRUSTED] = {"tsa-untrusted",
+			  "timestamp authority does not chain to tsa-trust "
+			  "at genTime"},
+    [VR_TSA_NO_EKU] = {"tsa-no-timestamping-eku",
+		       "TSA certificate lacks a critical timeStamping EKU"},
+    [VR_TSA_POLICY] = {"tsa-policy-mismatch",
+		       "timestamp token's policy is not tsa-policy"},
+    [VR_TSA_TIME] = {"tsa-time-outside-validity",
+		     "timestamp's genTime is outside the signer "
+		     "certificate's validity (or in the future)"},
 };
 
 const char *verify_reason_str(enum verify_reason r)
@@ -283,6 +331,11 @@ void verifier_free(struct sfs_verifier *v)
 	if (!v)
 		return;
 	X509_STORE_free(v->store);
+	for (size_t i = 0; i < v->n_tsa; i++) {
+		free(v->tsa[i].file);
+		X509_STORE_free(v->tsa[i].store);
+	}
+	free(v->tsa);
 	free(v);
 }
 
@@ -397,7 +450,16 @@ static enum verify_reason check_attrs(CMS_SignerInfo *si, enum sfs_md md,
 	r = seq_attr(si, sig_oid_writer(), &der, &len);
 	if (r)
 		return r;
-	return errno_reason(sig_writer_decode(der, len, &info->writer));
+	r = errno_reason(sig_writer_decode(der, len, &info->writer));
+	if (r)
+		return r;
+	/* signetfs-version is optional, but once, with one value, strict. */
+	if (CMS_signed_get_attr_by_OBJ(si, sig_oid_version(), -1) < 0)
+		return VR_OK;
+	r = seq_attr(si, sig_oid_version(), &der, &len);
+	if (r)
+		return r;
+	return errno_reason(sig_version_decode(der, len, &info->file_version));
 }
 
 static enum verify_reason check_ess(CMS_SignerInfo *si, X509 *signer)
@@ -633,6 +695,7 @@ static enum verify_reason parse_der(const uint8_t *der, size_t len,
 static enum verify_reason check_signer(struct sfs_verifier *v,
 				       CMS_ContentInfo *cms, CMS_SignerInfo *si,
 				       const struct verify_policy *pol,
+				       const struct verify_tsa *tsa,
 				       struct sig_info *info)
 {
 	STACK_OF(X509) *certs = NULL;
@@ -659,11 +722,17 @@ static enum verify_reason check_signer(struct sfs_verifier *v,
 	info->signer_not_before = asn1_time_t(X509_get0_notBefore(signer));
 	info->signer_not_after = asn1_time_t(X509_get0_notAfter(signer));
 	r = check_ess(si, signer);
+	if (!r)
+		r = check_stamp(v, si, tsa, info);
 	if (r)
 		return r;
 	certs = CMS_get1_certs(cms);
-	r = check_chain(v, signer, certs, info->signing_time,
-			&info->valid_until);
+	if (info->stamp_time)
+		r = check_chain_stamped(v, signer, certs, info->stamp_time,
+					&info->valid_until);
+	else
+		r = check_chain(v, signer, certs, info->signing_time,
+				&info->valid_until);
 	sk_X509_pop_free(certs, X509_free);
 	if (r)
 		return r;
@@ -681,6 +750,15 @@ enum verify_reason verifier_check_sig(struct sfs_verifier *v,
 				      const struct verify_policy *pol,
 				      struct sig_info *info)
 {
+	return verifier_check_sig_tsa(v, der, len, pol, NULL, info);
+}
+
+enum verify_reason verifier_check_sig_tsa(struct sfs_verifier *v,
+					  const uint8_t *der, size_t len,
+					  const struct verify_policy *pol,
+					  const struct verify_tsa *tsa,
+					  struct sig_info *info)
+{
 	CMS_ContentInfo *cms = NULL;
 	CMS_SignerInfo *si = NULL;
 	enum verify_reason r;
@@ -696,7 +774,7 @@ enum verify_reason verifier_check_sig(struct sfs_verifier *v,
 	r = check_attrs(si, md, info);
 	if (r)
 		goto out;
-	r = check_signer(v, cms, si, pol, info);
+	r = check_signer(v, cms, si, pol, tsa, info);
 	if (r)
 		goto out;
 	if (pol && pol->expected_path &&
@@ -714,10 +792,19 @@ enum verify_reason verifier_check_fd(struct sfs_verifier *v, const uint8_t *der,
 				     const struct verify_policy *pol, int fd,
 				     struct sig_info *info)
 {
+	return verifier_check_fd_tsa(v, der, len, pol, NULL, fd, info);
+}
+
+enum verify_reason verifier_check_fd_tsa(struct sfs_verifier *v,
+					 const uint8_t *der, size_t len,
+					 const struct verify_policy *pol,
+					 const struct verify_tsa *tsa, int fd,
+					 struct sig_info *info)
+{
 	struct sfs_digest d;
 	enum verify_reason r;
 
-	r = verifier_check_sig(v, der, len, pol, info);
+	r = verifier_check_sig_tsa(v, der, len, pol, tsa, info);
 	if (r)
 		return r;
 	if (sfs_hash_fd(fd, info->digest.alg, &d, NULL) != 0)
@@ -838,7 +925,7 @@ enum verify_reason verifier_check_checkpoint(struct sfs_verifier *v,
 	r = cp_attrs(si, content, info);
 	if (r)
 		goto out;
-	r = check_signer(v, cms, si, &pol, info);
+	r = check_signer(v, cms, si, &pol, NULL, info);
 	/* No pins is no key, never "any key the trust store knows". */
 	if (r == VR_OK && n_pins == 0)
 		r = VR_PIN_MISMATCH;
@@ -872,4 +959,100 @@ const char *verify_checkpoint_reason_str(enum verify_reason r)
 	default:
 		return verify_reason_str(r);
 	}
+}
+
+/*
+ * ---- RFC 3161 timestamps ------------------------------------------------
+ * Rules T1-T9 of docs/signature-format.md, between the ESS binding (17)
+ * and the chain (18). The token checks themselves are in tsa_verify.c.
+ */
+
+int verifier_add_tsa(struct sfs_verifier *v, const char *tsa_trust,
+		     struct sfs_error *err)
+{
+	X509_STORE *s;
+	void *grown;
+
+	for (size_t i = 0; i < v->n_tsa; i++)
+		if (!strcmp(v->tsa[i].file, tsa_trust))
+			return 0;
+	s = tsa_store_load(tsa_trust, err);
+	if (!s)
+		return -ENOENT;
+	grown = realloc(v->tsa, (v->n_tsa + 1) * sizeof(*v->tsa));
+	if (!grown) {
+		X509_STORE_free(s);
+		return -ENOMEM;
+	}
+	v->tsa = grown;
+	v->tsa[v->n_tsa].file = strdup(tsa_trust);
+	v->tsa[v->n_tsa].store = s;
+	if (!v->tsa[v->n_tsa].file) {
+		X509_STORE_free(s);
+		return -ENOMEM;
+	}
+	v->n_tsa++;
+	return 0;
+}
+
+static X509_STORE *tsa_store(struct sfs_verifier *v, const char *file)
+{
+	for (size_t i = 0; i < v->n_tsa; i++)
+		if (!strcmp(v->tsa[i].file, file))
+			return v->tsa[i].store;
+	return NULL;
+}
+
+/*
+ * T1 always; T2-T8 when the policy names a TSA trust store: without one,
+ * a token is carried but never trusted, and the chain is judged as if
+ * there were none. On success info->stamp_time is genTime (T9 follows).
+ */
+static enum verify_reason check_stamp(struct sfs_verifier *v,
+				      CMS_SignerInfo *si,
+				      const struct verify_tsa *tsa,
+				      struct sig_info *info)
+{
+	struct tsa_stamp st;
+	X509_STORE *store;
+	const uint8_t *tok;
+	long len;
+	enum verify_reason r = tsa_unsigned_attrs(si, &tok, &len);
+
+	if (r || !tok || !tsa || !tsa->trust)
+		return r;
+	/* Named but never loaded (a caller's bug): fail closed. */
+	store = tsa_store(v, tsa->trust);
+	if (!store)
+		return VR_INTERNAL;
+	r = tsa_check_token(store, tsa->policy, tok, len,
+			    CMS_SignerInfo_get0_signature(si), &st);
+	if (r)
+		return r;
+	if (st.gen_time > time(NULL) + TSA_CLOCK_SKEW)
+		return VR_TSA_TIME;
+	info->stamp_time = st.gen_time;
+	return VR_OK;
+}
+
+/*
+ * T9: with a valid token the signer's chain must be valid at genTime,
+ * which a TSA attests (signingTime only the signer does); the CRL is
+ * judged now, as in validity = signing-time. The verdict then holds
+ * until the CRL's nextUpdate, not until the certificate expires.
+ */
+static enum verify_reason check_chain_stamped(struct sfs_verifier *v,
+					      X509 *signer,
+					      STACK_OF(X509) * untrusted,
+					      time_t gen, time_t *until)
+{
+	enum verify_reason r;
+
+	*until = v->crl_check ? v->crl_until : 0;
+	r = chain_pass(v, signer, untrusted, &gen, false, true, until);
+	if (r == VR_EXPIRED || r == VR_NOT_YET_VALID)
+		return VR_TSA_TIME;
+	if (r || !v->crl_check)
+		return r;
+	return chain_pass(v, signer, untrusted, NULL, true, false, until);
 }

@@ -41,8 +41,9 @@ struct inbox_vfile {
 	uint8_t signer_sha256[32];
 	char signer_subject[256];
 	time_t signing_time;
-	time_t valid_until; /* an OK verdict expires then (sig_info) */
-	inbox_tag *blocks;  /* NULL: not kept, re-hash on open */
+	time_t valid_until;    /* an OK verdict expires then (sig_info) */
+	uint64_t file_version; /* signetfs-version, 0: none */
+	inbox_tag *blocks;     /* NULL: not kept, re-hash on open */
 	atomic_bool audited_mismatch; /* one record per version */
 };
 

@@ -25,6 +25,11 @@ struct inbox_conf {
 	const struct sfs_config *cfg;
 	struct sfs_config *owned; /* loaded by a reload: freed here */
 	struct sfs_verifier *verifier;
+	/*
+	 * The trust epoch across restarts: config_trust_digest() of what the
+	 * verifier was built from. A kept verdict holds only under it.
+	 */
+	uint8_t trust[32];
 };
 
 /* The current generation, referenced; inbox_conf_put() when done. */

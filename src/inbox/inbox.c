@@ -28,6 +28,7 @@
 #include "signetfs/verify.h"
 #include "signetfs/stats.h"
 #include "signetfs/config.h"
+#include "signetfs/state.h"
 #include "fuse/sfuse.h"
 #include "signetfs/log.h"
 
@@ -795,6 +796,13 @@ static int inbox_setup(void *userdata, struct sfs_error *err)
 	ret = inbox_conf_init(ib, err);
 	if (ret)
 		return ret;
+	/* In the serving process too: the key is read by it alone. */
+	if (ib->cfg->state_dir) {
+		ret = state_open(ib->cfg->state_dir, ib->backing, STATE_INBOX,
+				 0, &ib->state, err);
+		if (ret)
+			return ret;
+	}
 	return inbox_audit_open(ib, err);
 }
 
@@ -810,6 +818,8 @@ static void inbox_teardown(void *userdata)
 	while ((h = sfuse_handle_pop(&ib->dirs)))
 		dh_free(SFUSE_HANDLE_OF(h, struct ib_dh, link));
 	inbox_audit_close(ib);
+	state_close(ib->state);
+	ib->state = NULL;
 	inbox_conf_destroy(ib);
 	sfs_blockmac_free(ib->mac);
 	ib->mac = NULL;

@@ -22,6 +22,7 @@
 struct inbox_conf;
 
 struct inbox_cache;
+struct state_store;
 
 struct inbox {
 	const struct sfs_config *cfg; /* the mount's: audit log, mode */
@@ -36,9 +37,10 @@ struct inbox {
 	struct ib_denylog denylog; /* the denials' lines in the daemon log */
 	struct sfs_blockmac *mac;  /* block tags; its key never leaves */
 	struct inbox_cache *cache;
-	struct fuse_session *se; /* set by sfuse_run while serving */
-	struct sfs_stats stats;	 /* signetfs status (stats.h) */
-	unsigned workers;	 /* verifiers per listing */
+	struct state_store *state; /* state-dir: kept verdicts, versions */
+	struct fuse_session *se;   /* set by sfuse_run while serving */
+	struct sfs_stats stats;	   /* signetfs status (stats.h) */
+	unsigned workers;	   /* verifiers per listing */
 	pthread_t prewarm;
 	bool prewarm_wanted;
 	bool prewarm_running;

@@ -14,6 +14,8 @@
 #include "signetfs/verify.h"
 #include "signetfs/config.h"
 #include "signetfs/log.h"
+#include "signetfs/mac.h"
+#include "signetfs/policy.h"
 
 #define CONF_OF(r)                                                             \
 	((struct inbox_conf *)(void *)((char *)(r)-offsetof(struct inbox_conf, \
@@ -28,6 +30,32 @@ static void conf_release(struct sfuse_ref *r)
 	free(c);
 }
 
+/*
+ * The verifier, and the digest of the files it was built from, read
+ * before and after it: a file that changed in between leaves a random
+ * digest, under which no kept verdict holds and none kept now ever will.
+ */
+static int trusted_verifier(const struct sfs_config *cfg, struct inbox_conf *c,
+			    struct sfs_error *err)
+{
+	uint8_t after[32];
+	int ret = config_trust_digest(cfg, c->trust);
+
+	if (ret) {
+		sfs_error_set(err, ret, SFS_EXIT_USAGE,
+			      "cannot read the config, trust store or CRL "
+			      "to digest them: %s",
+			      strerror(-ret));
+		return ret;
+	}
+	ret = verifier_new(&cfg->trust, &c->verifier, err);
+	if (ret)
+		return ret;
+	if (config_trust_digest(cfg, after) || memcmp(after, c->trust, 32))
+		sfs_random_secret(c->trust, sizeof(c->trust));
+	return 0;
+}
+
 static int conf_new(const struct sfs_config *cfg, struct sfs_config *owned,
 		    struct inbox_conf **out, struct sfs_error *err)
 {
@@ -38,8 +66,11 @@ static int conf_new(const struct sfs_config *cfg, struct sfs_config *owned,
 		sfs_error_set(err, -ENOMEM, SFS_EXIT_USAGE, "out of memory");
 		return -ENOMEM;
 	}
-	ret = verifier_new(&cfg->trust, &c->verifier, err);
+	ret = trusted_verifier(cfg, c, err);
+	if (!ret)
+		ret = policy_verifier_tsa(cfg, c->verifier, err);
 	if (ret) {
+		verifier_free(c->verifier);
 		free(c);
 		return ret;
 	}
@@ -107,6 +138,8 @@ static void note_fixed(struct inbox *ib, const struct sfs_config *cfg)
 	    str_differs(cfg->key.key_uri, ib->cfg->key.key_uri))
 		sfs_info("reload: audit-log and key take effect at the next "
 			 "mount");
+	if (str_differs(cfg->state_dir, ib->cfg->state_dir))
+		sfs_info("reload: state-dir takes effect at the next mount");
 }
 
 /*

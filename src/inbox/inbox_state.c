@@ -15,6 +15,7 @@
 #include "ib_conf.h"
 #include "ib_fill.h"
 #include "ib_hash.h"
+#include "ib_keep.h"
 #include "ib_resolve.h"
 #include "ib_vtab.h"
 #include "inbox.h"
@@ -107,10 +108,14 @@ static enum verify_reason read_sig(int fd, const struct stat *st, uint8_t **der,
 	return VR_OK;
 }
 
-/* The .sig beside path: stamp, and with der != NULL its bytes. */
+/*
+ * The .sig beside path: stamp, and with der != NULL its bytes (and, with
+ * kept != NULL, its stamp for the state directory, taken before them).
+ */
 static enum verify_reason load_sig(struct inbox *ib, const char *path,
 				   size_t len, struct inbox_stamp *stamp,
-				   uint8_t **der, size_t *der_len)
+				   uint8_t **der, size_t *der_len,
+				   struct state_stamp *kept)
 {
 	char sigpath[PATH_MAX];
 	enum verify_reason r;
@@ -133,7 +138,9 @@ static enum verify_reason load_sig(struct inbox *ib, const char *path,
 	if (fd < 0)
 		return fd == -ENOENT ? VR_NO_SIG : VR_IO;
 	inbox_stamp_of(&st, stamp);
-	r = read_sig(fd, &st, der, der_len);
+	r = kept && state_stamp_fd(fd, kept) ? VR_IO : VR_OK;
+	if (r == VR_OK)
+		r = read_sig(fd, &st, der, der_len);
 	close(fd);
 	return r;
 }
@@ -175,32 +182,44 @@ static void keep_info(struct inbox_vfile *vf, const struct sig_info *info,
 		 info->signer_subject);
 	vf->signing_time = info->signing_time;
 	vf->valid_until = info->valid_until;
+	vf->file_version = info->file_version;
 }
 
 /*
  * The signature part of the one verdict (verdict.h): policy, the .sig, the
  * verifier; the content is hashed here, block tags recorded, so every
- * byte served later is a byte that was verified.
+ * byte served later is a byte that was verified. Then, with a state
+ * directory, the version against the map (rule 25), and the verdict kept.
  */
 static enum verify_reason verify_fd(struct inbox *ib, struct inbox_vfile *vf,
 				    int fd, struct inbox_fill *fill)
 {
 	/* Held to the end: a reload meanwhile frees nothing we use. */
 	struct inbox_conf *conf = inbox_conf_get(ib);
+	struct state_stamp cks = {0}, sks = {0};
 	struct verdict_sig sig = {0};
 	struct sig_info info;
 	enum verify_reason r;
 	uint8_t *der = NULL;
 
 	vf->epoch = conf->epoch;
-	sig.read =
-	    load_sig(ib, vf->path, vf->path_len, &vf->sig, &der, &sig.len);
+	/* Stamped before a byte is read: a later change is another file. */
+	if (ib->state && state_stamp_fd(fd, &cks))
+		sig.read = VR_IO;
+	else
+		sig.read = load_sig(ib, vf->path, vf->path_len, &vf->sig, &der,
+				    &sig.len, ib->state ? &sks : NULL);
 	sig.der = der;
 	r = verdict_check_sig(conf->cfg, conf->verifier, vf->path, &sig, &info);
 	if (r == VR_OK)
 		r = check_content(ib, vf, fd, &info, fill);
 	if (r == VR_OK)
+		r = verdict_check_version(ib->state, vf->path, vf->path_len,
+					  info.file_version, true);
+	if (r == VR_OK)
 		keep_info(vf, &info, der, sig.len);
+	vf->verdict = r;
+	inbox_keep_save(ib, vf, &cks, &sks, conf->trust);
 	if (r != VR_OK) {
 		free(vf->blocks);
 		vf->blocks = NULL;
@@ -280,6 +299,32 @@ static int verify_publish(struct inbox *ib, const char *path, size_t len,
 	return 0;
 }
 
+/*
+ * A verdict kept in the state directory, if it still holds, published as
+ * if verified (without block tags: ib_keep.h). 0, or -ENOENT: verify.
+ */
+static int restore_publish(struct inbox *ib, const char *path, size_t len,
+			   uint64_t h, int fd, struct inbox_vfile **out)
+{
+	struct inbox_cache *c = ib->cache;
+	struct inbox_vfile *vf;
+
+	if (!ib->state)
+		return -ENOENT;
+	vf = vfile_new(ib, path, len, h);
+	if (!vf)
+		return -ENOMEM;
+	if (inbox_keep_restore(ib, vf, fd)) {
+		inbox_vfile_put(vf);
+		return -ENOENT;
+	}
+	pthread_mutex_lock(&c->vt.lock);
+	ib_vtab_insert_locked(&c->vt, vf);
+	pthread_mutex_unlock(&c->vt.lock);
+	*out = vf;
+	return 0;
+}
+
 /* Wait until nobody verifies path; returns with the lock held. */
 static void enter_locked(struct inbox_cache *c, struct inflight *me)
 {
@@ -327,7 +372,7 @@ static int current_stamps(struct inbox *ib, const char *path, size_t len,
 			return -ENOENT;
 	}
 	inbox_stamp_of(st, cs);
-	load_sig(ib, path, len, ss, NULL, NULL);
+	load_sig(ib, path, len, ss, NULL, NULL, NULL);
 	return 0;
 }
 
@@ -357,14 +402,15 @@ bool inbox_cache_needs_hash(struct inbox *ib, const char *path, size_t len,
 	bool hit;
 
 	/* No .sig: refused before a byte is hashed. */
-	if (load_sig(ib, path, len, &ss, NULL, NULL) != VR_OK)
+	if (load_sig(ib, path, len, &ss, NULL, NULL, NULL) != VR_OK)
 		return false;
 	inbox_stamp_of(st, &cs);
 	pthread_mutex_lock(&c->vt.lock);
 	hit =
 	    vf_current(ib, ib_vtab_find_locked(&c->vt, h, path, len), &cs, &ss);
 	pthread_mutex_unlock(&c->vt.lock);
-	return !hit;
+	/* A kept verdict will answer without hashing, if it still holds. */
+	return !hit && !inbox_keep_has(ib, path, len);
 }
 
 int inbox_check(struct inbox *ib, const char *path, size_t len, int *fd,
@@ -401,7 +447,6 @@ int inbox_check_fill(struct inbox *ib, const char *path, size_t len, int *fd,
 		*out = vf;
 		return 0;
 	}
-	sfs_stats_add(&ib->stats, SFS_C_CACHE_MISS, 1);
 	if (vf) {
 		prev = vf;
 		atomic_fetch_add(&prev->refs, 1);
@@ -414,9 +459,18 @@ int inbox_check_fill(struct inbox *ib, const char *path, size_t len, int *fd,
 		vfd = inbox_open_regular(ib->rootfd, path, &st);
 		ret = vfd < 0 ? vfd : 0;
 	}
+	/* Not for an open: a kept verdict has no block tags to serve by. */
+	if (!ret && !fd && restore_publish(ib, path, len, h, vfd, &vf) == 0) {
+		sfs_stats_add(&ib->stats, SFS_C_CACHE_HIT, 1);
+		ret = 1;
+	} else {
+		sfs_stats_add(&ib->stats, SFS_C_CACHE_MISS, 1);
+	}
 	if (!ret)
 		ret = verify_publish(ib, path, len, h, fd ? *fd : vfd, &st,
 				     fd != NULL, prev, fill, &vf);
+	else if (ret == 1)
+		ret = 0;
 	inbox_vfile_put(prev);
 	if (vfd >= 0)
 		close(vfd);

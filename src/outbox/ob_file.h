@@ -26,10 +26,12 @@ struct ob_exit {
 /* One open file (fuse_file_info.fh). */
 struct ob_file {
 	struct sfuse_handle link; /* on ob->files while open */
-	int fd;
+	int fd;	 /* the caller's open: its access mode, its credentials */
+	int rfd; /* write-only handles: reads of the writeback cache; -1 */
 	bool writable;
-	bool must_sign; /* created or truncated by this open */
-	bool refused;	/* its writer was killed: never sign for it */
+	bool write_only; /* fd is O_WRONLY: reads go through rfd */
+	bool must_sign;	 /* created or truncated by this open */
+	bool refused;	 /* its writer was killed: never sign for it */
 	/*
 	 * Writable and its writing not over: the opener's process has not
 	 * made the close that ends it, nor has the kernel released it.
@@ -37,6 +39,12 @@ struct ob_file {
 	bool active;
 	bool opener_closed; /* the opener's process closed a descriptor */
 	bool exit_seen;	    /* exit: the opener seen exiting after close */
+	/*
+	 * The opener's close found the file still held by a shared mapping
+	 * or an io_uring ring (OB_HOLD_SILENT): the writing went on, and may
+	 * end without any further close, by a kill.
+	 */
+	bool held_at_close;
 	struct ob_exit exit;
 	uint64_t open_seq;
 	uint64_t open_gen;  /* content_gen after the open */
@@ -82,14 +90,30 @@ void ob_parse_stat(char *buf, struct ob_exit *ex);
 int ob_task_ids(pid_t pid, pid_t *tgid, gid_t *groups, int *ngroups);
 /* The last pid the kernel handed out in our pid namespace; 0: unknown. */
 pid_t ob_last_pid(void);
+/* Who still holds an open file after its opener's close. */
+enum ob_hold {
+	OB_HOLD_NONE,
+	/*
+	 * A writable descriptor: its own close (a FLUSH, also at its
+	 * process's exit, with how that process ended) comes later.
+	 */
+	OB_HOLD_FD,
+	/*
+	 * A shared writable mapping or an io_uring ring, which a kill drops
+	 * without any close; or a holder that could not be ruled out.
+	 */
+	OB_HOLD_SILENT,
+};
+
 /*
  * After a close by f's opener (closer: its state), does anybody still hold
- * the open file for writing: another writable descriptor or a shared
- * writable mapping of inode ino in the opener's process, or in a process
- * started since the open that descends from it (an inherited descriptor)?
+ * the open file for writing: another writable descriptor, an io_uring
+ * ring or a shared writable mapping of inode ino in the opener's process,
+ * or in a process started since the open that descends from it (an
+ * inherited descriptor)?
  */
-bool ob_still_held(struct outbox *ob, const struct ob_file *f,
-		   const struct ob_exit *closer, ino_t ino);
+enum ob_hold ob_still_held(struct outbox *ob, const struct ob_file *f,
+			   const struct ob_exit *closer, ino_t ino);
 /* ob->fuse_dev from mountinfo, once mounted (ops->init). */
 void ob_find_fuse_dev(struct outbox *ob);
 

@@ -17,8 +17,10 @@
 #include "ob_inode.h"
 #include "ob_ops.h"
 #include "ob_sign.h"
+#include "ob_stamp.h"
 #include "outbox.h"
 #include "signetfs/log.h"
+#include "signetfs/state.h"
 
 /* Names the outbox keeps for itself: signatures and their temp files. */
 bool ob_reserved_name(const char *name)
@@ -56,19 +58,31 @@ bool ob_writer_allowed(struct outbox *ob, fuse_req_t req, const char *op,
 		       struct bk_inode *i, const char *name)
 {
 	struct sfs_writer w;
-	char rel[PATH_MAX], why[64];
+	char rel[PATH_MAX], why[96];
 	size_t len = 0;
+	int ret;
 
-	if ((name ? bk_child_relpath(&ob->bk, i, name, rel, &len)
-		  : bk_relpath(&ob->bk, i, rel, &len)) != 0) {
+	ret = name ? bk_child_relpath(&ob->bk, i, name, rel, &len)
+		   : bk_relpath(&ob->bk, i, rel, &len);
+	if (ret) {
 		rel[0] = '\0';
 		len = 0;
 	}
-	if (policy_allows(ob, req, rel))
+	/*
+	 * No name (an unlinked file still open): nothing can be signed for
+	 * it, the root's rule decides. A path that cannot be told (longer
+	 * than PATH_MAX below BACKING, not below it) is not judged by the
+	 * root's rule in its stead: refused.
+	 */
+	if ((ret == 0 || ret == -ENOENT) && policy_allows(ob, req, rel))
 		return true;
 	ob_writer_of(ob, req, &w);
-	snprintf(why, sizeof(why), "%s: uid %u may not write here", op,
-		 (unsigned)w.uid);
+	if (ret == 0 || ret == -ENOENT)
+		snprintf(why, sizeof(why), "%s: uid %u may not write here", op,
+			 (unsigned)w.uid);
+	else
+		snprintf(why, sizeof(why), "%s: no path below BACKING: %s", op,
+			 strerror(-ret));
 	sfs_stats_add(&ob->stats, SFS_C_SIGN_REFUSED, 1);
 	ob_audit(ob, "policy-denied", rel, len, -1, NULL, &w, why);
 	return false;
@@ -96,6 +110,8 @@ static void ob_op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/* The kernel applies the caller's umask (ob_setup: ours is 0). */
+	conn->want &= ~(unsigned)FUSE_CAP_DONT_MASK;
 	conn->want &= ~(unsigned)(FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
 				  FUSE_CAP_SPLICE_READ);
 	conn->max_write = 1U << 20;
@@ -322,11 +338,15 @@ static void ob_teardown(void *userdata)
 	while ((h = sfuse_handle_pop(&ob->dirs)))
 		bk_closedir(SFUSE_HANDLE_OF(h, struct bk_dir, link));
 
+	/* Before the audit log closes: what is still queued is recorded. */
+	ob_stamper_stop(ob);
 	if (ob->audit) {
 		ob_audit(ob, "unmount", NULL, 0, -1, NULL, NULL, ob->mount_id);
 		audit_close(ob->audit);
 		ob->audit = NULL;
 	}
+	state_close(ob->state);
+	ob->state = NULL;
 	if (ob->confs.cur)
 		sfuse_current_destroy(&ob->confs);
 	ob_conf_release(ob->conf0); /* after the audit log's checkpoint */
@@ -361,6 +381,13 @@ static int ob_setup(void *userdata, struct sfs_error *err)
 	ob->bk.one_dev = !ob->no_sign && cfg->strict_modes;
 	ob->bk.priv_free = ob_inode_free;
 	ob->bk.priv_detach = ob_inode_detach;
+	/* In the serving process: its key is read by it alone. */
+	if (!ob->no_sign && cfg->state_dir) {
+		ret = state_open(cfg->state_dir, ob->args->backing,
+				 STATE_OUTBOX, 0, &ob->state, err);
+		if (ret)
+			goto fail;
+	}
 	/* Borrowed: the caller frees the mount-time config after us. */
 	ret = ob_conf_new(ob, (struct sfs_config *)cfg, false, &ob->conf0, err);
 	if (ret)
@@ -379,6 +406,24 @@ static int ob_setup(void *userdata, struct sfs_error *err)
 			goto fail;
 		}
 		ob_audit(ob, "mount", NULL, 0, -1, NULL, NULL, ob->mount_id);
+	}
+	/*
+	 * The kernel has applied the caller's umask to the mode of every
+	 * create and mkdir it sends (FUSE_CAP_DONT_MASK is not asked for, as
+	 * in passthrough_hp): the daemon's own (022 from a shell) must not
+	 * apply on top of it, or umask 0 and mode 0666 give 0644. What the
+	 * daemon creates for itself names its mode: .sig files (the file's
+	 * read bits, fchmod'ed), the audit log and log file (0640).
+	 */
+	umask(0);
+	if (!ob->no_sign) {
+		ret = ob_stamper_start(ob);
+		if (ret) {
+			sfs_error_set(err, ret, SFS_EXIT_USAGE,
+				      "cannot start the timestamp thread: %s",
+				      strerror(-ret));
+			goto fail;
+		}
 	}
 	return 0;
 fail:

@@ -53,9 +53,13 @@ struct ob_conf {
 	enum sfs_md md;		       /* of the running digests */
 	struct sfuse_ref ref;	       /* in outbox.confs (sfuse.h) */
 	bool owned;		       /* cfg is ours (from a reload) */
+	struct sfs_tsaset *tsas;       /* RFC 3161 clients; NULL: none */
 };
 
 struct ob_failed;
+struct ob_stamper;
+
+struct state_store;
 
 struct outbox {
 	struct backing bk;
@@ -67,9 +71,11 @@ struct outbox {
 	/* The one at mount: its default key signs the audit checkpoints. */
 	struct ob_conf *conf0;
 	struct audit_log *audit; /* NULL when no audit-log is set */
-	struct sfs_stats stats;	 /* user.signetfs.stats of the root */
-	uid_t mounter;		 /* default writer besides root */
-	bool writeback;		 /* kernel writeback cache negotiated */
+	/* state-dir: per-path versions handed out (ob_sign_digest). */
+	struct state_store *state;
+	struct sfs_stats stats; /* user.signetfs.stats of the root */
+	uid_t mounter;		/* default writer besides root */
+	bool writeback;		/* kernel writeback cache negotiated */
 	char mount_id[64];
 	char host[256]; /* gethostname at mount and reload */
 	struct ob_names names;
@@ -91,9 +97,10 @@ struct outbox {
 	size_t n_failed, cap_failed;
 	/* Open handles, for teardown (fuse/sfuse.h): ob_file, bk_dir. */
 	struct sfuse_handles files, dirs;
-	char *mnt_abs;	   /* realpath of the mount point */
-	dev_t fuse_dev;	   /* this mount's st_dev; 0: unknown */
-	bool strict_modes; /* BACKING checked at mount */
+	char *mnt_abs;		    /* realpath of the mount point */
+	dev_t fuse_dev;		    /* this mount's st_dev; 0: unknown */
+	bool strict_modes;	    /* BACKING checked at mount */
+	struct ob_stamper *stamper; /* RFC 3161 tokens (ob_stamp.h) */
 };
 
 static inline struct outbox *ob_of(fuse_req_t req)

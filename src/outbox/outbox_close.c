@@ -127,8 +127,15 @@ static int flush_locked(struct outbox *ob, fuse_req_t req, struct bk_inode *i,
 		return close_result(s, f);
 	}
 	f->opener_closed = true;
-	if (f->active && ob_still_held(ob, f, ex, i->ino))
-		return close_result(s, f);
+	if (f->active) {
+		enum ob_hold h = ob_still_held(ob, f, ex, i->ino);
+
+		/* A descriptor's holder closes it later, even when killed. */
+		if (h == OB_HOLD_SILENT)
+			f->held_at_close = true;
+		if (h != OB_HOLD_NONE)
+			return close_result(s, f);
+	}
 	ob_finish_locked(s, f);
 	if (s->n_active || f->refused)
 		return close_result(s, f);
@@ -203,15 +210,24 @@ static bool release_ok_locked(struct outbox *ob, struct ob_inode *s,
 				 now.status);
 		return false;
 	}
-	if (s->content_gen == s->close_gen)
-		return true; /* every change was followed by a close */
+	/*
+	 * Every change was followed by a close that ended the writing. A
+	 * close that found the file still held did not: an io_uring ring
+	 * that holds it is dropped by a kill without any close, so how its
+	 * process ended must be known, as for a mapping written after close.
+	 */
+	if (s->content_gen == s->close_gen && !f->held_at_close)
+		return true;
 	if (!f->exit_seen) {
 		ob_exit_state(f->tgid, &now);
 		if (!now.known || now.start != f->start) {
 			snprintf(why, len,
-				 "written after close (shared "
-				 "mapping) by process %d, which ended before "
-				 "its exit status was seen",
+				 "%s by process %d, which ended before its "
+				 "exit status was seen",
+				 s->content_gen == s->close_gen
+				     ? "still held at close (a shared "
+				       "mapping or an io_uring ring)"
+				     : "written after close (shared mapping)",
 				 (int)f->tgid);
 			return false;
 		}
@@ -221,15 +237,17 @@ static bool release_ok_locked(struct outbox *ob, struct ob_inode *s,
 		return true;
 	if (ex->signal) {
 		snprintf(why, len,
-			 "writer killed by signal %d (written after "
-			 "close through a shared mapping)",
+			 "writer killed by signal %d (after a close "
+			 "that did not end the writing: a shared mapping "
+			 "or an io_uring ring)",
 			 ex->signal);
 		return false;
 	}
 	if (ex->status && !ob_conf(ob)->cfg->sign_nonzero_exit) {
 		snprintf(why, len,
-			 "writer exited with status %d (written "
-			 "after close through a shared mapping)",
+			 "writer exited with status %d (after a close "
+			 "that did not end the writing: a shared mapping "
+			 "or an io_uring ring)",
 			 ex->status);
 		return false;
 	}

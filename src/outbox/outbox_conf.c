@@ -36,6 +36,7 @@ static void conf_free(struct sfuse_ref *r)
 
 	verifier_free(c->verifier);
 	keyring_close(c->ring);
+	policy_tsas_close(c->tsas);
 	if (c->owned)
 		config_free(c->cfg);
 	free(c);
@@ -99,12 +100,25 @@ int ob_conf_new(struct outbox *ob, struct sfs_config *cfg, bool owned,
 		return -EINVAL;
 	}
 	if ((cfg->trust.cafile || cfg->trust.capath) &&
-	    verifier_new(&cfg->trust, &c->verifier, &verr) != 0) {
+	    (verifier_new(&cfg->trust, &c->verifier, &verr) != 0 ||
+	     policy_verifier_tsa(cfg, c->verifier, &verr) != 0)) {
+		verifier_free(c->verifier);
 		sfs_error_set(err, verr.code ? verr.code : -EINVAL,
 			      SFS_EXIT_USAGE, "%s", verr.msg);
 		keyring_close(c->ring);
 		free(c);
 		return verr.code ? verr.code : -EINVAL;
+	}
+	/* RFC 3161: a tsa-url that does not open fails like a key. */
+	if (!ob->no_sign && policy_tsas_open(cfg, &c->tsas, err) != 0) {
+		verifier_free(c->verifier);
+		keyring_close(c->ring);
+		free(c);
+		return -EINVAL;
+	}
+	if (!policy_tsas_any(c->tsas)) {
+		policy_tsas_close(c->tsas);
+		c->tsas = NULL;
 	}
 	/* Running digests are kept in the default key's algorithm. */
 	if (c->ring && keyring_default(c->ring))

@@ -30,12 +30,14 @@ void ob_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	ret = AS_CALLER(ob, req, mkdirat(pfd, name, mode)) < 0 ? -errno : 0;
-	bk_unpin(&ob->bk, p);
-	if (ret) {
-		fuse_reply_err(req, -ret);
-		return;
+	if (ret == 0) {
+		ret = bk_lookup(&ob->bk, p, name, &e, NULL);
+		/* An error leaves nothing behind (the parent is locked). */
+		if (ret && unlinkat(pfd, name, AT_REMOVEDIR) < 0)
+			sfs_err("%s: cannot remove it after a failed mkdir: %s",
+				name, strerror(errno));
 	}
-	ret = bk_lookup(&ob->bk, p, name, &e, NULL);
+	bk_unpin(&ob->bk, p);
 	sfuse_reply_entry(req, ret, &e);
 }
 

@@ -10,6 +10,7 @@
 #include "ob_inode.h"
 #include "ob_ops.h"
 #include "ob_sign.h"
+#include "ob_stamp.h"
 #include "outbox.h"
 #include "signetfs/log.h"
 
@@ -431,6 +432,8 @@ static int install(struct outbox *ob, struct rs_plan *p)
 			r = commit_sig(ob, j);
 			if (r == 0)
 				sfs_stats_add(&ob->stats, SFS_C_SIGNED, 1);
+			if (r == 0)
+				ob_stamp_enqueue(ob, n, j->der, j->der_len);
 		}
 		if (r) {
 			char why[160];

@@ -14,8 +14,10 @@
 #include "ob_file.h"
 #include "ob_inode.h"
 #include "ob_sign.h"
+#include "ob_stamp.h"
 #include "outbox.h"
 #include "signetfs/log.h"
+#include "signetfs/state.h"
 #include "signetfs/verdict.h"
 
 void ob_names_reset(struct outbox *ob)
@@ -204,14 +206,16 @@ static bool id_allowed(struct outbox *ob, const struct sfs_config *cfg,
 /* The first writer since the last signature whom r does not allow. */
 static const struct ob_writer_id *
 denied_writer(struct outbox *ob, const struct sfs_rule *r,
-	      const struct ob_inode *s, const struct ob_writer_id *extra)
+	      const struct ob_inode *s, const struct ob_writer_id *extra,
+	      bool emptied)
 {
 	const struct sfs_config *cfg = ob_conf(ob)->cfg;
 
 	for (const struct ob_file *f = s->handles; f; f = f->inode_next)
 		if (!id_allowed(ob, cfg, r, &f->who))
 			return &f->who;
-	for (size_t k = 0; k < s->n_past; k++)
+	/* Emptying the file forgets past writers' bytes. */
+	for (size_t k = 0; !emptied && k < s->n_past; k++)
 		if (!id_allowed(ob, cfg, r, &s->past[k]))
 			return &s->past[k];
 	if (extra && !id_allowed(ob, cfg, r, extra))
@@ -286,16 +290,59 @@ int ob_sig_name(const char *base, char *out)
 	return 0;
 }
 
+/*
+ * The signetfs-version of BASE.sig in dfd, if any (0 without a state
+ * directory): a number this outbox must not hand out for the path again,
+ * even if its counter was lost. Unverified: BACKING is the daemon's
+ * (strict modes), and a floor can only make versions larger.
+ */
+static uint64_t sig_seen_version(struct outbox *ob, int dfd, const char *name)
+{
+	uint8_t *der = NULL;
+	uint64_t v = 0;
+	size_t len = 0;
+
+	if (ob->state && !sfs_read_file_at(dfd, name, SFS_SIG_MAX, &der, &len))
+		sig_peek_version(der, len, &v);
+	free(der);
+	return v;
+}
+
+/* The version REL.sig carries now (see sig_seen_version). */
+static uint64_t rel_seen_version(struct outbox *ob, const char *rel)
+{
+	char name[NAME_MAX + 1];
+	const char *base;
+	uint64_t v = 0;
+	int dfd;
+
+	if (!ob->state)
+		return 0;
+	dfd = bk_open_parent(&ob->bk, rel, &base);
+	if (dfd < 0)
+		return 0;
+	if (ob_sig_name(base, name) == 0)
+		v = sig_seen_version(ob, dfd, name);
+	close(dfd);
+	return v;
+}
+
 int ob_unlink_sig(struct outbox *ob, const char *rel)
 {
 	char name[NAME_MAX + 1];
 	const char *base;
+	uint64_t seen;
 	int dfd, ret;
 
 	dfd = bk_open_parent(&ob->bk, rel, &base);
 	if (dfd < 0)
 		return dfd == -ENOENT ? 0 : dfd;
 	ret = ob_sig_name(base, name);
+	/* The version it carried is never handed out again for REL. */
+	seen = ret == 0 ? sig_seen_version(ob, dfd, name) : 0;
+	if (seen &&
+	    state_version_raise(ob->state, rel, strlen(rel), seen) == -EBADMSG)
+		sfs_warn("state: the version entry of %s fails its MAC", rel);
 	if (ret == 0 && unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
 		ret = -errno;
 	close(dfd);
@@ -315,6 +362,8 @@ int ob_clear_sig_locked(struct outbox *ob, struct bk_inode *i,
 		ret = ob_unlink_sig(ob, rel);
 	else if (ret == -ENOENT)
 		ret = 0; /* no name, no .sig */
+	else
+		snprintf(rel, sizeof(rel), "inode %ju", (uintmax_t)i->ino);
 	if (ret) {
 		sfs_err("cannot remove the .sig of %s: %s", rel,
 			strerror(-ret));
@@ -404,14 +453,30 @@ int ob_sign_digest(struct outbox *ob, const char *rel, size_t rel_len,
 {
 	struct sfs_signer *sg = ob_signer_for(ob, rel);
 	struct sfs_error err = {0};
-	uint64_t t0 = now_us();
+	uint64_t t0 = now_us(), version = 0;
 	int ret;
 
 	if (!sg) {
 		snprintf(why, why_len, "no signing key for this path");
 		return -EIO;
 	}
-	ret = signer_sign(sg, digest, rel, rel_len, writer, der, der_len, &err);
+	/*
+	 * The version is on disk before the signature exists, so a crash
+	 * never hands it out twice; above whatever REL.sig says now (a
+	 * rename over a signed file, a counter lost).
+	 */
+	ret = ob->state
+		  ? state_version_next(ob->state, rel, rel_len,
+				       rel_seen_version(ob, rel), &version)
+		  : 0;
+	if (ret) {
+		snprintf(why, why_len, "version counter: %s",
+			 ret == -EBADMSG ? "its entry fails its MAC"
+					 : strerror(-ret));
+		return -EIO;
+	}
+	ret = signer_sign_versioned(sg, digest, rel, rel_len, writer, version,
+				    der, der_len, &err);
 	sfs_stats_latency(&ob->stats, now_us() - t0); /* counts the op */
 	if (ret)
 		snprintf(why, why_len, "signer: %s",
@@ -542,7 +607,7 @@ static int deny_locked(struct outbox *ob, struct bk_inode *i,
 static int may_sign_locked(struct outbox *ob, struct bk_inode *i,
 			   struct ob_inode *s, const char *rel, size_t len,
 			   const struct sfs_writer *w,
-			   const struct ob_writer_id *extra,
+			   const struct ob_writer_id *extra, bool emptied,
 			   struct sfs_signer **sg)
 {
 	const struct ob_writer_id *who;
@@ -552,7 +617,7 @@ static int may_sign_locked(struct outbox *ob, struct bk_inode *i,
 	int ret;
 
 	SFS_ASSERT_HELD(&i->lock);
-	if (s->write_failed) {
+	if (s->write_failed && !emptied) {
 		refuse_locked(ob, i, s, rel, len, w, s->write_failed_why);
 		sfs_err("not signing %s: %s", rel, s->write_failed_why);
 		return -EIO;
@@ -566,7 +631,7 @@ static int may_sign_locked(struct outbox *ob, struct bk_inode *i,
 		refuse_locked(ob, i, s, rel, len, w, why);
 		return -EIO;
 	}
-	who = denied_writer(ob, r, s, extra);
+	who = denied_writer(ob, r, s, extra, emptied);
 	if (who)
 		return deny_locked(ob, i, s, rel, len, who);
 	if (bk_stat(&ob->bk, i, &st) == 0 && st.st_nlink > 1) {
@@ -579,6 +644,27 @@ static int may_sign_locked(struct outbox *ob, struct bk_inode *i,
 	}
 	*sg = ob_conf(ob)->ring ? keyring_for(ob_conf(ob)->ring, r) : NULL;
 	return 0;
+}
+
+int ob_may_sign_locked(struct outbox *ob, struct bk_inode *i,
+		       struct ob_inode *s, const struct sfs_writer *w,
+		       const struct ob_writer_id *extra, bool emptied)
+{
+	struct sfs_signer *sg;
+	char rel[PATH_MAX];
+	size_t len;
+	int ret;
+
+	SFS_ASSERT_HELD(&i->lock);
+	ret = bk_relpath(&ob->bk, i, rel, &len);
+	if (ret == -ENOENT)
+		return 0; /* no name: nothing will be signed */
+	if (ret) {
+		sfs_err("cannot sign: no path below BACKING: %s",
+			strerror(-ret));
+		return ret == -ENAMETOOLONG ? ret : -EIO;
+	}
+	return may_sign_locked(ob, i, s, rel, len, w, extra, emptied, &sg);
 }
 
 int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
@@ -604,7 +690,7 @@ int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
 		return -EIO;
 	}
 	s->tried_gen = s->content_gen;
-	ret = may_sign_locked(ob, i, s, rel, len, w, extra, &sg);
+	ret = may_sign_locked(ob, i, s, rel, len, w, extra, false, &sg);
 	if (ret)
 		return ret;
 	ret = content_digest_locked(
@@ -623,6 +709,8 @@ int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
 				   "cannot write the audit record");
 	}
 	ret = ob_install_sig(ob, rel, der, der_len, &st, sync);
+	if (ret == 0)
+		ob_stamp_enqueue(ob, rel, der, der_len);
 	free(der);
 	if (ret) {
 		snprintf(why, sizeof(why), "cannot write .sig: %s",

@@ -24,11 +24,11 @@
 #define PF_EXITING 0x00000004 /* include/linux/sched.h */
 
 /*
- * New processes checked for a descriptor of the file before a close may
- * sign; with more than this many started since the open, the close does
- * not sign and the last release does (it cannot report errors).
+ * Pids handed out since the open that are looked at one by one; above
+ * this many, the live processes are listed from /proc instead (a busy
+ * machine starts hundreds a second, most gone by the close).
  */
-#define OB_NEW_PROC_MAX 1024
+#define OB_NEW_PID_SCAN 1024
 
 /* Read a small /proc file into buf (NUL-terminated); bytes or -errno. */
 static ssize_t read_small(int dirfd, const char *path, char *buf, size_t len)
@@ -160,33 +160,33 @@ static pid_t pid_max(void)
 }
 
 /* One fdinfo: open for writing, on inode ino? */
-static bool fdinfo_writes(int dirfd, const char *fd, ino_t ino)
+static enum ob_hold fdinfo_writes(int dirfd, const char *fd, ino_t ino)
 {
 	char buf[512], *p;
 	unsigned long flags;
 	uintmax_t n;
 
 	if (read_small(dirfd, fd, buf, sizeof(buf)) <= 0)
-		return false;
+		return OB_HOLD_NONE;
 	/*
 	 * An io_uring instance may hold the file as a registered (fixed)
 	 * file, written without any descriptor: while one exists the close
-	 * does not sign, its release does.
+	 * does not sign, its release does, and a kill drops it silently.
 	 */
 	if (strstr(buf, "SqMask:"))
-		return true;
+		return OB_HOLD_SILENT;
 	p = strstr(buf, "flags:");
 	if (!p)
-		return false;
+		return OB_HOLD_NONE;
 	flags = strtoul(p + 6, NULL, 8);
 	if ((flags & O_ACCMODE) == O_RDONLY)
-		return false;
+		return OB_HOLD_NONE;
 	p = strstr(buf, "\nino:");
 	/* Without an inode line (old kernels) any writable fd may be it. */
 	if (!p)
-		return true;
+		return OB_HOLD_FD;
 	n = strtoumax(p + 5, NULL, 10);
-	return n == (uintmax_t)ino;
+	return n == (uintmax_t)ino ? OB_HOLD_FD : OB_HOLD_NONE;
 }
 
 /*
@@ -196,21 +196,28 @@ static bool fdinfo_writes(int dirfd, const char *fd, ino_t ino)
  * filesystem's file with the same number makes the close defer to the
  * release: late, never wrong.
  */
-static bool fds_hold(pid_t pid, pid_t tid, ino_t ino)
+static enum ob_hold fds_hold(pid_t pid, pid_t tid, ino_t ino)
 {
+	enum ob_hold held = OB_HOLD_NONE;
 	char path[80];
 	struct dirent *de;
-	bool held = false;
 	DIR *d;
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/fdinfo", (int)pid,
 		 (int)tid);
 	d = opendir(path);
 	if (!d)
-		return false; /* gone, or exiting: no table left */
-	while (!held && (de = readdir(d)))
-		if (isdigit((unsigned char)de->d_name[0]))
-			held = fdinfo_writes(dirfd(d), de->d_name, ino);
+		return OB_HOLD_NONE; /* gone, or exiting: no table left */
+	/* A ring outranks a descriptor: read on after a descriptor. */
+	while (held != OB_HOLD_SILENT && (de = readdir(d))) {
+		enum ob_hold h;
+
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		h = fdinfo_writes(dirfd(d), de->d_name, ino);
+		if (h > held)
+			held = h;
+	}
 	closedir(d);
 	return held;
 }
@@ -261,20 +268,21 @@ static bool seen(const pid_t *set, size_t n, pid_t tid, int type)
  * and a thread that called unshare(CLONE_FILES) has a table of its own.
  * Tables and address spaces shared by several tasks are read once.
  */
-static bool proc_holds(struct outbox *ob, pid_t pid, ino_t ino)
+static enum ob_hold proc_holds(struct outbox *ob, pid_t pid, ino_t ino)
 {
+	enum ob_hold held = OB_HOLD_NONE;
 	pid_t files[16], vms[16];
 	size_t nf = 0, nv = 0;
 	struct dirent *de;
 	char path[64];
-	bool held = false;
 	DIR *d;
 
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
 	d = opendir(path);
 	if (!d)
-		return false; /* gone */
-	while (!held && (de = readdir(d))) {
+		return OB_HOLD_NONE; /* gone */
+	while (held != OB_HOLD_SILENT && (de = readdir(d))) {
+		enum ob_hold h;
 		pid_t tid;
 
 		if (!isdigit((unsigned char)de->d_name[0]))
@@ -283,21 +291,25 @@ static bool proc_holds(struct outbox *ob, pid_t pid, ino_t ino)
 		if (!seen(files, nf, tid, KCMP_FILES)) {
 			if (nf < ARRAY_SIZE(files))
 				files[nf++] = tid;
-			held = fds_hold(pid, tid, ino);
-			if (held)
-				sfs_debug(
-				    "inode %ju: task %d of %d has another "
-				    "descriptor",
-				    (uintmax_t)ino, (int)tid, (int)pid);
+			h = fds_hold(pid, tid, ino);
+			if (h)
+				sfs_debug("inode %ju: task %d of %d has %s",
+					  (uintmax_t)ino, (int)tid, (int)pid,
+					  h == OB_HOLD_FD
+					      ? "another descriptor"
+					      : "it in an io_uring ring");
+			if (h > held)
+				held = h;
 		}
-		if (!held && !seen(vms, nv, tid, KCMP_VM)) {
+		if (held != OB_HOLD_SILENT && !seen(vms, nv, tid, KCMP_VM)) {
 			if (nv < ARRAY_SIZE(vms))
 				vms[nv++] = tid;
-			held = maps_hold(pid, tid, ob->fuse_dev, ino);
-			if (held)
+			if (maps_hold(pid, tid, ob->fuse_dev, ino)) {
 				sfs_debug("inode %ju: task %d of %d maps it "
 					  "shared",
 					  (uintmax_t)ino, (int)tid, (int)pid);
+				held = OB_HOLD_SILENT;
+			}
 		}
 	}
 	closedir(d);
@@ -326,54 +338,143 @@ static bool in_set(const pid_t *set, size_t n, pid_t pid)
 	return false;
 }
 
+/* How far after mark the kernel handed out pid p (pids wrap at max). */
+static pid_t pid_dist(pid_t mark, pid_t p, pid_t max)
+{
+	return p > mark ? p - mark : p + (max - 1 - mark);
+}
+
+struct pid_order {
+	pid_t mark, max;
+};
+
+static int cmp_dist(const void *a, const void *b, void *arg)
+{
+	const struct pid_order *o = arg;
+	pid_t da = pid_dist(o->mark, *(const pid_t *)a, o->max);
+	pid_t db = pid_dist(o->mark, *(const pid_t *)b, o->max);
+
+	return (da > db) - (da < db);
+}
+
+/*
+ * The pids handed out after mark up to last that are still alive, in the
+ * order the kernel handed them out: every number in between when there
+ * are few, else the live ones that /proc lists (a process started after
+ * the listing began has a pid after last, and is not one of ours). The
+ * count, or -1 (no memory, no /proc: the caller assumes a holder).
+ */
+static ssize_t pids_since(pid_t mark, pid_t last, pid_t max, pid_t **out)
+{
+	struct pid_order o = {mark, max};
+	pid_t span = pid_dist(mark, last, max), *v = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+
+	*out = NULL;
+	if (span <= OB_NEW_PID_SCAN) {
+		v = malloc((size_t)span * sizeof(*v));
+		if (!v)
+			return -1;
+		for (pid_t p = mark + 1; n < (size_t)span; p++) {
+			if (p >= max)
+				p = 1; /* wrapped: pids restart low */
+			v[n++] = p;
+		}
+		*out = v;
+		return (ssize_t)n;
+	}
+	d = opendir("/proc");
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		pid_t p;
+
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		p = (pid_t)strtol(de->d_name, NULL, 10);
+		if (p <= 0 || p >= max || pid_dist(mark, p, max) > span ||
+		    p == mark)
+			continue;
+		if (n == cap) {
+			pid_t *nv;
+
+			cap = cap ? cap * 2 : 256;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				free(v);
+				closedir(d);
+				return -1;
+			}
+			v = nv;
+		}
+		v[n++] = p;
+	}
+	closedir(d);
+	qsort_r(v, n, sizeof(*v), cmp_dist, &o);
+	*out = v;
+	return (ssize_t)n;
+}
+
 /*
  * Processes started since the open (pids after mark, in the order the
  * kernel hands them out, so a parent comes before its children) that
  * descend from the opener, or were re-parented to init, and hold the
  * file: they inherited the descriptor and may still write through it.
  */
-static bool new_procs_hold(struct outbox *ob, pid_t opener, pid_t mark,
-			   ino_t ino)
+static enum ob_hold new_procs_hold(struct outbox *ob, pid_t opener, pid_t mark,
+				   ino_t ino)
 {
-	pid_t last = ob_last_pid(), max, set[64];
-	size_t n_set = 1, checked = 0;
+	pid_t last = ob_last_pid(), set[64], *pids;
+	enum ob_hold held = OB_HOLD_NONE;
+	size_t n_set = 1;
 	struct ob_exit t;
+	ssize_t n;
 
 	if (!mark || !last || last == mark)
-		return false;
-	max = pid_max();
+		return OB_HOLD_NONE;
+	n = pids_since(mark, last, pid_max(), &pids);
+	if (n < 0)
+		return OB_HOLD_SILENT; /* cannot tell: the release signs */
 	set[0] = opener;
-	for (pid_t p = mark + 1; p != last + 1; p++) {
-		if (p >= max)
-			p = 1; /* wrapped: pids restart low */
-		if (++checked > OB_NEW_PROC_MAX) {
-			sfs_debug("inode %ju: over %d processes since the open",
-				  (uintmax_t)ino, OB_NEW_PROC_MAX);
-			return true; /* too many to look at: the release signs
-				      */
-		}
+	for (ssize_t k = 0; k < n && held == OB_HOLD_NONE; k++) {
+		pid_t p = pids[k];
+
 		ob_exit_state(p, &t);
 		if (t.gone || !t.known || t.exiting || is_self(p))
 			continue;
 		if (t.ppid != 1 && !in_set(set, n_set, t.ppid))
 			continue;
-		if (proc_holds(ob, p, ino))
-			return true;
-		if (n_set < ARRAY_SIZE(set))
+		held = proc_holds(ob, p, ino);
+		if (held)
+			break;
+		if (n_set < ARRAY_SIZE(set)) {
 			set[n_set++] = p;
-		else
-			return true; /* a large tree: the release signs */
+		} else {
+			sfs_debug("inode %ju: over %zu processes descend from "
+				  "its opener",
+				  (uintmax_t)ino, ARRAY_SIZE(set));
+			held = OB_HOLD_SILENT; /* a large tree: the release
+						  signs */
+		}
 	}
-	return false;
+	free(pids);
+	return held;
 }
 
-bool ob_still_held(struct outbox *ob, const struct ob_file *f,
-		   const struct ob_exit *closer, ino_t ino)
+enum ob_hold ob_still_held(struct outbox *ob, const struct ob_file *f,
+			   const struct ob_exit *closer, ino_t ino)
 {
+	enum ob_hold h = OB_HOLD_NONE, c;
+
 	/* An exiting task has no descriptors or mappings left to scan. */
-	if (!closer->exiting && proc_holds(ob, f->tgid, ino))
-		return true;
-	return new_procs_hold(ob, f->tgid, f->pid_mark, ino);
+	if (!closer->exiting)
+		h = proc_holds(ob, f->tgid, ino);
+	if (h == OB_HOLD_SILENT)
+		return h;
+	c = new_procs_hold(ob, f->tgid, f->pid_mark, ino);
+	return c > h ? c : h;
 }
 
 /* This mount's device, as /proc/PID/maps shows it (mountinfo field 3). */

@@ -11,6 +11,7 @@
 #include "ob_inode.h"
 #include "ob_ops.h"
 #include "ob_sign.h"
+#include "ob_stamp.h"
 #include "outbox.h"
 
 #define OB_XATTR_PREFIX "user.signetfs."
@@ -128,6 +129,9 @@ static int ob_status_xattr(struct outbox *ob, struct bk_inode *i,
 			status_from_disk_locked(ob, i, s);
 		if (ret == 0)
 			ret = format_status(s, which, out, outlen);
+		if (ret == 0 && s->status == OB_ST_SIGNED &&
+		    !strcmp(which, "status"))
+			ob_stamp_status(ob, i, out, outlen);
 	}
 	pthread_mutex_unlock(&i->lock);
 	return ret;

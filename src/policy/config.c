@@ -287,9 +287,12 @@ static int handler(void *user, const char *section, const char *name,
 		if (ret == 0)
 			ret = policy_rule_key(rule, st->dir, name, value,
 					      st->bad);
-	} else if (!strcmp(section, "signetfs"))
+	} else if (!strcmp(section, "signetfs")) {
 		ret = main_key(st, name, value);
-	else if (!strcmp(section, "outbox"))
+		if (ret == -ENOENT)
+			ret =
+			    config_tsa_key(st->dir, &st->cfg->tsa, name, value);
+	} else if (!strcmp(section, "outbox"))
 		ret = outbox_key(st, name, value);
 	else if (!strcmp(section, "inbox"))
 		ret = inbox_key(st, name, value);
@@ -392,6 +395,48 @@ void config_key_free(struct sfs_key_config *k)
 	free(k->softhsm_conf);
 }
 
+/* RFC 3161 (docs/signature-format.md): where and how to ask a TSA. */
+int config_tsa_key(const char *dir, struct sfs_tsa_config *t, const char *k,
+		   const char *v)
+{
+	unsigned int n;
+
+	if (!strcmp(k, "tsa-url")) {
+		if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8))
+			return -EINVAL;
+		return set_str(&t->url, v);
+	}
+	if (!strcmp(k, "tsa-trust"))
+		return config_set_path(dir, &t->trust, v);
+	if (!strcmp(k, "tsa-policy")) {
+		/* A dotted OID: 1.2.3... */
+		if (strspn(v, "0123456789.") != strlen(v) || !strchr(v, '.'))
+			return -EINVAL;
+		return set_str(&t->policy, v);
+	}
+	if (!strcmp(k, "tsa-timeout")) {
+		/* Seconds, 1 to 120: a request never waits longer. */
+		if (parse_uint(v, 120, &n) || n == 0)
+			return -EINVAL;
+		t->timeout_ms = n * 1000;
+		return 0;
+	}
+	if (!strcmp(k, "tsa-parallel")) {
+		if (parse_uint(v, 64, &n) || n == 0)
+			return -EINVAL;
+		t->parallel = n;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+void config_tsa_free(struct sfs_tsa_config *t)
+{
+	free(t->url);
+	free(t->trust);
+	free(t->policy);
+}
+
 void config_free(struct sfs_config *c)
 {
 	if (!c)
@@ -409,5 +454,6 @@ void config_free(struct sfs_config *c)
 	for (size_t i = 0; i < c->n_rules; i++)
 		policy_rule_free(&c->rules[i]);
 	free(c->rules);
+	config_tsa_free(&c->tsa);
 	free(c);
 }

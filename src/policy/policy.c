@@ -290,6 +290,8 @@ int policy_rule_key(struct sfs_rule *r, const char *dir, const char *k,
 		r->pins_set = true;
 		return policy_parse_pins(v, &r->pins, &r->n_pins);
 	}
+	if (!strncmp(k, "tsa-", 4))
+		return config_tsa_key(dir, &r->tsa, k, v);
 	if (!strcmp(k, "path-binding")) {
 		if (!strcmp(v, "true") || !strcmp(v, "yes"))
 			r->path_binding = 1;
@@ -309,6 +311,7 @@ void policy_rule_free(struct sfs_rule *r)
 	free(r->uids.ids);
 	free(r->gids.ids);
 	free(r->pins);
+	config_tsa_free(&r->tsa);
 }
 
 struct ring_entry {

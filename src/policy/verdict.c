@@ -5,7 +5,11 @@
 
 #include "signetfs/config.h"
 #include "signetfs/policy.h"
+#include "signetfs/state.h"
 #include "signetfs/verdict.h"
+
+static const struct verify_tsa *
+tsa_for(const struct sfs_config *cfg, const char *path, struct verify_tsa *tsa);
 
 /*
  * It lives with policy, above the verifier: it needs the config's rules
@@ -25,6 +29,8 @@ enum verify_reason verdict_read_reason(int err)
 	}
 	return VR_IO;
 }
+
+/* RFC 3161: the TSA trust and policy where the rule applies. */
 
 /*
  * The rule is matched once: the pins and the path binding come from the
@@ -70,11 +76,13 @@ enum verify_reason verdict_check_sig(const struct sfs_config *cfg,
 				     struct sig_info *info)
 {
 	struct verify_policy pol;
+	struct verify_tsa tsa;
 	enum verify_reason r = prepare(cfg, path, sig, &pol, info);
 
 	if (r)
 		return r;
-	return verifier_check_sig(v, sig->der, sig->len, &pol, info);
+	return verifier_check_sig_tsa(v, sig->der, sig->len, &pol,
+				      tsa_for(cfg, path, &tsa), info);
 }
 
 enum verify_reason verdict_check_fd(const struct sfs_config *cfg,
@@ -83,9 +91,50 @@ enum verify_reason verdict_check_fd(const struct sfs_config *cfg,
 				    struct sig_info *info)
 {
 	struct verify_policy pol;
+	struct verify_tsa tsa;
 	enum verify_reason r = prepare(cfg, path, sig, &pol, info);
 
 	if (r)
 		return r;
-	return verifier_check_fd(v, sig->der, sig->len, &pol, fd, info);
+	return verifier_check_fd_tsa(v, sig->der, sig->len, &pol,
+				     tsa_for(cfg, path, &tsa), fd, info);
+}
+
+/*
+ * RFC 3161: the TSA trust and policy where the path's rule applies
+ * (matched again: prepare() has refused a path policy cannot evaluate).
+ */
+static const struct verify_tsa *
+tsa_for(const struct sfs_config *cfg, const char *path, struct verify_tsa *tsa)
+{
+	const struct sfs_rule *rule = NULL;
+	struct sfs_tsa_config t;
+
+	if (policy_match(cfg, path, &rule))
+		return NULL;
+	policy_tsa(cfg, rule, &t);
+	tsa->trust = t.trust;
+	tsa->policy = t.policy;
+	return tsa;
+}
+
+enum verify_reason verdict_check_version(struct state_store *st,
+					 const char *path, size_t len,
+					 uint64_t version, bool raise)
+{
+	uint64_t high = 0;
+	int ret;
+
+	if (!st)
+		return VR_OK;
+	if (raise) {
+		ret = state_version_raise(st, path, len, version);
+	} else {
+		ret = state_version_get(st, path, len, &high);
+		if (ret == 0 && version < high)
+			ret = -ESTALE;
+		else if (ret == -ENOENT)
+			ret = 0;
+	}
+	return ret == 0 ? VR_OK : ret == -ESTALE ? VR_ROLLBACK : VR_STATE;
 }

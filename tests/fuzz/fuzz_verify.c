@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* libFuzzer: arbitrary bytes as a .sig through verifier_check_sig. */
+/* libFuzzer: arbitrary bytes as a .sig through verifier_check_sig_tsa. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,11 +15,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct sfs_verifier *verifier;
+static const char tsa_ca[] = SFS_FUZZ_DATA "/tsa-ca.pem";
 
 /*
  * The trust store holds the golden v1 CA and the CA of the seed corpus
  * (tests/fuzz/data/ca.pem, made by tests/fuzz/mkcorpus.sh), so seeds
- * reach the signature, chain and path checks, not only the parser.
+ * reach the signature, chain and path checks, not only the parser. The
+ * TSA trust store is the CA of the golden v1-tsa fixture, so its seed's
+ * token reaches rules T2-T9 (an RFC 3161 token is parsed only when a TSA
+ * trust store is configured).
  */
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -31,7 +35,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	t.cafile = (char *)(ca ? ca : SFS_FUZZ_DATA "/ca.pem");
 	sfs_log_set_level(SFS_LOG_ERR);
-	if (verifier_new(&t, &verifier, &err)) {
+	if (verifier_new(&t, &verifier, &err) ||
+	    verifier_add_tsa(verifier, tsa_ca, &err)) {
 		fprintf(stderr, "fuzz_verify: %s\n", err.msg);
 		abort();
 	}
@@ -44,11 +49,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    .expected_path = EXPECTED_PATH,
 	    .expected_path_len = strlen(EXPECTED_PATH),
 	};
+	struct verify_tsa tsa = {.trust = tsa_ca};
 	struct sig_info info;
 	enum verify_reason r;
 
 	memset(&info, 0, sizeof(info));
-	r = verifier_check_sig(verifier, data, size, &pol, &info);
+	r = verifier_check_sig_tsa(verifier, data, size, &pol, &tsa, &info);
 	if ((unsigned)r >= VR_COUNT_ || !verify_reason_str(r) ||
 	    !verify_reason_name(r))
 		abort();

@@ -14,7 +14,10 @@ rm -rf "$c"; mkdir -p "$c"/{fuzz_verify,fuzz_config,fuzz_path,fuzz_json,fuzz_aud
 
 "$S" init "$tmp/ec" >/dev/null
 "$S" init --key-type rsa-3072 "$tmp/rsa" >/dev/null
-cat "$golden/ca.pem" "$tmp/ec/ca.pem" "$tmp/rsa/ca.pem" >"$here/data/ca.pem"
+cat "$golden/ca.pem" "$golden-tsa/ca.pem" "$tmp/ec/ca.pem" "$tmp/rsa/ca.pem" \
+	>"$here/data/ca.pem"
+# The TSA trust store: the stamped golden fixture's CA (it issued the TSA).
+cp "$golden-tsa/ca.pem" "$here/data/tsa-ca.pem"
 
 # Signatures over dir/hello.txt (the path fuzz_verify expects) and others.
 mkdir -p "$tmp/tree/dir" "$tmp/tree/other"
@@ -33,6 +36,9 @@ sign "$tmp/rsa" sha256 rsa-sha256 dir/hello.txt
 sign "$tmp/ec" sha256 ec-other-path "other/$(printf 'n\303\251\377')"
 sign "$tmp/ec" sha256 ec-empty other/empty
 cp "$golden/tree/dir/hello.txt.sig" "$c/fuzz_verify/golden-v1"
+# With a signetfs-version (its attributes parse before the chain is met).
+cp "$golden-version/tree/dir/hello.txt.sig" "$c/fuzz_verify/golden-v1-version"
+cp "$golden-tsa/tree/dir/hello.txt.sig" "$c/fuzz_verify/golden-v1-tsa"
 # Forgery twins: truncated, trailing bytes.
 head -c 200 "$c/fuzz_verify/ec-sha256" >"$c/fuzz_verify/truncated"
 { cat "$c/fuzz_verify/ec-sha256"; printf '\0'; } >"$c/fuzz_verify/trailing"

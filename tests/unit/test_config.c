@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "signetfs/config.h"
+#include "signetfs/util.h"
 
 static char *write_conf(const char *text)
 {
@@ -115,13 +116,77 @@ static void test_missing(void **state)
 	assert_non_null(strstr(err.msg, "/nonexistent/x.conf"));
 }
 
+static void put(const char *dir, const char *name, const char *text)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void epoch(const char *dir, uint8_t out[32])
+{
+	struct sfs_config *c = NULL;
+	struct sfs_error err = {0};
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/signetfs.conf", dir);
+	assert_int_equal(config_load(path, &c, &err), 0);
+	assert_int_equal(config_trust_digest(c, out), 0);
+	config_free(c);
+}
+
+/*
+ * The trust epoch (a kept verdict holds only under the same one) moves
+ * with every file a verdict rests on: the trust store, the CRL and the
+ * TSA's anchors, global or a rule's. Twin: nothing changed, same epoch.
+ */
+static void test_trust_epoch(void **state)
+{
+	static const char *files[] = {"ca.pem", "crl.pem", "tsa.pem",
+				      "fw-tsa.pem"};
+	char dir[] = "/tmp/sfs-epoch-XXXXXX";
+	uint8_t a[32], b[32];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	put(dir, "signetfs.conf",
+	    "[signetfs]\ntrust = ca.pem\ncrl = crl.pem\n"
+	    "tsa-url = http://127.0.0.1:9/\ntsa-trust = tsa.pem\n"
+	    "[rule fw/**]\ntsa-trust = fw-tsa.pem\n");
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
+		put(dir, files[i], "one\n");
+	epoch(dir, a);
+	epoch(dir, b);
+	assert_memory_equal(a, b, 32);
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		put(dir, files[i], "two\n");
+		epoch(dir, b);
+		assert_memory_not_equal(a, b, 32);
+		put(dir, files[i], "one\n");
+		epoch(dir, b);
+		assert_memory_equal(a, b, 32);
+	}
+	for (size_t i = 0; i <= ARRAY_SIZE(files); i++) {
+		char path[128];
+
+		snprintf(path, sizeof(path), "%s/%s", dir,
+			 i < ARRAY_SIZE(files) ? files[i] : "signetfs.conf");
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_good),
-	    cmocka_unit_test(test_bad),
-	    cmocka_unit_test(test_defaults),
-	    cmocka_unit_test(test_missing),
+	    cmocka_unit_test(test_good),	cmocka_unit_test(test_bad),
+	    cmocka_unit_test(test_defaults),	cmocka_unit_test(test_missing),
+	    cmocka_unit_test(test_trust_epoch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

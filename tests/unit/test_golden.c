@@ -19,9 +19,49 @@
 
 #include "signetfs/verify.h"
 
-static const char *versions[] = {"v1"};
+/* Directory, and the signetfs-version its signature carries (0: none). */
+static const struct {
+	const char *dir;
+	uint64_t file_version;
+} versions[] = {{"v1", 0}, {"v1-version", 2}};
 
-static void check_version(const char *v)
+/*
+ * The twins of a golden (twins/twins.txt: NAME REASON per line), each
+ * refused for its own reason: one a lax parser let through would come
+ * out as bad-signature or ok instead.
+ */
+static void check_twins(struct sfs_verifier *ver, const char *dir, int fd)
+{
+	char list[700], name[64], reason[64], sig[800];
+	const struct verify_policy pol = {"dir/hello.txt", 13, NULL, 0};
+	struct sig_info info;
+	uint8_t *der = NULL;
+	size_t len;
+	int n = 0;
+	FILE *f;
+
+	snprintf(list, sizeof(list), "%s/twins/twins.txt", dir);
+	f = fopen(list, "r");
+	if (!f)
+		return; /* this golden has none */
+	while (fscanf(f, "%63s %63s", name, reason) == 2) {
+		snprintf(sig, sizeof(sig), "%s/twins/%s.sig", dir, name);
+		assert_int_equal(
+		    sfs_read_file_at(AT_FDCWD, sig, SFS_SIG_MAX, &der, &len),
+		    0);
+		const char *got = verify_reason_name(
+		    verifier_check_fd(ver, der, len, &pol, fd, &info));
+		if (strcmp(got, reason))
+			fail_msg("twin %s: %s, want %s", name, got, reason);
+		sig_info_clear(&info);
+		free(der);
+		n++;
+	}
+	fclose(f);
+	assert_true(n >= 10);
+}
+
+static void check_version(const char *v, uint64_t file_version)
 {
 	char dir[512], ca[600];
 	struct sfs_trust_config tc = {.cafile = ca, .at_signing_time = true};
@@ -47,7 +87,10 @@ static void check_version(const char *v)
 	assert_int_equal(verifier_check_fd(ver, der, len, &pol, fd, &info),
 			 VR_OK);
 	assert_string_equal(info.path, "dir/hello.txt");
+	assert_true(info.file_version == file_version);
 	sig_info_clear(&info);
+	dir[strlen(dir) - strlen("/tree")] = '\0';
+	check_twins(ver, dir, fd);
 
 	/* Twins: another path, altered content. */
 	pol.expected_path = "dir/hello.txu";
@@ -75,7 +118,7 @@ static void test_golden(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++)
-		check_version(versions[i]);
+		check_version(versions[i].dir, versions[i].file_version);
 }
 
 int main(void)

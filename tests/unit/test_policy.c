@@ -246,6 +246,61 @@ static void test_pins_and_binding(void **state)
 	config_free(c);
 }
 
+/* tsa-* in [signetfs] and per [rule]: a rule overrides what it sets. */
+static void test_tsa_keys(void **state)
+{
+	struct sfs_config *c = load(
+	    "[signetfs]\ntsa-url = http://tsa.example/\ntsa-trust = /g.pem\n"
+	    "tsa-timeout = 5\n"
+	    "[rule firmware/**]\ntsa-trust = /fw.pem\ntsa-policy = 1.2.3.4\n"
+	    "[rule vendor/**]\ntsa-url = https://other.example/ts\n"
+	    "tsa-parallel = 2\n");
+	const struct sfs_rule *fw, *ven, *none;
+	struct sfs_tsa_config t;
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(policy_match(c, "firmware/x", &fw), 0);
+	assert_int_equal(policy_match(c, "vendor/x", &ven), 0);
+	assert_int_equal(policy_match(c, "docs/x", &none), 0);
+	assert_null(none);
+	policy_tsa(c, none, &t);
+	assert_string_equal(t.url, "http://tsa.example/");
+	assert_string_equal(t.trust, "/g.pem");
+	assert_null(t.policy);
+	assert_int_equal(t.timeout_ms, 5000);
+	policy_tsa(c, fw, &t);
+	assert_string_equal(t.url, "http://tsa.example/");
+	assert_string_equal(t.trust, "/fw.pem");
+	assert_string_equal(t.policy, "1.2.3.4");
+	assert_int_equal(t.timeout_ms, 5000);
+	policy_tsa(c, ven, &t);
+	assert_string_equal(t.url, "https://other.example/ts");
+	assert_string_equal(t.trust, "/g.pem");
+	assert_null(t.policy);
+	assert_int_equal(t.parallel, 2);
+	config_free(c);
+	/* Refused where they are read, globally and in a rule alike. */
+	static const char *const bad[] = {
+	    "tsa-url = ftp://tsa.example/",
+	    "tsa-url = tsa.example",
+	    "tsa-policy = abc",
+	    "tsa-policy = 12",
+	    "tsa-timeout = 0",
+	    "tsa-timeout = 121",
+	    "tsa-parallel = 0",
+	    "tsa-parallel = 65",
+	};
+	char text[128];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "[signetfs]\n%s\n", bad[i]);
+		assert_null(load(text));
+		snprintf(text, sizeof(text), "[rule a/**]\n%s\n", bad[i]);
+		assert_null(load(text));
+	}
+}
+
 static void test_bad_rules(void **state)
 {
 	(void)state;
@@ -266,6 +321,7 @@ int main(void)
 	    cmocka_unit_test(test_tie_later_wins),
 	    cmocka_unit_test(test_writers),
 	    cmocka_unit_test(test_pins_and_binding),
+	    cmocka_unit_test(test_tsa_keys),
 	    cmocka_unit_test(test_bad_rules),
 	};
 

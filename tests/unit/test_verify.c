@@ -674,6 +674,118 @@ static void test_attributes(void **state)
 	free(der);
 }
 
+/* A signature with a signetfs-version of v (and flags, raw: a twin). */
+static void sign_version(uint64_t v, unsigned int flags, const uint8_t *raw,
+			 int raw_len, uint8_t **der, size_t *dlen)
+{
+	struct sfs_digest d;
+	struct sig_build b = {
+	    .key = F.key,
+	    .cert = F.good,
+	    .digest = &d,
+	    .path = path,
+	    .path_len = strlen(path),
+	    .writer = &F.writer,
+	    .flags = flags,
+	    .file_version = v,
+	    .version_der = raw,
+	    .version_der_len = raw_len,
+	};
+
+	digest_of(C, &d);
+	assert_int_equal(sig_build_der(&b, der, dlen), 0);
+}
+
+static uint64_t version_of(const uint8_t *der, size_t len)
+{
+	struct verify_policy pol = {path, strlen(path), NULL, 0};
+	struct sig_info info;
+	uint64_t v;
+
+	assert_int_equal(verifier_check_sig(F.v, der, len, &pol, &info), VR_OK);
+	v = info.file_version;
+	sig_info_clear(&info);
+	return v;
+}
+
+static void test_version(void **state)
+{
+	uint8_t *der;
+	size_t len;
+	const uint64_t good[] = {1, 2, 300, SIG_FILE_VERSION_MAX};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+		sign_version(good[i], 0, NULL, 0, &der, &len);
+		assert_int_equal(check(der, len, C, path), VR_OK);
+		assert_true(version_of(der, len) == good[i]);
+		free(der);
+	}
+	/* No attribute: a v1 signature as before, version 0. */
+	sign(C, path, F.key, F.good, 0, &der, &len);
+	assert_true(version_of(der, len) == 0);
+	free(der);
+	/* It is signed: another number is another signature. */
+	sign_version(2, 0, NULL, 0, &der, &len);
+	patch(der, len, "\x02\x01\x01\x02\x01\x02", "\x02\x01\x01\x02\x01\x03");
+	assert_int_equal(check(der, len, C, path), VR_BAD_SIGNATURE);
+	free(der);
+}
+
+/* Twins of signetfs-version, each validly signed: the parser refuses. */
+static void test_version_twins(void **state)
+{
+	static const struct {
+		const char *name;
+		uint8_t der[16];
+		int len;
+		enum verify_reason want;
+	} twins[] = {
+	    {"zero", {0x30, 6, 2, 1, 1, 2, 1, 0}, 8, VR_ATTR_MALFORMED},
+	    {"negative", {0x30, 6, 2, 1, 1, 2, 1, 0xff}, 8, VR_ATTR_MALFORMED},
+	    {"2^63",
+	     {0x30, 14, 2, 1, 1, 2, 9, 0, 0x80, 0, 0, 0, 0, 0, 0, 0},
+	     16,
+	     VR_ATTR_MALFORMED},
+	    {"non-minimal",
+	     {0x30, 7, 2, 1, 1, 2, 2, 0, 5},
+	     9,
+	     VR_ATTR_MALFORMED},
+	    {"indefinite",
+	     {0x30, 0x80, 2, 1, 1, 2, 1, 5, 0, 0},
+	     10,
+	     VR_ATTR_MALFORMED},
+	    {"extra field",
+	     {0x30, 8, 2, 1, 1, 2, 1, 5, 5, 0},
+	     10,
+	     VR_ATTR_MALFORMED},
+	    {"no field", {0x30, 3, 2, 1, 1}, 5, VR_ATTR_MALFORMED},
+	    {"bare INTEGER", {2, 1, 5}, 3, VR_ATTR_MALFORMED},
+	    {"attribute version 2",
+	     {0x30, 6, 2, 1, 2, 2, 1, 5},
+	     8,
+	     VR_ATTR_VERSION},
+	};
+	uint8_t *der;
+	size_t len;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(twins); i++) {
+		sign_version(0, SIG_BUILD_VERSION_RAW, twins[i].der,
+			     twins[i].len, &der, &len);
+		if (check(der, len, C, path) != twins[i].want)
+			fail_msg("twin %s: %s", twins[i].name,
+				 verify_reason_name(check(der, len, C, path)));
+		free(der);
+	}
+	sign_version(5, SIG_BUILD_VERSION_TWICE, NULL, 0, &der, &len);
+	assert_int_equal(check(der, len, C, path), VR_ATTR_MISSING);
+	free(der);
+	sign_version(5, SIG_BUILD_VERSION_VALUES, NULL, 0, &der, &len);
+	assert_int_equal(check(der, len, C, path), VR_ATTR_MISSING);
+	free(der);
+}
+
 /* Signatures made with plain OpenSSL CMS, outside the v1 builder. */
 static void raw_cms(unsigned int flags, const EVP_MD *md, int signers,
 		    bool other_type, uint8_t **der, size_t *len)
@@ -783,6 +895,8 @@ int main(void)
 	    cmocka_unit_test(test_tampered_attribute),
 	    cmocka_unit_test(test_signature_value_flipped),
 	    cmocka_unit_test(test_attributes),
+	    cmocka_unit_test(test_version),
+	    cmocka_unit_test(test_version_twins),
 	    cmocka_unit_test(test_raw_cms),
 	    cmocka_unit_test(test_ber_rejected),
 	    cmocka_unit_test(test_reason_texts),

@@ -5,8 +5,9 @@
 # refused; old content under the new .sig, or new content under the old
 # .sig, is refused. What they cannot tell: the previous version signed for
 # the same path, restored with its own .sig, is validly signed for that
-# path and is served. Refusing it needs a version/channel attribute
-# (reserved as .1.3+ in the format); this case pins today's behaviour.
+# path and is served. Refusing it needs the signetfs-version attribute and
+# an inbox with a state-dir (rollback.sh); without them (this case: no
+# state-dir, unversioned signatures) it is served, and this pins that.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/common.sh"
 ib_setup
