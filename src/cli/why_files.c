@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "signetfs/config.h"
 #include "signetfs/policy.h"
+#include "signetfs/state.h"
 #include "signetfs/verdict.h"
 
 struct why_ctx {
@@ -25,7 +26,8 @@ struct why_ctx {
 	struct sfs_verifier *v;
 	bool audit; /* the inbox's mode */
 	int rootfd;
-	const char *root; /* as given */
+	const char *root;	   /* as given */
+	struct state_store *state; /* CONF's state-dir, read only (rule 25) */
 };
 
 /* What BACKING holds at a path, as the inbox sees it. */
@@ -139,6 +141,10 @@ static void judge_file(const struct why_ctx *w, const char *rel,
 	res->size = (uint64_t)st.st_size;
 	read_sig(dirfd, base, &der, &sig, res);
 	res->r = verdict_check_fd(w->cfg, w->v, rel, &sig, fd, &res->info);
+	/* Rule 25 last, as the inbox: the map only read, never raised. */
+	if (res->r == VR_OK)
+		res->r = verdict_check_version(w->state, rel, strlen(rel),
+					       res->info.file_version, false);
 	if (res->r == VR_CONTENT_DIGEST)
 		res->have_ok = sfs_hash_fd(fd, res->info.digest.alg, &res->have,
 					   &res->size) == 0;
@@ -234,6 +240,98 @@ static bool is_format(enum verify_reason r)
 	}
 }
 
+/* The RFC 3161 timestamp token in the .sig (rules T1-T9). */
+static bool explain_token(const struct why_ctx *w, const char *rel,
+			  const struct why_result *res)
+{
+	const struct sfs_rule *rule = NULL;
+	struct sfs_tsa_config t = {0};
+
+	if (policy_match(w->cfg, rel, &rule) == 0)
+		policy_tsa(w->cfg, rule, &t); /* the rule's, else global */
+	switch (res->r) {
+	case VR_TSA_COUNT:
+	case VR_TSA_MALFORMED:
+	case VR_TSA_IMPRINT:
+	case VR_TSA_BAD_SIGNATURE:
+	case VR_TSA_ESS:
+		printf("the timestamp token in %s.sig: %s", rel,
+		       verify_reason_str(res->r));
+		fix(res->r == VR_TSA_IMPRINT
+			? "the token was moved from another .sig: stamp %1$s "
+			  "again (signetfs timestamp --config CONF --root %2$s "
+			  "%2$s/%1$s), or sign it again"
+			: "a damaged or forged token: stamp %1$s again "
+			  "(signetfs timestamp --config CONF --root %2$s "
+			  "%2$s/%1$s), or sign it again",
+		    rel, w);
+		return true;
+	case VR_TSA_UNTRUSTED:
+	case VR_TSA_NO_EKU:
+	case VR_TSA_POLICY:
+		printf("the timestamp token in %s.sig: %s (tsa-trust = %s, "
+		       "tsa-policy = %s)",
+		       rel, verify_reason_str(res->r),
+		       t.trust ? t.trust : "none", t.policy ? t.policy : "any");
+		fix(res->r == VR_TSA_POLICY
+			? "stamp %1$s again at a TSA with the tsa-policy the "
+			  "config names, or change tsa-policy"
+			: "stamp %1$s again at a TSA that tsa-trust names, or "
+			  "add its CA to tsa-trust (then reload the inbox: "
+			  "SIGHUP)",
+		    rel, w);
+		return true;
+	case VR_TSA_TIME:
+		signer(res);
+		printf(", valid from ");
+		utc(res->info.signer_not_before);
+		printf(" to ");
+		utc(res->info.signer_not_after);
+		printf(": the timestamp token says it was signed outside that "
+		       "(or in the future)");
+		fix("sign %1$s again with a current certificate, and stamp it",
+		    rel, w);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Rule 25: the version the .sig carries against the inbox's map. */
+static bool explain_version(const struct why_ctx *w, const char *rel,
+			    const struct why_result *res)
+{
+	if (res->r == VR_ROLLBACK) {
+		if (res->info.file_version)
+			printf("%s.sig is version %llu of %s, older than one "
+			       "the inbox has served at this path",
+			       rel, (unsigned long long)res->info.file_version,
+			       rel);
+		else
+			printf("%s.sig carries no version, and the inbox has "
+			       "served a versioned one at this path",
+			       rel);
+		printf(" (its state-dir %s keeps the highest): an older copy "
+		       "was put back",
+		       w->cfg->state_dir);
+		fix("put the newest signed version of %1$s back, or sign it "
+		    "again through the outbox or with signetfs sign --state",
+		    rel, w);
+		return true;
+	}
+	if (res->r == VR_STATE) {
+		printf("the entry for %s in the inbox's version map (state-dir "
+		       "%s) cannot be read or fails its MAC: edited, or copied "
+		       "from another path or database",
+		       rel, w->cfg->state_dir);
+		fix("docs/inbox.md, Limits: remove that entry of inbox.db and "
+		    "inbox.seal; %1$s is then first contact",
+		    rel, w);
+		return true;
+	}
+	return false;
+}
+
 /* What is wrong with the signature itself: its .sig. */
 static bool explain_sig(const struct why_ctx *w, const char *rel,
 			const struct why_result *res)
@@ -271,6 +369,16 @@ static bool explain_sig(const struct why_ctx *w, const char *rel,
 		    rel, w);
 		return true;
 	}
+	if (res->r == VR_UNSIGNED_ATTR) {
+		printf("%s.sig carries an unsigned attribute other than an "
+		       "RFC 3161 timestamp token: bytes anybody could have "
+		       "added after signing",
+		       rel);
+		fix("sign %1$s again, or copy its .sig again", rel, w);
+		return true;
+	}
+	if (explain_token(w, rel, res))
+		return true;
 	if (res->r == VR_BAD_SIGNATURE) {
 		printf("the signature in %s.sig does not match its signed "
 		       "attributes: the .sig was changed after signing",
@@ -394,7 +502,8 @@ static void explain_verdict(const struct why_ctx *w, const char *rel,
 			    const struct why_result *res)
 {
 	printf("  why: ");
-	if (!explain_sig(w, rel, res) && !explain_signer(w, rel, res))
+	if (!explain_sig(w, rel, res) && !explain_signer(w, rel, res) &&
+	    !explain_version(w, rel, res))
 		explain_file(w, rel, res);
 }
 
@@ -446,6 +555,11 @@ static int say(const struct why_ctx *w, const char *arg, const char *rel,
 		signer(res);
 		printf(" at ");
 		utc(res->info.signing_time);
+		if (res->info.stamp_time) {
+			/* Its validity was judged at the token's genTime. */
+			printf(", timestamped at ");
+			utc(res->info.stamp_time);
+		}
 		printf("\n");
 		return SFS_EXIT_OK;
 	}
@@ -707,8 +821,39 @@ static int explain(const struct why_ctx *w, const char *arg)
 	return ret;
 }
 
+/*
+ * The inbox's version map for BACKING root, read only, when CONF has a
+ * state-dir; NULL, said once, when it cannot be opened (e.g. owned by the
+ * inbox's user): rule 25 is then left out.
+ */
+static struct state_store *open_state(const struct why_ctx *w)
+{
+	static bool said;
+	struct state_store *st = NULL;
+	struct sfs_error err = {0};
+	char *root;
+
+	if (!w->cfg->state_dir)
+		return NULL;
+	root = realpath(w->root, NULL);
+	if (!root || state_open(w->cfg->state_dir, root, STATE_INBOX,
+				STATE_READONLY, &st, &err)) {
+		if (!said)
+			cli_error("why",
+				  "state-dir %s: %s; the version check "
+				  "(rollback) is left out",
+				  w->cfg->state_dir,
+				  root ? err.msg : strerror(errno));
+		said = true;
+		st = NULL;
+	}
+	free(root);
+	return st;
+}
+
 static int explain_in(const struct why_ctx *w, const char *arg, const char *rel)
 {
+	struct why_ctx s = *w;
 	struct why_result res;
 	int ret;
 
@@ -717,12 +862,14 @@ static int explain_in(const struct why_ctx *w, const char *arg, const char *rel)
 			  rel);
 		return SFS_EXIT_USAGE;
 	}
-	judge(w, rel, &res);
+	s.state = open_state(w);
+	judge(&s, rel, &res);
 	if (*rel && sfs_is_sig_name(rel, strlen(rel)))
-		ret = say_sig(w, arg, rel, &res);
+		ret = say_sig(&s, arg, rel, &res);
 	else
-		ret = say(w, arg, rel, &res);
+		ret = say(&s, arg, rel, &res);
 	sig_info_clear(&res.info);
+	state_close(s.state);
 	return ret;
 }
 
@@ -742,7 +889,8 @@ int why_files(const struct why_options *o)
 	int ret = SFS_EXIT_USAGE;
 
 	if (config_load(o->config, &cfg, &err) ||
-	    verifier_new(&cfg->trust, &w.v, &err)) {
+	    verifier_new(&cfg->trust, &w.v, &err) ||
+	    policy_verifier_tsa(cfg, w.v, &err)) {
 		cli_error("why", "%s", err.msg);
 		goto out;
 	}

@@ -11,7 +11,10 @@
 # and a .sig (shown beside a served file only), the outbox's temp names,
 # directories, audit mode (served, the reason in user.signetfs.reason)
 # and usage errors (exit 2) are covered too. Without --root, each path is
-# taken in the mount and answered the same.
+# taken in the mount and answered the same. The reasons of timestamps
+# (issue 16: a development TSA stamps, why_sig.py spoils each token one
+# way) and of versions (issue 15: a state-dir, a version put back, an
+# entry edited) are among them.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/common.sh"
 ib_setup
@@ -60,6 +63,13 @@ keyUsage = critical,digitalSignature
 basicConstraints = critical,CA:TRUE
 keyUsage = critical,digitalSignature,keyCertSign
 extendedKeyUsage = codeSigning
+[tsa]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = critical,timeStamping
+[tsanoeku]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
 CNF
 SOFTHSM2_CONF=$T/tok/softhsm2.conf openssl req -new -engine pkcs11 \
 	-keyform engine -key "$KEY" -passin "file:$T/tok/pin" \
@@ -87,6 +97,51 @@ openssl ca -config "$T/ca/ca.cnf" -batch -revoke "$T/ca/revoked.pem" >>"$T/ca/lo
 sed -i -e '/^trust *=/d' -e '/^crl *=/d' "$CONF"
 printf '\n[signetfs]\ntrust = %s\ncrl = %s\n\n[rule pinned/**]\nsigner-sha256 = %s\n' \
 	"$T/bundle.pem" "$T/crl.pem" "$(fp "$T/tok/signer.pem")" >>"$CONF"
+
+# A TSA under A's CA, valid since 2020 so that a certificate made later
+# for its key is valid at the genTime of a token made now: its key and
+# certificate, and two more certificates for its key with its serial
+# (another subject; one without the timeStamping EKU), each from an
+# openssl ca database of its own (a serial is refused twice in one).
+mkdir -p "$T/tsa"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+	-out "$T/tsa/tsa.key" 2>>"$T/ca/log" &&
+	openssl req -new -key "$T/tsa/tsa.key" -subj "/CN=dev tsa" \
+		-out "$T/tsa/tsa.csr" 2>>"$T/ca/log" || fail "TSA key"
+tsa_serial=$(cat "$T/ca/serial")
+# issue_tsa NAME EXTENSIONS CA_CNF
+issue_tsa() {
+	openssl ca -config "$3" -batch -notext -extensions "$2" \
+		-extfile "$T/ca/ca.cnf" -subj "/CN=$1" -in "$T/tsa/tsa.csr" \
+		-out "$T/tsa/$1.pem" -startdate 20200101000000Z \
+		-enddate 20400101000000Z >>"$T/ca/log" 2>&1 ||
+		{ cat "$T/ca/log" >&2; fail "issue $1"; }
+}
+issue_tsa tsa tsa "$T/ca/ca.cnf"
+for n in tsa-other:tsa tsa-noeku:tsanoeku; do
+	d=$T/ca/${n%%:*}
+	mkdir -p "$d/new"
+	: >"$d/index.txt"
+	echo "$tsa_serial" >"$d/serial"
+	sed -e "s|^database = .*|database = $d/index.txt|" \
+		-e "s|^serial = .*|serial = $d/serial|" \
+		-e "s|^new_certs_dir = .*|new_certs_dir = $d/new|" \
+		"$T/ca/ca.cnf" >"$d/ca.cnf"
+	issue_tsa "${n%%:*}" "${n#*:}" "$d/ca.cnf"
+done
+"$SFS_SRC/scripts/dev-tsa" --key "$T/tsa/tsa.key" --cert "$T/tsa/tsa.pem" \
+	--state "$T/tsa/state" >"$T/tsa/out" 2>"$T/tsa/err" &
+SFS_PIDS+=("$!")
+wait_for 20 grep -q 'listening on' "$T/tsa/out" ||
+	{ cat "$T/tsa/err" >&2; fail "dev-tsa did not start"; }
+# Signing with it: A's config and the TSA (the inbox's gets tsa-trust
+# only, below, once everything is signed).
+STAMPCONF=$T/tok/stamp.conf
+{
+	cat "$CONF"
+	printf '\n[signetfs]\ntsa-url = %s\ntsa-trust = %s\n' \
+		"$(sed -n 's/^dev-tsa: listening on //p' "$T/tsa/out")" "$T/tok/ca.pem"
+} >"$STAMPCONF"
 
 # sign_with CONF|CERT REL...: with a config, or the token's key and CERT.
 sign_with() {
@@ -177,9 +232,23 @@ declare -A want=(
 	[r/content-digest]=content-digest
 	[$deep]=policy-error
 	[r/signer-is-ca]=signer-is-ca
+	[r/unsigned-attribute]=unsigned-attribute
+	[t/tsa-imprint-mismatch]=tsa-imprint-mismatch
+	[t/tsa-token-count]=tsa-token-count
+	[t/tsa-token-malformed]=tsa-token-malformed
+	[t/tsa-bad-signature]=tsa-bad-signature
+	[t/tsa-ess-mismatch]=tsa-ess-mismatch
+	[t/tsa-no-timestamping-eku]=tsa-no-timestamping-eku
+	[tu/tsa-untrusted]=tsa-untrusted
+	[tp/tsa-policy-mismatch]=tsa-policy-mismatch
+	[t/tsa-time-outside-validity]=tsa-time-outside-validity
+	[st/rollback]=rollback
+	[st/state-error]=state-error
 )
-mkdir -p "$B/r" "$B/pinned" "$B/ok" "$B/n/dir" "$B/$(dirname "$deep")"
-for rel in "${!want[@]}" ok/good r/elsewhere deepsrc n/dir/inner; do
+mkdir -p "$B/r" "$B/pinned" "$B/ok" "$B/n/dir" "$B/$(dirname "$deep")" \
+	"$B/t" "$B/tu" "$B/tp" "$B/st"
+for rel in "${!want[@]}" ok/good r/elsewhere deepsrc n/dir/inner t/stamped \
+	t/donor; do
 	[ "$rel" = "$deep" ] || mkdata "$B/$rel" 3000
 done
 # The signetfs-signed ones, by A (the config's key).
@@ -217,6 +286,43 @@ for c in expired:r/cert-expired future:r/cert-not-yet-valid \
 	other:pinned/signer-not-pinned; do
 	sign_with "$T/ca/${c%%:*}.pem" "${c#*:}"
 done
+# Not a token, where only a token may be.
+sign_with "$CONF" r/unsigned-attribute
+# sig MODE REL [ARGS]: why_sig.py spoils REL.sig one way (its usage).
+sig() {
+	python3 "$(dirname "$0")/why_sig.py" "$1" "$B/$2.sig" "${@:3}" ||
+		fail "why_sig.py $*"
+}
+sig other r/unsigned-attribute
+# Timestamped by the TSA, then each token made wrong in one way; tu/ and
+# tp/ get a tsa-trust and a tsa-policy of their own (below) that the TSA
+# does not meet; the expired signer stamped now, after its notAfter.
+sign_with "$STAMPCONF" t/stamped t/donor t/tsa-imprint-mismatch \
+	t/tsa-token-count t/tsa-token-malformed t/tsa-bad-signature \
+	t/tsa-ess-mismatch t/tsa-no-timestamping-eku tu/tsa-untrusted \
+	tp/tsa-policy-mismatch
+sig graft t/tsa-imprint-mismatch "$B/t/donor.sig"
+sig twice t/tsa-token-count
+sig garbage t/tsa-token-malformed
+patch t/tsa-bad-signature last-byte # the token ends the .sig
+sig cert t/tsa-ess-mismatch "$T/tsa/tsa-other.pem"
+sig noeku t/tsa-no-timestamping-eku "$T/tsa/tsa-noeku.pem" "$T/tsa/tsa.key"
+sign_with "$T/ca/expired.pem" t/tsa-time-outside-validity
+"$SIGNETFS" timestamp --config "$STAMPCONF" --root "$B" \
+	"$B/t/tsa-time-outside-validity" >"$T/stamp.log" 2>&1 ||
+	{ cat "$T/stamp.log" >&2; fail "timestamp"; }
+# Versions: both signed as version 1, then 2 (sign --state); the inbox
+# will see 2 (below).
+SI=$T/state-inbox
+for v in 1 2; do
+	mkdata "$B/st/rollback" $((3000 + v))
+	mkdata "$B/st/state-error" $((3000 + v))
+	"$SIGNETFS" sign --config "$CONF" --root "$B" --state "$T/state-sign" \
+		"$B/st/rollback" "$B/st/state-error" >"$T/sign.log" 2>&1 ||
+		{ cat "$T/sign.log" >&2; fail "sign --state"; }
+	mkdir -p "$T/v$v"
+	cp -p "$B/st/rollback" "$B/st/rollback.sig" "$T/v$v/"
+done
 # What the inbox hides without a verdict, and an outbox's temp name.
 ln -s good "$B/ok/link"
 ln -s ../ok "$B/n/linkdir"
@@ -239,9 +345,25 @@ for line in open(sys.argv[1]):
 PY
 }
 
+# The inbox's config from here on: a state-dir, the TSA's trust, and
+# tu/'s and tp/'s rules. It sees version 2 of st/*; then st/state-error's
+# entry is edited (its MAC fails) and the seal goes, as after a crash;
+# version 1 of st/rollback is put back with its own .sig.
+printf '\n[signetfs]\nstate-dir = %s\ntsa-trust = %s\n\n[rule tu/**]\ntsa-trust = %s\n\n[rule tp/**]\ntsa-policy = 1.2.3.4.5.6\n' \
+	"$SI" "$T/tok/ca.pem" "$T/u/ca.pem" >>"$CONF"
+ib_mount
+visible st/rollback
+visible st/state-error
+ib_umount
+sqlite3 "$SI/inbox.db" "UPDATE versions SET version = 1 WHERE path = CAST('st/state-error' AS BLOB)" ||
+	fail "sqlite3"
+rm "$SI/inbox.seal"
+cp -p "$T/v1/rollback" "$T/v1/rollback.sig" "$B/st/"
+
 ib_mount
 visible ok/good
 visible ok/good.sig
+visible t/stamped
 for rel in "${!want[@]}"; do
 	hidden "$rel"
 done
@@ -273,6 +395,14 @@ has r/revoked "(certificate sha256 $(fp "$T/ca/revoked.pem")): certificate is re
 has r/untrusted "(certificate sha256 $(fp "$T/u/signer.pem")), which does not chain to the trust store (trust = $T/bundle.pem)"
 has r/content-digest "the file (3000 bytes) has $(sha256sum <"$B/r/content-digest" | cut -d' ' -f1)"
 has r/signer-is-ca "signed by /CN=isca"
+has t/tsa-time-outside-validity "valid from 2020-01-01T00:00:00Z to 2020-01-02T00:00:00Z: the timestamp token says it was signed outside that"
+has tu/tsa-untrusted "(tsa-trust = $T/u/ca.pem, tsa-policy = any)"
+has tp/tsa-policy-mismatch "tsa-policy = 1.2.3.4.5.6)"
+has t/tsa-imprint-mismatch "the token was moved from another .sig"
+has st/rollback "older than one the inbox has served at this path (its state-dir $SI keeps the highest)"
+has st/state-error "the entry for st/state-error in the inbox's version map (state-dir $SI)"
+has t/stamped "t/stamped: served: verified, signed by /CN=signetfs signer"
+has t/stamped ", timestamped at "
 
 # Served: the file (exit 0, its signer), its .sig, a directory, the root.
 for p in ok/good "$B/ok/good" ok/good.sig n/dir ""; do
