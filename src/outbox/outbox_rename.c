@@ -7,10 +7,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ob_dirtime.h"
 #include "ob_inode.h"
 #include "ob_ops.h"
 #include "ob_sign.h"
 #include "outbox.h"
+#include "signetfs/layout.h"
 #include "signetfs/log.h"
 
 /*
@@ -38,6 +40,17 @@ struct rs_job {
 	struct sfs_digest digest;
 	struct sfs_writer writer;
 	bool busy; /* open for writing: its writer's close signs */
+};
+
+/*
+ * The two names of a rename as the writer gave them (policy, signed
+ * paths) and as BACKING stores them (the syscalls; signetfs/layout.h).
+ */
+struct rs_names {
+	struct bk_inode *p, *np;
+	const char *name, *newname;
+	char bname[NAME_MAX + 1], bnew[NAME_MAX + 1];
+	unsigned int flags;
 };
 
 struct rs_plan {
@@ -126,15 +139,22 @@ static int prepare_sig(struct outbox *ob, struct rs_plan *p, struct rs_job *j,
 		       int sig_dfd, bool tmp_at_new)
 {
 	const char *b = strrchr(j->new_rel, '/');
-	char name[NAME_MAX + 1], tmp[PATH_MAX];
+	char name[NAME_MAX + 1], base[NAME_MAX + 1], tmp[PATH_MAX];
+	size_t len;
 	int ret;
 
 	b = b ? b + 1 : j->new_rel;
-	ret = ob_sig_name(b, name);
+	ret = sfs_name_to_backing(b, strlen(b), base, &len);
 	if (ret == 0)
+		ret = ob_sig_name(base, name);
+	if (ret == 0) {
+		struct ob_dirtime *t = ob_dir_own_begin(ob, sig_dfd);
+
 		ret = sfs_atomic_prepare_at(sig_dfd, name, j->der, j->der_len,
 					    ob_sig_mode(j->st.st_mode),
 					    ob_conf(ob)->cfg->sync_sig, tmp);
+		ob_dir_own_end(ob, sig_dfd, t);
+	}
 	if (ret == 0) {
 		j->tmp = strdup(tmp);
 		if (!j->tmp) {
@@ -261,13 +281,15 @@ static int plan_tree(struct outbox *ob, struct rs_plan *p, int dfd,
 	}
 	while (ret == 0 && (de = readdir(dp))) {
 		const char *e = de->d_name;
+		char w[NAME_MAX + 1];
 
-		if (!strcmp(e, ".") || !strcmp(e, "..") || ob_reserved_name(e))
+		/* Signatures (slots) are not files; w: the writer's name. */
+		if (!strcmp(e, ".") || !strcmp(e, "..") || ob_view_name(e, w))
 			continue;
-		ret = sfs_path_join(o, PATH_MAX, old_rel, strlen(old_rel), e, 0,
+		ret = sfs_path_join(o, PATH_MAX, old_rel, strlen(old_rel), w, 0,
 				    NULL)
 			  ?: sfs_path_join(n, PATH_MAX, new_rel,
-					   strlen(new_rel), e, 0, NULL);
+					   strlen(new_rel), w, 0, NULL);
 		if (ret)
 			break;
 		if (de->d_type == DT_DIR) {
@@ -336,15 +358,18 @@ static void drop_temps(struct outbox *ob, struct rs_plan *p)
 {
 	for (size_t k = 0; k < p->n; k++) {
 		struct rs_job *j = &p->jobs[k];
-		const char *base;
+		char base[NAME_MAX + 1];
 		int dfd;
 
 		if (!j->tmp)
 			continue;
 		dfd = bk_open_parent(
-		    &ob->bk, j->tmp_at_new ? j->new_rel : j->old_rel, &base);
+		    &ob->bk, j->tmp_at_new ? j->new_rel : j->old_rel, base);
 		if (dfd >= 0) {
+			struct ob_dirtime *t = ob_dir_own_begin(ob, dfd);
+
 			sfs_atomic_abort_at(dfd, j->tmp);
+			ob_dir_own_end(ob, dfd, t);
 			close(dfd);
 		}
 		free(j->tmp);
@@ -393,17 +418,20 @@ static void unrecord(struct outbox *ob, struct rs_plan *p, const char *why)
 /* NEW.sig from its temp file, in the directory NEW is in now. */
 static int commit_sig(struct outbox *ob, struct rs_job *j)
 {
-	char name[NAME_MAX + 1];
-	const char *base;
+	char name[NAME_MAX + 1], base[NAME_MAX + 1];
 	int dfd, ret;
 
-	dfd = bk_open_parent(&ob->bk, j->new_rel, &base);
+	dfd = bk_open_parent(&ob->bk, j->new_rel, base);
 	if (dfd < 0)
 		return dfd;
 	ret = ob_sig_name(base, name);
-	if (ret == 0)
+	if (ret == 0) {
+		struct ob_dirtime *t = ob_dir_own_begin(ob, dfd);
+
 		ret = sfs_atomic_commit_at(dfd, j->tmp, name,
 					   ob_conf(ob)->cfg->sync_sig);
+		ob_dir_own_end(ob, dfd, t);
+	}
 	close(dfd);
 	free(j->tmp);
 	j->tmp = NULL;
@@ -474,24 +502,32 @@ static int install(struct outbox *ob, struct rs_plan *p)
  * away from NAME and puts one at NEWNAME (both ways for RENAME_EXCHANGE),
  * so the rules of both paths must allow it, as for a create there.
  */
-static int rename_allowed(struct outbox *ob, fuse_req_t req, struct bk_inode *p,
-			  const char *name, struct bk_inode *np,
-			  const char *newname, unsigned int flags)
+static int rename_allowed(struct outbox *ob, fuse_req_t req,
+			  struct rs_names *nm)
 {
-	if (ob_reserved_name(name) || ob_reserved_name(newname))
-		return -EPERM;
-	if (flags & RENAME_WHITEOUT)
+	int ret;
+
+	if (nm->flags & RENAME_WHITEOUT)
 		return -EINVAL;
-	if (!ob_writer_allowed(ob, req, "rename", p, name) ||
-	    !ob_writer_allowed(ob, req, "rename", np, newname))
+	/* The new name must fit what can be signed, unless it exists. */
+	ret = ob_bk_name(ob, nm->name, nm->bname, false);
+	if (ret == 0)
+		ret = ob_bk_name(ob, nm->newname, nm->bnew,
+				 !(nm->flags & RENAME_EXCHANGE));
+	if (ret)
+		return ret;
+	if (!ob_writer_allowed(ob, req, "rename", nm->p, nm->name) ||
+	    !ob_writer_allowed(ob, req, "rename", nm->np, nm->newname))
 		return -EACCES;
 	return 0;
 }
 
-static int do_rename(struct outbox *ob, fuse_req_t req, struct bk_inode *p,
-		     const char *name, struct bk_inode *np, const char *newname,
-		     unsigned int flags)
+static int do_rename(struct outbox *ob, fuse_req_t req,
+		     const struct rs_names *nm)
 {
+	struct bk_inode *p = nm->p, *np = nm->np;
+	const char *name = nm->bname, *newname = nm->bnew;
+	unsigned int flags = nm->flags;
 	int r, pfd, npfd;
 
 	pfd = bk_pin(&ob->bk, p);
@@ -521,11 +557,12 @@ static int do_rename(struct outbox *ob, fuse_req_t req, struct bk_inode *p,
 	return r;
 }
 
-static int rename_signed(struct outbox *ob, fuse_req_t req, struct bk_inode *p,
-			 const char *name, struct bk_inode *np,
-			 const char *newname, unsigned int flags)
+static int rename_signed(struct outbox *ob, fuse_req_t req,
+			 const struct rs_names *nm)
 {
 	struct rs_plan plan = {.req = req, .caller = {.ngroups = -1}};
+	struct bk_inode *p = nm->p, *np = nm->np;
+	unsigned int flags = nm->flags;
 	char *o = malloc(PATH_MAX), *n = malloc(PATH_MAX);
 	struct stat st;
 	size_t ol, nl;
@@ -536,19 +573,19 @@ static int rename_signed(struct outbox *ob, fuse_req_t req, struct bk_inode *p,
 		ret = -ENOMEM;
 		goto out;
 	}
-	ret = bk_child_relpath(&ob->bk, p, name, o, &ol);
+	ret = bk_child_relpath(&ob->bk, p, nm->name, o, &ol);
 	if (ret == 0)
-		ret = bk_child_relpath(&ob->bk, np, newname, n, &nl);
+		ret = bk_child_relpath(&ob->bk, np, nm->newname, n, &nl);
 	if (ret)
 		goto out;
-	ret = bk_stat_at(&ob->bk, p, name, &st);
+	ret = bk_stat_at(&ob->bk, p, nm->bname, &st);
 	if (ret)
 		goto out;
 	src_reg = S_ISREG(st.st_mode);
 	ob_writer_id_of(ob, req, &plan.caller);
-	ret = plan_entry(ob, &plan, p, np, name, o, n);
+	ret = plan_entry(ob, &plan, p, np, nm->bname, o, n);
 	if (ret == 0 && (flags & RENAME_EXCHANGE))
-		ret = plan_entry(ob, &plan, np, p, newname, n, o);
+		ret = plan_entry(ob, &plan, np, p, nm->bnew, n, o);
 	if (ret) {
 		if (ret == -EIO) {
 			struct sfs_writer w;
@@ -578,7 +615,10 @@ static int rename_signed(struct outbox *ob, fuse_req_t req, struct bk_inode *p,
 		drop_temps(ob, &plan);
 		goto out;
 	}
-	ret = do_rename(ob, req, p, name, np, newname, flags);
+	/* Both directories change as natively, .sig files included. */
+	ob_dir_change_begin(ob, p->dev, p->ino);
+	ob_dir_change_begin(ob, np->dev, np->ino);
+	ret = do_rename(ob, req, nm);
 	if (ret) {
 		char why[160];
 
@@ -587,12 +627,14 @@ static int rename_signed(struct outbox *ob, fuse_req_t req, struct bk_inode *p,
 			 strerror(-ret));
 		unrecord(ob, &plan, why);
 		drop_temps(ob, &plan);
-		goto out;
+	} else {
+		/* A file moved away leaves its old .sig behind: remove it. */
+		if (src_reg && !(flags & RENAME_EXCHANGE))
+			ob_unlink_sig(ob, o);
+		ret = install(ob, &plan);
 	}
-	/* A file moved away leaves its old .sig behind: remove it. */
-	if (src_reg && !(flags & RENAME_EXCHANGE))
-		ob_unlink_sig(ob, o);
-	ret = install(ob, &plan);
+	ob_dir_change_end(ob, np->dev, np->ino);
+	ob_dir_change_end(ob, p->dev, p->ino);
 out:
 	ob_writer_id_free(&plan.caller);
 	plan_free(&plan);
@@ -605,17 +647,22 @@ void ob_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		  fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
 	struct outbox *ob = ob_of(req);
-	struct bk_inode *p = bk_inode(&ob->bk, parent);
-	struct bk_inode *np = bk_inode(&ob->bk, newparent);
+	struct rs_names nm = {
+	    .p = bk_inode(&ob->bk, parent),
+	    .np = bk_inode(&ob->bk, newparent),
+	    .name = name,
+	    .newname = newname,
+	    .flags = flags,
+	};
 	int ret;
 
-	ret = rename_allowed(ob, req, p, name, np, newname, flags);
+	ret = rename_allowed(ob, req, &nm);
 	if (ret == 0 && ob->no_sign) {
-		ret = do_rename(ob, req, p, name, np, newname, flags);
+		ret = do_rename(ob, req, &nm);
 	} else if (ret == 0) {
 		/* No signature is computed for a path while it changes. */
 		pthread_rwlock_wrlock(&ob->ns_lock);
-		ret = rename_signed(ob, req, p, name, np, newname, flags);
+		ret = rename_signed(ob, req, &nm);
 		pthread_rwlock_unlock(&ob->ns_lock);
 	}
 	fuse_reply_err(req, -ret);

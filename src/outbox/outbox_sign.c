@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ob_digest.h"
+#include "ob_dirtime.h"
 #include "ob_file.h"
 #include "ob_inode.h"
 #include "ob_sign.h"
@@ -288,16 +289,19 @@ int ob_sig_name(const char *base, char *out)
 
 int ob_unlink_sig(struct outbox *ob, const char *rel)
 {
-	char name[NAME_MAX + 1];
-	const char *base;
+	char name[NAME_MAX + 1], base[NAME_MAX + 1];
 	int dfd, ret;
 
-	dfd = bk_open_parent(&ob->bk, rel, &base);
+	struct ob_dirtime *t;
+
+	dfd = bk_open_parent(&ob->bk, rel, base);
 	if (dfd < 0)
-		return dfd == -ENOENT ? 0 : dfd;
+		return dfd == -ENOENT || dfd == -ENAMETOOLONG ? 0 : dfd;
 	ret = ob_sig_name(base, name);
+	t = ret ? NULL : ob_dir_own_begin(ob, dfd);
 	if (ret == 0 && unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
 		ret = -errno;
+	ob_dir_own_end(ob, dfd, t);
 	close(dfd);
 	return ret == -ENAMETOOLONG ? 0 : ret;
 }
@@ -326,11 +330,10 @@ int ob_clear_sig_locked(struct outbox *ob, struct bk_inode *i,
 
 int ob_sync_sig(struct outbox *ob, const char *rel)
 {
-	char name[NAME_MAX + 1];
-	const char *base;
+	char name[NAME_MAX + 1], base[NAME_MAX + 1];
 	int dfd, fd, ret = 0;
 
-	dfd = bk_open_parent(&ob->bk, rel, &base);
+	dfd = bk_open_parent(&ob->bk, rel, base);
 	if (dfd < 0)
 		return dfd;
 	if (ob_sig_name(base, name) == 0) {
@@ -353,19 +356,22 @@ int ob_sync_sig(struct outbox *ob, const char *rel)
 int ob_install_sig(struct outbox *ob, const char *rel, const uint8_t *der,
 		   size_t len, const struct stat *st, bool sync)
 {
-	char name[NAME_MAX + 1];
-	const char *base;
+	char name[NAME_MAX + 1], base[NAME_MAX + 1];
 	int dfd, ret;
 
-	dfd = bk_open_parent(&ob->bk, rel, &base);
+	struct ob_dirtime *t;
+
+	dfd = bk_open_parent(&ob->bk, rel, base);
 	if (dfd < 0)
 		return dfd;
 	ret = ob_sig_name(base, name);
+	t = ret ? NULL : ob_dir_own_begin(ob, dfd);
 	if (ret == 0)
 		ret = sfs_write_atomic_at(dfd, name, der, len,
 					  ob_sig_mode(st->st_mode), sync);
 	if (ret == 0)
 		ob_own_like(ob, dfd, name, st);
+	ob_dir_own_end(ob, dfd, t);
 	close(dfd);
 	return ret;
 }
@@ -717,15 +723,15 @@ bool ob_sig_is_ours(struct outbox *ob, const char *rel,
 /* The content as it is now has a valid signature of ours for its path. */
 static const char *vouched_locked(struct outbox *ob, struct bk_inode *i)
 {
-	char rel[PATH_MAX];
+	char rel[PATH_MAX], base[NAME_MAX + 1];
 	struct ob_sigcheck c;
-	const char *base, *why = NULL;
+	const char *why = NULL;
 	int dfd, fd = -1, ret;
 	size_t len;
 
 	SFS_ASSERT_HELD(&i->lock);
 	ret = bk_relpath(&ob->bk, i, rel, &len);
-	dfd = ret ? ret : bk_open_parent(&ob->bk, rel, &base);
+	dfd = ret ? ret : bk_open_parent(&ob->bk, rel, base);
 	if (dfd < 0)
 		return "no path below BACKING";
 	fd = bk_reopen(&ob->bk, i, O_RDONLY);
