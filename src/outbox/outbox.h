@@ -53,6 +53,7 @@ struct ob_conf {
 	enum sfs_md md;		       /* of the running digests */
 	struct sfuse_ref ref;	       /* in outbox.confs (sfuse.h) */
 	bool owned;		       /* cfg is ours (from a reload) */
+	uint64_t gen;		       /* numbers the configurations */
 };
 
 struct ob_failed;

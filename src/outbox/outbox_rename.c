@@ -36,6 +36,7 @@ struct rs_job {
 	char *tmp;
 	bool tmp_at_new;
 	bool recorded; /* its sign record was written, or tried */
+	uint64_t gen;  /* its content_gen when planned */
 	struct stat st;
 	struct sfs_digest digest;
 	struct sfs_writer writer;
@@ -104,30 +105,45 @@ static struct rs_job *plan_add(struct rs_plan *p, const char *old_rel,
 }
 
 /*
- * busy: someone still writes it, their close signs it under the new path.
- * failed: a write to it failed, nothing signs it (ob_inode.write_failed).
+ * What the rename finds of one file at rel: busy, someone still writes it
+ * (their close signs it under the new path); failed, a write to it failed
+ * (nothing signs it: ob_inode.write_failed); recalled, it carries this
+ * mount's signature for rel as c says, unchanged since (content gen).
  */
-static void writer_state(struct outbox *ob, const struct stat *st, bool *busy,
-			 bool *failed)
+struct rs_state {
+	const char *rel;
+	enum sfs_md md; /* of the new path's key */
+	bool busy, failed, recalled;
+	uint64_t gen;
+	struct ob_sigcheck c;
+};
+
+static void writer_state(struct outbox *ob, const struct stat *st,
+			 struct rs_state *w)
 {
 	struct bk_inode *i = bk_find(&ob->bk, st->st_dev, st->st_ino);
 	struct ob_inode *s = NULL;
 
-	*busy = *failed = false;
+	w->busy = w->failed = w->recalled = false;
 	if (i) {
 		pthread_mutex_lock(&i->lock);
 		s = i->priv;
 		if (s) {
 			/* Still being written: its writer's close signs. */
-			*busy = s->n_active;
-			*failed = s->write_failed;
+			w->busy = s->n_active;
+			w->failed = s->write_failed;
+			w->gen = s->content_gen;
+			/* Signed by us since it last changed: no need to read
+			 */
+			w->recalled = ob_recall_sig_locked(ob, s, w->rel, st,
+							   w->md, &w->c);
 		}
 		pthread_mutex_unlock(&i->lock);
 		bk_unpin(&ob->bk, i);
 	}
 	/* No state: the kernel forgot it, maybe with a failed write. */
 	if (!s)
-		*failed = ob_write_failed_stashed(ob, st->st_dev, st->st_ino);
+		w->failed = ob_write_failed_stashed(ob, st->st_dev, st->st_ino);
 }
 
 /*
@@ -216,25 +232,28 @@ static int plan_file(struct outbox *ob, struct rs_plan *p, int dfd,
 		     const char *base, const char *old_rel, const char *new_rel,
 		     bool always_job, int sig_dfd, bool tmp_at_new)
 {
-	struct sfs_signer *sg;
-	struct ob_sigcheck c;
+	struct sfs_signer *sg = ob_signer_for(ob, new_rel);
+	struct rs_state w = {.rel = old_rel,
+			     .md = sg ? signer_md(sg) : ob_conf(ob)->md};
+	struct ob_sigcheck *cp = &w.c, c;
 	struct rs_job *j;
 	struct stat st;
-	bool busy, failed;
 	int fd, ret;
 
 	fd = sfs_open_regular_at(dfd, base, O_RDONLY, &st);
 	if (fd < 0)
 		return fd == -ENOENT || fd == -EINVAL || fd == -ELOOP ? 0 : fd;
-	sg = ob_signer_for(ob, new_rel);
-	writer_state(ob, &st, &busy, &failed);
+	writer_state(ob, &st, &w);
 	/* No signature for it, whatever .sig a writer to BACKING left. */
-	if (busy || failed)
+	if (w.busy || w.failed)
 		ret = -ENOENT;
+	else if (w.recalled) /* rsync's temp file, signed at its close */
+		ret = 0;
 	else
 		ret = ob_valid_sig(ob, dfd, base, old_rel, strlen(old_rel), fd,
-				   sg ? signer_md(sg) : ob_conf(ob)->md, &c);
+				   w.md, cp);
 	close(fd);
+	c = *cp;
 	if (ret && ret != -ENOENT && ret != -EBADMSG)
 		return ret;
 	if (ret == 0 && !ob_sig_is_ours(ob, old_rel, &c))
@@ -242,13 +261,14 @@ static int plan_file(struct outbox *ob, struct rs_plan *p, int dfd,
 	/* The caller always; the signature's writer when it is carried. */
 	if (may_move_to(ob, p, new_rel, ret == 0 ? &c.writer : NULL))
 		return -EACCES;
-	if (ret && !always_job && !busy)
+	if (ret && !always_job && !w.busy)
 		return 0;
 	j = plan_add(p, old_rel, new_rel);
 	if (!j)
 		return p->n >= OB_RENAME_MAX_FILES ? -EXDEV : -ENOMEM;
 	j->st = st;
-	j->busy = busy;
+	j->busy = w.busy;
+	j->gen = w.gen;
 	if (ret)
 		return 0; /* not validly signed: its stale .sig goes */
 	j->digest = c.digest;
@@ -482,6 +502,14 @@ static int install(struct outbox *ob, struct rs_plan *p)
 
 				s->status = OB_ST_UNKNOWN;
 				s->sig_cleared = !j->der || r;
+				/* Ours now, for its new path, as at a close. */
+				if (j->der && !r && !j->busy &&
+				    s->content_gen == j->gen)
+					ob_sig_made_locked(
+					    ob, i, s, &j->digest,
+					    signer_cert_sha256(
+						ob_signer_for(ob, j->new_rel)),
+					    &j->writer);
 				/*
 				 * Its .sig (moved along or removed) bound the
 				 * old path: the writer's close must sign even

@@ -434,6 +434,7 @@ void ob_set_status_locked(struct outbox *ob, struct bk_inode *i,
 
 	SFS_ASSERT_HELD(&i->lock);
 	s->status = st;
+	s->sig_ours = false; /* ob_sig_made_locked says when it is */
 	if (d)
 		s->digest = *d;
 	else
@@ -642,8 +643,7 @@ int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
 	s->sign_seq = atomic_fetch_add(&ob->seq, 1) + 1;
 	s->prov = OB_PROV_OK;
 	ob_forget_writers_locked(s);
-	ob_set_status_locked(ob, i, s, OB_ST_SIGNED, &d, signer_cert_sha256(sg),
-			     NULL);
+	ob_sig_made_locked(ob, i, s, &d, signer_cert_sha256(sg), w);
 	return 0;
 }
 
@@ -696,11 +696,20 @@ int ob_valid_sig(struct outbox *ob, int dirfd, const char *base,
 	    verdict_check_fd(ob_conf(ob)->cfg, verifier, rel,
 			     &(struct verdict_sig){der, len, VR_OK}, fd, &info);
 	free(der);
+	/* Counted as the inbox counts: the content was hashed to decide. */
+	if (vr == VR_OK || vr == VR_CONTENT_DIGEST) {
+		struct stat fst;
+
+		if (fstat(fd, &fst) == 0)
+			sfs_stats_add(&ob->stats, SFS_C_BYTES_HASHED,
+				      (uint64_t)fst.st_size);
+	}
 	if (vr != VR_OK) {
 		sig_info_clear(&info);
 		c->reason = verify_reason_name(vr);
 		return vr == VR_IO ? -EIO : -EBADMSG;
 	}
+	sfs_stats_add(&ob->stats, SFS_C_VERIFIED, 1);
 	c->verified = true;
 	c->digest = info.digest;
 	c->writer = info.writer;
@@ -773,4 +782,67 @@ void ob_provenance_locked(struct outbox *ob, struct bk_inode *i,
 				       "earlier content not vouched for "
 				       "(%s): empty the file to write it",
 				       why);
+}
+
+/* The writer a signature of ours names, packed: kept per signed inode. */
+struct ob_sigwriter {
+	uint32_t uid, gid;
+	size_t exe, host, mnt; /* offsets into s */
+	char s[];	       /* user, exe, host, mount id: NUL-terminated */
+};
+
+void ob_sig_made_locked(struct outbox *ob, struct bk_inode *i,
+			struct ob_inode *s, const struct sfs_digest *d,
+			const char *signer, const struct sfs_writer *w)
+{
+	size_t u = strlen(w->user) + 1, e = strlen(w->exe) + 1;
+	size_t h = strlen(w->host) + 1, m = strlen(w->mount_id) + 1;
+	struct ob_sigwriter *k;
+
+	SFS_ASSERT_HELD(&i->lock);
+	ob_set_status_locked(ob, i, s, OB_ST_SIGNED, d, signer, NULL);
+	k = realloc(s->sig_writer, sizeof(*k) + u + e + h + m);
+	if (!k)
+		return; /* not recalled: a rename verifies instead */
+	k->uid = w->uid;
+	k->gid = w->gid;
+	k->exe = u;
+	k->host = u + e;
+	k->mnt = u + e + h;
+	memcpy(k->s, w->user, u);
+	memcpy(k->s + k->exe, w->exe, e);
+	memcpy(k->s + k->host, w->host, h);
+	memcpy(k->s + k->mnt, w->mount_id, m);
+	s->sig_writer = k;
+	s->sig_conf_gen = ob_conf(ob)->gen;
+	s->sig_ours = true;
+}
+
+bool ob_recall_sig_locked(struct outbox *ob, struct ob_inode *s,
+			  const char *rel, const struct stat *st,
+			  enum sfs_md md, struct ob_sigcheck *c)
+{
+	struct sfs_signer *sg = ob_signer_for(ob, rel);
+	const struct ob_sigwriter *k = s->sig_writer;
+
+	/* bk.one_dev: strict modes were checked at mount (outbox.c). */
+	if (!ob->bk.one_dev || !s->sig_ours || s->status != OB_ST_SIGNED ||
+	    s->sig_cleared || s->write_failed || s->n_active ||
+	    s->decided_gen != s->content_gen ||
+	    s->sig_conf_gen != ob_conf(ob)->gen || !k || !sg ||
+	    s->digest.alg != md || st->st_size != s->snap_size ||
+	    st->st_nlink != 1 || strcmp(s->signer, signer_cert_sha256(sg)))
+		return false;
+	memset(c, 0, sizeof(*c));
+	c->digest = s->digest;
+	c->writer.uid = k->uid;
+	c->writer.gid = k->gid;
+	snprintf(c->writer.user, sizeof(c->writer.user), "%s", k->s);
+	snprintf(c->writer.exe, sizeof(c->writer.exe), "%s", k->s + k->exe);
+	snprintf(c->writer.host, sizeof(c->writer.host), "%s", k->s + k->host);
+	snprintf(c->writer.mount_id, sizeof(c->writer.mount_id), "%s",
+		 k->s + k->mnt);
+	snprintf(c->signer, sizeof(c->signer), "%s", s->signer);
+	c->verified = true;
+	return true;
 }
