@@ -27,12 +27,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define REAL(name, ...)                                                   \
-	({                                                                \
-		static __typeof__(name) *real;                            \
-		if (!real)                                                \
-			real = (__typeof__(name) *)dlsym(RTLD_NEXT, #name); \
-		real ? real(__VA_ARGS__) : (errno = ENOSYS, -1);          \
+#define REAL(name, ...)                                                        \
+	({                                                                     \
+		static __typeof__(name) *real;                                 \
+		if (!real)                                                     \
+			real = (__typeof__(name) *)dlsym(RTLD_NEXT, #name);    \
+		real ? real(__VA_ARGS__) : (errno = ENOSYS, -1);               \
 	})
 
 /* rc is the real call's result: an error stays, a success becomes EPERM. */

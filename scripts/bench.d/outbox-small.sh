@@ -1,0 +1,96 @@
+# SPDX-License-Identifier: Apache-2.0
+# outbox-small (issue 17, targets 1 and 2): tar -x of a source-like tree,
+# cp -r of 4 KiB files, rsync -a of the tree; into BACKING directly
+# (native), through --no-sign, and through the signing outbox with the
+# default (durable, group-committed) audit log. OB_NOSYNC=1 adds a mount
+# with audit-sync = none. Sourced by scripts/bench.
+
+bench_outbox_small() {
+	local w=$work/osmall src fs ops op r n_tree n_flat
+	mkdir -p "$w"
+	src=$w/src
+	fs=$w/fs
+	mktoken "$w/key"
+	note "outbox-small: generating a $TREE_N-file tree and $FLAT_N x 4 KiB files"
+	gen_tree "$src/tree" "$TREE_N"
+	gen_tree "$src/wtree" "$WARM_N"
+	gen_flat "$src/flat" "$FLAT_N" 4096
+	gen_flat "$src/wflat" "$WARM_N" 4096
+	tar -cf "$src/tree.tar" -C "$src/tree" .
+	tar -cf "$src/wtree.tar" -C "$src/wtree" .
+	n_tree=$(find "$src/tree" -type f | wc -l)
+	n_flat=$FLAT_N
+	# Inodes: every run keeps its copy (file + .sig + temp), nothing is
+	# deleted during the series.
+	freshfs "$fs" $(((TREE_N * 3 + FLAT_N) * 20 * REPS / 1024 + 2048)) \
+		$(((TREE_N * 2 + FLAT_N + WARM_N * 3) * 3 * (REPS + 1) * 2 + 100000))
+	mkdir -p "$fs/native"
+	local variants=(native nosign sign)
+	mount_fs outbox "$w/key/signetfs.conf" "$fs/b-sign" "$w/m-sign"
+	mount_fs outbox "$w/key/signetfs.conf" "$fs/b-nosign" "$w/m-nosign" --no-sign
+	if [ -n "${OB_NOSYNC:-}" ]; then
+		mount_fs outbox "$w/key/nosync.conf" "$fs/b-nosync" "$w/m-nosync"
+		variants+=(nosync)
+	fi
+	dest() { case $1 in native) echo "$fs/native" ;; *) echo "$w/m-$1" ;; esac; }
+	op_tar() { mkdir "$2" && tar -xf "$src/$1.tar" -C "$2"; }
+	op_cp() { cp -r "$src/$1" "$2"; }
+	op_rsync() { rsync -a "$src/$1/" "$2/"; }
+	IFS=, read -ra ops <<<"$OB_OPS"
+	declare -A t
+	for r in $(seq 1 "$REPS"); do
+		note "outbox-small: round $r of $REPS"
+		for op in "${ops[@]}"; do
+			local what=tree warm=wtree v d
+			[ "$op" != cp ] || { what=flat; warm=wflat; }
+			for v in "${variants[@]}"; do
+				d=$(dest "$v")
+				"op_$op" "$warm" "$d/warm.$op.$r" # untimed warm-up
+				t[$op.$v]+="$(timed "op_$op" "$what" "$d/run.$op.$r") "
+			done
+		done
+	done
+	# The signed copies are signed, and verify for their paths.
+	for op in "${ops[@]}"; do
+		local f
+		f=$(cd "$fs/b-sign/run.$op.1" && find . -type f ! -name '*.sig' ! -name '.*' | sed -n '1p;$p')
+		for g in $f; do
+			"$SIGNETFS" verify --config "$w/key/signetfs.conf" --root "$fs/b-sign" \
+				"$fs/b-sign/run.$op.1/${g#./}" >/dev/null ||
+				die "outbox copy run.$op.1/$g does not verify"
+		done
+	done
+	umount_fs "$w/m-sign"
+	umount_fs "$w/m-nosign"
+	[ -z "${OB_NOSYNC:-}" ] || umount_fs "$w/m-nosync"
+
+	printf 'outbox-small: medians of %d; tree = %s; flat = %d x 4 KiB\n' \
+		"$REPS" "$(tree_stats "$src/tree")" "$n_flat"
+	for op in "${ops[@]}"; do
+		local n=$n_tree label tn tns ts
+		case $op in
+		tar) label="tar -x of the tree" ;;
+		cp) label="cp -r of $n_flat x 4 KiB"; n=$n_flat ;;
+		rsync) label="rsync -a of the tree" ;;
+		esac
+		# shellcheck disable=SC2086
+		tn=$(med ${t[$op.native]}) tns=$(med ${t[$op.nosign]}) ts=$(med ${t[$op.sign]})
+		printf ' %s (files/s; seconds)\n' "$label"
+		printf '  %-44s %10.0f  %7.3f s\n' native "$(calc "$n / $tn")" "$tn"
+		printf '  %-44s %10.0f  %7.3f s\n' "--no-sign" "$(calc "$n / $tns")" "$tns"
+		printf '  %-44s %10.0f  %7.3f s\n' "signed (audit-sync = group)" "$(calc "$n / $ts")" "$ts"
+		if [ -n "${OB_NOSYNC:-}" ]; then
+			local tnn
+			tnn=$(med ${t[$op.nosync]})
+			printf '  %-44s %10.0f  %7.3f s\n' "signed (audit-sync = none)" "$(calc "$n / $tnn")" "$tnn"
+			ratio "signed, audit-sync none / --no-sign" "$tns" "$tnn" ""
+		fi
+		ratio "signed / --no-sign" "$tns" "$ts" ">= 0.6x"
+		ratio "--no-sign / native" "$tn" "$tns" ">= 0.25x"
+		printf '  %-44s %10.0f us\n' "signing cost per file (signed - --no-sign)" \
+			"$(calc "($ts - $tns) * 1000000 / $n")"
+		printf '  %-44s %10.0f us\n' "FUSE cost per file (--no-sign - native)" \
+			"$(calc "($tns - $tn) * 1000000 / $n")"
+		for v in "${variants[@]}"; do raw "$op $v" "${t[$op.$v]}"; done
+	done
+}
