@@ -191,11 +191,8 @@ struct bk_dir {
 
 int bk_opendir(struct backing *bk, struct bk_inode *i, struct bk_dir **out);
 void bk_closedir(struct bk_dir *d);
-/*
- * Fill a readdir(plus) reply with the entries view() shows: it returns 0
- * and the name to show (NAME_MAX + 1 bytes) for a BACKING name, or not 0
- * to leave it out.
- */
+/* A readdir(plus) reply of what view() shows: 0 and the name to show */
+/* (NAME_MAX + 1 bytes) for a BACKING name, or not 0 to leave it out. */
 void bk_readdir(struct backing *bk, fuse_req_t req, struct bk_inode *dir,
 		struct bk_dir *d, size_t size, off_t off, bool plus,
 		int (*view)(const char *bname, char *name));

@@ -585,6 +585,11 @@ static int do_rename(struct outbox *ob, fuse_req_t req,
 	return r;
 }
 
+/*
+ * Kept in one piece: plan (new signatures for the new paths), record them
+ * in the audit log, rename, install; a failure at any step must undo the
+ * earlier ones in reverse order, which is easiest to check in one place.
+ */
 static int rename_signed(struct outbox *ob, fuse_req_t req,
 			 const struct rs_names *nm)
 {

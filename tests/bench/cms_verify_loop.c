@@ -41,8 +41,8 @@ static size_t nnames;
 static const char *dir;
 static X509_STORE *store;
 static unsigned int flags = CMS_BINARY;
-static size_t next;		/* atomic: next file to check */
-static long bad;		/* atomic */
+static size_t next; /* atomic: next file to check */
+static long bad;    /* atomic */
 
 static double now(void)
 {
@@ -142,11 +142,20 @@ int main(int argc, char **argv)
 
 	while ((c = getopt(argc, argv, "a:j:m:w")) != -1) {
 		switch (c) {
-		case 'a': ca = optarg; break;
-		case 'j': j = atoi(optarg); break;
-		case 'm': mode = optarg; break;
-		case 'w': warm = 1; break;
-		default: goto usage;
+		case 'a':
+			ca = optarg;
+			break;
+		case 'j':
+			j = atoi(optarg);
+			break;
+		case 'm':
+			mode = optarg;
+			break;
+		case 'w':
+			warm = 1;
+			break;
+		default:
+			goto usage;
 		}
 	}
 	if (!ca || optind != argc - 1 || j < 1 || j > MAX_THREADS ||
@@ -164,7 +173,8 @@ int main(int argc, char **argv)
 	X509_STORE_set_purpose(store, X509_PURPOSE_ANY);
 	list_dir();
 	if (!nnames) {
-		fprintf(stderr, "cms_verify_loop: no signed files in %s\n", dir);
+		fprintf(stderr, "cms_verify_loop: no signed files in %s\n",
+			dir);
 		return 1;
 	}
 	if (warm)
@@ -180,6 +190,6 @@ int main(int argc, char **argv)
 	return 0;
 usage:
 	fprintf(stderr, "usage: cms_verify_loop -a CA.pem [-j THREADS] "
-		"[-m sig|chain] [-w] DIR\n");
+			"[-m sig|chain] [-w] DIR\n");
 	return 2;
 }

@@ -33,8 +33,8 @@ static CK_FUNCTION_LIST_PTR p11;
 static CK_SLOT_ID slot;
 static CK_OBJECT_HANDLE key;
 static CK_MECHANISM mech;
-static long todo;		/* atomic: signatures left to make */
-static long failed;		/* atomic */
+static long todo;   /* atomic: signatures left to make */
+static long failed; /* atomic */
 
 static void die(const char *what, CK_RV rv)
 {
@@ -101,8 +101,8 @@ static void find_key(CK_SESSION_HANDLE s, const char *label)
 {
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
 	CK_ATTRIBUTE tmpl[] = {
-		{CKA_CLASS, &cls, sizeof(cls)},
-		{CKA_LABEL, (void *)label, strlen(label)},
+	    {CKA_CLASS, &cls, sizeof(cls)},
+	    {CKA_LABEL, (void *)label, strlen(label)},
 	};
 	CK_KEY_TYPE kt;
 	CK_ATTRIBUTE ta = {CKA_KEY_TYPE, &kt, sizeof(kt)};
@@ -129,8 +129,8 @@ static void *signer(void *arg)
 {
 	/* DER DigestInfo prefix for SHA-256, then the 32 digest bytes. */
 	static const CK_BYTE rsa_prefix[19] = {
-		0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
-		0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20};
+	    0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+	    0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20};
 	CK_BYTE data[51] = {0}, sig[1024];
 	uint64_t k = (uint64_t)(uintptr_t)&k;
 	CK_BYTE *dgst = data;
@@ -184,7 +184,8 @@ static double run(long n, int j)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: p11_sign_loop -m MODULE -t TOKEN -k KEY_LABEL "
+	fprintf(stderr,
+		"usage: p11_sign_loop -m MODULE -t TOKEN -k KEY_LABEL "
 		"-p PIN_FILE [-j THREADS] [-n SIGNATURES] [-w WARMUP]\n");
 	exit(2);
 }
@@ -204,14 +205,29 @@ int main(int argc, char **argv)
 
 	while ((c = getopt(argc, argv, "m:t:k:p:j:n:w:")) != -1) {
 		switch (c) {
-		case 'm': module = optarg; break;
-		case 't': token = optarg; break;
-		case 'k': label = optarg; break;
-		case 'p': pinf = optarg; break;
-		case 'j': j = atoi(optarg); break;
-		case 'n': n = atol(optarg); break;
-		case 'w': warm = atol(optarg); break;
-		default: usage();
+		case 'm':
+			module = optarg;
+			break;
+		case 't':
+			token = optarg;
+			break;
+		case 'k':
+			label = optarg;
+			break;
+		case 'p':
+			pinf = optarg;
+			break;
+		case 'j':
+			j = atoi(optarg);
+			break;
+		case 'n':
+			n = atol(optarg);
+			break;
+		case 'w':
+			warm = atol(optarg);
+			break;
+		default:
+			usage();
 		}
 	}
 	if (!module || !token || !label || !pinf || j < 1 || j > MAX_THREADS ||
@@ -243,11 +259,12 @@ int main(int argc, char **argv)
 		run(warm, j); /* untimed: wake the VM's memory, fill caches */
 	secs = run(n, j);
 	if (failed) {
-		fprintf(stderr, "p11_sign_loop: %ld signatures failed\n", failed);
+		fprintf(stderr, "p11_sign_loop: %ld signatures failed\n",
+			failed);
 		return 1;
 	}
-	printf("p11_sign_loop: %ld signatures, %d threads, %.3f s, %.0f/s\n",
-	       n, j, secs, (double)n / secs);
+	printf("p11_sign_loop: %ld signatures, %d threads, %.3f s, %.0f/s\n", n,
+	       j, secs, (double)n / secs);
 	p11->C_Logout(login);
 	p11->C_CloseSession(login);
 	p11->C_Finalize(NULL);
