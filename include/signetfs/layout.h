@@ -67,4 +67,22 @@ int sfs_path_from_backing(const char *bpath, size_t len, char *out, size_t size,
  */
 bool sfs_is_legacy_temp(const char *name);
 
+/*
+ * The layout marker in BACKING's root: a slot of a slot (like the temp
+ * files), so no writer name is ever stored so and neither mount shows it.
+ * Its content is "signetfs-layout 2\n". `signetfs migrate` writes it; a
+ * BACKING without one is read as layout 2 (docs/signature-format.md,
+ * "Layout versions"), and a mount refuses a BACKING that says another.
+ */
+#define SFS_LAYOUT_MARKER ".signetfs-layout.sig.sig"
+
+/*
+ * The layout BACKING's root (dirfd) declares: its version, 0 when there is
+ * no marker, -EPROTO for one that does not parse, or -errno.
+ */
+int sfs_layout_read(int dirfd);
+
+/* Write the marker for SFS_LAYOUT_VERSION, atomically and durably. */
+int sfs_layout_write(int dirfd);
+
 #endif

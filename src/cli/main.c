@@ -23,6 +23,7 @@ static const struct {
     {"inbox", cmd_inbox, "mount a directory that serves verified files"},
     {"audit", cmd_audit, "verify or show an audit log"},
     {"status", cmd_status, "counters of a running mount"},
+    {"migrate", cmd_migrate, "rename a BACKING of signetfs 0.1 into layout 2"},
 };
 
 void cli_error(const char *cmd, const char *fmt, ...)

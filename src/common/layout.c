@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 /* BACKING names: writers' names escaped around the signature slots. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "signetfs/layout.h"
@@ -118,4 +122,48 @@ bool sfs_is_legacy_temp(const char *name)
 	/* ".NAME.sig.XXXXXX.tmp": what layout 1 named a .sig being written */
 	return n >= 17 && name[0] == '.' && !strcmp(name + n - 4, ".tmp") &&
 	       name[n - 11] == '.' && !memcmp(name + n - 15, ".sig", 4);
+}
+
+#define MARKER_TAG "signetfs-layout "
+
+int sfs_layout_read(int dirfd)
+{
+	uint8_t *buf = NULL;
+	size_t len, tag = sizeof(MARKER_TAG) - 1;
+	int ret, version = 0;
+
+	ret = sfs_read_file_at(dirfd, SFS_LAYOUT_MARKER, 64, &buf, &len);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret == -EFBIG || ret == -EINVAL)
+		return -EPROTO;
+	if (ret)
+		return ret;
+	/* "signetfs-layout N\n": N from 1 to 999, nothing else */
+	ret = -EPROTO;
+	if (len < tag + 2 || len > tag + 4 || memcmp(buf, MARKER_TAG, tag) ||
+	    buf[len - 1] != '\n')
+		goto out;
+	for (size_t i = tag; i < len - 1; i++) {
+		if (buf[i] < '0' || buf[i] > '9' || (i == tag && buf[i] == '0'))
+			goto out;
+		version = version * 10 + (buf[i] - '0');
+	}
+	ret = version;
+out:
+	free(buf);
+	return ret;
+}
+
+int sfs_layout_write(int dirfd)
+{
+	char buf[32], tmp[PATH_MAX];
+	int n =
+	    snprintf(buf, sizeof(buf), MARKER_TAG "%d\n", SFS_LAYOUT_VERSION);
+	int ret;
+
+	ret = sfs_atomic_prepare_at(dirfd, SFS_LAYOUT_MARKER, buf, (size_t)n,
+				    0644, true, tmp);
+	return ret ? ret
+		   : sfs_atomic_commit_at(dirfd, tmp, SFS_LAYOUT_MARKER, true);
 }
