@@ -353,9 +353,104 @@ static int plan_dir(struct migration *m, const char *dirpath)
 	return ret;
 }
 
-static int run_moves(struct migration *m)
+/*
+ * The plan, kept in BACKING while it runs (a slot of a slot, as the
+ * marker): a migration that stops midway (a crash, an I/O error) is
+ * resumed from it, never planned again over a half-renamed tree, where
+ * y.sig~~ (once y.sig~) would look like a name to escape. Each move is
+ * four NUL-terminated strings: "R" or "U", DIR, FROM, TO ("" for U).
+ */
+#define JOURNAL ".signetfs-migrate.sig.sig"
+#define JOURNAL_MAX (256u << 20)
+
+static int journal_write(struct migration *m)
 {
+	size_t len = 0, off = 0;
+	char *buf;
+	int ret;
+
+	for (size_t i = 0; i < m->n; i++)
+		len += 2 + strlen(m->moves[i].dir) + 1 +
+		       strlen(m->moves[i].from) + 1 +
+		       (m->moves[i].to ? strlen(m->moves[i].to) : 0) + 1;
+	if (len > JOURNAL_MAX)
+		return -EFBIG;
+	buf = malloc(len + 1);
+	if (!buf)
+		return -ENOMEM;
 	for (size_t i = 0; i < m->n; i++) {
+		const struct move *mv = &m->moves[i];
+
+		off += (size_t)sprintf(buf + off, "%s", mv->to ? "R" : "U") + 1;
+		off += (size_t)sprintf(buf + off, "%s", mv->dir) + 1;
+		off += (size_t)sprintf(buf + off, "%s", mv->from) + 1;
+		off +=
+		    (size_t)sprintf(buf + off, "%s", mv->to ? mv->to : "") + 1;
+	}
+	ret = sfs_write_atomic_at(m->rootfd, JOURNAL, buf, len, 0600, true);
+	free(buf);
+	return ret;
+}
+
+/* The moves of an interrupted run: 1 when there is one, 0 if not. */
+static int journal_read(struct migration *m)
+{
+	const char *f[4];
+	uint8_t *buf = NULL;
+	size_t len, off = 0;
+	int ret;
+
+	ret = sfs_read_file_at(m->rootfd, JOURNAL, JOURNAL_MAX, &buf, &len);
+	if (ret)
+		return ret == -ENOENT ? 0 : ret;
+	while (!ret && off < len) {
+		for (int k = 0; k < 4; k++) {
+			const char *p = (const char *)buf + off;
+			const char *z =
+			    off < len ? memchr(p, '\0', len - off) : NULL;
+
+			if (!z) {
+				ret = -EPROTO;
+				break;
+			}
+			f[k] = p;
+			off += (size_t)(z - p) + 1;
+		}
+		if (!ret && (strcmp(f[0], "R") && strcmp(f[0], "U")))
+			ret = -EPROTO;
+		if (!ret)
+			ret =
+			    add_move(m, f[1], f[2], *f[0] == 'R' ? f[3] : NULL);
+	}
+	free(buf);
+	return ret ? ret : 1;
+}
+
+/*
+ * Has move i run? Its source is gone (and its target there). Moves run
+ * in order and no move's source is an earlier move's target (longer
+ * names first), so the last move that has run is the last one that
+ * looks so; moves in a directory renamed later all come before it.
+ */
+static bool move_done(struct migration *m, const struct move *mv)
+{
+	int dfd = openat(m->rootfd, *mv->dir ? mv->dir : ".",
+			 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	bool done;
+
+	if (dfd < 0)
+		return false;
+	done = fstatat(dfd, mv->from, &st, AT_SYMLINK_NOFOLLOW) < 0 &&
+	       errno == ENOENT &&
+	       (!mv->to || fstatat(dfd, mv->to, &st, AT_SYMLINK_NOFOLLOW) == 0);
+	close(dfd);
+	return done;
+}
+
+static int run_moves(struct migration *m, size_t first)
+{
+	for (size_t i = first; i < m->n; i++) {
 		struct move *mv = &m->moves[i];
 		int dfd = openat(m->rootfd, *mv->dir ? mv->dir : ".",
 				 O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
@@ -410,8 +505,13 @@ static int load(struct migration *m, const char *conf)
 static int migrate(struct migration *m, const char *backing, bool dry)
 {
 	int ret = sfs_layout_read(m->rootfd);
+	size_t first = 0;
+	bool resumed = false;
 
 	if (ret == SFS_LAYOUT_VERSION) {
+		/* marked, then stopped before the plan was removed */
+		if (!dry)
+			unlinkat(m->rootfd, JOURNAL, 0);
 		printf("%s: already layout %d\n", backing, ret);
 		return SFS_EXIT_OK;
 	}
@@ -423,8 +523,25 @@ static int migrate(struct migration *m, const char *backing, bool dry)
 				    "does not know");
 		return SFS_EXIT_USAGE;
 	}
-	if (plan_dir(m, ""))
+	ret = journal_read(m);
+	if (ret == 1) {
+		resumed = true;
+		for (first = m->n; first > 0; first--)
+			if (move_done(m, &m->moves[first - 1]))
+				break;
+		printf("%s: an interrupted migration: %zu of %zu step(s) "
+		       "left\n",
+		       backing, m->n - first, m->n);
+		if (dry)
+			return SFS_EXIT_OK;
+		goto run;
+	}
+	if (ret == 0)
+		ret = plan_dir(m, "");
+	if (ret) {
+		cli_error("migrate", "%s: %s", backing, strerror(-ret));
 		return SFS_EXIT_USAGE;
+	}
 	if (m->refused) {
 		fprintf(stderr,
 			"signetfs: migrate: %s: %zu file(s) refused; nothing "
@@ -436,15 +553,25 @@ static int migrate(struct migration *m, const char *backing, bool dry)
 		print_plan(m);
 	if (dry)
 		return SFS_EXIT_OK;
-	if (run_moves(m) || sfs_layout_write(m->rootfd) || syncfs(m->rootfd)) {
-		cli_error("migrate", "%s: interrupted; run it again", backing);
+	if (journal_write(m)) {
+		cli_error("migrate", "%s: cannot write %s", backing, JOURNAL);
 		return SFS_EXIT_USAGE;
 	}
-	printf("%s: layout 1 -> %d: %zu name(s) escaped (%zu signed, "
-	       "verified), %zu temp file(s) removed, %zu orphan signature(s) "
-	       "kept\n",
-	       backing, SFS_LAYOUT_VERSION, m->escaped, m->verified, m->temps,
-	       m->orphans);
+run:
+	if (run_moves(m, first) || sfs_layout_write(m->rootfd) ||
+	    unlinkat(m->rootfd, JOURNAL, 0) || syncfs(m->rootfd)) {
+		cli_error("migrate", "%s: interrupted; run it again to resume",
+			  backing);
+		return SFS_EXIT_USAGE;
+	}
+	if (resumed)
+		printf("%s: layout %d\n", backing, SFS_LAYOUT_VERSION);
+	else
+		printf("%s: layout 1 -> %d: %zu name(s) escaped (%zu signed, "
+		       "verified), %zu temp file(s) removed, %zu orphan "
+		       "signature(s) kept\n",
+		       backing, SFS_LAYOUT_VERSION, m->escaped, m->verified,
+		       m->temps, m->orphans);
 	return SFS_EXIT_OK;
 }
 

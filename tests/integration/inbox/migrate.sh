@@ -83,6 +83,38 @@ for f in a x.sig y.sig~ y.sig~~ d.sig~/f sub/z.sig; do
 done
 ib_umount
 
+# --- an interrupted migration resumes from its plan, never re-plans ---
+# (sub/ immutable: the migration stops after d.sig~'s moves, before sub's
+# and the root's; planned again, the moved d.sig~/g.sig~~ would be
+# escaped once more)
+B3=$T/old3
+mkdir -p "$B3"
+for f in a x.sig y.sig~ y.sig~~ d.sig~/f d.sig~/g.sig~ sub/z.sig; do
+	old "$B3" "$f"
+done
+if chattr +i "$B3/sub" 2>/dev/null; then
+	rc=0
+	"$SIGNETFS" migrate --config "$CONF" "$B3" >"$T/mig3" 2>&1 || rc=$?
+	chattr -i "$B3/sub"
+	[ "$rc" = 2 ] && grep -q "run it again to resume" "$T/mig3" ||
+		fail "interrupted migrate: $rc $(cat "$T/mig3")"
+	[ -e "$B3/d.sig~/g.sig~~" ] && [ -e "$B3/y.sig~" ] &&
+		[ -e "$B3/.signetfs-migrate.sig.sig" ] || fail "not stopped midway"
+	"$SIGNETFS" migrate --config "$CONF" "$B3" >"$T/mig3" 2>&1 ||
+		{ cat "$T/mig3" >&2; fail "resumed migrate"; }
+	grep -q "an interrupted migration: .* step(s) left" "$T/mig3" ||
+		fail "not resumed: $(cat "$T/mig3")"
+	got=$(cd "$B3" && find . -mindepth 1 -printf '%P\n' | LC_ALL=C sort | tr '\n' ' ')
+	want3=$(echo $want d.sig~~/g.sig~~ d.sig~~/g.sig~~.sig | tr ' ' '\n' |
+		grep -vx gone.sig | LC_ALL=C sort | tr '\n' ' ')
+	[ "$got" = "$want3" ] ||
+		fail "BACKING after a resumed migrate: $got"
+	"$SIGNETFS" verify --config "$CONF" --root "$B3" -r "$B3" >"$T/v3" 2>&1 ||
+		{ cat "$T/v3" >&2; fail "verify -r after a resumed migrate"; }
+else
+	note "no chattr +i here: the resume case is not run"
+fi
+
 # --- twins: migrate refuses a file it cannot verify, and changes nothing ---
 B2=$T/old2
 mkdir -p "$B2"
