@@ -222,6 +222,21 @@ static int may_move_to(struct outbox *ob, struct rs_plan *p,
 }
 
 /*
+ * A recalled signature stands for the slot this mount installed: if the
+ * slot is gone (removed in BACKING behind the daemon), the file is not
+ * signed again from memory but judged by what BACKING holds.
+ */
+static bool slot_present(int dfd, const char *base)
+{
+	char name[NAME_MAX + 1];
+	struct stat st;
+
+	return ob_sig_name(base, name) == 0 &&
+	       fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       S_ISREG(st.st_mode);
+}
+
+/*
  * One regular file: when its .sig is valid for OLD and ours, sign NEW now
  * and write that signature to a temp file (before the rename, so a token
  * failure or a full BACKING leaves everything as it was). The original
@@ -247,8 +262,8 @@ static int plan_file(struct outbox *ob, struct rs_plan *p, int dfd,
 	/* No signature for it, whatever .sig a writer to BACKING left. */
 	if (w.busy || w.failed)
 		ret = -ENOENT;
-	else if (w.recalled) /* rsync's temp file, signed at its close */
-		ret = 0;
+	else if (w.recalled && slot_present(dfd, base))
+		ret = 0; /* rsync's temp file, signed at its close */
 	else
 		ret = ob_valid_sig(ob, dfd, base, old_rel, strlen(old_rel), fd,
 				   w.md, cp);
