@@ -704,18 +704,15 @@ int bk_stat_at(struct backing *bk, struct bk_inode *parent, const char *name,
 	return ret;
 }
 
-int bk_relpath(struct backing *bk, struct bk_inode *i, char *buf, size_t *len)
+/* The path of i as the kernel resolves its fd (d_path: at most a page). */
+static int relpath_of_fd(struct backing *bk, struct bk_inode *i, char *buf,
+			 size_t *len)
 {
 	char p[32], full[PATH_MAX];
 	struct stat st = {0};
 	int fd, ret;
 	ssize_t n;
 
-	if (i == &bk->root) {
-		buf[0] = '\0';
-		*len = 0;
-		return 0;
-	}
 	fd = bk_pin(bk, i);
 	if (fd < 0)
 		return fd == -ESTALE ? -ENOENT : fd;
@@ -743,6 +740,121 @@ int bk_relpath(struct backing *bk, struct bk_inode *i, char *buf, size_t *len)
 				    (size_t)n - bk->root_len - 1, buf, PATH_MAX,
 				    len);
 	return ret == -EINVAL ? -EXDEV : ret;
+}
+
+/*
+ * One step up from cur: the name it was last looked up or renamed to and
+ * that parent, pinned, if NAME in the parent still leads to cur.
+ */
+static int name_step(struct backing *bk, struct bk_inode *cur,
+		     char name[NAME_MAX + 1], struct bk_inode **parent)
+{
+	struct bk_inode *p = NULL;
+	struct stat st;
+	int pfd, ret = -ENAMETOOLONG;
+
+	pthread_mutex_lock(&bk->table_lock);
+	if (cur->name && strlen(cur->name) <= NAME_MAX) {
+		strcpy(name, cur->name);
+		p = find_locked(bk, cur->pdev, cur->pino);
+		if (p && p != &bk->root) {
+			pthread_mutex_lock(&bk->fd_lock);
+			pin_locked(p);
+			pthread_mutex_unlock(&bk->fd_lock);
+		}
+	}
+	pthread_mutex_unlock(&bk->table_lock);
+	if (!p)
+		return -ENAMETOOLONG; /* no name known for it */
+	pfd = bk_pin(bk, p);
+	if (pfd >= 0) {
+		if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    st.st_dev == cur->dev && st.st_ino == cur->ino)
+			ret = 0;
+		bk_unpin(bk, p);
+	}
+	if (ret) {
+		bk_unpin(bk, p);
+		return ret;
+	}
+	*parent = p; /* pinned */
+	return 0;
+}
+
+/*
+ * The path of i below BACKING when its absolute path (BACKING's plus its
+ * own) is longer than the page the kernel's d_path fills (readlink
+ * fails with ENAMETOOLONG), though the path below BACKING, which is what
+ * a signature names, fits PATH_MAX. Built from the end: each inode's
+ * name in its parent, as lookups and renames through the mount recorded
+ * it and checked to lead to that inode now, up to the first ancestor
+ * whose own path readlink gives. A name that no longer leads to its
+ * inode (a rename in BACKING behind the daemon) fails closed.
+ */
+static int relpath_by_names(struct backing *bk, struct bk_inode *i, char *buf,
+			    size_t *len)
+{
+	char tail[PATH_MAX], name[NAME_MAX + 1];
+	size_t pos = sizeof(tail), n, plen = 0;
+	struct bk_inode *cur = i, *p;
+	int ret = 0;
+
+	for (;;) {
+		ret = name_step(bk, cur, name, &p);
+		if (cur != i)
+			bk_unpin(bk, cur);
+		if (ret)
+			return ret;
+		/* The writer's name of that BACKING name, as relpath_of_fd */
+		ret = sfs_name_from_backing(name, strlen(name), name, &n);
+		if (ret) {
+			if (p != &bk->root)
+				bk_unpin(bk, p);
+			return ret == -EINVAL ? -EXDEV : ret;
+		}
+		if (n + 1 >= pos) {
+			ret = -ENAMETOOLONG;
+		} else {
+			pos -= n;
+			memcpy(tail + pos, name, n);
+			tail[--pos] = '/';
+		}
+		cur = p;
+		if (ret || cur == &bk->root)
+			break;
+		ret = relpath_of_fd(bk, cur, buf, &plen);
+		if (ret != -ENAMETOOLONG)
+			break;
+	}
+	if (cur != &bk->root)
+		bk_unpin(bk, cur);
+	if (ret)
+		return ret;
+	/* buf holds the ancestor's path (plen bytes), tail "/NAME/..." */
+	if (plen == 0)
+		pos++; /* below the root: no leading slash */
+	n = sizeof(tail) - pos;
+	if (plen + n >= PATH_MAX)
+		return -ENAMETOOLONG;
+	memcpy(buf + plen, tail + pos, n);
+	buf[plen + n] = '\0';
+	*len = plen + n;
+	return 0;
+}
+
+int bk_relpath(struct backing *bk, struct bk_inode *i, char *buf, size_t *len)
+{
+	int ret;
+
+	if (i == &bk->root) {
+		buf[0] = '\0';
+		*len = 0;
+		return 0;
+	}
+	ret = relpath_of_fd(bk, i, buf, len);
+	if (ret == -ENAMETOOLONG)
+		ret = relpath_by_names(bk, i, buf, len);
+	return ret;
 }
 
 int bk_child_relpath(struct backing *bk, struct bk_inode *parent,

@@ -26,10 +26,12 @@ struct ob_exit {
 /* One open file (fuse_file_info.fh). */
 struct ob_file {
 	struct sfuse_handle link; /* on ob->files while open */
-	int fd;
+	int fd;	 /* the caller's open: its access mode, its credentials */
+	int rfd; /* write-only handles: reads of the writeback cache; -1 */
 	bool writable;
-	bool must_sign; /* created or truncated by this open */
-	bool refused;	/* its writer was killed: never sign for it */
+	bool write_only; /* fd is O_WRONLY: reads go through rfd */
+	bool must_sign;	 /* created or truncated by this open */
+	bool refused;	 /* its writer was killed: never sign for it */
 	/*
 	 * Writable and its writing not over: the opener's process has not
 	 * made the close that ends it, nor has the kernel released it.

@@ -35,6 +35,15 @@ int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
 		   const struct sfs_writer *w,
 		   const struct ob_writer_id *extra);
 /*
+ * Would ob_sign_locked refuse the content (a path it cannot sign, a writer
+ * its rule refuses, bytes nobody vouches for unless emptied, hard links)?
+ * Asked before a change that is signed at once (truncate(2)), so that a
+ * refusal leaves the file unchanged. 0, or its error, the refusal audited.
+ */
+int ob_may_sign_locked(struct outbox *ob, struct bk_inode *i,
+		       struct ob_inode *s, const struct sfs_writer *w,
+		       const struct ob_writer_id *extra, bool emptied);
+/*
  * No signature for the content as it is, for a reason that sticks until
  * the file is emptied (a killed writer: its bytes may be partial): any
  * .sig goes, a sign-refused record says why.

@@ -69,19 +69,31 @@ bool ob_writer_allowed(struct outbox *ob, fuse_req_t req, const char *op,
 		       struct bk_inode *i, const char *name)
 {
 	struct sfs_writer w;
-	char rel[PATH_MAX], why[64];
+	char rel[PATH_MAX], why[96];
 	size_t len = 0;
+	int ret;
 
-	if ((name ? bk_child_relpath(&ob->bk, i, name, rel, &len)
-		  : bk_relpath(&ob->bk, i, rel, &len)) != 0) {
+	ret = name ? bk_child_relpath(&ob->bk, i, name, rel, &len)
+		   : bk_relpath(&ob->bk, i, rel, &len);
+	if (ret) {
 		rel[0] = '\0';
 		len = 0;
 	}
-	if (policy_allows(ob, req, rel))
+	/*
+	 * No name (an unlinked file still open): nothing can be signed for
+	 * it, the root's rule decides. A path that cannot be told (longer
+	 * than PATH_MAX below BACKING, not below it) is not judged by the
+	 * root's rule in its stead: refused.
+	 */
+	if ((ret == 0 || ret == -ENOENT) && policy_allows(ob, req, rel))
 		return true;
 	ob_writer_of(ob, req, &w);
-	snprintf(why, sizeof(why), "%s: uid %u may not write here", op,
-		 (unsigned)w.uid);
+	if (ret == 0 || ret == -ENOENT)
+		snprintf(why, sizeof(why), "%s: uid %u may not write here", op,
+			 (unsigned)w.uid);
+	else
+		snprintf(why, sizeof(why), "%s: no path below BACKING: %s", op,
+			 strerror(-ret));
 	sfs_stats_add(&ob->stats, SFS_C_SIGN_REFUSED, 1);
 	ob_audit(ob, "policy-denied", rel, len, -1, NULL, &w, why);
 	return false;
@@ -109,6 +121,8 @@ static void ob_op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/* The kernel applies the caller's umask (ob_setup: ours is 0). */
+	conn->want &= ~(unsigned)FUSE_CAP_DONT_MASK;
 	conn->want &= ~(unsigned)(FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
 				  FUSE_CAP_SPLICE_READ);
 	conn->max_write = 1U << 20;
@@ -402,6 +416,15 @@ static int ob_setup(void *userdata, struct sfs_error *err)
 		}
 		ob_audit(ob, "mount", NULL, 0, -1, NULL, NULL, ob->mount_id);
 	}
+	/*
+	 * The kernel has applied the caller's umask to the mode of every
+	 * create and mkdir it sends (FUSE_CAP_DONT_MASK is not asked for, as
+	 * in passthrough_hp): the daemon's own (022 from a shell) must not
+	 * apply on top of it, or umask 0 and mode 0666 give 0644. What the
+	 * daemon creates for itself names its mode: .sig files (the file's
+	 * read bits, fchmod'ed), the audit log and log file (0640).
+	 */
+	umask(0);
 	return 0;
 fail:
 	ob_teardown(ob);

@@ -24,8 +24,9 @@
  * Truncation to size. One to the size the file has changes no byte: it is
  * passed on (times as natively) but is no change to sign.
  */
-static int truncate_locked(struct outbox *ob, struct bk_inode *i,
-			   struct ob_file *f, off_t size, bool *changed)
+static int truncate_locked(fuse_req_t req, struct outbox *ob,
+			   struct bk_inode *i, struct ob_file *f, off_t size,
+			   bool *changed)
 {
 	struct ob_inode *s = ob_inode_state(ob, i);
 	int fd = f ? f->fd : -1, ret = 0;
@@ -48,13 +49,15 @@ static int truncate_locked(struct outbox *ob, struct bk_inode *i,
 		if (ret)
 			return -EIO;
 	}
-	if (fd < 0) {
+	/* As the caller: BACKING checks the write permission too. */
+	bk_creds_enter(&ob->bk, req, false);
+	if (fd < 0)
 		fd = bk_reopen(&ob->bk, i, O_WRONLY);
-		if (fd < 0)
-			return fd;
-	}
-	if (ftruncate(fd, size) < 0)
+	if (fd >= 0 && ftruncate(fd, size) < 0)
 		ret = -errno;
+	bk_creds_leave(&ob->bk);
+	if (fd < 0)
+		return fd;
 	if (!f)
 		close(fd);
 	if (ret && !ob->no_sign && !ob_changed_nothing(-ret))
@@ -127,6 +130,42 @@ static void sig_follow_locked(struct outbox *ob, struct bk_inode *i)
 	close(dfd);
 }
 
+/*
+ * The kernel clears set-user-ID and set-group-ID when a file is written,
+ * truncated or chowned (file_remove_privs). libfuse 3.14 never offers
+ * FUSE_HANDLE_KILLPRIV to the kernel, so the kernel does it itself: a
+ * SETATTR of the mode minus those bits, with the credentials of the task
+ * that writes. A writer who does not own the file may not chmod it, so as
+ * the caller that is EPERM, and the write(2) failed with the bits still
+ * set. Natively the kernel makes this one change without an ownership
+ * check (ATTR_FORCE): so does the daemon, for a change that only clears
+ * those bits of a regular file. Any other chmod by a non-owner never gets
+ * here: with default_permissions the kernel refuses it first.
+ */
+static bool only_clears_setid(const struct stat *st, mode_t mode)
+{
+	mode_t cur = st->st_mode & 07777, want = mode & 07777;
+
+	return S_ISREG(st->st_mode) && cur != want && (want & ~cur) == 0 &&
+	       ((cur ^ want) & ~(mode_t)(S_ISUID | S_ISGID)) == 0;
+}
+
+static int set_mode(fuse_req_t req, struct outbox *ob, struct bk_inode *i,
+		    struct ob_file *f, const char *p, mode_t mode)
+{
+	struct stat st;
+	int r;
+
+	r = AS_CALLER(ob, req,
+		      f ? fchmod(f->fd, mode)
+			: fchmodat(ob->bk.proc_fd, p, mode, 0));
+	if (r < 0 && errno == EPERM && bk_stat(&ob->bk, i, &st) == 0 &&
+	    only_clears_setid(&st, mode))
+		r = f ? fchmod(f->fd, mode)
+		      : fchmodat(ob->bk.proc_fd, p, mode, 0);
+	return r < 0 ? -errno : 0;
+}
+
 static int setattr_meta(fuse_req_t req, struct outbox *ob, struct bk_inode *i,
 			struct ob_file *f, const struct stat *attr, int valid)
 {
@@ -144,10 +183,7 @@ static int setattr_meta(fuse_req_t req, struct outbox *ob, struct bk_inode *i,
 		pthread_mutex_lock(&i->lock);
 	}
 	if (valid & FUSE_SET_ATTR_MODE)
-		r = AS_CALLER(
-		    ob, req,
-		    f ? fchmod(f->fd, attr->st_mode)
-		      : fchmodat(ob->bk.proc_fd, p, attr->st_mode, 0));
+		r = set_mode(req, ob, i, f, p, attr->st_mode);
 	if (r == 0 && (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
 		uid_t u = valid & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1;
 		gid_t g = valid & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1;
@@ -155,9 +191,9 @@ static int setattr_meta(fuse_req_t req, struct outbox *ob, struct bk_inode *i,
 		r = AS_CALLER(ob, req,
 			      fchownat(ifd, "", u, g,
 				       AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW));
+		if (r < 0)
+			r = -errno;
 	}
-	if (r < 0)
-		r = -errno;
 	if (owner && i->type == S_IFREG) {
 		if (r == 0)
 			sig_follow_locked(ob, i);
@@ -183,33 +219,66 @@ static int setattr_meta(fuse_req_t req, struct outbox *ob, struct bk_inode *i,
 }
 
 /*
+ * Before truncate(2) changes a file that it will sign: is there anything
+ * known now that would refuse the signature (a path that cannot be
+ * signed, a writer the rule refuses, bytes nobody vouches for, hard
+ * links)? Then it fails with nothing changed, the refusal audited.
+ */
+static int may_sign_truncated_locked(struct outbox *ob, struct bk_inode *i,
+				     struct ob_inode *s, off_t size,
+				     const struct sfs_writer *w,
+				     const struct ob_writer_id *who)
+{
+	struct stat st;
+	int ret = bk_stat(&ob->bk, i, &st);
+
+	if (ret)
+		return ret;
+	if (st.st_size == size && !(size == 0 && s->write_failed))
+		return 0; /* no change: nothing to sign */
+	if (size != 0 && s->prov != OB_PROV_OK)
+		ob_provenance_locked(ob, i, s);
+	/* Emptied, the file holds nothing a failed write left. */
+	return ob_may_sign_locked(ob, i, s, w, who, size == 0);
+}
+
+/*
  * truncate(2) with no open file is a whole modification: sign it now, once
  * no writer is in the middle of the file, with the caller among the
- * writers the path's rule must allow.
+ * writers the path's rule must allow. What would refuse the signature is
+ * checked before the file changes. A signature that fails after the
+ * truncation (the token, the audit log, a full disk) does not fail the
+ * truncate: the kernel keeps the size it was last told for a file it
+ * caches (writeback cache: it never takes a size from getattr), so an
+ * error after BACKING changed would leave the mount showing the old size
+ * and stale pages past the new end. The failure is audited (sign-failed),
+ * the file has no .sig and its status is failed, as after a release.
  */
 static int setattr_size(fuse_req_t req, struct outbox *ob, struct bk_inode *i,
 			struct ob_file *f, off_t size)
 {
 	struct ob_writer_id who = {.ngroups = -1};
+	struct sfs_writer w = {0};
 	struct ob_inode *s;
-	struct sfs_writer w;
-	bool changed;
-	int ret;
+	bool changed = false, signs;
+	int ret = 0;
 
-	if (!f && !ob->no_sign)
+	if (!f && !ob->no_sign) {
 		ob_writer_id_of(ob, req, &who);
+		ob_writer_of(ob, req, &w);
+	}
 	pthread_rwlock_rdlock(&ob->ns_lock);
 	pthread_mutex_lock(&i->lock);
-	bk_creds_enter(&ob->bk, req, false);
-	ret = truncate_locked(ob, i, f, size, &changed);
-	bk_creds_leave(&ob->bk);
-	s = i->priv;
-	if (ret == 0 && changed && !f && s && s->n_active == 0) {
-		ob_writer_of(ob, req, &w);
-		ret = ob_sign_locked(ob, i, s, &w, &who);
-	} else if (ret == 0 && changed && !f && s) {
+	s = ob_inode_state(ob, i);
+	signs = !f && !ob->no_sign && s && s->n_active == 0;
+	if (signs)
+		ret = may_sign_truncated_locked(ob, i, s, size, &w, &who);
+	if (ret == 0)
+		ret = truncate_locked(req, ob, i, f, size, &changed);
+	if (ret == 0 && changed && signs)
+		(void)ob_sign_locked(ob, i, s, &w, &who); /* audited */
+	else if (ret == 0 && changed && !f && s)
 		ob_note_writer_locked(s, &who);
-	}
 	pthread_mutex_unlock(&i->lock);
 	pthread_rwlock_unlock(&ob->ns_lock);
 	ob_writer_id_free(&who);

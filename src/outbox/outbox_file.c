@@ -19,13 +19,16 @@
 #include "outbox.h"
 #include "signetfs/log.h"
 
-/* Flags for the backing fd: we do append and truncation ourselves. */
-static int backing_flags(struct outbox *ob, int flags)
+/*
+ * Flags for the backing fd: we do append and truncation ourselves. The
+ * access mode is the caller's own, opened with the caller's credentials:
+ * the owner of a write-only (0200) file may open it O_WRONLY, and nobody
+ * gets more than they asked for. (passthrough_hp turns O_WRONLY into
+ * O_RDWR for the writeback cache, which then refuses that owner: EACCES.)
+ */
+static int backing_flags(int flags)
 {
 	flags &= ~(O_CREAT | O_EXCL | O_NOCTTY | O_APPEND | O_TRUNC);
-	/* The writeback cache reads partial pages through any handle. */
-	if (ob->writeback && (flags & O_ACCMODE) == O_WRONLY)
-		flags = (flags & ~O_ACCMODE) | O_RDWR;
 	return flags | O_CLOEXEC | O_NOFOLLOW;
 }
 
@@ -65,6 +68,7 @@ static struct ob_file *new_file(struct outbox *ob, fuse_req_t req, int fd,
 	if (!f)
 		return NULL;
 	f->fd = fd;
+	f->rfd = -1;
 	f->writable = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 	f->open_seq = atomic_fetch_add(&ob->seq, 1) + 1;
 	f->uid = c->uid;
@@ -89,6 +93,8 @@ static struct ob_file *new_file(struct outbox *ob, fuse_req_t req, int fd,
 void ob_file_free(struct ob_file *f)
 {
 	if (f) {
+		if (f->rfd >= 0)
+			close(f->rfd);
 		free(f->exe);
 		ob_writer_id_free(&f->who);
 	}
@@ -213,13 +219,15 @@ void ob_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EACCES);
 		return;
 	}
-	fd = AS_CALLER(ob, req,
-		       bk_reopen(&ob->bk, i, backing_flags(ob, fi->flags)));
+	fd =
+	    AS_CALLER(ob, req, bk_reopen(&ob->bk, i, backing_flags(fi->flags)));
 	if (fd < 0) {
 		fuse_reply_err(req, -fd);
 		return;
 	}
 	f = new_file(ob, req, fd, fi->flags);
+	if (f)
+		f->write_only = (fi->flags & O_ACCMODE) == O_WRONLY;
 	if (!f) {
 		close(fd);
 		fuse_reply_err(req, ENOMEM);
@@ -240,12 +248,38 @@ void ob_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	reply_open(req, ob, i, fi, f, NULL);
 }
 
+/*
+ * A create that fails after it made the file leaves nothing behind: the
+ * name goes again (if it is still the file fd is open on) and so does the
+ * lookup the kernel will never hear of. The kernel holds the parent
+ * locked for the create, so nobody looked the new name up meanwhile.
+ */
+static void undo_create(struct outbox *ob, struct bk_inode *p, const char *name,
+			int fd, struct bk_inode *i)
+{
+	struct stat st, nst;
+	int pfd = bk_pin(&ob->bk, p);
+
+	if (pfd >= 0) {
+		if (fstat(fd, &st) == 0 &&
+		    fstatat(pfd, name, &nst, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    st.st_dev == nst.st_dev && st.st_ino == nst.st_ino &&
+		    unlinkat(pfd, name, 0) < 0)
+			sfs_err(
+			    "%s: cannot remove it after a failed create: %s",
+			    name, strerror(errno));
+		bk_unpin(&ob->bk, p);
+	}
+	if (i)
+		bk_forget(&ob->bk, i, 1);
+}
+
 void ob_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		  mode_t mode, struct fuse_file_info *fi)
 {
 	struct outbox *ob = ob_of(req);
-	struct bk_inode *p = bk_inode(&ob->bk, parent), *i;
-	int flags = backing_flags(ob, fi->flags);
+	struct bk_inode *p = bk_inode(&ob->bk, parent), *i = NULL;
+	int flags = backing_flags(fi->flags);
 	char bname[NAME_MAX + 1];
 	struct fuse_entry_param e;
 	bool created = true;
@@ -285,6 +319,7 @@ void ob_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	bk_unpin(&ob->bk, p);
 	f = ret ? NULL : new_file(ob, req, fd, fi->flags | O_WRONLY);
 	if (f) {
+		f->write_only = (fi->flags & O_ACCMODE) == O_WRONLY;
 		pthread_mutex_lock(&i->lock);
 		ret = open_for_write_locked(ob, i, f, fi->flags & O_TRUNC,
 					    created);
@@ -293,6 +328,10 @@ void ob_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		ret = -ENOMEM;
 	}
 	if (ret) {
+		if (created)
+			undo_create(ob, p, bname, fd, i);
+		else if (i)
+			bk_forget(&ob->bk, i, 1);
 		close(fd);
 		ob_file_free(f);
 		fuse_reply_err(req, -ret);
@@ -301,13 +340,49 @@ void ob_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	reply_open(req, ob, i, fi, f, &e);
 }
 
+/*
+ * A READ on a handle opened write-only. read(2) on such a descriptor never
+ * reaches a filesystem (the VFS wants FMODE_READ first), and mmap needs a
+ * readable one: this is the kernel filling a page of the writeback cache
+ * before a write to part of it. Those bytes go into the page cache only,
+ * which serves nobody but openers who may read the file anyway. So they
+ * are read through a second fd opened with the daemon's credentials, on
+ * the first such read (most written files never need one: a write past
+ * the end of the file reads nothing).
+ */
+static int read_fd(struct outbox *ob, struct bk_inode *i, struct ob_file *f)
+{
+	int fd, expected = -1;
+
+	if (!f->write_only)
+		return f->fd;
+	fd = __atomic_load_n(&f->rfd, __ATOMIC_ACQUIRE);
+	if (fd >= 0)
+		return fd;
+	fd = bk_reopen(&ob->bk, i, O_RDONLY);
+	if (fd < 0)
+		return fd;
+	if (!__atomic_compare_exchange_n(&f->rfd, &expected, fd, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		close(fd); /* another read opened one first */
+		fd = expected;
+	}
+	return fd;
+}
+
 void ob_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		struct fuse_file_info *fi)
 {
+	struct outbox *ob = ob_of(req);
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+	int fd = read_fd(ob, bk_inode(&ob->bk, ino), ob_file_of(fi));
 
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	buf.buf[0].fd = ob_file_of(fi)->fd;
+	buf.buf[0].fd = fd;
 	buf.buf[0].pos = off;
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }

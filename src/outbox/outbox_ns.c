@@ -36,13 +36,15 @@ void ob_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	ob_dir_change_begin(ob, p->dev, p->ino);
 	ret = AS_CALLER(ob, req, mkdirat(pfd, bname, mode)) < 0 ? -errno : 0;
+	if (ret == 0) {
+		ret = bk_lookup(&ob->bk, p, bname, &e, NULL);
+		/* An error leaves nothing behind (the parent is locked). */
+		if (ret && unlinkat(pfd, bname, AT_REMOVEDIR) < 0)
+			sfs_err("%s: cannot remove it after a failed mkdir: %s",
+				name, strerror(errno));
+	}
 	ob_dir_change_end(ob, p->dev, p->ino);
 	bk_unpin(&ob->bk, p);
-	if (ret) {
-		fuse_reply_err(req, -ret);
-		return;
-	}
-	ret = bk_lookup(&ob->bk, p, bname, &e, NULL);
 	sfuse_reply_entry(req, ret, &e);
 }
 

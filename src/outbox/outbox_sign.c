@@ -205,14 +205,16 @@ static bool id_allowed(struct outbox *ob, const struct sfs_config *cfg,
 /* The first writer since the last signature whom r does not allow. */
 static const struct ob_writer_id *
 denied_writer(struct outbox *ob, const struct sfs_rule *r,
-	      const struct ob_inode *s, const struct ob_writer_id *extra)
+	      const struct ob_inode *s, const struct ob_writer_id *extra,
+	      bool emptied)
 {
 	const struct sfs_config *cfg = ob_conf(ob)->cfg;
 
 	for (const struct ob_file *f = s->handles; f; f = f->inode_next)
 		if (!id_allowed(ob, cfg, r, &f->who))
 			return &f->who;
-	for (size_t k = 0; k < s->n_past; k++)
+	/* Emptying the file forgets past writers' bytes. */
+	for (size_t k = 0; !emptied && k < s->n_past; k++)
 		if (!id_allowed(ob, cfg, r, &s->past[k]))
 			return &s->past[k];
 	if (extra && !id_allowed(ob, cfg, r, extra))
@@ -319,6 +321,8 @@ int ob_clear_sig_locked(struct outbox *ob, struct bk_inode *i,
 		ret = ob_unlink_sig(ob, rel);
 	else if (ret == -ENOENT)
 		ret = 0; /* no name, no .sig */
+	else
+		snprintf(rel, sizeof(rel), "inode %ju", (uintmax_t)i->ino);
 	if (ret) {
 		sfs_err("cannot remove the .sig of %s: %s", rel,
 			strerror(-ret));
@@ -549,7 +553,7 @@ static int deny_locked(struct outbox *ob, struct bk_inode *i,
 static int may_sign_locked(struct outbox *ob, struct bk_inode *i,
 			   struct ob_inode *s, const char *rel, size_t len,
 			   const struct sfs_writer *w,
-			   const struct ob_writer_id *extra,
+			   const struct ob_writer_id *extra, bool emptied,
 			   struct sfs_signer **sg)
 {
 	const struct ob_writer_id *who;
@@ -559,7 +563,7 @@ static int may_sign_locked(struct outbox *ob, struct bk_inode *i,
 	int ret;
 
 	SFS_ASSERT_HELD(&i->lock);
-	if (s->write_failed) {
+	if (s->write_failed && !emptied) {
 		refuse_locked(ob, i, s, rel, len, w, s->write_failed_why);
 		sfs_err("not signing %s: %s", rel, s->write_failed_why);
 		return -EIO;
@@ -573,7 +577,7 @@ static int may_sign_locked(struct outbox *ob, struct bk_inode *i,
 		refuse_locked(ob, i, s, rel, len, w, why);
 		return -EIO;
 	}
-	who = denied_writer(ob, r, s, extra);
+	who = denied_writer(ob, r, s, extra, emptied);
 	if (who)
 		return deny_locked(ob, i, s, rel, len, who);
 	if (bk_stat(&ob->bk, i, &st) == 0 && st.st_nlink > 1) {
@@ -586,6 +590,27 @@ static int may_sign_locked(struct outbox *ob, struct bk_inode *i,
 	}
 	*sg = ob_conf(ob)->ring ? keyring_for(ob_conf(ob)->ring, r) : NULL;
 	return 0;
+}
+
+int ob_may_sign_locked(struct outbox *ob, struct bk_inode *i,
+		       struct ob_inode *s, const struct sfs_writer *w,
+		       const struct ob_writer_id *extra, bool emptied)
+{
+	struct sfs_signer *sg;
+	char rel[PATH_MAX];
+	size_t len;
+	int ret;
+
+	SFS_ASSERT_HELD(&i->lock);
+	ret = bk_relpath(&ob->bk, i, rel, &len);
+	if (ret == -ENOENT)
+		return 0; /* no name: nothing will be signed */
+	if (ret) {
+		sfs_err("cannot sign: no path below BACKING: %s",
+			strerror(-ret));
+		return ret == -ENAMETOOLONG ? ret : -EIO;
+	}
+	return may_sign_locked(ob, i, s, rel, len, w, extra, emptied, &sg);
 }
 
 int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
@@ -611,7 +636,7 @@ int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
 		return -EIO;
 	}
 	s->tried_gen = s->content_gen;
-	ret = may_sign_locked(ob, i, s, rel, len, w, extra, &sg);
+	ret = may_sign_locked(ob, i, s, rel, len, w, extra, false, &sg);
 	if (ret)
 		return ret;
 	ret = content_digest_locked(
