@@ -47,6 +47,11 @@ struct sfs_config {
 	size_t n_pins;
 	bool path_binding;    /* default true */
 	bool page_cache_fill; /* inbox; default true */
+	/*
+	 * The inbox serves the signature of NAME as NAME + this ('.' and 1
+	 * to 7 of [A-Za-z0-9_-]); default ".sig". Fixed for a mount.
+	 */
+	char sig_suffix[9];
 	/* [rule PATTERN] sections, in file order (policy.h) */
 	struct sfs_rule *rules;
 	size_t n_rules;

@@ -72,10 +72,11 @@ int sfs_read_file_at(int dirfd, const char *path, size_t max, uint8_t **buf,
 		     size_t *len);
 
 /*
- * Write NAME in dirfd atomically: a temp file ".NAME.XXXXXX.tmp" in the same
- * directory, written, optionally fsynced, then renamed over NAME; the
- * directory is fsynced too when sync is set.  Readers see the old or the
- * new file, never a part.
+ * Write NAME in dirfd atomically: a temp file in the same directory
+ * (".sfs-tmp-XXXXXXXXXXXX.sig.sig", the same length whatever NAME is;
+ * signetfs/layout.h), written, optionally fsynced, then renamed over NAME;
+ * the directory is fsynced too when sync is set.  Readers see the old or
+ * the new file, never a part.
  */
 int sfs_write_atomic_at(int dirfd, const char *name, const void *buf,
 			size_t len, mode_t mode, bool sync);
@@ -104,9 +105,12 @@ bool sfs_is_atomic_temp(const char *name);
 int sfs_path_check(const char *path, size_t len);
 
 /*
- * Make FILE (as given on a command line) relative to ROOT, both resolved
- * with realpath of their directories (FILE's last component kept, so a
- * symlink named FILE is not resolved). -EXDEV when FILE is outside ROOT.
+ * The path FILE (as given on a command line) has below ROOT as a mount
+ * would serve it: relative to ROOT, both resolved with realpath of their
+ * directories (FILE's last component kept, so a symlink named FILE is not
+ * resolved), and each component read as a BACKING name
+ * (sfs_path_from_backing: "x.sig~" is the writer's "x.sig"). -EXDEV when
+ * FILE is outside ROOT, -EINVAL when a component is a signature slot.
  */
 int sfs_path_relative(const char *root, const char *file, char **rel);
 

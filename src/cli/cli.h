@@ -17,6 +17,7 @@ int cmd_outbox(int argc, char **argv);
 int cmd_inbox(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
 
 /* mount(8) form: argv[0] is "outbox:BACKING" or "inbox:BACKING". */
 bool cli_is_fstab_source(const char *arg);

@@ -15,6 +15,7 @@
 #include "signetfs/log.h"
 #include "signetfs/config.h"
 #include "signetfs/fs.h"
+#include "signetfs/layout.h"
 #include "signetfs/log.h"
 
 enum { OPT_NO_SIGN = 256, OPT_MODE, OPT_PREWARM, OPT_DEBUG, OPT_LOG_FILE };
@@ -213,6 +214,32 @@ static int parse_mode(const char *v, int *mode)
 	return 0;
 }
 
+/*
+ * A BACKING that declares a layout other than this one's is not mounted:
+ * read as layout 2, its names would be misread (signetfs/layout.h). No
+ * marker is layout 2 (or a layout 1 tree that needs `signetfs migrate`;
+ * misread, its escaped files fail path binding, never pass).
+ */
+static int check_layout(const char *cmd, const char *backing)
+{
+	int fd = open(backing, O_RDONLY | O_DIRECTORY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return 0; /* the mount says why */
+	ret = sfs_layout_read(fd);
+	close(fd);
+	if (ret == 0 || ret == SFS_LAYOUT_VERSION)
+		return 0;
+	if (ret > 0)
+		cli_error(cmd, "%s is layout %d; this signetfs reads layout %d",
+			  backing, ret, SFS_LAYOUT_VERSION);
+	else
+		cli_error(cmd, "%s/%s: %s", backing, SFS_LAYOUT_MARKER,
+			  ret == -EPROTO ? "not a layout marker"
+					 : strerror(-ret));
+	return -1;
+}
+
 static int mount_run(const char *cmd, bool outbox, const char *conf,
 		     const char *log_file, const struct sfs_mount_args *a)
 {
@@ -222,7 +249,8 @@ static int mount_run(const char *cmd, bool outbox, const char *conf,
 	char *backing;
 	int ret;
 
-	if (check_mountpoint(cmd, a->mountpoint))
+	if (check_mountpoint(cmd, a->mountpoint) ||
+	    check_layout(cmd, a->backing))
 		return SFS_EXIT_USAGE;
 	ret = config_load(conf, &cfg, &err);
 	if (ret) {

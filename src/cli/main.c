@@ -25,6 +25,7 @@ static const struct {
     {"audit", cmd_audit, "verify or show an audit log"},
     {"status", cmd_status, "counters of a running mount"},
     {"timestamp", cmd_timestamp, "add RFC 3161 tokens to existing .sig files"},
+    {"migrate", cmd_migrate, "rename a BACKING of signetfs 0.1 into layout 2"},
 };
 
 void cli_error(const char *cmd, const char *fmt, ...)

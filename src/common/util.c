@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "signetfs/layout.h"
 #include "signetfs/util.h"
 
 static __thread pid_t cached_tid;
@@ -149,15 +150,27 @@ out:
 	return ret;
 }
 
-static const char tmp_suffix[] = ".tmp";
+/*
+ * Temp files are named ".sfs-tmp-XXXXXXXXXXXX.sig.sig" whatever NAME is:
+ * a fixed length, so a NAME of NAME_MAX bytes has one too, and a slot of a
+ * slot (docs/signature-format.md): no writer's name is ever stored so, and
+ * every reader of BACKING hides it as a signature without a file.
+ */
+static const char tmp_prefix[] = ".sfs-tmp-", tmp_suffix[] = ".sig.sig";
+#define TMP_RAND 12
 
 bool sfs_is_atomic_temp(const char *name)
 {
-	size_t n = strlen(name);
+	size_t n = strlen(name), p = sizeof(tmp_prefix) - 1;
 
-	/* ".NAME.XXXXXX.tmp" */
-	return n > 12 && name[0] == '.' &&
-	       strcmp(name + n - 4, tmp_suffix) == 0 && name[n - 11] == '.';
+	if (n != p + TMP_RAND + sizeof(tmp_suffix) - 1 ||
+	    memcmp(name, tmp_prefix, p) ||
+	    strcmp(name + p + TMP_RAND, tmp_suffix))
+		return false;
+	for (size_t i = p; i < p + TMP_RAND; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyz0123456789", name[i]))
+			return false;
+	return true;
 }
 
 int sfs_atomic_prepare_at(int dirfd, const char *name, const void *buf,
@@ -167,16 +180,15 @@ int sfs_atomic_prepare_at(int dirfd, const char *name, const void *buf,
 	size_t dirlen = base ? (size_t)(base - name) + 1 : 0;
 	int fd, ret, n;
 
-	base = base ? base + 1 : name;
-	n = snprintf(tmp, PATH_MAX, "%.*s.%s.XXXXXX%s", (int)dirlen, name, base,
-		     tmp_suffix);
+	n = snprintf(tmp, PATH_MAX, "%.*s%s%.*s%s", (int)dirlen, name,
+		     tmp_prefix, TMP_RAND, "XXXXXXXXXXXXXXXX", tmp_suffix);
 	if (n < 0 || n >= PATH_MAX)
 		return -ENAMETOOLONG;
 	for (int tries = 0; tries < 100; tries++) {
 		static const char a[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-		char *x = tmp + n - 4 - 6;
+		char *x = tmp + dirlen + sizeof(tmp_prefix) - 1;
 
-		for (int i = 0; i < 6; i++)
+		for (int i = 0; i < TMP_RAND; i++)
 			x[i] = a[(unsigned)random() % (sizeof(a) - 1)];
 		fd = openat(
 		    dirfd, tmp,
@@ -327,6 +339,13 @@ int sfs_path_relative(const char *root, const char *file, char **rel)
 	}
 	*rel = strdup(f + rl + 1);
 	ret = *rel ? sfs_path_check(*rel, strlen(*rel)) : -ENOMEM;
+	/* Shorter or as long: into a copy of itself. */
+	if (ret == 0) {
+		size_t n = strlen(*rel);
+
+		memcpy(f, *rel, n + 1);
+		ret = sfs_path_from_backing(f, n, *rel, n + 1, &n);
+	}
 	if (ret) {
 		free(*rel);
 		*rel = NULL;

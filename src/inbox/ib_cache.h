@@ -45,6 +45,8 @@ struct inbox_vfile {
 	uint64_t file_version; /* signetfs-version, 0: none */
 	inbox_tag *blocks;     /* NULL: not kept, re-hash on open */
 	atomic_bool audited_mismatch; /* one record per version */
+	/* Its signature's name is a file's: said once (inbox_dir.c). */
+	atomic_bool sig_shadowed_logged;
 };
 
 void inbox_vfile_put(struct inbox_vfile *vf);

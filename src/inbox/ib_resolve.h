@@ -6,9 +6,14 @@
 #include <sys/stat.h>
 
 /*
- * Open PATH (mount-relative, "" is the root) beneath rootfd without
- * following any symlink or magic link. flags as for openat(2); O_NOFOLLOW
- * and O_CLOEXEC are added. Returns an fd or -errno.
+ * Paths are mount-relative as served, the writers' (signetfs/layout.h):
+ * each component is turned into the name BACKING stores here, so no path
+ * the inbox is asked for reaches a signature slot except through
+ * inbox_open_sig(). A path that cannot be stored is -ENOENT.
+ *
+ * Open PATH ("" is the root) beneath rootfd without following any symlink
+ * or magic link. flags as for openat(2); O_NOFOLLOW and O_CLOEXEC are
+ * added. Returns an fd or -errno.
  */
 int inbox_open_beneath(int rootfd, const char *path, int flags);
 
@@ -20,5 +25,9 @@ int inbox_stat_beneath(int rootfd, const char *path, struct stat *st);
  * in never blocks us, then fstat; anything but a regular file is -ENOENT.
  */
 int inbox_open_regular(int rootfd, const char *path, struct stat *st);
+
+/* The same two for the signature of the file at PATH: its slot NAME.sig. */
+int inbox_stat_sig(int rootfd, const char *path, struct stat *st);
+int inbox_open_sig(int rootfd, const char *path, struct stat *st);
 
 #endif

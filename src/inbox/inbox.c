@@ -90,18 +90,33 @@ static int file_attr(struct inbox *ib, const char *path, size_t len,
 	return ret;
 }
 
+size_t inbox_sig_of(const struct inbox *ib, const char *path, size_t len)
+{
+	const char *sfx = ib->cfg->sig_suffix;
+	size_t n = strlen(sfx);
+
+	if (len <= n || memcmp(path + len - n, sfx, n) ||
+	    path[len - n - 1] == '/')
+		return 0;
+	return len - n;
+}
+
 /* NAME.sig is there when NAME verifies; in audit mode when it exists. */
 static int sig_attr(struct inbox *ib, const char *path, size_t len,
 		    struct stat *st)
 {
-	size_t blen = len - (sizeof(SFS_SIG_SUFFIX) - 1);
+	size_t blen = inbox_sig_of(ib, path, len);
 	struct inbox_vfile *vf;
 	struct inbox_stamp s;
 	char base[PATH_MAX];
 	int ret;
 
+	if (!blen)
+		return -ENOENT;
+	memcpy(base, path, blen);
+	base[blen] = '\0';
 	if (ib->audit_mode) {
-		ret = inbox_stat_beneath(ib->rootfd, path, st);
+		ret = inbox_stat_sig(ib->rootfd, base, st);
 		if (!ret && !S_ISREG(st->st_mode))
 			ret = -ENOENT;
 		if (!ret) {
@@ -110,8 +125,6 @@ static int sig_attr(struct inbox *ib, const char *path, size_t len,
 		}
 		return ret;
 	}
-	memcpy(base, path, blen);
-	base[blen] = '\0';
 	ret = inbox_check(ib, base, blen, NULL, &vf);
 	if (ret)
 		return ret;
@@ -151,25 +164,39 @@ static int path_attr(struct inbox *ib, const char *path, size_t len,
 	return -ENOENT;
 }
 
-/* What PATH is in BACKING now, as far as the mount is concerned. */
+/*
+ * What PATH is in BACKING now, as far as the mount is concerned. A name
+ * BACKING has (for a writer's file, directory, or anything else) is the
+ * writer's: only a name it does not have can be a signature, FILE +
+ * sig-suffix, and then only FILE's (docs/inbox.md, "Signatures").
+ */
 static int path_kind(struct inbox *ib, const char *path, size_t len,
 		     enum inbox_dtype *kind, struct stat *stp)
 {
+	char base[PATH_MAX];
 	struct stat st;
+	size_t blen;
 	int ret = inbox_stat_beneath(ib->rootfd, path, &st);
 
-	if (ret)
-		return ret;
-	*stp = st;
-	if (S_ISDIR(st.st_mode))
-		*kind = INBOX_DT_DIR;
-	else if (!S_ISREG(st.st_mode))
-		return -ENOENT;
-	else if (sfs_is_sig_name(path, len))
-		*kind = INBOX_DT_SIG;
-	else
-		*kind = INBOX_DT_REG;
-	return 0;
+	if (ret == -ENOENT && (blen = inbox_sig_of(ib, path, len))) {
+		memcpy(base, path, blen);
+		base[blen] = '\0';
+		ret = inbox_stat_sig(ib->rootfd, base, &st);
+		if (ret == 0 && !S_ISREG(st.st_mode))
+			return -ENOENT;
+		if (ret == 0)
+			*kind = INBOX_DT_SIG;
+	} else if (ret == 0) {
+		if (S_ISDIR(st.st_mode))
+			*kind = INBOX_DT_DIR;
+		else if (S_ISREG(st.st_mode))
+			*kind = INBOX_DT_REG;
+		else
+			return -ENOENT;
+	}
+	if (ret == 0)
+		*stp = st;
+	return ret;
 }
 
 /* fill: from a LOOKUP (not a listing, which has verified already). */

@@ -53,6 +53,12 @@ struct inbox {
 	struct sfuse_handles dirs; /* open directory handles */
 };
 
+/*
+ * The file whose signature PATH (len bytes, as served) names: PATH is
+ * FILE + [inbox] sig-suffix. FILE's length, or 0 for no such name.
+ */
+size_t inbox_sig_of(const struct inbox *ib, const char *path, size_t len);
+
 /* Strict mode serves verified files; audit mode everything regular. */
 static inline bool inbox_served(const struct inbox *ib,
 				const struct inbox_vfile *vf)

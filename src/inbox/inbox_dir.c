@@ -15,6 +15,7 @@
 #include "signetfs/verify.h"
 #include "signetfs/stats.h"
 #include "signetfs/log.h"
+#include "signetfs/layout.h"
 #include "signetfs/util.h"
 
 struct job {
@@ -29,6 +30,8 @@ struct batch {
 	struct job *jobs;
 	size_t n;
 	bool prewarm; /* count progress for signetfs status */
+	char **taken; /* every name BACKING has here, sorted (into l) */
+	size_t n_taken;
 };
 
 static void run_job(struct batch *b, struct job *j)
@@ -75,27 +78,20 @@ static void verify_all(struct batch *b)
 	sfs_parallel(b->n, (unsigned)nt, run_one, b, &b->ib->stopping);
 }
 
-static int classify(int dfd, const struct dirent *de, enum inbox_dtype *t)
+/* DT_DIR, DT_REG or DT_UNKNOWN (anything else, never opened). */
+static unsigned char dtype_of(int dfd, const struct dirent *de)
 {
 	unsigned char dt = de->d_type;
 	struct stat st;
 
 	if (dt == DT_UNKNOWN) {
 		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			return -1;
+			return DT_UNKNOWN;
 		dt = S_ISDIR(st.st_mode)   ? DT_DIR
 		     : S_ISREG(st.st_mode) ? DT_REG
 					   : DT_UNKNOWN;
 	}
-	if (dt == DT_DIR) {
-		*t = INBOX_DT_DIR;
-		return 0;
-	}
-	if (dt != DT_REG)
-		return -1; /* symlinks, devices, FIFOs, sockets: invisible */
-	*t = sfs_is_sig_name(de->d_name, strlen(de->d_name)) ? INBOX_DT_SIG
-							     : INBOX_DT_REG;
-	return 0;
+	return dt == DT_DIR || dt == DT_REG ? dt : DT_UNKNOWN;
 }
 
 static int add_ent(struct inbox_listing *l, size_t *cap, const char *name,
@@ -119,8 +115,66 @@ static int add_ent(struct inbox_listing *l, size_t *cap, const char *name,
 	return 0;
 }
 
+/* Names BACKING has that the mount does not show (symlinks, FIFOs...). */
+struct names {
+	char **v;
+	size_t n, cap;
+};
+
+static int names_add(struct names *t, const char *name)
+{
+	if (t->n == t->cap) {
+		size_t nc = t->cap ? t->cap * 2 : 16;
+		char **g = realloc(t->v, nc * sizeof(*g));
+
+		if (!g)
+			return -ENOMEM;
+		t->v = g;
+		t->cap = nc;
+	}
+	t->v[t->n] = strdup(name);
+	return t->v[t->n++] ? 0 : -ENOMEM;
+}
+
+static void names_free(struct names *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->v[i]);
+	free(t->v);
+}
+
+/*
+ * One BACKING entry as the mount names it (signetfs/layout.h): a writer's
+ * directory or file under its own name; a signature slot FILE.sig as
+ * FILE + sig-suffix; anything else only as a name taken (other).
+ */
+static int add_backing(struct inbox *ib, struct inbox_listing *l, size_t *cap,
+		       struct names *other, const char *bname, unsigned char dt,
+		       ino_t ino)
+{
+	size_t n = strlen(bname), len, sl = strlen(ib->cfg->sig_suffix);
+	char name[NAME_MAX + 1];
+
+	if (sfs_name_is_slot(bname, n)) {
+		/* A slot of a slot (a temp file) or odd: no file's signature */
+		if (dt != DT_REG || sfs_name_is_slot(bname, n - 4) ||
+		    sfs_name_from_backing(bname, n - 4, name, &len) ||
+		    len + sl > NAME_MAX)
+			return 0;
+		memcpy(name + len, ib->cfg->sig_suffix, sl + 1);
+		return add_ent(l, cap, name, INBOX_DT_SIG, ino);
+	}
+	if (sfs_name_from_backing(bname, n, name, &len))
+		return 0;
+	if (dt == DT_DIR)
+		return add_ent(l, cap, name, INBOX_DT_DIR, ino);
+	if (dt == DT_REG)
+		return add_ent(l, cap, name, INBOX_DT_REG, ino);
+	return names_add(other, name);
+}
+
 static int read_backing_dir(struct inbox *ib, const char *path,
-			    struct inbox_listing *l)
+			    struct inbox_listing *l, struct names *other)
 {
 	int dfd = inbox_open_beneath(ib->rootfd, path, O_RDONLY | O_DIRECTORY);
 	struct dirent *de;
@@ -137,8 +191,6 @@ static int read_backing_dir(struct inbox *ib, const char *path,
 		return ret;
 	}
 	while (!ret && (de = readdir(d))) {
-		enum inbox_dtype t;
-
 		if (!strcmp(de->d_name, ".")) {
 			l->self_ino = de->d_ino;
 			continue;
@@ -147,8 +199,8 @@ static int read_backing_dir(struct inbox *ib, const char *path,
 			l->parent_ino = de->d_ino;
 			continue;
 		}
-		if (classify(dirfd(d), de, &t) == 0)
-			ret = add_ent(l, &cap, de->d_name, t, de->d_ino);
+		ret = add_backing(ib, l, &cap, other, de->d_name,
+				  dtype_of(dirfd(d), de), de->d_ino);
 	}
 	closedir(d);
 	return ret;
@@ -160,17 +212,57 @@ static int cmp_job(const void *a, const void *b)
 		      ((const struct job *)b)->name);
 }
 
-/* A NAME.sig is shown next to a NAME that is shown. */
-static bool sig_visible(const struct batch *b, const char *signame)
+static int cmp_str(const void *a, const void *b)
 {
-	size_t n = strlen(signame) - (sizeof(SFS_SIG_SUFFIX) - 1);
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The file whose served signature is signame (FILE + sig-suffix). */
+static struct job *sig_file(const struct batch *b, const char *signame)
+{
+	size_t n = strlen(signame) - strlen(b->ib->cfg->sig_suffix);
 	char base[NAME_MAX + 1];
-	struct job key = {.name = base}, *j;
+	struct job key = {.name = base};
 
 	memcpy(base, signame, n);
 	base[n] = '\0';
-	j = bsearch(&key, b->jobs, b->n, sizeof(*j), cmp_job);
-	return j && j->visible;
+	return bsearch(&key, b->jobs, b->n, sizeof(struct job), cmp_job);
+}
+
+/* Is NAME a name BACKING has (a writer's, of any type)? */
+static bool name_taken(const struct batch *b, const char *name)
+{
+	const char *key = name;
+
+	return bsearch(&key, b->taken, b->n_taken, sizeof(char *), cmp_str);
+}
+
+/*
+ * A signature whose name a writer's own file (or directory...) takes is
+ * not served under it: the writer's name wins. Said once per version of
+ * the signed file, in the daemon log (docs/inbox.md, "Signatures").
+ */
+static void note_shadowed(const struct batch *b, const char *signame)
+{
+	size_t n = strlen(signame) - strlen(b->ib->cfg->sig_suffix);
+	struct inbox_vfile *vf;
+	char path[PATH_MAX];
+	size_t len;
+
+	if (sfs_path_join(path, PATH_MAX, b->dir, b->dir_len, signame, 0, &len))
+		return;
+	len -= strlen(signame) - n; /* the signed file's path */
+	path[len] = '\0';
+	if (inbox_check(b->ib, path, len, NULL, &vf))
+		return;
+	if (vf->verdict == VR_OK &&
+	    !atomic_exchange(&vf->sig_shadowed_logged, true))
+		sfs_log(SFS_LOG_NOTICE,
+			"%s: its signature is not served as %s%s: that is "
+			"the name of a file of the tree ([inbox] sig-suffix "
+			"serves it under another name)",
+			path, path, b->ib->cfg->sig_suffix);
+	inbox_vfile_put(vf);
 }
 
 static bool ent_visible(const struct batch *b, const struct inbox_dirent *e)
@@ -181,7 +273,14 @@ static bool ent_visible(const struct batch *b, const struct inbox_dirent *e)
 	case INBOX_DT_DIR:
 		return true;
 	case INBOX_DT_SIG:
-		return b->ib->audit_mode || sig_visible(b, e->name);
+		j = sig_file(b, e->name);
+		if (!b->ib->audit_mode && !(j && j->visible))
+			return false;
+		if (!name_taken(b, e->name))
+			return true;
+		if (j && j->visible)
+			note_shadowed(b, e->name);
+		return false;
 	case INBOX_DT_REG:
 		j = bsearch(&key, b->jobs, b->n, sizeof(*j), cmp_job);
 		return j && j->visible;
@@ -189,7 +288,7 @@ static bool ent_visible(const struct batch *b, const struct inbox_dirent *e)
 	return false;
 }
 
-/* Decide every entry first: sig_visible() reads names filter() frees. */
+/* Decide every entry first: sig_file() reads names filter() frees. */
 static int filter(const struct batch *b, struct inbox_listing *l)
 {
 	bool *keep = calloc(l->n ? l->n : 1, sizeof(*keep));
@@ -210,22 +309,38 @@ static int filter(const struct batch *b, struct inbox_listing *l)
 	return 0;
 }
 
+/* Every name BACKING has here, sorted: files, directories, others. */
+static int collect_taken(struct batch *b, const struct inbox_listing *l,
+			 const struct names *other)
+{
+	b->taken = calloc(l->n + other->n + 1, sizeof(char *));
+	if (!b->taken)
+		return -ENOMEM;
+	for (size_t i = 0; i < l->n; i++)
+		if (l->ents[i].type != INBOX_DT_SIG)
+			b->taken[b->n_taken++] = l->ents[i].name;
+	for (size_t i = 0; i < other->n; i++)
+		b->taken[b->n_taken++] = other->v[i];
+	qsort(b->taken, b->n_taken, sizeof(char *), cmp_str);
+	return 0;
+}
+
 static int list_dir(struct inbox *ib, const char *path, struct inbox_listing *l,
 		    bool prewarm)
 {
 	struct batch b = {
 	    .ib = ib, .dir = path, .dir_len = strlen(path), .prewarm = prewarm};
+	struct names other = {0};
 	int ret;
 
 	memset(l, 0, sizeof(*l));
-	ret = read_backing_dir(ib, path, l);
+	ret = read_backing_dir(ib, path, l, &other);
 	if (ret)
 		goto out;
 	b.jobs = calloc(l->n ? l->n : 1, sizeof(*b.jobs));
-	if (!b.jobs) {
-		ret = -ENOMEM;
+	ret = b.jobs ? collect_taken(&b, l, &other) : -ENOMEM;
+	if (ret)
 		goto out;
-	}
 	for (size_t i = 0; i < l->n; i++)
 		if (l->ents[i].type == INBOX_DT_REG)
 			b.jobs[b.n++].name = l->ents[i].name;
@@ -237,6 +352,8 @@ static int list_dir(struct inbox *ib, const char *path, struct inbox_listing *l,
 	ret = filter(&b, l);
 out:
 	free(b.jobs);
+	free(b.taken);
+	names_free(&other);
 	if (ret)
 		inbox_listing_free(l);
 	return ret;

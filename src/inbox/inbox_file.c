@@ -150,13 +150,15 @@ static int open_content(struct inbox *ib, struct ib_node *n, struct ib_fh *h)
 /* The .sig bytes, served only if they are the ones that verified. */
 static int load_sigbuf(struct inbox *ib, struct ib_node *n, struct ib_fh *h)
 {
-	size_t blen = n->len - (sizeof(SFS_SIG_SUFFIX) - 1);
+	size_t blen = inbox_sig_of(ib, n->path, n->len);
 	char base[PATH_MAX];
 	uint8_t sha[32];
 	struct stat st;
 	size_t got = 0;
 	int fd, ret;
 
+	if (!blen)
+		return -ENOENT;
 	memcpy(base, n->path, blen);
 	base[blen] = '\0';
 	ret = inbox_check(ib, base, blen, NULL, &h->vf);
@@ -164,7 +166,7 @@ static int load_sigbuf(struct inbox *ib, struct ib_node *n, struct ib_fh *h)
 		return ret;
 	if (h->vf->verdict != VR_OK)
 		return -ENOENT;
-	fd = inbox_open_regular(ib->rootfd, n->path, &st);
+	fd = inbox_open_sig(ib->rootfd, base, &st);
 	if (fd < 0)
 		return fd;
 	h->buf = malloc(h->vf->sig_len + 1);
@@ -187,7 +189,14 @@ static int open_sig(struct inbox *ib, struct ib_node *n, struct ib_fh *h)
 	int ret;
 
 	if (ib->audit_mode) {
-		h->fd = inbox_open_regular(ib->rootfd, n->path, &st);
+		size_t blen = inbox_sig_of(ib, n->path, n->len);
+		char base[PATH_MAX];
+
+		if (!blen)
+			return -ENOENT;
+		memcpy(base, n->path, blen);
+		base[blen] = '\0';
+		h->fd = inbox_open_sig(ib->rootfd, base, &st);
 		if (h->fd < 0)
 			return h->fd;
 		h->kind = FH_RAW;

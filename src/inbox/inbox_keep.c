@@ -62,16 +62,17 @@ static int sig_now(struct inbox *ib, const char *path, size_t len,
 		   struct stat *st, struct state_stamp *ss, uint8_t sha[32],
 		   size_t *sig_len)
 {
-	char sigpath[PATH_MAX];
+	char served[PATH_MAX];
 	uint8_t *buf = NULL;
 	size_t got = 0;
 	int fd, ret;
 
-	if (len + sizeof(SFS_SIG_SUFFIX) > sizeof(sigpath))
+	if (len >= sizeof(served))
 		return -ENOENT;
-	memcpy(sigpath, path, len);
-	memcpy(sigpath + len, SFS_SIG_SUFFIX, sizeof(SFS_SIG_SUFFIX));
-	fd = inbox_open_regular(ib->rootfd, sigpath, st);
+	memcpy(served, path, len);
+	served[len] = '\0';
+	/* Its slot in BACKING (layout 2), not a served name + ".sig". */
+	fd = inbox_open_sig(ib->rootfd, served, st);
 	if (fd < 0)
 		return fd;
 	ret = state_stamp_fd(fd, ss);

@@ -2,11 +2,33 @@
 /* The inbox's only way into BACKING: openat2 confined beneath the root. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "ib_resolve.h"
 #include "inbox.h"
+#include "signetfs/layout.h"
 #include "signetfs/util.h"
+
+/* PATH as BACKING stores it, or its signature slot (sig); -ENOENT. */
+static int backing_path(const char *path, bool sig, char *out)
+{
+	size_t len, n = sizeof(SFS_SIG_SUFFIX) - 1;
+	const char *base;
+
+	if (sfs_path_to_backing(path, strlen(path), out, PATH_MAX - n, &len))
+		return -ENOENT;
+	if (!sig)
+		return 0;
+	base = strrchr(out, '/');
+	base = base ? base + 1 : out;
+	if (!len || strlen(base) + n > NAME_MAX)
+		return -ENOENT;
+	memcpy(out + len, SFS_SIG_SUFFIX, n + 1);
+	return 0;
+}
 
 /*
  * sfs_open_beneath(): RESOLVE_BENEATH refuses ".." escapes and absolute
@@ -15,9 +37,9 @@
  * stays inside could swap a path for another), RESOLVE_NO_MAGICLINKS the
  * /proc kind.
  */
-int inbox_open_beneath(int rootfd, const char *path, int flags)
+static int open_raw(int rootfd, const char *bpath, int flags)
 {
-	int fd = sfs_open_beneath(rootfd, path, flags);
+	int fd = sfs_open_beneath(rootfd, bpath, flags);
 
 	/* A symlink anywhere in the path reads as "not there". */
 	if (fd == -ELOOP || fd == -EXDEV || fd == -ENOTDIR)
@@ -25,9 +47,9 @@ int inbox_open_beneath(int rootfd, const char *path, int flags)
 	return fd;
 }
 
-int inbox_stat_beneath(int rootfd, const char *path, struct stat *st)
+static int stat_raw(int rootfd, const char *bpath, struct stat *st)
 {
-	int fd = inbox_open_beneath(rootfd, path, O_PATH);
+	int fd = open_raw(rootfd, bpath, O_PATH);
 	int ret = 0;
 
 	if (fd < 0)
@@ -38,7 +60,7 @@ int inbox_stat_beneath(int rootfd, const char *path, struct stat *st)
 	return ret;
 }
 
-int inbox_open_regular(int rootfd, const char *path, struct stat *st)
+static int open_regular_raw(int rootfd, const char *bpath, struct stat *st)
 {
 	int fd, ret;
 
@@ -46,13 +68,13 @@ int inbox_open_regular(int rootfd, const char *path, struct stat *st)
 	 * O_PATH first: opening a device or FIFO for reading has effects, so
 	 * only a name that is a regular file right now is opened for real.
 	 */
-	ret = inbox_stat_beneath(rootfd, path, st);
+	ret = stat_raw(rootfd, bpath, st);
 	if (ret)
 		return ret;
 	if (!S_ISREG(st->st_mode))
 		return -ENOENT;
 	/* It may have been swapped since: O_NONBLOCK, O_NOCTTY, check again. */
-	fd = inbox_open_beneath(rootfd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+	fd = open_raw(rootfd, bpath, O_RDONLY | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return fd;
 	if (fstat(fd, st) < 0) {
@@ -65,4 +87,44 @@ int inbox_open_regular(int rootfd, const char *path, struct stat *st)
 		return -ENOENT;
 	}
 	return fd;
+}
+
+int inbox_open_beneath(int rootfd, const char *path, int flags)
+{
+	char b[PATH_MAX];
+	int ret = backing_path(path, false, b);
+
+	return ret ? ret : open_raw(rootfd, b, flags);
+}
+
+int inbox_stat_beneath(int rootfd, const char *path, struct stat *st)
+{
+	char b[PATH_MAX];
+	int ret = backing_path(path, false, b);
+
+	return ret ? ret : stat_raw(rootfd, b, st);
+}
+
+int inbox_open_regular(int rootfd, const char *path, struct stat *st)
+{
+	char b[PATH_MAX];
+	int ret = backing_path(path, false, b);
+
+	return ret ? ret : open_regular_raw(rootfd, b, st);
+}
+
+int inbox_stat_sig(int rootfd, const char *path, struct stat *st)
+{
+	char b[PATH_MAX];
+	int ret = backing_path(path, true, b);
+
+	return ret ? ret : stat_raw(rootfd, b, st);
+}
+
+int inbox_open_sig(int rootfd, const char *path, struct stat *st)
+{
+	char b[PATH_MAX];
+	int ret = backing_path(path, true, b);
+
+	return ret ? ret : open_regular_raw(rootfd, b, st);
 }

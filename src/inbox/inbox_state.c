@@ -117,24 +117,19 @@ static enum verify_reason load_sig(struct inbox *ib, const char *path,
 				   uint8_t **der, size_t *der_len,
 				   struct state_stamp *kept)
 {
-	char sigpath[PATH_MAX];
 	enum verify_reason r;
 	struct stat st;
 	int fd;
 
 	memset(stamp, 0, sizeof(*stamp));
-	if (len + sizeof(SFS_SIG_SUFFIX) > sizeof(sigpath))
-		return VR_NO_SIG;
-	memcpy(sigpath, path, len);
-	memcpy(sigpath + len, SFS_SIG_SUFFIX, sizeof(SFS_SIG_SUFFIX));
 	if (!der) {
-		if (inbox_stat_beneath(ib->rootfd, sigpath, &st) ||
+		if (inbox_stat_sig(ib->rootfd, path, &st) ||
 		    !S_ISREG(st.st_mode))
 			return VR_NO_SIG;
 		inbox_stamp_of(&st, stamp);
 		return VR_OK;
 	}
-	fd = inbox_open_regular(ib->rootfd, sigpath, &st);
+	fd = inbox_open_sig(ib->rootfd, path, &st);
 	if (fd < 0)
 		return fd == -ENOENT ? VR_NO_SIG : VR_IO;
 	inbox_stamp_of(&st, stamp);
@@ -272,18 +267,19 @@ static int verify_publish(struct inbox *ib, const char *path, size_t len,
 {
 	struct inbox_cache *c = ib->cache;
 	struct inbox_vfile *vf = vfile_new(ib, path, len, h);
-	const char *base;
 
 	if (!vf)
 		return -ENOMEM;
 	/* Stamp before hashing: a change while we hash shows up next time. */
 	inbox_stamp_of(st, &vf->content);
 	vf->verdict = verify_fd(ib, vf, fd, fill);
-	base = memrchr(path, '/', len);
-	base = base ? base + 1 : path;
+	/*
+	 * Temp files of signatures are slots (layout.h): never checked as
+	 * files, so every refusal here is of a writer's file, recorded.
+	 */
 	if (vf->verdict == VR_OK) {
 		sfs_stats_add(&ib->stats, SFS_C_VERIFIED, 1);
-	} else if (!sfs_is_atomic_temp(base) && !same_denial(prev, vf)) {
+	} else if (!same_denial(prev, vf)) {
 		/* Counted like the records: once per occurrence. */
 		sfs_stats_add(&ib->stats, SFS_C_DENIED, 1);
 		inbox_audit_denied(ib, path, len, (int64_t)st->st_size,

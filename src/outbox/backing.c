@@ -15,6 +15,7 @@
 #include <xxhash.h>
 
 #include "backing.h"
+#include "signetfs/layout.h"
 #include "signetfs/log.h"
 #include "signetfs/util.h"
 
@@ -581,8 +582,6 @@ int bk_lookup(struct backing *bk, struct bk_inode *parent, const char *name,
 		goto out;
 	}
 	ret = insert(bk, fd, &st, parent, name, e, &i);
-	if (ret == 0 && sfs_is_sig_name(name, strlen(name)))
-		__atomic_fetch_or(&i->flags, BK_F_SIG_NAME, __ATOMIC_RELAXED);
 	if (ret == 0 && out)
 		*out = i;
 out:
@@ -736,9 +735,11 @@ static int relpath_of_fd(struct backing *bk, struct bk_inode *i, char *buf,
 	    memcmp(full, bk->root_path, bk->root_len) != 0 ||
 	    full[bk->root_len] != '/')
 		return -EXDEV;
-	*len = (size_t)n - bk->root_len - 1;
-	memcpy(buf, full + bk->root_len + 1, *len + 1);
-	return 0;
+	/* The writer's path; a slot on the way is not in the view. */
+	ret = sfs_path_from_backing(full + bk->root_len + 1,
+				    (size_t)n - bk->root_len - 1, buf, PATH_MAX,
+				    len);
+	return ret == -EINVAL ? -EXDEV : ret;
 }
 
 /*
@@ -804,7 +805,13 @@ static int relpath_by_names(struct backing *bk, struct bk_inode *i, char *buf,
 			bk_unpin(bk, cur);
 		if (ret)
 			return ret;
-		n = strlen(name);
+		/* The writer's name of that BACKING name, as relpath_of_fd */
+		ret = sfs_name_from_backing(name, strlen(name), name, &n);
+		if (ret) {
+			if (p != &bk->root)
+				bk_unpin(bk, p);
+			return ret == -EINVAL ? -EXDEV : ret;
+		}
 		if (n + 1 >= pos) {
 			ret = -ENAMETOOLONG;
 		} else {
@@ -864,30 +871,38 @@ int bk_child_relpath(struct backing *bk, struct bk_inode *parent,
 
 int bk_open_dir(struct backing *bk, const char *rel)
 {
-	int fd;
+	char path[PATH_MAX];
+	size_t len;
+	int fd, ret;
 
 	if (!*rel) {
 		fd = openat(bk->root.fd, ".",
 			    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		return fd < 0 ? -errno : fd;
 	}
-	return sfs_open_beneath(bk->root.fd, rel, O_RDONLY | O_DIRECTORY);
+	ret = sfs_path_to_backing(rel, strlen(rel), path, sizeof(path), &len);
+	if (ret)
+		return ret;
+	return sfs_open_beneath(bk->root.fd, path, O_RDONLY | O_DIRECTORY);
 }
 
-int bk_open_parent(struct backing *bk, const char *rel, const char **base)
+int bk_open_parent(struct backing *bk, const char *rel, char *base)
 {
 	const char *slash = strrchr(rel, '/');
+	const char *name = slash ? slash + 1 : rel;
 	char dir[PATH_MAX];
+	size_t len;
+	int ret;
 
-	if (!slash) {
-		*base = rel;
+	ret = sfs_name_to_backing(name, strlen(name), base, &len);
+	if (ret)
+		return ret;
+	if (!slash)
 		return bk_open_dir(bk, "");
-	}
 	if ((size_t)(slash - rel) >= sizeof(dir))
 		return -ENAMETOOLONG;
 	memcpy(dir, rel, (size_t)(slash - rel));
 	dir[slash - rel] = '\0';
-	*base = slash + 1;
 	return bk_open_dir(bk, dir);
 }
 
@@ -937,14 +952,17 @@ void bk_op_getattr(struct backing *bk, fuse_req_t req, struct bk_inode *i)
 		fuse_reply_attr(req, &st, bk->timeout);
 }
 
-void bk_op_statfs(struct backing *bk, fuse_req_t req)
+void bk_op_statfs(struct backing *bk, fuse_req_t req, size_t name_max)
 {
 	struct statvfs sv;
 
-	if (fstatvfs(bk->root.fd, &sv) < 0)
+	if (fstatvfs(bk->root.fd, &sv) < 0) {
 		fuse_reply_err(req, errno);
-	else
-		fuse_reply_statfs(req, &sv);
+		return;
+	}
+	if (sv.f_namemax > name_max)
+		sv.f_namemax = name_max;
+	fuse_reply_statfs(req, &sv);
 }
 
 int bk_opendir(struct backing *bk, struct bk_inode *i, struct bk_dir **out)
@@ -994,8 +1012,8 @@ static bool is_dot(const char *n)
  * (its lookup undone): the next readdir call starts with it.
  */
 static int add_entry(struct backing *bk, fuse_req_t req, struct bk_inode *dir,
-		     struct dirent *de, off_t next, char *p, size_t rem,
-		     bool plus, size_t *used)
+		     struct dirent *de, const char *name, off_t next, char *p,
+		     size_t rem, bool plus, size_t *used)
 {
 	struct fuse_entry_param e = {
 	    .attr = {.st_ino = de->d_ino,
@@ -1016,8 +1034,8 @@ static int add_entry(struct backing *bk, fuse_req_t req, struct bk_inode *dir,
 			i = NULL;
 		}
 	}
-	n = plus ? fuse_add_direntry_plus(req, p, rem, de->d_name, &e, next)
-		 : fuse_add_direntry(req, p, rem, de->d_name, &e.attr, next);
+	n = plus ? fuse_add_direntry_plus(req, p, rem, name, &e, next)
+		 : fuse_add_direntry(req, p, rem, name, &e.attr, next);
 	if (n > rem) {
 		if (i)
 			bk_forget(bk, i, 1);
@@ -1029,9 +1047,9 @@ static int add_entry(struct backing *bk, fuse_req_t req, struct bk_inode *dir,
 
 void bk_readdir(struct backing *bk, fuse_req_t req, struct bk_inode *dir,
 		struct bk_dir *d, size_t size, off_t off, bool plus,
-		bool (*hide)(const char *name))
+		int (*view)(const char *bname, char *name))
 {
-	char *buf = calloc(1, size), *p = buf;
+	char *buf = calloc(1, size), *p = buf, name[NAME_MAX + 1];
 	size_t rem = size;
 	int err = 0;
 
@@ -1057,8 +1075,8 @@ void bk_readdir(struct backing *bk, fuse_req_t req, struct bk_inode *dir,
 		}
 		off_t next = d->entry->d_off;
 
-		if (!(hide && hide(d->entry->d_name)) &&
-		    add_entry(bk, req, dir, d->entry, next, p, rem, plus,
+		if (view(d->entry->d_name, name) == 0 &&
+		    add_entry(bk, req, dir, d->entry, name, next, p, rem, plus,
 			      &used) == 1)
 			break;
 		p += used;

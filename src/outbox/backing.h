@@ -46,12 +46,8 @@ struct bk_inode {
 	 * backing.fd_lock.
 	 */
 	pthread_mutex_t lock;
-	unsigned flags; /* owner-defined (BK_F_*) */
-	void *priv;	/* owner-defined, freed by bk->priv_free */
+	void *priv; /* owner-defined, freed by bk->priv_free */
 };
-
-/* Last name this inode was looked up by ends in ".sig". */
-#define BK_F_SIG_NAME 0x1
 
 struct backing {
 	struct bk_inode root; /* its fd is never closed */
@@ -146,9 +142,14 @@ void bk_renamed(struct backing *bk, struct bk_inode *newparent,
 		const char *newname);
 
 /*
- * The inode's path relative to BACKING as the kernel resolves its O_PATH fd
- * now (follows renames). -ENOENT once the inode has no name left, -EXDEV if
- * it is not below BACKING. buf must hold PATH_MAX bytes.
+ * Paths here are the writers' (the view's): BACKING stores each name
+ * escaped (signetfs/layout.h). Names given to bk_lookup, bk_stat_at and
+ * bk_renamed, and kept for reopening, are BACKING names.
+ *
+ * The inode's path relative to the mount as the kernel resolves its O_PATH
+ * fd now (follows renames). -ENOENT once the inode has no name left, -EXDEV
+ * if it is not below BACKING or not in the view (a signature slot on the
+ * way). buf must hold PATH_MAX bytes.
  */
 int bk_relpath(struct backing *bk, struct bk_inode *i, char *buf, size_t *len);
 /* PARENT's relative path + "/" + NAME ("" for the root) into buf. */
@@ -156,10 +157,10 @@ int bk_child_relpath(struct backing *bk, struct bk_inode *parent,
 		     const char *name, char *buf, size_t *len);
 /*
  * Open the directory part of REL below BACKING with no symlink, magic link
- * or ".." escape (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS); *base
- * points into rel at its last component.
+ * or ".." escape (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS); base
+ * (NAME_MAX + 1 bytes) gets REL's last component as BACKING stores it.
  */
-int bk_open_parent(struct backing *bk, const char *rel, const char **base);
+int bk_open_parent(struct backing *bk, const char *rel, char *base);
 /* Open a directory below BACKING the same way. */
 int bk_open_dir(struct backing *bk, const char *rel);
 
@@ -175,7 +176,8 @@ void bk_creds_leave(struct backing *bk);
 
 /* Pass-through ops (they reply themselves). */
 void bk_op_getattr(struct backing *bk, fuse_req_t req, struct bk_inode *i);
-void bk_op_statfs(struct backing *bk, fuse_req_t req);
+/* statvfs of BACKING, with names of at most name_max bytes. */
+void bk_op_statfs(struct backing *bk, fuse_req_t req, size_t name_max);
 void bk_op_forget_multi(struct backing *bk, size_t count,
 			struct fuse_forget_data *forgets);
 
@@ -189,9 +191,10 @@ struct bk_dir {
 
 int bk_opendir(struct backing *bk, struct bk_inode *i, struct bk_dir **out);
 void bk_closedir(struct bk_dir *d);
-/* Fill a readdir(plus) reply, but for entries hide(name) skips. */
+/* A readdir(plus) reply of what view() shows: 0 and the name to show */
+/* (NAME_MAX + 1 bytes) for a BACKING name, or not 0 to leave it out. */
 void bk_readdir(struct backing *bk, fuse_req_t req, struct bk_inode *dir,
 		struct bk_dir *d, size_t size, off_t off, bool plus,
-		bool (*hide)(const char *name));
+		int (*view)(const char *bname, char *name));
 
 #endif

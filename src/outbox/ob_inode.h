@@ -44,6 +44,7 @@ struct ob_writer_id {
 };
 
 struct ob_file;
+struct ob_sigwriter;
 
 /* Per-inode outbox state (bk_inode.priv), under bk_inode.lock. */
 struct ob_inode {
@@ -92,6 +93,16 @@ struct ob_inode {
 	struct outbox *ob;
 	dev_t dev;
 	ino_t ino;
+	/*
+	 * The content as it is carries the signature this mount made (at a
+	 * close, or a rename carried it) for the path it has now, with the
+	 * configuration sig_conf_gen: status, digest and signer say what it
+	 * vouches for, sig_writer whom it names. A rename signs that again
+	 * for the new path without reading the file (ob_recall_sig_locked).
+	 */
+	bool sig_ours;
+	uint64_t sig_conf_gen;
+	struct ob_sigwriter *sig_writer;
 	/* What the status xattrs report, valid for the stat snapshot. */
 	enum ob_status status;
 	char reason[160];

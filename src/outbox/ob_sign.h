@@ -147,4 +147,22 @@ int ob_valid_sig(struct outbox *ob, int dirfd, const char *base,
 		 const char *rel, size_t rel_len, int fd, enum sfs_md md,
 		 struct ob_sigcheck *c);
 
+/*
+ * What ob_valid_sig() would find for the file at REL (st: its stat now),
+ * known without reading it: the content carries the signature this mount
+ * made for REL (s->sig_ours), nothing changed it since (the content
+ * generation, the size; with strict modes nobody writes BACKING but the
+ * daemon), nobody is writing it, the configuration is the one it was made
+ * with and REL's key made it, in md. Then c is filled as for a verified
+ * signature of ours and true is returned; otherwise false (verify then).
+ * Caller holds i->lock.
+ */
+bool ob_recall_sig_locked(struct outbox *ob, struct ob_inode *s,
+			  const char *rel, const struct stat *st,
+			  enum sfs_md md, struct ob_sigcheck *c);
+/* The content now carries this mount's signature (rename): remember it. */
+void ob_sig_made_locked(struct outbox *ob, struct bk_inode *i,
+			struct ob_inode *s, const struct sfs_digest *d,
+			const char *signer, const struct sfs_writer *w);
+
 #endif

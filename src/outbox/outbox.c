@@ -13,24 +13,37 @@
 #include <unistd.h>
 
 #include "ob_digest.h"
+#include "ob_dirtime.h"
 #include "ob_file.h"
 #include "ob_inode.h"
 #include "ob_ops.h"
 #include "ob_sign.h"
 #include "ob_stamp.h"
 #include "outbox.h"
+#include "signetfs/layout.h"
 #include "signetfs/log.h"
 #include "signetfs/state.h"
 
-/* Names the outbox keeps for itself: signatures and their temp files. */
-bool ob_reserved_name(const char *name)
+size_t ob_name_max(const struct outbox *ob)
 {
-	return sfs_is_sig_name(name, strlen(name)) || sfs_is_atomic_temp(name);
+	return ob->no_sign ? SFS_NAME_MAX_STORED : SFS_NAME_MAX_SIGNED;
 }
 
-bool ob_hidden(const char *name)
+int ob_bk_name(struct outbox *ob, const char *name, char *bname, bool create)
 {
-	return sfs_is_atomic_temp(name);
+	size_t len = strlen(name);
+
+	if (create && len > ob_name_max(ob))
+		return -ENAMETOOLONG;
+	return sfs_name_to_backing(name, len, bname, &len);
+}
+
+int ob_view_name(const char *bname, char *name)
+{
+	size_t len;
+
+	/* Signatures, their temp files: BACKING's slots are not shown. */
+	return sfs_name_from_backing(bname, strlen(bname), name, &len);
 }
 
 /* Writers allowed by policy (per subtree); the groups only when needed. */
@@ -121,17 +134,24 @@ static void ob_op_init(void *userdata, struct fuse_conn_info *conn)
 	ob_find_fuse_dev(ob);
 }
 
+/*
+ * No name maps onto a signature slot (layout.h), so slots cannot be looked
+ * up. A name longer than this mount can sign is ENAMETOOLONG unless it
+ * exists (made in BACKING directly): statfs says so (f_namemax).
+ */
 static void ob_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct outbox *ob = ob_of(req);
+	char bname[NAME_MAX + 1];
 	struct fuse_entry_param e;
 	int ret;
 
-	if (ob_hidden(name)) {
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
-	ret = bk_lookup(&ob->bk, bk_inode(&ob->bk, parent), name, &e, NULL);
+	ret = ob_bk_name(ob, name, bname, false);
+	if (ret == 0)
+		ret = bk_lookup(&ob->bk, bk_inode(&ob->bk, parent), bname, &e,
+				NULL);
+	if (ret == -ENOENT && strlen(name) > ob_name_max(ob))
+		ret = -ENAMETOOLONG;
 	sfuse_reply_entry(req, ret, &e);
 }
 
@@ -160,7 +180,9 @@ static void ob_op_getattr(fuse_req_t req, fuse_ino_t ino,
 
 static void ob_op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-	bk_op_statfs(&ob_of(req)->bk, req);
+	struct outbox *ob = ob_of(req);
+
+	bk_op_statfs(&ob->bk, req, ob_name_max(ob));
 }
 
 /*
@@ -485,12 +507,14 @@ int outbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)
 	pthread_rwlock_init(&ob->ns_lock, NULL);
 	pthread_mutex_init(&ob->names.lock, NULL);
 	pthread_mutex_init(&ob->failed_lock, NULL);
+	ob_dirtimes_init(ob);
 	pthread_mutex_init(&ob->files.lock, NULL);
 	pthread_mutex_init(&ob->dirs.lock, NULL);
 	ob_names_reset(ob);
 	ret = sfuse_run(&spec, &args);
 	pthread_mutex_destroy(&ob->dirs.lock);
 	pthread_mutex_destroy(&ob->files.lock);
+	ob_dirtimes_destroy(ob);
 	pthread_mutex_destroy(&ob->failed_lock);
 	pthread_mutex_destroy(&ob->names.lock);
 	free(ob->cfg_path);

@@ -54,10 +54,12 @@ struct ob_conf {
 	struct sfuse_ref ref;	       /* in outbox.confs (sfuse.h) */
 	bool owned;		       /* cfg is ours (from a reload) */
 	struct sfs_tsaset *tsas;       /* RFC 3161 clients; NULL: none */
+	uint64_t gen;		       /* numbers the configurations */
 };
 
 struct ob_failed;
 struct ob_stamper;
+struct ob_dirtime;
 
 struct state_store;
 
@@ -95,6 +97,9 @@ struct outbox {
 	pthread_mutex_t failed_lock;
 	struct ob_failed *failed;
 	size_t n_failed, cap_failed;
+	/* Directories being changed now (ob_dirtime.h); a leaf lock. */
+	pthread_mutex_t dirtime_lock;
+	struct ob_dirtime *dirtimes;
 	/* Open handles, for teardown (fuse/sfuse.h): ob_file, bk_dir. */
 	struct sfuse_handles files, dirs;
 	char *mnt_abs;		    /* realpath of the mount point */
@@ -125,12 +130,21 @@ void ob_conf_release(struct ob_conf *c);
 int ob_reload(void *userdata, struct sfs_error *err);
 
 /* outbox.c */
-/* Temp files of atomic .sig writes: invisible through the mount. */
-bool ob_hidden(const char *name);
+/*
+ * The longest name this mount takes (f_namemax): one it can sign, or with
+ * --no-sign store (signetfs/layout.h).
+ */
+size_t ob_name_max(const struct outbox *ob);
+/*
+ * A writer's NAME as BACKING stores it (bname: NAME_MAX + 1 bytes); for a
+ * name to create, -ENAMETOOLONG past ob_name_max(). 0 or -errno.
+ */
+int ob_bk_name(struct outbox *ob, const char *name, char *bname, bool create);
+/* readdir: the name shown for a BACKING name, not 0 for a hidden slot. */
+int ob_view_name(const char *bname, char *name);
 /* Writers allowed by policy; others get EACCES and an audit record. */
 bool ob_writer_allowed(struct outbox *ob, fuse_req_t req, const char *op,
 		       struct bk_inode *i, const char *name);
-bool ob_reserved_name(const char *name);
 /*
  * Before creating or removing NAME in P: the policy check, then P's fd
  * pinned. Returns the fd (bk_unpin P after use) or a negative errno.

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ob_digest.h"
+#include "ob_dirtime.h"
 #include "ob_file.h"
 #include "ob_inode.h"
 #include "ob_ops.h"
@@ -101,8 +102,7 @@ static int set_times(struct outbox *ob, int ifd, struct ob_file *f,
  */
 static void sig_follow_locked(struct outbox *ob, struct bk_inode *i)
 {
-	char rel[PATH_MAX], name[NAME_MAX + 1];
-	const char *base;
+	char rel[PATH_MAX], name[NAME_MAX + 1], base[NAME_MAX + 1];
 	struct stat st, sst;
 	size_t len;
 	int dfd;
@@ -111,7 +111,7 @@ static void sig_follow_locked(struct outbox *ob, struct bk_inode *i)
 	if (ob->no_sign || bk_stat(&ob->bk, i, &st) ||
 	    bk_relpath(&ob->bk, i, rel, &len))
 		return;
-	dfd = bk_open_parent(&ob->bk, rel, &base);
+	dfd = bk_open_parent(&ob->bk, rel, base);
 	if (dfd < 0)
 		return;
 	if (ob_sig_name(base, name) == 0 &&
@@ -206,8 +206,14 @@ static int setattr_meta(fuse_req_t req, struct outbox *ob, struct bk_inode *i,
 	 * access), and it sends the times of writeback-cached writes with
 	 * the credentials of whichever task made it write them back.
 	 */
-	if (r == 0 && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)))
+	if (r == 0 && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
+		/* A directory's times as set, not as a .sig left them. */
+		if (i->type == S_IFDIR)
+			ob_dir_change_begin(ob, i->dev, i->ino);
 		r = set_times(ob, ifd, f, attr, valid);
+		if (i->type == S_IFDIR)
+			ob_dir_change_end(ob, i->dev, i->ino);
+	}
 	bk_unpin(&ob->bk, i);
 	return r;
 }
@@ -287,10 +293,6 @@ void ob_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
 	struct ob_file *f = fi ? ob_file_of(fi) : NULL;
 	int ret;
 
-	if (i->flags & BK_F_SIG_NAME) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
 	/*
 	 * Times alone change no byte and no signature: the kernel sends them
 	 * at close with the writeback cache, whoever the writer was (its

@@ -17,6 +17,7 @@
  * unchanged for all of it, however a reload swaps them meanwhile.
  */
 static __thread struct ob_conf *tl_conf;
+static atomic_uint_fast64_t conf_gens;
 static __thread unsigned tl_depth;
 
 struct ob_conf *ob_conf(struct outbox *ob)
@@ -74,6 +75,7 @@ int ob_conf_new(struct outbox *ob, struct sfs_config *cfg, bool owned,
 		return -ENOMEM;
 	}
 	c->cfg = cfg;
+	c->gen = atomic_fetch_add(&conf_gens, 1) + 1;
 	atomic_init(&c->ref.refs, 1);
 	c->ref.release = conf_free;
 	c->md = cfg->key.md;

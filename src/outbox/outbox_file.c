@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ob_digest.h"
+#include "ob_dirtime.h"
 #include "ob_file.h"
 #include "ob_inode.h"
 #include "ob_ops.h"
@@ -214,10 +215,6 @@ void ob_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct ob_file *f;
 	int fd, ret = 0;
 
-	if (wr && (i->flags & BK_F_SIG_NAME)) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
 	if (wr && !ob_writer_allowed(ob, req, "open for write", i, NULL)) {
 		fuse_reply_err(req, EACCES);
 		return;
@@ -283,13 +280,19 @@ void ob_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct outbox *ob = ob_of(req);
 	struct bk_inode *p = bk_inode(&ob->bk, parent), *i = NULL;
 	int flags = backing_flags(fi->flags);
+	char bname[NAME_MAX + 1];
 	struct fuse_entry_param e;
 	bool created = true;
 	struct ob_file *f;
 	int fd, pfd, ret;
 
-	if (ob_reserved_name(name) || !S_ISREG(mode)) {
+	if (!S_ISREG(mode)) {
 		fuse_reply_err(req, EPERM);
+		return;
+	}
+	ret = ob_bk_name(ob, name, bname, true);
+	if (ret) {
+		fuse_reply_err(req, -ret);
 		return;
 	}
 	pfd = ob_pin_parent_for_write(ob, req, "create", p, name);
@@ -297,18 +300,22 @@ void ob_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, -pfd);
 		return;
 	}
+	ob_dir_change_begin(ob, p->dev, p->ino);
 	fd = AS_CALLER(ob, req,
-		       openat(pfd, name, flags | O_CREAT | O_EXCL, mode));
+		       openat(pfd, bname, flags | O_CREAT | O_EXCL, mode));
 	if (fd < 0 && errno == EEXIST && !(fi->flags & O_EXCL)) {
 		created = false;
-		fd = AS_CALLER(ob, req, openat(pfd, name, flags));
+		fd = AS_CALLER(ob, req, openat(pfd, bname, flags));
 	}
+	ret = errno;
+	ob_dir_change_end(ob, p->dev, p->ino);
+	errno = ret;
 	if (fd < 0) {
 		fuse_reply_err(req, errno);
 		bk_unpin(&ob->bk, p);
 		return;
 	}
-	ret = bk_lookup_fd(&ob->bk, p, name, fd, &e, &i);
+	ret = bk_lookup_fd(&ob->bk, p, bname, fd, &e, &i);
 	bk_unpin(&ob->bk, p);
 	f = ret ? NULL : new_file(ob, req, fd, fi->flags | O_WRONLY);
 	if (f) {
@@ -322,7 +329,7 @@ void ob_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	if (ret) {
 		if (created)
-			undo_create(ob, p, name, fd, i);
+			undo_create(ob, p, bname, fd, i);
 		else if (i)
 			bk_forget(&ob->bk, i, 1);
 		close(fd);

@@ -145,6 +145,7 @@ void ob_inode_free(void *p)
 		failed_stash(s->ob, s);
 	ob_forget_writers_locked(s);
 	free(s->past);
+	free(s->sig_writer);
 	ob_rdigest_free(&s->rd);
 	free(s);
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Outbox namespace operations: directories, unlink, refused node types. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -7,9 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ob_dirtime.h"
 #include "ob_inode.h"
 #include "ob_ops.h"
 #include "outbox.h"
+#include "signetfs/layout.h"
 #include "signetfs/log.h"
 
 void ob_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -17,11 +20,13 @@ void ob_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct outbox *ob = ob_of(req);
 	struct bk_inode *p = bk_inode(&ob->bk, parent);
+	char bname[NAME_MAX + 1];
 	struct fuse_entry_param e;
 	int pfd, ret;
 
-	if (ob_reserved_name(name)) {
-		fuse_reply_err(req, EPERM);
+	ret = ob_bk_name(ob, name, bname, true);
+	if (ret) {
+		fuse_reply_err(req, -ret);
 		return;
 	}
 	pfd = ob_pin_parent_for_write(ob, req, "mkdir", p, name);
@@ -29,14 +34,16 @@ void ob_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, -pfd);
 		return;
 	}
-	ret = AS_CALLER(ob, req, mkdirat(pfd, name, mode)) < 0 ? -errno : 0;
+	ob_dir_change_begin(ob, p->dev, p->ino);
+	ret = AS_CALLER(ob, req, mkdirat(pfd, bname, mode)) < 0 ? -errno : 0;
 	if (ret == 0) {
-		ret = bk_lookup(&ob->bk, p, name, &e, NULL);
+		ret = bk_lookup(&ob->bk, p, bname, &e, NULL);
 		/* An error leaves nothing behind (the parent is locked). */
-		if (ret && unlinkat(pfd, name, AT_REMOVEDIR) < 0)
+		if (ret && unlinkat(pfd, bname, AT_REMOVEDIR) < 0)
 			sfs_err("%s: cannot remove it after a failed mkdir: %s",
 				name, strerror(errno));
 	}
+	ob_dir_change_end(ob, p->dev, p->ino);
 	bk_unpin(&ob->bk, p);
 	sfuse_reply_entry(req, ret, &e);
 }
@@ -88,20 +95,6 @@ void ob_op_readlink(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_readlink(req, buf);
 }
 
-/* NAME.sig of a name that has no file any more is an orphan: removable. */
-static bool sig_has_file(int pfd, const char *name)
-{
-	char base[NAME_MAX + 1];
-	size_t n = strlen(name) - 4;
-	struct stat st;
-
-	if (n == 0 || n > NAME_MAX)
-		return false;
-	memcpy(base, name, n);
-	base[n] = '\0';
-	return fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0;
-}
-
 static int unlink_at(struct outbox *ob, fuse_req_t req, int pfd,
 		     const char *name)
 {
@@ -119,7 +112,6 @@ static int unlink_at(struct outbox *ob, fuse_req_t req, int pfd,
 	if (AS_CALLER(ob, req, unlinkat(pfd, name, 0)) < 0)
 		ret = -errno;
 	if (ret == 0 && S_ISREG(st.st_mode) && !ob->no_sign &&
-	    !sfs_is_sig_name(name, strlen(name)) &&
 	    (size_t)snprintf(sig, sizeof(sig), "%s.sig", name) <= NAME_MAX &&
 	    unlinkat(pfd, sig, 0) < 0 && errno != ENOENT)
 		sfs_err("unlink %s: cannot remove its .sig: %s", name,
@@ -147,10 +139,12 @@ void ob_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct outbox *ob = ob_of(req);
 	struct bk_inode *p = bk_inode(&ob->bk, parent);
+	char bname[NAME_MAX + 1];
 	int pfd, ret;
 
-	if (ob_hidden(name)) {
-		fuse_reply_err(req, ENOENT);
+	ret = ob_bk_name(ob, name, bname, false);
+	if (ret) {
+		fuse_reply_err(req, -ret);
 		return;
 	}
 	pfd = bk_pin(&ob->bk, p);
@@ -158,42 +152,68 @@ void ob_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, -pfd);
 		return;
 	}
-	if (sfs_is_sig_name(name, strlen(name)) && sig_has_file(pfd, name))
-		ret = -EPERM;
-	else if (!ob_writer_allowed(ob, req, "unlink", p, name))
+	if (!ob_writer_allowed(ob, req, "unlink", p, name)) {
 		ret = -EACCES;
-	else
-		ret = unlink_at(ob, req, pfd, name);
+	} else {
+		ob_dir_change_begin(ob, p->dev, p->ino);
+		ret = unlink_at(ob, req, pfd, bname);
+		ob_dir_change_end(ob, p->dev, p->ino);
+	}
 	bk_unpin(&ob->bk, p);
 	fuse_reply_err(req, -ret);
 }
 
-/* Temp .sig files a killed daemon left; ours are younger than the mount. */
-static void remove_stale_temps(struct outbox *ob, struct bk_inode *dir)
+/*
+ * An entry the view hides and the outbox may remove: a signature slot (a
+ * regular file) whose file is gone (removed in BACKING, or a crash between
+ * the two unlinks), or a slot of a slot (temp files of signatures).
+ */
+static bool own_leftover(int dfd, const char *name)
 {
-	int fd = bk_reopen(&ob->bk, dir, O_RDONLY | O_DIRECTORY);
+	size_t n = strlen(name);
+	char base[NAME_MAX + 1];
+	struct stat st;
+
+	if (!sfs_name_is_slot(name, n) ||
+	    fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISREG(st.st_mode))
+		return false;
+	memcpy(base, name, n - 4);
+	base[n - 4] = '\0';
+	return sfs_name_is_slot(base, n - 4) ||
+	       (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0 &&
+		errno == ENOENT);
+}
+
+/*
+ * A directory empty in the view but not in BACKING: when every entry is
+ * an own_leftover(), remove them (as the daemon: they are its own, the
+ * caller sees none), so rm -r removes a tree in one pass. Anything else
+ * keeps the directory (ENOTEMPTY). Caller holds ns_lock exclusively, so
+ * no signature is installed (or its temp file written) meanwhile.
+ */
+static void drop_leftovers(int pfd, const char *bname)
+{
+	int fd =
+	    openat(pfd, bname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	struct dirent *de;
+	bool all = true;
 	DIR *dp;
 
-	if (fd < 0)
-		return;
-	dp = fdopendir(fd);
+	dp = fd < 0 ? NULL : fdopendir(fd);
 	if (!dp) {
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		return;
 	}
-	while ((de = readdir(dp))) {
-		struct stat st;
-
-		if (!sfs_is_atomic_temp(de->d_name) ||
-		    fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISREG(st.st_mode))
-			continue;
-		if (st.st_mtim.tv_sec < ob->started.tv_sec ||
-		    (st.st_mtim.tv_sec == ob->started.tv_sec &&
-		     st.st_mtim.tv_nsec < ob->started.tv_nsec))
+	while (all && (de = readdir(dp)))
+		all = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		      own_leftover(fd, de->d_name);
+	rewinddir(dp);
+	while (all && (de = readdir(dp)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    own_leftover(fd, de->d_name))
 			unlinkat(fd, de->d_name, 0);
-	}
 	closedir(dp);
 }
 
@@ -201,23 +221,31 @@ void ob_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct outbox *ob = ob_of(req);
 	struct bk_inode *p = bk_inode(&ob->bk, parent);
-	struct fuse_entry_param e;
-	struct bk_inode *d;
+	char bname[NAME_MAX + 1];
 	int r, pfd;
 
+	r = ob_bk_name(ob, name, bname, false);
+	if (r) {
+		fuse_reply_err(req, -r);
+		return;
+	}
 	pfd = ob_pin_parent_for_write(ob, req, "rmdir", p, name);
 	if (pfd < 0) {
 		fuse_reply_err(req, -pfd);
 		return;
 	}
-	r = AS_CALLER(ob, req, unlinkat(pfd, name, AT_REMOVEDIR));
-	if (r < 0 && errno == ENOTEMPTY &&
-	    bk_lookup(&ob->bk, p, name, &e, &d) == 0) {
-		remove_stale_temps(ob, d);
-		bk_forget(&ob->bk, d, 1);
-		r = AS_CALLER(ob, req, unlinkat(pfd, name, AT_REMOVEDIR));
+	ob_dir_change_begin(ob, p->dev, p->ino);
+	r = AS_CALLER(ob, req, unlinkat(pfd, bname, AT_REMOVEDIR)) < 0 ? errno
+								       : 0;
+	if (r == ENOTEMPTY) {
+		pthread_rwlock_wrlock(&ob->ns_lock);
+		drop_leftovers(pfd, bname);
+		r = AS_CALLER(ob, req, unlinkat(pfd, bname, AT_REMOVEDIR)) < 0
+			? errno
+			: 0;
+		pthread_rwlock_unlock(&ob->ns_lock);
 	}
-	r = r < 0 ? errno : 0;
+	ob_dir_change_end(ob, p->dev, p->ino);
 	bk_unpin(&ob->bk, p);
 	fuse_reply_err(req, r);
 }
@@ -247,7 +275,7 @@ void ob_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	bk_readdir(&ob->bk, req, bk_inode(&ob->bk, ino),
 		   (struct bk_dir *)(uintptr_t)fi->fh, size, off, false,
-		   ob_hidden);
+		   ob_view_name);
 }
 
 void ob_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -257,7 +285,7 @@ void ob_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	bk_readdir(&ob->bk, req, bk_inode(&ob->bk, ino),
 		   (struct bk_dir *)(uintptr_t)fi->fh, size, off, true,
-		   ob_hidden);
+		   ob_view_name);
 }
 
 void ob_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -7,11 +7,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ob_dirtime.h"
 #include "ob_inode.h"
 #include "ob_ops.h"
 #include "ob_sign.h"
 #include "ob_stamp.h"
 #include "outbox.h"
+#include "signetfs/layout.h"
 #include "signetfs/log.h"
 
 /*
@@ -35,10 +37,22 @@ struct rs_job {
 	char *tmp;
 	bool tmp_at_new;
 	bool recorded; /* its sign record was written, or tried */
+	uint64_t gen;  /* its content_gen when planned */
 	struct stat st;
 	struct sfs_digest digest;
 	struct sfs_writer writer;
 	bool busy; /* open for writing: its writer's close signs */
+};
+
+/*
+ * The two names of a rename as the writer gave them (policy, signed
+ * paths) and as BACKING stores them (the syscalls; signetfs/layout.h).
+ */
+struct rs_names {
+	struct bk_inode *p, *np;
+	const char *name, *newname;
+	char bname[NAME_MAX + 1], bnew[NAME_MAX + 1];
+	unsigned int flags;
 };
 
 struct rs_plan {
@@ -92,30 +106,45 @@ static struct rs_job *plan_add(struct rs_plan *p, const char *old_rel,
 }
 
 /*
- * busy: someone still writes it, their close signs it under the new path.
- * failed: a write to it failed, nothing signs it (ob_inode.write_failed).
+ * What the rename finds of one file at rel: busy, someone still writes it
+ * (their close signs it under the new path); failed, a write to it failed
+ * (nothing signs it: ob_inode.write_failed); recalled, it carries this
+ * mount's signature for rel as c says, unchanged since (content gen).
  */
-static void writer_state(struct outbox *ob, const struct stat *st, bool *busy,
-			 bool *failed)
+struct rs_state {
+	const char *rel;
+	enum sfs_md md; /* of the new path's key */
+	bool busy, failed, recalled;
+	uint64_t gen;
+	struct ob_sigcheck c;
+};
+
+static void writer_state(struct outbox *ob, const struct stat *st,
+			 struct rs_state *w)
 {
 	struct bk_inode *i = bk_find(&ob->bk, st->st_dev, st->st_ino);
 	struct ob_inode *s = NULL;
 
-	*busy = *failed = false;
+	w->busy = w->failed = w->recalled = false;
 	if (i) {
 		pthread_mutex_lock(&i->lock);
 		s = i->priv;
 		if (s) {
 			/* Still being written: its writer's close signs. */
-			*busy = s->n_active;
-			*failed = s->write_failed;
+			w->busy = s->n_active;
+			w->failed = s->write_failed;
+			w->gen = s->content_gen;
+			/* Signed by us since it last changed: no need to read
+			 */
+			w->recalled = ob_recall_sig_locked(ob, s, w->rel, st,
+							   w->md, &w->c);
 		}
 		pthread_mutex_unlock(&i->lock);
 		bk_unpin(&ob->bk, i);
 	}
 	/* No state: the kernel forgot it, maybe with a failed write. */
 	if (!s)
-		*failed = ob_write_failed_stashed(ob, st->st_dev, st->st_ino);
+		w->failed = ob_write_failed_stashed(ob, st->st_dev, st->st_ino);
 }
 
 /*
@@ -127,15 +156,22 @@ static int prepare_sig(struct outbox *ob, struct rs_plan *p, struct rs_job *j,
 		       int sig_dfd, bool tmp_at_new)
 {
 	const char *b = strrchr(j->new_rel, '/');
-	char name[NAME_MAX + 1], tmp[PATH_MAX];
+	char name[NAME_MAX + 1], base[NAME_MAX + 1], tmp[PATH_MAX];
+	size_t len;
 	int ret;
 
 	b = b ? b + 1 : j->new_rel;
-	ret = ob_sig_name(b, name);
+	ret = sfs_name_to_backing(b, strlen(b), base, &len);
 	if (ret == 0)
+		ret = ob_sig_name(base, name);
+	if (ret == 0) {
+		struct ob_dirtime *t = ob_dir_own_begin(ob, sig_dfd);
+
 		ret = sfs_atomic_prepare_at(sig_dfd, name, j->der, j->der_len,
 					    ob_sig_mode(j->st.st_mode),
 					    ob_conf(ob)->cfg->sync_sig, tmp);
+		ob_dir_own_end(ob, sig_dfd, t);
+	}
 	if (ret == 0) {
 		j->tmp = strdup(tmp);
 		if (!j->tmp) {
@@ -187,6 +223,21 @@ static int may_move_to(struct outbox *ob, struct rs_plan *p,
 }
 
 /*
+ * A recalled signature stands for the slot this mount installed: if the
+ * slot is gone (removed in BACKING behind the daemon), the file is not
+ * signed again from memory but judged by what BACKING holds.
+ */
+static bool slot_present(int dfd, const char *base)
+{
+	char name[NAME_MAX + 1];
+	struct stat st;
+
+	return ob_sig_name(base, name) == 0 &&
+	       fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       S_ISREG(st.st_mode);
+}
+
+/*
  * One regular file: when its .sig is valid for OLD and ours, sign NEW now
  * and write that signature to a temp file (before the rename, so a token
  * failure or a full BACKING leaves everything as it was). The original
@@ -197,25 +248,28 @@ static int plan_file(struct outbox *ob, struct rs_plan *p, int dfd,
 		     const char *base, const char *old_rel, const char *new_rel,
 		     bool always_job, int sig_dfd, bool tmp_at_new)
 {
-	struct sfs_signer *sg;
-	struct ob_sigcheck c;
+	struct sfs_signer *sg = ob_signer_for(ob, new_rel);
+	struct rs_state w = {.rel = old_rel,
+			     .md = sg ? signer_md(sg) : ob_conf(ob)->md};
+	struct ob_sigcheck *cp = &w.c, c;
 	struct rs_job *j;
 	struct stat st;
-	bool busy, failed;
 	int fd, ret;
 
 	fd = sfs_open_regular_at(dfd, base, O_RDONLY, &st);
 	if (fd < 0)
 		return fd == -ENOENT || fd == -EINVAL || fd == -ELOOP ? 0 : fd;
-	sg = ob_signer_for(ob, new_rel);
-	writer_state(ob, &st, &busy, &failed);
+	writer_state(ob, &st, &w);
 	/* No signature for it, whatever .sig a writer to BACKING left. */
-	if (busy || failed)
+	if (w.busy || w.failed)
 		ret = -ENOENT;
+	else if (w.recalled && slot_present(dfd, base))
+		ret = 0; /* rsync's temp file, signed at its close */
 	else
 		ret = ob_valid_sig(ob, dfd, base, old_rel, strlen(old_rel), fd,
-				   sg ? signer_md(sg) : ob_conf(ob)->md, &c);
+				   w.md, cp);
 	close(fd);
+	c = *cp;
 	if (ret && ret != -ENOENT && ret != -EBADMSG)
 		return ret;
 	if (ret == 0 && !ob_sig_is_ours(ob, old_rel, &c))
@@ -223,13 +277,14 @@ static int plan_file(struct outbox *ob, struct rs_plan *p, int dfd,
 	/* The caller always; the signature's writer when it is carried. */
 	if (may_move_to(ob, p, new_rel, ret == 0 ? &c.writer : NULL))
 		return -EACCES;
-	if (ret && !always_job && !busy)
+	if (ret && !always_job && !w.busy)
 		return 0;
 	j = plan_add(p, old_rel, new_rel);
 	if (!j)
 		return p->n >= OB_RENAME_MAX_FILES ? -EXDEV : -ENOMEM;
 	j->st = st;
-	j->busy = busy;
+	j->busy = w.busy;
+	j->gen = w.gen;
 	if (ret)
 		return 0; /* not validly signed: its stale .sig goes */
 	j->digest = c.digest;
@@ -262,13 +317,15 @@ static int plan_tree(struct outbox *ob, struct rs_plan *p, int dfd,
 	}
 	while (ret == 0 && (de = readdir(dp))) {
 		const char *e = de->d_name;
+		char w[NAME_MAX + 1];
 
-		if (!strcmp(e, ".") || !strcmp(e, "..") || ob_reserved_name(e))
+		/* Signatures (slots) are not files; w: the writer's name. */
+		if (!strcmp(e, ".") || !strcmp(e, "..") || ob_view_name(e, w))
 			continue;
-		ret = sfs_path_join(o, PATH_MAX, old_rel, strlen(old_rel), e, 0,
+		ret = sfs_path_join(o, PATH_MAX, old_rel, strlen(old_rel), w, 0,
 				    NULL)
 			  ?: sfs_path_join(n, PATH_MAX, new_rel,
-					   strlen(new_rel), e, 0, NULL);
+					   strlen(new_rel), w, 0, NULL);
 		if (ret)
 			break;
 		if (de->d_type == DT_DIR) {
@@ -337,15 +394,18 @@ static void drop_temps(struct outbox *ob, struct rs_plan *p)
 {
 	for (size_t k = 0; k < p->n; k++) {
 		struct rs_job *j = &p->jobs[k];
-		const char *base;
+		char base[NAME_MAX + 1];
 		int dfd;
 
 		if (!j->tmp)
 			continue;
 		dfd = bk_open_parent(
-		    &ob->bk, j->tmp_at_new ? j->new_rel : j->old_rel, &base);
+		    &ob->bk, j->tmp_at_new ? j->new_rel : j->old_rel, base);
 		if (dfd >= 0) {
+			struct ob_dirtime *t = ob_dir_own_begin(ob, dfd);
+
 			sfs_atomic_abort_at(dfd, j->tmp);
+			ob_dir_own_end(ob, dfd, t);
 			close(dfd);
 		}
 		free(j->tmp);
@@ -394,17 +454,20 @@ static void unrecord(struct outbox *ob, struct rs_plan *p, const char *why)
 /* NEW.sig from its temp file, in the directory NEW is in now. */
 static int commit_sig(struct outbox *ob, struct rs_job *j)
 {
-	char name[NAME_MAX + 1];
-	const char *base;
+	char name[NAME_MAX + 1], base[NAME_MAX + 1];
 	int dfd, ret;
 
-	dfd = bk_open_parent(&ob->bk, j->new_rel, &base);
+	dfd = bk_open_parent(&ob->bk, j->new_rel, base);
 	if (dfd < 0)
 		return dfd;
 	ret = ob_sig_name(base, name);
-	if (ret == 0)
+	if (ret == 0) {
+		struct ob_dirtime *t = ob_dir_own_begin(ob, dfd);
+
 		ret = sfs_atomic_commit_at(dfd, j->tmp, name,
 					   ob_conf(ob)->cfg->sync_sig);
+		ob_dir_own_end(ob, dfd, t);
+	}
 	close(dfd);
 	free(j->tmp);
 	j->tmp = NULL;
@@ -457,6 +520,14 @@ static int install(struct outbox *ob, struct rs_plan *p)
 
 				s->status = OB_ST_UNKNOWN;
 				s->sig_cleared = !j->der || r;
+				/* Ours now, for its new path, as at a close. */
+				if (j->der && !r && !j->busy &&
+				    s->content_gen == j->gen)
+					ob_sig_made_locked(
+					    ob, i, s, &j->digest,
+					    signer_cert_sha256(
+						ob_signer_for(ob, j->new_rel)),
+					    &j->writer);
 				/*
 				 * Its .sig (moved along or removed) bound the
 				 * old path: the writer's close must sign even
@@ -477,24 +548,32 @@ static int install(struct outbox *ob, struct rs_plan *p)
  * away from NAME and puts one at NEWNAME (both ways for RENAME_EXCHANGE),
  * so the rules of both paths must allow it, as for a create there.
  */
-static int rename_allowed(struct outbox *ob, fuse_req_t req, struct bk_inode *p,
-			  const char *name, struct bk_inode *np,
-			  const char *newname, unsigned int flags)
+static int rename_allowed(struct outbox *ob, fuse_req_t req,
+			  struct rs_names *nm)
 {
-	if (ob_reserved_name(name) || ob_reserved_name(newname))
-		return -EPERM;
-	if (flags & RENAME_WHITEOUT)
+	int ret;
+
+	if (nm->flags & RENAME_WHITEOUT)
 		return -EINVAL;
-	if (!ob_writer_allowed(ob, req, "rename", p, name) ||
-	    !ob_writer_allowed(ob, req, "rename", np, newname))
+	/* The new name must fit what can be signed, unless it exists. */
+	ret = ob_bk_name(ob, nm->name, nm->bname, false);
+	if (ret == 0)
+		ret = ob_bk_name(ob, nm->newname, nm->bnew,
+				 !(nm->flags & RENAME_EXCHANGE));
+	if (ret)
+		return ret;
+	if (!ob_writer_allowed(ob, req, "rename", nm->p, nm->name) ||
+	    !ob_writer_allowed(ob, req, "rename", nm->np, nm->newname))
 		return -EACCES;
 	return 0;
 }
 
-static int do_rename(struct outbox *ob, fuse_req_t req, struct bk_inode *p,
-		     const char *name, struct bk_inode *np, const char *newname,
-		     unsigned int flags)
+static int do_rename(struct outbox *ob, fuse_req_t req,
+		     const struct rs_names *nm)
 {
+	struct bk_inode *p = nm->p, *np = nm->np;
+	const char *name = nm->bname, *newname = nm->bnew;
+	unsigned int flags = nm->flags;
 	int r, pfd, npfd;
 
 	pfd = bk_pin(&ob->bk, p);
@@ -524,11 +603,17 @@ static int do_rename(struct outbox *ob, fuse_req_t req, struct bk_inode *p,
 	return r;
 }
 
-static int rename_signed(struct outbox *ob, fuse_req_t req, struct bk_inode *p,
-			 const char *name, struct bk_inode *np,
-			 const char *newname, unsigned int flags)
+/*
+ * Kept in one piece: plan (new signatures for the new paths), record them
+ * in the audit log, rename, install; a failure at any step must undo the
+ * earlier ones in reverse order, which is easiest to check in one place.
+ */
+static int rename_signed(struct outbox *ob, fuse_req_t req,
+			 const struct rs_names *nm)
 {
 	struct rs_plan plan = {.req = req, .caller = {.ngroups = -1}};
+	struct bk_inode *p = nm->p, *np = nm->np;
+	unsigned int flags = nm->flags;
 	char *o = malloc(PATH_MAX), *n = malloc(PATH_MAX);
 	struct stat st;
 	size_t ol, nl;
@@ -539,19 +624,19 @@ static int rename_signed(struct outbox *ob, fuse_req_t req, struct bk_inode *p,
 		ret = -ENOMEM;
 		goto out;
 	}
-	ret = bk_child_relpath(&ob->bk, p, name, o, &ol);
+	ret = bk_child_relpath(&ob->bk, p, nm->name, o, &ol);
 	if (ret == 0)
-		ret = bk_child_relpath(&ob->bk, np, newname, n, &nl);
+		ret = bk_child_relpath(&ob->bk, np, nm->newname, n, &nl);
 	if (ret)
 		goto out;
-	ret = bk_stat_at(&ob->bk, p, name, &st);
+	ret = bk_stat_at(&ob->bk, p, nm->bname, &st);
 	if (ret)
 		goto out;
 	src_reg = S_ISREG(st.st_mode);
 	ob_writer_id_of(ob, req, &plan.caller);
-	ret = plan_entry(ob, &plan, p, np, name, o, n);
+	ret = plan_entry(ob, &plan, p, np, nm->bname, o, n);
 	if (ret == 0 && (flags & RENAME_EXCHANGE))
-		ret = plan_entry(ob, &plan, np, p, newname, n, o);
+		ret = plan_entry(ob, &plan, np, p, nm->bnew, n, o);
 	if (ret) {
 		if (ret == -EIO) {
 			struct sfs_writer w;
@@ -581,7 +666,10 @@ static int rename_signed(struct outbox *ob, fuse_req_t req, struct bk_inode *p,
 		drop_temps(ob, &plan);
 		goto out;
 	}
-	ret = do_rename(ob, req, p, name, np, newname, flags);
+	/* Both directories change as natively, .sig files included. */
+	ob_dir_change_begin(ob, p->dev, p->ino);
+	ob_dir_change_begin(ob, np->dev, np->ino);
+	ret = do_rename(ob, req, nm);
 	if (ret) {
 		char why[160];
 
@@ -590,12 +678,14 @@ static int rename_signed(struct outbox *ob, fuse_req_t req, struct bk_inode *p,
 			 strerror(-ret));
 		unrecord(ob, &plan, why);
 		drop_temps(ob, &plan);
-		goto out;
+	} else {
+		/* A file moved away leaves its old .sig behind: remove it. */
+		if (src_reg && !(flags & RENAME_EXCHANGE))
+			ob_unlink_sig(ob, o);
+		ret = install(ob, &plan);
 	}
-	/* A file moved away leaves its old .sig behind: remove it. */
-	if (src_reg && !(flags & RENAME_EXCHANGE))
-		ob_unlink_sig(ob, o);
-	ret = install(ob, &plan);
+	ob_dir_change_end(ob, np->dev, np->ino);
+	ob_dir_change_end(ob, p->dev, p->ino);
 out:
 	ob_writer_id_free(&plan.caller);
 	plan_free(&plan);
@@ -608,17 +698,22 @@ void ob_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		  fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
 	struct outbox *ob = ob_of(req);
-	struct bk_inode *p = bk_inode(&ob->bk, parent);
-	struct bk_inode *np = bk_inode(&ob->bk, newparent);
+	struct rs_names nm = {
+	    .p = bk_inode(&ob->bk, parent),
+	    .np = bk_inode(&ob->bk, newparent),
+	    .name = name,
+	    .newname = newname,
+	    .flags = flags,
+	};
 	int ret;
 
-	ret = rename_allowed(ob, req, p, name, np, newname, flags);
+	ret = rename_allowed(ob, req, &nm);
 	if (ret == 0 && ob->no_sign) {
-		ret = do_rename(ob, req, p, name, np, newname, flags);
+		ret = do_rename(ob, req, &nm);
 	} else if (ret == 0) {
 		/* No signature is computed for a path while it changes. */
 		pthread_rwlock_wrlock(&ob->ns_lock);
-		ret = rename_signed(ob, req, p, name, np, newname, flags);
+		ret = rename_signed(ob, req, &nm);
 		pthread_rwlock_unlock(&ob->ns_lock);
 	}
 	fuse_reply_err(req, -ret);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ob_digest.h"
+#include "ob_dirtime.h"
 #include "ob_file.h"
 #include "ob_inode.h"
 #include "ob_sign.h"
@@ -311,14 +312,13 @@ static uint64_t sig_seen_version(struct outbox *ob, int dfd, const char *name)
 /* The version REL.sig carries now (see sig_seen_version). */
 static uint64_t rel_seen_version(struct outbox *ob, const char *rel)
 {
-	char name[NAME_MAX + 1];
-	const char *base;
+	char name[NAME_MAX + 1], base[NAME_MAX + 1];
 	uint64_t v = 0;
 	int dfd;
 
 	if (!ob->state)
 		return 0;
-	dfd = bk_open_parent(&ob->bk, rel, &base);
+	dfd = bk_open_parent(&ob->bk, rel, base);
 	if (dfd < 0)
 		return 0;
 	if (ob_sig_name(base, name) == 0)
@@ -329,22 +329,25 @@ static uint64_t rel_seen_version(struct outbox *ob, const char *rel)
 
 int ob_unlink_sig(struct outbox *ob, const char *rel)
 {
-	char name[NAME_MAX + 1];
-	const char *base;
+	char name[NAME_MAX + 1], base[NAME_MAX + 1];
 	uint64_t seen;
 	int dfd, ret;
 
-	dfd = bk_open_parent(&ob->bk, rel, &base);
+	struct ob_dirtime *t;
+
+	dfd = bk_open_parent(&ob->bk, rel, base);
 	if (dfd < 0)
-		return dfd == -ENOENT ? 0 : dfd;
+		return dfd == -ENOENT || dfd == -ENAMETOOLONG ? 0 : dfd;
 	ret = ob_sig_name(base, name);
 	/* The version it carried is never handed out again for REL. */
 	seen = ret == 0 ? sig_seen_version(ob, dfd, name) : 0;
 	if (seen &&
 	    state_version_raise(ob->state, rel, strlen(rel), seen) == -EBADMSG)
 		sfs_warn("state: the version entry of %s fails its MAC", rel);
+	t = ret ? NULL : ob_dir_own_begin(ob, dfd);
 	if (ret == 0 && unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
 		ret = -errno;
+	ob_dir_own_end(ob, dfd, t);
 	close(dfd);
 	return ret == -ENAMETOOLONG ? 0 : ret;
 }
@@ -375,11 +378,10 @@ int ob_clear_sig_locked(struct outbox *ob, struct bk_inode *i,
 
 int ob_sync_sig(struct outbox *ob, const char *rel)
 {
-	char name[NAME_MAX + 1];
-	const char *base;
+	char name[NAME_MAX + 1], base[NAME_MAX + 1];
 	int dfd, fd, ret = 0;
 
-	dfd = bk_open_parent(&ob->bk, rel, &base);
+	dfd = bk_open_parent(&ob->bk, rel, base);
 	if (dfd < 0)
 		return dfd;
 	if (ob_sig_name(base, name) == 0) {
@@ -402,19 +404,22 @@ int ob_sync_sig(struct outbox *ob, const char *rel)
 int ob_install_sig(struct outbox *ob, const char *rel, const uint8_t *der,
 		   size_t len, const struct stat *st, bool sync)
 {
-	char name[NAME_MAX + 1];
-	const char *base;
+	char name[NAME_MAX + 1], base[NAME_MAX + 1];
 	int dfd, ret;
 
-	dfd = bk_open_parent(&ob->bk, rel, &base);
+	struct ob_dirtime *t;
+
+	dfd = bk_open_parent(&ob->bk, rel, base);
 	if (dfd < 0)
 		return dfd;
 	ret = ob_sig_name(base, name);
+	t = ret ? NULL : ob_dir_own_begin(ob, dfd);
 	if (ret == 0)
 		ret = sfs_write_atomic_at(dfd, name, der, len,
 					  ob_sig_mode(st->st_mode), sync);
 	if (ret == 0)
 		ob_own_like(ob, dfd, name, st);
+	ob_dir_own_end(ob, dfd, t);
 	close(dfd);
 	return ret;
 }
@@ -493,6 +498,7 @@ void ob_set_status_locked(struct outbox *ob, struct bk_inode *i,
 
 	SFS_ASSERT_HELD(&i->lock);
 	s->status = st;
+	s->sig_ours = false; /* ob_sig_made_locked says when it is */
 	if (d)
 		s->digest = *d;
 	else
@@ -724,8 +730,7 @@ int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
 	s->sign_seq = atomic_fetch_add(&ob->seq, 1) + 1;
 	s->prov = OB_PROV_OK;
 	ob_forget_writers_locked(s);
-	ob_set_status_locked(ob, i, s, OB_ST_SIGNED, &d, signer_cert_sha256(sg),
-			     NULL);
+	ob_sig_made_locked(ob, i, s, &d, signer_cert_sha256(sg), w);
 	return 0;
 }
 
@@ -778,11 +783,20 @@ int ob_valid_sig(struct outbox *ob, int dirfd, const char *base,
 	    verdict_check_fd(ob_conf(ob)->cfg, verifier, rel,
 			     &(struct verdict_sig){der, len, VR_OK}, fd, &info);
 	free(der);
+	/* Counted as the inbox counts: the content was hashed to decide. */
+	if (vr == VR_OK || vr == VR_CONTENT_DIGEST) {
+		struct stat fst;
+
+		if (fstat(fd, &fst) == 0)
+			sfs_stats_add(&ob->stats, SFS_C_BYTES_HASHED,
+				      (uint64_t)fst.st_size);
+	}
 	if (vr != VR_OK) {
 		sig_info_clear(&info);
 		c->reason = verify_reason_name(vr);
 		return vr == VR_IO ? -EIO : -EBADMSG;
 	}
+	sfs_stats_add(&ob->stats, SFS_C_VERIFIED, 1);
 	c->verified = true;
 	c->digest = info.digest;
 	c->writer = info.writer;
@@ -805,15 +819,15 @@ bool ob_sig_is_ours(struct outbox *ob, const char *rel,
 /* The content as it is now has a valid signature of ours for its path. */
 static const char *vouched_locked(struct outbox *ob, struct bk_inode *i)
 {
-	char rel[PATH_MAX];
+	char rel[PATH_MAX], base[NAME_MAX + 1];
 	struct ob_sigcheck c;
-	const char *base, *why = NULL;
+	const char *why = NULL;
 	int dfd, fd = -1, ret;
 	size_t len;
 
 	SFS_ASSERT_HELD(&i->lock);
 	ret = bk_relpath(&ob->bk, i, rel, &len);
-	dfd = ret ? ret : bk_open_parent(&ob->bk, rel, &base);
+	dfd = ret ? ret : bk_open_parent(&ob->bk, rel, base);
 	if (dfd < 0)
 		return "no path below BACKING";
 	fd = bk_reopen(&ob->bk, i, O_RDONLY);
@@ -855,4 +869,67 @@ void ob_provenance_locked(struct outbox *ob, struct bk_inode *i,
 				       "earlier content not vouched for "
 				       "(%s): empty the file to write it",
 				       why);
+}
+
+/* The writer a signature of ours names, packed: kept per signed inode. */
+struct ob_sigwriter {
+	uint32_t uid, gid;
+	size_t exe, host, mnt; /* offsets into s */
+	char s[];	       /* user, exe, host, mount id: NUL-terminated */
+};
+
+void ob_sig_made_locked(struct outbox *ob, struct bk_inode *i,
+			struct ob_inode *s, const struct sfs_digest *d,
+			const char *signer, const struct sfs_writer *w)
+{
+	size_t u = strlen(w->user) + 1, e = strlen(w->exe) + 1;
+	size_t h = strlen(w->host) + 1, m = strlen(w->mount_id) + 1;
+	struct ob_sigwriter *k;
+
+	SFS_ASSERT_HELD(&i->lock);
+	ob_set_status_locked(ob, i, s, OB_ST_SIGNED, d, signer, NULL);
+	k = realloc(s->sig_writer, sizeof(*k) + u + e + h + m);
+	if (!k)
+		return; /* not recalled: a rename verifies instead */
+	k->uid = w->uid;
+	k->gid = w->gid;
+	k->exe = u;
+	k->host = u + e;
+	k->mnt = u + e + h;
+	memcpy(k->s, w->user, u);
+	memcpy(k->s + k->exe, w->exe, e);
+	memcpy(k->s + k->host, w->host, h);
+	memcpy(k->s + k->mnt, w->mount_id, m);
+	s->sig_writer = k;
+	s->sig_conf_gen = ob_conf(ob)->gen;
+	s->sig_ours = true;
+}
+
+bool ob_recall_sig_locked(struct outbox *ob, struct ob_inode *s,
+			  const char *rel, const struct stat *st,
+			  enum sfs_md md, struct ob_sigcheck *c)
+{
+	struct sfs_signer *sg = ob_signer_for(ob, rel);
+	const struct ob_sigwriter *k = s->sig_writer;
+
+	/* bk.one_dev: strict modes were checked at mount (outbox.c). */
+	if (!ob->bk.one_dev || !s->sig_ours || s->status != OB_ST_SIGNED ||
+	    s->sig_cleared || s->write_failed || s->n_active ||
+	    s->decided_gen != s->content_gen ||
+	    s->sig_conf_gen != ob_conf(ob)->gen || !k || !sg ||
+	    s->digest.alg != md || st->st_size != s->snap_size ||
+	    st->st_nlink != 1 || strcmp(s->signer, signer_cert_sha256(sg)))
+		return false;
+	memset(c, 0, sizeof(*c));
+	c->digest = s->digest;
+	c->writer.uid = k->uid;
+	c->writer.gid = k->gid;
+	snprintf(c->writer.user, sizeof(c->writer.user), "%s", k->s);
+	snprintf(c->writer.exe, sizeof(c->writer.exe), "%s", k->s + k->exe);
+	snprintf(c->writer.host, sizeof(c->writer.host), "%s", k->s + k->host);
+	snprintf(c->writer.mount_id, sizeof(c->writer.mount_id), "%s",
+		 k->s + k->mnt);
+	snprintf(c->signer, sizeof(c->signer), "%s", s->signer);
+	c->verified = true;
+	return true;
 }

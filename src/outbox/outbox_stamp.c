@@ -134,9 +134,8 @@ void ob_stamp_enqueue(struct outbox *ob, const char *rel, const uint8_t *der,
 static int read_sig(struct outbox *ob, const char *rel, uint8_t **der,
 		    size_t *len)
 {
-	char name[NAME_MAX + 1];
-	const char *base;
-	int dfd = bk_open_parent(&ob->bk, rel, &base), ret;
+	char name[NAME_MAX + 1], base[NAME_MAX + 1];
+	int dfd = bk_open_parent(&ob->bk, rel, base), ret;
 
 	if (dfd < 0)
 		return dfd;
@@ -194,14 +193,13 @@ static void unref_path(struct outbox *ob, struct bk_inode *i,
 static int install_locked(struct outbox *ob, const char *rel,
 			  const struct tsa_job *j)
 {
-	char name[NAME_MAX + 1];
-	const char *base;
+	char name[NAME_MAX + 1], base[NAME_MAX + 1];
 	uint8_t *now = NULL;
 	size_t len = 0;
 	struct stat st;
 	int dfd, ret;
 
-	dfd = bk_open_parent(&ob->bk, rel, &base);
+	dfd = bk_open_parent(&ob->bk, rel, base);
 	if (dfd < 0)
 		return dfd;
 	ret = ob_sig_name(base, name);

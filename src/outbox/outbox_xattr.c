@@ -35,15 +35,14 @@ static bool snapshot_matches(const struct ob_inode *s, const struct stat *st)
 static void status_from_disk_locked(struct outbox *ob, struct bk_inode *i,
 				    struct ob_inode *s)
 {
-	char rel[PATH_MAX], reason[96];
+	char rel[PATH_MAX], reason[96], base[NAME_MAX + 1];
 	struct ob_sigcheck c;
-	const char *base;
 	int dfd, fd = -1, ret;
 	size_t len;
 
 	SFS_ASSERT_HELD(&i->lock);
 	ret = bk_relpath(&ob->bk, i, rel, &len);
-	dfd = ret ? ret : bk_open_parent(&ob->bk, rel, &base);
+	dfd = ret ? ret : bk_open_parent(&ob->bk, rel, base);
 	if (dfd >= 0) {
 		fd = bk_reopen(&ob->bk, i, O_RDONLY);
 		ret = fd < 0 ? fd
@@ -109,7 +108,7 @@ static int ob_status_xattr(struct outbox *ob, struct bk_inode *i,
 	struct stat st;
 	int ret;
 
-	if (i->type != S_IFREG || (i->flags & BK_F_SIG_NAME) || ob->no_sign)
+	if (i->type != S_IFREG || ob->no_sign)
 		return -ENODATA;
 	if (strcmp(which, "status") && strcmp(which, "sha256") &&
 	    strcmp(which, "signer"))
@@ -219,7 +218,7 @@ void ob_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		sfuse_reply_xattr(req, "", 0, size);
 		return;
 	}
-	if (i->type == S_IFREG && !(i->flags & BK_F_SIG_NAME) && !ob->no_sign)
+	if (i->type == S_IFREG && !ob->no_sign)
 		for (size_t k = 0; k < ARRAY_SIZE(ob_xattrs); k++)
 			extra += strlen(ob_xattrs[k]) + 1;
 	n = pin_path(ob, i, path);
@@ -257,14 +256,14 @@ void ob_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 }
 
 /*
- * Who may change an xattr: never ours or a .sig's (EPERM), only where the
+ * Who may change an xattr: never ours (EPERM), only where the
  * backing file supports it (ENOTSUP), only writers policy allows (EACCES).
  */
 static int xattr_change_allowed(struct outbox *ob, fuse_req_t req,
 				struct bk_inode *i, const char *name,
 				const char *op)
 {
-	if (is_ob_xattr(name) || (i->flags & BK_F_SIG_NAME))
+	if (is_ob_xattr(name))
 		return EPERM;
 	if (!xattr_capable(i))
 		return ENOTSUP;

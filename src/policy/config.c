@@ -202,6 +202,22 @@ static int outbox_key(struct parse_state *st, const char *k, const char *v)
 	return -ENOENT;
 }
 
+/* ".sig", ".p7s": a '.' and 1 to 7 letters, digits, '_' or '-'. */
+static int parse_sig_suffix(struct parse_state *st, const char *v, char *out)
+{
+	size_t n = strlen(v);
+
+	if (n < 2 || n > 8 || v[0] != '.' ||
+	    strspn(v + 1, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			  "0123456789_-") != n - 1) {
+		snprintf(st->bad, sizeof(st->bad),
+			 "a '.' and 1 to 7 of [A-Za-z0-9_-]");
+		return -EINVAL;
+	}
+	memcpy(out, v, n + 1);
+	return 0;
+}
+
 static int inbox_key(struct parse_state *st, const char *k, const char *v)
 {
 	struct sfs_config *c = st->cfg;
@@ -221,6 +237,8 @@ static int inbox_key(struct parse_state *st, const char *k, const char *v)
 		return parse_bool(v, &c->path_binding);
 	if (!strcmp(k, "page-cache-fill"))
 		return parse_bool(v, &c->page_cache_fill);
+	if (!strcmp(k, "sig-suffix"))
+		return parse_sig_suffix(st, v, c->sig_suffix);
 	return -ENOENT;
 }
 
@@ -317,6 +335,7 @@ static void config_defaults(struct sfs_config *c)
 	c->strict_modes = true;
 	c->path_binding = true;
 	c->page_cache_fill = true;
+	snprintf(c->sig_suffix, sizeof(c->sig_suffix), "%s", SFS_SIG_SUFFIX);
 	c->mode = SFS_MODE_STRICT;
 	/* Group commit: durable records at a fraction of per-record fsync. */
 	c->audit_sync_mode = AUDIT_SYNC_GROUP;

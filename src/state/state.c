@@ -354,6 +354,34 @@ static int open_dirs(const char *dir, const char *root, bool readonly, int *dfd,
 	return 0;
 }
 
+/*
+ * inbox.db without its seal is a crash's leftover, unless it carries the
+ * mark of a clean close: then the seal was removed, to pass an earlier
+ * copy off as a crash's (state_closed_read).
+ */
+static int closed_check(struct state_store *st, const char *dir,
+			struct sfs_error *err)
+{
+	bool closed = false;
+	int ret = state_closed_read(st, &closed);
+
+	if (ret == -EBADMSG)
+		return ret; /* another store's mark: a copy (set_up says so) */
+	if (!ret && closed && st->unsealed) {
+		ret = -ESTALE;
+		sfs_error_set(err, ret, SFS_EXIT_USAGE,
+			      "state directory %s: inbox.db was closed "
+			      "cleanly but its seal is gone (removed, or an "
+			      "earlier copy put back?): its versions may be "
+			      "older than what was served; remove it to start "
+			      "over (what it knew is lost: docs/inbox.md, "
+			      "\"State\")",
+			      dir);
+	}
+	if (!ret && closed && !st->unsealed && !st->readonly)
+		ret = state_closed_clear(st);
+	return ret;
+}
 static int set_up(struct state_store *st, const char *dir, const char *root,
 		  struct sfs_error *err)
 {
@@ -381,6 +409,8 @@ static int set_up(struct state_store *st, const char *dir, const char *root,
 		ret = state_prepare(st);
 	if (!ret)
 		ret = state_identity_check(st, &fresh);
+	if (!ret && st->role == STATE_INBOX)
+		ret = closed_check(st, dir, err);
 	if (ret == -EBADMSG)
 		sfs_error_set(err, ret, SFS_EXIT_USAGE,
 			      "state directory %s: %s was made for another "
@@ -429,6 +459,14 @@ void state_close(struct state_store *st)
 	if (!st)
 		return;
 	state_finalize(st);
+	/* Marked inside before the seal outside: see state_closed_read. */
+	if (st->sealable && !st->sync_err && st->role == STATE_INBOX &&
+	    !st->readonly && state_closed_mark(st)) {
+		sfs_warn("state: cannot mark %s closed (the next mount takes "
+			 "it as not closed cleanly)",
+			 db_name(st->role));
+		st->sealable = false;
+	}
 	/* The last connection's close checkpoints and removes the WAL. */
 	if (st->db && sqlite3_close(st->db) != SQLITE_OK)
 		st->sealable = false;

@@ -35,6 +35,7 @@ struct state_store {
 	bool readonly;
 	bool in_batch;
 	bool sealable; /* opened and checked: seal it at close */
+	bool unsealed; /* inbox.db found without its seal at open */
 	int dirfd;     /* the state directory */
 	/*
 	 * Group commit: commits are written to the WAL without fsync
@@ -63,6 +64,17 @@ int state_prepare(struct state_store *st);
 void state_finalize(struct state_store *st);
 /* The identity entry: MAC of the role under the key (a copy fails it). */
 int state_identity_check(struct state_store *st, bool *fresh);
+/*
+ * The clean-close mark (inbox): written into inbox.db by a clean close
+ * just before the seal; read and removed at open. Found without its seal,
+ * it tells the seal was removed from a cleanly closed store (an earlier
+ * copy put back, made to look like a crash), which a crash never leaves.
+ * state_closed_read: is the mark there (and its MAC good)? _clear: remove
+ * it, once the open is accepted (a refused open changes nothing).
+ */
+int state_closed_mark(struct state_store *st);
+int state_closed_read(struct state_store *st, bool *closed);
+int state_closed_clear(struct state_store *st);
 
 /*
  * state_seal.c (inbox only): at open, inbox.db must be as the last clean

@@ -15,6 +15,7 @@
  * another), the path with its length, and the value.
  */
 #define DOM_IDENTITY "signetfs-state-identity-v1"
+#define DOM_CLOSED "signetfs-state-closed-v1"
 #define DOM_VERSION "signetfs-state-version-v1"
 #define DOM_VERDICT "signetfs-state-verdict-v1"
 #define REC_FORMAT 1
@@ -145,6 +146,65 @@ int state_identity_check(struct state_store *st, bool *fresh)
 	if (!st->readonly)
 		state_exec_locked(st, ret ? "ROLLBACK" : "COMMIT");
 	st->written++;
+	pthread_mutex_unlock(&st->db_lock);
+	return ret;
+}
+
+int state_closed_mark(struct state_store *st)
+{
+	const uint8_t role = (uint8_t)st->role;
+	uint8_t mac[SFS_MAC_LEN];
+	sqlite3_stmt *s = NULL;
+	int ret;
+
+	pthread_mutex_lock(&st->db_lock);
+	ret = entry_mac(st, DOM_CLOSED, "", 0, &role, 1, mac, false);
+	if (!ret && sqlite3_prepare_v2(st->db,
+				       "INSERT OR REPLACE INTO meta(k, v) "
+				       "VALUES('closed', ?1)",
+				       -1, &s, NULL) != SQLITE_OK)
+		ret = state_sqlite_err(st, "meta");
+	if (!ret) {
+		sqlite3_bind_blob(s, 1, mac, SFS_MAC_LEN, SQLITE_STATIC);
+		ret = sqlite3_step(s) == SQLITE_DONE ? 0 : -EIO;
+	}
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->db_lock);
+	return ret;
+}
+
+int state_closed_read(struct state_store *st, bool *closed)
+{
+	const uint8_t role = (uint8_t)st->role;
+	sqlite3_stmt *s = NULL;
+	int ret = 0, rc;
+
+	*closed = false;
+	pthread_mutex_lock(&st->db_lock);
+	if (sqlite3_prepare_v2(st->db, "SELECT v FROM meta WHERE k='closed'",
+			       -1, &s, NULL) != SQLITE_OK)
+		ret = state_sqlite_err(st, "meta");
+	rc = ret ? SQLITE_ERROR : sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		ret =
+		    sqlite3_column_bytes(s, 0) == SFS_MAC_LEN
+			? entry_mac(st, DOM_CLOSED, "", 0, &role, 1,
+				    (uint8_t *)sqlite3_column_blob(s, 0), true)
+			: -EBADMSG;
+	else if (!ret && rc != SQLITE_DONE)
+		ret = -EIO;
+	*closed = rc == SQLITE_ROW && ret == 0;
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->db_lock);
+	return ret;
+}
+
+int state_closed_clear(struct state_store *st)
+{
+	int ret;
+
+	pthread_mutex_lock(&st->db_lock);
+	ret = state_exec_locked(st, "DELETE FROM meta WHERE k='closed'");
 	pthread_mutex_unlock(&st->db_lock);
 	return ret;
 }

@@ -83,9 +83,13 @@ int state_seal_check(struct state_store *st, int dfd, const char *dir,
 	ret = sfs_read_file_at(dfd, SEAL_NAME, SEAL_VAL + SFS_MAC_LEN, &buf,
 			       &len);
 	if (ret == -ENOENT) {
-		/* New, or not closed cleanly: nothing to compare with. */
-		if (!st->readonly &&
-		    fstatat(dfd, DB_NAME, &dst, AT_SYMLINK_NOFOLLOW) == 0)
+		/*
+		 * New, or not closed cleanly: nothing to compare with (the
+		 * clean-close mark inside it must not be there either).
+		 */
+		st->unsealed =
+		    fstatat(dfd, DB_NAME, &dst, AT_SYMLINK_NOFOLLOW) == 0;
+		if (st->unsealed)
 			sfs_warn("state directory %s: %s was not closed "
 				 "cleanly (a crash?): its entries are checked "
 				 "one by one, but an older copy of it could "

@@ -23,6 +23,17 @@
 
 #define RSS_LIMIT_KIB (64 * 1024)
 
+/*
+ * AddressSanitizer keeps freed memory in quarantine and shadow memory
+ * besides (533 MiB for this run): the limit is the product's, judged in
+ * the plain build, and the sanitized one checks only what it finds.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define RSS_JUDGED 0
+#else
+#define RSS_JUDGED 1
+#endif
+
 static double now(void)
 {
 	struct timespec ts;
@@ -120,6 +131,10 @@ static int lookup(const char *dir, const char *root, unsigned long n,
 	       "per lookup (MAC checked), peak RSS %.1f MiB\n",
 	       total, n, found, t0 * 1e6 / (double)n, (double)hwm / 1024);
 	state_close(st);
+	if (!RSS_JUDGED) {
+		printf("peak RSS not judged under AddressSanitizer\n");
+		return 0;
+	}
 	return hwm >= RSS_LIMIT_KIB ? 1 : 0;
 }
 

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "signetfs/layout.h"
 #include "signetfs/util.h"
 
 static void test_path_check(void **state)
@@ -56,6 +57,125 @@ static void test_sig_name(void **state)
 	assert_true(sfs_is_sig_name(".sig", 4));
 	assert_false(sfs_is_sig_name("a.sig2", 6));
 	assert_false(sfs_is_sig_name("sig", 3));
+}
+
+/* Writer names <-> BACKING names: escaped around the signature slots. */
+static void test_layout_names(void **state)
+{
+	static const char *const map[][2] = {
+	    {"a", "a"},
+	    {"x.sig", "x.sig~"},
+	    {"x.sig~", "x.sig~~"},
+	    {"x.sig~~", "x.sig~~~"},
+	    {".sig", ".sig~"},
+	    {"x.sig.sig", "x.sig.sig~"},
+	    {"x.sig~x", "x.sig~x"},
+	    {"x.sig2", "x.sig2"},
+	    {"x~", "x~"},
+	    {"sig~", "sig~"},
+	    {"x.SIG", "x.SIG"},
+	};
+	char out[NAME_MAX + 1], back[NAME_MAX + 1], big[NAME_MAX + 2];
+	size_t n, m;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
+		const char *w = map[i][0], *b = map[i][1];
+
+		assert_int_equal(sfs_name_to_backing(w, strlen(w), out, &n), 0);
+		assert_string_equal(out, b);
+		assert_int_equal(n, strlen(b));
+		assert_false(sfs_name_is_slot(out, n));
+		assert_int_equal(sfs_name_from_backing(out, n, back, &m), 0);
+		assert_string_equal(back, w);
+	}
+	/* Slots have no writer name; nothing maps onto one. */
+	assert_int_equal(sfs_name_from_backing("x.sig", 5, out, &n), -EINVAL);
+	assert_int_equal(sfs_name_from_backing(".sig", 4, out, &n), -EINVAL);
+	assert_int_equal(sfs_name_to_backing("", 0, out, &n), -EINVAL);
+	assert_int_equal(sfs_name_to_backing("a/b", 3, out, &n), -EINVAL);
+	/* NAME_MAX: an escaped name needs one byte more. */
+	memset(big, 'a', sizeof(big));
+	assert_int_equal(sfs_name_to_backing(big, NAME_MAX, out, &n), 0);
+	assert_int_equal(sfs_name_to_backing(big, NAME_MAX + 1, out, &n),
+			 -ENAMETOOLONG);
+	memcpy(big + NAME_MAX - 4, ".sig", 4);
+	assert_int_equal(sfs_name_to_backing(big, NAME_MAX, out, &n),
+			 -ENAMETOOLONG);
+	assert_int_equal(sfs_name_to_backing(big + 1, NAME_MAX - 1, out, &n),
+			 0);
+	assert_int_equal(n, NAME_MAX);
+	assert_int_equal(SFS_NAME_MAX_SIGNED + 1 + 4, NAME_MAX);
+}
+
+/* Every pair of short names over {x, ., s, i, g, ~}: a bijection. */
+static void test_layout_bijection(void **state)
+{
+	static const char alpha[] = "x.sig~";
+	char w[8], b[NAME_MAX + 1], back[NAME_MAX + 1];
+	size_t n, m, count = 0;
+
+	(void)state;
+	for (unsigned len = 1; len <= 6; len++) {
+		unsigned total = 1;
+
+		for (unsigned k = 0; k < len; k++)
+			total *= 6;
+		for (unsigned v = 0; v < total; v++) {
+			unsigned x = v;
+
+			for (unsigned k = 0; k < len; k++, x /= 6)
+				w[k] = alpha[x % 6];
+			w[len] = '\0';
+			assert_int_equal(sfs_name_to_backing(w, len, b, &n), 0);
+			/* Never a slot, and escaped exactly when it must be. */
+			assert_false(sfs_name_is_slot(b, n));
+			assert_int_equal(n, len + sfs_name_escaped(w, len));
+			assert_int_equal(sfs_name_from_backing(b, n, back, &m),
+					 0);
+			assert_int_equal(m, len);
+			assert_memory_equal(back, w, len);
+			/* A stored name is a slot, or some writer's name. */
+			if (sfs_name_is_slot(w, len))
+				continue;
+			assert_int_equal(
+			    sfs_name_from_backing(w, len, back, &m), 0);
+			assert_int_equal(sfs_name_to_backing(back, m, b, &n),
+					 0);
+			assert_int_equal(n, len);
+			assert_memory_equal(b, w, len);
+			count++;
+		}
+	}
+	assert_true(count > 40000);
+}
+
+static void test_layout_paths(void **state)
+{
+	char out[PATH_MAX], back[PATH_MAX];
+	size_t n, m;
+
+	(void)state;
+	assert_int_equal(
+	    sfs_path_to_backing("a.sig/b/c.sig~", 14, out, sizeof(out), &n), 0);
+	assert_string_equal(out, "a.sig~/b/c.sig~~");
+	assert_int_equal(n, 16);
+	assert_int_equal(sfs_path_from_backing(out, n, back, sizeof(back), &m),
+			 0);
+	assert_string_equal(back, "a.sig/b/c.sig~");
+	assert_int_equal(sfs_path_to_backing("", 0, out, sizeof(out), &n), 0);
+	assert_int_equal(n, 0);
+	/* A slot anywhere in a stored path: no writer path. */
+	assert_int_equal(
+	    sfs_path_from_backing("d.sig/f", 7, back, sizeof(back), &m),
+	    -EINVAL);
+	assert_int_equal(
+	    sfs_path_from_backing("d/f.sig", 7, back, sizeof(back), &m),
+	    -EINVAL);
+	assert_int_equal(sfs_path_to_backing("a//b", 4, out, sizeof(out), &n),
+			 -EINVAL);
+	assert_int_equal(sfs_path_to_backing("a.sig", 5, out, 6, &n),
+			 -ENAMETOOLONG);
 }
 
 static void test_atomic_write(void **state)
@@ -104,8 +224,14 @@ static void test_atomic_write(void **state)
 		sfs_atomic_abort_at(dfd, tmp);
 		assert_int_equal(faccessat(dfd, tmp, F_OK, 0), -1);
 	}
-	assert_true(sfs_is_atomic_temp(".f.sig.abc123.tmp"));
+	/* Layout 1's temp names are writers' names now (layout.h). */
+	assert_false(sfs_is_atomic_temp(".f.sig.abc123.tmp"));
+	assert_true(sfs_is_legacy_temp(".f.sig.abc123.tmp"));
+	assert_false(sfs_is_legacy_temp(".f.abc123.tmp"));
 	assert_false(sfs_is_atomic_temp("f.sig"));
+	assert_true(sfs_is_atomic_temp(".sfs-tmp-0123456789az.sig.sig"));
+	assert_false(sfs_is_atomic_temp(".sfs-tmp-0123456789aZ.sig.sig"));
+	assert_false(sfs_is_atomic_temp(".sfs-tmp-0123456789a.sig.sig"));
 	assert_int_equal(unlinkat(dfd, "f.sig", 0), 0);
 	/* Nothing else left behind: no temp files. */
 	assert_int_equal(unlinkat(dfd, ".", AT_REMOVEDIR), -1);
@@ -126,6 +252,13 @@ static void test_relative(void **state)
 	assert_int_equal(sfs_path_relative(dir, file, &rel), 0);
 	assert_string_equal(rel, "sub/f");
 	free(rel);
+	/* As served: a stored "x.sig~" is the writer's "x.sig". */
+	snprintf(file, sizeof(file), "%s/sub/x.sig~", dir);
+	assert_int_equal(sfs_path_relative(dir, file, &rel), 0);
+	assert_string_equal(rel, "sub/x.sig");
+	free(rel);
+	snprintf(file, sizeof(file), "%s/sub/x.sig", dir);
+	assert_int_equal(sfs_path_relative(dir, file, &rel), -EINVAL);
 	assert_int_equal(sfs_path_relative(sub, "/etc/passwd", &rel), -EXDEV);
 	snprintf(file, sizeof(file), "%s/subx", dir);
 	assert_int_equal(sfs_path_relative(sub, file, &rel), -EXDEV);
@@ -138,6 +271,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_path_check),
 	    cmocka_unit_test(test_hex),
+	    cmocka_unit_test(test_layout_names),
+	    cmocka_unit_test(test_layout_bijection),
+	    cmocka_unit_test(test_layout_paths),
 	    cmocka_unit_test(test_sig_name),
 	    cmocka_unit_test(test_atomic_write),
 	    cmocka_unit_test(test_relative),

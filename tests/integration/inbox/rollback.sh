@@ -133,6 +133,17 @@ cp "$T/si-day1/inbox.db" "$SI/inbox.db.new"
 mv "$SI/inbox.db.new" "$SI/inbox.db"
 cp -p "$T/si-day1/inbox.seal" "$SI/"
 mount_refused "was changed since"
+# Day 1's copy put back and the seal removed, to pass it off as a crash's
+# leftover: the store says it was closed cleanly, which a crash never
+# leaves. Refused by the mount and by verify --state.
+cp -p "$SI/inbox.seal" "$T/seal.keep"
+cp -p "$T/si-day1/inbox.db" "$SI/inbox.db"
+rm "$SI/inbox.seal"
+mount_refused "seal is gone"
+"$SIGNETFS" verify --config "$SIGNCONF" --root "$B" --state "$SI" "$B/rel/app" \
+	>"$T/verify.out" 2>&1 && fail "verify --state took a day-1 map without its seal"
+grep -q "seal is gone" "$T/verify.out" || fail "verify --state: $(cat "$T/verify.out")"
+cp -p "$T/seal.keep" "$SI/inbox.seal"
 
 # Single entries, edited while unmounted. A sealed store is refused whole
 # (as above); after a crash there is no seal (removed at mount), and each
@@ -141,7 +152,9 @@ cp -p "$T/si-now.db" "$SI/inbox.db"
 sqlite3 "$SI/inbox.db" "UPDATE versions SET version = 1 WHERE path = CAST('rel/app' AS BLOB)"
 put_back rel/app v1
 mount_refused "was changed since"
+# As a crash leaves it: no seal, no mark of a clean close in the store.
 rm "$SI/inbox.seal"
+sqlite3 "$SI/inbox.db" "DELETE FROM meta WHERE k='closed'"
 # Also rel/tool's entry (version 1, its valid MAC) copied onto rel/lib,
 # with rel/lib's version 1 put back: the MAC binds the path.
 sqlite3 "$SI/inbox.db" "UPDATE versions SET version = (SELECT version FROM versions WHERE path = CAST('rel/tool' AS BLOB)), mac = (SELECT mac FROM versions WHERE path = CAST('rel/tool' AS BLOB)) WHERE path = CAST('rel/lib' AS BLOB)"

@@ -18,17 +18,19 @@ printf 'x' >"tree/c/name with spaces"
 echo secret >"$t/outside/secret"
 ln -s "$t/outside/secret" tree/c/link       # not followed
 ln -s "$t/outside" tree/c/dirlink           # not descended
-printf 'stale' >tree/c/.f1.AbC123.tmp       # a signetfs temp file
+tmp=.sfs-tmp-abc123def456.sig.sig           # a signetfs temp file (layout 2)
+printf 'stale' >"tree/c/$tmp"
 mkfifo tree/c/fifo
 
 "$SIGNETFS" sign --config "$conf" -r tree/ 2>"$t/err" ||
 	{ cat "$t/err"; fail "sign -r"; }
 [ ! -s "$t/err" ] || { cat "$t/err"; fail "sign -r printed on a non-terminal"; }
-n=$(find tree -type f ! -name '*.sig' ! -name '.*.tmp' | wc -l)
-[ "$(find tree -name '*.sig' | wc -l)" -eq "$n" ] || fail "not one .sig per file"
+n=$(find tree -type f ! -name '*.sig' | wc -l)
+[ "$(find tree -name '*.sig' ! -name "$tmp" | wc -l)" -eq "$n" ] ||
+	fail "not one .sig per file"
 [ -s tree/a/b/big.sig ] && [ -s tree/c/empty.sig ] || fail "missing .sig"
 [ ! -e tree/c/link.sig ] || fail "a symlink was signed"
-[ ! -e tree/c/.f1.AbC123.tmp.sig ] || fail "a temp file was signed"
+[ ! -e "tree/c/$tmp.sig" ] || fail "a temp file was signed"
 [ ! -e "$t/outside/secret.sig" ] || fail "followed a directory symlink"
 [ ! -e tree/a/f1.sig.sig ] || fail "signed a .sig"
 

@@ -109,12 +109,18 @@ ob_xattr() {
 	getfattr --only-values -n "user.signetfs.$2" "$1" 2>/dev/null
 }
 
-# No atomic-write temp file visible through the mount or left in BACKING.
+# No atomic-write temp file visible through the mount or left in BACKING
+# (".sfs-tmp-XXXXXXXXXXXX.sig.sig"; layout 1 named them ".NAME.XXXXXX.tmp").
 ob_no_temps() {
-	! find "$1" -name '.*.tmp' | grep -q . || {
-		find "$1" -name '.*.tmp' >&2
+	! find "$1" -name '.sfs-tmp-*' | grep -q . || {
+		find "$1" -name '.sfs-tmp-*' >&2
 		fail "temp files under $1"
 	}
+}
+
+# ob_bk PATH: where BACKING stores the writer's PATH (signetfs/layout.h).
+ob_bk() {
+	sed -E 's#(\.sig~*)(/|$)#\1~\2#g' <<<"$1"
 }
 
 # The audit log records EVENT (optionally for PATH).

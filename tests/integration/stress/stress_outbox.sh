@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # fsstress on the outbox: 4 processes x 10,000 random operations (creates,
 # writes at random offsets, truncations, renames of files and directories,
-# unlink, mkdir/rmdir, fsync, mmap writes, O_APPEND, O_TRUNC, and refused
-# links, symlinks, FIFOs and .sig names). Afterwards every regular file in
+# unlink, mkdir/rmdir, fsync, mmap writes, O_APPEND, O_TRUNC, writers'
+# own .sig names (ordinary, layout 2) and refused links, symlinks and
+# FIFOs). Afterwards every regular file in
 # BACKING verifies, every .sig has its file, no temp file is left, the
 # daemon lived throughout, and once the kernel forgets its inodes the
 # daemon's descriptors are back at the baseline (non-pipe fds exactly;

@@ -3,10 +3,11 @@
 # into a native directory and once into a signing outbox, then requires
 #  1. the same exit status of every step (tl_step),
 #  2. the same tree in the mount's view (treecmp.py: type, content, mode,
-#     owner, and mtime where the tool preserves it; the outbox's own
-#     NAME.sig files are left out of the comparison),
+#     owner, and mtime where the tool preserves it; nothing more: the
+#     outbox's own signatures are not in the view),
 #  3. after unmount, every regular file the tool wrote (the native tree's
-#     files, at the same paths) verifies with `signetfs verify`,
+#     files, at the same paths as BACKING stores them: tl_backing)
+#     verifies with `signetfs verify`,
 # and a daemon that exits 0 with a clean log (lib.sh). All differences
 # are printed, then the case exits 1. A case that cannot run as meant (a
 # native step fails, its material cannot be made) exits 99: meson calls
@@ -118,11 +119,25 @@ tl_sabotage() {
 	mode) chmod u+x,g+w "$M/$f" ;;
 	mtime) touch -m -d '2001-01-01 00:00:01' "$M/$f" ;;
 	verify) # the signature only: its directory keeps its mtime
+		f=$(tl_backing "$f")
 		touch -r "$(dirname "$B/$f")" "$SFS_TMP/dirtime"
 		rm -f "$B/$f.sig"
 		touch -m -r "$SFS_TMP/dirtime" "$(dirname "$B/$f")" ;;
 	*) tl_broken "TL_SABOTAGE=$TL_SABOTAGE: status|content|mode|mtime|verify" ;;
 	esac
+}
+
+# tl_backing PATH: where BACKING stores a writer's PATH (layout 2, docs/
+# signature-format.md): every component matching \.sig~*$ gets one '~'.
+TL_BACKING_PY='
+import re, sys
+esc = lambda p: b"/".join(re.sub(rb"(\.sig~*)\Z", rb"\1~", c) for c in p.split(b"/"))
+paths = sys.stdin.buffer.read().split(b"\0")
+sys.stdout.buffer.write(b"".join(sys.argv[1].encode() + b"/" + esc(p) + b"\0"
+                                 for p in paths if p))
+'
+tl_backing() {
+	printf '%s\0' "$1" | python3 -c "$TL_BACKING_PY" "" | tr -d '\0' | cut -c2-
 }
 
 # tl_finish [treecmp options]: compare, unmount, verify; exit 1 on any
@@ -145,7 +160,8 @@ tl_finish() {
 	# 3. every file the tool wrote verifies (after unmount: a signature
 	# made at RELEASE, which the kernel sends after close returned, is
 	# there by now)
-	(cd "$TL_NATIVE" && find . -type f -printf "$B/%P\\0") >"$list"
+	(cd "$TL_NATIVE" && find . -type f -printf '%P\0') |
+		python3 -c "$TL_BACKING_PY" "$B" >"$list"
 	if [ -s "$list" ]; then
 		xargs -0 "$SIGNETFS" verify --config "$CONF" --root "$B" \
 			<"$list" >"$SFS_TMP/verify.out" 2>&1 || true
