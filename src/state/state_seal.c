@@ -89,7 +89,12 @@ int state_seal_check(struct state_store *st, int dfd, const char *dir,
 		 */
 		st->unsealed =
 		    fstatat(dfd, DB_NAME, &dst, AT_SYMLINK_NOFOLLOW) == 0;
-		if (st->unsealed)
+		/*
+		 * A reader (verify --state, why) says nothing: while an inbox
+		 * has the store open its seal is gone too, so "a crash?" would
+		 * mislead; the mount that takes it after a crash says it.
+		 */
+		if (st->unsealed && !st->readonly)
 			sfs_warn("state directory %s: %s was not closed "
 				 "cleanly (a crash?): its entries are checked "
 				 "one by one, but an older copy of it could "
