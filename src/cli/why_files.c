@@ -17,6 +17,7 @@
 
 #include "cli.h"
 #include "signetfs/config.h"
+#include "signetfs/layout.h"
 #include "signetfs/policy.h"
 #include "signetfs/state.h"
 #include "signetfs/verdict.h"
@@ -41,15 +42,16 @@ enum why_kind {
 
 struct why_result {
 	enum why_kind kind;
-	char at[PATH_MAX];	/* WK_SYMLINK: the component that is one */
-	mode_t mode;		/* WK_ODD */
-	enum verify_reason r;	/* WK_FILE: the verdict */
-	struct sig_info info;	/* WK_FILE: what the .sig says */
-	bool sig_odd;		/* NAME.sig is there, not a regular file */
-	int err;		/* VR_IO: -errno */
-	struct sfs_digest have; /* VR_CONTENT_DIGEST: the file's */
-	uint64_t size;		/* the file's */
-	bool have_ok;		/* have was computed */
+	char at[PATH_MAX];	     /* WK_SYMLINK: the component that is one */
+	mode_t mode;		     /* WK_ODD */
+	enum verify_reason r;	     /* WK_FILE: the verdict */
+	struct sig_info info;	     /* WK_FILE: what the .sig says */
+	bool sig_odd;		     /* NAME.sig is there, not a regular file */
+	enum verify_reason sig_read; /* VR_NO_SIG: no slot to read */
+	int err;		     /* VR_IO: -errno */
+	struct sfs_digest have;	     /* VR_CONTENT_DIGEST: the file's */
+	uint64_t size;		     /* the file's */
+	bool have_ok;		     /* have was computed */
 };
 
 /* PATH's bytes as a terminal may show them: the rest as \xHH. */
@@ -108,6 +110,7 @@ static void read_sig(int dirfd, const char *base, uint8_t **der,
 	snprintf(name, sizeof(name), "%s" SFS_SIG_SUFFIX, base);
 	ret = sfs_read_file_at(dirfd, name, SFS_SIG_MAX, der, &sig->len);
 	res->sig_odd = ret == -EINVAL;
+	res->sig_read = verdict_read_reason(ret);
 	sig->read = verdict_read_reason(ret);
 	if (sig->read == VR_IO)
 		res->err = ret;
@@ -115,20 +118,23 @@ static void read_sig(int dirfd, const char *base, uint8_t **der,
 }
 
 /*
- * The verdict on the regular file rel: its directory opened confined
- * beneath the root (openat2, no symlink), the file and NAME.sig in it.
+ * The verdict on the regular file rel (the served path, which is signed)
+ * stored at brel (layout 2: escaped names): its directory opened confined
+ * beneath the root (openat2, no symlink), the file and its slot in it.
  */
 static void judge_file(const struct why_ctx *w, const char *rel,
-		       struct why_result *res)
+		       const char *brel, struct why_result *res)
 {
-	const char *slash = strrchr(rel, '/'), *base = slash ? slash + 1 : rel;
+	const char *slash = strrchr(brel, '/'),
+		   *base = slash ? slash + 1 : brel;
 	char dir[PATH_MAX];
 	struct verdict_sig sig = {0};
 	uint8_t *der = NULL;
 	struct stat st;
 	int dirfd, fd = -1;
 
-	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - rel) : 0, rel);
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - brel) : 0,
+		 brel);
 	dirfd = sfs_open_beneath(w->rootfd, dir, O_PATH | O_DIRECTORY);
 	if (dirfd >= 0)
 		fd = sfs_open_regular_at(dirfd, base, O_RDONLY, &st);
@@ -156,13 +162,22 @@ out:
 	free(der);
 }
 
+/* rel as the inbox serves it: what BACKING stores there, and its verdict. */
 static void judge(const struct why_ctx *w, const char *rel,
 		  struct why_result *res)
 {
+	char brel[PATH_MAX];
+	size_t n;
+
 	memset(res, 0, sizeof(*res));
-	res->kind = walk(w, rel, res);
+	/* A name that cannot be stored is not there. */
+	if (sfs_path_to_backing(rel, strlen(rel), brel, sizeof(brel), &n)) {
+		res->kind = WK_MISSING;
+		return;
+	}
+	res->kind = walk(w, brel, res);
 	if (res->kind == WK_FILE)
-		judge_file(w, rel, res);
+		judge_file(w, rel, brel, res);
 }
 
 /* ---- saying it -------------------------------------------------------- */
@@ -546,8 +561,6 @@ static int say_other(const char *arg, const char *rel,
 static int say(const struct why_ctx *w, const char *arg, const char *rel,
 	       const struct why_result *res)
 {
-	const char *slash = strrchr(rel, '/');
-
 	if (res->kind != WK_FILE)
 		return say_other(arg, rel, res);
 	if (res->r == VR_OK) {
@@ -569,40 +582,36 @@ static int say(const struct why_ctx *w, const char *arg, const char *rel,
 			: "not served",
 	       verify_reason_name(res->r));
 	explain_verdict(w, rel, res);
-	if (sfs_is_atomic_temp(slash ? slash + 1 : rel))
-		printf("  (an outbox's temporary file: the inbox writes no "
-		       "verify-denied record for it)\n");
 	return w->audit ? SFS_EXIT_OK : SFS_EXIT_REFUSED;
 }
 
-/* NAME.sig: shown beside NAME when NAME is (audit mode: when it exists). */
-static int say_sig(const struct why_ctx *w, const char *arg, const char *rel,
-		   const struct why_result *res)
+/*
+ * FILE + sig-suffix where the tree has no name of its own there: FILE's
+ * signature (its slot in BACKING), shown beside FILE when FILE is served
+ * (audit mode: whenever the slot is there).
+ */
+static int say_sig(const struct why_ctx *w, const char *arg, const char *file)
 {
-	char name[PATH_MAX];
 	struct why_result of;
+	bool slot;
 	int ret;
 
-	if (res->kind != WK_FILE)
-		return say_other(arg, rel, res);
-	if (w->audit) {
-		printf("%s: served: a signature file (audit mode shows every "
-		       "one)\n",
-		       arg);
-		return SFS_EXIT_OK;
-	}
-	snprintf(name, sizeof(name), "%.*s",
-		 (int)(strlen(rel) - strlen(SFS_SIG_SUFFIX)), rel);
-	judge(w, name, &of);
-	if (of.kind == WK_FILE && of.r == VR_OK) {
+	judge(w, file, &of);
+	slot = of.kind == WK_FILE && of.sig_read != VR_NO_SIG;
+	if (w->audit && slot) {
+		printf("%s: served: the signature of %s (audit mode shows "
+		       "every one)\n",
+		       arg, file);
+		ret = SFS_EXIT_OK;
+	} else if (of.kind == WK_FILE && of.r == VR_OK) {
 		printf("%s: served: the signature of %s, which is served\n",
-		       arg, name);
+		       arg, file);
 		ret = SFS_EXIT_OK;
 	} else {
 		printf("%s: not served: it is the signature of %s, shown only "
 		       "beside it, and %s is not served:\n",
-		       arg, name, name);
-		say(w, name, name, &of);
+		       arg, file, file);
+		say(w, file, file, &of);
 		ret = SFS_EXIT_REFUSED;
 	}
 	sig_info_clear(&of.info);
@@ -616,8 +625,32 @@ static int say_sig(const struct why_ctx *w, const char *arg, const char *rel,
  * (taken as written: a symlink in BACKING is not resolved away). NULL
  * and a message when it is neither.
  */
-static char *to_rel(const char *root, const char *arg)
+/*
+ * A path under BACKING as BACKING stores it (layout 2) as the inbox serves
+ * it: each writer's name unescaped, a signature slot NAME.sig as NAME +
+ * sig-suffix. NULL for a slot of a slot (a temp file: never served).
+ */
+static char *served_of(const struct why_ctx *w, const char *brel)
 {
+	const char *slash = strrchr(brel, '/'),
+		   *base = slash ? slash + 1 : brel;
+	size_t n = strlen(brel), bl = strlen(base), len;
+	char out[PATH_MAX];
+
+	if (sfs_path_from_backing(brel, n, out, sizeof(out), &len) == 0)
+		return strdup(out);
+	if (bl <= 4 || !sfs_name_is_slot(base, bl) ||
+	    sfs_name_is_slot(base, bl - 4) ||
+	    sfs_path_from_backing(brel, n - 4, out, sizeof(out), &len) ||
+	    len + strlen(w->cfg->sig_suffix) >= sizeof(out))
+		return NULL;
+	strcat(out, w->cfg->sig_suffix);
+	return strdup(out);
+}
+
+static char *to_rel(const struct why_ctx *w, const char *arg)
+{
+	const char *root = w->root;
 	char *real = realpath(root, NULL), *rel = NULL;
 	const char *bases[] = {root, real}, *r = arg;
 	size_t n;
@@ -631,8 +664,9 @@ static char *to_rel(const char *root, const char *arg)
 			r = arg + n + (arg[n] == '/');
 	}
 	free(real);
+	/* Absolute under BACKING: its stored names; else the served path. */
 	if (*r != '/')
-		rel = strdup(r);
+		rel = r != arg ? served_of(w, r) : strdup(r);
 	n = rel ? strlen(rel) : 0;
 	while (n && rel[n - 1] == '/')
 		rel[--n] = '\0';
@@ -813,7 +847,7 @@ static int explain(const struct why_ctx *w, const char *arg)
 
 	if (!w->root)
 		return explain_mounted(w, arg);
-	rel = to_rel(w->root, arg);
+	rel = to_rel(w, arg);
 	if (!rel)
 		return SFS_EXIT_USAGE;
 	ret = explain_in(w, arg, rel);
@@ -851,6 +885,15 @@ static struct state_store *open_state(const struct why_ctx *w)
 	return st;
 }
 
+/* Does rel's last part end in sig-suffix, after one byte at least? */
+static bool is_sig_name(const struct why_ctx *w, const char *rel)
+{
+	const char *slash = strrchr(rel, '/'), *base = slash ? slash + 1 : rel;
+	size_t n = strlen(base), sl = strlen(w->cfg->sig_suffix);
+
+	return n > sl && !strcmp(base + n - sl, w->cfg->sig_suffix);
+}
+
 static int explain_in(const struct why_ctx *w, const char *arg, const char *rel)
 {
 	struct why_ctx s = *w;
@@ -864,10 +907,16 @@ static int explain_in(const struct why_ctx *w, const char *arg, const char *rel)
 	}
 	s.state = open_state(w);
 	judge(&s, rel, &res);
-	if (*rel && sfs_is_sig_name(rel, strlen(rel)))
-		ret = say_sig(&s, arg, rel, &res);
-	else
+	if (res.kind == WK_MISSING && is_sig_name(w, rel)) {
+		/* No name of the tree there: FILE + sig-suffix is FILE's. */
+		char file[PATH_MAX];
+
+		snprintf(file, sizeof(file), "%.*s",
+			 (int)(strlen(rel) - strlen(w->cfg->sig_suffix)), rel);
+		ret = say_sig(&s, arg, file);
+	} else {
 		ret = say(&s, arg, rel, &res);
+	}
 	sig_info_clear(&res.info);
 	state_close(s.state);
 	return ret;

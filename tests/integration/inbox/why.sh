@@ -8,8 +8,10 @@
 # 1), explain it and say what to do. A served file is served for `why`
 # too (exit 0), with its signer. What the inbox hides without a verdict
 # or a record (missing, symlink, FIFO, a file below a symlinked directory)
-# and a .sig (shown beside a served file only), the outbox's temp names,
-# directories, audit mode (served, the reason in user.signetfs.reason)
+# and a .sig (shown beside a served file only), a writer's own FILE.sig
+# (layout 2: stored as FILE.sig~, served under its name, which then is no
+# signature), paths given as BACKING stores them, directories, audit mode
+# (served, the reason in user.signetfs.reason)
 # and usage errors (exit 2) are covered too. Without --root, each path is
 # taken in the mount and answered the same. The reasons of timestamps
 # (issue 16: a development TSA stamps, why_sig.py spoils each token one
@@ -323,11 +325,16 @@ for v in 1 2; do
 	mkdir -p "$T/v$v"
 	cp -p "$B/st/rollback" "$B/st/rollback.sig" "$T/v$v/"
 done
-# What the inbox hides without a verdict, and an outbox's temp name.
+# A release's own signature file beside it (layout 2: the writer's
+# w/rel.tar.gz.sig is stored as w/rel.tar.gz.sig~), both signed.
+mkdir -p "$B/w"
+mkdata "$B/w/rel.tar.gz" 3000
+mkdata "$B/w/rel.tar.gz.sig~" 566
+sign_with "$CONF" w/rel.tar.gz "w/rel.tar.gz.sig~"
+# What the inbox hides without a verdict.
 ln -s good "$B/ok/link"
 ln -s ../ok "$B/n/linkdir"
 mkfifo "$B/n/fifo"
-mkdata "$B/n/.tmpfile.ab12cd.tmp" 100
 
 # why_of REL [ARGS]: why's output in $T/why.out, its exit code in $rc.
 why_of() {
@@ -347,7 +354,8 @@ PY
 
 # The inbox's config from here on: a state-dir, the TSA's trust, and
 # tu/'s and tp/'s rules. It sees version 2 of st/*; then st/state-error's
-# entry is edited (its MAC fails) and the seal goes, as after a crash;
+# entry is edited (its MAC fails) and the seal and the mark of a clean
+# close go, as after a crash;
 # version 1 of st/rollback is put back with its own .sig.
 printf '\n[signetfs]\nstate-dir = %s\ntsa-trust = %s\n\n[rule tu/**]\ntsa-trust = %s\n\n[rule tp/**]\ntsa-policy = 1.2.3.4.5.6\n' \
 	"$SI" "$T/tok/ca.pem" "$T/u/ca.pem" >>"$CONF"
@@ -358,6 +366,7 @@ ib_umount
 sqlite3 "$SI/inbox.db" "UPDATE versions SET version = 1 WHERE path = CAST('st/state-error' AS BLOB)" ||
 	fail "sqlite3"
 rm "$SI/inbox.seal"
+sqlite3 "$SI/inbox.db" "DELETE FROM meta WHERE k='closed'" || fail "sqlite3"
 cp -p "$T/v1/rollback" "$T/v1/rollback.sig" "$B/st/"
 
 ib_mount
@@ -411,6 +420,15 @@ for p in ok/good "$B/ok/good" ok/good.sig n/dir ""; do
 	grep -q "^$p: served: " "$T/why.out" || { cat "$T/why.out" >&2; fail "why '$p': not served"; }
 done
 has ok/good "ok/good: served: verified, signed by /CN=signetfs signer (certificate sha256 $fpA)"
+# Layout 2: the writer's name wins over rel.tar.gz's signature; its own
+# signature is served as rel.tar.gz.sig.sig. why says what the inbox
+# shows, also for paths given as BACKING stores them.
+cmp -s "$M/w/rel.tar.gz.sig" "$B/w/rel.tar.gz.sig~" ||
+	fail "the inbox does not serve the writer's w/rel.tar.gz.sig"
+has w/rel.tar.gz.sig "w/rel.tar.gz.sig: served: verified"
+has w/rel.tar.gz.sig.sig "w/rel.tar.gz.sig.sig: served: the signature of w/rel.tar.gz.sig, which is served"
+has "$B/w/rel.tar.gz.sig~" "$B/w/rel.tar.gz.sig~: served: verified"
+has "$B/ok/good.sig" "$B/ok/good.sig: served: the signature of ok/good, which is served"
 # Several at once: the worst exit code.
 why_of ok/good r/no-signature
 [ "$rc" -eq 1 ] || fail "why of a served and a refused file: exit $rc, want 1"
@@ -435,10 +453,6 @@ why_of r/content-digest.sig
 grep -qF "r/content-digest.sig: not served: it is the signature of r/content-digest" "$T/why.out" &&
 	grep -qF "r/content-digest: not served: content-digest" "$T/why.out" ||
 	{ cat "$T/why.out" >&2; fail "why r/content-digest.sig"; }
-# An outbox's temp file: refused like any unsigned file, no record.
-hidden n/.tmpfile.ab12cd.tmp
-[ -z "$(record n/.tmpfile.ab12cd.tmp)" ] || fail "a temp file was recorded"
-has n/.tmpfile.ab12cd.tmp "an outbox's temporary file: the inbox writes no verify-denied record for it"
 
 # Without --root: PATH as a web server opens it in the mount, BACKING the
 # mount's source (the one reader of /proc/self/mountinfo the double-mount
@@ -446,8 +460,7 @@ has n/.tmpfile.ab12cd.tmp "an outbox's temporary file: the inbox writes no verif
 # --root BACKING and the path in it, word for word.
 Breal=$(realpath "$B")
 for rel in "${!want[@]}" ok/good ok/good.sig n/dir n/missing n/missing/deeper \
-	ok/good/below ok/link n/fifo n/linkdir/good r/content-digest.sig \
-	n/.tmpfile.ab12cd.tmp; do
+	ok/good/below ok/link n/fifo n/linkdir/good r/content-digest.sig; do
 	rc=0
 	"$SIGNETFS" why --config "$CONF" --root "$Breal" "$rel" >"$T/why.root" 2>&1 || rc=$?
 	r1=$rc
