@@ -96,6 +96,11 @@ static void verify_file(size_t i, void *ctx)
 		goto out;
 	/* Where the inbox would serve it: the rule and the bound path. */
 	ret = sfs_path_relative(j->root, file, &rel);
+	if (ret == -EINVAL && sfs_is_sig_name(file, strlen(file))) {
+		/* A signature slot: no file of its own (message() says so). */
+		r = VR_NO_SIG;
+		goto out;
+	}
 	if (ret) {
 		/* Outside the root: no rule can be matched, no path matches. */
 		r = ret == -EXDEV ? VR_PATH_MISMATCH : VR_IO;
