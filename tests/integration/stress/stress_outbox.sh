@@ -34,7 +34,8 @@ done
 rc=0
 wait "$spid" || rc=$?
 cat "$SFS_TMP/fsstress.out"
-[ "$rc" -eq 0 ] || fail "fsstress (seed $seed) exited $rc"
+# On a failure, what the outbox refused or failed to sign says why.
+[ "$rc" -eq 0 ] || fail "fsstress (seed $seed) exited $rc; the outbox's last refusals: $(grep -E '"event":"sign-(refused|failed)"' "$AUDIT" | tail -3)"
 note "fsstress: $((SECONDS - start)) s, daemon fds peak $peak"
 st_alive "$OB_PID"
 after=$(st_fds "$OB_PID")
