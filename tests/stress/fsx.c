@@ -70,7 +70,6 @@ struct fsx {
 	unsigned long count[N_OPS];
 	bool no_falloc[N_OPS]; /* the filesystem said EOPNOTSUPP */
 	bool verbose;
-	unsigned long late_sigs; /* .sig made at release, after close */
 };
 
 static uint64_t rnd(struct fsx *x)
@@ -311,25 +310,8 @@ static void do_reopen(struct fsx *x)
 	if (x->backing) {
 		compare_file(x, x->backing, "backing after close");
 		snprintf(sig, sizeof(sig), "%s.sig", x->backing);
-		if (stat(sig, &st) < 0 && errno == ENOENT) {
-			/*
-			 * The close did not sign: the outbox checks at most
-			 * 1,024 processes started since the open for a
-			 * descriptor of the file, and with more (a busy
-			 * machine) leaves the signature to the release, which
-			 * comes after close has returned (docs/outbox.md).
-			 * It must come then, within 30 s.
-			 */
-			struct timespec d = {0, 10 * 1000 * 1000};
-			int tries = 3000;
-
-			while (stat(sig, &st) < 0 && errno == ENOENT &&
-			       --tries > 0)
-				nanosleep(&d, NULL);
-			x->late_sigs++;
-		}
 		if (stat(sig, &st) < 0)
-			die(x, "no .sig after close, nor after its release");
+			die(x, "no .sig after close");
 	}
 	x->fd = open(x->path, O_RDWR);
 	if (x->fd < 0)
@@ -428,11 +410,6 @@ static void report(struct fsx *x, unsigned long n)
 		if (x->count[k])
 			printf(" %s %lu", ops[k].name, x->count[k]);
 	printf("\n%lu ops, final size %zu, mismatches: 0\n", n, x->size);
-	if (x->late_sigs)
-		printf("%lu close(s) signed at their release, after close "
-		       "returned (as the outbox does when over 1,024 "
-		       "processes started while the file was open)\n",
-		       x->late_sigs);
 }
 
 static void usage(void)
