@@ -102,3 +102,22 @@ flip() {
 	printf "$(printf '\\%03o' $(((b ^ 1) & 255)))" |
 		dd of="$B/$1" bs=1 seek="$off" conv=notrunc status=none
 }
+
+# ib_ca_init: $T/ca, a throwaway `openssl ca` database over the development
+# CA of $T/tok (ca.cnf: revoke with -revoke, CRLs with -gencrl, 30 days).
+ib_ca_init() {
+	mkdir -p "$T/ca"
+	: >"$T/ca/index.txt"
+	echo 1000 >"$T/ca/crlnumber"
+	cat >"$T/ca/ca.cnf" <<CNF
+[ca]
+default_ca = dev
+[dev]
+database = $T/ca/index.txt
+crlnumber = $T/ca/crlnumber
+certificate = $T/tok/ca.pem
+private_key = $T/tok/ca.key
+default_md = sha256
+default_crl_days = 30
+CNF
+}

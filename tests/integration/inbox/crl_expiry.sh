@@ -10,19 +10,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/common.sh"
 ib_setup
-mkdir -p "$T/ca"
-: >"$T/ca/index.txt"
-echo 1000 >"$T/ca/crlnumber"
-cat >"$T/ca/ca.cnf" <<CNF
-[ca]
-default_ca = dev
-[dev]
-database = $T/ca/index.txt
-crlnumber = $T/ca/crlnumber
-certificate = $T/tok/ca.pem
-private_key = $T/tok/ca.key
-default_md = sha256
-CNF
+ib_ca_init
 # gencrl SECONDS: a CRL revoking nothing, current for SECONDS more
 gencrl() {
 	openssl ca -config "$T/ca/ca.cnf" -gencrl -crlsec "$1" -out "$T/crl.pem" \

@@ -99,20 +99,7 @@ ib_umount
 
 # 4. The CRL changed while unmounted: the signer revoked. 5. Then the trust
 #    store replaced by another CA's. Nothing kept under the old ones holds.
-mkdir -p "$T/ca"
-: >"$T/ca/index.txt"
-echo 1000 >"$T/ca/crlnumber"
-cat >"$T/ca/ca.cnf" <<CNF
-[ca]
-default_ca = dev
-[dev]
-database = $T/ca/index.txt
-crlnumber = $T/ca/crlnumber
-certificate = $T/tok/ca.pem
-private_key = $T/tok/ca.key
-default_md = sha256
-default_crl_days = 30
-CNF
+ib_ca_init
 openssl ca -config "$T/ca/ca.cnf" -batch -revoke "$T/tok/signer.pem" >"$T/ca.log" 2>&1 &&
 	openssl ca -config "$T/ca/ca.cnf" -batch -gencrl -out "$T/crl.pem" >>"$T/ca.log" 2>&1 ||
 	{ cat "$T/ca.log" >&2; fail "openssl ca"; }
