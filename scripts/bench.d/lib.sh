@@ -3,10 +3,8 @@
 # medians, ratios, a fresh ext4 per sub-benchmark, mounts, fixtures, and a
 # clean-up that undoes only what this run made.
 
-now() { date +%s.%N; }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-med() { printf '%s\n' "$@" | median; }
-calc() { echo "$*" | bc -l; }
+# shellcheck source=scripts/bench.d/stats.inc
+. scripts/bench.d/stats.inc
 # timed CMD...: seconds CMD took (its stdout goes to /dev/null)
 timed() {
 	local t0 t1
@@ -60,7 +58,6 @@ cleanup() {
 	return 0
 }
 
-mounted() { awk -v m="$1" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo; }
 
 # freshfs DIR MIB INODES: a fresh sparse ext4 on a loop device at DIR.
 # ext4 allocates inodes slowly right after mass deletions, so a series
