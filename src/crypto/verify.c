@@ -1029,8 +1029,6 @@ static enum verify_reason check_stamp(struct sfs_verifier *v,
 			    CMS_SignerInfo_get0_signature(si), &st);
 	if (r)
 		return r;
-	if (st.gen_time > time(NULL) + TSA_CLOCK_SKEW)
-		return VR_TSA_TIME;
 	info->stamp_time = st.gen_time;
 	return VR_OK;
 }
