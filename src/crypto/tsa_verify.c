@@ -47,31 +47,6 @@ enum verify_reason tsa_unsigned_attrs(CMS_SignerInfo *si, const uint8_t **tok,
 	return VR_OK;
 }
 
-X509_STORE *tsa_store_load(const char *file, struct sfs_error *err)
-{
-	X509_STORE *s = X509_STORE_new();
-	STACK_OF(X509_OBJECT) * objs;
-	int n = 0;
-
-	if (s && X509_STORE_load_file(s, file)) {
-		objs = X509_STORE_get0_objects(s);
-		for (int i = 0; objs && i < sk_X509_OBJECT_num(objs); i++)
-			if (X509_OBJECT_get_type(
-				sk_X509_OBJECT_value(objs, i)) == X509_LU_X509)
-				n++;
-	}
-	ERR_clear_error();
-	if (n == 0) {
-		sfs_error_set(err, -ENOENT, SFS_EXIT_USAGE,
-			      "cannot load the TSA trust store %s (tsa-trust: "
-			      "no certificate in it)",
-			      file);
-		X509_STORE_free(s);
-		return NULL;
-	}
-	return s;
-}
-
 /* T2: a DER ContentInfo, SignedData of one signer over an attached TSTInfo. */
 static enum verify_reason parse_token(const uint8_t *tok, long len,
 				      CMS_ContentInfo **cms, TS_TST_INFO **tst)

@@ -270,6 +270,23 @@ static int load_cafile(X509_STORE *store, const char *file,
 	return -ENOENT;
 }
 
+X509_STORE *tsa_store_load(const char *file, struct sfs_error *err)
+{
+	X509_STORE *s = X509_STORE_new();
+	int n = s && X509_STORE_load_file(s, file) ? store_certs(s) : 0;
+
+	ERR_clear_error();
+	if (n == 0) {
+		sfs_error_set(err, -ENOENT, SFS_EXIT_USAGE,
+			      "cannot load the TSA trust store %s (tsa-trust: "
+			      "no certificate in it)",
+			      file);
+		X509_STORE_free(s);
+		return NULL;
+	}
+	return s;
+}
+
 /*
  * A directory is only searched at verification time: one that does not
  * exist or holds no hashed certificate would trust nothing and say
