@@ -585,6 +585,19 @@ out:
 	return r;
 }
 
+/* The validity periods at a time, then (crl_check) the CRL now. */
+static enum verify_reason chain_at(struct sfs_verifier *v, X509 *signer,
+				   STACK_OF(X509) * untrusted, time_t at,
+				   time_t *until)
+{
+	enum verify_reason r;
+
+	r = chain_pass(v, signer, untrusted, &at, false, true, until);
+	if (r || !v->crl_check)
+		return r;
+	return chain_pass(v, signer, untrusted, NULL, true, false, until);
+}
+
 /*
  * The signer chooses signingTime, so only the chain's validity periods may
  * be judged then. The CRL (thisUpdate, nextUpdate, its signature, the
@@ -597,7 +610,6 @@ static enum verify_reason check_chain(struct sfs_verifier *v, X509 *signer,
 				      time_t signing_time, time_t *until)
 {
 	time_t now = time(NULL);
-	enum verify_reason r;
 
 	*until = v->crl_check ? v->crl_until : 0;
 	if (!v->at_signing_time)
@@ -609,10 +621,7 @@ static enum verify_reason check_chain(struct sfs_verifier *v, X509 *signer,
 	 */
 	if (signing_time > now)
 		signing_time = now;
-	r = chain_pass(v, signer, untrusted, &signing_time, false, true, until);
-	if (r || !v->crl_check)
-		return r;
-	return chain_pass(v, signer, untrusted, NULL, true, false, until);
+	return chain_at(v, signer, untrusted, signing_time, until);
 }
 
 static bool codesign_eku(X509 *x)
@@ -1064,10 +1073,7 @@ static enum verify_reason check_chain_stamped(struct sfs_verifier *v,
 	enum verify_reason r;
 
 	*until = v->crl_check ? v->crl_until : 0;
-	r = chain_pass(v, signer, untrusted, &gen, false, true, until);
-	if (r == VR_EXPIRED || r == VR_NOT_YET_VALID)
-		return VR_TSA_TIME;
-	if (r || !v->crl_check)
-		return r;
-	return chain_pass(v, signer, untrusted, NULL, true, false, until);
+	r = chain_at(v, signer, untrusted, gen, until);
+	/* The CRL pass lets these two through: they are genTime's. */
+	return r == VR_EXPIRED || r == VR_NOT_YET_VALID ? VR_TSA_TIME : r;
 }
