@@ -3,8 +3,8 @@
  * RFC 3161 tokens (rules T1-T9): a stamped signature whose certificate
  * has expired verifies, its unstamped twin does not, and every forged
  * token is refused with its own reason. Tokens are made here, in memory,
- * so that each field can be wrong on purpose; tests/integration/cli/
- * tsa_*.sh use real ones from `openssl ts -reply`.
+ * so that each field can be wrong on purpose; the scripts in
+ * tests/integration/tsa/ use real ones from `openssl ts -reply`.
  */
 #include <setjmp.h>
 #include <stdarg.h>
