@@ -345,8 +345,6 @@ static void embed(struct sfs_tsa *t, struct xfer *x)
 		goto out;
 	r = tsa_check_token(t->store, t->policy, tok, tok_len,
 			    CMS_SignerInfo_get0_signature(si), &j->stamp);
-	if (r == VR_OK && j->stamp.gen_time > time(NULL) + TSA_CLOCK_SKEW)
-		r = VR_TSA_TIME;
 	if (r) {
 		job_fail(j, -EBADMSG, "token refused: %s",
 			 verify_reason_name(r));

@@ -32,7 +32,8 @@ enum verify_reason tsa_unsigned_attrs(CMS_SignerInfo *si, const uint8_t **tok,
  * T2-T8 for the token tok (DER ContentInfo) over sigval, the SignerInfo's
  * signature value: parsed strictly, imprint, TSA signature, ESS
  * certificate identifier, TSA chain to store at genTime, the TSA's EKU,
- * policy (when not NULL). Fills st (genTime first, as soon as it parsed).
+ * policy (when not NULL); then a genTime later than now + TSA_CLOCK_SKEW
+ * is VR_TSA_TIME. Fills st (genTime first, as soon as it parsed).
  */
 enum verify_reason tsa_check_token(X509_STORE *store, const char *policy,
 				   const uint8_t *tok, long tok_len,

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* RFC 3161 tokens over a signature value: the rules T1-T8, strict. */
+/* RFC 3161 tokens over a signature value: rules T1-T8, future genTime. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -45,31 +45,6 @@ enum verify_reason tsa_unsigned_attrs(CMS_SignerInfo *si, const uint8_t **tok,
 	*tok = ASN1_STRING_get0_data(t->value.sequence);
 	*tok_len = ASN1_STRING_length(t->value.sequence);
 	return VR_OK;
-}
-
-X509_STORE *tsa_store_load(const char *file, struct sfs_error *err)
-{
-	X509_STORE *s = X509_STORE_new();
-	STACK_OF(X509_OBJECT) * objs;
-	int n = 0;
-
-	if (s && X509_STORE_load_file(s, file)) {
-		objs = X509_STORE_get0_objects(s);
-		for (int i = 0; objs && i < sk_X509_OBJECT_num(objs); i++)
-			if (X509_OBJECT_get_type(
-				sk_X509_OBJECT_value(objs, i)) == X509_LU_X509)
-				n++;
-	}
-	ERR_clear_error();
-	if (n == 0) {
-		sfs_error_set(err, -ENOENT, SFS_EXIT_USAGE,
-			      "cannot load the TSA trust store %s (tsa-trust: "
-			      "no certificate in it)",
-			      file);
-		X509_STORE_free(s);
-		return NULL;
-	}
-	return s;
 }
 
 /* T2: a DER ContentInfo, SignedData of one signer over an attached TSTInfo. */
@@ -301,6 +276,9 @@ enum verify_reason tsa_check_token(X509_STORE *store, const char *policy,
 		X509_NAME_oneline(X509_get_subject_name(tsa), st->tsa_subject,
 				  sizeof(st->tsa_subject));
 	}
+	/* T9's first half; the signer's chain at genTime is the verifier's. */
+	if (!r && st->gen_time > time(NULL) + TSA_CLOCK_SKEW)
+		r = VR_TSA_TIME;
 out:
 	ASN1_OBJECT_free(want);
 	sk_X509_pop_free(certs, X509_free);

@@ -270,6 +270,23 @@ static int load_cafile(X509_STORE *store, const char *file,
 	return -ENOENT;
 }
 
+X509_STORE *tsa_store_load(const char *file, struct sfs_error *err)
+{
+	X509_STORE *s = X509_STORE_new();
+	int n = s && X509_STORE_load_file(s, file) ? store_certs(s) : 0;
+
+	ERR_clear_error();
+	if (n == 0) {
+		sfs_error_set(err, -ENOENT, SFS_EXIT_USAGE,
+			      "cannot load the TSA trust store %s (tsa-trust: "
+			      "no certificate in it)",
+			      file);
+		X509_STORE_free(s);
+		return NULL;
+	}
+	return s;
+}
+
 /*
  * A directory is only searched at verification time: one that does not
  * exist or holds no hashed certificate would trust nothing and say
@@ -568,6 +585,19 @@ out:
 	return r;
 }
 
+/* The validity periods at a time, then (crl_check) the CRL now. */
+static enum verify_reason chain_at(struct sfs_verifier *v, X509 *signer,
+				   STACK_OF(X509) * untrusted, time_t at,
+				   time_t *until)
+{
+	enum verify_reason r;
+
+	r = chain_pass(v, signer, untrusted, &at, false, true, until);
+	if (r || !v->crl_check)
+		return r;
+	return chain_pass(v, signer, untrusted, NULL, true, false, until);
+}
+
 /*
  * The signer chooses signingTime, so only the chain's validity periods may
  * be judged then. The CRL (thisUpdate, nextUpdate, its signature, the
@@ -580,7 +610,6 @@ static enum verify_reason check_chain(struct sfs_verifier *v, X509 *signer,
 				      time_t signing_time, time_t *until)
 {
 	time_t now = time(NULL);
-	enum verify_reason r;
 
 	*until = v->crl_check ? v->crl_until : 0;
 	if (!v->at_signing_time)
@@ -592,10 +621,7 @@ static enum verify_reason check_chain(struct sfs_verifier *v, X509 *signer,
 	 */
 	if (signing_time > now)
 		signing_time = now;
-	r = chain_pass(v, signer, untrusted, &signing_time, false, true, until);
-	if (r || !v->crl_check)
-		return r;
-	return chain_pass(v, signer, untrusted, NULL, true, false, until);
+	return chain_at(v, signer, untrusted, signing_time, until);
 }
 
 static bool codesign_eku(X509 *x)
@@ -1029,8 +1055,6 @@ static enum verify_reason check_stamp(struct sfs_verifier *v,
 			    CMS_SignerInfo_get0_signature(si), &st);
 	if (r)
 		return r;
-	if (st.gen_time > time(NULL) + TSA_CLOCK_SKEW)
-		return VR_TSA_TIME;
 	info->stamp_time = st.gen_time;
 	return VR_OK;
 }
@@ -1049,10 +1073,7 @@ static enum verify_reason check_chain_stamped(struct sfs_verifier *v,
 	enum verify_reason r;
 
 	*until = v->crl_check ? v->crl_until : 0;
-	r = chain_pass(v, signer, untrusted, &gen, false, true, until);
-	if (r == VR_EXPIRED || r == VR_NOT_YET_VALID)
-		return VR_TSA_TIME;
-	if (r || !v->crl_check)
-		return r;
-	return chain_pass(v, signer, untrusted, NULL, true, false, until);
+	r = chain_at(v, signer, untrusted, gen, until);
+	/* The CRL pass lets these two through: they are genTime's. */
+	return r == VR_EXPIRED || r == VR_NOT_YET_VALID ? VR_TSA_TIME : r;
 }

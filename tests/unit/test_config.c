@@ -87,6 +87,12 @@ static void test_bad(void **state)
 	expect_bad("[inbox]\nsigner-sha256 = abcd\n", "invalid value");
 	expect_bad("[inbox]\nmode = lax\n", "invalid value");
 	expect_bad("[inbox]\npage-cache-fill = maybe\n", "invalid value");
+	/* sig-suffix: a '.' and 1 to 7 of [A-Za-z0-9_-], nothing else. */
+	expect_bad("[inbox]\nsig-suffix = .\n", "1 to 7");
+	expect_bad("[inbox]\nsig-suffix = sig\n", "1 to 7");
+	expect_bad("[inbox]\nsig-suffix = .abcdefgh\n", "1 to 7");
+	expect_bad("[inbox]\nsig-suffix = .a/b\n", "1 to 7");
+	expect_bad("[inbox]\nsig-suffix = .a.b\n", "1 to 7");
 	expect_bad("[nosuch]\na = b\n", "unknown key");
 	expect_bad("[signetfs\nmodule = x\n", "line");
 }
@@ -102,6 +108,13 @@ static void test_defaults(void **state)
 	assert_true(c->path_binding);
 	assert_true(c->page_cache_fill);
 	assert_int_equal(c->mode, SFS_MODE_STRICT);
+	assert_string_equal(c->sig_suffix, ".sig");
+	config_free(c);
+	unlink(p);
+	/* The twins of test_bad's sig-suffix: the longest, every class. */
+	p = write_conf("[inbox]\nsig-suffix = .P7s_-09\n");
+	assert_int_equal(config_load(p, &c, &err), 0);
+	assert_string_equal(c->sig_suffix, ".P7s_-09");
 	config_free(c);
 	unlink(p);
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -713,17 +714,24 @@ static void test_version(void **state)
 	uint8_t *der;
 	size_t len;
 	const uint64_t good[] = {1, 2, 300, SIG_FILE_VERSION_MAX};
+	uint64_t peek;
 
 	(void)state;
 	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
 		sign_version(good[i], 0, NULL, 0, &der, &len);
 		assert_int_equal(check(der, len, C, path), VR_OK);
 		assert_true(version_of(der, len) == good[i]);
+		assert_int_equal(sig_peek_version(der, len, &peek), 0);
+		assert_true(peek == good[i]);
 		free(der);
 	}
 	/* No attribute: a v1 signature as before, version 0. */
 	sign(C, path, F.key, F.good, 0, &der, &len);
 	assert_true(version_of(der, len) == 0);
+	assert_int_equal(sig_peek_version(der, len, &peek), -ENOENT);
+	assert_true(peek == 0);
+	/* Not a signature at all. */
+	assert_int_equal(sig_peek_version(der, len / 2, &peek), -EBADMSG);
 	free(der);
 	/* It is signed: another number is another signature. */
 	sign_version(2, 0, NULL, 0, &der, &len);
@@ -768,6 +776,7 @@ static void test_version_twins(void **state)
 	};
 	uint8_t *der;
 	size_t len;
+	uint64_t peek;
 
 	(void)state;
 	for (size_t i = 0; i < ARRAY_SIZE(twins); i++) {
@@ -776,6 +785,10 @@ static void test_version_twins(void **state)
 		if (check(der, len, C, path) != twins[i].want)
 			fail_msg("twin %s: %s", twins[i].name,
 				 verify_reason_name(check(der, len, C, path)));
+		/* The unverified floor reads it with the same parser. */
+		if (sig_peek_version(der, len, &peek) == 0 || peek != 0)
+			fail_msg("twin %s: peeked as %llu", twins[i].name,
+				 (unsigned long long)peek);
 		free(der);
 	}
 	sign_version(5, SIG_BUILD_VERSION_TWICE, NULL, 0, &der, &len);
