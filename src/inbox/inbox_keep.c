@@ -125,26 +125,25 @@ int inbox_keep_restore(struct inbox *ib, struct inbox_vfile *vf, int fd)
 	struct stat cst;
 	uint8_t sha[32];
 	size_t sig_len = 0;
-	int ret;
+	int ret = -ENOENT;
 
 	if (!ib->state ||
 	    state_verdict_get(ib->state, vf->path, vf->path_len, &v))
 		return -ENOENT;
-	ret = state_stamp_fd(fd, &cs);
-	if (!ret && fstat(fd, &cst) < 0)
-		ret = -errno;
-	if (!ret)
-		ret = sig_now(ib, vf->path, vf->path_len, &sig, &ss, sha,
-			      &sig_len);
-	if (ret)
-		return -ENOENT;
 	conf = inbox_conf_get(ib);
-	if (holds(ib, vf, &v, &cs, &ss, sha, conf) && sig_len == v.sig_len) {
+	/*
+	 * The content and the trust epoch before the .sig: a file replaced,
+	 * or trust changed, since is a miss without reading the .sig that
+	 * the verification which follows reads (inbox_check_fill).
+	 */
+	if (state_stamp_fd(fd, &cs) == 0 && fstat(fd, &cst) == 0 &&
+	    !memcmp(&v.content, &cs, sizeof(cs)) &&
+	    !memcmp(v.epoch, conf->trust, sizeof(v.epoch)) &&
+	    !sig_now(ib, vf->path, vf->path_len, &sig, &ss, sha, &sig_len) &&
+	    holds(ib, vf, &v, &cs, &ss, sha, conf) && sig_len == v.sig_len) {
 		fill_vf(vf, &v, &cst, &sig);
 		vf->epoch = conf->epoch;
 		ret = 0;
-	} else {
-		ret = -ENOENT;
 	}
 	inbox_conf_put(conf);
 	if (ret == 0)
