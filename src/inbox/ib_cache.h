@@ -17,6 +17,7 @@
 
 struct inbox;
 struct inbox_fill;
+struct state_stamp;
 
 /*
  * What verifying one path found, for one (content, .sig) version pair.
@@ -71,6 +72,17 @@ bool inbox_cache_needs_hash(struct inbox *ib, const char *path, size_t len,
 /* The same, with the bytes it hashes also pushed into fill (inbox_fill.c). */
 int inbox_check_fill(struct inbox *ib, const char *path, size_t len, int *fd,
 		     struct inbox_vfile **out, struct inbox_fill *fill);
+
+/*
+ * The .sig beside PATH (NUL-terminated; len its length): its stamp, and
+ * with der != NULL its bytes (malloc'ed, *der_len of them; and with kept
+ * != NULL its stamp for the state directory, taken before them). VR_OK,
+ * VR_NO_SIG, VR_SIG_TOO_LARGE, VR_IO or VR_INTERNAL.
+ */
+enum verify_reason inbox_sig_load(struct inbox *ib, const char *path,
+				  size_t len, struct inbox_stamp *stamp,
+				  uint8_t **der, size_t *der_len,
+				  struct state_stamp *kept);
 
 /* Handle accounting: blocks of an entry with opens > 0 are never dropped. */
 void inbox_vfile_closed(struct inbox *ib, struct inbox_vfile *vf);

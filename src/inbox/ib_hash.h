@@ -48,11 +48,6 @@ static inline size_t inbox_nblocks(uint64_t size)
 }
 
 /*
- * Hash fd from 0 to size with alg, and tag each INBOX_BLOCK i under the
- * nonce (gen, i) into tags[inbox_nblocks(size)]. -EIO when the file is
- * shorter than size; the content is read exactly once.
- */
-/*
  * Whether a range of a file is in the page cache, asked without starting
  * a read of it: mincore(2) of a mapping when its answer is true (the
  * kernel answers only the file's owner or a process with CAP_FOWNER, and
@@ -69,6 +64,11 @@ enum ib_probe inbox_probe_for(uid_t owner);
 bool inbox_range_cached(int fd, uint64_t off, size_t len, enum ib_probe how);
 
 struct inbox_fill;
+/*
+ * Hash fd from 0 to size with alg, and tag each INBOX_BLOCK i under the
+ * nonce (gen, i) into tags[inbox_nblocks(size)]. -EIO when the file is
+ * shorter than size; the content is read exactly once.
+ */
 int inbox_hash_blocks(int fd, uint64_t size, enum sfs_md alg,
 		      const struct sfs_blockmac *mac, uint64_t gen,
 		      struct sfs_digest *digest, inbox_tag *tags,

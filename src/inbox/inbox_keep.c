@@ -1,18 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Verdicts kept across restarts: saved after a verification, restored. */
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "ib_cache.h"
 #include "ib_conf.h"
 #include "ib_keep.h"
-#include "ib_resolve.h"
 #include "inbox.h"
 #include "signetfs/log.h"
 #include "signetfs/stats.h"
@@ -57,49 +54,36 @@ bool inbox_keep_has(struct inbox *ib, const char *path, size_t len)
 	return ib->state && state_verdict_get(ib->state, path, len, &v) == 0;
 }
 
-/* The .sig beside path: its stamp (before reading), SHA-256, length. */
+/*
+ * The .sig beside path: its stamp, its state stamp (before reading), its
+ * SHA-256 and length; read as a verification reads it (inbox_state.c).
+ */
 static int sig_now(struct inbox *ib, const char *path, size_t len,
-		   struct stat *st, struct state_stamp *ss, uint8_t sha[32],
-		   size_t *sig_len)
+		   struct inbox_stamp *stamp, struct state_stamp *ss,
+		   uint8_t sha[32], size_t *sig_len)
 {
-	char served[PATH_MAX];
-	uint8_t *buf = NULL;
+	uint8_t *der = NULL;
 	size_t got = 0;
-	int fd, ret;
+	int ret = 0;
 
-	if (len >= sizeof(served))
+	if (inbox_sig_load(ib, path, len, stamp, &der, &got, ss) != VR_OK)
 		return -ENOENT;
-	memcpy(served, path, len);
-	served[len] = '\0';
-	/* Its slot in BACKING (layout 2), not a served name + ".sig". */
-	fd = inbox_open_sig(ib->rootfd, served, st);
-	if (fd < 0)
-		return fd;
-	ret = state_stamp_fd(fd, ss);
-	if (!ret && (uint64_t)st->st_size > SFS_SIG_MAX)
-		ret = -EFBIG;
-	buf = ret ? NULL : malloc((size_t)st->st_size + 1);
-	if (!ret && !buf)
-		ret = -ENOMEM;
-	if (!ret)
-		ret = sfs_full_pread(fd, buf, (size_t)st->st_size + 1, 0, &got);
 	/* Exactly what was stamped: a .sig growing meanwhile is no match. */
-	if (!ret && got != (size_t)st->st_size)
+	if (got != (size_t)stamp->size)
 		ret = -EAGAIN;
 	if (!ret) {
-		sfs_sha256(buf, got, sha);
+		sfs_sha256(der, got, sha);
 		*sig_len = got;
 	}
-	free(buf);
-	close(fd);
+	free(der);
 	return ret;
 }
 
 static void fill_vf(struct inbox_vfile *vf, const struct state_verdict *v,
-		    const struct stat *cst, const struct stat *sst)
+		    const struct stat *cst, const struct inbox_stamp *sig)
 {
 	inbox_stamp_of(cst, &vf->content);
-	inbox_stamp_of(sst, &vf->sig);
+	vf->sig = *sig;
 	vf->verdict = VR_OK;
 	vf->digest = v->digest;
 	memcpy(vf->sig_sha256, v->sig_sha256, 32);
@@ -137,29 +121,29 @@ int inbox_keep_restore(struct inbox *ib, struct inbox_vfile *vf, int fd)
 	struct inbox_conf *conf;
 	struct state_verdict v;
 	struct state_stamp cs, ss;
-	struct stat cst, sst;
+	struct inbox_stamp sig;
+	struct stat cst;
 	uint8_t sha[32];
 	size_t sig_len = 0;
-	int ret;
+	int ret = -ENOENT;
 
 	if (!ib->state ||
 	    state_verdict_get(ib->state, vf->path, vf->path_len, &v))
 		return -ENOENT;
-	ret = state_stamp_fd(fd, &cs);
-	if (!ret && fstat(fd, &cst) < 0)
-		ret = -errno;
-	if (!ret)
-		ret = sig_now(ib, vf->path, vf->path_len, &sst, &ss, sha,
-			      &sig_len);
-	if (ret)
-		return -ENOENT;
 	conf = inbox_conf_get(ib);
-	if (holds(ib, vf, &v, &cs, &ss, sha, conf) && sig_len == v.sig_len) {
-		fill_vf(vf, &v, &cst, &sst);
+	/*
+	 * The content and the trust epoch before the .sig: a file replaced,
+	 * or trust changed, since is a miss without reading the .sig that
+	 * the verification which follows reads (inbox_check_fill).
+	 */
+	if (state_stamp_fd(fd, &cs) == 0 && fstat(fd, &cst) == 0 &&
+	    !memcmp(&v.content, &cs, sizeof(cs)) &&
+	    !memcmp(v.epoch, conf->trust, sizeof(v.epoch)) &&
+	    !sig_now(ib, vf->path, vf->path_len, &sig, &ss, sha, &sig_len) &&
+	    holds(ib, vf, &v, &cs, &ss, sha, conf) && sig_len == v.sig_len) {
+		fill_vf(vf, &v, &cst, &sig);
 		vf->epoch = conf->epoch;
 		ret = 0;
-	} else {
-		ret = -ENOENT;
 	}
 	inbox_conf_put(conf);
 	if (ret == 0)

@@ -108,14 +108,10 @@ static enum verify_reason read_sig(int fd, const struct stat *st, uint8_t **der,
 	return VR_OK;
 }
 
-/*
- * The .sig beside path: stamp, and with der != NULL its bytes (and, with
- * kept != NULL, its stamp for the state directory, taken before them).
- */
-static enum verify_reason load_sig(struct inbox *ib, const char *path,
-				   size_t len, struct inbox_stamp *stamp,
-				   uint8_t **der, size_t *der_len,
-				   struct state_stamp *kept)
+enum verify_reason inbox_sig_load(struct inbox *ib, const char *path,
+				  size_t len, struct inbox_stamp *stamp,
+				  uint8_t **der, size_t *der_len,
+				  struct state_stamp *kept)
 {
 	enum verify_reason r;
 	struct stat st;
@@ -202,8 +198,9 @@ static enum verify_reason verify_fd(struct inbox *ib, struct inbox_vfile *vf,
 	if (ib->state && state_stamp_fd(fd, &cks))
 		sig.read = VR_IO;
 	else
-		sig.read = load_sig(ib, vf->path, vf->path_len, &vf->sig, &der,
-				    &sig.len, ib->state ? &sks : NULL);
+		sig.read =
+		    inbox_sig_load(ib, vf->path, vf->path_len, &vf->sig, &der,
+				   &sig.len, ib->state ? &sks : NULL);
 	sig.der = der;
 	r = verdict_check_sig(conf->cfg, conf->verifier, vf->path, &sig, &info);
 	if (r == VR_OK)
@@ -368,7 +365,7 @@ static int current_stamps(struct inbox *ib, const char *path, size_t len,
 			return -ENOENT;
 	}
 	inbox_stamp_of(st, cs);
-	load_sig(ib, path, len, ss, NULL, NULL, NULL);
+	inbox_sig_load(ib, path, len, ss, NULL, NULL, NULL);
 	return 0;
 }
 
@@ -398,7 +395,7 @@ bool inbox_cache_needs_hash(struct inbox *ib, const char *path, size_t len,
 	bool hit;
 
 	/* No .sig: refused before a byte is hashed. */
-	if (load_sig(ib, path, len, &ss, NULL, NULL, NULL) != VR_OK)
+	if (inbox_sig_load(ib, path, len, &ss, NULL, NULL, NULL) != VR_OK)
 		return false;
 	inbox_stamp_of(st, &cs);
 	pthread_mutex_lock(&c->vt.lock);

@@ -136,6 +136,15 @@ static void test_keeps(void **state)
 	v.epoch[31] ^= 1;
 	assert_false(state_verdict_matches(&got, &v.content, &v.sig,
 					   v.sig_sha256, v.epoch));
+	v.epoch[31] ^= 1;
+	/* Another .sig's bytes under the same stamp (same size, say). */
+	v.sig_sha256[0] ^= 1;
+	assert_false(state_verdict_matches(&got, &v.content, &v.sig,
+					   v.sig_sha256, v.epoch));
+	v.sig_sha256[0] ^= 1;
+	/* Twin: all put back, it matches again. */
+	assert_true(state_verdict_matches(&got, &v.content, &v.sig,
+					  v.sig_sha256, v.epoch));
 	assert_int_equal(state_verdict_forget(st, "a/b", 3), 0);
 	assert_int_equal(state_verdict_get(st, "a/b", 3, &got), -ENOENT);
 	state_close(st);

@@ -6,7 +6,8 @@
 # checked; each of these, done while unmounted, is refused after the
 # remount and recorded: content changed with size and mtime put back;
 # a .sig swapped; the state's entry edited to match the changed file; the
-# CRL changed (the signer revoked); the trust store changed.
+# CRL changed (the signer revoked); the trust store changed; the CRL's
+# nextUpdate passed.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/common.sh"
 ib_setup
@@ -133,4 +134,26 @@ visible d/c
 visible d/g
 hidden d/a
 ib_umount
+
+# 6. The CRL's nextUpdate passed while unmounted, the CRL file untouched
+#    (the trust epoch the same): only the kept OK's time refuses it. Its
+#    twin: remounted before then, the same verdicts are used.
+ib_ca_init
+start=$SECONDS
+openssl ca -config "$T/ca/ca.cnf" -gencrl -crlsec 8 -out "$T/crl.pem" \
+	>"$T/ca.log" 2>&1 || { cat "$T/ca.log" >&2; fail "openssl ca -gencrl"; }
+ib_mount
+ls "$M/d" >/dev/null
+ib_umount
+ib_mount
+ls "$M/d" >/dev/null
+[ "$(st state_hits)" -eq 3 ] || fail "state_hits $(st state_hits) under a current CRL, want 3"
+ib_umount
+[ $((SECONDS - start)) -lt 8 ] || fail "too slow: the CRL expired before its twin ran"
+while [ $((SECONDS - start)) -le 8 ]; do sleep 1; done
+ib_mount
+[ ! -e "$M/d/g" ] || fail "d/g served from a verdict kept past its CRL's nextUpdate"
+[ "$(st state_hits)" -eq 0 ] || fail "a verdict kept past its CRL's nextUpdate was used"
+audited d/g crl-error
+SFS_LOG_ALLOW='CRL|crl' ib_umount
 echo "restart: ok"
