@@ -321,6 +321,15 @@ static int plan_dir_names(struct migration *m, const char *dirpath,
 }
 
 /*
+ * DIR ("" the root) beneath BACKING, as util.h opens it: no symlink on the
+ * way, never outside. The fd, or -errno (errno set too).
+ */
+static int open_dir(const struct migration *m, const char *dir)
+{
+	return sfs_open_beneath(m->rootfd, dir, O_RDONLY | O_DIRECTORY);
+}
+
+/*
  * Plan DIRPATH's subdirectories first, then its own names: the moves run
  * in that order, so every move's directory still has its old name.
  */
@@ -329,12 +338,11 @@ static int plan_dir(struct migration *m, const char *dirpath)
 	struct dir_names d = {0};
 	int dfd, ret;
 
-	dfd = openat(m->rootfd, *dirpath ? dirpath : ".",
-		     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	dfd = open_dir(m, dirpath);
 	if (dfd < 0) {
 		fprintf(stderr, "signetfs: migrate: %s: %s\n",
-			*dirpath ? dirpath : ".", strerror(errno));
-		return -errno;
+			*dirpath ? dirpath : ".", strerror(-dfd));
+		return dfd;
 	}
 	ret = read_names(dfd, &d);
 	for (size_t i = 0; !ret && i < d.n; i++) {
@@ -434,8 +442,7 @@ static int journal_read(struct migration *m)
  */
 static bool move_done(struct migration *m, const struct move *mv)
 {
-	int dfd = openat(m->rootfd, *mv->dir ? mv->dir : ".",
-			 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int dfd = open_dir(m, mv->dir);
 	struct stat st;
 	bool done;
 
@@ -452,8 +459,7 @@ static int run_moves(struct migration *m, size_t first)
 {
 	for (size_t i = first; i < m->n; i++) {
 		struct move *mv = &m->moves[i];
-		int dfd = openat(m->rootfd, *mv->dir ? mv->dir : ".",
-				 O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+		int dfd = open_dir(m, mv->dir);
 		int ret = dfd < 0  ? -1
 			  : mv->to ? renameat2(dfd, mv->from, dfd, mv->to,
 					       RENAME_NOREPLACE)
