@@ -36,7 +36,6 @@ struct migration {
 struct dir_names {
 	char **v;
 	mode_t *type;
-	bool *moved; /* escaped by this migration */
 	size_t n;
 };
 
@@ -102,7 +101,6 @@ static void names_free(struct dir_names *d)
 		free(d->v[i]);
 	free(d->v);
 	free(d->type);
-	free(d->moved);
 }
 
 /* Every name of the directory dfd (no "." or ".."), sorted, with types. */
@@ -144,8 +142,7 @@ static int read_names(int dfd, struct dir_names *d)
 		return ret;
 	qsort(d->v, d->n, sizeof(char *), cmp_name);
 	d->type = calloc(d->n + 1, sizeof(*d->type));
-	d->moved = calloc(d->n + 1, sizeof(*d->moved));
-	if (!d->type || !d->moved)
+	if (!d->type)
 		return -ENOMEM;
 	for (size_t i = 0; i < d->n; i++) {
 		if (fstatat(dfd, d->v[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
