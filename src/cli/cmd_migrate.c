@@ -239,8 +239,8 @@ static int cmp_len_desc(const void *a, const void *b)
 static int plan_escape(struct migration *m, const char *dirpath,
 		       struct dir_names *d, const char *name)
 {
-	size_t n = strlen(name);
-	char to[NAME_MAX + 2], sig[NAME_MAX + 5], tosig[NAME_MAX + 6];
+	size_t n = strlen(name), tlen;
+	char to[NAME_MAX + 1], sig[NAME_MAX + 5], tosig[NAME_MAX + 5];
 	bool is_reg = has_reg(d, name), signed_ = false;
 	char *path = join(dirpath, name);
 	enum verify_reason r;
@@ -248,17 +248,18 @@ static int plan_escape(struct migration *m, const char *dirpath,
 
 	if (!path)
 		return -ENOMEM;
-	snprintf(to, sizeof(to), "%s~", name);
-	snprintf(sig, sizeof(sig), "%s.sig", name);
-	snprintf(tosig, sizeof(tosig), "%s~.sig", name);
+	snprintf(sig, sizeof(sig), "%s" SFS_SIG_SUFFIX, name);
 	if (is_reg)
 		signed_ = has_reg(d, sig);
-	if (n + 1 + (signed_ ? 4 : 0) > NAME_MAX) {
+	/* Layout 1 stored the writer's name as it is; layout.h maps it now. */
+	if (sfs_name_to_backing(name, n, to, &tlen) ||
+	    (signed_ && n > SFS_NAME_MAX_SIGNED)) {
 		fprintf(stderr, "REFUSED %s: its layout 2 name is too long\n",
 			path);
 		m->refused++;
 		goto out;
 	}
+	snprintf(tosig, sizeof(tosig), "%s" SFS_SIG_SUFFIX, to);
 	/* An orphan signature where the slot of NAME~ would go */
 	if (signed_ && find(d, tosig) >= 0 && find(d, to) < 0) {
 		fprintf(stderr, "REFUSED %s: %s is in the way\n", path, tosig);
