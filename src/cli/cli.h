@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "signetfs/signer.h"
 
@@ -37,6 +38,15 @@ struct sign_options {
 
 /* Sign every file o names; an exit code (enum sfs_exit). */
 int sign_files(const struct sign_options *o);
+
+/*
+ * Replace (or create) the signature file sig with der atomically (util.h),
+ * with mode and, when we are root, owner's uid and gid: sign gives the
+ * signed file's, timestamp the .sig's own. 0 or -errno.
+ */
+struct stat;
+int cli_install_sig(const char *sig, const void *der, size_t len, mode_t mode,
+		    const struct stat *owner, bool sync);
 
 /* What `signetfs verify` was asked to do (cmd_verify.c parses it). */
 struct verify_options {

@@ -36,7 +36,6 @@ struct migration {
 struct dir_names {
 	char **v;
 	mode_t *type;
-	bool *moved; /* escaped by this migration */
 	size_t n;
 };
 
@@ -102,7 +101,6 @@ static void names_free(struct dir_names *d)
 		free(d->v[i]);
 	free(d->v);
 	free(d->type);
-	free(d->moved);
 }
 
 /* Every name of the directory dfd (no "." or ".."), sorted, with types. */
@@ -144,8 +142,7 @@ static int read_names(int dfd, struct dir_names *d)
 		return ret;
 	qsort(d->v, d->n, sizeof(char *), cmp_name);
 	d->type = calloc(d->n + 1, sizeof(*d->type));
-	d->moved = calloc(d->n + 1, sizeof(*d->moved));
-	if (!d->type || !d->moved)
+	if (!d->type)
 		return -ENOMEM;
 	for (size_t i = 0; i < d->n; i++) {
 		if (fstatat(dfd, d->v[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -242,8 +239,8 @@ static int cmp_len_desc(const void *a, const void *b)
 static int plan_escape(struct migration *m, const char *dirpath,
 		       struct dir_names *d, const char *name)
 {
-	size_t n = strlen(name);
-	char to[NAME_MAX + 2], sig[NAME_MAX + 5], tosig[NAME_MAX + 6];
+	size_t n = strlen(name), tlen;
+	char to[NAME_MAX + 1], sig[NAME_MAX + 5], tosig[NAME_MAX + 5];
 	bool is_reg = has_reg(d, name), signed_ = false;
 	char *path = join(dirpath, name);
 	enum verify_reason r;
@@ -251,17 +248,18 @@ static int plan_escape(struct migration *m, const char *dirpath,
 
 	if (!path)
 		return -ENOMEM;
-	snprintf(to, sizeof(to), "%s~", name);
-	snprintf(sig, sizeof(sig), "%s.sig", name);
-	snprintf(tosig, sizeof(tosig), "%s~.sig", name);
+	snprintf(sig, sizeof(sig), "%s" SFS_SIG_SUFFIX, name);
 	if (is_reg)
 		signed_ = has_reg(d, sig);
-	if (n + 1 + (signed_ ? 4 : 0) > NAME_MAX) {
+	/* Layout 1 stored the writer's name as it is; layout.h maps it now. */
+	if (sfs_name_to_backing(name, n, to, &tlen) ||
+	    (signed_ && n > SFS_NAME_MAX_SIGNED)) {
 		fprintf(stderr, "REFUSED %s: its layout 2 name is too long\n",
 			path);
 		m->refused++;
 		goto out;
 	}
+	snprintf(tosig, sizeof(tosig), "%s" SFS_SIG_SUFFIX, to);
 	/* An orphan signature where the slot of NAME~ would go */
 	if (signed_ && find(d, tosig) >= 0 && find(d, to) < 0) {
 		fprintf(stderr, "REFUSED %s: %s is in the way\n", path, tosig);
@@ -321,6 +319,15 @@ static int plan_dir_names(struct migration *m, const char *dirpath,
 }
 
 /*
+ * DIR ("" the root) beneath BACKING, as util.h opens it: no symlink on the
+ * way, never outside. The fd, or -errno (errno set too).
+ */
+static int open_dir(const struct migration *m, const char *dir)
+{
+	return sfs_open_beneath(m->rootfd, dir, O_RDONLY | O_DIRECTORY);
+}
+
+/*
  * Plan DIRPATH's subdirectories first, then its own names: the moves run
  * in that order, so every move's directory still has its old name.
  */
@@ -329,12 +336,11 @@ static int plan_dir(struct migration *m, const char *dirpath)
 	struct dir_names d = {0};
 	int dfd, ret;
 
-	dfd = openat(m->rootfd, *dirpath ? dirpath : ".",
-		     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	dfd = open_dir(m, dirpath);
 	if (dfd < 0) {
 		fprintf(stderr, "signetfs: migrate: %s: %s\n",
-			*dirpath ? dirpath : ".", strerror(errno));
-		return -errno;
+			*dirpath ? dirpath : ".", strerror(-dfd));
+		return dfd;
 	}
 	ret = read_names(dfd, &d);
 	for (size_t i = 0; !ret && i < d.n; i++) {
@@ -434,8 +440,7 @@ static int journal_read(struct migration *m)
  */
 static bool move_done(struct migration *m, const struct move *mv)
 {
-	int dfd = openat(m->rootfd, *mv->dir ? mv->dir : ".",
-			 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int dfd = open_dir(m, mv->dir);
 	struct stat st;
 	bool done;
 
@@ -452,8 +457,7 @@ static int run_moves(struct migration *m, size_t first)
 {
 	for (size_t i = first; i < m->n; i++) {
 		struct move *mv = &m->moves[i];
-		int dfd = openat(m->rootfd, *mv->dir ? mv->dir : ".",
-				 O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+		int dfd = open_dir(m, mv->dir);
 		int ret = dfd < 0  ? -1
 			  : mv->to ? renameat2(dfd, mv->from, dfd, mv->to,
 					       RENAME_NOREPLACE)

@@ -112,22 +112,28 @@ static int audit_sign(struct sign_job *j, struct sfs_signer *sg,
 	return 0;
 }
 
+int cli_install_sig(const char *sig, const void *der, size_t len, mode_t mode,
+		    const struct stat *owner, bool sync)
+{
+	int ret = sfs_write_atomic_at(AT_FDCWD, sig, der, len, mode, sync);
+
+	if (ret == 0 && geteuid() == 0 &&
+	    fchownat(AT_FDCWD, sig, owner->st_uid, owner->st_gid,
+		     AT_SYMLINK_NOFOLLOW) < 0)
+		ret = -errno;
+	return ret;
+}
+
 /*
- * FILE.sig, atomically, exactly as readable as FILE (st) and, when we are
- * root, owned like it: a signature tells the file's digest, size and
- * writer, so it must not be readable by more users than the file.
+ * FILE.sig exactly as readable as FILE (st) and, when we are root, owned
+ * like it: a signature tells the file's digest, size and writer, so it
+ * must not be readable by more users than the file.
  */
 static int install_sig(const char *sig, const uint8_t *der, size_t len,
 		       const struct stat *st, bool sync)
 {
-	int ret = sfs_write_atomic_at(AT_FDCWD, sig, der, len,
-				      (st->st_mode & 0444) | 0200, sync);
-
-	if (ret == 0 && geteuid() == 0 &&
-	    fchownat(AT_FDCWD, sig, st->st_uid, st->st_gid,
-		     AT_SYMLINK_NOFOLLOW) < 0)
-		ret = -errno;
-	return ret;
+	return cli_install_sig(sig, der, len, (st->st_mode & 0444) | 0200, st,
+			       sync);
 }
 
 /* Make the batch's records durable, then write its .sig files. */

@@ -97,12 +97,8 @@ static const char *install(const struct stamp_item *it)
 		return "FILE.sig changed meanwhile; not replaced";
 	}
 	free(now);
-	ret =
-	    sfs_write_atomic_at(AT_FDCWD, it->sig, it->job.out, it->job.out_len,
-				it->st.st_mode & 07777, false);
-	if (ret == 0 && geteuid() == 0 &&
-	    chown(it->sig, it->st.st_uid, it->st.st_gid) < 0)
-		ret = -errno;
+	ret = cli_install_sig(it->sig, it->job.out, it->job.out_len,
+			      it->st.st_mode & 07777, &it->st, false);
 	return ret ? "cannot write FILE.sig" : NULL;
 }
 

@@ -157,13 +157,10 @@ out:
 
 int sfs_layout_write(int dirfd)
 {
-	char buf[32], tmp[PATH_MAX];
+	char buf[32];
 	int n =
 	    snprintf(buf, sizeof(buf), MARKER_TAG "%d\n", SFS_LAYOUT_VERSION);
-	int ret;
 
-	ret = sfs_atomic_prepare_at(dirfd, SFS_LAYOUT_MARKER, buf, (size_t)n,
-				    0644, true, tmp);
-	return ret ? ret
-		   : sfs_atomic_commit_at(dirfd, tmp, SFS_LAYOUT_MARKER, true);
+	return sfs_write_atomic_at(dirfd, SFS_LAYOUT_MARKER, buf, (size_t)n,
+				   0644, true);
 }

@@ -5,8 +5,9 @@
 # 2; every file still verifies, at its BACKING path and in the inbox, which
 # serves each one with its signature. Twins: a layout 1 file whose
 # signature does not verify (another file's signature; content changed)
-# makes migrate refuse and change nothing; a BACKING marked with another
-# layout (or garbage) is not mounted.
+# makes migrate refuse and change nothing, as does a name whose layout 2
+# form is longer than NAME_MAX (one byte shorter, it migrates); a BACKING
+# marked with another layout (or garbage) is not mounted.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/common.sh"
 ib_setup
@@ -135,6 +136,23 @@ snap "$B2" >"$T/before2"
 	fail "migrate accepted a changed v.sig~"
 grep -q "REFUSED v.sig~" "$T/mig2" || fail "refusal: $(cat "$T/mig2")"
 snap "$B2" | cmp -s - "$T/before2" || fail "a refused migrate changed BACKING"
+
+# a name whose layout 2 form would exceed NAME_MAX (one '~' more) is
+# refused, nothing changed; twin: one byte shorter, it is escaped
+rm -rf "$B2"
+mkdir -p "$B2"
+long=$(printf 'n%.0s' $(seq 250)).sig~ # 255 bytes
+echo long >"$B2/$long"
+snap "$B2" >"$T/before2"
+"$SIGNETFS" migrate --config "$CONF" "$B2" >"$T/mig2" 2>&1 &&
+	fail "migrate accepted a 255-byte ${long: -5}"
+grep -q "REFUSED .*: its layout 2 name is too long" "$T/mig2" ||
+	fail "refusal: $(cat "$T/mig2")"
+snap "$B2" | cmp -s - "$T/before2" || fail "a refused migrate changed BACKING"
+mv "$B2/$long" "$B2/${long#n}"
+"$SIGNETFS" migrate --config "$CONF" "$B2" >"$T/mig2" 2>&1 ||
+	{ cat "$T/mig2" >&2; fail "migrate of a 254-byte name"; }
+[ -f "$B2/${long#n}~" ] || fail "254-byte name not escaped: $(ls "$B2")"
 
 # --- a BACKING that says another layout is not mounted ---
 for marker in "signetfs-layout 3" "layout 2"; do
