@@ -100,23 +100,6 @@ static enum why_kind walk(const struct why_ctx *w, const char *rel,
 				     : WK_ODD;
 }
 
-/* NAME.sig in dirfd, as verify reads it (a FIFO is no signature). */
-static void read_sig(int dirfd, const char *base, uint8_t **der,
-		     struct verdict_sig *sig, struct why_result *res)
-{
-	char name[NAME_MAX + 8];
-	int ret;
-
-	snprintf(name, sizeof(name), "%s" SFS_SIG_SUFFIX, base);
-	ret = sfs_read_file_at(dirfd, name, SFS_SIG_MAX, der, &sig->len);
-	res->sig_odd = ret == -EINVAL;
-	res->sig_read = verdict_read_reason(ret);
-	sig->read = verdict_read_reason(ret);
-	if (sig->read == VR_IO)
-		res->err = ret;
-	sig->der = *der;
-}
-
 /*
  * The verdict on the regular file rel (the served path, which is signed)
  * stored at brel (layout 2: escaped names): its directory opened confined
@@ -145,7 +128,9 @@ static void judge_file(const struct why_ctx *w, const char *rel,
 		goto out;
 	}
 	res->size = (uint64_t)st.st_size;
-	read_sig(dirfd, base, &der, &sig, res);
+	/* NAME.sig in its directory, as verify reads it. */
+	cli_read_sig(dirfd, base, &der, &sig, &res->err, &res->sig_odd);
+	res->sig_read = sig.read;
 	res->r = verdict_check_fd(w->cfg, w->v, rel, &sig, fd, &res->info);
 	/* Rule 25 last, as the inbox: the map only read, never raised. */
 	if (res->r == VR_OK)
