@@ -870,19 +870,11 @@ static struct state_store *open_state(const struct why_ctx *w)
 	return st;
 }
 
-/* Does rel's last part end in sig-suffix, after one byte at least? */
-static bool is_sig_name(const struct why_ctx *w, const char *rel)
-{
-	const char *slash = strrchr(rel, '/'), *base = slash ? slash + 1 : rel;
-	size_t n = strlen(base), sl = strlen(w->cfg->sig_suffix);
-
-	return n > sl && !strcmp(base + n - sl, w->cfg->sig_suffix);
-}
-
 static int explain_in(const struct why_ctx *w, const char *arg, const char *rel)
 {
 	struct why_ctx s = *w;
 	struct why_result res;
+	size_t flen;
 	int ret;
 
 	if (*rel && sfs_path_check(rel, strlen(rel))) {
@@ -892,12 +884,12 @@ static int explain_in(const struct why_ctx *w, const char *arg, const char *rel)
 	}
 	s.state = open_state(w);
 	judge(&s, rel, &res);
-	if (res.kind == WK_MISSING && is_sig_name(w, rel)) {
-		/* No name of the tree there: FILE + sig-suffix is FILE's. */
+	/* No name of the tree there: FILE + sig-suffix is FILE's. */
+	flen = sfs_path_sig_of(rel, strlen(rel), w->cfg->sig_suffix);
+	if (res.kind == WK_MISSING && flen) {
 		char file[PATH_MAX];
 
-		snprintf(file, sizeof(file), "%.*s",
-			 (int)(strlen(rel) - strlen(w->cfg->sig_suffix)), rel);
+		snprintf(file, sizeof(file), "%.*s", (int)flen, rel);
 		ret = say_sig(&s, arg, file);
 	} else {
 		ret = say(&s, arg, rel, &res);

@@ -65,6 +65,16 @@ int sfs_name_from_backing(const char *bname, size_t len, char *out,
 	return 0;
 }
 
+size_t sfs_path_sig_of(const char *path, size_t len, const char *suffix)
+{
+	size_t n = strlen(suffix);
+
+	if (len <= n || memcmp(path + len - n, suffix, n) ||
+	    path[len - n - 1] == '/')
+		return 0;
+	return len - n;
+}
+
 typedef int (*name_map)(const char *, size_t, char *, size_t *);
 
 /* Each component of path through map, joined by '/' again. */

@@ -178,6 +178,18 @@ static void test_layout_paths(void **state)
 			 -ENAMETOOLONG);
 }
 
+/* FILE + sig-suffix names FILE's signature; FILE's last part not empty. */
+static void test_path_sig_of(void **state)
+{
+	(void)state;
+	assert_int_equal(sfs_path_sig_of("d/f.sig", 7, ".sig"), 3);
+	assert_int_equal(sfs_path_sig_of("f.asc", 5, ".asc"), 1);
+	assert_int_equal(sfs_path_sig_of("f.sig", 5, ".asc"), 0);
+	assert_int_equal(sfs_path_sig_of(".sig", 4, ".sig"), 0);
+	assert_int_equal(sfs_path_sig_of("d/.sig", 6, ".sig"), 0);
+	assert_int_equal(sfs_path_sig_of("", 0, ".sig"), 0);
+}
+
 static void test_atomic_write(void **state)
 {
 	char dir[] = "/tmp/sfs-unit-XXXXXX";
@@ -274,6 +286,7 @@ int main(void)
 	    cmocka_unit_test(test_layout_names),
 	    cmocka_unit_test(test_layout_bijection),
 	    cmocka_unit_test(test_layout_paths),
+	    cmocka_unit_test(test_path_sig_of),
 	    cmocka_unit_test(test_sig_name),
 	    cmocka_unit_test(test_atomic_write),
 	    cmocka_unit_test(test_relative),
