@@ -799,47 +799,6 @@ static int from_mount(const char *arg, char **root, char **rel)
 	return ret;
 }
 
-static int explain_in(const struct why_ctx *w, const char *arg,
-		      const char *rel);
-
-/* ARG in a mounted inbox: the same, for its BACKING. */
-static int explain_mounted(const struct why_ctx *w, const char *arg)
-{
-	struct why_ctx m = *w;
-	char *root = NULL, *rel = NULL;
-	int ret = SFS_EXIT_USAGE;
-
-	if (from_mount(arg, &root, &rel))
-		goto out;
-	m.root = root;
-	m.rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (m.rootfd < 0) {
-		cli_error("why", "%s: %s", root, strerror(errno));
-		goto out;
-	}
-	ret = explain_in(&m, arg, rel);
-	close(m.rootfd);
-out:
-	free(root);
-	free(rel);
-	return ret;
-}
-
-static int explain(const struct why_ctx *w, const char *arg)
-{
-	char *rel;
-	int ret;
-
-	if (!w->root)
-		return explain_mounted(w, arg);
-	rel = to_rel(w, arg);
-	if (!rel)
-		return SFS_EXIT_USAGE;
-	ret = explain_in(w, arg, rel);
-	free(rel);
-	return ret;
-}
-
 /*
  * The inbox's version map for BACKING root, read only, when CONF has a
  * state-dir; NULL, said once, when it cannot be opened (e.g. owned by the
@@ -870,9 +829,51 @@ static struct state_store *open_state(const struct why_ctx *w)
 	return st;
 }
 
+static int explain_in(const struct why_ctx *w, const char *arg,
+		      const char *rel);
+
+/* ARG in a mounted inbox: the same, for its BACKING. */
+static int explain_mounted(const struct why_ctx *w, const char *arg)
+{
+	struct why_ctx m = *w;
+	char *root = NULL, *rel = NULL;
+	int ret = SFS_EXIT_USAGE;
+
+	if (from_mount(arg, &root, &rel))
+		goto out;
+	m.root = root;
+	m.rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (m.rootfd < 0) {
+		cli_error("why", "%s: %s", root, strerror(errno));
+		goto out;
+	}
+	m.state = open_state(&m);
+	ret = explain_in(&m, arg, rel);
+	state_close(m.state);
+	close(m.rootfd);
+out:
+	free(root);
+	free(rel);
+	return ret;
+}
+
+static int explain(const struct why_ctx *w, const char *arg)
+{
+	char *rel;
+	int ret;
+
+	if (!w->root)
+		return explain_mounted(w, arg);
+	rel = to_rel(w, arg);
+	if (!rel)
+		return SFS_EXIT_USAGE;
+	ret = explain_in(w, arg, rel);
+	free(rel);
+	return ret;
+}
+
 static int explain_in(const struct why_ctx *w, const char *arg, const char *rel)
 {
-	struct why_ctx s = *w;
 	struct why_result res;
 	size_t flen;
 	int ret;
@@ -882,20 +883,18 @@ static int explain_in(const struct why_ctx *w, const char *arg, const char *rel)
 			  rel);
 		return SFS_EXIT_USAGE;
 	}
-	s.state = open_state(w);
-	judge(&s, rel, &res);
+	judge(w, rel, &res);
 	/* No name of the tree there: FILE + sig-suffix is FILE's. */
 	flen = sfs_path_sig_of(rel, strlen(rel), w->cfg->sig_suffix);
 	if (res.kind == WK_MISSING && flen) {
 		char file[PATH_MAX];
 
 		snprintf(file, sizeof(file), "%.*s", (int)flen, rel);
-		ret = say_sig(&s, arg, file);
+		ret = say_sig(w, arg, file);
 	} else {
-		ret = say(&s, arg, rel, &res);
+		ret = say(w, arg, rel, &res);
 	}
 	sig_info_clear(&res.info);
-	state_close(s.state);
 	return ret;
 }
 
@@ -928,10 +927,13 @@ int why_files(const struct why_options *o)
 		cli_error("why", "--root %s: %s", o->root, strerror(errno));
 		goto out;
 	}
+	/* Every PATH under --root shares one (a mounted PATH opens its own). */
+	w.state = o->root ? open_state(&w) : NULL;
 	ret = SFS_EXIT_OK;
 	for (int i = 0; i < o->nargs; i++)
 		ret = worse(ret, explain(&w, o->args[i]));
 out:
+	state_close(w.state);
 	if (w.rootfd >= 0)
 		close(w.rootfd);
 	verifier_free(w.v);

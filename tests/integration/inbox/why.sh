@@ -432,6 +432,12 @@ has "$B/ok/good.sig" "$B/ok/good.sig: served: the signature of ok/good, which is
 # Several at once: the worst exit code.
 why_of ok/good r/no-signature
 [ "$rc" -eq 1 ] || fail "why of a served and a refused file: exit $rc, want 1"
+# One run, one read of the version map, each PATH judged against it.
+why_of st/rollback ok/good st/state-error
+[ "$rc" -eq 1 ] && grep -qx "st/rollback: not served: rollback" "$T/why.out" &&
+	grep -qx "st/state-error: not served: state-error" "$T/why.out" &&
+	grep -q "^ok/good: served: verified" "$T/why.out" ||
+	{ cat "$T/why.out" >&2; fail "why of several paths with a state-dir: exit $rc"; }
 
 # Hidden without a verdict or a record: the inbox's view, then why's.
 for c in n/missing:not-found ok/link:not-regular-file n/linkdir/good:not-regular-file \
