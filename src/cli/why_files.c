@@ -606,11 +606,6 @@ static int say_sig(const struct why_ctx *w, const char *arg, const char *file)
 /* ---- the paths ---------------------------------------------------------- */
 
 /*
- * ARG as the inbox's path: relative to the root, or absolute under it
- * (taken as written: a symlink in BACKING is not resolved away). NULL
- * and a message when it is neither.
- */
-/*
  * A path under BACKING as BACKING stores it (layout 2) as the inbox serves
  * it: each writer's name unescaped, a signature slot NAME.sig as NAME +
  * sig-suffix. NULL for a slot of a slot (a temp file: never served).
@@ -633,6 +628,11 @@ static char *served_of(const struct why_ctx *w, const char *brel)
 	return strdup(out);
 }
 
+/*
+ * ARG as the inbox's path: relative to the root, or absolute under it
+ * (taken as written: a symlink in BACKING is not resolved away). NULL
+ * and a message when it is neither.
+ */
 static char *to_rel(const struct why_ctx *w, const char *arg)
 {
 	const char *root = w->root;
