@@ -60,6 +60,16 @@ int sfs_path_from_backing(const char *bpath, size_t len, char *out, size_t size,
 			  size_t *olen);
 
 /*
+ * The signature slot of the writer's PATH (len bytes, not "") as BACKING
+ * stores it: PATH's stored path + ".sig", into out (size bytes). -EINVAL
+ * for "" or what sfs_path_to_backing refuses, -ENAMETOOLONG when the
+ * slot's name exceeds NAME_MAX (such a file has no signature) or out is
+ * too small.
+ */
+int sfs_path_to_slot(const char *path, size_t len, char *out, size_t size,
+		     size_t *olen);
+
+/*
  * The file whose signature a mount serves under PATH (len bytes, as
  * served): PATH is FILE + suffix ([inbox] sig-suffix), FILE's last
  * component not empty. FILE's length, or 0 for no such name. Only where
