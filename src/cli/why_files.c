@@ -42,16 +42,15 @@ enum why_kind {
 
 struct why_result {
 	enum why_kind kind;
-	char at[PATH_MAX];	     /* WK_SYMLINK: the component that is one */
-	mode_t mode;		     /* WK_ODD */
-	enum verify_reason r;	     /* WK_FILE: the verdict */
-	struct sig_info info;	     /* WK_FILE: what the .sig says */
-	bool sig_odd;		     /* NAME.sig is there, not a regular file */
-	enum verify_reason sig_read; /* VR_NO_SIG: no slot to read */
-	int err;		     /* VR_IO: -errno */
-	struct sfs_digest have;	     /* VR_CONTENT_DIGEST: the file's */
-	uint64_t size;		     /* the file's */
-	bool have_ok;		     /* have was computed */
+	char at[PATH_MAX];	/* WK_SYMLINK: the component that is one */
+	mode_t mode;		/* WK_ODD */
+	enum verify_reason r;	/* WK_FILE: the verdict */
+	struct sig_info info;	/* WK_FILE: what the .sig says */
+	bool sig_odd;		/* NAME.sig is there, not a regular file */
+	int err;		/* VR_IO: -errno */
+	struct sfs_digest have; /* VR_CONTENT_DIGEST: the file's */
+	uint64_t size;		/* the file's */
+	bool have_ok;		/* have was computed */
 };
 
 /* PATH's bytes as a terminal may show them: the rest as \xHH. */
@@ -111,9 +110,11 @@ static void judge_file(const struct why_ctx *w, const char *rel,
 	const char *slash = strrchr(brel, '/'),
 		   *base = slash ? slash + 1 : brel;
 	char dir[PATH_MAX];
-	struct verdict_sig sig = {0};
+	struct verdict_sig sig = {.read = VR_NO_SIG};
+	char slot[PATH_MAX];
 	uint8_t *der = NULL;
 	struct stat st;
+	size_t n;
 	int dirfd, fd = -1;
 
 	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - brel) : 0,
@@ -128,9 +129,9 @@ static void judge_file(const struct why_ctx *w, const char *rel,
 		goto out;
 	}
 	res->size = (uint64_t)st.st_size;
-	/* NAME.sig in its directory, as verify reads it. */
-	cli_read_sig(dirfd, base, &der, &sig, &res->err, &res->sig_odd);
-	res->sig_read = sig.read;
+	/* NAME.sig in its directory; none where it has no name (the inbox). */
+	if (!sfs_path_to_slot(rel, strlen(rel), slot, sizeof(slot), &n))
+		cli_read_sig(dirfd, base, &der, &sig, &res->err, &res->sig_odd);
 	res->r = verdict_check_fd(w->cfg, w->v, rel, &sig, fd, &res->info);
 	/* Rule 25 last, as the inbox: the map only read, never raised. */
 	if (res->r == VR_OK)
@@ -571,6 +572,28 @@ static int say(const struct why_ctx *w, const char *arg, const char *rel,
 }
 
 /*
+ * Is FILE's slot a regular file, found as the inbox finds it (confined,
+ * no symlink)? Audit mode shows it then, whatever FILE is.
+ */
+static bool slot_there(const struct why_ctx *w, const char *file)
+{
+	char b[PATH_MAX];
+	struct stat st;
+	size_t n;
+	bool reg;
+	int fd;
+
+	if (sfs_path_to_slot(file, strlen(file), b, sizeof(b), &n))
+		return false;
+	fd = sfs_open_beneath(w->rootfd, b, O_PATH);
+	if (fd < 0)
+		return false;
+	reg = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+	close(fd);
+	return reg;
+}
+
+/*
  * FILE + sig-suffix where the tree has no name of its own there: FILE's
  * signature (its slot in BACKING), shown beside FILE when FILE is served
  * (audit mode: whenever the slot is there).
@@ -578,12 +601,10 @@ static int say(const struct why_ctx *w, const char *arg, const char *rel,
 static int say_sig(const struct why_ctx *w, const char *arg, const char *file)
 {
 	struct why_result of;
-	bool slot;
 	int ret;
 
 	judge(w, file, &of);
-	slot = of.kind == WK_FILE && of.sig_read != VR_NO_SIG;
-	if (w->audit && slot) {
+	if (w->audit && slot_there(w, file)) {
 		printf("%s: served: the signature of %s (audit mode shows "
 		       "every one)\n",
 		       arg, file);
