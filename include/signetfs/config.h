@@ -66,6 +66,8 @@ struct sfs_config {
 int config_load(const char *path, struct sfs_config **out,
 		struct sfs_error *err);
 void config_free(struct sfs_config *cfg);
+/* An inbox mode as written ([inbox] mode, --mode): 0, or -EINVAL. */
+int config_parse_mode(const char *v, enum sfs_mode *mode);
 /*
  * *dst = v, a path relative to dir (the config file's directory) unless
  * absolute; an empty v clears it. 0 or -ENOMEM.

@@ -60,6 +60,24 @@ int sfs_path_from_backing(const char *bpath, size_t len, char *out, size_t size,
 			  size_t *olen);
 
 /*
+ * The signature slot of the writer's PATH (len bytes, not "") as BACKING
+ * stores it: PATH's stored path + ".sig", into out (size bytes). -EINVAL
+ * for "" or what sfs_path_to_backing refuses, -ENAMETOOLONG when the
+ * slot's name exceeds NAME_MAX (such a file has no signature) or out is
+ * too small.
+ */
+int sfs_path_to_slot(const char *path, size_t len, char *out, size_t size,
+		     size_t *olen);
+
+/*
+ * The file whose signature a mount serves under PATH (len bytes, as
+ * served): PATH is FILE + suffix ([inbox] sig-suffix), FILE's last
+ * component not empty. FILE's length, or 0 for no such name. Only where
+ * the tree has no name PATH of its own (the writer's name wins).
+ */
+size_t sfs_path_sig_of(const char *path, size_t len, const char *suffix);
+
+/*
  * A temp file of a signature that layout 1 (signetfs 0.1) left behind
  * after a crash: ".NAME.sig.XXXXXX.tmp". Layout 2 writes its temps as
  * slots (sfs_is_atomic_temp), so this name is an ordinary writer name

@@ -65,6 +65,16 @@ struct verify_options {
 /* Verify every file o names and print the verdicts; an exit code. */
 int verify_files(struct verify_options *o);
 
+/*
+ * FILE's signature (FILE + ".sig" in dirfd) as the verdict takes it, for
+ * verify and why; its bytes in *der for the caller to free. Never blocks:
+ * a FIFO (or device) named so is not opened and is no signature, as in the
+ * inbox; *odd says so, *err is the -errno of a read that failed (VR_IO).
+ */
+struct verdict_sig;
+void cli_read_sig(int dirfd, const char *file, uint8_t **der,
+		  struct verdict_sig *sig, int *err, bool *odd);
+
 /* What `signetfs why` was asked about (cmd_why.c parses it). */
 struct why_options {
 	const char *config;

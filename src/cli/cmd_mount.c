@@ -202,15 +202,14 @@ static int check_mountpoint(const char *cmd, const char *mnt)
 	return ret;
 }
 
-/* Load the config and mount; shared by the getopt and the fstab forms. */
+/* --mode and mode=: into sfs_mount_args.mode (-1 stays the config's). */
 static int parse_mode(const char *v, int *mode)
 {
-	if (!strcmp(v, "strict"))
-		*mode = SFS_MODE_STRICT;
-	else if (!strcmp(v, "audit"))
-		*mode = SFS_MODE_AUDIT;
-	else
+	enum sfs_mode m;
+
+	if (config_parse_mode(v, &m))
 		return -1;
+	*mode = (int)m;
 	return 0;
 }
 
@@ -240,6 +239,7 @@ static int check_layout(const char *cmd, const char *backing)
 	return -1;
 }
 
+/* Load the config and mount; shared by the getopt and the fstab forms. */
 static int mount_run(const char *cmd, bool outbox, const char *conf,
 		     const char *log_file, const struct sfs_mount_args *a)
 {

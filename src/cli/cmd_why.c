@@ -2,7 +2,6 @@
 /* signetfs why: its options, then why_files() (why_files.c). */
 #include <getopt.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "cli.h"
 #include "signetfs/config.h"
@@ -44,6 +43,7 @@ int cmd_why(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	struct why_options o = {.mode = -1};
+	enum sfs_mode mode;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "c:R:h", longopts, NULL)) != -1) {
@@ -55,15 +55,12 @@ int cmd_why(int argc, char **argv)
 			o.root = optarg;
 			break;
 		case OPT_MODE:
-			if (!strcmp(optarg, "strict")) {
-				o.mode = SFS_MODE_STRICT;
-			} else if (!strcmp(optarg, "audit")) {
-				o.mode = SFS_MODE_AUDIT;
-			} else {
+			if (config_parse_mode(optarg, &mode)) {
 				cli_error("why", "--mode %s: strict or audit",
 					  optarg);
 				goto bad;
 			}
+			o.mode = (int)mode;
 			break;
 		case 'h':
 			usage(stdout);

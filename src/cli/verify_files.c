@@ -42,13 +42,8 @@ struct verify_job {
 	struct state_store *state; /* --state: rule 25 against its map */
 };
 
-/*
- * FILE.sig as the verdict takes it; its bytes in *der for the caller.
- * Never blocks: a FIFO (or device) named FILE.sig is not opened and is
- * no signature, as in the inbox; why says so for the message.
- */
-static void read_sig(const char *file, uint8_t **der, struct verdict_sig *sig,
-		     struct verify_why *why)
+void cli_read_sig(int dirfd, const char *file, uint8_t **der,
+		  struct verdict_sig *sig, int *err, bool *odd)
 {
 	char *p;
 	int ret;
@@ -57,12 +52,12 @@ static void read_sig(const char *file, uint8_t **der, struct verdict_sig *sig,
 		sig->read = VR_INTERNAL;
 		return;
 	}
-	ret = sfs_read_file_at(AT_FDCWD, p, SFS_SIG_MAX, der, &sig->len);
+	ret = sfs_read_file_at(dirfd, p, SFS_SIG_MAX, der, &sig->len);
 	free(p);
-	why->sig_odd = ret == -EINVAL;
+	*odd = ret == -EINVAL;
 	sig->read = verdict_read_reason(ret);
 	if (sig->read == VR_IO)
-		why->sig_err = ret;
+		*err = ret;
 	sig->der = *der;
 }
 
@@ -107,7 +102,7 @@ static void verify_file(size_t i, void *ctx)
 		why->file_err = ret == -EXDEV ? 0 : ret;
 		goto out;
 	}
-	read_sig(file, &der, &sig, why);
+	cli_read_sig(AT_FDCWD, file, &der, &sig, &why->sig_err, &why->sig_odd);
 	r = verdict_check_fd(j->cfg, j->v, rel, &sig, fd, &j->info[i]);
 	if (r == VR_OK)
 		r = verdict_check_version(j->state, rel, strlen(rel),

@@ -42,16 +42,15 @@ enum why_kind {
 
 struct why_result {
 	enum why_kind kind;
-	char at[PATH_MAX];	     /* WK_SYMLINK: the component that is one */
-	mode_t mode;		     /* WK_ODD */
-	enum verify_reason r;	     /* WK_FILE: the verdict */
-	struct sig_info info;	     /* WK_FILE: what the .sig says */
-	bool sig_odd;		     /* NAME.sig is there, not a regular file */
-	enum verify_reason sig_read; /* VR_NO_SIG: no slot to read */
-	int err;		     /* VR_IO: -errno */
-	struct sfs_digest have;	     /* VR_CONTENT_DIGEST: the file's */
-	uint64_t size;		     /* the file's */
-	bool have_ok;		     /* have was computed */
+	char at[PATH_MAX];	/* WK_SYMLINK: the component that is one */
+	mode_t mode;		/* WK_ODD */
+	enum verify_reason r;	/* WK_FILE: the verdict */
+	struct sig_info info;	/* WK_FILE: what the .sig says */
+	bool sig_odd;		/* NAME.sig is there, not a regular file */
+	int err;		/* VR_IO: -errno */
+	struct sfs_digest have; /* VR_CONTENT_DIGEST: the file's */
+	uint64_t size;		/* the file's */
+	bool have_ok;		/* have was computed */
 };
 
 /* PATH's bytes as a terminal may show them: the rest as \xHH. */
@@ -100,23 +99,6 @@ static enum why_kind walk(const struct why_ctx *w, const char *rel,
 				     : WK_ODD;
 }
 
-/* NAME.sig in dirfd, as verify reads it (a FIFO is no signature). */
-static void read_sig(int dirfd, const char *base, uint8_t **der,
-		     struct verdict_sig *sig, struct why_result *res)
-{
-	char name[NAME_MAX + 8];
-	int ret;
-
-	snprintf(name, sizeof(name), "%s" SFS_SIG_SUFFIX, base);
-	ret = sfs_read_file_at(dirfd, name, SFS_SIG_MAX, der, &sig->len);
-	res->sig_odd = ret == -EINVAL;
-	res->sig_read = verdict_read_reason(ret);
-	sig->read = verdict_read_reason(ret);
-	if (sig->read == VR_IO)
-		res->err = ret;
-	sig->der = *der;
-}
-
 /*
  * The verdict on the regular file rel (the served path, which is signed)
  * stored at brel (layout 2: escaped names): its directory opened confined
@@ -128,9 +110,11 @@ static void judge_file(const struct why_ctx *w, const char *rel,
 	const char *slash = strrchr(brel, '/'),
 		   *base = slash ? slash + 1 : brel;
 	char dir[PATH_MAX];
-	struct verdict_sig sig = {0};
+	struct verdict_sig sig = {.read = VR_NO_SIG};
+	char slot[PATH_MAX];
 	uint8_t *der = NULL;
 	struct stat st;
+	size_t n;
 	int dirfd, fd = -1;
 
 	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - brel) : 0,
@@ -145,7 +129,9 @@ static void judge_file(const struct why_ctx *w, const char *rel,
 		goto out;
 	}
 	res->size = (uint64_t)st.st_size;
-	read_sig(dirfd, base, &der, &sig, res);
+	/* NAME.sig in its directory; none where it has no name (the inbox). */
+	if (!sfs_path_to_slot(rel, strlen(rel), slot, sizeof(slot), &n))
+		cli_read_sig(dirfd, base, &der, &sig, &res->err, &res->sig_odd);
 	res->r = verdict_check_fd(w->cfg, w->v, rel, &sig, fd, &res->info);
 	/* Rule 25 last, as the inbox: the map only read, never raised. */
 	if (res->r == VR_OK)
@@ -586,6 +572,28 @@ static int say(const struct why_ctx *w, const char *arg, const char *rel,
 }
 
 /*
+ * Is FILE's slot a regular file, found as the inbox finds it (confined,
+ * no symlink)? Audit mode shows it then, whatever FILE is.
+ */
+static bool slot_there(const struct why_ctx *w, const char *file)
+{
+	char b[PATH_MAX];
+	struct stat st;
+	size_t n;
+	bool reg;
+	int fd;
+
+	if (sfs_path_to_slot(file, strlen(file), b, sizeof(b), &n))
+		return false;
+	fd = sfs_open_beneath(w->rootfd, b, O_PATH);
+	if (fd < 0)
+		return false;
+	reg = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+	close(fd);
+	return reg;
+}
+
+/*
  * FILE + sig-suffix where the tree has no name of its own there: FILE's
  * signature (its slot in BACKING), shown beside FILE when FILE is served
  * (audit mode: whenever the slot is there).
@@ -593,12 +601,10 @@ static int say(const struct why_ctx *w, const char *arg, const char *rel,
 static int say_sig(const struct why_ctx *w, const char *arg, const char *file)
 {
 	struct why_result of;
-	bool slot;
 	int ret;
 
 	judge(w, file, &of);
-	slot = of.kind == WK_FILE && of.sig_read != VR_NO_SIG;
-	if (w->audit && slot) {
+	if (w->audit && slot_there(w, file)) {
 		printf("%s: served: the signature of %s (audit mode shows "
 		       "every one)\n",
 		       arg, file);
@@ -620,11 +626,6 @@ static int say_sig(const struct why_ctx *w, const char *arg, const char *file)
 
 /* ---- the paths ---------------------------------------------------------- */
 
-/*
- * ARG as the inbox's path: relative to the root, or absolute under it
- * (taken as written: a symlink in BACKING is not resolved away). NULL
- * and a message when it is neither.
- */
 /*
  * A path under BACKING as BACKING stores it (layout 2) as the inbox serves
  * it: each writer's name unescaped, a signature slot NAME.sig as NAME +
@@ -648,6 +649,11 @@ static char *served_of(const struct why_ctx *w, const char *brel)
 	return strdup(out);
 }
 
+/*
+ * ARG as the inbox's path: relative to the root, or absolute under it
+ * (taken as written: a symlink in BACKING is not resolved away). NULL
+ * and a message when it is neither.
+ */
 static char *to_rel(const struct why_ctx *w, const char *arg)
 {
 	const char *root = w->root;
@@ -814,47 +820,6 @@ static int from_mount(const char *arg, char **root, char **rel)
 	return ret;
 }
 
-static int explain_in(const struct why_ctx *w, const char *arg,
-		      const char *rel);
-
-/* ARG in a mounted inbox: the same, for its BACKING. */
-static int explain_mounted(const struct why_ctx *w, const char *arg)
-{
-	struct why_ctx m = *w;
-	char *root = NULL, *rel = NULL;
-	int ret = SFS_EXIT_USAGE;
-
-	if (from_mount(arg, &root, &rel))
-		goto out;
-	m.root = root;
-	m.rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (m.rootfd < 0) {
-		cli_error("why", "%s: %s", root, strerror(errno));
-		goto out;
-	}
-	ret = explain_in(&m, arg, rel);
-	close(m.rootfd);
-out:
-	free(root);
-	free(rel);
-	return ret;
-}
-
-static int explain(const struct why_ctx *w, const char *arg)
-{
-	char *rel;
-	int ret;
-
-	if (!w->root)
-		return explain_mounted(w, arg);
-	rel = to_rel(w, arg);
-	if (!rel)
-		return SFS_EXIT_USAGE;
-	ret = explain_in(w, arg, rel);
-	free(rel);
-	return ret;
-}
-
 /*
  * The inbox's version map for BACKING root, read only, when CONF has a
  * state-dir; NULL, said once, when it cannot be opened (e.g. owned by the
@@ -885,19 +850,53 @@ static struct state_store *open_state(const struct why_ctx *w)
 	return st;
 }
 
-/* Does rel's last part end in sig-suffix, after one byte at least? */
-static bool is_sig_name(const struct why_ctx *w, const char *rel)
-{
-	const char *slash = strrchr(rel, '/'), *base = slash ? slash + 1 : rel;
-	size_t n = strlen(base), sl = strlen(w->cfg->sig_suffix);
+static int explain_in(const struct why_ctx *w, const char *arg,
+		      const char *rel);
 
-	return n > sl && !strcmp(base + n - sl, w->cfg->sig_suffix);
+/* ARG in a mounted inbox: the same, for its BACKING. */
+static int explain_mounted(const struct why_ctx *w, const char *arg)
+{
+	struct why_ctx m = *w;
+	char *root = NULL, *rel = NULL;
+	int ret = SFS_EXIT_USAGE;
+
+	if (from_mount(arg, &root, &rel))
+		goto out;
+	m.root = root;
+	m.rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (m.rootfd < 0) {
+		cli_error("why", "%s: %s", root, strerror(errno));
+		goto out;
+	}
+	m.state = open_state(&m);
+	ret = explain_in(&m, arg, rel);
+	state_close(m.state);
+	close(m.rootfd);
+out:
+	free(root);
+	free(rel);
+	return ret;
+}
+
+static int explain(const struct why_ctx *w, const char *arg)
+{
+	char *rel;
+	int ret;
+
+	if (!w->root)
+		return explain_mounted(w, arg);
+	rel = to_rel(w, arg);
+	if (!rel)
+		return SFS_EXIT_USAGE;
+	ret = explain_in(w, arg, rel);
+	free(rel);
+	return ret;
 }
 
 static int explain_in(const struct why_ctx *w, const char *arg, const char *rel)
 {
-	struct why_ctx s = *w;
 	struct why_result res;
+	size_t flen;
 	int ret;
 
 	if (*rel && sfs_path_check(rel, strlen(rel))) {
@@ -905,20 +904,18 @@ static int explain_in(const struct why_ctx *w, const char *arg, const char *rel)
 			  rel);
 		return SFS_EXIT_USAGE;
 	}
-	s.state = open_state(w);
-	judge(&s, rel, &res);
-	if (res.kind == WK_MISSING && is_sig_name(w, rel)) {
-		/* No name of the tree there: FILE + sig-suffix is FILE's. */
+	judge(w, rel, &res);
+	/* No name of the tree there: FILE + sig-suffix is FILE's. */
+	flen = sfs_path_sig_of(rel, strlen(rel), w->cfg->sig_suffix);
+	if (res.kind == WK_MISSING && flen) {
 		char file[PATH_MAX];
 
-		snprintf(file, sizeof(file), "%.*s",
-			 (int)(strlen(rel) - strlen(w->cfg->sig_suffix)), rel);
-		ret = say_sig(&s, arg, file);
+		snprintf(file, sizeof(file), "%.*s", (int)flen, rel);
+		ret = say_sig(w, arg, file);
 	} else {
-		ret = say(&s, arg, rel, &res);
+		ret = say(w, arg, rel, &res);
 	}
 	sig_info_clear(&res.info);
-	state_close(s.state);
 	return ret;
 }
 
@@ -951,10 +948,13 @@ int why_files(const struct why_options *o)
 		cli_error("why", "--root %s: %s", o->root, strerror(errno));
 		goto out;
 	}
+	/* Every PATH under --root shares one (a mounted PATH opens its own). */
+	w.state = o->root ? open_state(&w) : NULL;
 	ret = SFS_EXIT_OK;
 	for (int i = 0; i < o->nargs; i++)
 		ret = worse(ret, explain(&w, o->args[i]));
 out:
+	state_close(w.state);
 	if (w.rootfd >= 0)
 		close(w.rootfd);
 	verifier_free(w.v);

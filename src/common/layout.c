@@ -65,6 +65,40 @@ int sfs_name_from_backing(const char *bname, size_t len, char *out,
 	return 0;
 }
 
+int sfs_path_to_slot(const char *path, size_t len, char *out, size_t size,
+		     size_t *olen)
+{
+	const size_t n = sizeof(SFS_SIG_SUFFIX) - 1;
+	const char *base;
+	size_t blen;
+	int ret;
+
+	if (len == 0)
+		return -EINVAL;
+	if (size < n)
+		return -ENAMETOOLONG;
+	ret = sfs_path_to_backing(path, len, out, size - n, &blen);
+	if (ret)
+		return ret;
+	base = memrchr(out, '/', blen);
+	base = base ? base + 1 : out;
+	if ((size_t)(out + blen - base) + n > NAME_MAX)
+		return -ENAMETOOLONG;
+	memcpy(out + blen, SFS_SIG_SUFFIX, n + 1);
+	*olen = blen + n;
+	return 0;
+}
+
+size_t sfs_path_sig_of(const char *path, size_t len, const char *suffix)
+{
+	size_t n = strlen(suffix);
+
+	if (len <= n || memcmp(path + len - n, suffix, n) ||
+	    path[len - n - 1] == '/')
+		return 0;
+	return len - n;
+}
+
 typedef int (*name_map)(const char *, size_t, char *, size_t *);
 
 /* Each component of path through map, joined by '/' again. */

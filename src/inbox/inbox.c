@@ -28,6 +28,7 @@
 #include "signetfs/verify.h"
 #include "signetfs/stats.h"
 #include "signetfs/config.h"
+#include "signetfs/layout.h"
 #include "signetfs/state.h"
 #include "fuse/sfuse.h"
 #include "signetfs/log.h"
@@ -92,13 +93,7 @@ static int file_attr(struct inbox *ib, const char *path, size_t len,
 
 size_t inbox_sig_of(const struct inbox *ib, const char *path, size_t len)
 {
-	const char *sfx = ib->cfg->sig_suffix;
-	size_t n = strlen(sfx);
-
-	if (len <= n || memcmp(path + len - n, sfx, n) ||
-	    path[len - n - 1] == '/')
-		return 0;
-	return len - n;
+	return sfs_path_sig_of(path, len, ib->cfg->sig_suffix);
 }
 
 /* NAME.sig is there when NAME verifies; in audit mode when it exists. */

@@ -16,18 +16,14 @@
 static int backing_path(const char *path, bool sig, char *out)
 {
 	size_t len, n = sizeof(SFS_SIG_SUFFIX) - 1;
-	const char *base;
+	int ret;
 
-	if (sfs_path_to_backing(path, strlen(path), out, PATH_MAX - n, &len))
-		return -ENOENT;
-	if (!sig)
-		return 0;
-	base = strrchr(out, '/');
-	base = base ? base + 1 : out;
-	if (!len || strlen(base) + n > NAME_MAX)
-		return -ENOENT;
-	memcpy(out + len, SFS_SIG_SUFFIX, n + 1);
-	return 0;
+	if (sig)
+		ret = sfs_path_to_slot(path, strlen(path), out, PATH_MAX, &len);
+	else
+		ret = sfs_path_to_backing(path, strlen(path), out, PATH_MAX - n,
+					  &len);
+	return ret ? -ENOENT : 0;
 }
 
 /*

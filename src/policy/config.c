@@ -218,19 +218,23 @@ static int parse_sig_suffix(struct parse_state *st, const char *v, char *out)
 	return 0;
 }
 
+int config_parse_mode(const char *v, enum sfs_mode *mode)
+{
+	if (!strcmp(v, "strict"))
+		*mode = SFS_MODE_STRICT;
+	else if (!strcmp(v, "audit"))
+		*mode = SFS_MODE_AUDIT;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 static int inbox_key(struct parse_state *st, const char *k, const char *v)
 {
 	struct sfs_config *c = st->cfg;
 
-	if (!strcmp(k, "mode")) {
-		if (!strcmp(v, "strict"))
-			c->mode = SFS_MODE_STRICT;
-		else if (!strcmp(v, "audit"))
-			c->mode = SFS_MODE_AUDIT;
-		else
-			return -EINVAL;
-		return 0;
-	}
+	if (!strcmp(k, "mode"))
+		return config_parse_mode(v, &c->mode);
 	if (!strcmp(k, "signer-sha256"))
 		return policy_parse_pins(v, &c->pins, &c->n_pins);
 	if (!strcmp(k, "path-binding"))

@@ -178,6 +178,44 @@ static void test_layout_paths(void **state)
 			 -ENAMETOOLONG);
 }
 
+/* A writer's path's signature slot: its stored path + ".sig". */
+static void test_path_to_slot(void **state)
+{
+	char out[PATH_MAX], name[NAME_MAX + 1];
+	size_t n;
+
+	(void)state;
+	assert_int_equal(
+	    sfs_path_to_slot("d.sig/f.sig", 11, out, sizeof(out), &n), 0);
+	assert_string_equal(out, "d.sig~/f.sig~.sig");
+	assert_int_equal(n, 17);
+	assert_int_equal(sfs_path_to_slot("", 0, out, sizeof(out), &n),
+			 -EINVAL);
+	assert_int_equal(sfs_path_to_slot("a//b", 4, out, sizeof(out), &n),
+			 -EINVAL);
+	/* Stored, but its slot's name would be too long: no signature. */
+	memset(name, 'a', NAME_MAX - 3);
+	assert_int_equal(
+	    sfs_path_to_slot(name, NAME_MAX - 4, out, sizeof(out), &n), 0);
+	assert_int_equal(
+	    sfs_path_to_slot(name, NAME_MAX - 3, out, sizeof(out), &n),
+	    -ENAMETOOLONG);
+	assert_int_equal(sfs_path_to_slot("f", 1, out, 5, &n), -ENAMETOOLONG);
+	assert_int_equal(sfs_path_to_slot("f", 1, out, 6, &n), 0);
+}
+
+/* FILE + sig-suffix names FILE's signature; FILE's last part not empty. */
+static void test_path_sig_of(void **state)
+{
+	(void)state;
+	assert_int_equal(sfs_path_sig_of("d/f.sig", 7, ".sig"), 3);
+	assert_int_equal(sfs_path_sig_of("f.asc", 5, ".asc"), 1);
+	assert_int_equal(sfs_path_sig_of("f.sig", 5, ".asc"), 0);
+	assert_int_equal(sfs_path_sig_of(".sig", 4, ".sig"), 0);
+	assert_int_equal(sfs_path_sig_of("d/.sig", 6, ".sig"), 0);
+	assert_int_equal(sfs_path_sig_of("", 0, ".sig"), 0);
+}
+
 static void test_atomic_write(void **state)
 {
 	char dir[] = "/tmp/sfs-unit-XXXXXX";
@@ -274,6 +312,8 @@ int main(void)
 	    cmocka_unit_test(test_layout_names),
 	    cmocka_unit_test(test_layout_bijection),
 	    cmocka_unit_test(test_layout_paths),
+	    cmocka_unit_test(test_path_to_slot),
+	    cmocka_unit_test(test_path_sig_of),
 	    cmocka_unit_test(test_sig_name),
 	    cmocka_unit_test(test_atomic_write),
 	    cmocka_unit_test(test_relative),

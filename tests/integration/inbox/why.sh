@@ -8,7 +8,9 @@
 # 1), explain it and say what to do. A served file is served for `why`
 # too (exit 0), with its signer. What the inbox hides without a verdict
 # or a record (missing, symlink, FIFO, a file below a symlinked directory)
-# and a .sig (shown beside a served file only), a writer's own FILE.sig
+# and a .sig (shown beside a served file only; in audit mode every slot,
+# its file there or not), a name too long to have a slot (no-signature,
+# as the inbox says), a writer's own FILE.sig
 # (layout 2: stored as FILE.sig~, served under its name, which then is no
 # signature), paths given as BACKING stores them, directories, audit mode
 # (served, the reason in user.signetfs.reason)
@@ -205,8 +207,12 @@ PY
 
 # 257 components: one more than policy evaluates.
 deep=deep$(printf '/d%.0s' $(seq 255))/f
+# A name that is stored but whose slot's name would pass NAME_MAX: it
+# can have no signature (the inbox says no-signature, not an I/O error).
+long=r/$(printf 'n%.0s' $(seq 253))
 declare -A want=(
 	[r/no-signature]=no-signature
+	[$long]=no-signature
 	[r/sig-empty]=sig-empty
 	[r/sig-too-large]=sig-too-large
 	[r/sig-malformed]=sig-malformed
@@ -335,6 +341,11 @@ sign_with "$CONF" w/rel.tar.gz "w/rel.tar.gz.sig~"
 ln -s good "$B/ok/link"
 ln -s ../ok "$B/n/linkdir"
 mkfifo "$B/n/fifo"
+# Signatures without their file: of none (o/gone), of a FIFO (o/fifo).
+mkdir -p "$B/o"
+mkfifo "$B/o/fifo"
+cp "$B/ok/good.sig" "$B/o/gone.sig"
+cp "$B/ok/good.sig" "$B/o/fifo.sig"
 
 # why_of REL [ARGS]: why's output in $T/why.out, its exit code in $rc.
 why_of() {
@@ -432,6 +443,12 @@ has "$B/ok/good.sig" "$B/ok/good.sig: served: the signature of ok/good, which is
 # Several at once: the worst exit code.
 why_of ok/good r/no-signature
 [ "$rc" -eq 1 ] || fail "why of a served and a refused file: exit $rc, want 1"
+# One run, one read of the version map, each PATH judged against it.
+why_of st/rollback ok/good st/state-error
+[ "$rc" -eq 1 ] && grep -qx "st/rollback: not served: rollback" "$T/why.out" &&
+	grep -qx "st/state-error: not served: state-error" "$T/why.out" &&
+	grep -q "^ok/good: served: verified" "$T/why.out" ||
+	{ cat "$T/why.out" >&2; fail "why of several paths with a state-dir: exit $rc"; }
 
 # Hidden without a verdict or a record: the inbox's view, then why's.
 for c in n/missing:not-found ok/link:not-regular-file n/linkdir/good:not-regular-file \
@@ -453,6 +470,12 @@ why_of r/content-digest.sig
 grep -qF "r/content-digest.sig: not served: it is the signature of r/content-digest" "$T/why.out" &&
 	grep -qF "r/content-digest: not served: content-digest" "$T/why.out" ||
 	{ cat "$T/why.out" >&2; fail "why r/content-digest.sig"; }
+for rel in o/gone.sig o/fifo.sig; do
+	hidden "$rel"
+	why_of "$rel"
+	[ "$rc" -eq 1 ] && grep -qF "$rel: not served: it is the signature of ${rel%.sig}" "$T/why.out" ||
+		{ cat "$T/why.out" >&2; fail "why $rel: exit $rc"; }
+done
 
 # Without --root: PATH as a web server opens it in the mount, BACKING the
 # mount's source (the one reader of /proc/self/mountinfo the double-mount
@@ -508,6 +531,13 @@ for rel in r/no-signature r/revoked pinned/signer-not-pinned; do
 	[ "$(head -n1 "$T/why.out")" = "$rel: served unverified (audit mode; user.signetfs.reason says why): $x" ] &&
 		[ "$x" = "${want[$rel]}" ] ||
 		{ cat "$T/why.out" >&2; fail "why --mode audit $rel: xattr '$x'"; }
+done
+# Every signature slot that is a regular file, its file there or not.
+for rel in o/gone.sig o/fifo.sig ok/good.sig; do
+	visible "$rel"
+	why_of --mode audit "$rel"
+	[ "$rc" -eq 0 ] && grep -qF "$rel: served: the signature of ${rel%.sig} (audit mode shows every one)" "$T/why.out" ||
+		{ cat "$T/why.out" >&2; fail "why --mode audit $rel: exit $rc"; }
 done
 ib_umount
 
