@@ -13,6 +13,7 @@
 
 struct sfs_config;
 struct sfs_verifier;
+struct sfs_trust_config;
 
 /* An id list; any = true matches everyone ("*"). */
 struct sfs_ids {
@@ -123,11 +124,15 @@ void policy_rule_free(struct sfs_rule *r);
 void policy_tsa(const struct sfs_config *cfg, const struct sfs_rule *r,
 		struct sfs_tsa_config *out);
 /*
- * Load every TSA trust store cfg names ([signetfs] and each [rule]) into
- * v, so the verdict can check tokens wherever they apply. 0 or -errno.
+ * The verifier every verdict of cfg uses: the trust store, directory and
+ * CRL of trust (cfg's own, or the CLI's overrides), and every TSA trust
+ * store cfg names ([signetfs] and each [rule]), so tokens are checked
+ * wherever they apply. One place, so that no caller (inbox, outbox,
+ * verify, why, migrate) judges with less. 0 or -errno, *out NULL then.
  */
-int policy_verifier_tsa(const struct sfs_config *cfg, struct sfs_verifier *v,
-			struct sfs_error *err);
+int policy_verifier_new(const struct sfs_config *cfg,
+			const struct sfs_trust_config *trust,
+			struct sfs_verifier **out, struct sfs_error *err);
 /*
  * The TSA clients of cfg: one per distinct (url, trust, policy), opened
  * once. policy_tsas_for() picks the one where RULE applies (NULL: no

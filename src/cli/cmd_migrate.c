@@ -498,7 +498,7 @@ static int load(struct migration *m, const char *conf)
 	struct sfs_error err = {0};
 
 	if (config_load(conf, &m->cfg, &err) ||
-	    verifier_new(&m->cfg->trust, &m->v, &err)) {
+	    policy_verifier_new(m->cfg, &m->cfg->trust, &m->v, &err)) {
 		cli_error("migrate", "%s", err.msg);
 		return SFS_EXIT_USAGE;
 	}

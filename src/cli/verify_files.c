@@ -258,8 +258,7 @@ static int load_trust(struct verify_job *j, struct verify_options *o,
 		cli_error("verify", "out of memory");
 		return -1;
 	}
-	if (verifier_new(&tc, &j->v, &err) ||
-	    policy_verifier_tsa(j->cfg, j->v, &err)) {
+	if (policy_verifier_new(j->cfg, &tc, &j->v, &err)) {
 		cli_error("verify", "%s", err.msg);
 		return -1;
 	}

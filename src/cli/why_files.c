@@ -935,8 +935,7 @@ int why_files(const struct why_options *o)
 	int ret = SFS_EXIT_USAGE;
 
 	if (config_load(o->config, &cfg, &err) ||
-	    verifier_new(&cfg->trust, &w.v, &err) ||
-	    policy_verifier_tsa(cfg, w.v, &err)) {
+	    policy_verifier_new(cfg, &cfg->trust, &w.v, &err)) {
 		cli_error("why", "%s", err.msg);
 		goto out;
 	}

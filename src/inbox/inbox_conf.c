@@ -48,7 +48,8 @@ static int trusted_verifier(const struct sfs_config *cfg, struct inbox_conf *c,
 			      strerror(-ret));
 		return ret;
 	}
-	ret = verifier_new(&cfg->trust, &c->verifier, err);
+	/* Built between two digests: a file changed meanwhile is noticed. */
+	ret = policy_verifier_new(cfg, &cfg->trust, &c->verifier, err);
 	if (ret)
 		return ret;
 	if (config_trust_digest(cfg, after) || memcmp(after, c->trust, 32))
@@ -67,8 +68,6 @@ static int conf_new(const struct sfs_config *cfg, struct sfs_config *owned,
 		return -ENOMEM;
 	}
 	ret = trusted_verifier(cfg, c, err);
-	if (!ret)
-		ret = policy_verifier_tsa(cfg, c->verifier, err);
 	if (ret) {
 		verifier_free(c->verifier);
 		free(c);

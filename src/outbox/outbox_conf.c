@@ -102,9 +102,7 @@ int ob_conf_new(struct outbox *ob, struct sfs_config *cfg, bool owned,
 		return -EINVAL;
 	}
 	if ((cfg->trust.cafile || cfg->trust.capath) &&
-	    (verifier_new(&cfg->trust, &c->verifier, &verr) != 0 ||
-	     policy_verifier_tsa(cfg, c->verifier, &verr) != 0)) {
-		verifier_free(c->verifier);
+	    policy_verifier_new(cfg, &cfg->trust, &c->verifier, &verr) != 0) {
 		sfs_error_set(err, verr.code ? verr.code : -EINVAL,
 			      SFS_EXIT_USAGE, "%s", verr.msg);
 		keyring_close(c->ring);

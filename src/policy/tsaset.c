@@ -28,7 +28,7 @@ void policy_tsa(const struct sfs_config *cfg, const struct sfs_rule *r,
 		out->parallel = r->tsa.parallel;
 }
 
-int policy_verifier_tsa(const struct sfs_config *cfg, struct sfs_verifier *v,
+static int verifier_tsa(const struct sfs_config *cfg, struct sfs_verifier *v,
 			struct sfs_error *err)
 {
 	struct sfs_tsa_config t;
@@ -43,6 +43,21 @@ int policy_verifier_tsa(const struct sfs_config *cfg, struct sfs_verifier *v,
 			return ret;
 	}
 	return 0;
+}
+
+int policy_verifier_new(const struct sfs_config *cfg,
+			const struct sfs_trust_config *trust,
+			struct sfs_verifier **out, struct sfs_error *err)
+{
+	int ret = verifier_new(trust, out, err);
+
+	if (!ret)
+		ret = verifier_tsa(cfg, *out, err);
+	if (ret) {
+		verifier_free(*out);
+		*out = NULL;
+	}
+	return ret;
 }
 
 struct tsaset_entry {
