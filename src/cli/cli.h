@@ -139,7 +139,8 @@ int cli_mounts_each(int (*fn)(const struct cli_mount *m, void *ctx), void *ctx);
  * the [rule], and so the TSA); audited as timestamp / timestamp-failed.
  * failed counts the files that are not stamped now (already stamped ones
  * are fine). after_sign: part of `sign`, whose files without a TSA are
- * left alone.
+ * left alone. sync: the stamped .sig is written as durably as the signed
+ * one was (`sign --sync`, the config's sync-sig).
  */
 struct sfs_tsaset;
 struct audit_log;
@@ -152,7 +153,7 @@ struct stamp_run {
 	const char *root;
 	char **files;
 	size_t n;
-	bool verbose, after_sign;
+	bool verbose, after_sign, sync;
 	size_t failed;
 };
 int stamp_files(struct stamp_run *r);

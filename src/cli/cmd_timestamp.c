@@ -80,6 +80,7 @@ static int run(const char *conf, const char *root, bool recursive, bool verbose,
 	if (walk < 0)
 		goto out;
 	r.cfg = cfg;
+	r.sync = cfg->sync_sig;
 	r.files = files.v;
 	r.n = files.n;
 	if (stamp_files(&r)) {

@@ -550,7 +550,8 @@ static int stamp_signed(struct sign_job *j, size_t n,
 			      .audit = j->audit,
 			      .root = j->root,
 			      .verbose = o->verbose,
-			      .after_sign = true};
+			      .after_sign = true,
+			      .sync = j->sync};
 	char **ok = calloc(n ? n : 1, sizeof(*ok));
 
 	if (!j->tsas || !ok) {

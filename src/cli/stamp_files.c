@@ -85,7 +85,8 @@ static const char *prepare(struct stamp_run *r, const char *file,
 }
 
 /* Replace FILE.sig, as readable and owned as it was, if it is unchanged. */
-static const char *install(const struct stamp_item *it)
+static const char *install(const struct stamp_run *r,
+			   const struct stamp_item *it)
 {
 	uint8_t *now = NULL;
 	size_t len = 0;
@@ -98,7 +99,7 @@ static const char *install(const struct stamp_item *it)
 	}
 	free(now);
 	ret = cli_install_sig(it->sig, it->job.out, it->job.out_len,
-			      it->st.st_mode & 07777, &it->st, false);
+			      it->st.st_mode & 07777, &it->st, r->sync);
 	return ret ? "cannot write FILE.sig" : NULL;
 }
 
@@ -133,7 +134,7 @@ static void result(struct stamp_run *r, struct stamp_item *it, size_t i)
 		return;
 	}
 	if (it->job.err == 0)
-		why = install(it);
+		why = install(r, it);
 	if (it->job.err == 0 && why) {
 		it->job.err = -EIO;
 		snprintf(it->job.why, sizeof(it->job.why), "%s", why);

@@ -23,6 +23,23 @@ echo "interop two" >"$B/two"
 cp "$B/one.sig" "$SFS_TMP/one.stamped"
 stamped "$B/one" || fail "not stamped"
 
+# sign --sync: the stamped .sig replaces the signed one as durably (each
+# written with an fsync before its rename: two file fsyncs). Twin: without
+# --sync, none.
+echo "durable" >"$B/three"
+echo "plain" >"$B/four"
+file_fsyncs() { grep -c "fsync([0-9]*<$B/[^>]*\.sig>)" "$1" || true; }
+strace -f -y -e trace=fsync,fdatasync -o "$SFS_TMP/sync.st" \
+	"$SIGNETFS" sign --config "$CONF" --root "$B" --sync "$B/three" ||
+	fail "sign --sync"
+stamped "$B/three" || fail "three not stamped"
+[ "$(file_fsyncs "$SFS_TMP/sync.st")" -eq 2 ] ||
+	fail "sign --sync: $(file_fsyncs "$SFS_TMP/sync.st") .sig fsyncs, want 2 (signed, stamped)"
+strace -f -y -e trace=fsync,fdatasync -o "$SFS_TMP/nosync.st" \
+	"$SIGNETFS" sign --config "$CONF" --root "$B" "$B/four" || fail "sign"
+[ "$(file_fsyncs "$SFS_TMP/nosync.st")" -eq 0 ] ||
+	fail "sign without --sync fsynced a .sig"
+
 openssl cms -verify -binary -inform DER -in "$B/one.sig" -content "$B/one" \
 	-CAfile "$K/ca.pem" -purpose any -out /dev/null 2>"$SFS_TMP/cms.err" ||
 	fail "openssl cms -verify: $(cat "$SFS_TMP/cms.err")"
