@@ -399,6 +399,12 @@ static int journal_write(struct migration *m)
 }
 
 /* The moves of an interrupted run: 1 when there is one, 0 if not. */
+/* A single name: not empty, no '/', not "." or "..". */
+static bool one_name(const char *n)
+{
+	return *n && !strchr(n, '/') && strcmp(n, ".") && strcmp(n, "..");
+}
+
 static int journal_read(struct migration *m)
 {
 	const char *f[4];
@@ -423,6 +429,10 @@ static int journal_read(struct migration *m)
 			off += (size_t)(z - p) + 1;
 		}
 		if (!ret && (strcmp(f[0], "R") && strcmp(f[0], "U")))
+			ret = -EPROTO;
+		/* Names within their directory: renameat does not confine. */
+		if (!ret &&
+		    (!one_name(f[2]) || (*f[0] == 'R' && !one_name(f[3]))))
 			ret = -EPROTO;
 		if (!ret)
 			ret =

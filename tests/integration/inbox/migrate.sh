@@ -116,6 +116,24 @@ else
 	note "no chattr +i here: the resume case is not run"
 fi
 
+# --- a planted plan cannot move names out of their directory ---
+# The plan's names are single components; one naming ../ (planted by
+# whoever could write BACKING) is refused before any step runs.
+B4=$T/old4
+mkdir -p "$B4/in"
+old "$B4" in/y.sig~
+echo outside >"$T/outside"
+printf 'R\0in\0../../outside\0moved\0' >"$B4/.signetfs-migrate.sig.sig"
+rc=0
+"$SIGNETFS" migrate --config "$CONF" "$B4" >"$T/mig4" 2>&1 || rc=$?
+[ "$rc" = 2 ] || fail "a planted plan naming ../: exit $rc $(cat "$T/mig4")"
+[ -e "$T/outside" ] && [ ! -e "$B4/in/moved" ] || fail "a planted plan moved a file from outside BACKING"
+# Twin: the same plan with names of its own directory runs.
+printf 'R\0in\0y.sig~\0y.sig~~\0' >"$B4/.signetfs-migrate.sig.sig"
+"$SIGNETFS" migrate --config "$CONF" "$B4" >"$T/mig4" 2>&1 ||
+	fail "a well-formed plan: $(cat "$T/mig4")"
+[ -e "$B4/in/y.sig~~" ] || fail "the well-formed plan did not run"
+
 # --- twins: migrate refuses a file it cannot verify, and changes nothing ---
 B2=$T/old2
 mkdir -p "$B2"
