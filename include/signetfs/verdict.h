@@ -28,7 +28,9 @@ struct verdict_sig {
 /*
  * sfs_read_file_at()'s result as verdict_sig.read. A NAME.sig that is not
  * a regular file (-EINVAL: a FIFO, device, directory or symlink) is no
- * signature, as the inbox, which never opens one, sees it.
+ * signature, as the inbox, which never opens one, sees it; nor is one
+ * whose name would be over NAME_MAX (-ENAMETOOLONG: a file of 252-255
+ * bytes has no slot, sfs_path_to_slot).
  */
 enum verify_reason verdict_read_reason(int err);
 

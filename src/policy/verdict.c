@@ -23,6 +23,7 @@ enum verify_reason verdict_read_reason(int err)
 		return VR_OK;
 	case -ENOENT:
 	case -EINVAL:
+	case -ENAMETOOLONG:
 		return VR_NO_SIG;
 	case -EFBIG:
 		return VR_SIG_TOO_LARGE;

@@ -222,6 +222,8 @@ static void test_sig_read(void **state)
 	/* A FIFO or device named NAME.sig is no signature. */
 	assert_int_equal(verdict_read_reason(-EINVAL), VR_NO_SIG);
 	assert_int_equal(verdict_read_reason(-EFBIG), VR_SIG_TOO_LARGE);
+	/* No slot can exist for a name of 252-255 bytes: as the inbox. */
+	assert_int_equal(verdict_read_reason(-ENAMETOOLONG), VR_NO_SIG);
 	assert_int_equal(verdict_read_reason(-EACCES), VR_IO);
 }
 
