@@ -188,35 +188,27 @@ static void unref_path(struct outbox *ob, struct bk_inode *i,
  * Under the file's lock (every change of a .sig happens under it, or
  * under ns_lock held exclusively): replace REL.sig by the stamped one only
  * if it still is, byte for byte, the one that was sent. A write that
- * removed it, a new signature, a rename: the token is dropped.
+ * removed it, a new signature, a rename: the token is dropped. Installed
+ * as a close installs it: moded and owned like the file, the directory's
+ * mtime kept.
  */
-static int install_locked(struct outbox *ob, const char *rel,
-			  const struct tsa_job *j)
+static int install_locked(struct outbox *ob, struct bk_inode *i,
+			  const char *rel, const struct tsa_job *j)
 {
-	char name[NAME_MAX + 1], base[NAME_MAX + 1];
 	uint8_t *now = NULL;
 	size_t len = 0;
 	struct stat st;
-	int dfd, ret;
+	int ret;
 
-	dfd = bk_open_parent(&ob->bk, rel, base);
-	if (dfd < 0)
-		return dfd;
-	ret = ob_sig_name(base, name);
-	if (ret == 0)
-		ret = sfs_read_file_at(dfd, name, SFS_SIG_MAX, &now, &len);
+	ret = read_sig(ob, rel, &now, &len);
 	if (ret == 0 && (len != j->sig_len || memcmp(now, j->sig, len)))
 		ret = -ESTALE;
-	if (ret == 0 && fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		ret = -errno;
-	if (ret == 0)
-		ret = sfs_write_atomic_at(dfd, name, j->out, j->out_len,
-					  ob_sig_mode(st.st_mode),
-					  ob_conf(ob)->cfg->sync_sig);
-	if (ret == 0)
-		ob_own_like(ob, dfd, name, &st);
 	free(now);
-	close(dfd);
+	if (ret == 0)
+		ret = bk_stat(&ob->bk, i, &st);
+	if (ret == 0)
+		ret = ob_install_sig(ob, rel, j->out, j->out_len, &st,
+				     ob_conf(ob)->cfg->sync_sig);
 	return ret;
 }
 
@@ -230,7 +222,7 @@ static int install(struct outbox *ob, const char *rel, const struct tsa_job *j)
 	i = ref_path(ob, rel, refs, &n);
 	if (i) {
 		pthread_mutex_lock(&i->lock);
-		ret = install_locked(ob, rel, j);
+		ret = install_locked(ob, i, rel, j);
 		pthread_mutex_unlock(&i->lock);
 	}
 	unref_path(ob, i, refs, n);
