@@ -820,7 +820,7 @@ bool ob_sig_is_ours(struct outbox *ob, const char *rel,
 static const char *vouched_locked(struct outbox *ob, struct bk_inode *i)
 {
 	char rel[PATH_MAX], base[NAME_MAX + 1];
-	struct ob_sigcheck c;
+	struct ob_sigcheck c = {0}; /* c.reason: NULL if no check ran */
 	const char *why = NULL;
 	int dfd, fd = -1, ret;
 	size_t len;
