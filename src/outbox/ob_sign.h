@@ -82,6 +82,8 @@ int ob_sign_digest(struct outbox *ob, const char *rel, size_t rel_len,
 		   size_t *der_len, char *why, size_t why_len);
 /* BASE.sig into out (NAME_MAX + 1 bytes); -ENAMETOOLONG if too long. */
 int ob_sig_name(const char *base, char *out);
+/* REL.sig's bytes (*der malloc'd), no symlink followed out of BACKING. */
+int ob_read_sig(struct outbox *ob, const char *rel, uint8_t **der, size_t *len);
 /*
  * NAME in dfd (a .sig or its temp file) owned like its file, as if the
  * writer had written it, when the daemon acts as the caller.

@@ -309,21 +309,30 @@ static uint64_t sig_seen_version(struct outbox *ob, int dfd, const char *name)
 	return v;
 }
 
+int ob_read_sig(struct outbox *ob, const char *rel, uint8_t **der, size_t *len)
+{
+	char name[NAME_MAX + 1], base[NAME_MAX + 1];
+	int dfd = bk_open_parent(&ob->bk, rel, base), ret;
+
+	if (dfd < 0)
+		return dfd;
+	ret = ob_sig_name(base, name);
+	if (ret == 0)
+		ret = sfs_read_file_at(dfd, name, SFS_SIG_MAX, der, len);
+	close(dfd);
+	return ret;
+}
+
 /* The version REL.sig carries now (see sig_seen_version). */
 static uint64_t rel_seen_version(struct outbox *ob, const char *rel)
 {
-	char name[NAME_MAX + 1], base[NAME_MAX + 1];
+	uint8_t *der = NULL;
 	uint64_t v = 0;
-	int dfd;
+	size_t len = 0;
 
-	if (!ob->state)
-		return 0;
-	dfd = bk_open_parent(&ob->bk, rel, base);
-	if (dfd < 0)
-		return 0;
-	if (ob_sig_name(base, name) == 0)
-		v = sig_seen_version(ob, dfd, name);
-	close(dfd);
+	if (ob->state && ob_read_sig(ob, rel, &der, &len) == 0)
+		sig_peek_version(der, len, &v);
+	free(der);
 	return v;
 }
 
@@ -820,7 +829,7 @@ bool ob_sig_is_ours(struct outbox *ob, const char *rel,
 static const char *vouched_locked(struct outbox *ob, struct bk_inode *i)
 {
 	char rel[PATH_MAX], base[NAME_MAX + 1];
-	struct ob_sigcheck c;
+	struct ob_sigcheck c = {0}; /* c.reason: NULL if no check ran */
 	const char *why = NULL;
 	int dfd, fd = -1, ret;
 	size_t len;

@@ -1,14 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 /* The outbox's background stamper: RFC 3161 tokens added after the close. */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "ob_sign.h"
 #include "ob_stamp.h"
@@ -130,22 +128,6 @@ void ob_stamp_enqueue(struct outbox *ob, const char *rel, const uint8_t *der,
 	pthread_mutex_unlock(&st->lock);
 }
 
-/* REL.sig's bytes, read without following a symlink out of BACKING. */
-static int read_sig(struct outbox *ob, const char *rel, uint8_t **der,
-		    size_t *len)
-{
-	char name[NAME_MAX + 1], base[NAME_MAX + 1];
-	int dfd = bk_open_parent(&ob->bk, rel, base), ret;
-
-	if (dfd < 0)
-		return dfd;
-	ret = ob_sig_name(base, name);
-	if (ret == 0)
-		ret = sfs_read_file_at(dfd, name, SFS_SIG_MAX, der, len);
-	close(dfd);
-	return ret;
-}
-
 /*
  * The file's inode, pinned: the table's, or looked up along REL as the
  * kernel would (a reference each, dropped by unref_path) when the kernel
@@ -188,35 +170,27 @@ static void unref_path(struct outbox *ob, struct bk_inode *i,
  * Under the file's lock (every change of a .sig happens under it, or
  * under ns_lock held exclusively): replace REL.sig by the stamped one only
  * if it still is, byte for byte, the one that was sent. A write that
- * removed it, a new signature, a rename: the token is dropped.
+ * removed it, a new signature, a rename: the token is dropped. Installed
+ * as a close installs it: moded and owned like the file, the directory's
+ * mtime kept.
  */
-static int install_locked(struct outbox *ob, const char *rel,
-			  const struct tsa_job *j)
+static int install_locked(struct outbox *ob, struct bk_inode *i,
+			  const char *rel, const struct tsa_job *j)
 {
-	char name[NAME_MAX + 1], base[NAME_MAX + 1];
 	uint8_t *now = NULL;
 	size_t len = 0;
 	struct stat st;
-	int dfd, ret;
+	int ret;
 
-	dfd = bk_open_parent(&ob->bk, rel, base);
-	if (dfd < 0)
-		return dfd;
-	ret = ob_sig_name(base, name);
-	if (ret == 0)
-		ret = sfs_read_file_at(dfd, name, SFS_SIG_MAX, &now, &len);
+	ret = ob_read_sig(ob, rel, &now, &len);
 	if (ret == 0 && (len != j->sig_len || memcmp(now, j->sig, len)))
 		ret = -ESTALE;
-	if (ret == 0 && fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		ret = -errno;
-	if (ret == 0)
-		ret = sfs_write_atomic_at(dfd, name, j->out, j->out_len,
-					  ob_sig_mode(st.st_mode),
-					  ob_conf(ob)->cfg->sync_sig);
-	if (ret == 0)
-		ob_own_like(ob, dfd, name, &st);
 	free(now);
-	close(dfd);
+	if (ret == 0)
+		ret = bk_stat(&ob->bk, i, &st);
+	if (ret == 0)
+		ret = ob_install_sig(ob, rel, j->out, j->out_len, &st,
+				     ob_conf(ob)->cfg->sync_sig);
 	return ret;
 }
 
@@ -230,7 +204,7 @@ static int install(struct outbox *ob, const char *rel, const struct tsa_job *j)
 	i = ref_path(ob, rel, refs, &n);
 	if (i) {
 		pthread_mutex_lock(&i->lock);
-		ret = install_locked(ob, rel, j);
+		ret = install_locked(ob, i, rel, j);
 		pthread_mutex_unlock(&i->lock);
 	}
 	unref_path(ob, i, refs, n);
@@ -262,7 +236,8 @@ static void prepare(struct outbox *ob, struct batch *b)
 	for (size_t k = 0; k < b->n; k++) {
 		b->der[k] = NULL;
 		b->tsa[k] = tsa_for(ob, b->e[k]->rel);
-		if (!b->tsa[k] || read_sig(ob, b->e[k]->rel, &b->der[k], &len))
+		if (!b->tsa[k] ||
+		    ob_read_sig(ob, b->e[k]->rel, &b->der[k], &len))
 			continue;
 		sha256(b->der[k], len, sha);
 		if (memcmp(sha, b->e[k]->sha, 32)) {
@@ -496,7 +471,7 @@ void ob_stamp_status(struct outbox *ob, struct bk_inode *i, char *out,
 	int stamped = -1;
 
 	if (bk_relpath(&ob->bk, i, rel, &n) == 0 &&
-	    read_sig(ob, rel, &der, &dlen) == 0)
+	    ob_read_sig(ob, rel, &der, &dlen) == 0)
 		stamped = tsa_sig_stamped(der, dlen, &gen);
 	free(der);
 	n = strlen(out);

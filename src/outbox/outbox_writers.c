@@ -253,6 +253,19 @@ static bool maps_hold(pid_t pid, pid_t tid, dev_t dev, ino_t ino)
 	return held;
 }
 
+/*
+ * The descriptor tables and address spaces one close has read (a task of
+ * each): a table shared by several tasks is read once per close, whether
+ * they are threads of one process, a thread's own tid among the new pids
+ * (every number in a short span is looked at), or a CLONE_FILES or vfork
+ * child: its answer is in what the close found already. Past the arrays'
+ * end tables are read again: slower, same answer.
+ */
+struct ob_scanned {
+	pid_t files[32], vms[32];
+	size_t nf, nv;
+};
+
 /* Did an earlier task of set[0..n) have tid's table (KCMP_FILES, _VM)? */
 static bool seen(const pid_t *set, size_t n, pid_t tid, int type)
 {
@@ -266,13 +279,12 @@ static bool seen(const pid_t *set, size_t n, pid_t tid, int type)
  * Every task of process pid, not only its leader: a leader that exited
  * leaves an empty /proc/PID/fdinfo and maps while its threads live on,
  * and a thread that called unshare(CLONE_FILES) has a table of its own.
- * Tables and address spaces shared by several tasks are read once.
+ * Tables and address spaces in sc are not read again.
  */
-static enum ob_hold proc_holds(struct outbox *ob, pid_t pid, ino_t ino)
+static enum ob_hold proc_holds(struct outbox *ob, pid_t pid, ino_t ino,
+			       struct ob_scanned *sc)
 {
 	enum ob_hold held = OB_HOLD_NONE;
-	pid_t files[16], vms[16];
-	size_t nf = 0, nv = 0;
 	struct dirent *de;
 	char path[64];
 	DIR *d;
@@ -288,9 +300,9 @@ static enum ob_hold proc_holds(struct outbox *ob, pid_t pid, ino_t ino)
 		if (!isdigit((unsigned char)de->d_name[0]))
 			continue;
 		tid = (pid_t)strtol(de->d_name, NULL, 10);
-		if (!seen(files, nf, tid, KCMP_FILES)) {
-			if (nf < ARRAY_SIZE(files))
-				files[nf++] = tid;
+		if (!seen(sc->files, sc->nf, tid, KCMP_FILES)) {
+			if (sc->nf < ARRAY_SIZE(sc->files))
+				sc->files[sc->nf++] = tid;
 			h = fds_hold(pid, tid, ino);
 			if (h)
 				sfs_debug("inode %ju: task %d of %d has %s",
@@ -301,9 +313,10 @@ static enum ob_hold proc_holds(struct outbox *ob, pid_t pid, ino_t ino)
 			if (h > held)
 				held = h;
 		}
-		if (held != OB_HOLD_SILENT && !seen(vms, nv, tid, KCMP_VM)) {
-			if (nv < ARRAY_SIZE(vms))
-				vms[nv++] = tid;
+		if (held != OB_HOLD_SILENT &&
+		    !seen(sc->vms, sc->nv, tid, KCMP_VM)) {
+			if (sc->nv < ARRAY_SIZE(sc->vms))
+				sc->vms[sc->nv++] = tid;
 			if (maps_hold(pid, tid, ob->fuse_dev, ino)) {
 				sfs_debug("inode %ju: task %d of %d maps it "
 					  "shared",
@@ -424,7 +437,7 @@ static ssize_t pids_since(pid_t mark, pid_t last, pid_t max, pid_t **out)
  * file: they inherited the descriptor and may still write through it.
  */
 static enum ob_hold new_procs_hold(struct outbox *ob, pid_t opener, pid_t mark,
-				   ino_t ino)
+				   ino_t ino, struct ob_scanned *sc)
 {
 	pid_t last = ob_last_pid(), set[64], *pids;
 	enum ob_hold held = OB_HOLD_NONE;
@@ -446,7 +459,7 @@ static enum ob_hold new_procs_hold(struct outbox *ob, pid_t opener, pid_t mark,
 			continue;
 		if (t.ppid != 1 && !in_set(set, n_set, t.ppid))
 			continue;
-		held = proc_holds(ob, p, ino);
+		held = proc_holds(ob, p, ino, sc);
 		if (held)
 			break;
 		if (n_set < ARRAY_SIZE(set)) {
@@ -467,13 +480,14 @@ enum ob_hold ob_still_held(struct outbox *ob, const struct ob_file *f,
 			   const struct ob_exit *closer, ino_t ino)
 {
 	enum ob_hold h = OB_HOLD_NONE, c;
+	struct ob_scanned sc = {0};
 
 	/* An exiting task has no descriptors or mappings left to scan. */
 	if (!closer->exiting)
-		h = proc_holds(ob, f->tgid, ino);
+		h = proc_holds(ob, f->tgid, ino, &sc);
 	if (h == OB_HOLD_SILENT)
 		return h;
-	c = new_procs_hold(ob, f->tgid, f->pid_mark, ino);
+	c = new_procs_hold(ob, f->tgid, f->pid_mark, ino, &sc);
 	return c > h ? c : h;
 }
 

@@ -36,7 +36,7 @@ static void status_from_disk_locked(struct outbox *ob, struct bk_inode *i,
 				    struct ob_inode *s)
 {
 	char rel[PATH_MAX], reason[96], base[NAME_MAX + 1];
-	struct ob_sigcheck c;
+	struct ob_sigcheck c = {0}; /* c.reason: NULL if no check ran */
 	int dfd, fd = -1, ret;
 	size_t len;
 

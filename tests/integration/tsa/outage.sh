@@ -74,6 +74,18 @@ for mode in down "slow 5" garbage; do
 		fail "$mode: signetfs timestamp after recovery"
 	stamped "$B/cli-$f" || fail "$mode: cli-$f not stamped by timestamp"
 done
+# A token that lands later replaces NAME.sig as the close did: the
+# directory keeps the mtime its writer set (rsync -a), as in
+# outbox/dir_mtime. The TSA answers garbage until the mtime is set.
+tsa_mode garbage
+mkdir "$M/d"
+echo stamped later >"$M/d/f"
+touch -m -d 2001-02-03T04:05:06 "$M/d"
+want=$(stat -c %Y "$B/d")
+wait_for 15 audited_event "$LOG" timestamp-failed d/f || fail "d/f: no timestamp-failed record"
+tsa_mode ok
+wait_for 90 is_stamped d/f || fail "d/f: not stamped: $(st d/f)"
+[ "$(stat -c %Y "$B/d")" = "$want" ] || fail "the token for d/f changed d's mtime"
 # -r: everything is stamped now; a second run changes nothing.
 cp "$B/down.txt.sig" "$SFS_TMP/before"
 "$SIGNETFS" timestamp --config "$CONF" --root "$B" -r "$B" || fail "timestamp -r"
