@@ -11,6 +11,7 @@
 #include "ob_dirtime.h"
 #include "ob_inode.h"
 #include "ob_ops.h"
+#include "ob_sign.h"
 #include "outbox.h"
 #include "signetfs/layout.h"
 #include "signetfs/log.h"
@@ -98,7 +99,7 @@ void ob_op_readlink(fuse_req_t req, fuse_ino_t ino)
 static int unlink_at(struct outbox *ob, fuse_req_t req, int pfd,
 		     const char *name)
 {
-	char sig[NAME_MAX + 8];
+	char sig[NAME_MAX + 1];
 	struct bk_inode *i = NULL;
 	struct stat st;
 	int ret = 0;
@@ -112,8 +113,8 @@ static int unlink_at(struct outbox *ob, fuse_req_t req, int pfd,
 	if (AS_CALLER(ob, req, unlinkat(pfd, name, 0)) < 0)
 		ret = -errno;
 	if (ret == 0 && S_ISREG(st.st_mode) && !ob->no_sign &&
-	    (size_t)snprintf(sig, sizeof(sig), "%s.sig", name) <= NAME_MAX &&
-	    unlinkat(pfd, sig, 0) < 0 && errno != ENOENT)
+	    ob_sig_name(name, sig) == 0 && unlinkat(pfd, sig, 0) < 0 &&
+	    errno != ENOENT)
 		sfs_err("unlink %s: cannot remove its .sig: %s", name,
 			strerror(errno));
 	if (i) {
