@@ -11,15 +11,7 @@
 # the descriptor is still found among those thousands, and its write is
 # signed by its own close, not by the opener's.
 . "$(dirname "$0")/common.sh"
-sfs_need_fuse
-[ -n "${P11FAULT:-}" ] && [ -e "$P11FAULT" ] || skip "no p11fault module"
-TOK=$SFS_TMP/tok
-sfs_init "$TOK"
-sed -i "s|^module = .*|module = $P11FAULT|" "$TOK/signetfs.conf"
-CTL=$SFS_TMP/p11fault.ctl
-echo 'C_Sign.delay_ms=300' >"$CTL"
-export P11FAULT_MODULE=/usr/lib/softhsm/libsofthsm2.so
-export P11FAULT_CONTROL=$CTL
+ob_p11fault_token C_Sign.delay_ms=300
 ob_start
 
 # writer NAME HOW: open NAME, start 1,500 processes (each gone at once),

@@ -4,6 +4,22 @@
 # shellcheck source=../lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
+# ob_p11fault_token [RULES...]: the token's module is p11fault
+# (tests/p11fault) in front of SoftHSM, ruled by $CTL (RULES its first
+# lines); ob_start then mounts with it. Skips without the module.
+ob_p11fault_token() {
+	sfs_need_fuse
+	[ -n "${P11FAULT:-}" ] && [ -e "$P11FAULT" ] || skip "no p11fault module"
+	TOK=$SFS_TMP/tok
+	sfs_init "$TOK"
+	sed -i "s|^module = .*|module = $P11FAULT|" "$TOK/signetfs.conf"
+	CTL=$SFS_TMP/p11fault.ctl
+	: >"$CTL"
+	[ $# -eq 0 ] || printf '%s\n' "$@" >"$CTL"
+	export P11FAULT_MODULE=/usr/lib/softhsm/libsofthsm2.so
+	export P11FAULT_CONTROL=$CTL P11FAULT_LOG=$SFS_TMP/p11fault.log
+}
+
 # ob_start [--no-sign] [-o OPTS] [CONF_EXTRA_LINES]: sets TOK B M CONF CA
 ob_start() {
 	local extra=() conf_extra=""

@@ -7,15 +7,7 @@
 # cleared the next write is signed without a remount. A delay is not a
 # failure: the close waits for the token (there is no timeout).
 . "$(dirname "$0")/common.sh"
-sfs_need_fuse
-[ -n "${P11FAULT:-}" ] && [ -e "$P11FAULT" ] || skip "no p11fault module"
-TOK=$SFS_TMP/tok
-sfs_init "$TOK"
-sed -i "s|^module = .*|module = $P11FAULT|" "$TOK/signetfs.conf"
-CTL=$SFS_TMP/p11fault.ctl
-: >"$CTL"
-export P11FAULT_MODULE=/usr/lib/softhsm/libsofthsm2.so
-export P11FAULT_CONTROL=$CTL P11FAULT_LOG=$SFS_TMP/p11fault.log
+ob_p11fault_token
 ob_start
 src=$SFS_TMP/src
 head -c 200000 /dev/urandom >"$src"

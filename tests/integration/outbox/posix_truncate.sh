@@ -10,15 +10,7 @@
 # does not fail the truncation: audited (sign-failed), no valid .sig,
 # status failed. Twins: the same truncations sign when the token works.
 . "$(dirname "$0")/common.sh"
-sfs_need_fuse
-[ -n "${P11FAULT:-}" ] && [ -e "$P11FAULT" ] || skip "no p11fault module"
-TOK=$SFS_TMP/tok
-sfs_init "$TOK"
-sed -i "s|^module = .*|module = $P11FAULT|" "$TOK/signetfs.conf"
-CTL=$SFS_TMP/p11fault.ctl
-: >"$CTL"
-export P11FAULT_MODULE=/usr/lib/softhsm/libsofthsm2.so
-export P11FAULT_CONTROL=$CTL P11FAULT_LOG=$SFS_TMP/p11fault.log
+ob_p11fault_token
 control() { printf '%s\n' "$@" >"$CTL.new"; mv "$CTL.new" "$CTL"; }
 # truncate(2) by path (truncate(1) opens the file: its close signs)
 tr() { python3 -c 'import os, sys; os.truncate(sys.argv[1], int(sys.argv[2]))' "$@"; }
