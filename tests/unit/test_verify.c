@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/cms.h>
@@ -816,6 +817,39 @@ static void test_chain_cache_revoked_on_reload(void **state)
 	X509_free(cert);
 }
 
+/*
+ * A CA found only in the trust directory (loaded by OpenSSL when a chain
+ * asks for it) still ends a cached OK at its notAfter: the directory's
+ * files are read for their boundaries when the verifier is built.
+ */
+static void test_chain_cache_trust_dir(void **state)
+{
+	X509 *cert = signer_valid(-DAY, 400 * DAY, 67);
+	time_t ca_na = time_of(X509_get0_notAfter(F.ca));
+	struct sfs_trust_config tc = {0};
+	struct sfs_verifier *v = NULL;
+	struct sfs_error err = {0};
+	char dir[96], p[128];
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/capath", F.dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(p, sizeof(p), "%s/%08lx.0", dir, X509_subject_name_hash(F.ca));
+	pki_write_cert(p, F.ca);
+	tc.capath = dir;
+	assert_int_equal(verifier_new(&tc, &v, &err), 0);
+	verifier_set_now(v, ca_na - 60);
+	expect_at(v, cert, 0, VR_OK);
+	verifier_set_now(v, ca_na - 1);
+	expect_at(v, cert, 0, VR_OK);
+	assert_int_equal(verifier_chain_builds(v), 1);
+	verifier_set_now(v, ca_na);
+	expect_at(v, cert, 0, VR_EXPIRED);
+	assert_int_equal(verifier_chain_builds(v), 2);
+	verifier_free(v);
+	X509_free(cert);
+}
+
 static void test_pins(void **state)
 {
 	uint8_t pins[2][32], *der;
@@ -1131,6 +1165,7 @@ int main(void)
 	    cmocka_unit_test(test_chain_cache_twins),
 	    cmocka_unit_test(test_chain_cache_expiry),
 	    cmocka_unit_test(test_chain_cache_revoked_on_reload),
+	    cmocka_unit_test(test_chain_cache_trust_dir),
 	    cmocka_unit_test(test_pins),
 	    cmocka_unit_test(test_tampered_attribute),
 	    cmocka_unit_test(test_signature_value_flipped),
