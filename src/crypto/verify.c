@@ -2,6 +2,7 @@
 /* Verify v1 signatures: strict format, attributes, signature, chain, policy. */
 #include <dirent.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "signetfs/log.h"
 #include "signetfs/sigbuild.h"
 #include "signetfs/verify.h"
+#include "chain_int.h"
 #include "tsa_int.h"
 
 struct sfs_verifier {
@@ -24,6 +26,10 @@ struct sfs_verifier {
 	bool crl_check;
 	bool at_signing_time;
 	time_t crl_until; /* earliest nextUpdate of the CRLs, 0: none */
+	/* Chain verdicts of this trust epoch (NULL: none kept). */
+	struct verify_chain_cache *cc;
+	atomic_uint_fast64_t chain_builds; /* X509_verify_cert() calls */
+	time_t now;			   /* tests: "now" of chain checks */
 	/* TSA trust stores by file name (verifier_add_tsa, before sharing). */
 	struct {
 		char *file;
@@ -32,17 +38,27 @@ struct sfs_verifier {
 	size_t n_tsa;
 };
 
+/*
+ * A signer's chain to verify: the signer, the certificates the CMS
+ * carries, and (keyed) their identity for the chain-verdict cache.
+ */
+struct chain_req {
+	X509 *signer;
+	STACK_OF(X509) * untrusted;
+	struct verify_chain_key key;
+	bool keyed;
+};
+
 /* RFC 3161 (T1-T9), at the end of this file. */
 static enum verify_reason check_stamp(struct sfs_verifier *v,
 				      CMS_SignerInfo *si,
 				      const struct verify_tsa *tsa,
 				      struct sig_info *info);
 static enum verify_reason check_chain_stamped(struct sfs_verifier *v,
-					      X509 *signer,
-					      STACK_OF(X509) * untrusted,
+					      const struct chain_req *q,
 					      time_t gen, time_t *until);
-static enum verify_reason chain_pass(struct sfs_verifier *v, X509 *signer,
-				     STACK_OF(X509) * untrusted,
+static enum verify_reason chain_pass(struct sfs_verifier *v,
+				     const struct chain_req *q,
 				     const time_t *at, bool crl,
 				     bool cert_validity, time_t *until);
 
@@ -315,6 +331,7 @@ int verifier_new(const struct sfs_trust_config *cfg, struct sfs_verifier **out,
 
 	if (!v)
 		return -ENOMEM;
+	atomic_init(&v->chain_builds, 0);
 	v->store = X509_STORE_new();
 	if (!v->store)
 		goto fail;
@@ -334,6 +351,10 @@ int verifier_new(const struct sfs_trust_config *cfg, struct sfs_verifier **out,
 		v->crl_check = true;
 	}
 	v->at_signing_time = cfg->at_signing_time;
+	/* Without a cache every file's chain is verified: slower, not less. */
+	if (verify_chain_cache_new(v->store, cfg->capath, &v->cc))
+		sfs_debug("verifier: no chain-verdict cache (%s unreadable)",
+			  cfg->capath ? cfg->capath : "trust store");
 	ERR_clear_error();
 	*out = v;
 	return 0;
@@ -348,6 +369,7 @@ void verifier_free(struct sfs_verifier *v)
 	if (!v)
 		return;
 	X509_STORE_free(v->store);
+	verify_chain_cache_free(v->cc);
 	for (size_t i = 0; i < v->n_tsa; i++) {
 		free(v->tsa[i].file);
 		X509_STORE_free(v->tsa[i].store);
@@ -538,10 +560,6 @@ static int ignore_cert_validity(int ok, X509_STORE_CTX *ctx)
 	return ok;
 }
 
-/*
- * One X509_verify_cert(): at *at (NULL: now), with the CRL checks or
- * without, with or without the certificate validity periods.
- */
 /* The first notAfter in the chain a verification built. */
 static time_t chain_until(X509_STORE_CTX *ctx)
 {
@@ -554,29 +572,39 @@ static time_t chain_until(X509_STORE_CTX *ctx)
 	return until;
 }
 
-static enum verify_reason chain_pass(struct sfs_verifier *v, X509 *signer,
-				     STACK_OF(X509) * untrusted,
-				     const time_t *at, bool crl,
-				     bool cert_validity, time_t *until)
+/* "Now" for chain checks: the clock, or a test's. */
+static time_t chain_now(const struct sfs_verifier *v)
+{
+	return v->now ? v->now : time(NULL);
+}
+
+/*
+ * One X509_verify_cert() at t, with the CRL checks or without, with or
+ * without the certificate validity periods. An OK's chain's first
+ * notAfter in *cu.
+ */
+static enum verify_reason chain_build(struct sfs_verifier *v,
+				      const struct chain_req *q, time_t t,
+				      bool crl, bool cert_validity, time_t *cu)
 {
 	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
 	enum verify_reason r = VR_INTERNAL;
 
-	if (!ctx || !X509_STORE_CTX_init(ctx, v->store, signer, untrusted))
+	if (!ctx ||
+	    !X509_STORE_CTX_init(ctx, v->store, q->signer, q->untrusted))
 		goto out;
 	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_X509_STRICT);
 	if (crl)
 		X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_CRL_CHECK |
 						  X509_V_FLAG_CRL_CHECK_ALL);
-	if (at)
-		X509_STORE_CTX_set_time(ctx, 0, *at);
+	/* Always t, "now" too: the time the cache's cell is drawn around. */
+	X509_STORE_CTX_set_time(ctx, 0, t);
 	if (!cert_validity)
 		X509_STORE_CTX_set_verify_cb(ctx, ignore_cert_validity);
+	atomic_fetch_add_explicit(&v->chain_builds, 1, memory_order_relaxed);
 	if (X509_verify_cert(ctx) == 1) {
 		r = VR_OK;
-		/* Judged now: it holds until a certificate expires. */
-		if (!at && cert_validity)
-			*until = earlier(*until, chain_until(ctx));
+		*cu = chain_until(ctx);
 	} else {
 		r = chain_reason(X509_STORE_CTX_get_error(ctx));
 	}
@@ -585,17 +613,53 @@ out:
 	return r;
 }
 
+/*
+ * A chain verification at *at (NULL: now), from the verifier's cache
+ * when an OK for the same certificates, asked the same way, holds at
+ * that time (chain_int.h); refusals are always verified again.
+ */
+static enum verify_reason chain_pass(struct sfs_verifier *v,
+				     const struct chain_req *q,
+				     const time_t *at, bool crl,
+				     bool cert_validity, time_t *until)
+{
+	time_t t = at ? *at : chain_now(v), cu = 0, lo, hi;
+	struct verify_chain_key k;
+	enum verify_reason r;
+	bool cached = v->cc && q->keyed;
+
+	if (cached) {
+		k = q->key;
+		k.how = (crl ? VERIFY_CHAIN_CRL : 0) |
+			(cert_validity ? VERIFY_CHAIN_VALIDITY : 0);
+	}
+	if (cached && verify_chain_cache_get(v->cc, &k, t, &cu)) {
+		r = VR_OK;
+	} else {
+		r = chain_build(v, q, t, crl, cert_validity, &cu);
+		if (r == VR_OK && cached) {
+			verify_chain_cell(v->cc, q->signer, q->untrusted, t,
+					  &lo, &hi);
+			verify_chain_cache_put(v->cc, &k, lo, hi, cu);
+		}
+	}
+	/* Judged now: it holds until a certificate expires. */
+	if (r == VR_OK && !at && cert_validity)
+		*until = earlier(*until, cu);
+	return r;
+}
+
 /* The validity periods at a time, then (crl_check) the CRL now. */
-static enum verify_reason chain_at(struct sfs_verifier *v, X509 *signer,
-				   STACK_OF(X509) * untrusted, time_t at,
+static enum verify_reason chain_at(struct sfs_verifier *v,
+				   const struct chain_req *q, time_t at,
 				   time_t *until)
 {
 	enum verify_reason r;
 
-	r = chain_pass(v, signer, untrusted, &at, false, true, until);
+	r = chain_pass(v, q, &at, false, true, until);
 	if (r || !v->crl_check)
 		return r;
-	return chain_pass(v, signer, untrusted, NULL, true, false, until);
+	return chain_pass(v, q, NULL, true, false, until);
 }
 
 /*
@@ -605,23 +669,22 @@ static enum verify_reason chain_at(struct sfs_verifier *v, X509 *signer,
  * for a signature that claims an older time, and a signature older than
  * the CRL's thisUpdate is not refused for it.
  */
-static enum verify_reason check_chain(struct sfs_verifier *v, X509 *signer,
-				      STACK_OF(X509) * untrusted,
+static enum verify_reason check_chain(struct sfs_verifier *v,
+				      const struct chain_req *q,
 				      time_t signing_time, time_t *until)
 {
-	time_t now = time(NULL);
+	time_t now = chain_now(v);
 
 	*until = v->crl_check ? v->crl_until : 0;
 	if (!v->at_signing_time)
-		return chain_pass(v, signer, untrusted, NULL, v->crl_check,
-				  true, until);
+		return chain_pass(v, q, NULL, v->crl_check, true, until);
 	/*
 	 * A signingTime that has not come yet is false, and would let a
 	 * certificate that is not valid yet sign today: never later than now.
 	 */
 	if (signing_time > now)
 		signing_time = now;
-	return chain_at(v, signer, untrusted, signing_time, until);
+	return chain_at(v, q, signing_time, until);
 }
 
 static bool codesign_eku(X509 *x)
@@ -718,6 +781,32 @@ static enum verify_reason parse_der(const uint8_t *der, size_t len,
 	return VR_OK;
 }
 
+/*
+ * The chain-verdict cache's key for a signer (its SHA-256) and the
+ * certificates the CMS carries, in their order: all a path can be built
+ * from besides the trust store. false when it cannot be computed.
+ */
+static bool chain_key(const uint8_t signer_sha256[32], STACK_OF(X509) * certs,
+		      struct verify_chain_key *k)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
+		  EVP_DigestUpdate(md, signer_sha256, 32);
+
+	for (int i = 0; ok && i < sk_X509_num(certs); i++) {
+		uint8_t h[32];
+		unsigned int n = sizeof(h);
+
+		ok =
+		    X509_digest(sk_X509_value(certs, i), EVP_sha256(), h, &n) &&
+		    n == sizeof(h) && EVP_DigestUpdate(md, h, n);
+	}
+	ok = ok && EVP_DigestFinal_ex(md, k->certs, NULL);
+	EVP_MD_CTX_free(md);
+	k->how = 0;
+	return ok;
+}
+
 static enum verify_reason check_signer(struct sfs_verifier *v,
 				       CMS_ContentInfo *cms, CMS_SignerInfo *si,
 				       const struct verify_policy *pol,
@@ -725,6 +814,7 @@ static enum verify_reason check_signer(struct sfs_verifier *v,
 				       struct sig_info *info)
 {
 	STACK_OF(X509) *certs = NULL;
+	struct chain_req q;
 	enum verify_reason r;
 	X509 *signer = NULL;
 	unsigned int fplen = 32;
@@ -753,12 +843,14 @@ static enum verify_reason check_signer(struct sfs_verifier *v,
 	if (r)
 		return r;
 	certs = CMS_get1_certs(cms);
+	q.signer = signer;
+	q.untrusted = certs;
+	q.keyed = chain_key(info->signer_sha256, certs, &q.key);
 	if (info->stamp_time)
-		r = check_chain_stamped(v, signer, certs, info->stamp_time,
+		r = check_chain_stamped(v, &q, info->stamp_time,
 					&info->valid_until);
 	else
-		r = check_chain(v, signer, certs, info->signing_time,
-				&info->valid_until);
+		r = check_chain(v, &q, info->signing_time, &info->valid_until);
 	sk_X509_pop_free(certs, X509_free);
 	if (r)
 		return r;
@@ -1066,14 +1158,23 @@ static enum verify_reason check_stamp(struct sfs_verifier *v,
  * until the CRL's nextUpdate, not until the certificate expires.
  */
 static enum verify_reason check_chain_stamped(struct sfs_verifier *v,
-					      X509 *signer,
-					      STACK_OF(X509) * untrusted,
+					      const struct chain_req *q,
 					      time_t gen, time_t *until)
 {
 	enum verify_reason r;
 
 	*until = v->crl_check ? v->crl_until : 0;
-	r = chain_at(v, signer, untrusted, gen, until);
+	r = chain_at(v, q, gen, until);
 	/* The CRL pass lets these two through: they are genTime's. */
 	return r == VR_EXPIRED || r == VR_NOT_YET_VALID ? VR_TSA_TIME : r;
+}
+
+uint64_t verifier_chain_builds(struct sfs_verifier *v)
+{
+	return atomic_load_explicit(&v->chain_builds, memory_order_relaxed);
+}
+
+void verifier_set_now(struct sfs_verifier *v, time_t now)
+{
+	v->now = now;
 }

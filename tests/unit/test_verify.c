@@ -15,11 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/cms.h>
 #include <openssl/rand.h>
 
+#include "crypto/chain_int.h"
 #include "pki.h"
 #include "signetfs/sigbuild.h"
 #include "signetfs/verify.h"
@@ -593,6 +595,261 @@ static void test_signing_time_chain(void **state)
 	X509_free(both);
 }
 
+/* ---- The chain-verdict cache (crypto/chain_int.h) ---- */
+
+static time_t time_of(const ASN1_TIME *a)
+{
+	struct tm tm;
+
+	assert_true(ASN1_TIME_to_tm(a, &tm));
+	return timegm(&tm);
+}
+
+/* Sign data for p by (key, cert), verify it by v with pol: the reason. */
+static enum verify_reason file_by(struct sfs_verifier *v, EVP_PKEY *key,
+				  X509 *cert, const char *data, const char *p,
+				  const struct verify_policy *pol)
+{
+	enum verify_reason r;
+	uint8_t *der;
+	size_t len;
+
+	sign(data, strlen(data), p, key, cert, 0, &der, &len);
+	r = check_with(v, der, len, data, strlen(data), p, pol);
+	free(der);
+	return r;
+}
+
+/*
+ * A signer's chain is verified once per trust epoch, not once per file:
+ * other files by the same signer, and the same file again, are judged
+ * from the verifier's cache. What is not the chain is still per file.
+ */
+static void test_chain_once_per_signer(void **state)
+{
+	X509 *cert = signer_valid(-30 * DAY, 30 * DAY, 60);
+	struct sfs_verifier *v =
+	    crl_verifier(-3600, 30 * DAY, NULL, 0, F.ca_key, false);
+	struct sfs_verifier *st =
+	    crl_verifier(-3600, 30 * DAY, NULL, 0, F.ca_key, true);
+	uint8_t pin[32];
+	struct verify_policy pol = {.pins = (const uint8_t(*)[32])pin,
+				    .n_pins = 1};
+
+	(void)state;
+	assert_int_equal(verifier_chain_builds(v), 0);
+	assert_int_equal(file_by(v, F.key, cert, "one\n", "a/one", NULL),
+			 VR_OK);
+	assert_int_equal(verifier_chain_builds(v), 1);
+	assert_int_equal(file_by(v, F.key, cert, "two\n", "a/two", NULL),
+			 VR_OK);
+	assert_int_equal(file_by(v, F.key, cert, "one\n", "a/one", NULL),
+			 VR_OK);
+	assert_int_equal(verifier_chain_builds(v), 1);
+	/* Pins and the content are judged per file, cached chain or not. */
+	memset(pin, 0xab, sizeof(pin));
+	assert_int_equal(file_by(v, F.key, cert, "two\n", "a/two", &pol),
+			 VR_PIN_MISMATCH);
+	assert_int_equal(check_with(v, NULL, 0, "x", 1, "a/x", NULL),
+			 VR_SIG_EMPTY);
+	assert_int_equal(verifier_chain_builds(v), 1);
+	/*
+	 * validity = signing-time: two passes (the validity periods at
+	 * signingTime, the CRL now); another signingTime between the same
+	 * boundaries (here the signer's notBefore and the CRL's thisUpdate)
+	 * is judged from the cache, one past a boundary is not.
+	 */
+	expect_at(st, cert, -5 * DAY, VR_OK);
+	assert_int_equal(verifier_chain_builds(st), 2);
+	expect_at(st, cert, -4 * DAY, VR_OK);
+	assert_int_equal(verifier_chain_builds(st), 2);
+	expect_at(st, cert, -60, VR_OK);
+	assert_int_equal(verifier_chain_builds(st), 3);
+	verifier_free(v);
+	verifier_free(st);
+	X509_free(cert);
+}
+
+/*
+ * Forgery twins: a certificate with F.good's subject, issuer name and
+ * serial but another key, by a CA of F.ca's name, is refused although
+ * F.good's chain is cached; one by F.ca itself passes on its own check.
+ */
+static void test_chain_cache_twins(void **state)
+{
+	struct pki_cert_opts ca = {.cn = "test CA",
+				   .ca = true,
+				   .not_before = -86400 * 60,
+				   .not_after = 86400 * 365,
+				   .serial = 1};
+	struct pki_cert_opts o = {.cn = "signer",
+				  .codesign = true,
+				  .not_before = -3600,
+				  .not_after = 86400,
+				  .serial = 10};
+	EVP_PKEY *fake_key = pki_key();
+	X509 *fake_ca = pki_cert(&ca, fake_key, NULL, NULL);
+	X509 *twin = pki_cert(&o, F.other_key, fake_ca, fake_key);
+	X509 *twin_ca = pki_cert(&o, F.other_key, F.ca, F.ca_key);
+	struct sfs_trust_config tc = {.cafile = F.ca_pem};
+	struct sfs_verifier *v = NULL;
+	struct sfs_error err = {0};
+
+	(void)state;
+	assert_int_equal(X509_NAME_cmp(X509_get_subject_name(twin),
+				       X509_get_subject_name(F.good)),
+			 0);
+	assert_int_equal(X509_NAME_cmp(X509_get_issuer_name(twin),
+				       X509_get_issuer_name(F.good)),
+			 0);
+	assert_int_equal(ASN1_INTEGER_cmp(X509_get0_serialNumber(twin),
+					  X509_get0_serialNumber(F.good)),
+			 0);
+	assert_int_equal(verifier_new(&tc, &v, &err), 0);
+	assert_int_equal(file_by(v, F.key, F.good, "a\n", "t/a", NULL), VR_OK);
+	assert_int_equal(verifier_chain_builds(v), 1);
+	assert_int_equal(file_by(v, F.other_key, twin, "b\n", "t/b", NULL),
+			 VR_UNTRUSTED);
+	assert_int_equal(verifier_chain_builds(v), 2);
+	/* Refusals are not kept: verified again, refused again. */
+	assert_int_equal(file_by(v, F.other_key, twin, "b\n", "t/b", NULL),
+			 VR_UNTRUSTED);
+	assert_int_equal(verifier_chain_builds(v), 3);
+	assert_int_equal(file_by(v, F.other_key, twin_ca, "c\n", "t/c", NULL),
+			 VR_OK);
+	assert_int_equal(verifier_chain_builds(v), 4);
+	assert_int_equal(file_by(v, F.key, F.good, "d\n", "t/d", NULL), VR_OK);
+	assert_int_equal(verifier_chain_builds(v), 4);
+	verifier_free(v);
+	X509_free(twin);
+	X509_free(twin_ca);
+	X509_free(fake_ca);
+	EVP_PKEY_free(fake_key);
+}
+
+/*
+ * A cached OK ends where the chain or the CRL does, to the second: at
+ * the signer's notAfter, at the CRL's nextUpdate (the clock moved with
+ * verifier_set_now), and for a signingTime past the notAfter.
+ */
+static void test_chain_cache_expiry(void **state)
+{
+	X509 *brief = signer_valid(-DAY, 600, 63);
+	X509 *cert = signer_valid(-30 * DAY, 30 * DAY, 64);
+	X509 *old = signer_valid(-30 * DAY, -DAY, 65);
+	time_t na = time_of(X509_get0_notAfter(brief)), nb, nu;
+	struct sfs_verifier *v =
+	    crl_verifier(-3600, 3600, NULL, 0, F.ca_key, false);
+	struct sfs_verifier *w =
+	    crl_verifier(-3600, 3600, NULL, 0, F.ca_key, false);
+	struct sfs_verifier *st =
+	    crl_verifier(-3600, 30 * DAY, NULL, 0, F.ca_key, true);
+	struct sfs_trust_config tc = {.cafile = F.ca_pem};
+	struct sfs_verifier *u = NULL;
+	struct sfs_error err = {0};
+
+	(void)state;
+	verifier_set_now(v, na - 300);
+	expect_at(v, brief, 0, VR_OK);
+	verifier_set_now(v, na - 1);
+	expect_at(v, brief, 0, VR_OK);
+	assert_int_equal(verifier_chain_builds(v), 1);
+	verifier_set_now(v, na);
+	expect_at(v, brief, 0, VR_EXPIRED);
+	assert_int_equal(verifier_chain_builds(v), 2);
+	verifier_set_now(v, na - 1);
+	expect_at(v, brief, 0, VR_OK);
+	/* A clock set back before the signer's notBefore: refused. */
+	nb = time_of(X509_get0_notBefore(brief));
+	assert_int_equal(verifier_new(&tc, &u, &err), 0);
+	verifier_set_now(u, nb);
+	expect_at(u, brief, 0, VR_OK);
+	verifier_set_now(u, nb - 1);
+	expect_at(u, brief, 0, VR_NOT_YET_VALID);
+	assert_int_equal(verifier_chain_builds(u), 2);
+	/* The CRL's nextUpdate, the verdict's valid_until here. */
+	nu = until_of(w, cert);
+	assert_int_equal(verifier_chain_builds(w), 1);
+	verifier_set_now(w, nu - 1);
+	expect_at(w, cert, 0, VR_OK);
+	assert_int_equal(verifier_chain_builds(w), 1);
+	verifier_set_now(w, nu);
+	expect_at(w, cert, 0, VR_CRL_ERROR);
+	assert_int_equal(verifier_chain_builds(w), 2);
+	/* Signed while valid, cached; signed after its notAfter: refused. */
+	expect_at(st, old, -5 * DAY, VR_OK);
+	expect_at(st, old, -3 * DAY, VR_OK);
+	assert_int_equal(verifier_chain_builds(st), 2);
+	expect_at(st, old, -DAY / 2, VR_EXPIRED);
+	assert_int_equal(verifier_chain_builds(st), 3);
+	verifier_free(u);
+	verifier_free(v);
+	verifier_free(w);
+	verifier_free(st);
+	X509_free(brief);
+	X509_free(cert);
+	X509_free(old);
+}
+
+/*
+ * A CRL that revokes a cached signer comes with a new verifier (a reload
+ * is a new trust epoch): it refuses at once, the old one's cache is its
+ * own.
+ */
+static void test_chain_cache_revoked_on_reload(void **state)
+{
+	X509 *cert = signer_valid(-DAY, 30 * DAY, 66);
+	const long rev = 66;
+	struct sfs_verifier *old =
+	    crl_verifier(-3600, 30 * DAY, NULL, 0, F.ca_key, false);
+	struct sfs_verifier *now;
+
+	(void)state;
+	expect_at(old, cert, 0, VR_OK);
+	expect_at(old, cert, 0, VR_OK);
+	assert_int_equal(verifier_chain_builds(old), 1);
+	now = crl_verifier(-3600, 30 * DAY, &rev, 1, F.ca_key, false);
+	expect_at(now, cert, 0, VR_REVOKED);
+	expect_at(now, cert, 0, VR_REVOKED);
+	assert_int_equal(verifier_chain_builds(now), 2);
+	verifier_free(old);
+	verifier_free(now);
+	X509_free(cert);
+}
+
+/*
+ * A CA found only in the trust directory (loaded by OpenSSL when a chain
+ * asks for it) still ends a cached OK at its notAfter: the directory's
+ * files are read for their boundaries when the verifier is built.
+ */
+static void test_chain_cache_trust_dir(void **state)
+{
+	X509 *cert = signer_valid(-DAY, 400 * DAY, 67);
+	time_t ca_na = time_of(X509_get0_notAfter(F.ca));
+	struct sfs_trust_config tc = {0};
+	struct sfs_verifier *v = NULL;
+	struct sfs_error err = {0};
+	char dir[96], p[128];
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/capath", F.dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(p, sizeof(p), "%s/%08lx.0", dir, X509_subject_name_hash(F.ca));
+	pki_write_cert(p, F.ca);
+	tc.capath = dir;
+	assert_int_equal(verifier_new(&tc, &v, &err), 0);
+	verifier_set_now(v, ca_na - 60);
+	expect_at(v, cert, 0, VR_OK);
+	verifier_set_now(v, ca_na - 1);
+	expect_at(v, cert, 0, VR_OK);
+	assert_int_equal(verifier_chain_builds(v), 1);
+	verifier_set_now(v, ca_na);
+	expect_at(v, cert, 0, VR_EXPIRED);
+	assert_int_equal(verifier_chain_builds(v), 2);
+	verifier_free(v);
+	X509_free(cert);
+}
+
 static void test_pins(void **state)
 {
 	uint8_t pins[2][32], *der;
@@ -904,6 +1161,11 @@ int main(void)
 	    cmocka_unit_test(test_crl_judged_now),
 	    cmocka_unit_test(test_signing_time_chain),
 	    cmocka_unit_test(test_valid_until),
+	    cmocka_unit_test(test_chain_once_per_signer),
+	    cmocka_unit_test(test_chain_cache_twins),
+	    cmocka_unit_test(test_chain_cache_expiry),
+	    cmocka_unit_test(test_chain_cache_revoked_on_reload),
+	    cmocka_unit_test(test_chain_cache_trust_dir),
 	    cmocka_unit_test(test_pins),
 	    cmocka_unit_test(test_tampered_attribute),
 	    cmocka_unit_test(test_signature_value_flipped),
