@@ -19,7 +19,14 @@ struct ob_exit {
 	bool exiting; /* PF_EXITING, or a zombie */
 	int signal;   /* killed by this signal, else 0 */
 	int status;   /* exit status of a normal exit */
+	/*
+	 * A thread that is not its group's leader (exit_signal -1): its
+	 * /proc entry shows the group's tables, and no process has it as its
+	 * parent (a parent is always named by its thread group).
+	 */
+	bool thread;
 	pid_t ppid;
+	long nthreads;		  /* tasks in its thread group */
 	unsigned long long start; /* start time, clock ticks after boot */
 };
 

@@ -48,11 +48,13 @@ static ssize_t read_small(int dirfd, const char *path, char *buf, size_t len)
 }
 
 /*
- * /proc/PID/stat of a task. Field 4 is the parent, 9 the task's flags, 22
- * its start time, and the last (52) its exit_code, which do_exit() sets
- * before exit_mm() and exit_files() drop its mappings and descriptors: a
- * close or a write-back that comes from process exit shows PF_EXITING and
- * the wait status (signal number, or status << 8). A zombie keeps both.
+ * /proc/PID/stat of a task. Field 4 is the parent, 9 the task's flags, 20
+ * the number of tasks in its group, 22 its start time, 38 its exit_signal
+ * (-1 for a thread that is not the leader), and the last (52) its exit_code,
+ * which do_exit() sets before exit_mm() and exit_files() drop its mappings and
+ * descriptors: a close or a write-back that comes from process exit shows
+ * PF_EXITING and the wait status (signal number, or status << 8). A zombie
+ * keeps both.
  */
 void ob_parse_stat(char *buf, struct ob_exit *ex)
 {
@@ -76,8 +78,12 @@ void ob_parse_stat(char *buf, struct ob_exit *ex)
 			ex->ppid = (pid_t)strtol(tok, NULL, 10);
 		else if (field == 9)
 			flags = strtoul(tok, NULL, 10);
+		else if (field == 20)
+			ex->nthreads = strtol(tok, NULL, 10);
 		else if (field == 22)
 			ex->start = strtoull(tok, NULL, 10);
+		else if (field == 38)
+			ex->thread = strtol(tok, NULL, 10) == -1;
 		last = tok;
 	}
 	ex->known = field >= 52;
