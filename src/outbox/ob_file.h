@@ -121,6 +121,11 @@ enum ob_hold {
  */
 enum ob_hold ob_still_held(struct outbox *ob, const struct ob_file *f,
 			   const struct ob_exit *closer, ino_t ino);
+/*
+ * A descriptor open for writing on inode ino in the table of task tid of
+ * process pid (OB_HOLD_FD), or an io_uring instance (OB_HOLD_SILENT).
+ */
+enum ob_hold ob_fds_hold(pid_t pid, pid_t tid, ino_t ino);
 /* ob->fuse_dev from mountinfo, once mounted (ops->init). */
 void ob_find_fuse_dev(struct outbox *ob);
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <linux/kcmp.h>
 #include <sys/syscall.h>
@@ -45,6 +46,69 @@ static ssize_t read_small(int dirfd, const char *path, char *buf, size_t len)
 	if (n >= 0)
 		buf[n] = '\0';
 	return n;
+}
+
+/*
+ * /proc, opened once: every /proc path below is looked up from it (the
+ * scans of a close open hundreds). -errno: none (every lookup fails).
+ */
+static int proc_dir(void)
+{
+	static int dir = -1;
+	int fd = __atomic_load_n(&dir, __ATOMIC_ACQUIRE), expected = -1;
+
+	if (fd >= 0)
+		return fd;
+	fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (!__atomic_compare_exchange_n(&dir, &expected, fd, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		close(fd); /* another thread opened it first */
+		fd = expected;
+	}
+	return fd;
+}
+
+/*
+ * The entries of a /proc directory that are numbers (pids, tids, fds),
+ * read with getdents64 into buf: opendir's fstat and 32 KiB allocation
+ * came with every listing of a close.
+ */
+struct ob_numbers {
+	int fd;
+	size_t pos, len;
+	_Alignas(struct dirent64) char buf[4096];
+};
+
+/* Open the listing of /proc/PATH; false: no such directory (gone). */
+static bool numbers_open(struct ob_numbers *d, const char *path)
+{
+	d->pos = d->len = 0;
+	d->fd = openat(proc_dir(), path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return d->fd >= 0;
+}
+
+/* The next number's name, or NULL at the end (also on a read error). */
+static const char *numbers_next(struct ob_numbers *d)
+{
+	for (;;) {
+		ssize_t n;
+
+		while (d->pos < d->len) {
+			struct dirent64 *de =
+			    (struct dirent64 *)(d->buf + d->pos);
+
+			d->pos += de->d_reclen;
+			if (isdigit((unsigned char)de->d_name[0]))
+				return de->d_name;
+		}
+		n = getdents64(d->fd, d->buf, sizeof(d->buf));
+		if (n <= 0)
+			return NULL;
+		d->pos = 0;
+		d->len = (size_t)n;
+	}
 }
 
 /*
@@ -103,8 +167,8 @@ void ob_exit_state(pid_t pid, struct ob_exit *ex)
 	memset(ex, 0, sizeof(*ex));
 	if (pid <= 0)
 		return; /* another pid namespace: the kernel did not say */
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	n = read_small(AT_FDCWD, path, buf, sizeof(buf));
+	snprintf(path, sizeof(path), "%d/stat", (int)pid);
+	n = read_small(proc_dir(), path, buf, sizeof(buf));
 	if (n == -ENOENT || n == -ESRCH)
 		ex->gone = true;
 	else if (n > 0)
@@ -121,8 +185,8 @@ int ob_task_ids(pid_t pid, pid_t *tgid, gid_t *groups, int *ngroups)
 	*ngroups = 0;
 	if (pid <= 0)
 		return -ESRCH;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	n = read_small(AT_FDCWD, path, buf, sizeof(buf));
+	snprintf(path, sizeof(path), "%d/status", (int)pid);
+	n = read_small(proc_dir(), path, buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	for (line = strtok_r(buf, "\n", &save); line;
@@ -149,7 +213,7 @@ pid_t ob_last_pid(void)
 {
 	char buf[32];
 
-	if (read_small(AT_FDCWD, "/proc/sys/kernel/ns_last_pid", buf,
+	if (read_small(proc_dir(), "sys/kernel/ns_last_pid", buf,
 		       sizeof(buf)) <= 0)
 		return 0;
 	return (pid_t)strtol(buf, NULL, 10);
@@ -159,8 +223,7 @@ static pid_t pid_max(void)
 {
 	char buf[32];
 
-	if (read_small(AT_FDCWD, "/proc/sys/kernel/pid_max", buf,
-		       sizeof(buf)) <= 0)
+	if (read_small(proc_dir(), "sys/kernel/pid_max", buf, sizeof(buf)) <= 0)
 		return 4194304; /* PID_MAX_LIMIT on 64-bit */
 	return (pid_t)strtol(buf, NULL, 10);
 }
@@ -201,30 +264,47 @@ static enum ob_hold fdinfo_writes(int dirfd, const char *fd, ino_t ino)
  * before it calls ->flush. The match is by inode number only, so another
  * filesystem's file with the same number makes the close defer to the
  * release: late, never wrong.
+ *
+ * Only descriptors that can write have their fdinfo read: the mode of a
+ * /proc/PID/fd link is its open file's (fs/proc/fd.c: S_IWUSR for
+ * FMODE_WRITE), one lstat. A read-only descriptor cannot write, cannot be
+ * mapped shared and writable, and is no io_uring ring (opened O_RDWR).
  */
-static enum ob_hold fds_hold(pid_t pid, pid_t tid, ino_t ino)
+enum ob_hold ob_fds_hold(pid_t pid, pid_t tid, ino_t ino)
 {
 	enum ob_hold held = OB_HOLD_NONE;
+	struct ob_numbers d;
+	const char *fd;
 	char path[80];
-	struct dirent *de;
-	DIR *d;
+	int info = -1;
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/fdinfo", (int)pid,
-		 (int)tid);
-	d = opendir(path);
-	if (!d)
+	snprintf(path, sizeof(path), "%d/task/%d/fd", (int)pid, (int)tid);
+	if (!numbers_open(&d, path))
 		return OB_HOLD_NONE; /* gone, or exiting: no table left */
 	/* A ring outranks a descriptor: read on after a descriptor. */
-	while (held != OB_HOLD_SILENT && (de = readdir(d))) {
+	while (held != OB_HOLD_SILENT && (fd = numbers_next(&d))) {
+		struct stat st;
 		enum ob_hold h;
 
-		if (!isdigit((unsigned char)de->d_name[0]))
+		/* Not lstat-able (closed since, or else): fdinfo decides. */
+		if (fstatat(d.fd, fd, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    !(st.st_mode & S_IWUSR))
 			continue;
-		h = fdinfo_writes(dirfd(d), de->d_name, ino);
+		if (info < 0) {
+			snprintf(path, sizeof(path), "%d/task/%d/fdinfo",
+				 (int)pid, (int)tid);
+			info = openat(proc_dir(), path,
+				      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (info < 0)
+				break; /* gone */
+		}
+		h = fdinfo_writes(info, fd, ino);
 		if (h > held)
 			held = h;
 	}
-	closedir(d);
+	if (info >= 0)
+		close(info);
+	close(d.fd);
 	return held;
 }
 
@@ -237,12 +317,17 @@ static bool maps_hold(pid_t pid, pid_t tid, dev_t dev, ino_t ino)
 	char path[80], line[1024];
 	bool held = false;
 	FILE *f;
+	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/maps", (int)pid,
-		 (int)tid);
-	f = fopen(path, "re");
-	if (!f)
+	snprintf(path, sizeof(path), "%d/task/%d/maps", (int)pid, (int)tid);
+	fd = openat(proc_dir(), path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return false;
+	f = fdopen(fd, "r");
+	if (!f) {
+		close(fd);
+		return true; /* cannot tell: the release signs */
+	}
 	while (!held && fgets(line, sizeof(line), f)) {
 		char perms[8];
 		unsigned int ma, mi;
@@ -281,6 +366,35 @@ static bool seen(const pid_t *set, size_t n, pid_t tid, int type)
 	return false;
 }
 
+/* Task tid of process pid: its table and address space, unless seen. */
+static enum ob_hold task_holds(struct outbox *ob, pid_t pid, pid_t tid,
+			       ino_t ino, struct ob_scanned *sc)
+{
+	enum ob_hold held = OB_HOLD_NONE;
+
+	if (!seen(sc->files, sc->nf, tid, KCMP_FILES)) {
+		if (sc->nf < ARRAY_SIZE(sc->files))
+			sc->files[sc->nf++] = tid;
+		held = ob_fds_hold(pid, tid, ino);
+		if (held)
+			sfs_debug("inode %ju: task %d of %d has %s",
+				  (uintmax_t)ino, (int)tid, (int)pid,
+				  held == OB_HOLD_FD
+				      ? "another descriptor"
+				      : "it in an io_uring ring");
+	}
+	if (held != OB_HOLD_SILENT && !seen(sc->vms, sc->nv, tid, KCMP_VM)) {
+		if (sc->nv < ARRAY_SIZE(sc->vms))
+			sc->vms[sc->nv++] = tid;
+		if (maps_hold(pid, tid, ob->fuse_dev, ino)) {
+			sfs_debug("inode %ju: task %d of %d maps it shared",
+				  (uintmax_t)ino, (int)tid, (int)pid);
+			held = OB_HOLD_SILENT;
+		}
+	}
+	return held;
+}
+
 /*
  * Every task of process pid, not only its leader: a leader that exited
  * leaves an empty /proc/PID/fdinfo and maps while its threads live on,
@@ -291,47 +405,21 @@ static enum ob_hold proc_holds(struct outbox *ob, pid_t pid, ino_t ino,
 			       struct ob_scanned *sc)
 {
 	enum ob_hold held = OB_HOLD_NONE;
-	struct dirent *de;
+	struct ob_numbers d;
+	const char *name;
 	char path[64];
-	DIR *d;
 
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	d = opendir(path);
-	if (!d)
+	snprintf(path, sizeof(path), "%d/task", (int)pid);
+	if (!numbers_open(&d, path))
 		return OB_HOLD_NONE; /* gone */
-	while (held != OB_HOLD_SILENT && (de = readdir(d))) {
-		enum ob_hold h;
-		pid_t tid;
+	while (held != OB_HOLD_SILENT && (name = numbers_next(&d))) {
+		enum ob_hold h =
+		    task_holds(ob, pid, (pid_t)strtol(name, NULL, 10), ino, sc);
 
-		if (!isdigit((unsigned char)de->d_name[0]))
-			continue;
-		tid = (pid_t)strtol(de->d_name, NULL, 10);
-		if (!seen(sc->files, sc->nf, tid, KCMP_FILES)) {
-			if (sc->nf < ARRAY_SIZE(sc->files))
-				sc->files[sc->nf++] = tid;
-			h = fds_hold(pid, tid, ino);
-			if (h)
-				sfs_debug("inode %ju: task %d of %d has %s",
-					  (uintmax_t)ino, (int)tid, (int)pid,
-					  h == OB_HOLD_FD
-					      ? "another descriptor"
-					      : "it in an io_uring ring");
-			if (h > held)
-				held = h;
-		}
-		if (held != OB_HOLD_SILENT &&
-		    !seen(sc->vms, sc->nv, tid, KCMP_VM)) {
-			if (sc->nv < ARRAY_SIZE(sc->vms))
-				sc->vms[sc->nv++] = tid;
-			if (maps_hold(pid, tid, ob->fuse_dev, ino)) {
-				sfs_debug("inode %ju: task %d of %d maps it "
-					  "shared",
-					  (uintmax_t)ino, (int)tid, (int)pid);
-				held = OB_HOLD_SILENT;
-			}
-		}
+		if (h > held)
+			held = h;
 	}
-	closedir(d);
+	close(d.fd);
 	return held;
 }
 
@@ -344,8 +432,8 @@ static bool is_self(pid_t pid)
 {
 	char path[64];
 
-	snprintf(path, sizeof(path), "/proc/self/task/%d", (int)pid);
-	return pid == getpid() || access(path, F_OK) == 0;
+	snprintf(path, sizeof(path), "self/task/%d", (int)pid);
+	return pid == getpid() || faccessat(proc_dir(), path, F_OK, 0) == 0;
 }
 
 /* pid in the set of processes known to descend from the opener? */
