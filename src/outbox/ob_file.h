@@ -117,10 +117,19 @@ enum ob_hold {
  * the open file for writing: another writable descriptor, an io_uring
  * ring or a shared writable mapping of inode ino in the opener's process,
  * or in a process started since the open that descends from it (an
- * inherited descriptor)?
+ * inherited descriptor)? Mappings are looked for only when maps is true
+ * (ob_may_map_shared).
  */
 enum ob_hold ob_still_held(struct outbox *ob, const struct ob_file *f,
-			   const struct ob_exit *closer, ino_t ino);
+			   const struct ob_exit *closer, ino_t ino, bool maps);
+/*
+ * Can a shared writable mapping of s's file exist? Only through an open
+ * file that is readable and writable (mmap wants FMODE_READ, a shared
+ * writable one FMODE_WRITE as well), which the kernel keeps, so the
+ * daemon keeps its handle, as long as the mapping exists: none of s's
+ * handles is O_RDWR, no mapping of it exists anywhere. Its lock held.
+ */
+bool ob_may_map_shared(const struct ob_inode *s);
 /*
  * A descriptor open for writing on inode ino in the table of task tid of
  * process pid (OB_HOLD_FD), or an io_uring instance (OB_HOLD_SILENT).

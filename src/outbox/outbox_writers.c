@@ -350,11 +350,13 @@ static bool maps_hold(pid_t pid, pid_t tid, dev_t dev, ino_t ino)
  * they are threads of one process, a thread's own tid among the new pids
  * (every number in a short span is looked at), or a CLONE_FILES or vfork
  * child: its answer is in what the close found already. Past the arrays'
- * end tables are read again: slower, same answer.
+ * end tables are read again: slower, same answer. maps: look at address
+ * spaces at all (ob_may_map_shared).
  */
 struct ob_scanned {
 	pid_t files[32], vms[32];
 	size_t nf, nv;
+	bool maps;
 };
 
 /* Did an earlier task of set[0..n) have tid's table (KCMP_FILES, _VM)? */
@@ -383,7 +385,8 @@ static enum ob_hold task_holds(struct outbox *ob, pid_t pid, pid_t tid,
 				      ? "another descriptor"
 				      : "it in an io_uring ring");
 	}
-	if (held != OB_HOLD_SILENT && !seen(sc->vms, sc->nv, tid, KCMP_VM)) {
+	if (held != OB_HOLD_SILENT && sc->maps &&
+	    !seen(sc->vms, sc->nv, tid, KCMP_VM)) {
 		if (sc->nv < ARRAY_SIZE(sc->vms))
 			sc->vms[sc->nv++] = tid;
 		if (maps_hold(pid, tid, ob->fuse_dev, ino)) {
@@ -571,10 +574,10 @@ static enum ob_hold new_procs_hold(struct outbox *ob, pid_t opener, pid_t mark,
 }
 
 enum ob_hold ob_still_held(struct outbox *ob, const struct ob_file *f,
-			   const struct ob_exit *closer, ino_t ino)
+			   const struct ob_exit *closer, ino_t ino, bool maps)
 {
 	enum ob_hold h = OB_HOLD_NONE, c;
-	struct ob_scanned sc = {0};
+	struct ob_scanned sc = {.maps = maps};
 
 	/* An exiting task has no descriptors or mappings left to scan. */
 	if (!closer->exiting)
@@ -583,6 +586,14 @@ enum ob_hold ob_still_held(struct outbox *ob, const struct ob_file *f,
 		return h;
 	c = new_procs_hold(ob, f->tgid, f->pid_mark, ino, &sc);
 	return c > h ? c : h;
+}
+
+bool ob_may_map_shared(const struct ob_inode *s)
+{
+	for (const struct ob_file *h = s->handles; h; h = h->inode_next)
+		if (!h->write_only)
+			return true;
+	return false;
 }
 
 /* This mount's device, as /proc/PID/maps shows it (mountinfo field 3). */

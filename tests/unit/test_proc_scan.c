@@ -2,8 +2,10 @@
 /*
  * The scans a close of the outbox decides "does anybody else still hold the
  * file for writing?" with (src/outbox/outbox_writers.c): this process's
- * own descriptor table read through /proc: which descriptors count, and
- * which are passed over on the mode of their /proc/PID/fd link alone.
+ * own descriptor table read through /proc (which descriptors count, and
+ * which are passed over on the mode of their /proc/PID/fd link alone), and
+ * whether a shared writable mapping can exist at all (only through a
+ * handle open for reading and writing).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -116,11 +118,39 @@ static void test_uring(void **state)
 	assert_int_equal(self_holds(ino_of(path)), OB_HOLD_NONE);
 }
 
+/* A shared writable mapping needs an O_RDWR open: only then look for it. */
+static void test_may_map(void **state)
+{
+	struct ob_inode s;
+	struct ob_file a, b, c;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	memset(&c, 0, sizeof(c));
+	a.write_only = b.write_only = true;
+	c.write_only = false; /* O_RDWR, or O_RDONLY | O_TRUNC */
+	assert_false(ob_may_map_shared(&s));
+	ob_add_handle_locked(&s, &a);
+	ob_add_handle_locked(&s, &b);
+	assert_false(ob_may_map_shared(&s));
+	ob_add_handle_locked(&s, &c);
+	assert_true(ob_may_map_shared(&s));
+	ob_del_handle_locked(&s, &a);
+	assert_true(ob_may_map_shared(&s));
+	ob_del_handle_locked(&s, &c); /* released: its mappings are gone */
+	assert_false(ob_may_map_shared(&s));
+	ob_del_handle_locked(&s, &b);
+	assert_false(ob_may_map_shared(&s));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_fds),
 	    cmocka_unit_test(test_uring),
+	    cmocka_unit_test(test_may_map),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
