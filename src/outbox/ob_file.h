@@ -113,15 +113,16 @@ enum ob_hold {
 };
 
 /*
- * After a close by f's opener (closer: its state), does anybody still hold
- * the open file for writing: another writable descriptor, an io_uring
- * ring or a shared writable mapping of inode ino in the opener's process,
- * or in a process started since the open that descends from it (an
- * inherited descriptor)? Mappings are looked for only when maps is true
- * (ob_may_map_shared).
+ * After a close by f's opener (task closer_pid, in state closer), does
+ * anybody still hold the open file for writing: another writable
+ * descriptor, an io_uring ring or a shared writable mapping of inode ino
+ * in the opener's process, or in a process started since the open that
+ * descends from it (an inherited descriptor)? Mappings are looked for
+ * only when maps is true (ob_may_map_shared).
  */
 enum ob_hold ob_still_held(struct outbox *ob, const struct ob_file *f,
-			   const struct ob_exit *closer, ino_t ino, bool maps);
+			   pid_t closer_pid, const struct ob_exit *closer,
+			   ino_t ino, bool maps);
 /*
  * Can a shared writable mapping of s's file exist? Only through an open
  * file that is readable and writable (mmap wants FMODE_READ, a shared

@@ -574,13 +574,21 @@ static enum ob_hold new_procs_hold(struct outbox *ob, pid_t opener, pid_t mark,
 }
 
 enum ob_hold ob_still_held(struct outbox *ob, const struct ob_file *f,
-			   const struct ob_exit *closer, ino_t ino, bool maps)
+			   pid_t closer_pid, const struct ob_exit *closer,
+			   ino_t ino, bool maps)
 {
 	enum ob_hold h = OB_HOLD_NONE, c;
 	struct ob_scanned sc = {.maps = maps};
 
-	/* An exiting task has no descriptors or mappings left to scan. */
-	if (!closer->exiting)
+	/*
+	 * An exiting task has no descriptors or mappings left to scan. A
+	 * closer that is its process's leader and only task is blocked in
+	 * this close: nobody can start a thread in it meanwhile, so its
+	 * tasks need no listing.
+	 */
+	if (!closer->exiting && closer_pid == f->tgid && closer->nthreads == 1)
+		h = task_holds(ob, f->tgid, f->tgid, ino, &sc);
+	else if (!closer->exiting)
 		h = proc_holds(ob, f->tgid, ino, &sc);
 	if (h == OB_HOLD_SILENT)
 		return h;
