@@ -219,6 +219,7 @@ pid_t ob_last_pid(void)
 	return (pid_t)strtol(buf, NULL, 10);
 }
 
+/* Read only when pids wrapped since the open: a sysctl may change it. */
 static pid_t pid_max(void)
 {
 	char buf[32];
@@ -468,63 +469,76 @@ static int cmp_dist(const void *a, const void *b, void *arg)
 }
 
 /*
- * The pids handed out after mark up to last that are still alive, in the
- * order the kernel handed them out: every number in between when there
- * are few, else the live ones that /proc lists (a process started after
- * the listing began has a pid after last, and is not one of ours). The
- * count, or -1 (no memory, no /proc: the caller assumes a holder).
+ * The pids handed out after mark up to last, in the order the kernel
+ * handed them out: every number in between when there are few (counted
+ * off, nothing allocated), else the live ones that /proc lists, sorted (a
+ * process started after the listing began has a pid after last, and is
+ * not one of ours).
  */
-static ssize_t pids_since(pid_t mark, pid_t last, pid_t max, pid_t **out)
+struct ob_new_pids {
+	pid_t next, max;
+	size_t left; /* numbers still to count off, or listed ones */
+	pid_t *v;    /* the listed ones, or NULL */
+};
+
+/* false: no memory, no /proc: the caller assumes a holder. */
+static bool new_pids_start(struct ob_new_pids *it, pid_t mark, pid_t last)
 {
+	/*
+	 * Without a wrap any max above last orders them the same (by p -
+	 * mark): pid_max is read only when pids wrapped since the open.
+	 */
+	pid_t max = last > mark ? last + 1 : pid_max();
+	pid_t span = pid_dist(mark, last, max);
 	struct pid_order o = {mark, max};
-	pid_t span = pid_dist(mark, last, max), *v = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-	DIR *d;
+	struct ob_numbers d;
+	const char *name;
+	size_t cap = 0;
 
-	*out = NULL;
+	*it = (struct ob_new_pids){.next = mark, .max = max};
 	if (span <= OB_NEW_PID_SCAN) {
-		v = malloc((size_t)span * sizeof(*v));
-		if (!v)
-			return -1;
-		for (pid_t p = mark + 1; n < (size_t)span; p++) {
-			if (p >= max)
-				p = 1; /* wrapped: pids restart low */
-			v[n++] = p;
-		}
-		*out = v;
-		return (ssize_t)n;
+		it->left = (size_t)span;
+		return true;
 	}
-	d = opendir("/proc");
-	if (!d)
-		return -1;
-	while ((de = readdir(d))) {
-		pid_t p;
+	if (!numbers_open(&d, "."))
+		return false;
+	while ((name = numbers_next(&d))) {
+		pid_t p = (pid_t)strtol(name, NULL, 10);
 
-		if (!isdigit((unsigned char)de->d_name[0]))
-			continue;
-		p = (pid_t)strtol(de->d_name, NULL, 10);
 		if (p <= 0 || p >= max || pid_dist(mark, p, max) > span ||
 		    p == mark)
 			continue;
-		if (n == cap) {
+		if (it->left == cap) {
 			pid_t *nv;
 
 			cap = cap ? cap * 2 : 256;
-			nv = realloc(v, cap * sizeof(*v));
+			nv = realloc(it->v, cap * sizeof(*nv));
 			if (!nv) {
-				free(v);
-				closedir(d);
-				return -1;
+				free(it->v);
+				close(d.fd);
+				return false;
 			}
-			v = nv;
+			it->v = nv;
 		}
-		v[n++] = p;
+		it->v[it->left++] = p;
 	}
-	closedir(d);
-	qsort_r(v, n, sizeof(*v), cmp_dist, &o);
-	*out = v;
-	return (ssize_t)n;
+	close(d.fd);
+	qsort_r(it->v, it->left, sizeof(*it->v), cmp_dist, &o);
+	it->next = 0; /* index into v */
+	return true;
+}
+
+/* The next pid, or 0 at the end. */
+static pid_t new_pids_next(struct ob_new_pids *it)
+{
+	if (!it->left)
+		return 0;
+	it->left--;
+	if (it->v)
+		return it->v[it->next++];
+	if (++it->next >= it->max)
+		it->next = 1; /* wrapped: pids restart low */
+	return it->next;
 }
 
 /*
@@ -536,29 +550,33 @@ static ssize_t pids_since(pid_t mark, pid_t last, pid_t max, pid_t **out)
 static enum ob_hold new_procs_hold(struct outbox *ob, pid_t opener, pid_t mark,
 				   ino_t ino, struct ob_scanned *sc)
 {
-	pid_t last = ob_last_pid(), set[64], *pids;
+	pid_t last = ob_last_pid(), set[64], p;
 	enum ob_hold held = OB_HOLD_NONE;
+	struct ob_new_pids it;
 	size_t n_set = 1;
 	struct ob_exit t;
-	ssize_t n;
 
 	if (!mark || !last || last == mark)
 		return OB_HOLD_NONE;
-	n = pids_since(mark, last, pid_max(), &pids);
-	if (n < 0)
+	if (!new_pids_start(&it, mark, last))
 		return OB_HOLD_SILENT; /* cannot tell: the release signs */
 	set[0] = opener;
-	for (ssize_t k = 0; k < n && held == OB_HOLD_NONE; k++) {
-		pid_t p = pids[k];
-
+	while (held == OB_HOLD_NONE && (p = new_pids_next(&it))) {
 		ob_exit_state(p, &t);
-		if (t.gone || !t.known || t.exiting || is_self(p))
+		if (t.gone || !t.known || t.exiting)
 			continue;
 		if (t.ppid != 1 && !in_set(set, n_set, t.ppid))
 			continue;
+		if (is_self(p))
+			continue;
 		held = proc_holds(ob, p, ino, sc);
-		if (held)
-			break;
+		/*
+		 * A thread is nobody's parent (/proc names a parent by its
+		 * thread group): it goes through the scan (its leader may
+		 * have exited), not into the set.
+		 */
+		if (held || t.thread)
+			continue;
 		if (n_set < ARRAY_SIZE(set)) {
 			set[n_set++] = p;
 		} else {
@@ -569,7 +587,7 @@ static enum ob_hold new_procs_hold(struct outbox *ob, pid_t opener, pid_t mark,
 						  signs */
 		}
 	}
-	free(pids);
+	free(it.v);
 	return held;
 }
 
