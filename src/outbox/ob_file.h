@@ -19,7 +19,14 @@ struct ob_exit {
 	bool exiting; /* PF_EXITING, or a zombie */
 	int signal;   /* killed by this signal, else 0 */
 	int status;   /* exit status of a normal exit */
+	/*
+	 * A thread that is not its group's leader (exit_signal -1): its
+	 * /proc entry shows the group's tables, and no process has it as its
+	 * parent (a parent is always named by its thread group).
+	 */
+	bool thread;
 	pid_t ppid;
+	long nthreads;		  /* tasks in its thread group */
 	unsigned long long start; /* start time, clock ticks after boot */
 };
 
@@ -106,14 +113,29 @@ enum ob_hold {
 };
 
 /*
- * After a close by f's opener (closer: its state), does anybody still hold
- * the open file for writing: another writable descriptor, an io_uring
- * ring or a shared writable mapping of inode ino in the opener's process,
- * or in a process started since the open that descends from it (an
- * inherited descriptor)?
+ * After a close by f's opener (task closer_pid, in state closer), does
+ * anybody still hold the open file for writing: another writable
+ * descriptor, an io_uring ring or a shared writable mapping of inode ino
+ * in the opener's process, or in a process started since the open that
+ * descends from it (an inherited descriptor)? Mappings are looked for
+ * only when maps is true (ob_may_map_shared).
  */
 enum ob_hold ob_still_held(struct outbox *ob, const struct ob_file *f,
-			   const struct ob_exit *closer, ino_t ino);
+			   pid_t closer_pid, const struct ob_exit *closer,
+			   ino_t ino, bool maps);
+/*
+ * Can a shared writable mapping of s's file exist? Only through an open
+ * file that is readable and writable (mmap wants FMODE_READ, a shared
+ * writable one FMODE_WRITE as well), which the kernel keeps, so the
+ * daemon keeps its handle, as long as the mapping exists: none of s's
+ * handles is O_RDWR, no mapping of it exists anywhere. Its lock held.
+ */
+bool ob_may_map_shared(const struct ob_inode *s);
+/*
+ * A descriptor open for writing on inode ino in the table of task tid of
+ * process pid (OB_HOLD_FD), or an io_uring instance (OB_HOLD_SILENT).
+ */
+enum ob_hold ob_fds_hold(pid_t pid, pid_t tid, ino_t ino);
 /* ob->fuse_dev from mountinfo, once mounted (ops->init). */
 void ob_find_fuse_dev(struct outbox *ob);
 

@@ -128,7 +128,9 @@ static int flush_locked(struct outbox *ob, fuse_req_t req, struct bk_inode *i,
 	}
 	f->opener_closed = true;
 	if (f->active) {
-		enum ob_hold h = ob_still_held(ob, f, ex, i->ino);
+		enum ob_hold h =
+		    ob_still_held(ob, f, fuse_req_ctx(req)->pid, ex, i->ino,
+				  ob_may_map_shared(s));
 
 		/* A descriptor's holder closes it later, even when killed. */
 		if (h == OB_HOLD_SILENT)

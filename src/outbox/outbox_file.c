@@ -45,15 +45,24 @@ static void who_opened(struct outbox *ob, fuse_req_t req, struct ob_file *f)
 	    .uid = c->uid, .gid = c->gid, .pid = c->pid, .ngroups = -1};
 	/* Before the reply: nothing forked from the opener holds it yet. */
 	f->pid_mark = ob_last_pid();
-	if (ob_task_ids(c->pid, &f->tgid, groups ? g : NULL, &n) == 0 &&
-	    groups) {
+	/*
+	 * A thread group's leader is its group (tgid = pid), and its stat has
+	 * the group's start time: status is read for another thread's Tgid,
+	 * or for the groups when policy wants them.
+	 */
+	ob_exit_state(c->pid, &ex);
+	if (ex.known && !ex.thread && !groups)
+		f->tgid = c->pid;
+	else if (ob_task_ids(c->pid, &f->tgid, groups ? g : NULL, &n) == 0 &&
+		 groups) {
 		f->who.groups = malloc((size_t)(n ? n : 1) * sizeof(*g));
 		if (f->who.groups) {
 			memcpy(f->who.groups, g, (size_t)n * sizeof(*g));
 			f->who.ngroups = n;
 		}
 	}
-	ob_exit_state(f->tgid, &ex);
+	if (f->tgid != c->pid)
+		ob_exit_state(f->tgid, &ex);
 	f->start = ex.start;
 	if (f->exe)
 		f->who.exe = strdup(f->exe);

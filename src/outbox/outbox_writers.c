@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <linux/kcmp.h>
 #include <sys/syscall.h>
@@ -48,11 +49,76 @@ static ssize_t read_small(int dirfd, const char *path, char *buf, size_t len)
 }
 
 /*
- * /proc/PID/stat of a task. Field 4 is the parent, 9 the task's flags, 22
- * its start time, and the last (52) its exit_code, which do_exit() sets
- * before exit_mm() and exit_files() drop its mappings and descriptors: a
- * close or a write-back that comes from process exit shows PF_EXITING and
- * the wait status (signal number, or status << 8). A zombie keeps both.
+ * /proc, opened once: every /proc path below is looked up from it (the
+ * scans of a close open hundreds). -errno: none (every lookup fails).
+ */
+static int proc_dir(void)
+{
+	static int dir = -1;
+	int fd = __atomic_load_n(&dir, __ATOMIC_ACQUIRE), expected = -1;
+
+	if (fd >= 0)
+		return fd;
+	fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (!__atomic_compare_exchange_n(&dir, &expected, fd, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		close(fd); /* another thread opened it first */
+		fd = expected;
+	}
+	return fd;
+}
+
+/*
+ * The entries of a /proc directory that are numbers (pids, tids, fds),
+ * read with getdents64 into buf: opendir's fstat and 32 KiB allocation
+ * came with every listing of a close.
+ */
+struct ob_numbers {
+	int fd;
+	size_t pos, len;
+	_Alignas(struct dirent64) char buf[4096];
+};
+
+/* Open the listing of /proc/PATH; false: no such directory (gone). */
+static bool numbers_open(struct ob_numbers *d, const char *path)
+{
+	d->pos = d->len = 0;
+	d->fd = openat(proc_dir(), path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return d->fd >= 0;
+}
+
+/* The next number's name, or NULL at the end (also on a read error). */
+static const char *numbers_next(struct ob_numbers *d)
+{
+	for (;;) {
+		ssize_t n;
+
+		while (d->pos < d->len) {
+			struct dirent64 *de =
+			    (struct dirent64 *)(d->buf + d->pos);
+
+			d->pos += de->d_reclen;
+			if (isdigit((unsigned char)de->d_name[0]))
+				return de->d_name;
+		}
+		n = getdents64(d->fd, d->buf, sizeof(d->buf));
+		if (n <= 0)
+			return NULL;
+		d->pos = 0;
+		d->len = (size_t)n;
+	}
+}
+
+/*
+ * /proc/PID/stat of a task. Field 4 is the parent, 9 the task's flags, 20
+ * the number of tasks in its group, 22 its start time, 38 its exit_signal
+ * (-1 for a thread that is not the leader), and the last (52) its exit_code,
+ * which do_exit() sets before exit_mm() and exit_files() drop its mappings and
+ * descriptors: a close or a write-back that comes from process exit shows
+ * PF_EXITING and the wait status (signal number, or status << 8). A zombie
+ * keeps both.
  */
 void ob_parse_stat(char *buf, struct ob_exit *ex)
 {
@@ -76,8 +142,12 @@ void ob_parse_stat(char *buf, struct ob_exit *ex)
 			ex->ppid = (pid_t)strtol(tok, NULL, 10);
 		else if (field == 9)
 			flags = strtoul(tok, NULL, 10);
+		else if (field == 20)
+			ex->nthreads = strtol(tok, NULL, 10);
 		else if (field == 22)
 			ex->start = strtoull(tok, NULL, 10);
+		else if (field == 38)
+			ex->thread = strtol(tok, NULL, 10) == -1;
 		last = tok;
 	}
 	ex->known = field >= 52;
@@ -97,8 +167,8 @@ void ob_exit_state(pid_t pid, struct ob_exit *ex)
 	memset(ex, 0, sizeof(*ex));
 	if (pid <= 0)
 		return; /* another pid namespace: the kernel did not say */
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	n = read_small(AT_FDCWD, path, buf, sizeof(buf));
+	snprintf(path, sizeof(path), "%d/stat", (int)pid);
+	n = read_small(proc_dir(), path, buf, sizeof(buf));
 	if (n == -ENOENT || n == -ESRCH)
 		ex->gone = true;
 	else if (n > 0)
@@ -115,8 +185,8 @@ int ob_task_ids(pid_t pid, pid_t *tgid, gid_t *groups, int *ngroups)
 	*ngroups = 0;
 	if (pid <= 0)
 		return -ESRCH;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	n = read_small(AT_FDCWD, path, buf, sizeof(buf));
+	snprintf(path, sizeof(path), "%d/status", (int)pid);
+	n = read_small(proc_dir(), path, buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	for (line = strtok_r(buf, "\n", &save); line;
@@ -143,18 +213,18 @@ pid_t ob_last_pid(void)
 {
 	char buf[32];
 
-	if (read_small(AT_FDCWD, "/proc/sys/kernel/ns_last_pid", buf,
+	if (read_small(proc_dir(), "sys/kernel/ns_last_pid", buf,
 		       sizeof(buf)) <= 0)
 		return 0;
 	return (pid_t)strtol(buf, NULL, 10);
 }
 
+/* Read only when pids wrapped since the open: a sysctl may change it. */
 static pid_t pid_max(void)
 {
 	char buf[32];
 
-	if (read_small(AT_FDCWD, "/proc/sys/kernel/pid_max", buf,
-		       sizeof(buf)) <= 0)
+	if (read_small(proc_dir(), "sys/kernel/pid_max", buf, sizeof(buf)) <= 0)
 		return 4194304; /* PID_MAX_LIMIT on 64-bit */
 	return (pid_t)strtol(buf, NULL, 10);
 }
@@ -195,30 +265,47 @@ static enum ob_hold fdinfo_writes(int dirfd, const char *fd, ino_t ino)
  * before it calls ->flush. The match is by inode number only, so another
  * filesystem's file with the same number makes the close defer to the
  * release: late, never wrong.
+ *
+ * Only descriptors that can write have their fdinfo read: the mode of a
+ * /proc/PID/fd link is its open file's (fs/proc/fd.c: S_IWUSR for
+ * FMODE_WRITE), one lstat. A read-only descriptor cannot write, cannot be
+ * mapped shared and writable, and is no io_uring ring (opened O_RDWR).
  */
-static enum ob_hold fds_hold(pid_t pid, pid_t tid, ino_t ino)
+enum ob_hold ob_fds_hold(pid_t pid, pid_t tid, ino_t ino)
 {
 	enum ob_hold held = OB_HOLD_NONE;
+	struct ob_numbers d;
+	const char *fd;
 	char path[80];
-	struct dirent *de;
-	DIR *d;
+	int info = -1;
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/fdinfo", (int)pid,
-		 (int)tid);
-	d = opendir(path);
-	if (!d)
+	snprintf(path, sizeof(path), "%d/task/%d/fd", (int)pid, (int)tid);
+	if (!numbers_open(&d, path))
 		return OB_HOLD_NONE; /* gone, or exiting: no table left */
 	/* A ring outranks a descriptor: read on after a descriptor. */
-	while (held != OB_HOLD_SILENT && (de = readdir(d))) {
+	while (held != OB_HOLD_SILENT && (fd = numbers_next(&d))) {
+		struct stat st;
 		enum ob_hold h;
 
-		if (!isdigit((unsigned char)de->d_name[0]))
+		/* Not lstat-able (closed since, or else): fdinfo decides. */
+		if (fstatat(d.fd, fd, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    !(st.st_mode & S_IWUSR))
 			continue;
-		h = fdinfo_writes(dirfd(d), de->d_name, ino);
+		if (info < 0) {
+			snprintf(path, sizeof(path), "%d/task/%d/fdinfo",
+				 (int)pid, (int)tid);
+			info = openat(proc_dir(), path,
+				      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (info < 0)
+				break; /* gone */
+		}
+		h = fdinfo_writes(info, fd, ino);
 		if (h > held)
 			held = h;
 	}
-	closedir(d);
+	if (info >= 0)
+		close(info);
+	close(d.fd);
 	return held;
 }
 
@@ -228,15 +315,22 @@ static enum ob_hold fds_hold(pid_t pid, pid_t tid, ino_t ino)
  */
 static bool maps_hold(pid_t pid, pid_t tid, dev_t dev, ino_t ino)
 {
-	char path[80], line[1024];
+	char path[80], line[1024], buf[16384];
 	bool held = false;
 	FILE *f;
+	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/maps", (int)pid,
-		 (int)tid);
-	f = fopen(path, "re");
-	if (!f)
+	snprintf(path, sizeof(path), "%d/task/%d/maps", (int)pid, (int)tid);
+	fd = openat(proc_dir(), path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return false;
+	f = fdopen(fd, "r");
+	if (!f) {
+		close(fd);
+		return true; /* cannot tell: the release signs */
+	}
+	/* stdio reads st_blksize at a time: 1 KiB for /proc, 7 reads for cp */
+	setvbuf(f, buf, _IOFBF, sizeof(buf));
 	while (!held && fgets(line, sizeof(line), f)) {
 		char perms[8];
 		unsigned int ma, mi;
@@ -259,11 +353,13 @@ static bool maps_hold(pid_t pid, pid_t tid, dev_t dev, ino_t ino)
  * they are threads of one process, a thread's own tid among the new pids
  * (every number in a short span is looked at), or a CLONE_FILES or vfork
  * child: its answer is in what the close found already. Past the arrays'
- * end tables are read again: slower, same answer.
+ * end tables are read again: slower, same answer. maps: look at address
+ * spaces at all (ob_may_map_shared).
  */
 struct ob_scanned {
 	pid_t files[32], vms[32];
 	size_t nf, nv;
+	bool maps;
 };
 
 /* Did an earlier task of set[0..n) have tid's table (KCMP_FILES, _VM)? */
@@ -273,6 +369,36 @@ static bool seen(const pid_t *set, size_t n, pid_t tid, int type)
 		if (syscall(SYS_kcmp, set[k], tid, type, 0, 0) == 0)
 			return true;
 	return false;
+}
+
+/* Task tid of process pid: its table and address space, unless seen. */
+static enum ob_hold task_holds(struct outbox *ob, pid_t pid, pid_t tid,
+			       ino_t ino, struct ob_scanned *sc)
+{
+	enum ob_hold held = OB_HOLD_NONE;
+
+	if (!seen(sc->files, sc->nf, tid, KCMP_FILES)) {
+		if (sc->nf < ARRAY_SIZE(sc->files))
+			sc->files[sc->nf++] = tid;
+		held = ob_fds_hold(pid, tid, ino);
+		if (held)
+			sfs_debug("inode %ju: task %d of %d has %s",
+				  (uintmax_t)ino, (int)tid, (int)pid,
+				  held == OB_HOLD_FD
+				      ? "another descriptor"
+				      : "it in an io_uring ring");
+	}
+	if (held != OB_HOLD_SILENT && sc->maps &&
+	    !seen(sc->vms, sc->nv, tid, KCMP_VM)) {
+		if (sc->nv < ARRAY_SIZE(sc->vms))
+			sc->vms[sc->nv++] = tid;
+		if (maps_hold(pid, tid, ob->fuse_dev, ino)) {
+			sfs_debug("inode %ju: task %d of %d maps it shared",
+				  (uintmax_t)ino, (int)tid, (int)pid);
+			held = OB_HOLD_SILENT;
+		}
+	}
+	return held;
 }
 
 /*
@@ -285,47 +411,21 @@ static enum ob_hold proc_holds(struct outbox *ob, pid_t pid, ino_t ino,
 			       struct ob_scanned *sc)
 {
 	enum ob_hold held = OB_HOLD_NONE;
-	struct dirent *de;
+	struct ob_numbers d;
+	const char *name;
 	char path[64];
-	DIR *d;
 
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	d = opendir(path);
-	if (!d)
+	snprintf(path, sizeof(path), "%d/task", (int)pid);
+	if (!numbers_open(&d, path))
 		return OB_HOLD_NONE; /* gone */
-	while (held != OB_HOLD_SILENT && (de = readdir(d))) {
-		enum ob_hold h;
-		pid_t tid;
+	while (held != OB_HOLD_SILENT && (name = numbers_next(&d))) {
+		enum ob_hold h =
+		    task_holds(ob, pid, (pid_t)strtol(name, NULL, 10), ino, sc);
 
-		if (!isdigit((unsigned char)de->d_name[0]))
-			continue;
-		tid = (pid_t)strtol(de->d_name, NULL, 10);
-		if (!seen(sc->files, sc->nf, tid, KCMP_FILES)) {
-			if (sc->nf < ARRAY_SIZE(sc->files))
-				sc->files[sc->nf++] = tid;
-			h = fds_hold(pid, tid, ino);
-			if (h)
-				sfs_debug("inode %ju: task %d of %d has %s",
-					  (uintmax_t)ino, (int)tid, (int)pid,
-					  h == OB_HOLD_FD
-					      ? "another descriptor"
-					      : "it in an io_uring ring");
-			if (h > held)
-				held = h;
-		}
-		if (held != OB_HOLD_SILENT &&
-		    !seen(sc->vms, sc->nv, tid, KCMP_VM)) {
-			if (sc->nv < ARRAY_SIZE(sc->vms))
-				sc->vms[sc->nv++] = tid;
-			if (maps_hold(pid, tid, ob->fuse_dev, ino)) {
-				sfs_debug("inode %ju: task %d of %d maps it "
-					  "shared",
-					  (uintmax_t)ino, (int)tid, (int)pid);
-				held = OB_HOLD_SILENT;
-			}
-		}
+		if (h > held)
+			held = h;
 	}
-	closedir(d);
+	close(d.fd);
 	return held;
 }
 
@@ -338,8 +438,8 @@ static bool is_self(pid_t pid)
 {
 	char path[64];
 
-	snprintf(path, sizeof(path), "/proc/self/task/%d", (int)pid);
-	return pid == getpid() || access(path, F_OK) == 0;
+	snprintf(path, sizeof(path), "self/task/%d", (int)pid);
+	return pid == getpid() || faccessat(proc_dir(), path, F_OK, 0) == 0;
 }
 
 /* pid in the set of processes known to descend from the opener? */
@@ -371,63 +471,76 @@ static int cmp_dist(const void *a, const void *b, void *arg)
 }
 
 /*
- * The pids handed out after mark up to last that are still alive, in the
- * order the kernel handed them out: every number in between when there
- * are few, else the live ones that /proc lists (a process started after
- * the listing began has a pid after last, and is not one of ours). The
- * count, or -1 (no memory, no /proc: the caller assumes a holder).
+ * The pids handed out after mark up to last, in the order the kernel
+ * handed them out: every number in between when there are few (counted
+ * off, nothing allocated), else the live ones that /proc lists, sorted (a
+ * process started after the listing began has a pid after last, and is
+ * not one of ours).
  */
-static ssize_t pids_since(pid_t mark, pid_t last, pid_t max, pid_t **out)
+struct ob_new_pids {
+	pid_t next, max;
+	size_t left; /* numbers still to count off, or listed ones */
+	pid_t *v;    /* the listed ones, or NULL */
+};
+
+/* false: no memory, no /proc: the caller assumes a holder. */
+static bool new_pids_start(struct ob_new_pids *it, pid_t mark, pid_t last)
 {
+	/*
+	 * Without a wrap any max above last orders them the same (by p -
+	 * mark): pid_max is read only when pids wrapped since the open.
+	 */
+	pid_t max = last > mark ? last + 1 : pid_max();
+	pid_t span = pid_dist(mark, last, max);
 	struct pid_order o = {mark, max};
-	pid_t span = pid_dist(mark, last, max), *v = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-	DIR *d;
+	struct ob_numbers d;
+	const char *name;
+	size_t cap = 0;
 
-	*out = NULL;
+	*it = (struct ob_new_pids){.next = mark, .max = max};
 	if (span <= OB_NEW_PID_SCAN) {
-		v = malloc((size_t)span * sizeof(*v));
-		if (!v)
-			return -1;
-		for (pid_t p = mark + 1; n < (size_t)span; p++) {
-			if (p >= max)
-				p = 1; /* wrapped: pids restart low */
-			v[n++] = p;
-		}
-		*out = v;
-		return (ssize_t)n;
+		it->left = (size_t)span;
+		return true;
 	}
-	d = opendir("/proc");
-	if (!d)
-		return -1;
-	while ((de = readdir(d))) {
-		pid_t p;
+	if (!numbers_open(&d, "."))
+		return false;
+	while ((name = numbers_next(&d))) {
+		pid_t p = (pid_t)strtol(name, NULL, 10);
 
-		if (!isdigit((unsigned char)de->d_name[0]))
-			continue;
-		p = (pid_t)strtol(de->d_name, NULL, 10);
 		if (p <= 0 || p >= max || pid_dist(mark, p, max) > span ||
 		    p == mark)
 			continue;
-		if (n == cap) {
+		if (it->left == cap) {
 			pid_t *nv;
 
 			cap = cap ? cap * 2 : 256;
-			nv = realloc(v, cap * sizeof(*v));
+			nv = realloc(it->v, cap * sizeof(*nv));
 			if (!nv) {
-				free(v);
-				closedir(d);
-				return -1;
+				free(it->v);
+				close(d.fd);
+				return false;
 			}
-			v = nv;
+			it->v = nv;
 		}
-		v[n++] = p;
+		it->v[it->left++] = p;
 	}
-	closedir(d);
-	qsort_r(v, n, sizeof(*v), cmp_dist, &o);
-	*out = v;
-	return (ssize_t)n;
+	close(d.fd);
+	qsort_r(it->v, it->left, sizeof(*it->v), cmp_dist, &o);
+	it->next = 0; /* index into v */
+	return true;
+}
+
+/* The next pid, or 0 at the end. */
+static pid_t new_pids_next(struct ob_new_pids *it)
+{
+	if (!it->left)
+		return 0;
+	it->left--;
+	if (it->v)
+		return it->v[it->next++];
+	if (++it->next >= it->max)
+		it->next = 1; /* wrapped: pids restart low */
+	return it->next;
 }
 
 /*
@@ -439,29 +552,33 @@ static ssize_t pids_since(pid_t mark, pid_t last, pid_t max, pid_t **out)
 static enum ob_hold new_procs_hold(struct outbox *ob, pid_t opener, pid_t mark,
 				   ino_t ino, struct ob_scanned *sc)
 {
-	pid_t last = ob_last_pid(), set[64], *pids;
+	pid_t last = ob_last_pid(), set[64], p;
 	enum ob_hold held = OB_HOLD_NONE;
+	struct ob_new_pids it;
 	size_t n_set = 1;
 	struct ob_exit t;
-	ssize_t n;
 
 	if (!mark || !last || last == mark)
 		return OB_HOLD_NONE;
-	n = pids_since(mark, last, pid_max(), &pids);
-	if (n < 0)
+	if (!new_pids_start(&it, mark, last))
 		return OB_HOLD_SILENT; /* cannot tell: the release signs */
 	set[0] = opener;
-	for (ssize_t k = 0; k < n && held == OB_HOLD_NONE; k++) {
-		pid_t p = pids[k];
-
+	while (held == OB_HOLD_NONE && (p = new_pids_next(&it))) {
 		ob_exit_state(p, &t);
-		if (t.gone || !t.known || t.exiting || is_self(p))
+		if (t.gone || !t.known || t.exiting)
 			continue;
 		if (t.ppid != 1 && !in_set(set, n_set, t.ppid))
 			continue;
+		if (is_self(p))
+			continue;
 		held = proc_holds(ob, p, ino, sc);
-		if (held)
-			break;
+		/*
+		 * A thread is nobody's parent (/proc names a parent by its
+		 * thread group): it goes through the scan (its leader may
+		 * have exited), not into the set.
+		 */
+		if (held || t.thread)
+			continue;
 		if (n_set < ARRAY_SIZE(set)) {
 			set[n_set++] = p;
 		} else {
@@ -472,23 +589,39 @@ static enum ob_hold new_procs_hold(struct outbox *ob, pid_t opener, pid_t mark,
 						  signs */
 		}
 	}
-	free(pids);
+	free(it.v);
 	return held;
 }
 
 enum ob_hold ob_still_held(struct outbox *ob, const struct ob_file *f,
-			   const struct ob_exit *closer, ino_t ino)
+			   pid_t closer_pid, const struct ob_exit *closer,
+			   ino_t ino, bool maps)
 {
 	enum ob_hold h = OB_HOLD_NONE, c;
-	struct ob_scanned sc = {0};
+	struct ob_scanned sc = {.maps = maps};
 
-	/* An exiting task has no descriptors or mappings left to scan. */
-	if (!closer->exiting)
+	/*
+	 * An exiting task has no descriptors or mappings left to scan. A
+	 * closer that is its process's leader and only task is blocked in
+	 * this close: nobody can start a thread in it meanwhile, so its
+	 * tasks need no listing.
+	 */
+	if (!closer->exiting && closer_pid == f->tgid && closer->nthreads == 1)
+		h = task_holds(ob, f->tgid, f->tgid, ino, &sc);
+	else if (!closer->exiting)
 		h = proc_holds(ob, f->tgid, ino, &sc);
 	if (h == OB_HOLD_SILENT)
 		return h;
 	c = new_procs_hold(ob, f->tgid, f->pid_mark, ino, &sc);
 	return c > h ? c : h;
+}
+
+bool ob_may_map_shared(const struct ob_inode *s)
+{
+	for (const struct ob_file *h = s->handles; h; h = h->inode_next)
+		if (!h->write_only)
+			return true;
+	return false;
 }
 
 /* This mount's device, as /proc/PID/maps shows it (mountinfo field 3). */

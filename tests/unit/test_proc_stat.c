@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,9 +24,13 @@
 #define PF_EXITING 0x4
 
 /*
- * A stat line: pid, comm, state, ppid 42, flags, start time 12345 in
- * field 22, and nfields fields in all, the last (52) the exit code.
+ * A stat line: pid, comm, state, ppid 42, flags, 3 threads in field 20,
+ * start time 12345 in field 22, exit_signal in field 38 (SIGCHLD unless
+ * exit_signal is set), and nfields fields in all, the last (52) the exit
+ * code.
  */
+static int exit_signal = SIGCHLD;
+
 static void line(char *buf, size_t size, const char *comm, char state,
 		 unsigned long flags, int exit_code, int nfields)
 {
@@ -36,8 +41,12 @@ static void line(char *buf, size_t size, const char *comm, char state,
 
 		if (f == 9)
 			v = (long)flags;
+		else if (f == 20)
+			v = 3;
 		else if (f == 22)
 			v = 12345;
+		else if (f == 38)
+			v = exit_signal;
 		else if (f == 52)
 			v = exit_code;
 		else
@@ -68,6 +77,27 @@ static void test_running(void **state)
 	assert_int_equal(ex.ppid, 42);
 	assert_int_equal(ex.start, 12345);
 	assert_int_equal(ex.signal, 0);
+	assert_int_equal(ex.nthreads, 3);
+	assert_false(ex.thread);
+}
+
+/*
+ * A thread that is not its group's leader has exit_signal -1: no process
+ * names it as its parent. A leader has a signal, or 0 (clone without one).
+ */
+static void test_thread(void **state)
+{
+	struct ob_exit ex;
+
+	(void)state;
+	exit_signal = -1;
+	parse("worker", 'S', 0, 0, 52, &ex);
+	assert_true(ex.thread);
+	assert_int_equal(ex.nthreads, 3);
+	exit_signal = 0;
+	parse("worker", 'S', 0, 0, 52, &ex);
+	assert_false(ex.thread);
+	exit_signal = SIGCHLD;
 }
 
 /* comm is the writer's to choose: spaces, parentheses, digits. */
@@ -145,9 +175,47 @@ static void test_self(void **state)
 	assert_false(ex.gone);
 	assert_int_equal(ex.ppid, getppid());
 	assert_true(ex.start > 0);
+	assert_int_equal(ex.nthreads, 1);
+	assert_false(ex.thread);
 	ob_exit_state(0, &ex); /* another pid namespace: nothing known */
 	assert_false(ex.known);
 	assert_false(ex.gone);
+}
+
+static pthread_mutex_t stop_lock = PTHREAD_MUTEX_INITIALIZER;
+static pid_t worker_tid;
+
+static void *worker(void *arg)
+{
+	(void)arg;
+	__atomic_store_n(&worker_tid, gettid(), __ATOMIC_RELEASE);
+	pthread_mutex_lock(&stop_lock); /* until the test has looked */
+	pthread_mutex_unlock(&stop_lock);
+	return NULL;
+}
+
+/* The kernel's lines for a second thread and for its leader. */
+static void test_kernel_thread(void **state)
+{
+	struct ob_exit ex;
+	pthread_t t;
+	pid_t tid;
+
+	(void)state;
+	pthread_mutex_lock(&stop_lock);
+	assert_int_equal(pthread_create(&t, NULL, worker, NULL), 0);
+	while (!(tid = __atomic_load_n(&worker_tid, __ATOMIC_ACQUIRE)))
+		usleep(1000);
+	ob_exit_state(tid, &ex);
+	assert_true(ex.known);
+	assert_true(ex.thread);
+	assert_int_equal(ex.nthreads, 2);
+	assert_int_equal(ex.ppid, getppid()); /* the group's parent */
+	ob_exit_state(getpid(), &ex);
+	assert_false(ex.thread);
+	assert_int_equal(ex.nthreads, 2);
+	pthread_mutex_unlock(&stop_lock);
+	assert_int_equal(pthread_join(t, NULL), 0);
 }
 
 /* A child that ended, as a zombie (waited for without reaping). */
@@ -194,9 +262,14 @@ static void test_kernel_exit(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_running), cmocka_unit_test(test_hostile_comm),
-	    cmocka_unit_test(test_exiting), cmocka_unit_test(test_short),
-	    cmocka_unit_test(test_self),    cmocka_unit_test(test_kernel_exit),
+	    cmocka_unit_test(test_running),
+	    cmocka_unit_test(test_hostile_comm),
+	    cmocka_unit_test(test_exiting),
+	    cmocka_unit_test(test_short),
+	    cmocka_unit_test(test_self),
+	    cmocka_unit_test(test_kernel_exit),
+	    cmocka_unit_test(test_thread),
+	    cmocka_unit_test(test_kernel_thread),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

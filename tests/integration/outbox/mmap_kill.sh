@@ -8,28 +8,48 @@
 . "$(dirname "$0")/common.sh"
 ob_start
 
-# mapper FILE HOW: open O_RDWR, ftruncate 1 MiB, mmap, close, then no
-# valid signature while mapped; write half the mapping, then HOW: kill
+# mapper FILE HOW [raw]: open O_RDWR, ftruncate 1 MiB, mmap, close, then
+# no valid signature while mapped; write half the mapping, then HOW: kill
 # (SIGKILL itself), munmap (and live on until told), exit (status 0,
-# without munmap).
+# without munmap). Python's mmap keeps a dup of the descriptor, so the
+# close finds a descriptor still open; raw maps with libc's mmap instead:
+# after the close only the mapping holds the file (/proc/PID/maps).
 mapper() {
-	python3 - "$M/$1" "$2" "$CONF" "$B" "$SIGNETFS" <<'PY'
-import mmap, os, signal, subprocess, sys
-path, how, conf, b, sfs = sys.argv[1:6]
+	python3 - "$M/$1" "$2" "$CONF" "$B" "$SIGNETFS" "${3:-}" <<'PY'
+import ctypes, mmap, os, signal, subprocess, sys
+path, how, conf, b, sfs, raw = sys.argv[1:7]
 rel = os.path.basename(path)
+size = 1 << 20
 fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
-os.ftruncate(fd, 1 << 20)
-mp = mmap.mmap(fd, 1 << 20, mmap.MAP_SHARED)
+os.ftruncate(fd, size)
+if raw:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    addr = libc.mmap(None, size, mmap.PROT_READ | mmap.PROT_WRITE,
+                     mmap.MAP_SHARED, fd, 0)
+    if addr in (None, ctypes.c_void_p(-1).value):
+        sys.exit("mmap: " + os.strerror(ctypes.get_errno()))
+else:
+    mp = mmap.mmap(fd, size, mmap.MAP_SHARED)
 os.close(fd)
 if subprocess.run([sfs, "verify", "--config", conf, "--root", b,
                    f"{b}/{rel}"], stdout=subprocess.DEVNULL,
                   stderr=subprocess.DEVNULL).returncode == 0:
     sys.exit("the zero-filled file is signed while it is mapped")
-mp[0:1 << 19] = b"x" * (1 << 19)
+if raw:
+    ctypes.memset(addr, ord("x"), size // 2)
+else:
+    mp[0:size // 2] = b"x" * (size // 2)
 if how == "kill":
     os.kill(os.getpid(), signal.SIGKILL)
 if how == "munmap":
-    mp.close()
+    if raw:
+        libc.munmap(addr, size)
+    else:
+        mp.close()
 sys.exit(0)
 PY
 }
@@ -63,6 +83,21 @@ mapper e exit || fail "exit mapper"
 wait_for 10 sfs_verify_both "$CONF" "$B" "$B/e" "$CA" 2>/dev/null ||
 	fail "e not signed after a normal exit"
 ob_expect_records sign e 1
+
+# the same with a mapping alone after the close (no dup of the descriptor)
+rc=0
+mapper rk kill raw || rc=$?
+[ "$rc" -eq 137 ] || fail "killed raw mapper exited $rc"
+wait_for 10 ob_records_is sign-refused rk 1 ||
+	fail "no sign-refused record for rk"
+ob_bad rk
+[ ! -e "$B/rk.sig" ] || fail "rk.sig exists"
+[ "$(head -c 1 "$B/rk")" = x ] || fail "rk content"
+mapper ru munmap raw || fail "raw munmap mapper"
+wait_for 10 sfs_verify_both "$CONF" "$B" "$B/ru" "$CA" 2>/dev/null ||
+	fail "ru not signed after munmap"
+[ "$(head -c 1 "$B/ru")" = x ] || fail "ru content"
+ob_expect_records sign ru 1
 ob_forge_flip u
 ob_records_match_stats
 SFS_LOG_ALLOW='not signing' ob_stop
