@@ -111,18 +111,22 @@ build_floor() {
 		{ note "passthrough_ll did not build (see $work/floor-cc.log)"; FLOOR_BIN=; return 0; }
 	echo "$FLOOR_BIN"
 }
-# mount_floor BACKING MNT: passthrough_ll with the outbox's cache settings
-# (writeback cache, 1 s entry and attribute timeouts).
+# mount_floor BACKING MNT [OPTION...]: passthrough_ll, by default with the
+# outbox's cache settings (writeback cache, 1 s entry and attribute
+# timeouts); OPTIONs (-o ...) replace those.
 mount_floor() {
-	mkdir -p "$1" "$2"
-	"$FLOOR_BIN" -f -o source="$1" -o writeback -o cache=auto "$2" \
-		>>"$work/$(basename "$2").log" 2>&1 &
+	local b=$1 m=$2
+	shift 2
+	[ $# -gt 0 ] || set -- -o writeback -o cache=auto
+	mkdir -p "$b" "$m"
+	"$FLOOR_BIN" -f -o source="$b" "$@" "$m" \
+		>>"$work/$(basename "$m").log" 2>&1 &
 	pids+=($!)
-	fmnts+=("$2")
+	fmnts+=("$m")
 	local end=$((SECONDS + 30))
-	until mounted "$2"; do
-		kill -0 "${pids[-1]}" 2>/dev/null || die "passthrough_ll mount of $2 failed"
-		[ $SECONDS -lt $end ] || die "mount timeout ($2)"
+	until mounted "$m"; do
+		kill -0 "${pids[-1]}" 2>/dev/null || die "passthrough_ll mount of $m failed"
+		[ $SECONDS -lt $end ] || die "mount timeout ($m)"
 		sleep 0.02
 	done
 }
@@ -134,7 +138,7 @@ umount_fs() {
 	for pid in "${pids[@]}"; do
 		kill -0 "$pid" 2>/dev/null || continue
 		# the daemon of this mount: its cmdline ends with the mountpoint
-		tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | tail -1 |
+		tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline" | tail -1 |
 			grep -qxF "$1" || continue
 		while kill -0 "$pid" 2>/dev/null; do
 			[ $SECONDS -lt $end ] || die "daemon $pid did not exit in 600 s"

@@ -38,7 +38,8 @@ bench_outbox_small() {
 		mount_fs outbox "$w/key/nosync.conf" "$fs/b-nosync" "$w/m-nosync"
 		variants+=(nosync)
 	fi
-	[ -z "${FLOOR_BIN:-}" ] || mount_floor "$fs/b-floor" "$w/m-floor"
+	[ -z "${FLOOR_BIN:-}" ] ||
+		mount_floor "$fs/b-floor" "$w/m-floor" -o writeback -o cache=auto -o xattr
 	dest() { case $1 in native) echo "$fs/native" ;; *) echo "$w/m-$1" ;; esac; }
 	op_tar() { mkdir "$2" && tar -xf "$src/$1.tar" -C "$2" 2>/dev/null || floor_ok "$@"; }
 	op_cp() { cp -r "$src/$1" "$2"; }
