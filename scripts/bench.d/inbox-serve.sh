@@ -15,11 +15,18 @@
 #    the record; and `signetfs verify -r`, the CLI's one verdict).
 # BACKING's page cache is warm in every run (the CMS loop reads the files
 # right before): the first listing and the first pass measure
-# verification CPU, not the disk. Sourced by scripts/bench.
+# verification CPU, not the disk. The FUSE floor: libfuse's own
+# passthrough_ll over BACKING (lib.sh build_floor) with the inbox's cache
+# settings (page cache kept across opens, 1 s timeouts, xattrs passed
+# through), on a third nginx port: the hot file and the second listing
+# through any libfuse 3.14 filesystem on this kernel. Sourced by
+# scripts/bench.
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-start_nginx() { # DIR PORT_PLAIN ROOT_PLAIN PORT_INBOX ROOT_INBOX
+start_nginx() { # DIR PORT_PLAIN ROOT_PLAIN PORT_INBOX ROOT_INBOX [PORT ROOT]
+	local third=
+	[ -z "${6:-}" ] || third="server { listen 127.0.0.1:$6; root $7; }"
 	mkdir -p "$1/logs" "$1/tmp"
 	cat >"$1/nginx.conf" <<EOF
 user root;
@@ -42,6 +49,7 @@ http {
 	default_type application/octet-stream;
 	server { listen 127.0.0.1:$2; root $3; }
 	server { listen 127.0.0.1:$4; root $5; }
+	$third
 }
 EOF
 	nginx -p "$1" -c "$1/nginx.conf" &
@@ -106,7 +114,14 @@ PY
 	pp=$(free_port)
 	pi=$(free_port)
 	while [ "$pi" = "$pp" ]; do pi=$(free_port); done
-	start_nginx "$w/nginx" "$pp" "$B" "$pi" "$M"
+	local pf= F=$w/floor
+	if [ -n "$(build_floor)" ]; then
+		FLOOR_BIN=$work/passthrough_ll
+		mount_floor "$B" "$F" -o cache=always -o timeout=1 -o xattr
+		pf=$(free_port)
+		while [ "$pf" = "$pp" ] || [ "$pf" = "$pi" ]; do pf=$(free_port); done
+	fi
+	start_nginx "$w/nginx" "$pp" "$B" "$pi" "$M" "$pf" "$F"
 	local hot=hot/f00000
 	declare -A t
 	for r in $(seq 1 "$REPS"); do
@@ -117,6 +132,10 @@ PY
 		t[hot_p]+="$(ab_rps "http://127.0.0.1:$pp/$hot" "$HOT_N") "
 		ab_rps "http://127.0.0.1:$pi/$hot" $((HOT_N / 10)) >/dev/null
 		t[hot_i]+="$(ab_rps "http://127.0.0.1:$pi/$hot" "$HOT_N") "
+		if [ -n "$pf" ]; then
+			ab_rps "http://127.0.0.1:$pf/$hot" $((HOT_N / 10)) >/dev/null
+			t[hot_f]+="$(ab_rps "http://127.0.0.1:$pf/$hot" "$HOT_N") "
+		fi
 		# distinct files: plain warm, the inbox's first (verifying) pass
 		# on this fresh mount, then the inbox warm
 		fetch_all "$pp" "$w/lists"
@@ -135,14 +154,19 @@ PY
 		mount_fs inbox "$k/signetfs.conf" "$B" "$M"
 		t[ls_1]+="$(timed ls -l "$M/many") "
 		t[ls_2]+="$(timed ls -l "$M/many") "
+		if [ -n "$pf" ]; then
+			ls -l "$F/many" >/dev/null
+			t[ls_f]+="$(timed ls -l "$F/many") "
+		fi
 		[ "$(ls "$M/many" | wc -l)" = $((NFILES * 2)) ] || die "inbox lists $(ls "$M/many" | wc -l) names"
 		umount_fs "$M"
 	done
 	kill "$nginx_pid"
 	wait "$nginx_pid" 2>/dev/null || true
 	nginx_pid=
+	[ -z "$pf" ] || umount_fs "$F"
 	# shellcheck disable=SC2086
-	local hp hi dp d1 di ln l1 l2 cs cc cl
+	local hp hi dp d1 di ln l1 l2 cs cc cl hf lf
 	hp=$(med ${t[hot_p]}) hi=$(med ${t[hot_i]})
 	dp=$(med ${t[dist_p]}) d1=$(med ${t[dist_1]}) di=$(med ${t[dist_i]})
 	ln=$(med ${t[ls_n]}) l1=$(med ${t[ls_1]}) l2=$(med ${t[ls_2]})
@@ -152,6 +176,12 @@ PY
 	row "plain disk" "$hp" "req/s"
 	row "inbox" "$hi" "req/s"
 	ratio "inbox / plain" "$hi" "$hp" ">= 0.6x"
+	if [ -n "$pf" ]; then
+		hf=$(med ${t[hot_f]})
+		row "libfuse passthrough_ll (FUSE floor)" "$hf" "req/s"
+		ratio "passthrough_ll / plain (the floor)" "$hf" "$hp" ""
+		ratio "inbox / passthrough_ll" "$hi" "$hf" ""
+	fi
 	printf ' %d distinct 4 KiB files, each fetched once, 8 curls in parallel (files/s)\n' "$DIST_N"
 	row "plain disk" "$(calc "$DIST_N / $dp")" "files/s"
 	row "inbox, first pass (verifies; fresh mount)" "$(calc "$DIST_N / $d1")" "files/s"
@@ -163,15 +193,26 @@ PY
 	printf '  %-44s %10.3f s\n' native "$ln" "inbox, first (verifies all)" "$l1" \
 		"inbox, second (cached verdicts)" "$l2"
 	ratio "second listing: inbox time / native time" "$l2" "$ln" "<= 5x"
+	if [ -n "$pf" ]; then
+		lf=$(med ${t[ls_f]})
+		printf '  %-44s %10.3f s\n' "libfuse passthrough_ll, second (FUSE floor)" "$lf"
+		ratio "second listing: passthrough_ll / native" "$lf" "$ln" ""
+		ratio "second listing: inbox / passthrough_ll" "$l2" "$lf" ""
+	fi
 	ratio "first listing: inbox time / native time" "$l1" "$ln" ""
 	row "first listing, files verified/s" "$(calc "$NFILES / $l1")" "files/s"
 	row "bare CMS checks, $cpus threads (sig + digest)" "$cs" "files/s"
 	row "CMS checks with chain per file, $cpus threads" "$cc" "files/s"
 	row "signetfs verify -r -j $cpus (CLI verdict)" "$(calc "$NFILES / $cl")" "files/s"
 	ratio "first listing / bare CMS checks" "$(calc "$NFILES / $l1")" "$cs" ">= 0.8x"
+	# The first listing is the verification (READDIRPLUS, all threads)
+	# followed by what the second listing costs too (ls's own lstat and
+	# two getxattr per name, serial round trips): the first alone.
+	row "first listing minus second: files verified/s" "$(calc "$NFILES / ($l1 - $l2)")" "files/s"
+	ratio "(first - second listing) / bare CMS checks" "$(calc "$NFILES / ($l1 - $l2)")" "$cs" ""
 	ratio "first listing / CMS with chain per file" "$(calc "$NFILES / $l1")" "$cc" ""
 	ratio "first listing / signetfs verify -r" "$(calc "$NFILES / $l1")" "$(calc "$NFILES / $cl")" ""
-	for r in hot_p hot_i dist_p dist_1 dist_i ls_n ls_1 ls_2 cms_sig cms_chain cli; do
+	for r in hot_p hot_i ${pf:+hot_f} ${pf:+ls_f} dist_p dist_1 dist_i ls_n ls_1 ls_2 cms_sig cms_chain cli; do
 		raw "$r" "${t[$r]}"
 	done
 }

@@ -94,6 +94,42 @@ mount_fs() {
 	done
 	MNT_PID=${pids[-1]}
 }
+# build_floor: libfuse's own reference daemon, passthrough_ll (shipped as
+# an example by libfuse3-dev, the version signetfs builds against),
+# compiled into the work directory. It forwards every request to BACKING
+# and does nothing else (no permission checks, no xattrs, no state): what
+# any libfuse filesystem pays per request on this kernel, i.e. the floor
+# under --no-sign. Prints its path, or nothing when it cannot be built.
+build_floor() {
+	local src=/usr/share/doc/libfuse3-dev/examples
+	[ -z "${FLOOR_BIN:-}" ] || { echo "$FLOOR_BIN"; return 0; }
+	[ -r "$src/passthrough_ll.c" ] || { note "no $src/passthrough_ll.c: no FUSE floor"; return 0; }
+	FLOOR_BIN=$work/passthrough_ll
+	# shellcheck disable=SC2046
+	cc -O2 -I"$src" -o "$FLOOR_BIN" "$src/passthrough_ll.c" \
+		$(pkg-config --cflags --libs fuse3) 2>"$work/floor-cc.log" ||
+		{ note "passthrough_ll did not build (see $work/floor-cc.log)"; FLOOR_BIN=; return 0; }
+	echo "$FLOOR_BIN"
+}
+# mount_floor BACKING MNT [OPTION...]: passthrough_ll, by default with the
+# outbox's cache settings (writeback cache, 1 s entry and attribute
+# timeouts); OPTIONs (-o ...) replace those.
+mount_floor() {
+	local b=$1 m=$2
+	shift 2
+	[ $# -gt 0 ] || set -- -o writeback -o cache=auto
+	mkdir -p "$b" "$m"
+	"$FLOOR_BIN" -f -o source="$b" "$@" "$m" \
+		>>"$work/$(basename "$m").log" 2>&1 &
+	pids+=($!)
+	fmnts+=("$m")
+	local end=$((SECONDS + 30))
+	until mounted "$m"; do
+		kill -0 "${pids[-1]}" 2>/dev/null || die "passthrough_ll mount of $m failed"
+		[ $SECONDS -lt $end ] || die "mount timeout ($m)"
+		sleep 0.02
+	done
+}
 # umount_fs MNT: unmount and wait for the daemon (it must exit; how long
 # it took is noted when that is more than 2 s).
 umount_fs() {
@@ -102,7 +138,7 @@ umount_fs() {
 	for pid in "${pids[@]}"; do
 		kill -0 "$pid" 2>/dev/null || continue
 		# the daemon of this mount: its cmdline ends with the mountpoint
-		tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | tail -1 |
+		tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline" | tail -1 |
 			grep -qxF "$1" || continue
 		while kill -0 "$pid" 2>/dev/null; do
 			[ $SECONDS -lt $end ] || die "daemon $pid did not exit in 600 s"
