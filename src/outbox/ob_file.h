@@ -97,6 +97,8 @@ void ob_parse_stat(char *buf, struct ob_exit *ex);
 int ob_task_ids(pid_t pid, pid_t *tgid, gid_t *groups, int *ngroups);
 /* The last pid the kernel handed out in our pid namespace; 0: unknown. */
 pid_t ob_last_pid(void);
+/* /proc, opened on the first call and kept; -errno if it cannot be. */
+int ob_proc_dir(void);
 /* Who still holds an open file after its opener's close. */
 enum ob_hold {
 	OB_HOLD_NONE,

@@ -132,6 +132,8 @@ static void ob_op_init(void *userdata, struct fuse_conn_info *conn)
 	ob->writeback = conn->want & FUSE_CAP_WRITEBACK_CACHE;
 	/* Mounted by now: the device its shared mappings show. */
 	ob_find_fuse_dev(ob);
+	if (ob_proc_dir() < 0)
+		sfs_warn("cannot open /proc, which the writer checks read");
 }
 
 /*

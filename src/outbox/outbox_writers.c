@@ -51,8 +51,10 @@ static ssize_t read_small(int dirfd, const char *path, char *buf, size_t len)
 /*
  * /proc, opened once: every /proc path below is looked up from it (the
  * scans of a close open hundreds). -errno: none (every lookup fails).
+ * The mount opens it at INIT (ob_op_init), so that it is one of the
+ * daemon's descriptors from the start, not one that appears later.
  */
-static int proc_dir(void)
+int ob_proc_dir(void)
 {
 	static int dir = -1;
 	int fd = __atomic_load_n(&dir, __ATOMIC_ACQUIRE), expected = -1;
@@ -85,7 +87,7 @@ struct ob_numbers {
 static bool numbers_open(struct ob_numbers *d, const char *path)
 {
 	d->pos = d->len = 0;
-	d->fd = openat(proc_dir(), path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	d->fd = openat(ob_proc_dir(), path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	return d->fd >= 0;
 }
 
@@ -168,7 +170,7 @@ void ob_exit_state(pid_t pid, struct ob_exit *ex)
 	if (pid <= 0)
 		return; /* another pid namespace: the kernel did not say */
 	snprintf(path, sizeof(path), "%d/stat", (int)pid);
-	n = read_small(proc_dir(), path, buf, sizeof(buf));
+	n = read_small(ob_proc_dir(), path, buf, sizeof(buf));
 	if (n == -ENOENT || n == -ESRCH)
 		ex->gone = true;
 	else if (n > 0)
@@ -186,7 +188,7 @@ int ob_task_ids(pid_t pid, pid_t *tgid, gid_t *groups, int *ngroups)
 	if (pid <= 0)
 		return -ESRCH;
 	snprintf(path, sizeof(path), "%d/status", (int)pid);
-	n = read_small(proc_dir(), path, buf, sizeof(buf));
+	n = read_small(ob_proc_dir(), path, buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	for (line = strtok_r(buf, "\n", &save); line;
@@ -213,7 +215,7 @@ pid_t ob_last_pid(void)
 {
 	char buf[32];
 
-	if (read_small(proc_dir(), "sys/kernel/ns_last_pid", buf,
+	if (read_small(ob_proc_dir(), "sys/kernel/ns_last_pid", buf,
 		       sizeof(buf)) <= 0)
 		return 0;
 	return (pid_t)strtol(buf, NULL, 10);
@@ -224,7 +226,8 @@ static pid_t pid_max(void)
 {
 	char buf[32];
 
-	if (read_small(proc_dir(), "sys/kernel/pid_max", buf, sizeof(buf)) <= 0)
+	if (read_small(ob_proc_dir(), "sys/kernel/pid_max", buf, sizeof(buf)) <=
+	    0)
 		return 4194304; /* PID_MAX_LIMIT on 64-bit */
 	return (pid_t)strtol(buf, NULL, 10);
 }
@@ -294,7 +297,7 @@ enum ob_hold ob_fds_hold(pid_t pid, pid_t tid, ino_t ino)
 		if (info < 0) {
 			snprintf(path, sizeof(path), "%d/task/%d/fdinfo",
 				 (int)pid, (int)tid);
-			info = openat(proc_dir(), path,
+			info = openat(ob_proc_dir(), path,
 				      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			if (info < 0)
 				break; /* gone */
@@ -321,7 +324,7 @@ static bool maps_hold(pid_t pid, pid_t tid, dev_t dev, ino_t ino)
 	int fd;
 
 	snprintf(path, sizeof(path), "%d/task/%d/maps", (int)pid, (int)tid);
-	fd = openat(proc_dir(), path, O_RDONLY | O_CLOEXEC);
+	fd = openat(ob_proc_dir(), path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
 	f = fdopen(fd, "r");
@@ -439,7 +442,7 @@ static bool is_self(pid_t pid)
 	char path[64];
 
 	snprintf(path, sizeof(path), "self/task/%d", (int)pid);
-	return pid == getpid() || faccessat(proc_dir(), path, F_OK, 0) == 0;
+	return pid == getpid() || faccessat(ob_proc_dir(), path, F_OK, 0) == 0;
 }
 
 /* pid in the set of processes known to descend from the opener? */
