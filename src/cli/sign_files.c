@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -200,6 +201,22 @@ static size_t batch_take_locked(struct sign_job *j, struct pending *p,
 	j->nbatch = 0;
 	j->batch_end = 0;
 	return n;
+}
+
+/*
+ * How many replaced .sig files may wait for the closer: CLOSER_MAX, but
+ * never more than a quarter of the fd limit, which the files being
+ * signed need (past it, sfs_closer_put() closes at once).
+ */
+static size_t closer_max(void)
+{
+	struct rlimit rl;
+	size_t max = CLOSER_MAX;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur / 4 < max)
+		max = (size_t)(rl.rlim_cur / 4);
+	return max;
 }
 
 /* Queue pd; the thread that fills the batch installs it. */
@@ -627,7 +644,7 @@ int sign_files(const struct sign_options *o)
 	if (state && (ret = alloc_versions(&j, state, n)) != 0)
 		goto out;
 	j.progress = cli_progress_new("sign", n, files.bytes);
-	j.closer = sfs_closer_new(CLOSER_THREADS, CLOSER_MAX);
+	j.closer = sfs_closer_new(CLOSER_THREADS, closer_max());
 	sfs_parallel(n, o->jobs ? o->jobs : sfs_cpus(), sign_one, &j, NULL);
 	batch_flush(&j);
 	sfs_closer_free(j.closer);
