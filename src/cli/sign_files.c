@@ -35,9 +35,12 @@ struct pending {
 	struct sfs_digest digest;
 	struct sfs_signer *signer; /* its key, for the records */
 	struct stat st;		   /* the file's mode and owner */
+	off_t end;		   /* where its sign record ends in the log */
 };
 
 #define BATCH 64
+/* Signed files waiting for the committer; a worker past it waits. */
+#define QUEUE_MAX (4 * BATCH)
 /*
  * Replaced .sig files waiting to be let go, and the threads that do it:
  * a discard is a wait, not work, so a few run at once.
@@ -69,12 +72,20 @@ struct sign_job {
 	/*
 	 * Signed, recorded, waiting for the records to be durable before
 	 * their .sig files are written: one audit sync per batch, not per
-	 * file (a serial fdatasync per file cost a third of the run).
+	 * file (a serial fdatasync per file cost a third of the run). The
+	 * committer thread takes them BATCH at a time, makes their records
+	 * durable and installs them, so that no worker sleeps in fdatasync
+	 * (0.5 ms each here, 21 ms under other jobs' writes) instead of
+	 * signing. A ring of QUEUE_MAX, under batch_lock.
 	 */
 	pthread_mutex_t batch_lock;
-	struct pending batch[BATCH];
-	size_t nbatch;
-	off_t batch_end;
+	pthread_cond_t ready_cv; /* a batch is ready, or done: committer */
+	pthread_cond_t room_cv;	 /* the queue has room: workers */
+	struct pending *queue;
+	size_t qhead, qlen;
+	bool done;	 /* no more will come */
+	bool committing; /* the committer runs */
+	pthread_t committer;
 	/* RFC 3161: the config's TSAs (NULL: none), asked once all signed. */
 	struct sfs_tsaset *tsas;
 	/*
@@ -190,16 +201,20 @@ static void batch_install(struct sign_job *j, const struct pending *p, size_t n,
 	}
 }
 
-/* Move the batch into p (the lock held); how many. */
+/* Up to BATCH from the queue into p (the lock held); how many. */
 static size_t batch_take_locked(struct sign_job *j, struct pending *p,
 				off_t *end)
 {
-	size_t n = j->nbatch;
+	size_t n = j->qlen < BATCH ? j->qlen : BATCH;
 
-	memcpy(p, j->batch, n * sizeof(*p));
-	*end = j->batch_end;
-	j->nbatch = 0;
-	j->batch_end = 0;
+	*end = 0;
+	for (size_t k = 0; k < n; k++) {
+		p[k] = j->queue[(j->qhead + k) % QUEUE_MAX];
+		if (p[k].end > *end)
+			*end = p[k].end;
+	}
+	j->qhead = (j->qhead + n) % QUEUE_MAX;
+	j->qlen -= n;
 	return n;
 }
 
@@ -219,35 +234,66 @@ static size_t closer_max(void)
 	return max;
 }
 
-/* Queue pd; the thread that fills the batch installs it. */
-static void batch_add(struct sign_job *j, const struct pending *pd, off_t end)
+/* Installs full batches until the workers are done, then the rest. */
+static void *committer_main(void *arg)
 {
-	struct pending p[BATCH];
-	size_t n = 0;
-
-	pthread_mutex_lock(&j->batch_lock);
-	j->batch[j->nbatch++] = *pd;
-	if (end > j->batch_end)
-		j->batch_end = end;
-	if (j->nbatch == BATCH)
-		n = batch_take_locked(j, p, &end);
-	pthread_mutex_unlock(&j->batch_lock);
-	if (n)
-		batch_install(j, p, n, end);
-}
-
-/* After the workers: install what is left. */
-static void batch_flush(struct sign_job *j)
-{
+	struct sign_job *j = arg;
 	struct pending p[BATCH];
 	off_t end;
 	size_t n;
 
 	pthread_mutex_lock(&j->batch_lock);
-	n = batch_take_locked(j, p, &end);
-	pthread_mutex_unlock(&j->batch_lock);
-	if (n)
+	for (;;) {
+		while (j->qlen < BATCH && !j->done)
+			pthread_cond_wait(&j->ready_cv, &j->batch_lock);
+		n = batch_take_locked(j, p, &end);
+		if (!n)
+			break; /* done, and nothing left */
+		pthread_cond_broadcast(&j->room_cv);
+		pthread_mutex_unlock(&j->batch_lock);
 		batch_install(j, p, n, end);
+		pthread_mutex_lock(&j->batch_lock);
+	}
+	pthread_mutex_unlock(&j->batch_lock);
+	return NULL;
+}
+
+/* Queue pd for the committer (without one: install it here and now). */
+static void batch_add(struct sign_job *j, const struct pending *pd)
+{
+	pthread_mutex_lock(&j->batch_lock);
+	while (j->committing && j->qlen == QUEUE_MAX)
+		pthread_cond_wait(&j->room_cv, &j->batch_lock);
+	if (!j->committing) {
+		pthread_mutex_unlock(&j->batch_lock);
+		batch_install(j, pd, 1, pd->end);
+		return;
+	}
+	j->queue[(j->qhead + j->qlen++) % QUEUE_MAX] = *pd;
+	if (j->qlen >= BATCH)
+		pthread_cond_signal(&j->ready_cv);
+	pthread_mutex_unlock(&j->batch_lock);
+}
+
+static void committer_start(struct sign_job *j)
+{
+	j->queue = calloc(QUEUE_MAX, sizeof(*j->queue));
+	j->committing = j->queue && pthread_create(&j->committer, NULL,
+						   committer_main, j) == 0;
+}
+
+/* After the workers: the committer installs what is left, and ends. */
+static void committer_finish(struct sign_job *j)
+{
+	pthread_mutex_lock(&j->batch_lock);
+	j->done = true;
+	pthread_cond_signal(&j->ready_cv);
+	pthread_mutex_unlock(&j->batch_lock);
+	if (j->committing)
+		pthread_join(j->committer, NULL);
+	j->committing = false;
+	free(j->queue);
+	j->queue = NULL;
 }
 
 /*
@@ -396,9 +442,9 @@ static void sign_file(size_t i, void *ctx)
 		goto out;
 	}
 	/*
-	 * Installed once the batch's records are durable (at once without an
-	 * audit log): by one thread per batch, also without an audit log, as
-	 * two threads creating and renaming in one directory at once spin on
+	 * Installed by the committer once the batch's records are durable
+	 * (at once without an audit log). Also without an audit log: two
+	 * threads creating and renaming in one directory at once spin on
 	 * its lock (rwsem_spin_on_owner: a third of the extra CPU of -j 2
 	 * with no audit log against the batched path).
 	 */
@@ -411,9 +457,10 @@ static void sign_file(size_t i, void *ctx)
 				     .size = (int64_t)size,
 				     .digest = d,
 				     .signer = sg,
-				     .st = st};
+				     .st = st,
+				     .end = end};
 
-		batch_add(j, &pd, end);
+		batch_add(j, &pd);
 		sig = NULL;
 		der = NULL;
 		rel = NULL;
@@ -612,7 +659,9 @@ static int stamp_signed(struct sign_job *j, size_t n,
 int sign_files(const struct sign_options *o)
 {
 	struct sign_job j = {.root = o->root ? o->root : ".",
-			     .batch_lock = PTHREAD_MUTEX_INITIALIZER};
+			     .batch_lock = PTHREAD_MUTEX_INITIALIZER,
+			     .ready_cv = PTHREAD_COND_INITIALIZER,
+			     .room_cv = PTHREAD_COND_INITIALIZER};
 	struct sfs_config *cfg = NULL;
 	struct sfs_key_config kc;
 	struct cli_files files = {0};
@@ -649,8 +698,9 @@ int sign_files(const struct sign_options *o)
 		goto out;
 	j.progress = cli_progress_new("sign", n, files.bytes);
 	j.closer = sfs_closer_new(CLOSER_THREADS, closer_max());
+	committer_start(&j);
 	sfs_parallel(n, o->jobs ? o->jobs : sfs_cpus(), sign_one, &j, NULL);
-	batch_flush(&j);
+	committer_finish(&j);
 	sfs_closer_free(j.closer);
 	j.closer = NULL;
 	cli_progress_end(j.progress);
