@@ -140,6 +140,17 @@ unsigned sfs_cpus(void);
  */
 void sfs_parallel(size_t n, unsigned threads, void (*fn)(size_t i, void *ctx),
 		  void *ctx, const atomic_bool *stop);
+/*
+ * Closes fds on threads of its own: a caller that renames over a file,
+ * holding an fd of the file it replaces, hands that fd here, and the
+ * file is freed (on ext4 with discard: a wait for the device) off the
+ * caller's thread. At most max fds wait; put() closes at once when the
+ * queue is full or c is NULL. free() closes what waits, joins, frees.
+ */
+struct sfs_closer;
+struct sfs_closer *sfs_closer_new(unsigned threads, size_t max);
+void sfs_closer_put(struct sfs_closer *c, int fd);
+void sfs_closer_free(struct sfs_closer *c);
 
 /* Does NAME end in ".sig"? */
 bool sfs_is_sig_name(const char *name, size_t len);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 #include "signetfs/policy.h"
 #include "signetfs/signer.h"
 #include "signetfs/state.h"
+#include "signetfs/util.h"
 
 /* A signature whose record is written, not yet known to be durable. */
 struct pending {
@@ -33,9 +35,18 @@ struct pending {
 	struct sfs_digest digest;
 	struct sfs_signer *signer; /* its key, for the records */
 	struct stat st;		   /* the file's mode and owner */
+	off_t end;		   /* where its sign record ends in the log */
 };
 
 #define BATCH 64
+/* Signed files waiting for the committer; a worker past it waits. */
+#define QUEUE_MAX (4 * BATCH)
+/*
+ * Replaced .sig files waiting to be let go, and the threads that do it:
+ * a discard is a wait, not work, so a few run at once.
+ */
+#define CLOSER_MAX 256
+#define CLOSER_THREADS 2
 
 struct sign_job {
 	struct sfs_signer *signer; /* the default, or the one asked for */
@@ -61,14 +72,28 @@ struct sign_job {
 	/*
 	 * Signed, recorded, waiting for the records to be durable before
 	 * their .sig files are written: one audit sync per batch, not per
-	 * file (a serial fdatasync per file cost a third of the run).
+	 * file (a serial fdatasync per file cost a third of the run). The
+	 * committer thread takes them BATCH at a time, makes their records
+	 * durable and installs them, so that no worker sleeps in fdatasync
+	 * (0.5 ms each here, 21 ms under other jobs' writes) instead of
+	 * signing. A ring of QUEUE_MAX, under batch_lock.
 	 */
 	pthread_mutex_t batch_lock;
-	struct pending batch[BATCH];
-	size_t nbatch;
-	off_t batch_end;
+	pthread_cond_t ready_cv; /* a batch is ready, or done: committer */
+	pthread_cond_t room_cv;	 /* the queue has room: workers */
+	struct pending *queue;
+	size_t qhead, qlen;
+	bool done;	 /* no more will come */
+	bool committing; /* the committer runs */
+	pthread_t committer;
 	/* RFC 3161: the config's TSAs (NULL: none), asked once all signed. */
 	struct sfs_tsaset *tsas;
+	/*
+	 * The .sig files each install replaces, closed here: the rename then
+	 * does not free the old inode on the signing thread (ext4 with
+	 * discard waits for the device there, ~0.1 ms a file). NULL: inline.
+	 */
+	struct sfs_closer *closer;
 };
 
 static void fail_file(struct sign_job *j, size_t i, enum sfs_exit ex,
@@ -127,13 +152,20 @@ int cli_install_sig(const char *sig, const void *der, size_t len, mode_t mode,
 /*
  * FILE.sig exactly as readable as FILE (st) and, when we are root, owned
  * like it: a signature tells the file's digest, size and writer, so it
- * must not be readable by more users than the file.
+ * must not be readable by more users than the file. The .sig it replaces
+ * is held open across the rename and let go on the closer's thread.
  */
-static int install_sig(const char *sig, const uint8_t *der, size_t len,
-		       const struct stat *st, bool sync)
+static int install_sig(struct sign_job *j, const char *sig, const uint8_t *der,
+		       size_t len, const struct stat *st)
 {
-	return cli_install_sig(sig, der, len, (st->st_mode & 0444) | 0200, st,
-			       sync);
+	int old = j->closer
+		      ? openat(AT_FDCWD, sig, O_PATH | O_NOFOLLOW | O_CLOEXEC)
+		      : -1;
+	int ret = cli_install_sig(sig, der, len, (st->st_mode & 0444) | 0200,
+				  st, j->sync);
+
+	sfs_closer_put(j->closer, old);
+	return ret;
 }
 
 /* Make the batch's records durable, then write its .sig files. */
@@ -152,8 +184,8 @@ static void batch_install(struct sign_job *j, const struct pending *p, size_t n,
 				  "%s: cannot write the audit log: %s",
 				  p[k].sig, strerror(-sync_err));
 			why = "audit log not durable; signature not written";
-		} else if ((ret = install_sig(p[k].sig, p[k].der, p[k].len,
-					      &p[k].st, j->sync))) {
+		} else if ((ret = install_sig(j, p[k].sig, p[k].der, p[k].len,
+					      &p[k].st))) {
 			fail_file(j, p[k].i, SFS_EXIT_REFUSED,
 				  "%s: cannot write: %s", p[k].sig,
 				  strerror(-ret));
@@ -169,48 +201,99 @@ static void batch_install(struct sign_job *j, const struct pending *p, size_t n,
 	}
 }
 
-/* Move the batch into p (the lock held); how many. */
+/* Up to BATCH from the queue into p (the lock held); how many. */
 static size_t batch_take_locked(struct sign_job *j, struct pending *p,
 				off_t *end)
 {
-	size_t n = j->nbatch;
+	size_t n = j->qlen < BATCH ? j->qlen : BATCH;
 
-	memcpy(p, j->batch, n * sizeof(*p));
-	*end = j->batch_end;
-	j->nbatch = 0;
-	j->batch_end = 0;
+	*end = 0;
+	for (size_t k = 0; k < n; k++) {
+		p[k] = j->queue[(j->qhead + k) % QUEUE_MAX];
+		if (p[k].end > *end)
+			*end = p[k].end;
+	}
+	j->qhead = (j->qhead + n) % QUEUE_MAX;
+	j->qlen -= n;
 	return n;
 }
 
-/* Queue pd; the thread that fills the batch installs it. */
-static void batch_add(struct sign_job *j, const struct pending *pd, off_t end)
+/*
+ * How many replaced .sig files may wait for the closer: CLOSER_MAX, but
+ * never more than a quarter of the fd limit, which the files being
+ * signed need (past it, sfs_closer_put() closes at once).
+ */
+static size_t closer_max(void)
 {
-	struct pending p[BATCH];
-	size_t n = 0;
+	struct rlimit rl;
+	size_t max = CLOSER_MAX;
 
-	pthread_mutex_lock(&j->batch_lock);
-	j->batch[j->nbatch++] = *pd;
-	if (end > j->batch_end)
-		j->batch_end = end;
-	if (j->nbatch == BATCH)
-		n = batch_take_locked(j, p, &end);
-	pthread_mutex_unlock(&j->batch_lock);
-	if (n)
-		batch_install(j, p, n, end);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur / 4 < max)
+		max = (size_t)(rl.rlim_cur / 4);
+	return max;
 }
 
-/* After the workers: install what is left. */
-static void batch_flush(struct sign_job *j)
+/* Installs full batches until the workers are done, then the rest. */
+static void *committer_main(void *arg)
 {
+	struct sign_job *j = arg;
 	struct pending p[BATCH];
 	off_t end;
 	size_t n;
 
 	pthread_mutex_lock(&j->batch_lock);
-	n = batch_take_locked(j, p, &end);
-	pthread_mutex_unlock(&j->batch_lock);
-	if (n)
+	for (;;) {
+		while (j->qlen < BATCH && !j->done)
+			pthread_cond_wait(&j->ready_cv, &j->batch_lock);
+		n = batch_take_locked(j, p, &end);
+		if (!n)
+			break; /* done, and nothing left */
+		pthread_cond_broadcast(&j->room_cv);
+		pthread_mutex_unlock(&j->batch_lock);
 		batch_install(j, p, n, end);
+		pthread_mutex_lock(&j->batch_lock);
+	}
+	pthread_mutex_unlock(&j->batch_lock);
+	return NULL;
+}
+
+/* Queue pd for the committer (without one: install it here and now). */
+static void batch_add(struct sign_job *j, const struct pending *pd)
+{
+	pthread_mutex_lock(&j->batch_lock);
+	while (j->committing && j->qlen == QUEUE_MAX)
+		pthread_cond_wait(&j->room_cv, &j->batch_lock);
+	if (!j->committing) {
+		pthread_mutex_unlock(&j->batch_lock);
+		batch_install(j, pd, 1, pd->end);
+		return;
+	}
+	j->queue[(j->qhead + j->qlen++) % QUEUE_MAX] = *pd;
+	if (j->qlen >= BATCH)
+		pthread_cond_signal(&j->ready_cv);
+	pthread_mutex_unlock(&j->batch_lock);
+}
+
+static void committer_start(struct sign_job *j)
+{
+	j->queue = calloc(QUEUE_MAX, sizeof(*j->queue));
+	j->committing = j->queue && pthread_create(&j->committer, NULL,
+						   committer_main, j) == 0;
+}
+
+/* After the workers: the committer installs what is left, and ends. */
+static void committer_finish(struct sign_job *j)
+{
+	pthread_mutex_lock(&j->batch_lock);
+	j->done = true;
+	pthread_cond_signal(&j->ready_cv);
+	pthread_mutex_unlock(&j->batch_lock);
+	if (j->committing)
+		pthread_join(j->committer, NULL);
+	j->committing = false;
+	free(j->queue);
+	j->queue = NULL;
 }
 
 /*
@@ -358,8 +441,14 @@ static void sign_file(size_t i, void *ctx)
 			  strerror(-ret));
 		goto out;
 	}
-	if (j->audit) {
-		/* Installed once the batch's records are durable. */
+	/*
+	 * Installed by the committer once the batch's records are durable
+	 * (at once without an audit log). Also without an audit log: two
+	 * threads creating and renaming in one directory at once spin on
+	 * its lock (rwsem_spin_on_owner: a third of the extra CPU of -j 2
+	 * with no audit log against the batched path).
+	 */
+	{
 		struct pending pd = {.i = i,
 				     .sig = sig,
 				     .der = der,
@@ -368,14 +457,13 @@ static void sign_file(size_t i, void *ctx)
 				     .size = (int64_t)size,
 				     .digest = d,
 				     .signer = sg,
-				     .st = st};
+				     .st = st,
+				     .end = end};
 
-		batch_add(j, &pd, end);
+		batch_add(j, &pd);
 		sig = NULL;
 		der = NULL;
 		rel = NULL;
-	} else if (install_sig(sig, der, len, &st, j->sync)) {
-		fail_file(j, i, SFS_EXIT_REFUSED, "%s: cannot write", sig);
 	}
 out:
 	if (fd >= 0)
@@ -571,7 +659,9 @@ static int stamp_signed(struct sign_job *j, size_t n,
 int sign_files(const struct sign_options *o)
 {
 	struct sign_job j = {.root = o->root ? o->root : ".",
-			     .batch_lock = PTHREAD_MUTEX_INITIALIZER};
+			     .batch_lock = PTHREAD_MUTEX_INITIALIZER,
+			     .ready_cv = PTHREAD_COND_INITIALIZER,
+			     .room_cv = PTHREAD_COND_INITIALIZER};
 	struct sfs_config *cfg = NULL;
 	struct sfs_key_config kc;
 	struct cli_files files = {0};
@@ -607,8 +697,12 @@ int sign_files(const struct sign_options *o)
 	if (state && (ret = alloc_versions(&j, state, n)) != 0)
 		goto out;
 	j.progress = cli_progress_new("sign", n, files.bytes);
+	j.closer = sfs_closer_new(CLOSER_THREADS, closer_max());
+	committer_start(&j);
 	sfs_parallel(n, o->jobs ? o->jobs : sfs_cpus(), sign_one, &j, NULL);
-	batch_flush(&j);
+	committer_finish(&j);
+	sfs_closer_free(j.closer);
+	j.closer = NULL;
 	cli_progress_end(j.progress);
 	ret = report(&j, n, o->verbose,
 		     walk_errors ? SFS_EXIT_REFUSED : SFS_EXIT_OK);

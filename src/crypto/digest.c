@@ -140,6 +140,9 @@ int sfs_hash_fd(int fd, enum sfs_md alg, struct sfs_digest *out, uint64_t *size)
 		if (ret)
 			goto out;
 		off += got;
+		/* Short only at the end: no pread(2) to find what it found. */
+		if (got < bufsz)
+			break;
 	}
 	ret = sfs_hash_final(h, out);
 	if (size)

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -304,6 +305,57 @@ static void test_relative(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+/* Is fd open? (No other thread of this test opens files meanwhile.) */
+static bool fd_open(int fd)
+{
+	return fcntl(fd, F_GETFD) >= 0 || errno != EBADF;
+}
+
+static void test_closer(void **state)
+{
+	char dir[] = "/tmp/sfs-unit-XXXXXX";
+	struct sfs_closer *c;
+	struct stat st;
+	int dfd, old, fds[64];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	assert_true(dfd >= 0);
+	/* Held across the rename, the replaced file is still there... */
+	assert_int_equal(sfs_write_atomic_at(dfd, "f.sig", "one", 3, 0644, 0),
+			 0);
+	old = openat(dfd, "f.sig", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	assert_true(old >= 0);
+	assert_int_equal(sfs_write_atomic_at(dfd, "f.sig", "two", 3, 0644, 0),
+			 0);
+	assert_int_equal(fstat(old, &st), 0);
+	assert_int_equal(st.st_nlink, 0);
+	/* ...until the closer lets it go, on its thread, by free() at last. */
+	c = sfs_closer_new(2, 4);
+	assert_non_null(c);
+	sfs_closer_put(c, old);
+	/* More than the queue holds: the rest is closed by the caller. */
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++) {
+		fds[i] = dup(dfd);
+		assert_true(fds[i] >= 0);
+		sfs_closer_put(c, fds[i]);
+	}
+	sfs_closer_put(c, -1); /* nothing */
+	sfs_closer_free(c);
+	assert_false(fd_open(old));
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+		assert_false(fd_open(fds[i]));
+	/* Without a closer: at once. */
+	old = dup(dfd);
+	assert_true(old >= 0);
+	sfs_closer_put(NULL, old);
+	assert_false(fd_open(old));
+	assert_int_equal(unlinkat(dfd, "f.sig", 0), 0);
+	close(dfd);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -317,6 +369,7 @@ int main(void)
 	    cmocka_unit_test(test_sig_name),
 	    cmocka_unit_test(test_atomic_write),
 	    cmocka_unit_test(test_relative),
+	    cmocka_unit_test(test_closer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
