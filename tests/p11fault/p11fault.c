@@ -7,6 +7,9 @@
  *   P11FAULT_CONTROL  a control file, looked at on every call
  *   P11FAULT_LOG      optional: one line appended per injected fault
  *   P11FAULT_TRACE    optional: one line appended per call and its result
+ *   P11FAULT_PEAK     optional: the most calls that were in a delay at once
+ *                     (how many signatures a caller keeps in flight),
+ *                     rewritten as a decimal number each time it grows
  *
  * Control file, one rule a line ('#' starts a comment):
  *   C_Sign=CKR_DEVICE_REMOVED    fail C_Sign with that CK_RV (a name from
@@ -522,6 +525,32 @@ static void sleep_ms(unsigned long ms)
 		;
 }
 
+/* Calls sleeping in a delay now, and the most there were (P11FAULT_PEAK). */
+static unsigned long in_delay, peak_delay;
+
+static void delay_call(unsigned long ms)
+{
+	const char *path = getenv("P11FAULT_PEAK");
+
+	pthread_mutex_lock(&ctl_lock);
+	/* Written under the lock: a smaller peak never lands last. */
+	if (++in_delay > peak_delay && path && *path) {
+		FILE *f = fopen(path, "we");
+
+		if (f) {
+			fprintf(f, "%lu\n", in_delay);
+			fclose(f);
+		}
+	}
+	if (in_delay > peak_delay)
+		peak_delay = in_delay;
+	pthread_mutex_unlock(&ctl_lock);
+	sleep_ms(ms);
+	pthread_mutex_lock(&ctl_lock);
+	in_delay--;
+	pthread_mutex_unlock(&ctl_lock);
+}
+
 /* Decide a call's fate: true and *rv when it is to fail. */
 static bool fault_for(int fn, CK_RV *rv)
 {
@@ -555,7 +584,7 @@ static bool fault_for(int fn, CK_RV *rv)
 		*rv = hit->rv;
 	pthread_mutex_unlock(&ctl_lock);
 	if (delay)
-		sleep_ms(delay);
+		delay_call(delay);
 	if (hit)
 		log_fault(fn_names[fn], *rv);
 	return hit != NULL;
