@@ -133,6 +133,8 @@ int sfs_path_join(char *out, size_t size, const char *dir, size_t dlen,
 
 /* Online CPUs (at least 1). */
 unsigned sfs_cpus(void);
+/* Microseconds on the monotonic clock: for durations. */
+uint64_t sfs_now_us(void);
 /*
  * fn(i, ctx) for every i < n, on up to threads threads (the caller's
  * among them), each taking the next index; returns when all are done.

@@ -47,9 +47,19 @@ struct pending {
  */
 #define CLOSER_MAX 256
 #define CLOSER_THREADS 2
+/*
+ * Without -j: a thread per CPU, unless the token takes SLOW_TOKEN_US or
+ * more a signature (a network HSM: its time is a wait, not our CPU), and
+ * then INFLIGHT signatures at once, each on its own session. Judged by
+ * the fastest of the first PROBE signatures, made one at a time.
+ */
+#define SLOW_TOKEN_US 2000
+#define INFLIGHT 16
+#define PROBE 3
 
 struct sign_job {
 	struct sfs_signer *signer; /* the default, or the one asked for */
+	uint64_t probe_us[PROBE];  /* the first files' signing, timed */
 	/*
 	 * With --config and no key of its own: the config's keys, so a file
 	 * under a [rule] with a key is signed with that key, as the outbox
@@ -397,6 +407,7 @@ static void sign_file(size_t i, void *ctx)
 	char *rel, *sig;
 	struct stat st;
 	off_t end = 0;
+	uint64_t t0;
 	int fd, ret;
 
 	j->result[i] = SFS_EXIT_OK;
@@ -424,9 +435,13 @@ static void sign_file(size_t i, void *ctx)
 			  strerror(-ret));
 		goto out;
 	}
-	if (signer_sign_versioned(sg, &d, rel, strlen(rel), &j->writer,
-				  j->versions ? j->versions[i] : 0, &der, &len,
-				  &err)) {
+	t0 = sfs_now_us();
+	ret = signer_sign_versioned(sg, &d, rel, strlen(rel), &j->writer,
+				    j->versions ? j->versions[i] : 0, &der,
+				    &len, &err);
+	if (i < PROBE)
+		j->probe_us[i] = sfs_now_us() - t0;
+	if (ret) {
 		audit_sign(j, sg, "sign-failed", rel, (int64_t)size, &d,
 			   err.msg, &end);
 		fail_file(j, i, err.exit ? err.exit : SFS_EXIT_TOKEN, "%s",
@@ -479,6 +494,45 @@ static void sign_one(size_t i, void *ctx)
 
 	sign_file(i, ctx);
 	cli_progress_add(j->progress, j->sizes[i]);
+}
+
+struct sign_rest {
+	struct sign_job *j;
+	size_t first;
+};
+
+static void sign_rest(size_t i, void *ctx)
+{
+	const struct sign_rest *r = ctx;
+
+	sign_one(r->first + i, r->j);
+}
+
+/*
+ * Every file, on jobs threads, or (jobs 0) as the token asks: the first
+ * PROBE files one at a time, timed, then the rest on a thread per CPU,
+ * or on INFLIGHT threads when even the fastest of those signatures took
+ * SLOW_TOKEN_US (docs/cli.md, -j).
+ */
+static void sign_all(struct sign_job *j, size_t n, unsigned jobs)
+{
+	struct sign_rest r = {.j = j};
+	uint64_t fastest = UINT64_MAX;
+
+	if (!jobs) {
+		jobs = sfs_cpus();
+		while (r.first < PROBE && r.first < n && n > jobs)
+			sign_one(r.first++, j);
+		for (size_t k = 0; k < r.first; k++) {
+			/* a file that failed before its signature: no time */
+			if (j->probe_us[k] && j->probe_us[k] < fastest)
+				fastest = j->probe_us[k];
+		}
+		if (r.first && fastest != UINT64_MAX &&
+		    fastest >= SLOW_TOKEN_US && jobs < INFLIGHT)
+			jobs = INFLIGHT;
+	}
+	sfs_parallel(n - r.first, jobs, sign_rest, &r, NULL);
 }
 
 /*
@@ -699,7 +753,7 @@ int sign_files(const struct sign_options *o)
 	j.progress = cli_progress_new("sign", n, files.bytes);
 	j.closer = sfs_closer_new(CLOSER_THREADS, closer_max());
 	committer_start(&j);
-	sfs_parallel(n, o->jobs ? o->jobs : sfs_cpus(), sign_one, &j, NULL);
+	sign_all(&j, n, o->jobs);
 	committer_finish(&j);
 	sfs_closer_free(j.closer);
 	j.closer = NULL;

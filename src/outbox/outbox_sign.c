@@ -452,14 +452,6 @@ struct sfs_signer *ob_signer_for(struct outbox *ob, const char *rel)
 	return keyring_for(c->ring, r);
 }
 
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 int ob_sign_digest(struct outbox *ob, const char *rel, size_t rel_len,
 		   const struct sfs_digest *digest,
 		   const struct sfs_writer *writer, uint8_t **der,
@@ -467,7 +459,7 @@ int ob_sign_digest(struct outbox *ob, const char *rel, size_t rel_len,
 {
 	struct sfs_signer *sg = ob_signer_for(ob, rel);
 	struct sfs_error err = {0};
-	uint64_t t0 = now_us(), version = 0;
+	uint64_t t0 = sfs_now_us(), version = 0;
 	int ret;
 
 	if (!sg) {
@@ -491,7 +483,7 @@ int ob_sign_digest(struct outbox *ob, const char *rel, size_t rel_len,
 	}
 	ret = signer_sign_versioned(sg, digest, rel, rel_len, writer, version,
 				    der, der_len, &err);
-	sfs_stats_latency(&ob->stats, now_us() - t0); /* counts the op */
+	sfs_stats_latency(&ob->stats, sfs_now_us() - t0); /* counts the op */
 	if (ret)
 		snprintf(why, why_len, "signer: %s",
 			 err.msg[0] ? err.msg : strerror(ret < 0 ? -ret : EIO));
