@@ -119,7 +119,10 @@ mount_floor() {
 	shift 2
 	[ $# -gt 0 ] || set -- -o writeback -o cache=auto
 	mkdir -p "$b" "$m"
-	"$FLOOR_BIN" -f -o source="$b" "$@" "$m" \
+	# it holds an O_PATH fd per inode the kernel knows: a tree of 10,000
+	# files needs more than the default 1,024
+	(ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+		exec "$FLOOR_BIN" -f -o source="$b" "$@" "$m") \
 		>>"$work/$(basename "$m").log" 2>&1 &
 	pids+=($!)
 	fmnts+=("$m")
