@@ -401,6 +401,15 @@ static const char *const xattr_names[] = {
     "user.signetfs.reason",
 };
 
+static bool is_xattr_name(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(xattr_names); i++) {
+		if (!strcmp(name, xattr_names[i]))
+			return true;
+	}
+	return false;
+}
+
 /*
  * A file served in audit mode that does not verify carries only why not
  * (the reason the verify-denied record gives); a verified file the facts
@@ -479,6 +488,15 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 	if (ino == FUSE_ROOT_ID) {
 		root_getxattr(req, ib, name, size);
+		return;
+	}
+	/*
+	 * No other name ever has a value here, so none needs the file's
+	 * verdict: `ls -l` asks two of them (security.selinux,
+	 * system.posix_acl_access) of every name it lists.
+	 */
+	if (!is_xattr_name(name)) {
+		fuse_reply_err(req, ENODATA);
 		return;
 	}
 	ret = node_vfile(ib, inbox_node_of(ib, ino), &vf);
