@@ -57,6 +57,9 @@ bench_outbox_small() {
 		for op in "${ops[@]}"; do
 			local what=tree warm=wtree v d
 			[ "$op" != cp ] || { what=flat; warm=wflat; }
+			# passthrough_ll's fds (one per inode the kernel knows) go
+			# with the inodes; every variant's warm-up then refills
+			[ -z "${FLOOR_BIN:-}" ] || { sync; echo 2 >/proc/sys/vm/drop_caches; }
 			for v in "${variants[@]}"; do
 				d=$(dest "$v")
 				"op_$op" "$warm" "$d/warm.$op.$r" # untimed warm-up

@@ -13,7 +13,7 @@
 # Sourced by scripts/bench.
 
 bench_slow_token() {
-	local w=$work/slow k fs ctl r jobs m=$SLOW_MS
+	local w=$work/slow k fs ctl r m=$SLOW_MS
 	mkdir -p "$w"
 	k=$w/key
 	fs=$w/fs
@@ -29,7 +29,6 @@ bench_slow_token() {
 		mv "$ctl.tmp" "$ctl"
 	}
 	delay "$m"
-	jobs=$(nproc)
 	local per=$((SLOW_PAR_N / 16)) i
 	for i in $(seq -w 0 15); do
 		gen_flat "$w/par/p$i" "$per" 4096
@@ -89,7 +88,7 @@ bench_slow_token() {
 	printf 'slow-token: p11fault C_Sign.delay_ms=%d in front of SoftHSM, medians of %d\n' "$m" "$REPS"
 	row "raw C_Sign loop, 16 threads/sessions" "$raw16" "sig/s"
 	row "raw C_Sign loop, 1 thread" "$raw1" "sig/s"
-	row "signetfs sign -r, $SLOW_SIGN_N files, -j $jobs (default)" "$s" "files/s"
+	row "signetfs sign -r, $SLOW_SIGN_N files, no -j (default)" "$s" "files/s"
 	row "signetfs sign -r, $SLOW_SIGN_N files, -j 16" "$s16" "files/s"
 	ratio "sign -r default -j / 1,000 files/s" "$s" 1000 ">= 1x"
 	ratio "sign -r -j 16 / 1,000 files/s" "$s16" 1000 ">= 1x"
