@@ -27,17 +27,18 @@ bench_outbox_small() {
 	n_flat=$FLAT_N
 	# Inodes: every run keeps its copy (file + .sig + temp), nothing is
 	# deleted during the series.
-	freshfs "$fs" $(((TREE_N * 3 + FLAT_N) * 20 * REPS / 1024 + 2048)) \
-		$(((TREE_N * 2 + FLAT_N + WARM_N * 3) * 3 * (REPS + 1) * 2 + 100000))
-	mkdir -p "$fs/native"
-	local variants=(native nosign sign)
+	local variants=(native nosign sign) nv
 	[ -z "$(build_floor)" ] || { FLOOR_BIN=$work/passthrough_ll; variants=(native floor nosign sign); }
+	[ -z "${OB_NOSYNC:-}" ] || variants+=(nosync)
+	nv=${#variants[@]}
+	# space and inodes: what three copies took, for each of nv
+	freshfs "$fs" $((((TREE_N * 3 + FLAT_N) * 20 * REPS / 1024 + 2048) * nv / 3)) \
+		$(((TREE_N * 2 + FLAT_N + WARM_N * 3) * nv * (REPS + 1) * 2 + 100000))
+	mkdir -p "$fs/native"
 	mount_fs outbox "$w/key/signetfs.conf" "$fs/b-sign" "$w/m-sign"
 	mount_fs outbox "$w/key/signetfs.conf" "$fs/b-nosign" "$w/m-nosign" --no-sign
-	if [ -n "${OB_NOSYNC:-}" ]; then
+	[ -z "${OB_NOSYNC:-}" ] ||
 		mount_fs outbox "$w/key/nosync.conf" "$fs/b-nosync" "$w/m-nosync"
-		variants+=(nosync)
-	fi
 	[ -z "${FLOOR_BIN:-}" ] ||
 		mount_floor "$fs/b-floor" "$w/m-floor" -o writeback -o cache=auto -o xattr
 	dest() { case $1 in native) echo "$fs/native" ;; *) echo "$w/m-$1" ;; esac; }
