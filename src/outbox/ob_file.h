@@ -53,6 +53,21 @@ struct ob_file {
 	 */
 	bool held_at_close;
 	struct ob_exit exit;
+	/*
+	 * Processes other than the opener's that the opener's close found
+	 * holding the file silently (a shared mapping inherited by fork, a
+	 * ring): the release judges how each of them ended, as the opener's.
+	 */
+	struct ob_holders {
+		struct ob_holder {
+			pid_t pid;
+			unsigned long long start;
+			bool seen; /* exit: seen exiting (as exit_seen) */
+			struct ob_exit exit;
+		} v[4];
+		unsigned n;
+		bool overflow; /* more than v holds: none is judged */
+	} holders;
 	uint64_t open_seq;
 	uint64_t open_gen;  /* content_gen after the open */
 	uint64_t flush_gen; /* content_gen at its last flush */
@@ -119,12 +134,14 @@ enum ob_hold {
  * anybody still hold the open file for writing: another writable
  * descriptor, an io_uring ring or a shared writable mapping of inode ino
  * in the opener's process, or in a process started since the open that
- * descends from it (an inherited descriptor)? Mappings are looked for
- * only when maps is true (ob_may_map_shared).
+ * descends from it or from its parent (an inherited descriptor or
+ * mapping; clone(CLONE_PARENT) makes a sibling)? Mappings are looked for
+ * only when maps is true (ob_may_map_shared). Those other processes that
+ * hold it silently go into hold.
  */
 enum ob_hold ob_still_held(struct outbox *ob, const struct ob_file *f,
 			   pid_t closer_pid, const struct ob_exit *closer,
-			   ino_t ino, bool maps);
+			   ino_t ino, bool maps, struct ob_holders *hold);
 /*
  * Can a shared writable mapping of s's file exist? Only through an open
  * file that is readable and writable (mmap wants FMODE_READ, a shared

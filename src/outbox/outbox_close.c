@@ -130,7 +130,7 @@ static int flush_locked(struct outbox *ob, fuse_req_t req, struct bk_inode *i,
 	if (f->active) {
 		enum ob_hold h =
 		    ob_still_held(ob, f, fuse_req_ctx(req)->pid, ex, i->ino,
-				  ob_may_map_shared(s));
+				  ob_may_map_shared(s), &f->holders);
 
 		/* A descriptor's holder closes it later, even when killed. */
 		if (h == OB_HOLD_SILENT)
@@ -191,6 +191,61 @@ void ob_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 }
 
 /*
+ * The other processes the opener's close found holding the file silently
+ * (a shared mapping they inherited, a ring): each must be known to have
+ * finished normally, as the opener (release_ok_locked): still running (it
+ * let go of the file), or seen exiting with a status that signs. Killed,
+ * or gone before anybody saw how, or more of them than were kept: no.
+ */
+static bool holders_ok_locked(struct outbox *ob, struct ob_file *f, char *why,
+			      size_t len)
+{
+	const struct ob_holders *hs = &f->holders;
+
+	if (hs->overflow) {
+		snprintf(why, len,
+			 "held at close by more than %zu other processes "
+			 "(shared mappings or io_uring rings)",
+			 ARRAY_SIZE(hs->v));
+		return false;
+	}
+	for (unsigned k = 0; k < hs->n; k++) {
+		const struct ob_holder *h = &hs->v[k];
+		struct ob_exit now = h->exit;
+
+		if (!h->seen) {
+			ob_exit_state(h->pid, &now);
+			if (!now.known || now.start != h->start) {
+				snprintf(
+				    why, len,
+				    "held at close by process %d (a shared "
+				    "mapping or an io_uring ring), which "
+				    "ended before its exit status was seen",
+				    (int)h->pid);
+				return false;
+			}
+		}
+		if (!now.exiting)
+			continue;
+		if (now.signal) {
+			snprintf(why, len,
+				 "process %d, which held it after its "
+				 "opener's close, killed by signal %d",
+				 (int)h->pid, now.signal);
+			return false;
+		}
+		if (now.status && !ob_conf(ob)->cfg->sign_nonzero_exit) {
+			snprintf(why, len,
+				 "process %d, which held it after its "
+				 "opener's close, exited with status %d",
+				 (int)h->pid, now.status);
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
  * Bytes that came after every close (a shared mapping written after the
  * descriptor was closed) are signed at the release only when the process
  * that holds the mapping is known to have finished normally: it is still
@@ -212,6 +267,8 @@ static bool release_ok_locked(struct outbox *ob, struct ob_inode *s,
 				 now.status);
 		return false;
 	}
+	if (!holders_ok_locked(ob, f, why, len))
+		return false;
 	/*
 	 * Every change was followed by a close that ended the writing. A
 	 * close that found the file still held did not: an io_uring ring

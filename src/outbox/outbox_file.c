@@ -434,7 +434,21 @@ static void watch_mappers_locked(struct outbox *ob, struct ob_inode *s)
 	struct ob_exit ex;
 
 	for (struct ob_file *h = s->handles; h; h = h->inode_next) {
-		if (!h->active || !h->opener_closed || h->exit_seen)
+		if (!h->active || !h->opener_closed)
+			continue;
+		/* and of the other processes its opener's close found */
+		for (unsigned k = 0; k < h->holders.n; k++) {
+			struct ob_holder *o = &h->holders.v[k];
+
+			if (o->seen)
+				continue;
+			ob_exit_state(o->pid, &ex);
+			if (ex.known && ex.exiting && ex.start == o->start) {
+				o->exit = ex;
+				o->seen = true;
+			}
+		}
+		if (h->exit_seen)
 			continue;
 		ob_exit_state(h->tgid, &ex);
 		if (ex.known && ex.exiting && ex.start == h->start) {

@@ -546,17 +546,34 @@ static pid_t new_pids_next(struct ob_new_pids *it)
 	return it->next;
 }
 
+/* p (started at start) into hold; false when it is full. */
+static bool holders_add(struct ob_holders *hold, pid_t p,
+			unsigned long long start)
+{
+	if (hold->n == ARRAY_SIZE(hold->v)) {
+		hold->overflow = true;
+		return false;
+	}
+	hold->v[hold->n++] = (struct ob_holder){.pid = p, .start = start};
+	return true;
+}
+
 /*
  * Processes started since the open (pids after mark, in the order the
  * kernel hands them out, so a parent comes before its children) that
- * descend from the opener, or were re-parented to init, and hold the
- * file: they inherited the descriptor and may still write through it.
+ * descend from the opener or from its parent (clone(CLONE_PARENT) gives
+ * a child the opener's parent), or were re-parented to init, and hold
+ * the file: they inherited the descriptor or a shared mapping and may
+ * still write through it. A descriptor ends the scan (its own close
+ * comes); the silent holders (mapping, ring) all go into hold, for the
+ * release to judge how each ended.
  */
 static enum ob_hold new_procs_hold(struct outbox *ob, pid_t opener, pid_t mark,
-				   ino_t ino, struct ob_scanned *sc)
+				   ino_t ino, struct ob_scanned *sc,
+				   struct ob_holders *hold)
 {
-	pid_t last = ob_last_pid(), set[64], p;
-	enum ob_hold held = OB_HOLD_NONE;
+	pid_t last = ob_last_pid(), set[64], p, oppid;
+	enum ob_hold held = OB_HOLD_NONE, c;
 	struct ob_new_pids it;
 	size_t n_set = 1;
 	struct ob_exit t;
@@ -566,21 +583,34 @@ static enum ob_hold new_procs_hold(struct outbox *ob, pid_t opener, pid_t mark,
 	if (!new_pids_start(&it, mark, last))
 		return OB_HOLD_SILENT; /* cannot tell: the release signs */
 	set[0] = opener;
-	while (held == OB_HOLD_NONE && (p = new_pids_next(&it))) {
+	ob_exit_state(opener, &t);
+	oppid = t.known ? t.ppid : 0;
+	while (held != OB_HOLD_FD && (p = new_pids_next(&it))) {
+		bool sibling;
+
 		ob_exit_state(p, &t);
 		if (t.gone || !t.known || t.exiting)
 			continue;
-		if (t.ppid != 1 && !in_set(set, n_set, t.ppid))
+		sibling = oppid > 1 && t.ppid == oppid;
+		if (t.ppid != 1 && !sibling && !in_set(set, n_set, t.ppid))
 			continue;
 		if (is_self(p))
 			continue;
-		held = proc_holds(ob, p, ino, sc);
+		c = proc_holds(ob, p, ino, sc);
+		if (c == OB_HOLD_SILENT && !holders_add(hold, p, t.start)) {
+			held = OB_HOLD_SILENT;
+			break;
+		}
+		if (c > held)
+			held = c;
 		/*
 		 * A thread is nobody's parent (/proc names a parent by its
 		 * thread group): it goes through the scan (its leader may
-		 * have exited), not into the set.
+		 * have exited), not into the set. The opener's siblings
+		 * (its parent's other children: the CLONE_PARENT case) are
+		 * scanned, their own children not.
 		 */
-		if (held || t.thread)
+		if (t.thread || (sibling && !in_set(set, n_set, t.ppid)))
 			continue;
 		if (n_set < ARRAY_SIZE(set)) {
 			set[n_set++] = p;
@@ -590,6 +620,7 @@ static enum ob_hold new_procs_hold(struct outbox *ob, pid_t opener, pid_t mark,
 				  (uintmax_t)ino, ARRAY_SIZE(set));
 			held = OB_HOLD_SILENT; /* a large tree: the release
 						  signs */
+			break;
 		}
 	}
 	free(it.v);
@@ -598,7 +629,7 @@ static enum ob_hold new_procs_hold(struct outbox *ob, pid_t opener, pid_t mark,
 
 enum ob_hold ob_still_held(struct outbox *ob, const struct ob_file *f,
 			   pid_t closer_pid, const struct ob_exit *closer,
-			   ino_t ino, bool maps)
+			   ino_t ino, bool maps, struct ob_holders *hold)
 {
 	enum ob_hold h = OB_HOLD_NONE, c;
 	struct ob_scanned sc = {.maps = maps};
@@ -615,7 +646,7 @@ enum ob_hold ob_still_held(struct outbox *ob, const struct ob_file *f,
 		h = proc_holds(ob, f->tgid, ino, &sc);
 	if (h == OB_HOLD_SILENT)
 		return h;
-	c = new_procs_hold(ob, f->tgid, f->pid_mark, ino, &sc);
+	c = new_procs_hold(ob, f->tgid, f->pid_mark, ino, &sc, hold);
 	return c > h ? c : h;
 }
 
