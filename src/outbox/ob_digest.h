@@ -27,6 +27,13 @@ struct ob_rdigest {
 	uint64_t epoch;
 	struct ob_chunk *pending; /* sorted by offset */
 	size_t pending_bytes;
+	/*
+	 * A feeder is hashing outside the lock, up to off, which it claimed
+	 * (h is its own meanwhile): the others park, and whatever reads or
+	 * resets h waits for it (idle).
+	 */
+	bool hashing;
+	pthread_cond_t idle;
 };
 
 void ob_rdigest_init(struct ob_rdigest *r);

@@ -39,20 +39,32 @@ void ob_rdigest_init(struct ob_rdigest *r)
 {
 	memset(r, 0, sizeof(*r));
 	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->idle, NULL);
+}
+
+/* Until no feeder hashes outside the lock: h is ours again. */
+static void wait_idle_locked(struct ob_rdigest *r)
+{
+	SFS_ASSERT_HELD(&r->lock);
+	while (r->hashing)
+		pthread_cond_wait(&r->idle, &r->lock);
 }
 
 void ob_rdigest_free(struct ob_rdigest *r)
 {
 	pthread_mutex_lock(&r->lock);
+	wait_idle_locked(r);
 	drop_pending_locked(r);
 	pthread_mutex_unlock(&r->lock);
 	sfs_hash_free(r->h);
+	pthread_cond_destroy(&r->idle);
 	pthread_mutex_destroy(&r->lock);
 }
 
 void ob_rdigest_restart(struct ob_rdigest *r, enum sfs_md md)
 {
 	pthread_mutex_lock(&r->lock);
+	wait_idle_locked(r);
 	drop_pending_locked(r);
 	if (!r->h)
 		r->h = sfs_hash_new(md);
@@ -65,6 +77,7 @@ void ob_rdigest_restart(struct ob_rdigest *r, enum sfs_md md)
 void ob_rdigest_truncated(struct ob_rdigest *r, uint64_t size)
 {
 	pthread_mutex_lock(&r->lock);
+	wait_idle_locked(r);
 	if (size != r->off || r->pending) {
 		r->ok = false;
 		drop_pending_locked(r);
@@ -89,27 +102,43 @@ static void give_up_locked(struct ob_rdigest *r)
 	drop_pending_locked(r);
 }
 
+/*
+ * buf continues the digest at r->off: claim it, hash it outside the lock
+ * (the kernel's other writeback writes park meanwhile and are answered,
+ * instead of queueing on the lock behind a hash), then the parked chunks
+ * it made contiguous, one at a time. Returns with the lock held.
+ */
 static void hash_in_order_locked(struct ob_rdigest *r, const void *buf,
 				 size_t len)
 {
-	SFS_ASSERT_HELD(&r->lock);
+	int err;
 
-	if (sfs_hash_update(r->h, buf, len)) {
-		give_up_locked(r);
-		return;
-	}
+	SFS_ASSERT_HELD(&r->lock);
+	r->hashing = true;
 	r->off += len;
-	while (r->ok && r->pending && r->pending->off <= r->off) {
+	pthread_mutex_unlock(&r->lock);
+	err = sfs_hash_update(r->h, buf, len);
+	pthread_mutex_lock(&r->lock);
+	while (!err && r->ok && r->pending && r->pending->off <= r->off) {
 		struct ob_chunk *c = r->pending;
 
 		r->pending = c->next;
 		r->pending_bytes -= c->len;
-		if (c->off != r->off || sfs_hash_update(r->h, c->data, c->len))
-			give_up_locked(r); /* overlap: the bytes may differ */
-		else
-			r->off += c->len;
+		if (c->off != r->off) {
+			free(c);
+			err = -EINVAL; /* overlap: the bytes may differ */
+			break;
+		}
+		r->off += c->len;
+		pthread_mutex_unlock(&r->lock);
+		err = sfs_hash_update(r->h, c->data, c->len);
 		free(c);
+		pthread_mutex_lock(&r->lock);
 	}
+	r->hashing = false;
+	pthread_cond_broadcast(&r->idle);
+	if (err)
+		give_up_locked(r);
 }
 
 static void park_locked(struct ob_rdigest *r, const void *buf, size_t len,
@@ -151,9 +180,9 @@ void ob_rdigest_feed(struct ob_rdigest *r, uint64_t epoch, const void *buf,
 	pthread_mutex_lock(&r->lock);
 	/* A truncation since the pwrite removed these bytes again. */
 	if (r->ok && epoch == r->epoch) {
-		if (off == r->off)
+		if (off == r->off && !r->hashing)
 			hash_in_order_locked(r, buf, len);
-		else if (off > r->off)
+		else if (off >= r->off)
 			park_locked(r, buf, len, off);
 		else
 			give_up_locked(r);
@@ -168,6 +197,7 @@ int ob_rdigest_final(struct ob_rdigest *r, enum sfs_md md, uint64_t size,
 	int ret = -ENODATA;
 
 	pthread_mutex_lock(&r->lock);
+	wait_idle_locked(r);
 	if (r->ok && r->h && !r->pending && r->off == size)
 		h = sfs_hash_dup(r->h);
 	pthread_mutex_unlock(&r->lock);
