@@ -29,6 +29,9 @@ bench_large() {
 	cpbig() { # DEST_DIR BACKING_DIR: timed copy; warm-up and clean-up around it
 		cp "$w/src/warm" "$1/warm"
 		rm -f "$2/warm" "$2/warm.sig"
+		# untimed: the previous copy's GiB of dirty pages written back
+		# first, not into whichever copy comes next (the signed one)
+		sync
 		timed cp "$w/src/big" "$1/big"
 		rm -f "$2/big" "$2/big.sig"
 	}
