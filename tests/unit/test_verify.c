@@ -50,19 +50,23 @@ static void digest_of(const void *data, size_t len, struct sfs_digest *d)
 	sfs_hash_free(h);
 }
 
+/* F.ca's and F.good's: valid long before (a signature may claim a
+ * time weeks ago); each test that makes a twin starts from a copy. */
+static const struct pki_cert_opts ca_opts = {.cn = "test CA",
+					     .ca = true,
+					     .not_before = -86400 * 60,
+					     .not_after = 86400 * 365,
+					     .serial = 1};
+static const struct pki_cert_opts signer_opts = {.cn = "signer",
+						 .codesign = true,
+						 .not_before = -3600,
+						 .not_after = 86400,
+						 .serial = 10};
+
 static int setup(void **state)
 {
-	/* Valid long before: signatures may claim a time weeks ago. */
-	struct pki_cert_opts ca = {.cn = "test CA",
-				   .ca = true,
-				   .not_before = -86400 * 60,
-				   .not_after = 86400 * 365,
-				   .serial = 1};
-	struct pki_cert_opts o = {.cn = "signer",
-				  .codesign = true,
-				  .not_before = -3600,
-				  .not_after = 86400,
-				  .serial = 10};
+	struct pki_cert_opts ca = ca_opts;
+	struct pki_cert_opts o = signer_opts;
 	struct sfs_trust_config tc = {0};
 	struct sfs_error err = {0};
 	long rev = 14;
@@ -677,20 +681,10 @@ static void test_chain_once_per_signer(void **state)
  */
 static void test_chain_cache_twins(void **state)
 {
-	struct pki_cert_opts ca = {.cn = "test CA",
-				   .ca = true,
-				   .not_before = -86400 * 60,
-				   .not_after = 86400 * 365,
-				   .serial = 1};
-	struct pki_cert_opts o = {.cn = "signer",
-				  .codesign = true,
-				  .not_before = -3600,
-				  .not_after = 86400,
-				  .serial = 10};
 	EVP_PKEY *fake_key = pki_key();
-	X509 *fake_ca = pki_cert(&ca, fake_key, NULL, NULL);
-	X509 *twin = pki_cert(&o, F.other_key, fake_ca, fake_key);
-	X509 *twin_ca = pki_cert(&o, F.other_key, F.ca, F.ca_key);
+	X509 *fake_ca = pki_cert(&ca_opts, fake_key, NULL, NULL);
+	X509 *twin = pki_cert(&signer_opts, F.other_key, fake_ca, fake_key);
+	X509 *twin_ca = pki_cert(&signer_opts, F.other_key, F.ca, F.ca_key);
 	struct sfs_trust_config tc = {.cafile = F.ca_pem};
 	struct sfs_verifier *v = NULL;
 	struct sfs_error err = {0};
