@@ -104,20 +104,30 @@ flip() {
 }
 
 # ib_ca_init: $T/ca, a throwaway `openssl ca` database over the development
-# CA of $T/tok (ca.cnf: revoke with -revoke, CRLs with -gencrl, 30 days).
+# CA of $T/tok (ca.cnf: revoke with -revoke, CRLs with -gencrl, 30 days;
+# certificates with -in CSR, any commonName, 30 days: a caller appends
+# the extension sections it issues with).
 ib_ca_init() {
-	mkdir -p "$T/ca"
+	mkdir -p "$T/ca/new"
 	: >"$T/ca/index.txt"
+	echo 1000 >"$T/ca/serial"
 	echo 1000 >"$T/ca/crlnumber"
 	cat >"$T/ca/ca.cnf" <<CNF
 [ca]
 default_ca = dev
 [dev]
 database = $T/ca/index.txt
+serial = $T/ca/serial
 crlnumber = $T/ca/crlnumber
+new_certs_dir = $T/ca/new
 certificate = $T/tok/ca.pem
 private_key = $T/tok/ca.key
 default_md = sha256
+default_days = 30
 default_crl_days = 30
+policy = any
+unique_subject = no
+[any]
+commonName = supplied
 CNF
 }

@@ -35,27 +35,8 @@ cat "$T/tok/ca.pem" "$T/x/ca.pem" >"$T/bundle.pem"
 # Certificates for the token's key from A's CA, with the dates and
 # extensions each case needs: a request signed by the token (OpenSSL's
 # pkcs11 engine, the PIN from the pin file), issued by `openssl ca`.
-mkdir -p "$T/ca/new"
-: >"$T/ca/index.txt"
-echo 1000 >"$T/ca/serial"
-echo 1000 >"$T/ca/crlnumber"
-cat >"$T/ca/ca.cnf" <<CNF
-[ca]
-default_ca = dev
-[dev]
-database = $T/ca/index.txt
-serial = $T/ca/serial
-crlnumber = $T/ca/crlnumber
-new_certs_dir = $T/ca/new
-certificate = $T/tok/ca.pem
-private_key = $T/tok/ca.key
-default_md = sha256
-default_days = 30
-default_crl_days = 30
-policy = any
-unique_subject = no
-[any]
-commonName = supplied
+ib_ca_init
+cat >>"$T/ca/ca.cnf" <<CNF
 [ee]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
