@@ -39,15 +39,30 @@ static bool is_opener(const struct ob_file *f, pid_t pid)
  * (clone CLONE_FILES) closes nothing when the opener dies, so the next
  * close, or the release, is where that is seen.
  */
+/* An exit that signs nothing: by a signal, or non-zero unless that signs. */
+static bool exit_refuses(struct outbox *ob, const struct ob_exit *ex)
+{
+	return ex->exiting &&
+	       (ex->signal ||
+		(ex->status && !ob_conf(ob)->cfg->sign_nonzero_exit));
+}
+
+/* How such an exit went, for a refusal's reason. */
+static void exit_words(const struct ob_exit *ex, char *out, size_t len)
+{
+	if (ex->signal)
+		snprintf(out, len, "killed by signal %d", ex->signal);
+	else
+		snprintf(out, len, "exited with status %d", ex->status);
+}
+
 static bool opener_killed(struct outbox *ob, const struct ob_file *f,
 			  struct ob_exit *ex)
 {
 	if (f->tgid <= 0)
 		return false;
 	ob_exit_state(f->tgid, ex);
-	return ex->known && ex->start == f->start && ex->exiting &&
-	       (ex->signal ||
-		(ex->status && !ob_conf(ob)->cfg->sign_nonzero_exit));
+	return ex->known && ex->start == f->start && exit_refuses(ob, ex);
 }
 
 /* A close that ends no writing: the handle may still be written. */
@@ -225,20 +240,14 @@ static bool holders_ok_locked(struct outbox *ob, struct ob_file *f, char *why,
 				return false;
 			}
 		}
-		if (!now.exiting)
-			continue;
-		if (now.signal) {
+		if (exit_refuses(ob, &now)) {
+			char how[48];
+
+			exit_words(&now, how, sizeof(how));
 			snprintf(why, len,
 				 "process %d, which held it after its "
-				 "opener's close, killed by signal %d",
-				 (int)h->pid, now.signal);
-			return false;
-		}
-		if (now.status && !ob_conf(ob)->cfg->sign_nonzero_exit) {
-			snprintf(why, len,
-				 "process %d, which held it after its "
-				 "opener's close, exited with status %d",
-				 (int)h->pid, now.status);
+				 "opener's close, %s",
+				 (int)h->pid, how);
 			return false;
 		}
 	}
@@ -257,14 +266,11 @@ static bool release_ok_locked(struct outbox *ob, struct ob_inode *s,
 {
 	const struct ob_exit *ex = &f->exit;
 	struct ob_exit now;
+	char how[48];
 
 	if (opener_killed(ob, f, &now)) {
-		if (now.signal)
-			snprintf(why, len, "writer killed by signal %d",
-				 now.signal);
-		else
-			snprintf(why, len, "writer exited with status %d",
-				 now.status);
+		exit_words(&now, how, sizeof(how));
+		snprintf(why, len, "writer %s", how);
 		return false;
 	}
 	if (!holders_ok_locked(ob, f, why, len))
@@ -292,25 +298,14 @@ static bool release_ok_locked(struct outbox *ob, struct ob_inode *s,
 		}
 		ex = &now;
 	}
-	if (!ex->exiting)
+	if (!exit_refuses(ob, ex))
 		return true;
-	if (ex->signal) {
-		snprintf(why, len,
-			 "writer killed by signal %d (after a close "
-			 "that did not end the writing: a shared mapping "
-			 "or an io_uring ring)",
-			 ex->signal);
-		return false;
-	}
-	if (ex->status && !ob_conf(ob)->cfg->sign_nonzero_exit) {
-		snprintf(why, len,
-			 "writer exited with status %d (after a close "
-			 "that did not end the writing: a shared mapping "
-			 "or an io_uring ring)",
-			 ex->status);
-		return false;
-	}
-	return true;
+	exit_words(ex, how, sizeof(how));
+	snprintf(why, len,
+		 "writer %s (after a close that did not end the writing: a "
+		 "shared mapping or an io_uring ring)",
+		 how);
+	return false;
 }
 
 /*

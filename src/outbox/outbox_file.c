@@ -429,31 +429,32 @@ static ssize_t write_all(int fd, const char *buf, size_t size, off_t off,
  * handle whose opener closed it while still mapping it, note how that
  * opener is exiting, if it is: the release decides with it.
  */
-static void watch_mappers_locked(struct outbox *ob, struct ob_inode *s)
+/* Process pid (started at start) exiting now: keep how, once. */
+static void note_exiting(pid_t pid, unsigned long long start, bool *seen,
+			 struct ob_exit *out)
 {
 	struct ob_exit ex;
 
+	if (*seen)
+		return;
+	ob_exit_state(pid, &ex);
+	if (ex.known && ex.exiting && ex.start == start) {
+		*out = ex;
+		*seen = true;
+	}
+}
+
+static void watch_mappers_locked(struct ob_inode *s)
+{
 	for (struct ob_file *h = s->handles; h; h = h->inode_next) {
 		if (!h->active || !h->opener_closed)
 			continue;
-		/* and of the other processes its opener's close found */
+		note_exiting(h->tgid, h->start, &h->exit_seen, &h->exit);
+		/* and the other processes its opener's close found */
 		for (unsigned k = 0; k < h->holders.n; k++) {
 			struct ob_holder *o = &h->holders.v[k];
 
-			if (o->seen)
-				continue;
-			ob_exit_state(o->pid, &ex);
-			if (ex.known && ex.exiting && ex.start == o->start) {
-				o->exit = ex;
-				o->seen = true;
-			}
-		}
-		if (h->exit_seen)
-			continue;
-		ob_exit_state(h->tgid, &ex);
-		if (ex.known && ex.exiting && ex.start == h->start) {
-			h->exit = ex;
-			h->exit_seen = true;
+			note_exiting(o->pid, o->start, &o->seen, &o->exit);
 		}
 	}
 }
@@ -504,7 +505,7 @@ void ob_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		return;
 	}
 	if (fuse_req_ctx(req)->pid <= 0)
-		watch_mappers_locked(ob, s);
+		watch_mappers_locked(s);
 	epoch = ob_rdigest_epoch(&s->rd);
 	n = write_all(f->fd, buf, size, off, &err);
 	if (n > 0 || err)
