@@ -610,7 +610,7 @@ static enum ob_hold new_procs_hold(struct outbox *ob, pid_t opener, pid_t mark,
 		 * (its parent's other children: the CLONE_PARENT case) are
 		 * scanned, their own children not.
 		 */
-		if (t.thread || (sibling && !in_set(set, n_set, t.ppid)))
+		if (t.thread || sibling)
 			continue;
 		if (n_set < ARRAY_SIZE(set)) {
 			set[n_set++] = p;
