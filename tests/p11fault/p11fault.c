@@ -534,16 +534,15 @@ static void delay_call(unsigned long ms)
 
 	pthread_mutex_lock(&ctl_lock);
 	/* Written under the lock: a smaller peak never lands last. */
-	if (++in_delay > peak_delay && path && *path) {
-		FILE *f = fopen(path, "we");
+	if (++in_delay > peak_delay) {
+		FILE *f = path && *path ? fopen(path, "we") : NULL;
 
+		peak_delay = in_delay;
 		if (f) {
-			fprintf(f, "%lu\n", in_delay);
+			fprintf(f, "%lu\n", peak_delay);
 			fclose(f);
 		}
 	}
-	if (in_delay > peak_delay)
-		peak_delay = in_delay;
 	pthread_mutex_unlock(&ctl_lock);
 	sleep_ms(ms);
 	pthread_mutex_lock(&ctl_lock);
