@@ -36,8 +36,7 @@ struct verify_chain_cache {
 	struct cc_entry e[CC_SETS][CC_WAYS];
 };
 
-/* ASN1_TIME as time_t; false when absent or unreadable (no boundary). */
-static bool cc_time(const ASN1_TIME *t, time_t *out)
+bool verify_asn1_time(const ASN1_TIME *t, time_t *out)
 {
 	struct tm tm;
 
@@ -51,7 +50,7 @@ static int add(struct verify_chain_cache *c, const ASN1_TIME *t)
 {
 	time_t v;
 
-	if (!cc_time(t, &v))
+	if (!verify_asn1_time(t, &v))
 		return 0;
 	if (c->nb == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 64;
@@ -212,9 +211,9 @@ static void narrow_cert(X509 *x, time_t t, time_t *lo, time_t *hi)
 {
 	time_t b;
 
-	if (cc_time(X509_get0_notBefore(x), &b))
+	if (verify_asn1_time(X509_get0_notBefore(x), &b))
 		narrow(b, t, lo, hi);
-	if (cc_time(X509_get0_notAfter(x), &b))
+	if (verify_asn1_time(X509_get0_notAfter(x), &b))
 		narrow(b, t, lo, hi);
 }
 

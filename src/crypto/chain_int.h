@@ -43,6 +43,10 @@ struct verify_chain_cache;
  * -errno: a capath file that cannot be read leaves boundaries unknown,
  * and the verifier then goes without a cache.
  */
+/* ASN1_TIME (UTCTime or GeneralizedTime) as time_t; false when absent
+ * or unreadable. Every time the verifiers read goes through it. */
+bool verify_asn1_time(const ASN1_TIME *t, time_t *out);
+
 int verify_chain_cache_new(X509_STORE *store, const char *capath,
 			   struct verify_chain_cache **out);
 void verify_chain_cache_free(struct verify_chain_cache *c);

@@ -12,6 +12,7 @@
 #include <openssl/x509v3.h>
 
 #include "signetfs/log.h"
+#include "chain_int.h"
 #include "tsa_int.h"
 
 const ASN1_OBJECT *tsa_oid_token(void)
@@ -201,11 +202,9 @@ static void fill_stamp(TS_TST_INFO *tst, struct tsa_stamp *st)
 	const ASN1_INTEGER *serial = TS_TST_INFO_get_serial(tst);
 	BIGNUM *bn = serial ? ASN1_INTEGER_to_BN(serial, NULL) : NULL;
 	char *hex = bn ? BN_bn2hex(bn) : NULL;
-	struct tm tm;
 
 	memset(st, 0, sizeof(*st));
-	if (t && ASN1_TIME_to_tm(t, &tm))
-		st->gen_time = timegm(&tm);
+	verify_asn1_time(t, &st->gen_time);
 	snprintf(st->serial, sizeof(st->serial), "%s", hex ? hex : "");
 	OPENSSL_free(hex);
 	BN_free(bn);

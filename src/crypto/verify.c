@@ -158,11 +158,9 @@ const char *verify_reason_name(enum verify_reason r)
 /* ASN1_TIME as time_t; 0 when absent or unreadable. */
 static time_t asn1_time_t(const ASN1_TIME *t)
 {
-	struct tm tm;
+	time_t v;
 
-	if (!t || !ASN1_TIME_to_tm(t, &tm))
-		return 0;
-	return timegm(&tm);
+	return verify_asn1_time(t, &v) ? v : 0;
 }
 
 /* The earlier of two limits, 0 meaning none. */
@@ -459,21 +457,11 @@ static enum verify_reason check_attrs(CMS_SignerInfo *si, enum sfs_md md,
 	t = single_attr(si, OBJ_nid2obj(NID_pkcs9_signingTime));
 	if (!t)
 		return VR_ATTR_MISSING;
-	if (ASN1_TYPE_get(t) == V_ASN1_UTCTIME) {
-		struct tm tm;
-
-		if (!ASN1_TIME_to_tm(t->value.utctime, &tm))
-			return VR_ATTR_MALFORMED;
-		info->signing_time = timegm(&tm);
-	} else if (ASN1_TYPE_get(t) == V_ASN1_GENERALIZEDTIME) {
-		struct tm tm;
-
-		if (!ASN1_TIME_to_tm(t->value.generalizedtime, &tm))
-			return VR_ATTR_MALFORMED;
-		info->signing_time = timegm(&tm);
-	} else {
+	if ((ASN1_TYPE_get(t) != V_ASN1_UTCTIME &&
+	     ASN1_TYPE_get(t) != V_ASN1_GENERALIZEDTIME) ||
+	    !verify_asn1_time((const ASN1_TIME *)t->value.asn1_string,
+			      &info->signing_time))
 		return VR_ATTR_MALFORMED;
-	}
 	/* ESS signingCertificateV2 binds the signer cert (RFC 5035). */
 	if (!single_attr(si, OBJ_nid2obj(NID_id_smime_aa_signingCertificateV2)))
 		return VR_ATTR_MISSING;
@@ -972,14 +960,11 @@ static enum verify_reason cp_structure(CMS_ContentInfo *cms,
 
 static enum verify_reason cp_time(ASN1_TYPE *t, time_t *out)
 {
-	struct tm tm;
-
 	if (!t || (ASN1_TYPE_get(t) != V_ASN1_UTCTIME &&
 		   ASN1_TYPE_get(t) != V_ASN1_GENERALIZEDTIME))
 		return VR_ATTR_MISSING;
-	if (!ASN1_TIME_to_tm((const ASN1_TIME *)t->value.asn1_string, &tm))
+	if (!verify_asn1_time((const ASN1_TIME *)t->value.asn1_string, out))
 		return VR_ATTR_MALFORMED;
-	*out = timegm(&tm);
 	return VR_OK;
 }
 
