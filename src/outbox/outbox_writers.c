@@ -568,11 +568,11 @@ static bool holders_add(struct ob_holders *hold, pid_t p,
  * comes); the silent holders (mapping, ring) all go into hold, for the
  * release to judge how each ended.
  */
-static enum ob_hold new_procs_hold(struct outbox *ob, pid_t opener, pid_t mark,
-				   ino_t ino, struct ob_scanned *sc,
+static enum ob_hold new_procs_hold(struct outbox *ob, pid_t opener, pid_t oppid,
+				   pid_t mark, ino_t ino, struct ob_scanned *sc,
 				   struct ob_holders *hold)
 {
-	pid_t last = ob_last_pid(), set[64], p, oppid;
+	pid_t last = ob_last_pid(), set[64], p;
 	enum ob_hold held = OB_HOLD_NONE, c;
 	struct ob_new_pids it;
 	size_t n_set = 1;
@@ -583,8 +583,6 @@ static enum ob_hold new_procs_hold(struct outbox *ob, pid_t opener, pid_t mark,
 	if (!new_pids_start(&it, mark, last))
 		return OB_HOLD_SILENT; /* cannot tell: the release signs */
 	set[0] = opener;
-	ob_exit_state(opener, &t);
-	oppid = t.known ? t.ppid : 0;
 	while (held != OB_HOLD_FD && (p = new_pids_next(&it))) {
 		bool sibling;
 
@@ -646,7 +644,9 @@ enum ob_hold ob_still_held(struct outbox *ob, const struct ob_file *f,
 		h = proc_holds(ob, f->tgid, ino, &sc);
 	if (h == OB_HOLD_SILENT)
 		return h;
-	c = new_procs_hold(ob, f->tgid, f->pid_mark, ino, &sc, hold);
+	/* The closer is a task of the opener's: its parent is the opener's. */
+	c = new_procs_hold(ob, f->tgid, closer->known ? closer->ppid : 0,
+			   f->pid_mark, ino, &sc, hold);
 	return c > h ? c : h;
 }
 
