@@ -119,6 +119,8 @@ static void fh_free(struct inbox *ib, struct ib_fh *h)
 		return;
 	if (h->cached)
 		inbox_node_cache_put(ib, h->node);
+	if (h->node)
+		inbox_node_unpin(ib, h->node);
 	if (h->vf && h->kind != FH_SIGBUF)
 		inbox_vfile_closed(ib, h->vf);
 	inbox_vfile_put(h->vf);
@@ -236,7 +238,15 @@ void inbox_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	h->fd = -1;
+	/*
+	 * Pinned while the handle lives, not only until RELEASE: a READ
+	 * still holds the handle after its reply, the kernel can take the
+	 * RELEASE and then forget the inode meanwhile, and the READ's
+	 * fh_free is the last (seen under ASan: the node freed by FORGET
+	 * under that fh_free's cache_put).
+	 */
 	h->node = n;
+	inbox_node_pin(ib, n);
 	ret = n->kind == INBOX_DT_SIG ? open_sig(ib, n, h)
 				      : open_content(ib, n, h);
 	if (ret) {

@@ -14,6 +14,7 @@ SFS_MNTS=()
 skip() { echo "SKIP: $*"; exit 77; }
 # A failure shows the daemon's last words too: CI keeps no temp files.
 fail() {
+	SFS_FAILED=1
 	echo "FAIL: $*" >&2
 	if [ -s "${SFS_LOG:-}" ]; then
 		echo "--- last lines of the daemon log ($SFS_LOG):" >&2
@@ -29,8 +30,27 @@ sfs_need_fuse() {
 	[ -e /usr/lib/softhsm/libsofthsm2.so ] || skip "no SoftHSM"
 }
 
+# sfs_cleanup [RC]: RC is the case's exit status when a wrapper ran
+# commands of its own first.
 sfs_cleanup() {
-	local m
+	local rc=${1:-$?} m log
+	# A case that ends in error other than by fail (set -e, a daemon
+	# that aborted under a sanitizer) shows every daemon's last words:
+	# CI keeps no temp files.
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -z "${SFS_FAILED:-}" ]; then
+		for log in "$SFS_TMP"/daemon.*.log; do
+			[ -s "$log" ] || continue
+			# A sanitizer's report from its start; else the last lines.
+			if grep -q "^==[0-9]*==ERROR\|runtime error" "$log"; then
+				echo "--- sanitizer report in $log (exit $rc):" >&2
+				sed -n '/^==[0-9]*==ERROR\|runtime error/,$p' "$log" |
+					head -n 150 >&2
+			else
+				echo "--- last lines of $log (exit $rc):" >&2
+				tail -n 60 "$log" >&2
+			fi
+		done
+	fi
 	for m in "${SFS_MNTS[@]}"; do
 		mountpoint -q "$m" 2>/dev/null && fusermount3 -uz "$m" 2>/dev/null
 	done

@@ -18,7 +18,7 @@ dpkg-query -W -f='${Status}' signetfs 2>/dev/null | grep -q 'ok installed' ||
 	fail "the signetfs package is not installed"
 command -v curl >/dev/null || fail "no curl"
 t=$SFS_TMP
-trap 'sdns_stop; sfs_cleanup' EXIT
+trap 'rc=$?; sdns_stop; sfs_cleanup $rc' EXIT
 python3 "$(dirname "$0")/doc_blocks.py" debian "$SFS_SRC/docs/operations.md" \
 	>"$t/first-run.sh" || fail "docs/operations.md: unmarked sh blocks"
 grep -q 'systemctl enable --now signetfs-inbox@pub' "$t/first-run.sh" ||

@@ -23,7 +23,7 @@ for c in git meson ninja rsync openssl p11-kit useradd; do
 	command -v $c >/dev/null || skip "no $c"
 done
 t=$SFS_TMP
-trap 'sdns_stop; sfs_cleanup' EXIT
+trap 'rc=$?; sdns_stop; sfs_cleanup $rc' EXIT
 
 # The tracked files as they are now (uncommitted changes too), no build.
 mkdir -p "$t/src"

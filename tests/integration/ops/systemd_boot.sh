@@ -96,7 +96,7 @@ stop_systemd() {
 	done
 	return 0
 }
-trap 'stop_systemd; sfs_cleanup' EXIT
+trap 'rc=$?; stop_systemd; sfs_cleanup $rc' EXIT
 
 unit=signetfs-inbox@it.service
 in_ns systemctl start "$unit" || { cat "$t/svc.log"; fail "start $unit"; }

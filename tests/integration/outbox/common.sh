@@ -253,13 +253,13 @@ ob_fresh_ext4() {
 	OB_LOOPS+=("$1")
 }
 ob_cleanup() {
-	local m
+	local rc=$? m
 	for m in "${SFS_MNTS[@]}"; do
 		mountpoint -q "$m" 2>/dev/null && { fusermount3 -uz "$m" ||
 			umount -l "$m"; } 2>/dev/null
 	done
 	for m in "${OB_LOOPS[@]}"; do umount -l "$m" 2>/dev/null; done
-	sfs_cleanup
+	sfs_cleanup "$rc"
 }
 trap ob_cleanup EXIT
 

@@ -53,14 +53,14 @@ st_all_signed() {
 ST_TMPFS=()
 
 st_cleanup() {
-	local m
+	local rc=$? m
 	for m in "${SFS_MNTS[@]}"; do
 		mountpoint -q "$m" 2>/dev/null && fusermount3 -uz "$m" 2>/dev/null
 	done
 	for m in "${ST_TMPFS[@]}"; do
 		mountpoint -q "$m" 2>/dev/null && umount -l "$m"
 	done
-	sfs_cleanup
+	sfs_cleanup "$rc"
 }
 
 # st_tmpfs DIR SIZE: a tmpfs of SIZE (e.g. 16m) on DIR, removed on exit.
