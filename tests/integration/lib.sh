@@ -16,11 +16,22 @@ skip() { echo "SKIP: $*"; exit 77; }
 fail() {
 	SFS_FAILED=1
 	echo "FAIL: $*" >&2
-	if [ -s "${SFS_LOG:-}" ]; then
-		echo "--- last lines of the daemon log ($SFS_LOG):" >&2
-		tail -n 40 "$SFS_LOG" >&2
-	fi
+	sfs_last_words "${SFS_LOG:-}" 40
 	exit 1
+}
+# sfs_last_words LOG N: a sanitizer's report in LOG from its first line
+# (at most 150 lines), else LOG's last N lines. awk, not head: no
+# SIGPIPE to fail an EXIT trap under pipefail.
+sfs_last_words() {
+	[ -s "$1" ] || return 0
+	if grep -q "^==[0-9]*==ERROR\|runtime error" "$1"; then
+		echo "--- sanitizer report in $1:" >&2
+		awk '/^==[0-9]+==ERROR|runtime error/ { f = 1 }
+			f && n++ < 150' "$1" >&2
+	else
+		echo "--- last lines of the daemon log ($1):" >&2
+		tail -n "$2" "$1" >&2
+	fi
 }
 note() { echo "# $*"; }
 
@@ -38,17 +49,9 @@ sfs_cleanup() {
 	# that aborted under a sanitizer) shows every daemon's last words:
 	# CI keeps no temp files.
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -z "${SFS_FAILED:-}" ]; then
+		echo "--- the case ended with exit $rc" >&2
 		for log in "$SFS_TMP"/daemon.*.log; do
-			[ -s "$log" ] || continue
-			# A sanitizer's report from its start; else the last lines.
-			if grep -q "^==[0-9]*==ERROR\|runtime error" "$log"; then
-				echo "--- sanitizer report in $log (exit $rc):" >&2
-				sed -n '/^==[0-9]*==ERROR\|runtime error/,$p' "$log" |
-					head -n 150 >&2
-			else
-				echo "--- last lines of $log (exit $rc):" >&2
-				tail -n 60 "$log" >&2
-			fi
+			sfs_last_words "$log" 60
 		done
 	fi
 	for m in "${SFS_MNTS[@]}"; do
