@@ -12,6 +12,9 @@
 
 struct ob_chunk;
 
+/* The largest WRITE the kernel sends (outbox.c sets max_write at INIT). */
+#define OB_MAX_WRITE (1U << 20)
+
 /*
  * Running digest of a file written from offset 0 on: valid (ok) while it
  * covers bytes [0, off) of the file and the parked chunks the bytes after
@@ -50,6 +53,8 @@ void ob_rdigest_feed(struct ob_rdigest *r, uint64_t epoch, const void *buf,
 int ob_rdigest_final(struct ob_rdigest *r, enum sfs_md md, uint64_t size,
 		     struct sfs_digest *d);
 bool ob_rdigest_ok(struct ob_rdigest *r);
+/* Free the kept chunk buffers (at shutdown, no digest in use). */
+void ob_rdigest_pool_drain(void);
 uint64_t ob_rdigest_epoch(struct ob_rdigest *r);
 
 #endif

@@ -127,7 +127,7 @@ static void ob_op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~(unsigned)FUSE_CAP_DONT_MASK;
 	conn->want &= ~(unsigned)(FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
 				  FUSE_CAP_SPLICE_READ);
-	conn->max_write = 1U << 20;
+	conn->max_write = OB_MAX_WRITE;
 	sfuse_apply_conn_opts(conn);
 	ob->writeback = conn->want & FUSE_CAP_WRITEBACK_CACHE;
 	/* Mounted by now: the device its shared mappings show. */
@@ -376,6 +376,8 @@ static void ob_teardown(void *userdata)
 	ob_conf_release(ob->conf0); /* after the audit log's checkpoint */
 	ob->conf0 = NULL;
 	bk_destroy(&ob->bk);
+	/* After bk_destroy: freeing the inodes' digests fills it. */
+	ob_rdigest_pool_drain();
 	/* After bk_destroy: freeing the inodes stashes some. */
 	free(ob->failed);
 	ob->failed = NULL;

@@ -239,6 +239,45 @@ static void test_parked_bound(void **state)
 	done(r);
 }
 
+/*
+ * Full-size chunks park in reused buffers: every file's digest is of its
+ * own bytes, never of what a buffer held for an earlier file (shorter
+ * chunks in buffers that held longer ones, and the other way round).
+ */
+static void test_pool_reuse(void **state)
+{
+	static const size_t sizes[] = {OB_MAX_WRITE, OB_MAX_WRITE * 3 / 4,
+				       OB_MAX_WRITE};
+	const size_t n = 6;
+
+	(void)state;
+	for (size_t f = 0; f < sizeof(sizes) / sizeof(sizes[0]); f++) {
+		size_t sz = sizes[f];
+		uint8_t *buf = malloc(n * sz);
+		struct ob_rdigest *r = fresh();
+		struct sfs_digest got, other;
+
+		assert_non_null(buf);
+		for (size_t i = 0; i < n * sz; i++)
+			buf[i] = (uint8_t)(i * 7 + f * 101 + 1);
+		/* Last chunk first: all but the first park. */
+		for (size_t k = n; k-- > 0;)
+			ob_rdigest_feed(r, ob_rdigest_epoch(r), buf + k * sz,
+					sz, k * sz);
+		assert_true(ob_rdigest_ok(r));
+		assert_digest_of(r, buf, n * sz);
+		/* Twin: the same size with one byte changed is another. */
+		assert_int_equal(
+		    ob_rdigest_final(r, SFS_MD_SHA256, n * sz, &got), 0);
+		buf[n * sz - 1] ^= 1;
+		sha256_of(buf, n * sz, &other);
+		assert_memory_not_equal(got.bytes, other.bytes, got.len);
+		done(r);
+		free(buf);
+	}
+	ob_rdigest_pool_drain();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -250,6 +289,7 @@ int main(void)
 	    cmocka_unit_test(test_truncate_parked),
 	    cmocka_unit_test(test_algorithm),
 	    cmocka_unit_test(test_parked_bound),
+	    cmocka_unit_test(test_pool_reuse),
 	};
 
 	fill_data();
