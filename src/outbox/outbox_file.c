@@ -422,13 +422,6 @@ static ssize_t write_all(int fd, const char *buf, size_t size, off_t off,
 	return (ssize_t)done;
 }
 
-/*
- * A write without credentials is the kernel writing dirty pages back:
- * through a shared mapping after close too, and then from the exit of the
- * process that mapped the file, which is blocked in it meanwhile. For each
- * handle whose opener closed it while still mapping it, note how that
- * opener is exiting, if it is: the release decides with it.
- */
 /* Process pid (started at start) exiting now: keep how, once. */
 static void note_exiting(pid_t pid, unsigned long long start, bool *seen,
 			 struct ob_exit *out)
@@ -444,6 +437,14 @@ static void note_exiting(pid_t pid, unsigned long long start, bool *seen,
 	}
 }
 
+/*
+ * A write without credentials is the kernel writing dirty pages back:
+ * through a shared mapping after close too, and then from the exit of the
+ * process that mapped the file, which is blocked in it meanwhile. For each
+ * handle whose opener closed it while still mapping it, note how that
+ * opener, and each other holder its close found, is exiting, if it is:
+ * the release decides with it.
+ */
 static void watch_mappers_locked(struct ob_inode *s)
 {
 	for (struct ob_file *h = s->handles; h; h = h->inode_next) {
