@@ -19,8 +19,7 @@ struct ob_chunk {
 	struct ob_chunk *next;
 	uint64_t off;
 	size_t len;
-	bool pooled; /* its buffer holds OB_MAX_WRITE bytes */
-	uint8_t data[];
+	uint8_t data[]; /* OB_MAX_WRITE bytes when full_size(len) */
 };
 
 /*
@@ -32,6 +31,12 @@ struct ob_chunk {
  */
 #define POOL_MAX 16
 
+/* A chunk kept for reuse: its buffer is OB_MAX_WRITE, at most twice len. */
+static bool full_size(size_t len)
+{
+	return len > OB_MAX_WRITE / 2 && len <= OB_MAX_WRITE;
+}
+
 static struct {
 	pthread_mutex_t lock; /* leaf lock */
 	unsigned n;
@@ -41,7 +46,7 @@ static struct {
 static struct ob_chunk *chunk_new(size_t len)
 {
 	struct ob_chunk *c = NULL;
-	bool big = len > OB_MAX_WRITE / 2 && len <= OB_MAX_WRITE;
+	bool big = full_size(len);
 
 	if (big) {
 		pthread_mutex_lock(&pool.lock);
@@ -49,14 +54,14 @@ static struct ob_chunk *chunk_new(size_t len)
 			c = pool.v[--pool.n];
 		pthread_mutex_unlock(&pool.lock);
 	}
-	if (!c && (c = malloc(sizeof(*c) + (big ? OB_MAX_WRITE : len))))
-		c->pooled = big;
+	if (!c)
+		c = malloc(sizeof(*c) + (big ? OB_MAX_WRITE : len));
 	return c;
 }
 
 static void chunk_free(struct ob_chunk *c)
 {
-	if (c && c->pooled) {
+	if (c && full_size(c->len)) {
 		pthread_mutex_lock(&pool.lock);
 		if (pool.n < POOL_MAX) {
 			pool.v[pool.n++] = c;
