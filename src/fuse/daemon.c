@@ -12,11 +12,11 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "sfuse.h"
 #include "signetfs/log.h"
+#include "signetfs/util.h"
 
 /* What the serving process tells the command that started it. */
 struct start_status {
@@ -145,15 +145,12 @@ static void *hup_main(void *arg)
 {
 	const struct sfuse_spec *spec = arg;
 	char c, msg[64];
-	struct timespec ts;
 
 	while (read(hup_pipe[0], &c, 1) == 1) {
 		struct sfs_error err = {0};
 
-		clock_gettime(CLOCK_MONOTONIC, &ts);
 		snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
-			 (unsigned long long)ts.tv_sec * 1000000ULL +
-			     (unsigned long long)ts.tv_nsec / 1000);
+			 (unsigned long long)sfs_now_us());
 		notify(msg);
 		if (!spec->reload)
 			sfs_info("SIGHUP: nothing to reload");

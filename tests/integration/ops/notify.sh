@@ -16,9 +16,16 @@ echo hi >"$t/back/f"
 ops_notify_listen "$t/notify.sock" "$t/notes"
 NOTIFY_SOCKET=$t/notify.sock sfs_mount inbox "$conf" "$t/back" "$t/m"
 wait_for 10 grep -q '^READY=1' "$t/notes" || fail "no READY=1"
+mono_us() { python3 -c 'import time; print(int(time.monotonic() * 1e6))'; }
+before=$(mono_us)
 kill -HUP "$SFS_PID"
 wait_for 10 grep -q '^RELOADING=1;MONOTONIC_USEC=[0-9]\+$' "$t/notes" ||
 	fail "no RELOADING=1"
+# systemd compares it with its own CLOCK_MONOTONIC, in microseconds.
+usec=$(sed -n 's/^RELOADING=1;MONOTONIC_USEC=//p' "$t/notes")
+after=$(mono_us)
+[ "$usec" -ge "$before" ] && [ "$usec" -le "$after" ] ||
+	fail "MONOTONIC_USEC=$usec not between $before and $after"
 ready_twice() { [ "$(grep -c '^READY=1' "$t/notes")" -ge 2 ]; }
 wait_for 10 ready_twice ||
 	fail "no READY=1 after the reload"
