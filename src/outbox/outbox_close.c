@@ -206,6 +206,23 @@ void ob_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 }
 
 /*
+ * How process pid (started at start) ended, or is now: what a write-back
+ * watch saw it exiting with (seen), else its state read now. False when
+ * it is gone, or its pid is another process's, and nobody saw how it
+ * ended.
+ */
+static bool exit_known(pid_t pid, unsigned long long start, bool seen,
+		       const struct ob_exit *saw, struct ob_exit *out)
+{
+	if (seen) {
+		*out = *saw;
+		return true;
+	}
+	ob_exit_state(pid, out);
+	return out->known && out->start == start;
+}
+
+/*
  * The other processes the opener's close found holding the file silently
  * (a shared mapping they inherited, a ring): each must be known to have
  * finished normally, as the opener (release_ok_locked): still running (it
@@ -226,19 +243,15 @@ static bool holders_ok_locked(struct outbox *ob, struct ob_file *f, char *why,
 	}
 	for (unsigned k = 0; k < hs->n; k++) {
 		const struct ob_holder *h = &hs->v[k];
-		struct ob_exit now = h->exit;
+		struct ob_exit now;
 
-		if (!h->seen) {
-			ob_exit_state(h->pid, &now);
-			if (!now.known || now.start != h->start) {
-				snprintf(
-				    why, len,
-				    "held at close by process %d (a shared "
-				    "mapping or an io_uring ring), which "
-				    "ended before its exit status was seen",
-				    (int)h->pid);
-				return false;
-			}
+		if (!exit_known(h->pid, h->start, h->seen, &h->exit, &now)) {
+			snprintf(why, len,
+				 "held at close by process %d (a shared "
+				 "mapping or an io_uring ring), which ended "
+				 "before its exit status was seen",
+				 (int)h->pid);
+			return false;
 		}
 		if (exit_refuses(ob, &now)) {
 			char how[48];
@@ -264,7 +277,6 @@ static bool holders_ok_locked(struct outbox *ob, struct ob_file *f, char *why,
 static bool release_ok_locked(struct outbox *ob, struct ob_inode *s,
 			      struct ob_file *f, char *why, size_t len)
 {
-	const struct ob_exit *ex = &f->exit;
 	struct ob_exit now;
 	char how[48];
 
@@ -283,24 +295,20 @@ static bool release_ok_locked(struct outbox *ob, struct ob_inode *s,
 	 */
 	if (s->content_gen == s->close_gen && !f->held_at_close)
 		return true;
-	if (!f->exit_seen) {
-		ob_exit_state(f->tgid, &now);
-		if (!now.known || now.start != f->start) {
-			snprintf(why, len,
-				 "%s by process %d, which ended before its "
-				 "exit status was seen",
-				 s->content_gen == s->close_gen
-				     ? "still held at close (a shared "
-				       "mapping or an io_uring ring)"
-				     : "written after close (shared mapping)",
-				 (int)f->tgid);
-			return false;
-		}
-		ex = &now;
+	if (!exit_known(f->tgid, f->start, f->exit_seen, &f->exit, &now)) {
+		snprintf(why, len,
+			 "%s by process %d, which ended before its exit "
+			 "status was seen",
+			 s->content_gen == s->close_gen
+			     ? "still held at close (a shared mapping or an "
+			       "io_uring ring)"
+			     : "written after close (shared mapping)",
+			 (int)f->tgid);
+		return false;
 	}
-	if (!exit_refuses(ob, ex))
+	if (!exit_refuses(ob, &now))
 		return true;
-	exit_words(ex, how, sizeof(how));
+	exit_words(&now, how, sizeof(how));
 	snprintf(why, len,
 		 "writer %s (after a close that did not end the writing: a "
 		 "shared mapping or an io_uring ring)",
