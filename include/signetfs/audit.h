@@ -92,6 +92,13 @@ int audit_write(struct audit_log *log, const struct audit_record *rec);
 int audit_write_nowait(struct audit_log *log, const struct audit_record *rec,
 		       off_t *end);
 int audit_sync_to(struct audit_log *log, off_t end);
+/*
+ * Start making everything up to end durable without waiting (group sync
+ * only; elsewhere a no-op): a thread of the log leads the fdatasync, so
+ * that the caller's work until its audit_sync_to(end) overlaps it. The
+ * wait and its error stay with audit_sync_to.
+ */
+void audit_sync_start(struct audit_log *log, off_t end);
 
 /* The key fields of r (URI, certificate SHA-256, token serial) from s. */
 void audit_record_key(struct audit_record *r, const struct sfs_signer *s);
@@ -100,10 +107,13 @@ void audit_record_key(struct audit_record *r, const struct sfs_signer *s);
  * The signing transaction, the same at an outbox close, an outbox rename
  * and `signetfs sign`: (1) audit_sign_begin() writes the `sign` record
  * (r with the path, size, digest, writer and key), before the signature
- * exists; (2) audit_sync_to(end) makes it durable (one wait may cover
- * several); (3) the caller installs NAME.sig; (4) if that fails,
- * audit_sign_abort() writes the `sign-failed` record for the same path,
- * which says that no signature was installed. A log of NULL does nothing.
+ * exists (an outbox close writes it before asking the token, and its
+ * fdatasync runs while the token signs: audit_sync_start); (2)
+ * audit_sync_to(end) makes it durable (one wait may cover several); (3)
+ * the caller installs NAME.sig; (4) if the signature cannot be made or
+ * installed, audit_sign_abort() writes the `sign-failed` record for the
+ * same path, which says that no signature was installed. A log of NULL
+ * does nothing.
  */
 int audit_sign_begin(struct audit_log *log, struct audit_record *r, off_t *end);
 void audit_sign_abort(struct audit_log *log, struct audit_record *r,

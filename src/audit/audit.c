@@ -61,6 +61,16 @@ struct audit_log {
 	pthread_t sealer; /* checkpoints every checkpoint_secs */
 	bool sealer_running, stop;
 	pthread_cond_t stop_cv;
+	/*
+	 * The syncer leads an fdatasync up to sync_want on its own, so that
+	 * a signer's wait for its record overlaps the signing
+	 * (audit_sync_start). Started at the first request; sync_want_cv wakes
+	 * it.
+	 */
+	pthread_t syncer;
+	bool syncer_running, syncer_failed;
+	off_t sync_want;
+	pthread_cond_t sync_want_cv;
 };
 
 static uint64_t line_seq(const char *line, size_t len)
@@ -463,6 +473,44 @@ int audit_checkpoint(struct audit_log *log, bool final)
 	return ret;
 }
 
+static void *syncer_main(void *arg)
+{
+	struct audit_log *log = arg;
+	off_t want;
+
+	pthread_mutex_lock(&log->sync_lock);
+	while (!log->stop) {
+		want = log->sync_want;
+		if (want <= log->synced_end || log->sync_err) {
+			pthread_cond_wait(&log->sync_want_cv, &log->sync_lock);
+			continue;
+		}
+		pthread_mutex_unlock(&log->sync_lock);
+		group_sync(log, want); /* an error stays in sync_err */
+		pthread_mutex_lock(&log->sync_lock);
+	}
+	pthread_mutex_unlock(&log->sync_lock);
+	return NULL;
+}
+
+void audit_sync_start(struct audit_log *log, off_t end)
+{
+	if (!log || log->opt.sync != AUDIT_SYNC_GROUP || end <= 0)
+		return;
+	pthread_mutex_lock(&log->sync_lock);
+	if (!log->syncer_running && !log->syncer_failed && !log->stop) {
+		if (pthread_create(&log->syncer, NULL, syncer_main, log) == 0)
+			log->syncer_running = true;
+		else
+			log->syncer_failed = true; /* audit_sync_to leads */
+	}
+	if (end > log->sync_want) {
+		log->sync_want = end;
+		pthread_cond_signal(&log->sync_want_cv);
+	}
+	pthread_mutex_unlock(&log->sync_lock);
+}
+
 static void *sealer_main(void *arg)
 {
 	struct audit_log *log = arg;
@@ -575,6 +623,7 @@ int audit_open_opts(const char *path, const struct audit_options *opt,
 	pthread_mutex_init(&log->sync_lock, NULL);
 	pthread_cond_init(&log->sync_cv, NULL);
 	pthread_cond_init(&log->stop_cv, NULL);
+	pthread_cond_init(&log->sync_want_cv, NULL);
 	log->opt = *opt; /* keys: borrowed until the open check is done */
 	log->known_size = -1;
 	log->fd = -1;
@@ -675,17 +724,20 @@ void audit_close(struct audit_log *log)
 {
 	if (!log)
 		return;
-	if (log->sealer_running) {
-		pthread_mutex_lock(&log->sync_lock);
-		log->stop = true;
-		pthread_cond_broadcast(&log->stop_cv);
-		pthread_mutex_unlock(&log->sync_lock);
+	pthread_mutex_lock(&log->sync_lock);
+	log->stop = true;
+	pthread_cond_broadcast(&log->stop_cv);
+	pthread_cond_broadcast(&log->sync_want_cv);
+	pthread_mutex_unlock(&log->sync_lock);
+	if (log->sealer_running)
 		pthread_join(log->sealer, NULL);
-	}
+	if (log->syncer_running)
+		pthread_join(log->syncer, NULL);
 	if (log->opt.signer && audit_checkpoint(log, true) != 0)
 		sfs_err("audit log: the final checkpoint failed");
 	close(log->fd);
 	pthread_cond_destroy(&log->stop_cv);
+	pthread_cond_destroy(&log->sync_want_cv);
 	pthread_cond_destroy(&log->sync_cv);
 	pthread_mutex_destroy(&log->sync_lock);
 	pthread_mutex_destroy(&log->lock);
