@@ -96,6 +96,15 @@ int ob_install_sig(struct outbox *ob, const char *rel, const uint8_t *der,
 int ob_audit(struct outbox *ob, const char *event, const char *rel,
 	     size_t rel_len, int64_t size, const struct sfs_digest *d,
 	     const struct sfs_writer *w, const char *reason);
+/*
+ * A sign record, step (1) of the signing transaction (audit.h), written
+ * and its fdatasync started: the caller makes the signature meanwhile,
+ * then waits with audit_sync_to(ob->audit, *end) before the .sig exists.
+ */
+int ob_audit_sign_begin(struct outbox *ob, const char *rel, size_t rel_len,
+			int64_t size, const struct sfs_digest *d,
+			const struct sfs_writer *w, const char *reason,
+			off_t *end);
 void ob_writer_of(struct outbox *ob, fuse_req_t req, struct sfs_writer *w);
 /* The same for a request on handle f: its opener's exe if /proc has none. */
 void ob_writer_of_file(struct outbox *ob, fuse_req_t req,

@@ -246,9 +246,14 @@ bool ob_sig_writer_allowed(struct outbox *ob, const char *rel,
 	return ok;
 }
 
-int ob_audit(struct outbox *ob, const char *event, const char *rel,
-	     size_t rel_len, int64_t size, const struct sfs_digest *d,
-	     const struct sfs_writer *w, const char *reason)
+/*
+ * Write a record; a sign record is step (1) of the signing transaction
+ * (audit.h): with end set it is only written and its fdatasync started
+ * (*end for audit_sync_to), else it is also waited for.
+ */
+static int audit_rec(struct outbox *ob, const char *event, const char *rel,
+		     size_t rel_len, int64_t size, const struct sfs_digest *d,
+		     const struct sfs_writer *w, const char *reason, off_t *end)
 {
 	struct audit_record r = {
 	    .event = event,
@@ -260,24 +265,43 @@ int ob_audit(struct outbox *ob, const char *event, const char *rel,
 	    .reason = reason,
 	};
 	struct sfs_signer *sg = rel ? ob_signer_for(ob, rel) : NULL;
+	off_t at = 0;
 	int ret;
 
+	if (end)
+		*end = 0;
 	if (!ob->audit)
 		return 0;
 	audit_record_key(&r, sg);
-	/* A sign record is step (1) of the signing transaction (audit.h). */
-	if (!strcmp(event, "sign")) {
-		off_t end = 0;
-
-		ret = audit_sign_begin(ob->audit, &r, &end);
-		if (ret == 0)
-			ret = audit_sync_to(ob->audit, end);
-	} else {
+	if (strcmp(event, "sign") != 0) {
 		ret = audit_write(ob->audit, &r);
+	} else {
+		ret = audit_sign_begin(ob->audit, &r, &at);
+		if (ret == 0 && end) {
+			audit_sync_start(ob->audit, at);
+			*end = at;
+		} else if (ret == 0) {
+			ret = audit_sync_to(ob->audit, at);
+		}
 	}
 	if (ret)
 		sfs_err("audit log: %s", strerror(-ret));
 	return ret;
+}
+
+int ob_audit(struct outbox *ob, const char *event, const char *rel,
+	     size_t rel_len, int64_t size, const struct sfs_digest *d,
+	     const struct sfs_writer *w, const char *reason)
+{
+	return audit_rec(ob, event, rel, rel_len, size, d, w, reason, NULL);
+}
+
+int ob_audit_sign_begin(struct outbox *ob, const char *rel, size_t rel_len,
+			int64_t size, const struct sfs_digest *d,
+			const struct sfs_writer *w, const char *reason,
+			off_t *end)
+{
+	return audit_rec(ob, "sign", rel, rel_len, size, d, w, reason, end);
 }
 
 int ob_sig_name(const char *base, char *out)
@@ -684,6 +708,7 @@ int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
 	uint8_t *der = NULL;
 	size_t len, der_len;
 	struct stat st;
+	off_t end;
 	int ret;
 
 	SFS_ASSERT_HELD(&i->lock);
@@ -706,11 +731,22 @@ int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
 		snprintf(why, sizeof(why), "cannot hash: %s", strerror(-ret));
 		return sign_failed(ob, i, s, rel, len, w, why);
 	}
+	/*
+	 * The record comes first: no signature exists without one. It is
+	 * written before the token is asked, and its fdatasync runs while
+	 * the token signs; a signature that is then not made or not
+	 * installed gets a sign-failed record after it (audit.h).
+	 */
+	if (!sg)
+		return sign_failed(ob, i, s, rel, len, w,
+				   "no signing key for this path");
+	if (ob_audit_sign_begin(ob, rel, len, st.st_size, &d, w, NULL, &end))
+		return sign_failed(ob, i, s, rel, len, w,
+				   "cannot write the audit record");
 	if (ob_sign_digest(ob, rel, len, &d, w, &der, &der_len, why,
 			   sizeof(why)))
 		return sign_failed(ob, i, s, rel, len, w, why);
-	/* The record comes first: no signature exists without one. */
-	if (ob_audit(ob, "sign", rel, len, st.st_size, &d, w, NULL)) {
+	if (audit_sync_to(ob->audit, end)) {
 		free(der);
 		return sign_failed(ob, i, s, rel, len, w,
 				   "cannot write the audit record");

@@ -19,6 +19,9 @@ control() { printf '%s\n' "$@" >"$CTL.new"; mv "$CTL.new" "$CTL"; }
 
 # failing NAME CAUSE_REGEX: cp into NAME fails with EIO, nothing valid is
 # left, one sign-failed record for NAME whose reason matches CAUSE_REGEX.
+# It answers the sign record written before the token was asked (the
+# record's fdatasync overlaps the signing): NAME's records are exactly
+# sign, sign-failed.
 failing() {
 	if cp "$src" "$M/$1" 2>"$SFS_TMP/cp.err"; then
 		fail "$1: cp succeeded"
@@ -30,8 +33,12 @@ failing() {
 	ob_record_writer sign-failed "$1" 0 /usr/bin/cp 1
 	python3 - "$AUDIT" "$1" "$2" <<'PY' || fail "$1: reason"
 import json, re, sys
-r = [r for r in map(json.loads, open(sys.argv[1], "rb"))
-     if r.get("event") == "sign-failed" and r.get("path") == sys.argv[2]][-1]
+recs = [r for r in map(json.loads, open(sys.argv[1], "rb"))
+        if r.get("path") == sys.argv[2]]
+evs = [r.get("event") for r in recs]
+if evs != ["sign", "sign-failed"]:
+    sys.exit(f"{sys.argv[2]}: records {evs}, expected sign, sign-failed")
+r = recs[-1]
 if not re.search(sys.argv[3], r.get("reason", ""), re.I):
     sys.exit(f"reason {r.get('reason')!r} does not match {sys.argv[3]!r}")
 print(f"# {sys.argv[2]}: {r['reason']}")
