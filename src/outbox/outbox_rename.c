@@ -63,7 +63,31 @@ struct rs_plan {
 	char why[160];			 /* first failure */
 	char denied[PATH_MAX];		 /* -EACCES: the new path refused */
 	struct sfs_writer denied_writer; /* and whose bytes */
+	off_t rec_end;			 /* the log's end after our records */
 };
+
+/*
+ * J's sign record, written and its fdatasync started (record_signs waits
+ * for it): before the rename, so that no signature exists without one,
+ * and a log that cannot be written fails the rename while nothing has
+ * changed yet.
+ */
+static int record_sign(struct outbox *ob, struct rs_plan *p, struct rs_job *j)
+{
+	off_t end;
+
+	j->recorded = true;
+	if (ob_audit_sign_begin(ob, j->new_rel, strlen(j->new_rel),
+				j->st.st_size, &j->digest, &j->writer, "rename",
+				&end)) {
+		snprintf(p->why, sizeof(p->why),
+			 "cannot write the audit record");
+		return -EIO;
+	}
+	if (end > p->rec_end)
+		p->rec_end = end;
+	return 0;
+}
 
 static void plan_free(struct rs_plan *p)
 {
@@ -289,6 +313,17 @@ static int plan_file(struct outbox *ob, struct rs_plan *p, int dfd,
 		return 0; /* not validly signed: its stale .sig goes */
 	j->digest = c.digest;
 	j->writer = c.writer;
+	/*
+	 * A file renamed by itself (rsync's temp file): its record before
+	 * the token signs, the record's fdatasync overlapping the signature,
+	 * as at a close. A tree's records follow its whole plan, so that a
+	 * plan that fails (EXDEV, a refused path) leaves no pairs behind.
+	 */
+	if (always_job) {
+		ret = record_sign(ob, p, j);
+		if (ret)
+			return ret;
+	}
 	ret =
 	    ob_sign_digest(ob, new_rel, strlen(new_rel), &c.digest, &j->writer,
 			   &j->der, &j->der_len, p->why, sizeof(p->why));
@@ -413,24 +448,16 @@ static void drop_temps(struct outbox *ob, struct rs_plan *p)
 	}
 }
 
-/*
- * The sign records of the new signatures, before the rename: no signature
- * exists without its record, and a log that cannot be written fails the
- * rename while nothing has changed yet.
- */
+/* The sign records of the new signatures, durable, before the rename. */
 static int record_signs(struct outbox *ob, struct rs_plan *p)
 {
 	for (size_t k = 0; k < p->n; k++) {
 		struct rs_job *j = &p->jobs[k];
 
-		if (!j->der)
-			continue;
-		j->recorded = true;
-		if (ob_audit(ob, "sign", j->new_rel, strlen(j->new_rel),
-			     j->st.st_size, &j->digest, &j->writer, "rename"))
+		if (j->der && !j->recorded && record_sign(ob, p, j))
 			return -EIO;
 	}
-	return 0;
+	return audit_sync_to(ob->audit, p->rec_end) ? -EIO : 0;
 }
 
 /*
@@ -438,8 +465,10 @@ static int record_signs(struct outbox *ob, struct rs_plan *p)
  * sign-failed record for the same path, the signature was never installed
  * (docs/outbox.md). Best effort: the log may be what failed.
  */
-static void unrecord(struct outbox *ob, struct rs_plan *p, const char *why)
+static bool unrecord(struct outbox *ob, struct rs_plan *p, const char *why)
 {
+	bool any = false;
+
 	for (size_t k = 0; k < p->n; k++) {
 		struct rs_job *j = &p->jobs[k];
 
@@ -448,7 +477,9 @@ static void unrecord(struct outbox *ob, struct rs_plan *p, const char *why)
 		sfs_stats_add(&ob->stats, SFS_C_SIGN_FAILED, 1);
 		ob_audit(ob, "sign-failed", j->new_rel, strlen(j->new_rel), -1,
 			 NULL, &j->writer, why);
+		any = true;
 	}
+	return any;
 }
 
 /* NEW.sig from its temp file, in the directory NEW is in now. */
@@ -638,14 +669,22 @@ static int rename_signed(struct outbox *ob, fuse_req_t req,
 	if (ret == 0 && (flags & RENAME_EXCHANGE))
 		ret = plan_entry(ob, &plan, np, p, nm->bnew, n, o);
 	if (ret) {
-		if (ret == -EIO) {
+		char why[200];
+		bool answered;
+
+		/* A file's record written before its signature failed. */
+		snprintf(why, sizeof(why), "rename: %s; not renamed",
+			 plan.why[0] ? plan.why : strerror(-ret));
+		answered = unrecord(ob, &plan, why);
+		if (ret == -EIO)
+			sfs_err("rename %s: %s", o, plan.why);
+		if (ret == -EIO && !answered) {
 			struct sfs_writer w;
 
 			ob_writer_of(ob, req, &w);
 			sfs_stats_add(&ob->stats, SFS_C_SIGN_FAILED, 1);
 			ob_audit(ob, "sign-failed", n, nl, -1, NULL, &w,
 				 plan.why);
-			sfs_err("rename %s: %s", o, plan.why);
 		} else if (ret == -EACCES) {
 			sfs_stats_add(&ob->stats, SFS_C_SIGN_REFUSED, 1);
 			ob_audit(ob, "policy-denied", plan.denied,

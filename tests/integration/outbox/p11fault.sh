@@ -90,6 +90,32 @@ control C_Sign.delay_ms=300 C_Sign=CKR_GENERAL_ERROR
 failing slow-fail 'general error|CKR 0x5\)'
 recovered after-slow-fail
 
+# A rename re-signs for the new path. With the token failing, the rename
+# fails with EIO and changes nothing: the file keeps its name and its
+# signature, the new name has neither, and its sign record (written
+# before the token was asked) is answered by sign-failed.
+cp "$src" "$M/mv-src"
+ob_ok mv-src
+control C_Sign=CKR_DEVICE_REMOVED
+if mv "$M/mv-src" "$M/mv-dst" 2>"$SFS_TMP/mv.err"; then
+	fail "mv succeeded with the token failing"
+fi
+grep -q "Input/output error" "$SFS_TMP/mv.err" ||
+	fail "mv: not EIO: $(cat "$SFS_TMP/mv.err")"
+[ ! -e "$B/mv-dst" ] && [ ! -e "$B/mv-dst.sig" ] || fail "mv-dst exists"
+ob_ok mv-src
+python3 - "$AUDIT" <<'PY' || fail "mv-dst: records"
+import json, sys
+evs = [r.get("event") for r in map(json.loads, open(sys.argv[1], "rb"))
+       if r.get("path") == "mv-dst"]
+if evs != ["sign", "sign-failed"]:
+    sys.exit(f"mv-dst: records {evs}, expected sign, sign-failed")
+PY
+control ''
+sleep 0.3 # the HSM layer's 250 ms back-off from a failed recovery
+mv "$M/mv-src" "$M/mv-dst" || fail "mv after recovery"
+ob_ok mv-dst
+
 ob_records_match_stats
 SFS_LOG_ALLOW='signing .* failed|token|PKCS|pkcs11|login|session|CKR_|PIN|module' ob_stop
 ob_audit_verify
