@@ -45,6 +45,12 @@ struct audit_record {
 	const char *token_serial;
 	const struct sfs_writer *writer; /* NULL: none */
 	const char *reason;		 /* NULL: none */
+	/*
+	 * sign-failed: the seq of the sign record it answers (0: it answers
+	 * none, a failure before any sign record). A sign record vouches
+	 * for a signature unless a sign-failed names it here.
+	 */
+	uint64_t answers;
 };
 
 enum audit_sync {
@@ -91,6 +97,15 @@ int audit_write(struct audit_log *log, const struct audit_record *rec);
  */
 int audit_write_nowait(struct audit_log *log, const struct audit_record *rec,
 		       off_t *end);
+/*
+ * The same, and *seq the record's seq. A sign-failed that answers a sign
+ * record (rec->answers) and cannot be written latches the log failed: the
+ * sign record would otherwise vouch for a signature that was never made,
+ * so nothing more is written, no checkpoint seals the session, and it
+ * ends unsealed, as after a crash (docs/audit-log.md).
+ */
+int audit_write_seq(struct audit_log *log, const struct audit_record *rec,
+		    off_t *end, uint64_t *seq);
 int audit_sync_to(struct audit_log *log, off_t end);
 /*
  * Start making everything up to end durable without waiting (group sync
@@ -112,12 +127,14 @@ void audit_record_key(struct audit_record *r, const struct sfs_signer *s);
  * audit_sync_to(end) makes it durable (one wait may cover several); (3)
  * the caller installs NAME.sig; (4) if the signature cannot be made or
  * installed, audit_sign_abort() writes the `sign-failed` record for the
- * same path, which says that no signature was installed. A log of NULL
- * does nothing.
+ * same path, which names the sign record's seq (*seq from step 1) in
+ * "answers": that sign record's signature was not installed. A log of
+ * NULL does nothing (*seq 0).
  */
-int audit_sign_begin(struct audit_log *log, struct audit_record *r, off_t *end);
+int audit_sign_begin(struct audit_log *log, struct audit_record *r, off_t *end,
+		     uint64_t *seq);
 void audit_sign_abort(struct audit_log *log, struct audit_record *r,
-		      const char *why);
+		      const char *why, uint64_t answers);
 
 /*
  * The one shape of a reload's record: config-reloaded, no path (paths

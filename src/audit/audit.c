@@ -233,6 +233,9 @@ static void format_record(struct json_buf *b, const struct audit_log *log,
 	if (r->writer)
 		format_writer(b, r->writer);
 	opt_str(b, "reason", r->reason);
+	if (r->answers)
+		sfs_json_printf(b, ",\"answers\":%llu",
+				(unsigned long long)r->answers);
 	sfs_json_printf(b, ",\"prev\":\"%s\"}\n", log->prev);
 }
 
@@ -422,11 +425,20 @@ int audit_sync_to(struct audit_log *log, off_t end)
 int audit_write_nowait(struct audit_log *log, const struct audit_record *rec,
 		       off_t *endp)
 {
+	uint64_t seq;
+
+	return audit_write_seq(log, rec, endp, &seq);
+}
+
+int audit_write_seq(struct audit_log *log, const struct audit_record *rec,
+		    off_t *endp, uint64_t *seqp)
+{
 	struct json_buf b = {0};
 	off_t end = 0;
 	int ret;
 
 	*endp = 0;
+	*seqp = 0;
 	if (!log)
 		return 0;
 	pthread_mutex_lock(&log->lock);
@@ -438,6 +450,7 @@ int audit_write_nowait(struct audit_log *log, const struct audit_record *rec,
 	ret = append_locked(log, &b, &end);
 	if (ret)
 		goto out;
+	*seqp = log->seq;
 	log->pending++;
 	if (log->opt.signer && log->opt.checkpoint_every &&
 	    log->pending >= log->opt.checkpoint_every &&
@@ -446,6 +459,16 @@ int audit_write_nowait(struct audit_log *log, const struct audit_record *rec,
 out:
 	flock(log->fd, LOCK_UN);
 	pthread_mutex_unlock(&log->lock);
+	if (ret && rec->answers) {
+		/* Its sign record must not stand unanswered (audit.h). */
+		pthread_mutex_lock(&log->sync_lock);
+		if (!log->sync_err)
+			log->sync_err = ret;
+		pthread_mutex_unlock(&log->sync_lock);
+		sfs_err("audit log: cannot answer record %llu; the log takes "
+			"no more records until it is reopened",
+			(unsigned long long)rec->answers);
+	}
 	if (ret)
 		sfs_err("audit log: %s", strerror(-ret));
 	else
@@ -753,21 +776,25 @@ void audit_record_key(struct audit_record *r, const struct sfs_signer *s)
 	r->token_serial = signer_token_serial(s);
 }
 
-int audit_sign_begin(struct audit_log *log, struct audit_record *r, off_t *end)
+int audit_sign_begin(struct audit_log *log, struct audit_record *r, off_t *end,
+		     uint64_t *seq)
 {
 	r->event = "sign";
-	return audit_write_nowait(log, r, end);
+	r->answers = 0;
+	return audit_write_seq(log, r, end, seq);
 }
 
 void audit_sign_abort(struct audit_log *log, struct audit_record *r,
-		      const char *why)
+		      const char *why, uint64_t answers)
 {
+	uint64_t seq;
 	off_t end;
 
 	r->event = "sign-failed";
 	r->reason = why;
-	/* Best effort: the log may be what failed. */
-	if (audit_write_nowait(log, r, &end) == 0)
+	r->answers = answers;
+	/* Best effort: the log may be what failed (it latches, audit.h). */
+	if (audit_write_seq(log, r, &end, &seq) == 0)
 		audit_sync_to(log, end);
 }
 

@@ -36,6 +36,7 @@ struct pending {
 	struct sfs_signer *signer; /* its key, for the records */
 	struct stat st;		   /* the file's mode and owner */
 	off_t end;		   /* where its sign record ends in the log */
+	uint64_t seq;		   /* and its seq, for a sign-failed */
 };
 
 #define BATCH 64
@@ -124,10 +125,14 @@ static void fail_file(struct sign_job *j, size_t i, enum sfs_exit ex,
 	j->msg[i] = m;
 }
 
+/*
+ * A sign record (*seq its seq), or a sign-failed that answers the sign
+ * record of seq *seq (0: a failure before any sign record).
+ */
 static int audit_sign(struct sign_job *j, struct sfs_signer *sg,
 		      const char *event, const char *rel, int64_t size,
 		      const struct sfs_digest *d, const char *reason,
-		      off_t *end)
+		      off_t *end, uint64_t *seq)
 {
 	struct audit_record r = {
 	    .path = rel,
@@ -141,8 +146,8 @@ static int audit_sign(struct sign_job *j, struct sfs_signer *sg,
 	audit_record_key(&r, sg);
 	/* The signing transaction's steps (1) and (4), audit.h. */
 	if (!strcmp(event, "sign"))
-		return audit_sign_begin(j->audit, &r, end);
-	audit_sign_abort(j->audit, &r, reason);
+		return audit_sign_begin(j->audit, &r, end, seq);
+	audit_sign_abort(j->audit, &r, reason, *seq);
 	*end = 0;
 	return 0;
 }
@@ -202,9 +207,12 @@ static void batch_install(struct sign_job *j, const struct pending *p, size_t n,
 			why = "cannot write the .sig";
 		}
 		/* Its sign record is followed by what became of it. */
-		if (why)
+		if (why) {
+			uint64_t seq = p[k].seq;
+
 			audit_sign(j, p[k].signer, "sign-failed", p[k].rel,
-				   p[k].size, &p[k].digest, why, &e);
+				   p[k].size, &p[k].digest, why, &e, &seq);
+		}
 		free(p[k].sig);
 		free(p[k].der);
 		free(p[k].rel);
@@ -407,6 +415,7 @@ static void sign_file(size_t i, void *ctx)
 	char *rel, *sig;
 	struct stat st;
 	off_t end = 0;
+	uint64_t seq = 0;
 	uint64_t t0;
 	int fd, ret;
 
@@ -442,14 +451,16 @@ static void sign_file(size_t i, void *ctx)
 	if (i < PROBE)
 		j->probe_us[i] = sfs_now_us() - t0;
 	if (ret) {
+		seq = 0; /* no sign record yet */
 		audit_sign(j, sg, "sign-failed", rel, (int64_t)size, &d,
-			   err.msg, &end);
+			   err.msg, &end, &seq);
 		fail_file(j, i, err.exit ? err.exit : SFS_EXIT_TOKEN, "%s",
 			  err.msg);
 		goto out;
 	}
 	/* The record is written (and durable) before the signature exists. */
-	ret = audit_sign(j, sg, "sign", rel, (int64_t)size, &d, NULL, &end);
+	ret =
+	    audit_sign(j, sg, "sign", rel, (int64_t)size, &d, NULL, &end, &seq);
 	if (ret) {
 		fail_file(j, i, SFS_EXIT_REFUSED,
 			  "%s: cannot write the audit log: %s", file,
@@ -473,7 +484,8 @@ static void sign_file(size_t i, void *ctx)
 				     .digest = d,
 				     .signer = sg,
 				     .st = st,
-				     .end = end};
+				     .end = end,
+				     .seq = seq};
 
 		batch_add(j, &pd);
 		sig = NULL;

@@ -36,8 +36,9 @@ struct rs_job {
 	size_t der_len;
 	char *tmp;
 	bool tmp_at_new;
-	bool recorded; /* its sign record was written, or tried */
-	uint64_t gen;  /* its content_gen when planned */
+	bool recorded;	  /* its sign record was written, or tried */
+	uint64_t rec_seq; /* that record's seq (0: none was written) */
+	uint64_t gen;	  /* its content_gen when planned */
 	struct stat st;
 	struct sfs_digest digest;
 	struct sfs_writer writer;
@@ -79,7 +80,7 @@ static int record_sign(struct outbox *ob, struct rs_plan *p, struct rs_job *j)
 	j->recorded = true;
 	if (ob_audit_sign_begin(ob, j->new_rel, strlen(j->new_rel),
 				j->st.st_size, &j->digest, &j->writer, "rename",
-				&end)) {
+				&end, &j->rec_seq)) {
 		snprintf(p->why, sizeof(p->why),
 			 "cannot write the audit record");
 		return -EIO;
@@ -475,8 +476,8 @@ static bool unrecord(struct outbox *ob, struct rs_plan *p, const char *why)
 		if (!j->recorded)
 			continue;
 		sfs_stats_add(&ob->stats, SFS_C_SIGN_FAILED, 1);
-		ob_audit(ob, "sign-failed", j->new_rel, strlen(j->new_rel), -1,
-			 NULL, &j->writer, why);
+		ob_audit_answer(ob, j->new_rel, strlen(j->new_rel), &j->writer,
+				why, j->rec_seq);
 		any = true;
 	}
 	return any;
@@ -537,8 +538,8 @@ static int install(struct outbox *ob, struct rs_plan *p)
 			sfs_err("%s: %s", n, why);
 			ob_unlink_sig(ob, n);
 			sfs_stats_add(&ob->stats, SFS_C_SIGN_FAILED, 1);
-			ob_audit(ob, "sign-failed", n, nl, -1, NULL, &j->writer,
-				 why);
+			ob_audit_answer(ob, n, nl, &j->writer, why,
+					j->der ? j->rec_seq : 0);
 			ret = -EIO;
 		}
 		struct bk_inode *i =

@@ -249,11 +249,13 @@ bool ob_sig_writer_allowed(struct outbox *ob, const char *rel,
 /*
  * Write a record; a sign record is step (1) of the signing transaction
  * (audit.h): with end set it is only written and its fdatasync started
- * (*end for audit_sync_to), else it is also waited for.
+ * (*end for audit_sync_to, *seq its seq), else it is also waited for. A
+ * sign-failed names the sign record it answers in answers (0: none).
  */
 static int audit_rec(struct outbox *ob, const char *event, const char *rel,
 		     size_t rel_len, int64_t size, const struct sfs_digest *d,
-		     const struct sfs_writer *w, const char *reason, off_t *end)
+		     const struct sfs_writer *w, const char *reason,
+		     uint64_t answers, off_t *end, uint64_t *seq)
 {
 	struct audit_record r = {
 	    .event = event,
@@ -263,26 +265,32 @@ static int audit_rec(struct outbox *ob, const char *event, const char *rel,
 	    .digest = d,
 	    .writer = w,
 	    .reason = reason,
+	    .answers = answers,
 	};
 	struct sfs_signer *sg = rel ? ob_signer_for(ob, rel) : NULL;
+	uint64_t sq = 0;
 	off_t at = 0;
 	int ret;
 
 	if (end)
 		*end = 0;
+	if (seq)
+		*seq = 0;
 	if (!ob->audit)
 		return 0;
 	audit_record_key(&r, sg);
 	if (strcmp(event, "sign") != 0) {
 		ret = audit_write(ob->audit, &r);
 	} else {
-		ret = audit_sign_begin(ob->audit, &r, &at);
+		ret = audit_sign_begin(ob->audit, &r, &at, &sq);
 		if (ret == 0 && end) {
 			audit_sync_start(ob->audit, at);
 			*end = at;
 		} else if (ret == 0) {
 			ret = audit_sync_to(ob->audit, at);
 		}
+		if (ret == 0 && seq)
+			*seq = sq;
 	}
 	if (ret)
 		sfs_err("audit log: %s", strerror(-ret));
@@ -293,15 +301,25 @@ int ob_audit(struct outbox *ob, const char *event, const char *rel,
 	     size_t rel_len, int64_t size, const struct sfs_digest *d,
 	     const struct sfs_writer *w, const char *reason)
 {
-	return audit_rec(ob, event, rel, rel_len, size, d, w, reason, NULL);
+	return audit_rec(ob, event, rel, rel_len, size, d, w, reason, 0, NULL,
+			 NULL);
 }
 
 int ob_audit_sign_begin(struct outbox *ob, const char *rel, size_t rel_len,
 			int64_t size, const struct sfs_digest *d,
 			const struct sfs_writer *w, const char *reason,
-			off_t *end)
+			off_t *end, uint64_t *seq)
 {
-	return audit_rec(ob, "sign", rel, rel_len, size, d, w, reason, end);
+	return audit_rec(ob, "sign", rel, rel_len, size, d, w, reason, 0, end,
+			 seq);
+}
+
+int ob_audit_answer(struct outbox *ob, const char *rel, size_t rel_len,
+		    const struct sfs_writer *w, const char *reason,
+		    uint64_t answers)
+{
+	return audit_rec(ob, "sign-failed", rel, rel_len, -1, NULL, w, reason,
+			 answers, NULL, NULL);
 }
 
 int ob_sig_name(const char *base, char *out)
@@ -568,13 +586,15 @@ static int content_digest_locked(struct outbox *ob, struct bk_inode *i,
 }
 
 /* Signing failed: audited, and no valid signature stays behind. */
+/* answers: the seq of the sign record this failure answers (0: none). */
 static int sign_failed(struct outbox *ob, struct bk_inode *i,
 		       struct ob_inode *s, const char *rel, size_t len,
-		       const struct sfs_writer *w, const char *reason)
+		       const struct sfs_writer *w, const char *reason,
+		       uint64_t answers)
 {
 	sfs_err("signing %s failed: %s", rel, reason);
 	sfs_stats_add(&ob->stats, SFS_C_SIGN_FAILED, 1);
-	ob_audit(ob, "sign-failed", rel, len, -1, NULL, w, reason);
+	ob_audit_answer(ob, rel, len, w, reason, answers);
 	ob_unlink_sig(ob, rel);
 	s->sig_cleared = true;
 	ob_set_status_locked(ob, i, s, OB_ST_FAILED, NULL, NULL, reason);
@@ -708,6 +728,7 @@ int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
 	uint8_t *der = NULL;
 	size_t len, der_len;
 	struct stat st;
+	uint64_t seq;
 	off_t end;
 	int ret;
 
@@ -729,7 +750,7 @@ int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
 	    ob, i, s, sg ? signer_md(sg) : ob_conf(ob)->md, &d, &st);
 	if (ret) {
 		snprintf(why, sizeof(why), "cannot hash: %s", strerror(-ret));
-		return sign_failed(ob, i, s, rel, len, w, why);
+		return sign_failed(ob, i, s, rel, len, w, why, 0);
 	}
 	/*
 	 * The record comes first: no signature exists without one. It is
@@ -739,17 +760,18 @@ int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
 	 */
 	if (!sg)
 		return sign_failed(ob, i, s, rel, len, w,
-				   "no signing key for this path");
-	if (ob_audit_sign_begin(ob, rel, len, st.st_size, &d, w, NULL, &end))
+				   "no signing key for this path", 0);
+	if (ob_audit_sign_begin(ob, rel, len, st.st_size, &d, w, NULL, &end,
+				&seq))
 		return sign_failed(ob, i, s, rel, len, w,
-				   "cannot write the audit record");
+				   "cannot write the audit record", 0);
 	if (ob_sign_digest(ob, rel, len, &d, w, &der, &der_len, why,
 			   sizeof(why)))
-		return sign_failed(ob, i, s, rel, len, w, why);
+		return sign_failed(ob, i, s, rel, len, w, why, seq);
 	if (audit_sync_to(ob->audit, end)) {
 		free(der);
 		return sign_failed(ob, i, s, rel, len, w,
-				   "cannot write the audit record");
+				   "cannot write the audit record", seq);
 	}
 	ret = ob_install_sig(ob, rel, der, der_len, &st, sync);
 	if (ret == 0)
@@ -758,7 +780,7 @@ int ob_sign_locked(struct outbox *ob, struct bk_inode *i, struct ob_inode *s,
 	if (ret) {
 		snprintf(why, sizeof(why), "cannot write .sig: %s",
 			 strerror(-ret));
-		return sign_failed(ob, i, s, rel, len, w, why);
+		return sign_failed(ob, i, s, rel, len, w, why, seq);
 	}
 	sfs_stats_add(&ob->stats, SFS_C_SIGNED, 1);
 	s->sig_cleared = false;

@@ -321,9 +321,11 @@ PY
 # ob_records_match_stats: the daemon's own counters (user.signetfs.stats)
 # equal the audit records: one sign record per signature, one sign-failed
 # per failed close, one sign-refused or policy-denied per refusal, each
-# with a writer (uid, pid, exe). A sign record whose path's next record is
-# sign-failed made no signature (the token or the .sig failed after it:
-# docs/audit-log.md), and is not counted as one.
+# with a writer (uid, pid, exe). A sign record that a sign-failed record
+# answers (its "answers" is the sign record's seq) made no signature (the
+# token or the .sig failed after it: docs/audit-log.md), and is not
+# counted as one; an answer must name a sign record of its own path and
+# session, and no sign record is answered twice.
 ob_records_match_stats() {
 	getfattr --only-values -n user.signetfs.stats "$M" >"$SFS_TMP/stats" ||
 		fail "no stats xattr"
@@ -332,14 +334,21 @@ import collections, json, sys
 recs = [json.loads(l) for l in open(sys.argv[1], "rb")]
 st = json.load(open(sys.argv[2]))
 n = collections.Counter(r.get("event") for r in recs)
-last, answered = {}, 0
+signs = {r["seq"]: r for r in recs if r.get("event") == "sign"}
+answered = set()
 for r in recs:
-    p, ev = r.get("path"), r.get("event")
-    if p is None:
+    a = r.get("answers")
+    if a is None:
         continue
-    if ev == "sign-failed" and last.get(p) == "sign":
-        answered += 1
-    last[p] = ev
+    s = signs.get(a)
+    if r.get("event") != "sign-failed" or s is None or a >= r["seq"] or \
+            s.get("path") != r.get("path") or \
+            s.get("session") != r.get("session") or a in answered:
+        sys.exit(f"record {r['seq']} ({r.get('event')} {r.get('path')}) "
+                 f"answers {a}, which is not an unanswered earlier sign "
+                 f"record of its path and session")
+    answered.add(a)
+answered = len(answered)
 want = {"sign": st["files_signed"], "sign-failed": st["sign_failed"],
         "sign-refused+policy-denied": st["sign_refused"]}
 got = {"sign": n["sign"] - answered, "sign-failed": n["sign-failed"],

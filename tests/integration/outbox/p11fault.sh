@@ -21,7 +21,7 @@ control() { printf '%s\n' "$@" >"$CTL.new"; mv "$CTL.new" "$CTL"; }
 # left, one sign-failed record for NAME whose reason matches CAUSE_REGEX.
 # It answers the sign record written before the token was asked (the
 # record's fdatasync overlaps the signing): NAME's records are exactly
-# sign, sign-failed.
+# sign, sign-failed, and the sign-failed names the sign record's seq.
 failing() {
 	if cp "$src" "$M/$1" 2>"$SFS_TMP/cp.err"; then
 		fail "$1: cp succeeded"
@@ -38,6 +38,9 @@ recs = [r for r in map(json.loads, open(sys.argv[1], "rb"))
 evs = [r.get("event") for r in recs]
 if evs != ["sign", "sign-failed"]:
     sys.exit(f"{sys.argv[2]}: records {evs}, expected sign, sign-failed")
+if recs[1].get("answers") != recs[0]["seq"]:
+    sys.exit(f"{sys.argv[2]}: sign-failed answers {recs[1].get('answers')}, "
+             f"not the sign record {recs[0]['seq']}")
 r = recs[-1]
 if not re.search(sys.argv[3], r.get("reason", ""), re.I):
     sys.exit(f"reason {r.get('reason')!r} does not match {sys.argv[3]!r}")
@@ -106,15 +109,54 @@ grep -q "Input/output error" "$SFS_TMP/mv.err" ||
 ob_ok mv-src
 python3 - "$AUDIT" <<'PY' || fail "mv-dst: records"
 import json, sys
-evs = [r.get("event") for r in map(json.loads, open(sys.argv[1], "rb"))
-       if r.get("path") == "mv-dst"]
-if evs != ["sign", "sign-failed"]:
-    sys.exit(f"mv-dst: records {evs}, expected sign, sign-failed")
+recs = [r for r in map(json.loads, open(sys.argv[1], "rb"))
+        if r.get("path") == "mv-dst"]
+evs = [r.get("event") for r in recs]
+if evs != ["sign", "sign-failed"] or recs[1].get("answers") != recs[0]["seq"]:
+    sys.exit(f"mv-dst: records {evs}, expected sign, sign-failed answering it")
 PY
 control ''
 sleep 0.3 # the HSM layer's 250 ms back-off from a failed recovery
 mv "$M/mv-src" "$M/mv-dst" || fail "mv after recovery"
 ob_ok mv-dst
+
+# A directory exchanged with a signed file, the token failing: EIO,
+# nothing changes. The failure is recorded for the path the directory
+# would have had, which is the file's: that sign-failed answers no sign
+# record, so the file's own sign record still vouches for its signature.
+mkdir "$M/xd"
+cp "$src" "$M/xd/in"
+cp "$src" "$M/xf"
+ob_ok xd/in
+ob_ok xf
+control C_Sign=CKR_GENERAL_ERROR
+if python3 - "$M/xd" "$M/xf" <<'PY'
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(), 2):
+    sys.exit(os.strerror(ctypes.get_errno()))
+PY
+then
+	fail "RENAME_EXCHANGE succeeded with the token failing"
+fi
+control ''
+ob_ok xd/in
+ob_ok xf
+[ -d "$B/xd" ] && [ -f "$B/xf" ] || fail "the exchange changed something"
+python3 - "$AUDIT" <<'PY' || fail "xf: records"
+import json, sys
+recs = list(map(json.loads, open(sys.argv[1], "rb")))
+signs = [r for r in recs if r.get("event") == "sign" and r.get("path") == "xf"]
+answered = {r.get("answers") for r in recs if r.get("event") == "sign-failed"}
+stray = [r for r in recs if r.get("event") == "sign-failed" and
+         r.get("path") == "xf" and r.get("answers") is None]
+if len(signs) != 1 or signs[0]["seq"] in answered:
+    sys.exit(f"xf's sign record is answered: {signs}, answers {answered}")
+if len(stray) != 1:
+    sys.exit(f"xf: expected one failure record that answers nothing: {stray}")
+print(f"# xf: its sign record {signs[0]['seq']} stands; the exchange's "
+      f"failure {stray[0]['seq']} answers nothing")
+PY
 
 ob_records_match_stats
 SFS_LOG_ALLOW='signing .* failed|token|PKCS|pkcs11|login|session|CKR_|PIN|module' ob_stop

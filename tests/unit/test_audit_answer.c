@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * A sign-failed record names the sign record it answers ("answers": its
+ * seq), and a log that cannot take that answer takes nothing more: the
+ * sign record would otherwise vouch for a signature that was never made
+ * (docs/audit-log.md). The log's file is made too small for the answer
+ * with RLIMIT_FSIZE (write(2) then fails with EFBIG; SIGXFSZ ignored).
+ * The twin: a failure record that answers no sign record and cannot be
+ * written leaves the log writable.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "signetfs/audit.h"
+#include "signetfs/digest.h"
+
+struct fx {
+	char dir[64];
+	char path[96];
+	struct audit_log *log;
+	struct sfs_digest d;
+	struct rlimit saved;
+};
+
+static int setup(void **state)
+{
+	static struct fx F;
+	struct audit_options opt = {.sync = AUDIT_SYNC_GROUP};
+
+	memset(&F, 0, sizeof(F));
+	strcpy(F.dir, "/tmp/sfs-answer.XXXXXX");
+	assert_non_null(mkdtemp(F.dir));
+	snprintf(F.path, sizeof(F.path), "%s/audit.jsonl", F.dir);
+	assert_int_equal(audit_open_opts(F.path, &opt, &F.log), 0);
+	F.d.alg = SFS_MD_SHA256;
+	F.d.len = 32;
+	memset(F.d.bytes, 0xab, 32);
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &F.saved), 0);
+	*state = &F;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	setrlimit(RLIMIT_FSIZE, &f->saved);
+	audit_close(f->log);
+	unlink(f->path);
+	rmdir(f->dir);
+	return 0;
+}
+
+/* No write past the log's present size (soft limit only). */
+static void limit_to_now(struct fx *f)
+{
+	struct rlimit rl = f->saved;
+	struct stat st;
+
+	assert_int_equal(stat(f->path, &st), 0);
+	rl.rlim_cur = (rlim_t)st.st_size;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+}
+
+static void unlimit(struct fx *f)
+{
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &f->saved), 0);
+}
+
+/* The events of the log's lines, and the "answers" of the last one. */
+static int lines(struct fx *f, char events[][16], int max, int64_t *answers)
+{
+	FILE *fp = fopen(f->path, "r");
+	char buf[8192];
+	int n = 0;
+
+	assert_non_null(fp);
+	*answers = 0;
+	while (fgets(buf, sizeof(buf), fp) && n < max) {
+		json_object *o = json_tokener_parse(buf), *v;
+
+		assert_non_null(o);
+		assert_true(json_object_object_get_ex(o, "event", &v));
+		snprintf(events[n], 16, "%s", json_object_get_string(v));
+		*answers = json_object_object_get_ex(o, "answers", &v)
+			       ? json_object_get_int64(v)
+			       : 0;
+		json_object_put(o);
+		n++;
+	}
+	fclose(fp);
+	return n;
+}
+
+static struct audit_record rec(struct fx *f, const char *path)
+{
+	struct audit_record r = {
+	    .path = path, .path_len = strlen(path), .size = 5, .digest = &f->d};
+
+	return r;
+}
+
+static void test_answer_names_the_sign_record(void **state)
+{
+	struct fx *f = *state;
+	struct audit_record r = rec(f, "a");
+	char ev[8][16];
+	uint64_t seq = 0;
+	int64_t answers;
+	off_t end;
+	int n;
+
+	assert_int_equal(audit_sign_begin(f->log, &r, &end, &seq), 0);
+	assert_true(seq > 0);
+	assert_int_equal(audit_sync_to(f->log, end), 0);
+	audit_sign_abort(f->log, &r, "token failed", seq);
+	n = lines(f, ev, 8, &answers);
+	assert_string_equal(ev[n - 2], "sign");
+	assert_string_equal(ev[n - 1], "sign-failed");
+	assert_int_equal(answers, (int64_t)seq);
+	/* The log goes on. */
+	r = rec(f, "b");
+	assert_int_equal(audit_sign_begin(f->log, &r, &end, &seq), 0);
+}
+
+static void test_unanswerable_latches(void **state)
+{
+	struct fx *f = *state;
+	struct audit_record r = rec(f, "a"), other = rec(f, "b");
+	char ev[8][16];
+	uint64_t seq = 0, seq2;
+	int64_t answers;
+	off_t end;
+	int n;
+
+	assert_int_equal(audit_sign_begin(f->log, &r, &end, &seq), 0);
+	assert_int_equal(audit_sync_to(f->log, end), 0);
+	limit_to_now(f);
+	audit_sign_abort(f->log, &r, "token failed", seq);
+	unlimit(f);
+	/* Room again, and still nothing is written: the sign record stays
+	 * the last line. */
+	assert_int_not_equal(audit_sign_begin(f->log, &other, &end, &seq2), 0);
+	assert_int_not_equal(audit_write(f->log, &other), 0);
+	n = lines(f, ev, 8, &answers);
+	assert_string_equal(ev[n - 1], "sign");
+}
+
+/* The twin: a failure that answers nothing does not latch the log. */
+static void test_unwritable_plain_failure_does_not_latch(void **state)
+{
+	struct fx *f = *state;
+	struct audit_record r = rec(f, "a");
+	uint64_t seq = 0;
+	off_t end;
+
+	limit_to_now(f);
+	audit_sign_abort(f->log, &r, "token failed before any record", 0);
+	unlimit(f);
+	assert_int_equal(audit_sign_begin(f->log, &r, &end, &seq), 0);
+	assert_int_equal(audit_sync_to(f->log, end), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_answer_names_the_sign_record,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unanswerable_latches, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_unwritable_plain_failure_does_not_latch, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
