@@ -292,8 +292,15 @@ static int append_locked(struct audit_log *log, struct json_buf *b, off_t *end)
 	pthread_mutex_lock(&log->sync_lock);
 	ret = log->sync_err; /* nothing is durable after a failed sync */
 	pthread_mutex_unlock(&log->sync_lock);
-	if (ret == 0)
-		ret = sfs_full_write(log->fd, b->data, b->len);
+	if (ret) {
+		/* Latched (audit.h): say so, not only the old errno. */
+		sfs_err("audit log: refused, an earlier write or sync of the "
+			"log failed (%s): this process writes no more records "
+			"(restart it)",
+			strerror(-ret));
+		return ret;
+	}
+	ret = sfs_full_write(log->fd, b->data, b->len);
 	if (ret == 0 && log->opt.sync == AUDIT_SYNC_ALWAYS &&
 	    fdatasync(log->fd) < 0) {
 		ret = -errno;
@@ -465,8 +472,8 @@ out:
 		if (!log->sync_err)
 			log->sync_err = ret;
 		pthread_mutex_unlock(&log->sync_lock);
-		sfs_err("audit log: cannot answer record %llu; the log takes "
-			"no more records until it is reopened",
+		sfs_err("audit log: cannot answer record %llu; this process "
+			"writes no more records (restart it)",
 			(unsigned long long)rec->answers);
 	}
 	if (ret)
