@@ -126,13 +126,13 @@ static void fail_file(struct sign_job *j, size_t i, enum sfs_exit ex,
 }
 
 /*
- * A sign record (*seq its seq), or a sign-failed that answers the sign
- * record of seq *seq (0: a failure before any sign record).
+ * The record of rel's signature, with its key: audit_sign_begin and
+ * audit_sign_abort make it the signing transaction's steps (1) and (4).
  */
-static int audit_sign(struct sign_job *j, struct sfs_signer *sg,
-		      const char *event, const char *rel, int64_t size,
-		      const struct sfs_digest *d, const char *reason,
-		      off_t *end, uint64_t *seq)
+static struct audit_record sign_record(const struct sign_job *j,
+				       const struct sfs_signer *sg,
+				       const char *rel, int64_t size,
+				       const struct sfs_digest *d)
 {
 	struct audit_record r = {
 	    .path = rel,
@@ -140,16 +140,10 @@ static int audit_sign(struct sign_job *j, struct sfs_signer *sg,
 	    .size = size,
 	    .digest = d,
 	    .writer = &j->writer,
-	    .reason = reason,
 	};
 
 	audit_record_key(&r, sg);
-	/* The signing transaction's steps (1) and (4), audit.h. */
-	if (!strcmp(event, "sign"))
-		return audit_sign_begin(j->audit, &r, end, seq);
-	audit_sign_abort(j->audit, &r, reason, *seq);
-	*end = 0;
-	return 0;
+	return r;
 }
 
 int cli_install_sig(const char *sig, const void *der, size_t len, mode_t mode,
@@ -191,7 +185,6 @@ static void batch_install(struct sign_job *j, const struct pending *p, size_t n,
 
 	for (size_t k = 0; k < n; k++) {
 		const char *why = NULL;
-		off_t e;
 		int ret = 0;
 
 		if (sync_err) {
@@ -208,10 +201,10 @@ static void batch_install(struct sign_job *j, const struct pending *p, size_t n,
 		}
 		/* Its sign record is followed by what became of it. */
 		if (why) {
-			uint64_t seq = p[k].seq;
+			struct audit_record r = sign_record(
+			    j, p[k].signer, p[k].rel, p[k].size, &p[k].digest);
 
-			audit_sign(j, p[k].signer, "sign-failed", p[k].rel,
-				   p[k].size, &p[k].digest, why, &e, &seq);
+			audit_sign_abort(j->audit, &r, why, p[k].seq);
 		}
 		free(p[k].sig);
 		free(p[k].der);
@@ -414,6 +407,7 @@ static void sign_file(size_t i, void *ctx)
 	uint64_t size = 0;
 	char *rel, *sig;
 	struct stat st;
+	struct audit_record r;
 	off_t end = 0;
 	uint64_t seq = 0;
 	uint64_t t0;
@@ -451,16 +445,15 @@ static void sign_file(size_t i, void *ctx)
 	if (i < PROBE)
 		j->probe_us[i] = sfs_now_us() - t0;
 	if (ret) {
-		seq = 0; /* no sign record yet */
-		audit_sign(j, sg, "sign-failed", rel, (int64_t)size, &d,
-			   err.msg, &end, &seq);
+		r = sign_record(j, sg, rel, (int64_t)size, &d);
+		audit_sign_abort(j->audit, &r, err.msg, 0); /* no sign record */
 		fail_file(j, i, err.exit ? err.exit : SFS_EXIT_TOKEN, "%s",
 			  err.msg);
 		goto out;
 	}
 	/* The record is written (and durable) before the signature exists. */
-	ret =
-	    audit_sign(j, sg, "sign", rel, (int64_t)size, &d, NULL, &end, &seq);
+	r = sign_record(j, sg, rel, (int64_t)size, &d);
+	ret = audit_sign_begin(j->audit, &r, &end, &seq);
 	if (ret) {
 		fail_file(j, i, SFS_EXIT_REFUSED,
 			  "%s: cannot write the audit log: %s", file,
