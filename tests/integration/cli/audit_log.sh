@@ -85,4 +85,29 @@ sed -i 's/^\[signetfs\]$/[signetfs]\ndigest = sha384/' "$t/k384/signetfs.conf"
 [ ! -s "$t/err" ] || { cat "$t/err"; fail "sha384 sign complained"; }
 "$SIGNETFS" audit verify --config "$t/k384/signetfs.conf" "$t/k384/audit.log" >/dev/null ||
 	fail "sha384 log not sealed"
+# A .sig that cannot be installed after its sign record: the sign-failed
+# answers that record by seq (docs/audit-log.md), and a token failure
+# before any record answers nothing. The twin: a file signed beside it
+# keeps an unanswered sign record.
+mkdir -p "$t/imm" && echo imm >"$t/imm/g" && echo ok >"$t/imm/h"
+if chattr +i "$t/imm" 2>/dev/null; then
+	"$SIGNETFS" sign --config "$conf" --root "$t" "$t/imm/g" 2>"$t/err" &&
+		{ chattr -i "$t/imm"; fail "sign into an immutable directory succeeded"; }
+	chattr -i "$t/imm"
+	"$SIGNETFS" sign --config "$conf" --root "$t" "$t/imm/h" || fail "sign h"
+	python3 - "$log" <<'PY' || fail "answers"
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1], "rb")]
+g = [r for r in recs if r.get("path") == "imm/g"]
+h = [r for r in recs if r.get("path") == "imm/h"]
+answered = {r.get("answers") for r in recs if r.get("event") == "sign-failed"}
+if [r["event"] for r in g] != ["sign", "sign-failed"] or \
+        g[1].get("answers") != g[0]["seq"]:
+    sys.exit(f"imm/g: {[(r['event'], r.get('answers')) for r in g]}")
+if [r["event"] for r in h] != ["sign"] or h[0]["seq"] in answered:
+    sys.exit(f"imm/h: its sign record is answered: {h}")
+PY
+else
+	note "chattr +i not supported on $t: the answered-install case skipped"
+fi
 echo "audit_log: ok"
