@@ -538,8 +538,7 @@ static int install(struct outbox *ob, struct rs_plan *p)
 			sfs_err("%s: %s", n, why);
 			ob_unlink_sig(ob, n);
 			sfs_stats_add(&ob->stats, SFS_C_SIGN_FAILED, 1);
-			ob_audit_answer(ob, n, nl, &j->writer, why,
-					j->der ? j->rec_seq : 0);
+			ob_audit_answer(ob, n, nl, &j->writer, why, j->rec_seq);
 			ret = -EIO;
 		}
 		struct bk_inode *i =

@@ -246,16 +246,12 @@ bool ob_sig_writer_allowed(struct outbox *ob, const char *rel,
 	return ok;
 }
 
-/*
- * Write a record; a sign record is step (1) of the signing transaction
- * (audit.h): with end set it is only written and its fdatasync started
- * (*end for audit_sync_to, *seq its seq), else it is also waited for. A
- * sign-failed names the sign record it answers in answers (0: none).
- */
-static int audit_rec(struct outbox *ob, const char *event, const char *rel,
-		     size_t rel_len, int64_t size, const struct sfs_digest *d,
-		     const struct sfs_writer *w, const char *reason,
-		     uint64_t answers, off_t *end, uint64_t *seq)
+/* A record of ob's log for rel, with the key of rel's signer. */
+static struct audit_record ob_record(struct outbox *ob, const char *event,
+				     const char *rel, size_t rel_len,
+				     int64_t size, const struct sfs_digest *d,
+				     const struct sfs_writer *w,
+				     const char *reason)
 {
 	struct audit_record r = {
 	    .event = event,
@@ -265,33 +261,17 @@ static int audit_rec(struct outbox *ob, const char *event, const char *rel,
 	    .digest = d,
 	    .writer = w,
 	    .reason = reason,
-	    .answers = answers,
 	};
-	struct sfs_signer *sg = rel ? ob_signer_for(ob, rel) : NULL;
-	uint64_t sq = 0;
-	off_t at = 0;
-	int ret;
 
-	if (end)
-		*end = 0;
-	if (seq)
-		*seq = 0;
-	if (!ob->audit)
-		return 0;
-	audit_record_key(&r, sg);
-	if (strcmp(event, "sign") != 0) {
-		ret = audit_write(ob->audit, &r);
-	} else {
-		ret = audit_sign_begin(ob->audit, &r, &at, &sq);
-		if (ret == 0 && end) {
-			audit_sync_start(ob->audit, at);
-			*end = at;
-		} else if (ret == 0) {
-			ret = audit_sync_to(ob->audit, at);
-		}
-		if (ret == 0 && seq)
-			*seq = sq;
-	}
+	audit_record_key(&r, rel ? ob_signer_for(ob, rel) : NULL);
+	return r;
+}
+
+/* Written and waited for; a NULL log (none configured) takes nothing. */
+static int ob_write(struct outbox *ob, const struct audit_record *r)
+{
+	int ret = ob->audit ? audit_write(ob->audit, r) : 0;
+
 	if (ret)
 		sfs_err("audit log: %s", strerror(-ret));
 	return ret;
@@ -301,8 +281,10 @@ int ob_audit(struct outbox *ob, const char *event, const char *rel,
 	     size_t rel_len, int64_t size, const struct sfs_digest *d,
 	     const struct sfs_writer *w, const char *reason)
 {
-	return audit_rec(ob, event, rel, rel_len, size, d, w, reason, 0, NULL,
-			 NULL);
+	struct audit_record r =
+	    ob_record(ob, event, rel, rel_len, size, d, w, reason);
+
+	return ob_write(ob, &r);
 }
 
 int ob_audit_sign_begin(struct outbox *ob, const char *rel, size_t rel_len,
@@ -310,16 +292,26 @@ int ob_audit_sign_begin(struct outbox *ob, const char *rel, size_t rel_len,
 			const struct sfs_writer *w, const char *reason,
 			off_t *end, uint64_t *seq)
 {
-	return audit_rec(ob, "sign", rel, rel_len, size, d, w, reason, 0, end,
-			 seq);
+	struct audit_record r =
+	    ob_record(ob, "sign", rel, rel_len, size, d, w, reason);
+	int ret = audit_sign_begin(ob->audit, &r, end, seq);
+
+	if (ret)
+		sfs_err("audit log: %s", strerror(-ret));
+	else
+		audit_sync_start(ob->audit, *end);
+	return ret;
 }
 
 int ob_audit_answer(struct outbox *ob, const char *rel, size_t rel_len,
 		    const struct sfs_writer *w, const char *reason,
 		    uint64_t answers)
 {
-	return audit_rec(ob, "sign-failed", rel, rel_len, -1, NULL, w, reason,
-			 answers, NULL, NULL);
+	struct audit_record r =
+	    ob_record(ob, "sign-failed", rel, rel_len, -1, NULL, w, reason);
+
+	r.answers = answers;
+	return ob_write(ob, &r);
 }
 
 int ob_sig_name(const char *base, char *out)
@@ -585,8 +577,10 @@ static int content_digest_locked(struct outbox *ob, struct bk_inode *i,
 	return ret;
 }
 
-/* Signing failed: audited, and no valid signature stays behind. */
-/* answers: the seq of the sign record this failure answers (0: none). */
+/*
+ * Signing failed: audited (answering the sign record of seq answers, 0:
+ * none), and no valid signature stays behind.
+ */
 static int sign_failed(struct outbox *ob, struct bk_inode *i,
 		       struct ob_inode *s, const char *rel, size_t len,
 		       const struct sfs_writer *w, const char *reason,
