@@ -794,14 +794,13 @@ int audit_sign_begin(struct audit_log *log, struct audit_record *r, off_t *end,
 void audit_sign_abort(struct audit_log *log, struct audit_record *r,
 		      const char *why, uint64_t answers)
 {
-	uint64_t seq;
 	off_t end;
 
 	r->event = "sign-failed";
 	r->reason = why;
 	r->answers = answers;
 	/* Best effort: the log may be what failed (it latches, audit.h). */
-	if (audit_write_seq(log, r, &end, &seq) == 0)
+	if (audit_write_nowait(log, r, &end) == 0)
 		audit_sync_to(log, end);
 }
 
