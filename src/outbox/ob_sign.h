@@ -107,13 +107,13 @@ int ob_audit_sign_begin(struct outbox *ob, const char *rel, size_t rel_len,
 			const struct sfs_writer *w, const char *reason,
 			off_t *end, uint64_t *seq);
 /*
- * A sign-failed record that answers the sign record of seq answers (0: a
- * failure before any sign record); see audit_write_seq for a log that
- * cannot take it.
+ * Step (4): the sign-failed record (audit_sign_abort) that answers the
+ * sign record of seq answers (0: a failure before any sign record);
+ * best effort, see audit_write_seq for a log that cannot take it.
  */
-int ob_audit_answer(struct outbox *ob, const char *rel, size_t rel_len,
-		    const struct sfs_writer *w, const char *reason,
-		    uint64_t answers);
+void ob_audit_answer(struct outbox *ob, const char *rel, size_t rel_len,
+		     const struct sfs_writer *w, const char *reason,
+		     uint64_t answers);
 void ob_writer_of(struct outbox *ob, fuse_req_t req, struct sfs_writer *w);
 /* The same for a request on handle f: its opener's exe if /proc has none. */
 void ob_writer_of_file(struct outbox *ob, fuse_req_t req,

@@ -303,15 +303,14 @@ int ob_audit_sign_begin(struct outbox *ob, const char *rel, size_t rel_len,
 	return ret;
 }
 
-int ob_audit_answer(struct outbox *ob, const char *rel, size_t rel_len,
-		    const struct sfs_writer *w, const char *reason,
-		    uint64_t answers)
+void ob_audit_answer(struct outbox *ob, const char *rel, size_t rel_len,
+		     const struct sfs_writer *w, const char *reason,
+		     uint64_t answers)
 {
 	struct audit_record r =
-	    ob_record(ob, "sign-failed", rel, rel_len, -1, NULL, w, reason);
+	    ob_record(ob, NULL, rel, rel_len, -1, NULL, w, NULL);
 
-	r.answers = answers;
-	return ob_write(ob, &r);
+	audit_sign_abort(ob->audit, &r, reason, answers);
 }
 
 int ob_sig_name(const char *base, char *out)
