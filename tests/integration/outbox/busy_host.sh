@@ -63,6 +63,10 @@ out=$(writer b child) || fail "writer b: $out"
 [ "$out" = "sig before the child wrote: False" ] ||
 	fail "b: the opener's close signed while a child held the file ($out)"
 wait_for 10 ob_records_is sign b 1 || fail "b: no sign record after the child's close"
+# The sign record is written before the token is asked (300 ms here):
+# the .sig follows it once the token has signed.
+b_verifies() { "$SIGNETFS" verify --config "$CONF" --root "$B" "$B/b" >/dev/null 2>&1; }
+wait_for 10 b_verifies || fail "b: no valid .sig after its sign record"
 ob_ok b
 [ "$(cat "$B/b")" = "from the child" ] || fail "b content"
 ob_forge_flip b
