@@ -267,16 +267,6 @@ static struct audit_record ob_record(struct outbox *ob, const char *event,
 	return r;
 }
 
-/* Written and waited for; a NULL log (none configured) takes nothing. */
-static int ob_write(struct outbox *ob, const struct audit_record *r)
-{
-	int ret = ob->audit ? audit_write(ob->audit, r) : 0;
-
-	if (ret)
-		sfs_err("audit log: %s", strerror(-ret));
-	return ret;
-}
-
 int ob_audit(struct outbox *ob, const char *event, const char *rel,
 	     size_t rel_len, int64_t size, const struct sfs_digest *d,
 	     const struct sfs_writer *w, const char *reason)
@@ -284,7 +274,8 @@ int ob_audit(struct outbox *ob, const char *event, const char *rel,
 	struct audit_record r =
 	    ob_record(ob, event, rel, rel_len, size, d, w, reason);
 
-	return ob_write(ob, &r);
+	/* The audit library logs a failure; a NULL log takes nothing. */
+	return audit_write(ob->audit, &r);
 }
 
 int ob_audit_sign_begin(struct outbox *ob, const char *rel, size_t rel_len,
@@ -296,9 +287,7 @@ int ob_audit_sign_begin(struct outbox *ob, const char *rel, size_t rel_len,
 	    ob_record(ob, "sign", rel, rel_len, size, d, w, reason);
 	int ret = audit_sign_begin(ob->audit, &r, end, seq);
 
-	if (ret)
-		sfs_err("audit log: %s", strerror(-ret));
-	else
+	if (ret == 0)
 		audit_sync_start(ob->audit, *end);
 	return ret;
 }
