@@ -231,6 +231,19 @@ raw_sign() {
 		awk '{print $NF}' | tr -d '/s'
 }
 
+# bare_sign DIR THREADS N [OUT]: a detached CMS signature per 4 KiB of
+# memory with bare libp11 + OpenSSL on DIR's key, no signetfs
+# (tests/bench/cms_sign_loop); with OUT, each written there as a new
+# NAME.sig (temp file + rename). Signatures/s.
+bare_sign() {
+	local out=()
+	[ -z "${4:-}" ] || { mkdir -p "$4"; out=(-d "$4"); }
+	SOFTHSM2_CONF=$1/softhsm2.conf "$CMS_SIGN_LOOP" -m "$SOFTHSM" \
+		-t "$(token_label "$1")" -k "$(key_label "$1")" -p "$1/pin" \
+		-c "$1/signer.pem" -j "$2" -n "$3" -w "$(($3 / 10))" "${out[@]}" |
+		awk '{print $NF}' | tr -d '/s'
+}
+
 # openssl_loop DIR FILES...: `openssl cms -sign` with the pkcs11 engine per
 # file, as people script it; checks the last signature verifies.
 openssl_loop() {
