@@ -154,8 +154,13 @@ int audit_open_config(const struct sfs_config *cfg, struct sfs_signer *signer,
  * them) with a signed checkpoint now; final: at close, the last line.
  */
 int audit_checkpoint(struct audit_log *log, bool final);
-/* Writes a final checkpoint when a signer is set, then frees. */
-void audit_close(struct audit_log *log);
+/*
+ * Writes a final checkpoint when a signer is set, then frees. -EIO when
+ * the log did not close clean: it latched (a write or sync failed, so
+ * records may be missing and the session is not sealed) or the final
+ * checkpoint failed; the caller's exit status must say so. 0 otherwise.
+ */
+int audit_close(struct audit_log *log);
 
 /*
  * The keys whose checkpoints a log written with cfg may carry: the SHA-256

@@ -750,10 +750,12 @@ int audit_open_config(const struct sfs_config *cfg, struct sfs_signer *signer,
 	return ret;
 }
 
-void audit_close(struct audit_log *log)
+int audit_close(struct audit_log *log)
 {
+	int ret = 0, err;
+
 	if (!log)
-		return;
+		return 0;
 	pthread_mutex_lock(&log->sync_lock);
 	log->stop = true;
 	pthread_cond_broadcast(&log->stop_cv);
@@ -763,15 +765,30 @@ void audit_close(struct audit_log *log)
 		pthread_join(log->sealer, NULL);
 	if (log->syncer_running)
 		pthread_join(log->syncer, NULL);
-	if (log->opt.signer && audit_checkpoint(log, true) != 0)
+	if (log->opt.signer && audit_checkpoint(log, true) != 0) {
 		sfs_err("audit log: the final checkpoint failed");
-	close(log->fd);
+		ret = -EIO;
+	}
+	pthread_mutex_lock(&log->sync_lock);
+	err = log->sync_err;
+	pthread_mutex_unlock(&log->sync_lock);
+	if (err) {
+		sfs_err("audit log: closed after a failed write or sync (%s): "
+			"records may be missing",
+			strerror(-err));
+		ret = -EIO;
+	}
+	if (close(log->fd) < 0 && ret == 0) {
+		sfs_err("audit log: close: %s", strerror(errno));
+		ret = -EIO;
+	}
 	pthread_cond_destroy(&log->stop_cv);
 	pthread_cond_destroy(&log->sync_want_cv);
 	pthread_cond_destroy(&log->sync_cv);
 	pthread_mutex_destroy(&log->sync_lock);
 	pthread_mutex_destroy(&log->lock);
 	free(log);
+	return ret;
 }
 
 void audit_record_key(struct audit_record *r, const struct sfs_signer *s)

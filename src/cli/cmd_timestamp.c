@@ -90,7 +90,9 @@ static int run(const char *conf, const char *root, bool recursive, bool verbose,
 	ret = r.failed || walk ? SFS_EXIT_REFUSED : SFS_EXIT_OK;
 out:
 	cli_files_free(&files);
-	audit_close(r.audit);
+	/* A log that did not close clean fails the command (audit.h). */
+	if (audit_close(r.audit) && ret == SFS_EXIT_OK)
+		ret = SFS_EXIT_REFUSED;
 	signer_close(sg);
 	policy_tsas_close(r.tsas);
 	config_free(cfg);

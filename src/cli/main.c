@@ -2,6 +2,7 @@
 /* signetfs: git-style dispatch to one cmd_*.c per subcommand. */
 #include <errno.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,13 @@ static void harden(void)
 
 int main(int argc, char **argv)
 {
+	/*
+	 * Over a file-size limit (ulimit -f, systemd's LimitFSIZE=) a write
+	 * fails with EFBIG and is reported like a full disk, instead of
+	 * SIGXFSZ killing a daemon in the middle of a record or a signature.
+	 * Inherited by the mount's daemon (fork).
+	 */
+	signal(SIGXFSZ, SIG_IGN);
 	if (argc < 2) {
 		usage(stderr);
 		return SFS_EXIT_USAGE;

@@ -770,7 +770,9 @@ out:
 	cli_files_free(&files);
 	free(j.result);
 	free(j.msg);
-	audit_close(j.audit);
+	/* A log that did not close clean fails the command (audit.h). */
+	if (audit_close(j.audit) && ret == SFS_EXIT_OK)
+		ret = SFS_EXIT_REFUSED;
 	state_close(j.state);
 	free(j.versions);
 	policy_tsas_close(j.tsas);

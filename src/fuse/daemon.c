@@ -376,8 +376,9 @@ out:
 		fuse_remove_signal_handlers(se);
 	if (se)
 		fuse_session_destroy(se);
-	if (set_up && spec->teardown)
-		spec->teardown(spec->userdata);
+	if (set_up && spec->teardown && spec->teardown(spec->userdata) &&
+	    ret == SFS_EXIT_OK)
+		ret = SFS_EXIT_REFUSED;
 	fuse_opt_free_args(&args);
 	free(conn_opts);
 	conn_opts = NULL;

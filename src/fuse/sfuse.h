@@ -30,8 +30,12 @@ struct sfuse_spec {
 	 * started the daemon, which exits with err->exit.
 	 */
 	int (*setup)(void *userdata, struct sfs_error *err);
-	/* After unmount, in the serving process. */
-	void (*teardown)(void *userdata);
+	/*
+	 * After unmount, in the serving process. Nonzero when something
+	 * that must close clean did not (the audit log): the daemon then
+	 * exits SFS_EXIT_REFUSED, not 0.
+	 */
+	int (*teardown)(void *userdata);
 	/*
 	 * Optional, on SIGHUP (systemd ExecReload) while serving, on its own
 	 * thread: reread what can change without a remount. On error the

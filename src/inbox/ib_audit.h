@@ -34,7 +34,7 @@ struct ib_denylog {
  */
 int inbox_audit_open(struct inbox *ib, struct sfs_error *err);
 /* Record unmount, write the final checkpoint, close log and key. */
-void inbox_audit_close(struct inbox *ib);
+int inbox_audit_close(struct inbox *ib);
 void inbox_audit_event(struct inbox *ib, const char *event);
 /*
  * Append a verify-denied record for path (reason: a short name, the

@@ -846,10 +846,11 @@ static int inbox_setup(void *userdata, struct sfs_error *err)
 	return inbox_audit_open(ib, err);
 }
 
-static void inbox_teardown(void *userdata)
+static int inbox_teardown(void *userdata)
 {
 	struct inbox *ib = userdata;
 	struct sfuse_handle *h;
+	int ret;
 
 	inbox_prewarm_stop(ib);
 	inbox_fill_shutdown();
@@ -857,7 +858,7 @@ static void inbox_teardown(void *userdata)
 	inbox_files_shutdown(ib);
 	while ((h = sfuse_handle_pop(&ib->dirs)))
 		dh_free(SFUSE_HANDLE_OF(h, struct ib_dh, link));
-	inbox_audit_close(ib);
+	ret = inbox_audit_close(ib);
 	state_close(ib->state);
 	ib->state = NULL;
 	inbox_conf_destroy(ib);
@@ -866,6 +867,7 @@ static void inbox_teardown(void *userdata)
 	if (ib->rootfd >= 0)
 		close(ib->rootfd);
 	ib->rootfd = -1;
+	return ret;
 }
 
 int inbox_main(const struct sfs_config *cfg, const struct sfs_mount_args *a)

@@ -165,16 +165,22 @@ int inbox_audit_open(struct inbox *ib, struct sfs_error *err)
 	return 0;
 }
 
-/* The final checkpoint is signed in audit_close: the key closes after. */
-void inbox_audit_close(struct inbox *ib)
+/*
+ * The final checkpoint is signed in audit_close: the key closes after.
+ * -EIO when the log did not close clean (audit_close).
+ */
+int inbox_audit_close(struct inbox *ib)
 {
+	int ret;
+
 	pthread_mutex_lock(&ib->denylog.lock);
 	say_suppressed_locked(&ib->denylog);
 	pthread_mutex_unlock(&ib->denylog.lock);
 	if (ib->audit)
 		inbox_audit_event(ib, "unmount");
-	audit_close(ib->audit);
+	ret = audit_close(ib->audit);
 	ib->audit = NULL;
 	signer_close(ib->signer);
 	ib->signer = NULL;
+	return ret;
 }

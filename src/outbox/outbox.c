@@ -347,9 +347,10 @@ static const struct fuse_lowlevel_ops ob_ops = {
     .lseek = ob_op_lseek,
 };
 
-static void ob_teardown(void *userdata)
+static int ob_teardown(void *userdata)
 {
 	struct outbox *ob = userdata;
+	int ret = 0;
 	struct sfuse_handle *h;
 	struct ob_file *f;
 
@@ -366,7 +367,7 @@ static void ob_teardown(void *userdata)
 	ob_stamper_stop(ob);
 	if (ob->audit) {
 		ob_audit(ob, "unmount", NULL, 0, -1, NULL, NULL, ob->mount_id);
-		audit_close(ob->audit);
+		ret = audit_close(ob->audit);
 		ob->audit = NULL;
 	}
 	state_close(ob->state);
@@ -382,6 +383,7 @@ static void ob_teardown(void *userdata)
 	free(ob->failed);
 	ob->failed = NULL;
 	ob->n_failed = ob->cap_failed = 0;
+	return ret;
 }
 
 static int ob_setup(void *userdata, struct sfs_error *err)

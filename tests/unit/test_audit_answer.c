@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <json-c/json.h>
 #include <signal.h>
 #include <stdio.h>
@@ -58,7 +59,7 @@ static int teardown(void **state)
 	struct fx *f = *state;
 
 	setrlimit(RLIMIT_FSIZE, &f->saved);
-	audit_close(f->log);
+	audit_close(f->log); /* NULL when the test closed it */
 	unlink(f->path);
 	rmdir(f->dir);
 	return 0;
@@ -157,6 +158,9 @@ static void test_unanswerable_latches(void **state)
 	assert_int_not_equal(audit_write(f->log, &other), 0);
 	n = lines(f, ev, 8, &answers);
 	assert_string_equal(ev[n - 1], "sign");
+	/* It does not close clean: the caller's exit status says so. */
+	assert_int_equal(audit_close(f->log), -EIO);
+	f->log = NULL;
 }
 
 /* The twin: a failure that answers nothing does not latch the log. */
@@ -172,6 +176,8 @@ static void test_unwritable_plain_failure_does_not_latch(void **state)
 	unlimit(f);
 	assert_int_equal(audit_sign_begin(f->log, &r, &end, &seq), 0);
 	assert_int_equal(audit_sync_to(f->log, end), 0);
+	assert_int_equal(audit_close(f->log), 0);
+	f->log = NULL;
 }
 
 int main(void)
