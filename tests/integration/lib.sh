@@ -113,9 +113,10 @@ sfs_mount() {
 	done
 }
 
-# sfs_umount MNT PID LOG: unmount, the daemon must exit 0 with a clean log.
+# sfs_umount MNT PID LOG [RC]: unmount, the daemon must exit RC (0) with
+# a clean log.
 sfs_umount() {
-	local mnt=$1 pid=$2 log=$3 rc=0 dev held
+	local mnt=$1 pid=$2 log=$3 want=${4:-0} rc=0 dev held
 	dev=$(awk -v m="$(realpath "$mnt")" '$5 == m { d = $3 } END { print d }' \
 		/proc/self/mountinfo)
 	fusermount3 -u "$mnt" || fail "fusermount3 -u $mnt"
@@ -136,7 +137,7 @@ sfs_umount() {
 			fail "cannot abort the FUSE connection of $mnt"
 	fi
 	wait "$pid" || rc=$?
-	[ "$rc" -eq 0 ] || { cat "$log" >&2; fail "daemon exited $rc"; }
+	[ "$rc" -eq "$want" ] || { cat "$log" >&2; fail "daemon exited $rc, not $want"; }
 	! is_fuse_mounted "$(realpath "$mnt")" || fail "$mnt still mounted"
 	# An inbox's line per denial is a notice, whatever its path and
 	# reason (io-error, crl-error...) say.
