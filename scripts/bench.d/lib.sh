@@ -224,6 +224,7 @@ tree_stats() {
 # p11 helpers: the token of a `signetfs init` DIR
 token_label() { sed -n 's/^key = .*token=\([^;]*\);.*/\1/p' "$1/signetfs.conf"; }
 key_label() { sed -n 's/^key = .*object=\([^;]*\);.*/\1/p' "$1/signetfs.conf"; }
+audit_log() { sed -n 's/^audit-log = //p' "$1/signetfs.conf"; }
 # raw_sign DIR MODULE THREADS N: the token's raw C_Sign rate (sig/s)
 raw_sign() {
 	SOFTHSM2_CONF=$1/softhsm2.conf "$P11_LOOP" -m "$2" -t "$(token_label "$1")" \
@@ -242,6 +243,28 @@ bare_sign() {
 		-t "$(token_label "$1")" -k "$(key_label "$1")" -p "$1/pin" \
 		-c "$1/signer.pem" -j "$2" -n "$3" -w "$(($3 / 10))" "${out[@]}" |
 		awk '{print $NF}' | tr -d '/s'
+}
+
+# log_sync DIR N: N appends of a record-sized line (600 bytes) to a new
+# file in DIR, each followed by fdatasync, as the audit log's durable
+# record is: what the log's disk takes per durable record. Per second.
+log_sync() {
+	python3 - "$1" "$2" <<'PY'
+import os, sys, time
+d, n = sys.argv[1], int(sys.argv[2])
+p = os.path.join(d, ".log_sync.%d" % os.getpid())
+fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o600)
+line = b"x" * 599 + b"\n"
+for _ in range(n // 10):  # warm-up
+    os.write(fd, line); os.fdatasync(fd)
+t0 = time.monotonic()
+for _ in range(n):
+    os.write(fd, line); os.fdatasync(fd)
+t = time.monotonic() - t0
+os.close(fd)
+os.unlink(p)
+print(n / t)
+PY
 }
 
 # openssl_loop DIR FILES...: `openssl cms -sign` with the pkcs11 engine per
