@@ -152,12 +152,15 @@ int audit_open_config(const struct sfs_config *cfg, struct sfs_signer *signer,
 /*
  * Seal the lines this session wrote (and, through prev, the chain before
  * them) with a signed checkpoint now; final: at close, the last line.
+ * First, with or without a signer, a records-lost line if records could
+ * not be written since the last line (docs/audit-log.md).
  */
 int audit_checkpoint(struct audit_log *log, bool final);
 /*
  * Writes a final checkpoint when a signer is set, then frees. -EIO when
  * the log did not close clean: it latched (a write or sync failed, so
- * records may be missing and the session is not sealed) or the final
+ * records may be missing and the session is not sealed), a records-lost
+ * line could not be written, or the final
  * checkpoint failed; the caller's exit status must say so. 0 otherwise.
  */
 int audit_close(struct audit_log *log);

@@ -45,6 +45,12 @@ struct audit_log {
 	uint64_t sess_lines;	/* lines we wrote, checkpoints included */
 	unsigned int pending;	/* our records since our last checkpoint */
 	struct sfs_writer self; /* identity in the open record */
+	/*
+	 * Records this process could not write (a full disk), not yet said
+	 * in a records-lost line, and the first error; under lock.
+	 */
+	uint64_t lost;
+	int lost_err;
 
 	pthread_mutex_t sync_lock;
 	pthread_cond_t sync_cv;
@@ -407,6 +413,49 @@ out:
 	return ret;
 }
 
+/*
+ * Before the next line this process writes: a records-lost line saying how
+ * many records it could not write since the last one it did, so that the
+ * chain shows the gap (docs/audit-log.md). If that line cannot be written
+ * either, the count stays for the next try.
+ */
+static int say_lost_locked(struct audit_log *log, off_t *end)
+{
+	char why[128];
+	struct audit_record r = {
+	    .event = "records-lost", .size = -1, .reason = why};
+	struct json_buf b = {0};
+	int ret;
+
+	SFS_ASSERT_HELD(&log->lock);
+	if (!log->lost)
+		return 0;
+	pthread_mutex_lock(&log->sync_lock);
+	ret = log->sync_err;
+	pthread_mutex_unlock(&log->sync_lock);
+	if (ret)
+		return 0; /* latched: the record's own write says so, once */
+	snprintf(why, sizeof(why), "%llu records could not be written: %s",
+		 (unsigned long long)log->lost, strerror(-log->lost_err));
+	format_record(&b, log, &r);
+	ret = append_locked(log, &b, end);
+	sfs_json_buf_free(&b);
+	if (ret == 0) {
+		log->lost = 0;
+		log->lost_err = 0;
+		log->pending++;
+	}
+	return ret;
+}
+
+static void count_lost_locked(struct audit_log *log, int err)
+{
+	SFS_ASSERT_HELD(&log->lock);
+	if (!log->lost)
+		log->lost_err = err;
+	log->lost++;
+}
+
 int audit_write(struct audit_log *log, const struct audit_record *rec)
 {
 	off_t end = 0;
@@ -451,12 +500,16 @@ int audit_write_seq(struct audit_log *log, const struct audit_record *rec,
 	pthread_mutex_lock(&log->lock);
 	flock(log->fd, LOCK_EX);
 	ret = load_tail_locked(log);
-	if (ret)
+	if (ret == 0)
+		ret = say_lost_locked(log, &end);
+	if (ret == 0) {
+		format_record(&b, log, rec);
+		ret = append_locked(log, &b, &end);
+	}
+	if (ret) {
+		count_lost_locked(log, ret);
 		goto out;
-	format_record(&b, log, rec);
-	ret = append_locked(log, &b, &end);
-	if (ret)
-		goto out;
+	}
 	*seqp = log->seq;
 	log->pending++;
 	if (log->opt.signer && log->opt.checkpoint_every &&
@@ -489,12 +542,15 @@ int audit_checkpoint(struct audit_log *log, bool final)
 	off_t end = 0;
 	int ret;
 
-	if (!log || !log->opt.signer)
+	if (!log)
 		return 0;
 	pthread_mutex_lock(&log->lock);
 	flock(log->fd, LOCK_EX);
 	ret = load_tail_locked(log);
-	if (ret == 0 && (final || log->pending))
+	/* A seal never hides a gap: the count goes first. */
+	if (ret == 0)
+		ret = say_lost_locked(log, &end);
+	if (ret == 0 && log->opt.signer && (final || log->pending))
 		ret = checkpoint_locked(log, final, &end);
 	flock(log->fd, LOCK_UN);
 	pthread_mutex_unlock(&log->lock);
@@ -765,8 +821,11 @@ int audit_close(struct audit_log *log)
 		pthread_join(log->sealer, NULL);
 	if (log->syncer_running)
 		pthread_join(log->syncer, NULL);
-	if (log->opt.signer && audit_checkpoint(log, true) != 0) {
-		sfs_err("audit log: the final checkpoint failed");
+	if (audit_checkpoint(log, true) != 0) {
+		sfs_err(
+		    log->opt.signer
+			? "audit log: the final checkpoint failed"
+			: "audit log: cannot say how many records were lost");
 		ret = -EIO;
 	}
 	pthread_mutex_lock(&log->sync_lock);

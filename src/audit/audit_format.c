@@ -21,6 +21,7 @@ const char *const audit_events[] = {
     "verify-denied",
     "policy-denied",
     "config-reloaded",
+    "records-lost",
     "checkpoint",
     "timestamp",
     "timestamp-failed",

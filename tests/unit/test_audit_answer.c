@@ -7,6 +7,10 @@
  * with RLIMIT_FSIZE (write(2) then fails with EFBIG; SIGXFSZ ignored).
  * The twin: a failure record that answers no sign record and cannot be
  * written leaves the log writable.
+ * Records that could not be written are counted, and the process's next
+ * line is a records-lost line with the count, before the record or the
+ * checkpoint that follows (a seal never hides the gap); its twin: no
+ * loss, no such line.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -81,8 +85,9 @@ static void unlimit(struct fx *f)
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &f->saved), 0);
 }
 
-/* The events of the log's lines, and the "answers" of the last one. */
-static int lines(struct fx *f, char events[][16], int max, int64_t *answers)
+/* ... and the reason of the last records-lost line, into why. */
+static int lines_why(struct fx *f, char events[][16], int max, int64_t *answers,
+		     char *why, size_t why_len)
 {
 	FILE *fp = fopen(f->path, "r");
 	char buf[8192];
@@ -99,11 +104,20 @@ static int lines(struct fx *f, char events[][16], int max, int64_t *answers)
 		*answers = json_object_object_get_ex(o, "answers", &v)
 			       ? json_object_get_int64(v)
 			       : 0;
+		if (why && !strcmp(events[n], "records-lost") &&
+		    json_object_object_get_ex(o, "reason", &v))
+			snprintf(why, why_len, "%s", json_object_get_string(v));
 		json_object_put(o);
 		n++;
 	}
 	fclose(fp);
 	return n;
+}
+
+/* The events of the log's lines, and the "answers" of the last one. */
+static int lines(struct fx *f, char events[][16], int max, int64_t *answers)
+{
+	return lines_why(f, events, max, answers, NULL, 0);
 }
 
 static struct audit_record rec(struct fx *f, const char *path)
@@ -180,6 +194,78 @@ static void test_unwritable_plain_failure_does_not_latch(void **state)
 	f->log = NULL;
 }
 
+/* Two records lost to the limit; the next record is preceded by the count. */
+static void test_lost_records_are_counted(void **state)
+{
+	struct fx *f = *state;
+	struct audit_record r = rec(f, "a"), refused = rec(f, "b");
+	char ev[16][16], why[160] = "";
+	int64_t answers;
+	int n;
+
+	refused.event = "sign-refused";
+	refused.reason = "test";
+	limit_to_now(f);
+	assert_int_not_equal(audit_write(f->log, &refused), 0);
+	assert_int_not_equal(audit_write(f->log, &refused), 0);
+	unlimit(f);
+	r.event = "sign-refused";
+	r.reason = "test";
+	assert_int_equal(audit_write(f->log, &r), 0);
+	n = lines_why(f, ev, 16, &answers, why, sizeof(why));
+	assert_string_equal(ev[n - 2], "records-lost");
+	assert_string_equal(ev[n - 1], "sign-refused");
+	assert_string_equal(why,
+			    "2 records could not be written: File too large");
+	/* Said once: the next record has no such line before it. */
+	assert_int_equal(audit_write(f->log, &r), 0);
+	n = lines(f, ev, 16, &answers);
+	assert_string_equal(ev[n - 2], "sign-refused");
+	assert_int_equal(audit_close(f->log), 0);
+	f->log = NULL;
+}
+
+/* The twin: nothing lost, no records-lost line. */
+static void test_nothing_lost_no_line(void **state)
+{
+	struct fx *f = *state;
+	struct audit_record r = rec(f, "a");
+	char ev[16][16];
+	int64_t answers;
+	int n;
+
+	r.event = "sign-refused";
+	r.reason = "test";
+	assert_int_equal(audit_write(f->log, &r), 0);
+	assert_int_equal(audit_write(f->log, &r), 0);
+	n = lines(f, ev, 16, &answers);
+	for (int i = 0; i < n; i++)
+		assert_string_not_equal(ev[i], "records-lost");
+}
+
+/*
+ * audit_checkpoint (timed, on SIGHUP, final) writes the count before it
+ * seals, so a seal never hides the gap; without a signer, as here, it
+ * writes only the count.
+ */
+static void test_lost_before_checkpoint(void **state)
+{
+	struct fx *f = *state;
+	struct audit_record r = rec(f, "a");
+	char ev[16][16];
+	int64_t answers;
+	int n;
+
+	r.event = "sign-refused";
+	r.reason = "test";
+	limit_to_now(f);
+	assert_int_not_equal(audit_write(f->log, &r), 0);
+	unlimit(f);
+	assert_int_equal(audit_checkpoint(f->log, false), 0);
+	n = lines(f, ev, 16, &answers);
+	assert_string_equal(ev[n - 1], "records-lost");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -189,6 +275,12 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_unwritable_plain_failure_does_not_latch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lost_records_are_counted,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_nothing_lost_no_line, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_lost_before_checkpoint, setup,
+					    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

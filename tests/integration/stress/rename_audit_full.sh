@@ -76,6 +76,23 @@ full_then_room "the audit log" "$ALOG/fill"
 sfs_umount "$M" "$SFS_PID" "$SFS_LOG"
 "$SIGNETFS" audit verify --config "$CONF" "$ALOG/audit.jsonl" >/dev/null ||
 	fail "audit log does not verify"
+# The records the full log refused are counted in the log once it had
+# room (docs/audit-log.md): a records-lost line with the count, before
+# the record that followed. The twin, below: case (2)'s session, whose
+# log never filled, adds none.
+lost_lines() { grep -c '"event":"records-lost"' "$ALOG/audit.jsonl" || true; }
+python3 - "$ALOG/audit.jsonl" <<'PY' || fail "records-lost"
+import json, re, sys
+recs = [json.loads(l) for l in open(sys.argv[1], "rb")]
+lost = [r for r in recs if r["event"] == "records-lost"]
+if not lost:
+    sys.exit("no records-lost line after the log was full")
+for r in lost:
+    if not re.fullmatch(r"[1-9][0-9]* records could not be written: .+", r["reason"]):
+        sys.exit(f"records-lost reason {r['reason']!r}")
+print(f"# {len(lost)} records-lost line(s): {[r['reason'] for r in lost]}")
+PY
+lost1=$(lost_lines)
 
 # (2) BACKING is full (the audit log elsewhere): no room for a new .sig.
 B=$SFS_TMP/backing2
@@ -86,3 +103,4 @@ signed_pair
 head -c $((2 << 20)) /dev/zero >"$B/filler" 2>/dev/null || true
 full_then_room BACKING "$B/filler"
 sfs_umount "$M" "$SFS_PID" "$SFS_LOG"
+[ "$(lost_lines)" = "$lost1" ] || fail "records-lost written with room in the log"
