@@ -80,7 +80,7 @@ cat >"$log" <<'LOG'
 {"v":2,"seq":2,"session":"00","time":"2026-11-30T09:00:00.000001Z","event":"sign","path":"rel/b","size":7,"sha256":"ab12ab12ab12ab12ab12","writer":{"uid":1000,"gid":1000,"pid":42,"user":"builder","exe":"/usr/bin/cp"},"prev":"00"}
 LOG
 run 2 audit show --event bogus "$log"
-has "--event bogus: not an event; one of: open mount unmount key-loaded sign sign-failed sign-refused verify-denied policy-denied config-reloaded checkpoint timestamp timestamp-failed" "--event bogus"
+has "--event bogus: not an event; one of: open mount unmount key-loaded sign sign-failed sign-refused verify-denied policy-denied config-reloaded records-lost checkpoint timestamp timestamp-failed" "--event bogus"
 hasnt "SEQ EVENT" "--event bogus prints no table"
 run 2 audit show --since yesterday "$log"
 has "--since yesterday: not a time; RFC 3339 in UTC" "--since yesterday"
