@@ -180,6 +180,7 @@ struct audit_verify_result {
 	size_t sessions;
 	size_t unsealed; /* lines no checkpoint of their session seals */
 	size_t bad_line; /* 1-based first bad line, 0 if intact */
+	uint64_t lost;	 /* the counts of its records-lost lines, summed */
 	char reason[256];
 	bool sealed;	/* every session closed by a final checkpoint */
 	bool need_pins; /* a checkpoint, and no key to accept it from */

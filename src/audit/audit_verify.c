@@ -191,6 +191,21 @@ static int check_head(struct json_object *o, size_t no, const struct chain *c,
 	return 0;
 }
 
+/* A records-lost line's reason: "N records could not be written: ...". */
+static void count_lost(struct json_object *o, struct audit_verify_result *res)
+{
+	const char *why = audit_get_str(o, "reason");
+	unsigned long long n;
+	char *end;
+
+	if (strcmp(audit_get_str(o, "event"), "records-lost") != 0 || !why)
+		return;
+	errno = 0;
+	n = strtoull(why, &end, 10);
+	if (end != why && errno == 0)
+		res->lost += n;
+}
+
 static int check_line(const char *line, size_t len, size_t no,
 		      const struct audit_keys *k, struct chain *c,
 		      struct audit_verify_result *res)
@@ -226,6 +241,7 @@ static int check_line(const char *line, size_t len, size_t no,
 		s->records++;
 		if (!s->first_open)
 			s->first_open = no;
+		count_lost(o, res);
 	}
 	c->seq++;
 	sfs_sha256(line, len, h);

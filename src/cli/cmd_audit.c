@@ -88,6 +88,8 @@ static int verify_keys(const char *conf, struct sfs_config **cfg,
 static int report(const char *log, const char *conf,
 		  const struct audit_verify_result *res)
 {
+	char lost[96] = "";
+
 	if (res->need_pins) {
 		cli_error(
 		    "audit",
@@ -106,15 +108,20 @@ static int report(const char *log, const char *conf,
 		       res->reason);
 		return SFS_EXIT_REFUSED;
 	}
+	/* Intact, and honest about what it could not hold (audit-log.md). */
+	if (res->lost)
+		snprintf(lost, sizeof(lost),
+			 "%llu records lost (see its records-lost lines), ",
+			 (unsigned long long)res->lost);
 	if (res->sealed)
 		printf("OK %s: %zu records, %zu checkpoints, %zu sessions, "
-		       "sealed\n",
-		       log, res->lines, res->checkpoints, res->sessions);
+		       "%ssealed\n",
+		       log, res->lines, res->checkpoints, res->sessions, lost);
 	else
 		printf("OK %s: %zu records, %zu checkpoints, %zu sessions, "
-		       "open (live): %zu lines await their session's "
+		       "%sopen (live): %zu lines await their session's "
 		       "checkpoint\n",
-		       log, res->lines, res->checkpoints, res->sessions,
+		       log, res->lines, res->checkpoints, res->sessions, lost,
 		       res->unsealed);
 	return SFS_EXIT_OK;
 }

@@ -27,6 +27,8 @@ control '' # the final checkpoint is signed too
 SFS_LOG_ALLOW=$allow ob_stop # exits 0 (sfs_umount checks)
 "$SIGNETFS" audit verify --config "$CONF" "$AUDIT" >"$SFS_TMP/av" 2>&1 ||
 	fail "the twin's log does not verify: $(cat "$SFS_TMP/av")"
+# nothing was lost: verify counts no lost records
+! grep -q 'records lost' "$SFS_TMP/av" || fail "lost records counted in a log that lost none: $(cat "$SFS_TMP/av")"
 
 # Now the latch. f2 measures the two records one failed signature writes;
 # no timed checkpoint may come between that and f3.

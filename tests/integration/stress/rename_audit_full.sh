@@ -92,6 +92,11 @@ for r in lost:
         sys.exit(f"records-lost reason {r['reason']!r}")
 print(f"# {len(lost)} records-lost line(s): {[r['reason'] for r in lost]}")
 PY
+n_lost=$(python3 -c 'import json,sys; print(sum(int(json.loads(l)["reason"].split()[0]) for l in open(sys.argv[1]) if "\"records-lost\"" in l))' "$ALOG/audit.jsonl")
+# audit verify says so too: intact, and not complete.
+out=$("$SIGNETFS" audit verify --config "$CONF" "$ALOG/audit.jsonl") || fail "audit verify: $out"
+[[ $out == *", $n_lost records lost (see its records-lost lines), sealed" ]] ||
+	fail "audit verify does not count the $n_lost lost records: $out"
 lost1=$(lost_lines)
 
 # (2) BACKING is full (the audit log elsewhere): no room for a new .sig.
