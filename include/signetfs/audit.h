@@ -157,11 +157,11 @@ int audit_open_config(const struct sfs_config *cfg, struct sfs_signer *signer,
  */
 int audit_checkpoint(struct audit_log *log, bool final);
 /*
- * Writes a final checkpoint when a signer is set, then frees. -EIO when
- * the log did not close clean: it latched (a write or sync failed, so
- * records may be missing and the session is not sealed), a records-lost
- * line could not be written, or the final
- * checkpoint failed; the caller's exit status must say so. 0 otherwise.
+ * Writes the records-lost line owed and, when a signer is set, a final
+ * checkpoint (audit_checkpoint), then frees. -EIO when the log did not
+ * close clean: it latched (records may be missing, the session is not
+ * sealed), or that line or checkpoint could not be written; the caller's
+ * exit status must say so. 0 otherwise.
  */
 int audit_close(struct audit_log *log);
 

@@ -33,7 +33,10 @@ struct ib_denylog {
  * mount. An error only when the log itself cannot be opened.
  */
 int inbox_audit_open(struct inbox *ib, struct sfs_error *err);
-/* Record unmount, write the final checkpoint, close log and key. */
+/*
+ * Record unmount, write the final checkpoint, close log and key; -EIO
+ * when the log did not close clean (audit_close).
+ */
 int inbox_audit_close(struct inbox *ib);
 void inbox_audit_event(struct inbox *ib, const char *event);
 /*

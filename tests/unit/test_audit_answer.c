@@ -128,6 +128,16 @@ static struct audit_record rec(struct fx *f, const char *path)
 	return r;
 }
 
+/* A record that answers no sign record: losing it does not latch. */
+static struct audit_record refused(struct fx *f, const char *path)
+{
+	struct audit_record r = rec(f, path);
+
+	r.event = "sign-refused";
+	r.reason = "test";
+	return r;
+}
+
 static void test_answer_names_the_sign_record(void **state)
 {
 	struct fx *f = *state;
@@ -198,19 +208,15 @@ static void test_unwritable_plain_failure_does_not_latch(void **state)
 static void test_lost_records_are_counted(void **state)
 {
 	struct fx *f = *state;
-	struct audit_record r = rec(f, "a"), refused = rec(f, "b");
+	struct audit_record r = refused(f, "a"), lost = refused(f, "b");
 	char ev[16][16], why[160] = "";
 	int64_t answers;
 	int n;
 
-	refused.event = "sign-refused";
-	refused.reason = "test";
 	limit_to_now(f);
-	assert_int_not_equal(audit_write(f->log, &refused), 0);
-	assert_int_not_equal(audit_write(f->log, &refused), 0);
+	assert_int_not_equal(audit_write(f->log, &lost), 0);
+	assert_int_not_equal(audit_write(f->log, &lost), 0);
 	unlimit(f);
-	r.event = "sign-refused";
-	r.reason = "test";
 	assert_int_equal(audit_write(f->log, &r), 0);
 	n = lines_why(f, ev, 16, &answers, why, sizeof(why));
 	assert_string_equal(ev[n - 2], "records-lost");
@@ -229,13 +235,11 @@ static void test_lost_records_are_counted(void **state)
 static void test_nothing_lost_no_line(void **state)
 {
 	struct fx *f = *state;
-	struct audit_record r = rec(f, "a");
+	struct audit_record r = refused(f, "a");
 	char ev[16][16];
 	int64_t answers;
 	int n;
 
-	r.event = "sign-refused";
-	r.reason = "test";
 	assert_int_equal(audit_write(f->log, &r), 0);
 	assert_int_equal(audit_write(f->log, &r), 0);
 	n = lines(f, ev, 16, &answers);
@@ -251,13 +255,11 @@ static void test_nothing_lost_no_line(void **state)
 static void test_lost_before_checkpoint(void **state)
 {
 	struct fx *f = *state;
-	struct audit_record r = rec(f, "a");
+	struct audit_record r = refused(f, "a");
 	char ev[16][16];
 	int64_t answers;
 	int n;
 
-	r.event = "sign-refused";
-	r.reason = "test";
 	limit_to_now(f);
 	assert_int_not_equal(audit_write(f->log, &r), 0);
 	unlimit(f);

@@ -81,7 +81,7 @@ sfs_umount "$M" "$SFS_PID" "$SFS_LOG"
 # the record that followed. The twin, below: case (2)'s session, whose
 # log never filled, adds none.
 lost_lines() { grep -c '"event":"records-lost"' "$ALOG/audit.jsonl" || true; }
-python3 - "$ALOG/audit.jsonl" <<'PY' || fail "records-lost"
+n_lost=$(python3 - "$ALOG/audit.jsonl" <<'PY') || fail "records-lost"
 import json, re, sys
 recs = [json.loads(l) for l in open(sys.argv[1], "rb")]
 lost = [r for r in recs if r["event"] == "records-lost"]
@@ -90,9 +90,10 @@ if not lost:
 for r in lost:
     if not re.fullmatch(r"[1-9][0-9]* records could not be written: .+", r["reason"]):
         sys.exit(f"records-lost reason {r['reason']!r}")
-print(f"# {len(lost)} records-lost line(s): {[r['reason'] for r in lost]}")
+print(f"# {len(lost)} records-lost line(s): {[r['reason'] for r in lost]}",
+      file=sys.stderr)
+print(sum(int(r["reason"].split()[0]) for r in lost))
 PY
-n_lost=$(python3 -c 'import json,sys; print(sum(int(json.loads(l)["reason"].split()[0]) for l in open(sys.argv[1]) if "\"records-lost\"" in l))' "$ALOG/audit.jsonl")
 # audit verify says so too: intact, and not complete.
 out=$("$SIGNETFS" audit verify --config "$CONF" "$ALOG/audit.jsonl") || fail "audit verify: $out"
 [[ $out == *", $n_lost records lost (see its records-lost lines), sealed" ]] ||
