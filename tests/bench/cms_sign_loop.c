@@ -38,7 +38,8 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
-#define MAX_THREADS 256
+#include "loop.h"
+
 #define CONTENT 4096
 
 static EVP_PKEY *key;
@@ -53,26 +54,6 @@ static void die(const char *what)
 	fprintf(stderr, "cms_sign_loop: %s\n", what);
 	ERR_print_errors_fp(stderr);
 	exit(1);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void read_pin(const char *file, char *pin, size_t len)
-{
-	FILE *f = fopen(file, "re");
-
-	if (!f || !fgets(pin, (int)len, f)) {
-		perror(file);
-		exit(1);
-	}
-	fclose(f);
-	pin[strcspn(pin, "\r\n")] = '\0';
 }
 
 /* DIR/sN.sig through DIR/.sN.sig.tmp, as a new file. */
@@ -161,22 +142,6 @@ static void *signer(void *arg)
 			__atomic_add_fetch(&failed, 1, __ATOMIC_RELAXED);
 	}
 	return NULL;
-}
-
-/* n signatures on j threads; seconds. */
-static double run(long n, int j)
-{
-	pthread_t t[MAX_THREADS];
-	double t0;
-
-	todo = n;
-	t0 = now();
-	for (int i = 0; i < j; i++)
-		if (pthread_create(&t[i], NULL, signer, NULL))
-			die("pthread_create");
-	for (int i = 0; i < j; i++)
-		pthread_join(t[i], NULL);
-	return now() - t0;
 }
 
 static void usage(void)
@@ -274,9 +239,9 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!module || !token || !label || !pinf || !certf || j < 1 ||
-	    j > MAX_THREADS || n < 1 || warm < 0)
+	    j > LOOP_MAX_THREADS || n < 1 || warm < 0)
 		usage();
-	read_pin(pinf, pin, sizeof(pin));
+	loop_read_pin(pinf, pin, sizeof(pin));
 	load_cert(certf);
 	load_key(module, token, label, pin);
 	OPENSSL_cleanse(pin, sizeof(pin));
@@ -284,8 +249,8 @@ int main(int argc, char **argv)
 		die("the certificate is not the key's");
 	self_check();
 	if (warm)
-		run(warm, j);
-	secs = run(n, j);
+		loop_run("cms_sign_loop", &todo, warm, j, signer);
+	secs = loop_run("cms_sign_loop", &todo, n, j, signer);
 	if (failed)
 		die("signatures failed");
 	printf("cms_sign_loop: %ld signatures, %d threads, %.3f s, %.0f/s\n", n,

@@ -34,6 +34,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
+#include "loop.h"
+
 #define MAX_THREADS 64
 
 static char **names;
@@ -43,14 +45,6 @@ static X509_STORE *store;
 static unsigned int flags = CMS_BINARY;
 static size_t next; /* atomic: next file to check */
 static long bad;    /* atomic */
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int check_one(const char *name)
 {
@@ -87,7 +81,7 @@ static void *worker(void *arg)
 static double pass(int j)
 {
 	pthread_t t[MAX_THREADS];
-	double t0 = now();
+	double t0 = loop_now();
 
 	next = 0;
 	bad = 0;
@@ -98,7 +92,7 @@ static double pass(int j)
 		}
 	for (int i = 0; i < j; i++)
 		pthread_join(t[i], NULL);
-	return now() - t0;
+	return loop_now() - t0;
 }
 
 /* NAME with NAME.sig beside it, both regular files. */

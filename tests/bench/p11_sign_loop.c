@@ -27,7 +27,7 @@
 
 #include <p11-kit/pkcs11.h>
 
-#define MAX_THREADS 256
+#include "loop.h"
 
 static CK_FUNCTION_LIST_PTR p11;
 static CK_SLOT_ID slot;
@@ -41,14 +41,6 @@ static void die(const char *what, CK_RV rv)
 	fprintf(stderr, "p11_sign_loop: %s: CK_RV 0x%lx\n", what,
 		(unsigned long)rv);
 	exit(1);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Token labels are blank-padded to 32 bytes, not NUL-terminated. */
@@ -83,18 +75,6 @@ static void find_slot(const char *token)
 	}
 	fprintf(stderr, "p11_sign_loop: no token '%s'\n", token);
 	exit(1);
-}
-
-static void read_pin(const char *file, char *pin, size_t len)
-{
-	FILE *f = fopen(file, "re");
-
-	if (!f || !fgets(pin, (int)len, f)) {
-		perror(file);
-		exit(1);
-	}
-	fclose(f);
-	pin[strcspn(pin, "\r\n")] = '\0';
 }
 
 static void find_key(CK_SESSION_HANDLE s, const char *label)
@@ -164,24 +144,6 @@ static void *signer(void *arg)
 	return NULL;
 }
 
-/* n signatures on j threads; seconds. */
-static double run(long n, int j)
-{
-	pthread_t t[MAX_THREADS];
-	double t0;
-
-	todo = n;
-	t0 = now();
-	for (int i = 0; i < j; i++)
-		if (pthread_create(&t[i], NULL, signer, NULL)) {
-			fprintf(stderr, "p11_sign_loop: pthread_create\n");
-			exit(1);
-		}
-	for (int i = 0; i < j; i++)
-		pthread_join(t[i], NULL);
-	return now() - t0;
-}
-
 static void usage(void)
 {
 	fprintf(stderr,
@@ -230,8 +192,8 @@ int main(int argc, char **argv)
 			usage();
 		}
 	}
-	if (!module || !token || !label || !pinf || j < 1 || j > MAX_THREADS ||
-	    n < 1 || warm < 0)
+	if (!module || !token || !label || !pinf || j < 1 ||
+	    j > LOOP_MAX_THREADS || n < 1 || warm < 0)
 		usage();
 	dl = dlopen(module, RTLD_NOW | RTLD_LOCAL);
 	if (!dl) {
@@ -247,7 +209,7 @@ int main(int argc, char **argv)
 	if (rv != CKR_OK)
 		die("C_Initialize", rv);
 	find_slot(token);
-	read_pin(pinf, pin, sizeof(pin));
+	loop_read_pin(pinf, pin, sizeof(pin));
 	rv = p11->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &login);
 	if (rv != CKR_OK)
 		die("C_OpenSession", rv);
@@ -256,8 +218,10 @@ int main(int argc, char **argv)
 		die("C_Login", rv);
 	find_key(login, label);
 	if (warm)
-		run(warm, j); /* untimed: wake the VM's memory, fill caches */
-	secs = run(n, j);
+		loop_run(
+		    "p11_sign_loop", &todo, warm, j,
+		    signer); /* untimed: wake the VM's memory, fill caches */
+	secs = loop_run("p11_sign_loop", &todo, n, j, signer);
 	if (failed) {
 		fprintf(stderr, "p11_sign_loop: %ld signatures failed\n",
 			failed);
